@@ -1,0 +1,72 @@
+# A2A Studio — set-up and everyday commands. `make run` and `make test` are the two that matter.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_MODEL_PORT ?= 8911
+
+# The distributed pass of `make test` talks to these; override them to point elsewhere.
+A2A_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_studio
+A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test test-embedded test-services lint format worker beat web fakellm clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.runtime  ## set up and start the app on embedded defaults at http://127.0.0.1:8000
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Open http://$(HOST):$(PORT)/ — the offline demo model listens on port $(DEMO_MODEL_PORT)."
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(PY) manage.py fakellm --host 127.0.0.1 --port $(DEMO_MODEL_PORT) & \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: test-embedded test-services  ## the whole suite: embedded mode, then PostgreSQL + Redis + browser
+
+test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no services)
+	env -u DATABASE_URL -u REDIS_URL -u A2A_EXECUTION_MODE \
+	  $(VENV)/bin/pytest -m "not services and not browser" $(PYTEST_ARGS)
+
+test-services: $(VENV)/.dev  ## the whole suite on PostgreSQL and Redis, with workers and the browser
+	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev  ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy a2a_site agents workflows monitoring
+
+format: $(VENV)/.dev  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+web: $(VENV)/.runtime  ## distributed mode: serve HTTP and WebSockets with daphne
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) a2a_site.asgi:application
+
+worker: $(VENV)/.runtime  ## distributed mode: a Celery worker (start as many as you like)
+	$(VENV)/bin/celery -A a2a_site worker --loglevel=INFO
+
+beat: $(VENV)/.runtime  ## distributed mode: the periodic scheduler (exactly one)
+	$(VENV)/bin/celery -A a2a_site beat --loglevel=INFO
+
+fakellm: $(VENV)/.runtime  ## only the offline demo model (OpenAI, Anthropic and Ollama protocols)
+	$(PY) manage.py fakellm --port $(DEMO_MODEL_PORT)
+
+clean:  ## remove the virtualenv, the SQLite database and test artifacts
+	rm -rf $(VENV) var test-artifacts

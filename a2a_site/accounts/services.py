@@ -1,0 +1,120 @@
+"""Writes to accounts and workspaces. Views call these; nothing else changes memberships."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from a2a_site.accounts.models import Membership, Role, User, Workspace
+
+WORKSPACES_PER_USER_LIMIT = 50
+
+
+def user_signup(*, username: str, email: str, password: str) -> User:
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+@transaction.atomic
+def workspace_create(*, user: User, name: str) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the workspace a name."})
+    if Membership.objects.filter(user=user).count() >= WORKSPACES_PER_USER_LIMIT:
+        raise ValidationError(
+            f"You belong to {WORKSPACES_PER_USER_LIMIT} workspaces already; leave one first."
+        )
+    workspace = Workspace.objects.create(name=name, created_by=user)
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    return workspace
+
+
+def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the workspace a name."})
+    workspace.name = name
+    workspace.save(update_fields=["name"])
+    return workspace
+
+
+def workspace_delete(*, workspace: Workspace, confirm_name: str) -> None:
+    if confirm_name.strip() != workspace.name:
+        raise ValidationError(
+            {"confirm_name": "Type the workspace's name exactly to confirm deleting it."}
+        )
+    workspace.delete()
+
+
+def _find_user(identifier: str) -> User:
+    identifier = identifier.strip()
+    if not identifier:
+        raise ValidationError({"identifier": "Enter a username or an e-mail address."})
+    query = Q(username__iexact=identifier)
+    if "@" in identifier:
+        query |= Q(email__iexact=identifier)
+    user = User.objects.filter(query, is_active=True).first()
+    if user is None:
+        raise ValidationError(
+            {
+                "identifier": f"No account has the username or e-mail “{identifier}”. "
+                "Ask them to sign up first, then invite them again."
+            }
+        )
+    return user
+
+
+def membership_invite(
+    *, workspace: Workspace, invited_by: User, identifier: str, role: Role
+) -> Membership:
+    user = _find_user(identifier)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(
+                workspace=workspace, user=user, role=role, invited_by=invited_by
+            )
+    except IntegrityError:
+        raise ValidationError(
+            {"identifier": f"{user.username} is already a member of {workspace.name}."}
+        ) from None
+
+
+def _other_owners(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: Role) -> Membership:
+    # Lock the workspace's owner rows so two owners demoting each other cannot leave none.
+    list(
+        Membership.objects.select_for_update()
+        .filter(workspace_id=membership.workspace_id, role=Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+    if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners(membership):
+        raise ValidationError(
+            "A workspace needs at least one owner: make someone else an owner first."
+        )
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Removes a member; also how a member leaves. The last owner cannot go."""
+    list(
+        Membership.objects.select_for_update()
+        .filter(workspace_id=membership.workspace_id, role=Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+    if membership.role == Role.OWNER and not _other_owners(membership):
+        raise ValidationError(
+            "The last owner cannot leave: make someone else an owner first, "
+            "or delete the workspace."
+        )
+    membership.delete()

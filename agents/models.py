@@ -1,0 +1,1 @@
+"""Providers, credentials and agents arrive with the providers work."""

@@ -1,0 +1,1 @@
+"""Monitoring only reads; it owns no tables."""

@@ -1,0 +1,41 @@
+// Page-wide behaviour: theme toggle, mobile navigation, closing menus. Everything else is htmx.
+(function () {
+  function currentTheme() {
+    var set = document.documentElement.dataset.theme;
+    if (set) return set;
+    return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-theme-toggle]");
+    if (toggle) {
+      var next = currentTheme() === "dark" ? "light" : "dark";
+      document.documentElement.dataset.theme = next;
+      try { localStorage.setItem("a2a-theme", next); } catch (e) { /* storage may be blocked */ }
+      toggle.setAttribute("aria-pressed", String(next === "dark"));
+      return;
+    }
+    var navButton = event.target.closest("[data-nav-toggle]");
+    if (navButton) {
+      var shell = document.querySelector(".shell");
+      var open = shell.classList.toggle("nav-open");
+      navButton.setAttribute("aria-expanded", String(open));
+      return;
+    }
+    // A click outside an open menu closes it.
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
+    var shell = document.querySelector(".shell.nav-open");
+    if (shell) shell.classList.remove("nav-open");
+  });
+})();

@@ -1,0 +1,132 @@
+"""Every view, as every persona: one table, checked against the URLconf.
+
+A new view without a row here fails `test_every_view_has_a_row`, so nobody can add a page and
+forget to decide who may see it. Outsiders get 404 for another workspace's objects (its existence
+is not revealed); members whose role is too low get 403; anonymous visitors go to the login page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.conftest import Personas
+
+ANON, OUTSIDER, VIEWER, EDITOR, OWNER = "anonymous", "outsider", "viewer", "editor", "owner"
+PERSONAS = (ANON, OUTSIDER, VIEWER, EDITOR, OWNER)
+LOGIN = "login"  # expected: a redirect to the login page
+
+
+def _ws(p: Personas) -> dict[str, Any]:
+    return {"workspace_id": p.workspace.id}
+
+
+def _editor_membership(p: Personas) -> dict[str, Any]:
+    return {"workspace_id": p.workspace.id, "membership_id": p.membership(p.editor).id}
+
+
+@dataclass
+class Row:
+    method: str
+    expect: dict[str, int | str]
+    kwargs: Callable[[Personas], dict[str, Any]] = lambda p: {}
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def everyone(status: int | str) -> dict[str, int | str]:
+    return dict.fromkeys(PERSONAS, status)
+
+
+def members(status: int, *, anon: int | str = LOGIN) -> dict[str, Any]:
+    """Every signed-in persona gets `status` (outsiders too: they have a workspace of their own)."""
+    return {ANON: anon, OUTSIDER: status, VIEWER: status, EDITOR: status, OWNER: status}
+
+
+# Pages about "the current workspace": an outsider sees their own workspace's page.
+CURRENT = members(200)
+# Pages about one workspace named in the URL.
+OWNER_ONLY_POST = {ANON: LOGIN, OUTSIDER: 404, VIEWER: 403, EDITOR: 403, OWNER: 400}
+
+TABLE: dict[str, Row] = {
+    "home": Row("get", CURRENT),
+    "agent_list": Row("get", CURRENT),
+    "workflow_list": Row("get", CURRENT),
+    "run_list": Row("get", CURRENT),
+    "monitoring_overview": Row("get", CURRENT),
+    "healthz": Row("get", everyone(200)),
+    "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
+    "login": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
+    "logout": Row("post", everyone(302)),
+    "password_change": Row("get", members(200)),
+    "password_change_done": Row("get", members(200)),
+    "password_reset": Row("get", everyone(200)),
+    "password_reset_done": Row("get", everyone(200)),
+    "password_reset_confirm": Row(
+        "get", everyone(200), lambda p: {"uidb64": "MQ", "token": "set-password"}
+    ),
+    "password_reset_complete": Row("get", everyone(200)),
+    "workspace_list": Row("get", members(200)),
+    "workspace_create": Row("get", members(200)),
+    "workspace_settings_current": Row("get", members(302)),
+    "workspace_settings": Row("get", {**members(200), OUTSIDER: 404}, _ws),
+    "workspace_switch": Row("post", {**members(302), OUTSIDER: 404}, _ws),
+    "workspace_rename": Row("post", OWNER_ONLY_POST, _ws),
+    "workspace_delete": Row("post", OWNER_ONLY_POST, _ws),
+    "workspace_leave": Row(
+        # Leaving works for any member; the owner is the last owner, so is refused (redirect).
+        "post",
+        {ANON: LOGIN, OUTSIDER: 404, VIEWER: 302, EDITOR: 302, OWNER: 302},
+        _ws,
+    ),
+    "member_invite": Row("post", OWNER_ONLY_POST, _ws),
+    "member_role": Row(
+        "post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership, {"role": "viewer"}
+    ),
+    "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
+}
+
+
+def _named_patterns(resolver: URLResolver, namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= _named_patterns(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_view_has_a_row() -> None:
+    # The admin guards itself (staff only); it is checked once in test_admin_needs_staff.
+    names = {name for name in _named_patterns(get_resolver()) if not name.startswith("admin:")}
+    missing = sorted(names - TABLE.keys())
+    stale = sorted(TABLE.keys() - names)
+    assert not missing, f"Add these views to TABLE with the status each persona gets: {missing}"
+    assert not stale, f"These rows name views that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_view_answers_each_persona(name: str, persona: str, personas: Personas, client_for) -> None:
+    row = TABLE[name]
+    user = None if persona == ANON else getattr(personas, persona)
+    client = client_for(user)
+    url = reverse(name, kwargs=row.kwargs(personas))
+    response = getattr(client, row.method)(url, row.data)
+    expected = row.expect[persona]
+    if expected == LOGIN:
+        assert response.status_code == 302, f"{name} as {persona}"
+        assert response["Location"].startswith(reverse("login")), f"{name} as {persona}"
+    else:
+        assert response.status_code == expected, f"{name} as {persona}"
+
+
+def test_admin_needs_staff(personas: Personas, client_for) -> None:
+    response = client_for(personas.owner).get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

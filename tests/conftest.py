@@ -1,0 +1,129 @@
+"""Fixtures every test can use: personas, clients, and the real services and processes.
+
+Tests marked `services` need PostgreSQL and Redis (DATABASE_URL, REDIS_URL); tests marked `browser`
+also need Debian's Chromium. Without them they skip with the reason — except under
+A2A_REQUIRE_SERVICES=1 (CI and `make test`), where a skip of any kind is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from a2a_site.accounts.models import Membership, Role, User, Workspace
+
+REQUIRE_SERVICES = os.environ.get("A2A_REQUIRE_SERVICES") == "1"
+CHROMIUM = os.environ.get("A2A_CHROMIUM", "/usr/bin/chromium")
+
+
+@cache
+def services_missing() -> str | None:
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return "DATABASE_URL does not point at PostgreSQL"
+    if not settings.REDIS_URL:
+        return "REDIS_URL is not set"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except redis.RedisError as error:
+        return f"Redis does not answer at REDIS_URL ({type(error).__name__})"
+    return None
+
+
+@cache
+def browser_missing() -> str | None:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        reason = None
+        if "services" in item.keywords or "browser" in item.keywords:
+            reason = services_missing()
+        if reason is None and "browser" in item.keywords:
+            reason = browser_missing()
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if REQUIRE_SERVICES and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"A2A_REQUIRE_SERVICES=1 turns every skip into a failure: {reason}"
+    return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """The suite owns its Redis database: start from empty so no earlier run's messages leak in."""
+    if settings.REDIS_URL and services_missing() is None:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
+        client.close()
+    yield
+
+
+# --- Personas -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Personas:
+    owner: User
+    editor: User
+    viewer: User
+    outsider: User
+    workspace: Workspace
+    other_workspace: Workspace
+
+    def membership(self, user: User) -> Membership:
+        return Membership.objects.get(user=user, workspace=self.workspace)
+
+
+def make_user(username: str, **extra: Any) -> User:
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password="correct horse", **extra
+    )
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    """Olivia owns “Lab”, Eddie edits in it, Vera views it; Oscar owns only his own “Elsewhere”."""
+    owner, editor, viewer, outsider = (
+        make_user(name) for name in ("olivia", "eddie", "vera", "oscar")
+    )
+    workspace = Workspace.objects.create(name="Lab", created_by=owner)
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    Membership.objects.create(workspace=workspace, user=editor, role=Role.EDITOR)
+    Membership.objects.create(workspace=workspace, user=viewer, role=Role.VIEWER)
+    other = Workspace.objects.create(name="Elsewhere", created_by=outsider)
+    Membership.objects.create(workspace=other, user=outsider, role=Role.OWNER)
+    return Personas(owner, editor, viewer, outsider, workspace, other)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], Client]:
+    def make(user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make

@@ -1,0 +1,32 @@
+"""Settings for the test suite and for the processes it starts (daphne, Celery workers)."""
+
+import os
+
+from cryptography.fernet import Fernet
+
+from a2a_site.settings import *  # noqa: F403
+from a2a_site.settings import DATABASES, VAR_DIR
+
+# Hashing cost is not what the tests are about.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory, so the processes the tests start can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# The suite and the servers it starts speak plain HTTP on loopback.
+DEBUG = False
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+
+# One key per test session, shared with the processes the suite starts through the environment.
+CREDENTIAL_KEYS = [os.environ.setdefault("A2A_TEST_CREDENTIAL_KEY", Fernet.generate_key().decode())]

@@ -1,0 +1,25 @@
+"""Celery worker lifecycle: start beating when the worker is ready, say goodbye on shutdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from workflows.workers import HeartbeatThread
+
+_heartbeat: HeartbeatThread | None = None
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    global _heartbeat
+    name = getattr(sender, "hostname", None) or "celery"
+    _heartbeat = HeartbeatThread(name=name, kind="celery")
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**kwargs: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
