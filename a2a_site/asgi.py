@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (session auth, origin check)."""
+"""ASGI entry point: HTTP through Django; WebSockets through Channels with session auth and an
+origin check."""
 
 from __future__ import annotations
 

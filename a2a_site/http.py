@@ -20,4 +20,4 @@ class HtmxRequest(HttpRequest):
 class AuthedRequest(HtmxRequest):
     """A request that `login_required` let through."""
 
-    user: User  # type: ignore[assignment]
+    user: User

@@ -1,9 +1,9 @@
 """Settings for A2A Studio.
 
-One file, driven by the environment (every variable is listed in `.env.example`). With nothing set it
-boots in the embedded mode: SQLite under `var/`, runs executed inside the web process, live events
-over the in-memory channel layer. Setting `DATABASE_URL` and `REDIS_URL` switches to the distributed
-mode: PostgreSQL, Celery workers on Redis and the Redis channel layer.
+One file, driven by the environment (every variable is listed in `.env.example`). With nothing
+set it boots in the embedded mode: SQLite under `var/`, runs executed inside the web process, live
+events over the in-memory channel layer. Setting `DATABASE_URL` and `REDIS_URL` switches to the
+distributed mode: PostgreSQL, Celery workers on Redis and the Redis channel layer.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "a2a.sqlite3",
+            "NAME": str(VAR_DIR / "a2a.sqlite3"),
             # WAL lets the embedded executor write while pages read.
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -131,9 +131,9 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery reads every CELERY_* setting (see a2a_site/celery.py). Runs must survive a worker that dies:
-# late acks plus reject-on-worker-lost, one message prefetched at a time, JSON only, and a visibility
-# timeout longer than any step. The database lease, not Redis, is the recovery clock.
+# Celery reads every CELERY_* setting (see a2a_site/celery.py). Runs must survive a worker that
+# dies: late acks plus reject-on-worker-lost, one message prefetched at a time, JSON only, and a
+# visibility timeout longer than any step. The database lease, not Redis, is the recovery clock.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 from django.conf import settings
@@ -21,6 +22,7 @@ class Probe:
     ok: bool
     summary: str
     details: dict[str, str] = field(default_factory=dict)
+    command: str = ""  # what to run to fix it, shown as code
 
 
 def _ms(started: float) -> str:
@@ -28,7 +30,9 @@ def _ms(started: float) -> str:
 
 
 def probe_database() -> Probe:
-    vendor = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(connection.vendor, connection.vendor)
+    vendor = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(
+        connection.vendor, connection.vendor
+    )
     started = time.perf_counter()
     try:
         with connection.cursor() as cursor:
@@ -49,9 +53,11 @@ def probe_redis() -> Probe:
 
     started = time.perf_counter()
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
         try:
-            info = client.info()
+            info: dict[str, Any] = client.info()  # type: ignore[assignment]
         finally:
             client.close()
     except (redis.RedisError, ValueError) as error:
@@ -82,7 +88,8 @@ def probe_execution() -> Probe:
         return Probe(
             "Execution",
             False,
-            "Celery: no worker has reported in. Start one with `celery -A a2a_site worker`.",
+            "Celery: no worker has reported in. Start one with:",
+            command="celery -A a2a_site worker",
         )
     return Probe("Execution", True, f"Celery: {len(alive)} worker(s) alive.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -13,6 +14,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from workflows.models import Worker
+
+logger = logging.getLogger(__name__)
 
 
 def worker_heartbeat(*, name: str, kind: str, started_at: datetime) -> Worker:
@@ -59,8 +62,8 @@ class HeartbeatThread(threading.Thread):
             close_old_connections()
             try:
                 worker_heartbeat(name=self.worker_name, kind=self.kind, started_at=self.started_at)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the reaper tolerates gaps
-                pass
+            except Exception as error:  # noqa: BLE001 - a missed beat is retried next interval
+                logger.warning("Worker heartbeat missed (%s); retrying.", type(error).__name__)
             if self._stop_event.wait(settings.WORKER_HEARTBEAT_SECONDS):
                 break
         close_old_connections()

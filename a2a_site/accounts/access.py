@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 
@@ -36,7 +36,9 @@ def require_role(membership: Membership, needed: Role) -> None:
         )
 
 
-def get_membership_for_user(user: User, workspace_id: Any, *, role: Role = Role.VIEWER) -> Membership:
+def get_membership_for_user(
+    user: User, workspace_id: Any, *, role: Role = Role.VIEWER
+) -> Membership:
     """The user's membership of a workspace: 404 for non-members, 403 below `role`."""
     membership = membership_for(user, workspace_id)
     if membership is None:
@@ -55,7 +57,7 @@ def get_for_member(
     """Look up an object of a workspace-owned model for a user: 404 unless they are a member."""
     try:
         obj = queryset.get(pk=pk, workspace__memberships__user=user)
-    except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("Not found.") from None
     membership = get_membership_for_user(user, obj.workspace_id, role=role)  # type: ignore[attr-defined]
     return obj, membership

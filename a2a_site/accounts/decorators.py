@@ -25,7 +25,9 @@ def workspace_required(role: Role = Role.VIEWER) -> Callable[[View], View]:
         def wrapper(request: HtmxRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             membership = request.membership
             if membership is None:
-                messages.info(request, "Create a workspace first: everything you build lives in one.")
+                messages.info(
+                    request, "Create a workspace first: everything you build lives in one."
+                )
                 return redirect("home")
             require_role(membership, role)
             return view(request, *args, **kwargs)

@@ -27,7 +27,7 @@ class SignupForm(UserCreationForm):
 class WorkspaceForm(forms.Form):
     name = forms.CharField(
         max_length=80,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. Research team", "autofocus": True}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Research team"}),
         help_text="Agents, workflows and runs live in a workspace; members share them.",
     )
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
@@ -38,7 +40,7 @@ def memberships_of(user: User) -> QuerySet[Membership]:
     )
 
 
-def members_of(workspace_id: object) -> QuerySet[Membership]:
+def members_of(workspace_id: UUID) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(workspace_id=workspace_id)
         .select_related("user", "invited_by")

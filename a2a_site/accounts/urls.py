@@ -45,16 +45,10 @@ urlpatterns = [
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
     path("workspace/", views.workspace_settings_current, name="workspace_settings_current"),
     path("workspaces/<uuid:workspace_id>/", views.workspace_settings, name="workspace_settings"),
-    path(
-        "workspaces/<uuid:workspace_id>/switch/", views.workspace_switch, name="workspace_switch"
-    ),
-    path(
-        "workspaces/<uuid:workspace_id>/rename/", views.workspace_rename, name="workspace_rename"
-    ),
+    path("workspaces/<uuid:workspace_id>/switch/", views.workspace_switch, name="workspace_switch"),
+    path("workspaces/<uuid:workspace_id>/rename/", views.workspace_rename, name="workspace_rename"),
     path("workspaces/<uuid:workspace_id>/leave/", views.workspace_leave, name="workspace_leave"),
-    path(
-        "workspaces/<uuid:workspace_id>/delete/", views.workspace_delete, name="workspace_delete"
-    ),
+    path("workspaces/<uuid:workspace_id>/delete/", views.workspace_delete, name="workspace_delete"),
     path(
         "workspaces/<uuid:workspace_id>/members/invite/",
         views.member_invite,

@@ -149,7 +149,9 @@ def workspace_rename(request: AuthedRequest, workspace_id: UUID) -> HttpResponse
     form = WorkspaceForm(request.POST)
     if form.is_valid():
         try:
-            services.workspace_rename(workspace=membership.workspace, name=form.cleaned_data["name"])
+            services.workspace_rename(
+                workspace=membership.workspace, name=form.cleaned_data["name"]
+            )
         except ValidationError as error:
             _add_errors(form, error)
         else:

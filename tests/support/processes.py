@@ -81,8 +81,16 @@ def start_daphne() -> tuple[ServerProcess, str]:
     port = free_port()
     server = ServerProcess(
         "daphne",
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "a2a_site.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "a2a_site.asgi:application",
+        ],
         child_environment(),
     )
     url = f"http://127.0.0.1:{port}"
@@ -99,8 +107,20 @@ def start_daphne() -> tuple[ServerProcess, str]:
 def start_celery_worker(name: str) -> ServerProcess:
     return ServerProcess(
         f"celery-{name}",
-        [sys.executable, "-m", "celery", "-A", "a2a_site", "worker", "--pool=solo",
-         "--concurrency=1", "--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle",
-         "--without-gossip"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "a2a_site",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--loglevel=INFO",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
         child_environment(A2A_WORKER_HEARTBEAT_SECONDS="1"),
     )

@@ -25,5 +25,7 @@ def wait_for(
                 return value
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
-            raise AssertionError(f"Timed out after {timeout}s waiting for {what or condition}{detail}")
+            raise AssertionError(
+                f"Timed out after {timeout}s waiting for {what or condition}{detail}"
+            )
         time.sleep(interval)

@@ -1,0 +1,47 @@
+"""A real Celery worker process on Redis and PostgreSQL reports in, and says goodbye."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import Personas
+from tests.support.processes import start_celery_worker
+from tests.support.waiting import wait_for
+from workflows.models import Worker
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_heartbeats_and_shows_on_monitoring(personas: Personas, client_for) -> None:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    worker = start_celery_worker(name)
+    try:
+        row = wait_for(
+            lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=f"{name}@"))[
+                1
+            ].first(),
+            timeout=60,
+            interval=0.1,
+            what="the worker's heartbeat row",
+        )
+        assert row.kind == "celery"
+        assert row.pid == worker.process.pid
+        assert row.rss_bytes > 10 * 2**20
+        first_seen = row.last_seen_at
+        # It keeps beating (every second in tests).
+        wait_for(
+            lambda: Worker.objects.get(pk=row.pk).last_seen_at > first_seen,
+            timeout=15,
+            what="a second heartbeat",
+        )
+        page = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
+        assert row.name in page
+        assert "1 worker(s) alive" in page
+    finally:
+        worker.stop()
+    stopped = Worker.objects.get(pk=row.pk)
+    assert stopped.stopped_at is not None, worker.log()
