@@ -22,6 +22,13 @@
       navButton.setAttribute("aria-expanded", String(open));
       return;
     }
+    // A click beside the open mobile navigation closes it.
+    var openShell = document.querySelector(".shell.nav-open");
+    if (openShell && !event.target.closest(".sidebar")) {
+      openShell.classList.remove("nav-open");
+      var toggleButton = document.querySelector("[data-nav-toggle]");
+      if (toggleButton) toggleButton.setAttribute("aria-expanded", "false");
+    }
     // A click outside an open menu closes it.
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
       if (!menu.contains(event.target)) menu.removeAttribute("open");

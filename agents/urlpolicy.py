@@ -1,0 +1,159 @@
+"""The outbound URL policy: which URLs the studio may call (provider base URLs, tools, A2A peers).
+
+Without it, anyone who can save a provider could make the server call its own loopback services,
+the private network or the cloud metadata endpoint (server-side request forgery). Every resolved
+address is checked, since one hostile DNS record among public ones is enough.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from django.conf import settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALLOWED_SCHEMES = ("http", "https")
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+METADATA_KIND = "the cloud metadata address"
+ALLOW_LIST_HINT = "An administrator can allow-list the host with A2A_OUTBOUND_ALLOWED_HOSTS."
+
+
+class OutboundURLRefused(ValueError):
+    """The studio will not call this URL; the message says why and what to do."""
+
+
+def outbound_resolve(host: str) -> list[str]:
+    addresses: list[str] = []
+    for *_, sockaddr in socket.getaddrinfo(host, None):
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def outbound_address_kind(address: IPAddress) -> str | None:
+    """Why the address is off limits, or None for a public address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return outbound_address_kind(address.ipv4_mapped)
+    # Order matters: loopback and link-local addresses also count as private.
+    if address in METADATA_ADDRESSES:
+        return METADATA_KIND
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global:
+        return "a non-public address"
+    return None
+
+
+def outbound_host_allowed(*, host: str, allowed_hosts: Iterable[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for entry in allowed_hosts:
+        entry = entry.strip().lower().rstrip(".")
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]):
+                return True
+        elif entry and host == entry:
+            return True
+    return False
+
+
+def outbound_parse_address(address: str) -> IPAddress:
+    # getaddrinfo reports IPv6 link-local addresses with a zone, e.g. fe80::1%eth0.
+    return ipaddress.ip_address(address.split("%", 1)[0])
+
+
+def outbound_is_literal(host: str) -> bool:
+    try:
+        outbound_parse_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def outbound_url_check(
+    url: str,
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+    resolve: Callable[[str], list[str]] | None = None,
+) -> str:
+    """Return `url` normalized, or raise OutboundURLRefused explaining why it may not be called."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise OutboundURLRefused(f"{url!r} is not a valid URL.") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise OutboundURLRefused(
+            f"Only http and https URLs are allowed, not {scheme or 'a URL without a scheme'}."
+        )
+    if parts.username is not None or parts.password is not None:
+        raise OutboundURLRefused(
+            "The URL must not contain a user name or password (user:pass@host); "
+            "put API keys in the credential field, where they are stored encrypted."
+        )
+    host = parts.hostname
+    if not host:
+        raise OutboundURLRefused("The URL has no host.")
+    allowed = settings.OUTBOUND_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
+    literal = outbound_is_literal(host)
+    for address, kind in outbound_host_addresses(host=host, resolve=resolve or outbound_resolve):
+        if kind is None:
+            continue
+        subject = host if literal else f"{host} resolves to {address}, which"
+        if kind == METADATA_KIND:
+            raise OutboundURLRefused(
+                f"{subject} is {kind}, which the studio never calls, even for allow-listed hosts."
+            )
+        if not outbound_host_allowed(host=host, allowed_hosts=allowed):
+            raise OutboundURLRefused(f"{subject} is {kind}. {ALLOW_LIST_HINT}")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def outbound_host_addresses(
+    *, host: str, resolve: Callable[[str], list[str]]
+) -> list[tuple[IPAddress, str | None]]:
+    try:
+        addresses = [outbound_parse_address(host)]
+    except ValueError:
+        try:
+            addresses = [outbound_parse_address(address) for address in resolve(host)]
+        except (OSError, UnicodeError, ValueError):
+            addresses = []
+        if not addresses:
+            raise OutboundURLRefused(
+                f"The studio cannot resolve the host {host}; check the spelling."
+            ) from None
+    return [(address, outbound_address_kind(address)) for address in addresses]
+
+
+def outbound_redirect_check(
+    location: str,
+    *,
+    base_url: str,
+    allowed_hosts: Iterable[str] | None = None,
+    resolve: Callable[[str], list[str]] | None = None,
+) -> str:
+    """Check a redirect's Location (relative ones resolved against `base_url`) like any URL."""
+    return outbound_url_check(
+        urljoin(base_url, location), allowed_hosts=allowed_hosts, resolve=resolve
+    )
