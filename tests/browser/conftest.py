@@ -37,12 +37,17 @@ def daphne_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, which
+    would break the asyncio tests that pytest-django's reordering may run afterwards; closing it
+    at the end of each module ends that loop. The ORM calls the tests make around it are ordinary
+    synchronous calls.
+    """
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
-    # around it are ordinary synchronous calls.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
