@@ -150,6 +150,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "ollama-fleet-probe": {
+        "task": "agents.tasks.ollama_fleet_probe",
+        "schedule": OLLAMA_PROBE_SECONDS,
+    },
+}
 
 # --- Accounts -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -174,6 +181,8 @@ CREDENTIAL_KEY_FILE = VAR_DIR / "credential.key"
 # Hosts that may be private or loopback addresses (local Ollama nodes, gateways, the demo model).
 OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
+# Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
+CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
 
 # --- E-mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,1 +1,208 @@
-"""Providers, credentials and agents arrive with the providers work."""
+"""Model providers (with their encrypted credentials), Ollama nodes, agents and the call ledger."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from a2a_site.accounts.models import Workspace
+from agents.llm.kinds import KINDS, ProviderKind, provider_kind
+
+PROVIDER_KIND_CHOICES = [(kind.value, kind.label) for kind in KINDS.values()]
+
+
+class RoutingStrategy(models.TextChoices):
+    LEAST_BUSY = "least_busy", "Least busy"
+    LOWEST_LATENCY = "lowest_latency", "Lowest latency"
+    ROUND_ROBIN = "round_robin", "Round robin"
+    PRIORITY = "priority", "Priority"
+
+
+class Provider(models.Model):
+    """A way to reach models: one account of a hosted API, an endpoint, or a fleet of nodes.
+
+    The credential is stored only as a Fernet token (see `agents.crypto`); `credential_base_url`
+    is the base URL it was saved with, and the gateway refuses to send it anywhere else.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="providers")
+    kind = models.CharField(max_length=32, choices=PROVIDER_KIND_CHOICES)
+    name = models.CharField(max_length=80)
+    base_url = models.URLField(max_length=500, blank=True)
+    api_version = models.CharField(max_length=40, blank=True)
+    credential_ciphertext = models.TextField(blank=True, editable=False)
+    credential_hint = models.CharField(max_length=8, blank=True, editable=False)
+    credential_base_url = models.CharField(max_length=500, blank=True, editable=False)
+    input_price_per_1k = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_price_per_1k = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    timeout_s = models.PositiveIntegerField(default=60)
+    routing_strategy = models.CharField(
+        max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.LEAST_BUSY
+    )
+    # Command-line agents: the argv template, working-directory mode and limits.
+    cli_config = models.JSONField(default=dict, blank=True)
+    # What the last connection test found.
+    models_available = models.JSONField(default=list, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True)
+    last_check_message = models.CharField(max_length=500, blank=True)
+    last_check_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="agents_provider_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def kind_info(self) -> ProviderKind:
+        return provider_kind(self.kind)
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_ciphertext)
+
+    @property
+    def credential_masked(self) -> str:
+        return f"••••{self.credential_hint}" if self.credential_ciphertext else ""
+
+
+class OllamaNode(models.Model):
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Not probed yet"
+        UP = "up", "Up"
+        DOWN = "down", "Down"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=80)
+    base_url = models.URLField(max_length=500)
+    labels = models.JSONField(default=list, blank=True)
+    priority = models.IntegerField(default=0, help_text="Higher first under the priority strategy.")
+    max_parallel = models.PositiveIntegerField(default=4)
+    enabled = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
+    version = models.CharField(max_length=40, blank=True)
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+    available_models = models.JSONField(default=list, blank=True)
+    loaded_models = models.JSONField(default=list, blank=True)
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "name"], name="agents_node_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url})"
+
+
+class Agent(models.Model):
+    """A reusable team member. Its configuration lives in versions; a save makes a new one."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    latest_version = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="agents_agent_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentVersion(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # Validated by `agents.config.AgentConfig` (with its own schema_version) before it is saved.
+    config = models.JSONField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "number"], name="agents_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} v{self.number}"
+
+
+class LedgerEntry(models.Model):
+    """One provider attempt, written before the HTTP call and completed after it.
+
+    Dashboard totals are sums over this table, so no call may go unrecorded: a row still pending
+    after its run's lease expired is closed as `unknown` with an estimated cost.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Unknown"
+
+    call_id = models.UUIDField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="ledger"
+    )
+    deployment_id = models.CharField(max_length=200)
+    provider_kind = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    prompt_tokens_estimate = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+    cost_estimated = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Where the call came from: run, step, agent, playground.
+    source = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["workspace", "started_at"], name="agents_ledger_ws_time"),
+            models.Index(fields=["status", "started_at"], name="agents_ledger_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.status} {self.call_id}"

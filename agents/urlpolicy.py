@@ -28,6 +28,11 @@ class OutboundURLRefused(ValueError):
     """The studio will not call this URL; the message says why and what to do."""
 
 
+class OutboundHostUnresolved(OutboundURLRefused):
+    """The host does not resolve now. Saving such a URL may be fine (DNS can be down or not yet
+    set up); calling it is not, and every call checks again."""
+
+
 def outbound_resolve(host: str) -> list[str]:
     addresses: list[str] = []
     for *_, sockaddr in socket.getaddrinfo(host, None):
@@ -140,7 +145,7 @@ def outbound_host_addresses(
         except (OSError, UnicodeError, ValueError):
             addresses = []
         if not addresses:
-            raise OutboundURLRefused(
+            raise OutboundHostUnresolved(
                 f"The studio cannot resolve the host {host}; check the spelling."
             ) from None
     return [(address, outbound_address_kind(address)) for address in addresses]

@@ -4,4 +4,21 @@ from agents import views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
+    path("new/", views.agent_create, name="agent_create"),
+    path("<uuid:agent_id>/", views.agent_detail, name="agent_detail"),
+    path("<uuid:agent_id>/edit/", views.agent_edit, name="agent_edit"),
+    path("<uuid:agent_id>/duplicate/", views.agent_duplicate, name="agent_duplicate"),
+    path("<uuid:agent_id>/delete/", views.agent_delete, name="agent_delete"),
+    path("providers/", views.provider_list, name="provider_list"),
+    path("providers/new/", views.provider_create, name="provider_create"),
+    path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),
+    path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),
+    path("providers/<uuid:provider_id>/delete/", views.provider_delete, name="provider_delete"),
+    path("providers/<uuid:provider_id>/check/", views.provider_check, name="provider_check"),
+    path("providers/<uuid:provider_id>/nodes/", views.node_create, name="node_create"),
+    path(
+        "providers/<uuid:provider_id>/nodes/<int:node_id>/delete/",
+        views.node_delete,
+        name="node_delete",
+    ),
 ]

@@ -1,10 +1,418 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+"""Pages for providers, Ollama nodes and agents: look up, authorize, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from a2a_site.accounts.decorators import workspace_required
+from a2a_site.accounts.models import Role
 from a2a_site.http import AuthedRequest
+from agents.connection import CheckTarget, ConnectionCheck, connection_check
+from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
+from agents.forms import AgentForm, NodeForm, ProviderForm
+from agents.llm.kinds import KINDS, provider_kind
+from agents.models import Agent, OllamaNode, Provider
+from agents.selectors import (
+    agent_latest_version,
+    agents_of,
+    get_agent_for_user,
+    get_provider_for_user,
+    latest_versions,
+    providers_of,
+)
+from agents.services import agents as agent_services
+from agents.services import nodes as node_services
+from agents.services import providers as provider_services
+from agents.tools_catalog import tool_choices
+
+
+def _add_errors(form: BaseForm, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+# --- Providers ------------------------------------------------------------------------------------
 
 
 @workspace_required()
+@require_GET
+def provider_list(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    providers = list(providers_of(request.membership.workspace_id))
+    return render(
+        request,
+        "agents/provider_list.html",
+        {"providers": providers, "can_edit": request.membership.allows(Role.EDITOR)},
+    )
+
+
+@workspace_required(Role.EDITOR)
+@require_http_methods(["GET", "POST"])
+def provider_create(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    kind_value = request.GET.get("kind", "")
+    if kind_value not in KINDS:
+        return render(request, "agents/provider_kinds.html", {"kinds": KINDS.values()})
+    kind = provider_kind(kind_value)
+    form = ProviderForm(request.POST or None, kind=kind, initial={"name": kind.label})
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider = provider_services.provider_create(
+                workspace=request.membership.workspace, user=request.user, data=form.to_input()
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Provider “{provider.name}” saved. Test its connection.")
+            return redirect("provider_detail", provider_id=provider.pk)
+    return render(request, "agents/provider_form.html", {"form": form, "kind": kind})
+
+
+@login_required
+@require_GET
+def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    provider, membership = get_provider_for_user(request.user, provider_id)
+    nodes = list(provider.nodes.all())
+    model_holders: dict[str, list[str]] = {}
+    for node in nodes:
+        for model in node.available_models:
+            model_holders.setdefault(model, []).append(node.name)
+    return render(
+        request,
+        "agents/provider_detail.html",
+        {
+            "provider": provider,
+            "kind": provider.kind_info,
+            "nodes": nodes,
+            "model_holders": sorted(model_holders.items()),
+            "node_form": NodeForm(),
+            "can_edit": membership.allows(Role.EDITOR),
+            "effective_base_url": provider_services.provider_effective_base_url(provider),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def provider_edit(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    kind = provider.kind_info
+    form = ProviderForm(
+        request.POST or None,
+        kind=kind,
+        provider=provider,
+        initial=ProviderForm.initial_for(provider),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            provider_services.provider_update(provider=provider, data=form.to_input())
+        except ValidationError as error:
+            provider.refresh_from_db()
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Provider saved.")
+            return redirect("provider_detail", provider_id=provider.pk)
+    return render(
+        request, "agents/provider_form.html", {"form": form, "kind": kind, "provider": provider}
+    )
+
+
+@login_required
+@require_POST
+def provider_delete(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    try:
+        provider_services.provider_delete(provider=provider)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("provider_detail", provider_id=provider.pk)
+    messages.success(request, f"Provider “{provider.name}” deleted.")
+    return redirect("provider_list")
+
+
+def _check_target(provider: Provider) -> CheckTarget:
+    api_key = credential_decrypt(provider.credential_ciphertext) if provider.has_credential else ""
+    return CheckTarget(
+        kind=provider.kind,
+        base_url=provider_services.provider_effective_base_url(provider),
+        api_key=api_key,
+        api_version=provider.api_version,
+        check_url_policy=provider.kind != "demo",
+    )
+
+
+def _run_check(provider: Provider) -> ConnectionCheck:
+    if provider.kind == "cli":
+        from agents.services.cli import cli_provider_check
+
+        return cli_provider_check(provider.cli_config)
+    if provider.kind == "ollama":
+        results = node_services.provider_nodes_probe(provider)
+        if not results:
+            return ConnectionCheck(
+                False, "Add a node first: Ollama providers reach models on nodes."
+            )
+        up = [probe for probe in results.values() if probe.ok]
+        models = sorted({model for probe in up for model in probe.available})
+        if not up:
+            return ConnectionCheck(False, f"None of the {len(results)} node(s) answered.")
+        return ConnectionCheck(
+            True,
+            f"{len(up)} of {len(results)} node(s) up; {len(models)} model(s) available.",
+            min(p.response_ms or 0 for p in up),
+            models,
+        )
+    try:
+        target = _check_target(provider)
+    except (CredentialDecryptError, CredentialKeyError) as error:
+        return ConnectionCheck(False, str(error))
+    return async_to_sync(connection_check)(target)
+
+
+@login_required
+@require_POST
+def provider_check(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    provider, membership = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    result = _run_check(provider)
+    Provider.objects.filter(pk=provider.pk).update(
+        last_checked_at=timezone.now(),
+        last_check_ok=result.ok,
+        last_check_message=result.message[:500],
+        last_check_latency_ms=result.latency_ms,
+        **({"models_available": result.models} if result.ok else {}),
+    )
+    provider.refresh_from_db()
+    if request.htmx:
+        return render(
+            request,
+            "agents/_provider_check.html",
+            {"provider": provider, "can_edit": membership.allows(Role.EDITOR)},
+        )
+    if result.ok:
+        messages.success(request, result.message)
+    else:
+        messages.error(request, result.message)
+    return redirect("provider_detail", provider_id=provider.pk)
+
+
+# --- Ollama nodes ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def node_create(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    if provider.kind != "ollama":
+        raise Http404("Only Ollama providers have nodes.")
+    form = NodeForm(request.POST, instance=OllamaNode(provider=provider))
+    if form.is_valid():
+        try:
+            node_services.node_save(node=form.instance, labels=form.cleaned_data["labels_text"])
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Node “{form.instance.name}” added; probing it now.")
+            node_services.provider_nodes_probe(provider)
+            return redirect("provider_detail", provider_id=provider.pk)
+    return render(
+        request,
+        "agents/provider_detail.html",
+        {
+            "provider": provider,
+            "kind": provider.kind_info,
+            "nodes": list(provider.nodes.all()),
+            "node_form": form,
+            "can_edit": True,
+        },
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def node_delete(request: AuthedRequest, provider_id: UUID, node_id: int) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    node = get_object_or_404(OllamaNode, pk=node_id, provider=provider)
+    node_services.node_delete(node=node)
+    messages.success(request, f"Node “{node.name}” removed.")
+    return redirect("provider_detail", provider_id=provider.pk)
+
+
+# --- Agents ---------------------------------------------------------------------------------------
+
+
+@workspace_required()
+@require_GET
 def agent_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "agents/agent_list.html")
+    assert request.membership is not None
+    workspace_id = request.membership.workspace_id
+    search = request.GET.get("q", "")
+    agents = list(agents_of(workspace_id, search=search))
+    versions = latest_versions([agent.pk for agent in agents])
+    providers = {str(p.pk): p for p in providers_of(workspace_id)}
+    rows = []
+    for agent in agents:
+        version = versions.get(agent.pk)
+        model = (version.config.get("model") or {}) if version else {}
+        rows.append(
+            {
+                "agent": agent,
+                "version": version,
+                "model": model.get("model", ""),
+                "provider": providers.get(model.get("provider_id", "")),
+            }
+        )
+    context = {
+        "rows": rows,
+        "search": search,
+        "has_agents": bool(rows)
+        or bool(search)
+        or Agent.objects.filter(workspace_id=workspace_id).exists(),
+        "has_providers": bool(providers),
+        "can_edit": request.membership.allows(Role.EDITOR),
+    }
+    template = "agents/_agent_rows.html" if request.htmx.target == "agent-rows" else None
+    return render(request, template or "agents/agent_list.html", context)
+
+
+def _agent_form(request: AuthedRequest, workspace_id: UUID, agent: Agent | None, **kw: Any):
+    others = [a for a in agents_of(workspace_id) if agent is None or a.pk != agent.pk]
+    return AgentForm(
+        request.POST or None,
+        providers=list(providers_of(workspace_id)),
+        other_agents=others,
+        tool_names=tool_choices(),
+        **kw,
+    )
+
+
+def _provider_models(workspace_id: UUID) -> dict[str, list[str]]:
+    return {str(p.pk): list(p.models_available) for p in providers_of(workspace_id)}
+
+
+@workspace_required(Role.EDITOR)
+@require_http_methods(["GET", "POST"])
+def agent_create(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    workspace = request.membership.workspace
+    form = _agent_form(request, workspace.id, None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            agent = agent_services.agent_create(
+                workspace=workspace,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                config=form.config_data(),
+                known_tools=[name for name, _ in tool_choices()],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Agent “{agent.name}” created.")
+            return redirect("agent_detail", agent_id=agent.pk)
+    return render(
+        request,
+        "agents/agent_form.html",
+        {"form": form, "provider_models": _provider_models(workspace.id)},
+    )
+
+
+@login_required
+@require_GET
+def agent_detail(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, membership = get_agent_for_user(request.user, agent_id)
+    versions = list(agent.versions.select_related("created_by")[:50])
+    latest = versions[0] if versions else None
+    providers = {str(p.pk): p for p in providers_of(agent.workspace_id)}
+    config = latest.config if latest else {}
+    others = {str(a.pk): a for a in agents_of(agent.workspace_id)}
+    return render(
+        request,
+        "agents/agent_detail.html",
+        {
+            "agent": agent,
+            "versions": versions,
+            "latest": latest,
+            "config": config,
+            "provider": providers.get((config.get("model") or {}).get("provider_id", "")),
+            "fallbacks": [
+                (providers.get(f.get("provider_id")), f.get("model"))
+                for f in config.get("fallbacks", [])
+            ],
+            "handoffs": [others[t] for t in config.get("handoff_targets", []) if t in others],
+            "can_edit": membership.allows(Role.EDITOR),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agent_edit(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
+    latest = agent_latest_version(agent)
+    initial = AgentForm.initial_for(agent, latest.config) if latest else {}
+    form = _agent_form(request, agent.workspace_id, agent, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = agent_services.agent_update(
+                agent=agent,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                config=form.config_data(),
+                known_tools=[name for name, _ in tool_choices()],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            agent.refresh_from_db()
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Saved as version {version.number}.")
+            return redirect("agent_detail", agent_id=agent.pk)
+    return render(
+        request,
+        "agents/agent_form.html",
+        {"form": form, "agent": agent, "provider_models": _provider_models(agent.workspace_id)},
+    )
+
+
+@login_required
+@require_POST
+def agent_duplicate(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
+    try:
+        copy = agent_services.agent_duplicate(agent=agent, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("agent_detail", agent_id=agent.pk)
+    messages.success(request, f"Copied as “{copy.name}”.")
+    return redirect("agent_detail", agent_id=copy.pk)
+
+
+@login_required
+@require_POST
+def agent_delete(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
+    try:
+        agent_services.agent_delete(agent=agent)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("agent_detail", agent_id=agent.pk)
+    messages.success(request, f"Agent “{agent.name}” deleted.")
+    return redirect("agent_list")

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from agents.models import OllamaNode
+from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
 
 ANON, OUTSIDER, VIEWER, EDITOR, OWNER = "anonymous", "outsider", "viewer", "editor", "owner"
@@ -27,6 +29,24 @@ def _ws(p: Personas) -> dict[str, Any]:
 
 def _editor_membership(p: Personas) -> dict[str, Any]:
     return {"workspace_id": p.workspace.id, "membership_id": p.membership(p.editor).id}
+
+
+def _provider(p: Personas) -> dict[str, Any]:
+    return {"provider_id": make_provider(p.workspace).pk}
+
+
+def _ollama(p: Personas) -> dict[str, Any]:
+    return {"provider_id": make_provider(p.workspace, kind="ollama", name="Fleet").pk}
+
+
+def _node(p: Personas) -> dict[str, Any]:
+    provider = make_provider(p.workspace, kind="ollama", name="Fleet")
+    node = OllamaNode.objects.create(provider=provider, name="n1", base_url="http://10.0.0.5:11434")
+    return {"provider_id": provider.pk, "node_id": node.pk}
+
+
+def _agent(p: Personas) -> dict[str, Any]:
+    return {"agent_id": make_agent(p.workspace).pk}
 
 
 @dataclass
@@ -50,6 +70,15 @@ def members(status: int, *, anon: int | str = LOGIN) -> dict[str, Any]:
 CURRENT = members(200)
 # Pages about one workspace named in the URL.
 OWNER_ONLY_POST = {ANON: LOGIN, OUTSIDER: 404, VIEWER: 403, EDITOR: 403, OWNER: 400}
+# Creating in the current workspace: viewers may not; an outsider creates in their own.
+EDITORS_HERE = {ANON: LOGIN, OUTSIDER: 200, VIEWER: 403, EDITOR: 200, OWNER: 200}
+# An object of the workspace: members see it, outsiders do not learn it exists.
+SEE_OBJECT = {ANON: LOGIN, OUTSIDER: 404, VIEWER: 200, EDITOR: 200, OWNER: 200}
+
+
+def edit_object(status: int) -> dict[str, int | str]:
+    return {ANON: LOGIN, OUTSIDER: 404, VIEWER: 403, EDITOR: status, OWNER: status}
+
 
 TABLE: dict[str, Row] = {
     "home": Row("get", CURRENT),
@@ -87,6 +116,19 @@ TABLE: dict[str, Row] = {
         "post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership, {"role": "viewer"}
     ),
     "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
+    "provider_list": Row("get", CURRENT),
+    "provider_create": Row("get", EDITORS_HERE),
+    "provider_detail": Row("get", SEE_OBJECT, _provider),
+    "provider_edit": Row("get", edit_object(200), _provider),
+    "provider_delete": Row("post", edit_object(302), _provider),
+    "provider_check": Row("post", edit_object(302), _provider),
+    "node_create": Row("post", edit_object(400), _ollama),
+    "node_delete": Row("post", edit_object(302), _node),
+    "agent_create": Row("get", EDITORS_HERE),
+    "agent_detail": Row("get", SEE_OBJECT, _agent),
+    "agent_edit": Row("get", edit_object(200), _agent),
+    "agent_duplicate": Row("post", edit_object(302), _agent),
+    "agent_delete": Row("post", edit_object(302), _agent),
 }
 
 

@@ -1,0 +1,346 @@
+"""Forms for providers, nodes and agents. They parse input; the services decide and save."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from agents.llm.kinds import ProviderKind
+from agents.models import Agent, OllamaNode, Provider, RoutingStrategy
+from agents.services.providers import ProviderInput
+
+WORKDIR_MODES = [("tempdir", "A fresh temporary directory"), ("worktree", "A git worktree")]
+
+
+class ProviderForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    base_url = forms.CharField(
+        label="Base URL",
+        max_length=500,
+        required=False,
+        widget=forms.URLInput(attrs={"placeholder": "https://…"}),
+    )
+    api_version = forms.CharField(
+        label="API version", max_length=40, required=False, help_text="e.g. 2024-10-21"
+    )
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the stored key.",
+    )
+    remove_key = forms.BooleanField(label="Remove the stored key", required=False)
+    input_price_per_1k = forms.DecimalField(
+        label="Input price per 1k tokens (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=6,
+        help_text="Leave empty to use the public price list; 0 for free local models.",
+    )
+    output_price_per_1k = forms.DecimalField(
+        label="Output price per 1k tokens (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=6,
+    )
+    rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1)
+    tpm_limit = forms.IntegerField(label="Tokens per minute", required=False, min_value=1)
+    timeout_s = forms.IntegerField(
+        label="Timeout (seconds)", initial=60, min_value=1, max_value=3600
+    )
+    routing_strategy = forms.ChoiceField(
+        label="Routing across nodes",
+        choices=RoutingStrategy.choices,
+        initial=RoutingStrategy.LEAST_BUSY,
+        required=False,
+    )
+    command = forms.CharField(
+        label="Command",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
+        help_text="One command line, split like a shell would but never run by one. Placeholders: "
+        "{prompt} {max_turns} {allowed_tools} {model} {system}. The program must be on the "
+        "administrator's allow-list (A2A_CLI_AGENT_COMMANDS).",
+    )
+    workdir_mode = forms.ChoiceField(
+        label="Working directory", choices=WORKDIR_MODES, initial="tempdir", required=False
+    )
+    repository = forms.CharField(
+        label="Repository path", required=False, help_text="For the git worktree mode."
+    )
+
+    def __init__(self, *args: Any, kind: ProviderKind, provider: Provider | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.kind = kind
+        self.provider = provider
+        if kind.value in ("demo", "ollama", "cli"):
+            del self.fields["base_url"]
+        else:
+            self.fields["base_url"].required = kind.base_url_required
+            if kind.default_base_url:
+                self.fields["base_url"].widget.attrs["placeholder"] = kind.default_base_url
+                self.fields["base_url"].help_text = f"Leave empty for {kind.default_base_url}"
+        if not kind.api_version_required:
+            del self.fields["api_version"]
+        if kind.value in ("demo", "cli"):
+            del self.fields["api_key"]
+        elif kind.key_required and not (provider and provider.has_credential):
+            self.fields["api_key"].help_text = "Stored encrypted and never shown again."
+        if not (provider and provider.has_credential):
+            del self.fields["remove_key"]
+        if kind.value != "ollama":
+            del self.fields["routing_strategy"]
+        if kind.value != "cli":
+            for name in ("command", "workdir_mode", "repository"):
+                del self.fields[name]
+        if provider and provider.has_credential and "api_key" in self.fields:
+            self.fields["api_key"].widget.attrs["placeholder"] = (
+                f"Stored: {provider.credential_masked}"
+            )
+
+    def clean_command(self) -> list[str]:
+        text = self.cleaned_data.get("command", "").strip()
+        if self.kind.value != "cli":
+            return []
+        if not text:
+            raise forms.ValidationError("Enter the command to run, e.g. claude -p {prompt} …")
+        try:
+            argv = shlex.split(text)
+        except ValueError as error:
+            raise forms.ValidationError(f"The command cannot be split: {error}.") from None
+        if "{prompt}" not in " ".join(argv):
+            raise forms.ValidationError("The command must pass the step's prompt: add {prompt}.")
+        return argv
+
+    def to_input(self) -> ProviderInput:
+        data = self.cleaned_data
+        cli_config = None
+        if self.kind.value == "cli":
+            cli_config = {
+                "argv": data["command"],
+                "workdir_mode": data.get("workdir_mode") or "tempdir",
+                "repository": data.get("repository", "").strip(),
+                "timeout_s": data["timeout_s"],
+            }
+        return ProviderInput(
+            kind=self.kind.value,
+            name=data["name"],
+            base_url=data.get("base_url", ""),
+            api_version=data.get("api_version", ""),
+            api_key=data.get("api_key") or None,
+            remove_key=bool(data.get("remove_key")),
+            input_price_per_1k=data.get("input_price_per_1k"),
+            output_price_per_1k=data.get("output_price_per_1k"),
+            rpm_limit=data.get("rpm_limit"),
+            tpm_limit=data.get("tpm_limit"),
+            timeout_s=data["timeout_s"],
+            routing_strategy=data.get("routing_strategy") or RoutingStrategy.LEAST_BUSY,
+            cli_config=cli_config,
+        )
+
+    @classmethod
+    def initial_for(cls, provider: Provider) -> dict[str, Any]:
+        cli = provider.cli_config or {}
+        return {
+            "name": provider.name,
+            "base_url": "" if provider.kind in ("demo", "ollama", "cli") else provider.base_url,
+            "api_version": provider.api_version,
+            "input_price_per_1k": provider.input_price_per_1k,
+            "output_price_per_1k": provider.output_price_per_1k,
+            "rpm_limit": provider.rpm_limit,
+            "tpm_limit": provider.tpm_limit,
+            "timeout_s": provider.timeout_s,
+            "routing_strategy": provider.routing_strategy,
+            "command": shlex.join(cli.get("argv", [])),
+            "workdir_mode": cli.get("workdir_mode", "tempdir"),
+            "repository": cli.get("repository", ""),
+        }
+
+
+class NodeForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label="Base URL",
+        max_length=500,
+        assume_scheme="http",
+        widget=forms.URLInput(attrs={"placeholder": "http://10.0.0.5:11434"}),
+        help_text="Ollama listens on port 11434 by default.",
+    )
+    labels_text = forms.CharField(
+        label="Labels",
+        required=False,
+        help_text="Comma-separated, e.g. gpu, fast",
+    )
+
+    class Meta:
+        model = OllamaNode
+        fields = ["name", "base_url", "priority", "max_parallel", "enabled"]
+        labels = {"max_parallel": "Max parallel requests"}
+
+    def clean_labels_text(self) -> list[str]:
+        text = self.cleaned_data.get("labels_text", "")
+        return [label.strip() for label in text.split(",") if label.strip()][:20]
+
+
+def _json_field(text: str, *, what: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise forms.ValidationError(
+            f"{what} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+
+
+class AgentForm(forms.Form):
+    """The agent editor. Its fields map onto `AgentConfig`; pydantic has the last word."""
+
+    name = forms.CharField(max_length=80)
+    description = forms.CharField(max_length=300, required=False)
+    role = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="e.g. “a meticulous research analyst”. Rendered into the system message.",
+    )
+    goal = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    backstory = forms.CharField(
+        max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    system_message = forms.CharField(
+        label="Raw system message",
+        max_length=20_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Replaces role, goal and backstory when filled in.",
+    )
+    provider = forms.ChoiceField(label="Provider")
+    model = forms.CharField(
+        max_length=200, help_text="The provider's model name, e.g. gpt-4o-mini."
+    )
+    temperature = forms.FloatField(required=False, min_value=0, max_value=2)
+    top_p = forms.FloatField(label="Top p", required=False, min_value=0.0001, max_value=1)
+    max_tokens = forms.IntegerField(label="Max tokens", required=False, min_value=1)
+    seed = forms.IntegerField(required=False)
+    response_schema = forms.CharField(
+        label="Structured output (JSON schema)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text='Optional. A JSON schema with "type": "object" the replies must follow.',
+    )
+    fallback_provider = forms.ChoiceField(label="Fallback provider", required=False)
+    fallback_model = forms.CharField(label="Fallback model", max_length=200, required=False)
+    tools = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="Functions it may call."
+    )
+    handoff_targets = forms.MultipleChoiceField(
+        label="Can hand off to",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    context_window_tokens = forms.IntegerField(
+        label="Context budget (tokens)",
+        required=False,
+        min_value=256,
+        help_text="Keeps the system messages and the most recent messages within this budget.",
+    )
+    max_tool_iterations = forms.IntegerField(
+        label="Max tool iterations", initial=5, min_value=0, max_value=50
+    )
+    timeout_s = forms.IntegerField(label="Timeout (seconds)", initial=120, min_value=1)
+    requests_per_minute = forms.IntegerField(required=False, min_value=1)
+    tokens_per_minute = forms.IntegerField(required=False, min_value=1)
+    cost_budget_usd = forms.FloatField(
+        label="Cost budget per run (USD)", required=False, min_value=0
+    )
+    note = forms.CharField(
+        label="Change note", max_length=200, required=False, help_text="Shown in the version list."
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        providers: list[Provider],
+        other_agents: list[Agent],
+        tool_names: list[tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(str(p.pk), f"{p.name} · {p.kind_info.label}") for p in providers]
+        self._choices("provider", [("", "Choose a provider…"), *choices])
+        self._choices("fallback_provider", [("", "No fallback"), *choices])
+        self._choices("tools", tool_names)
+        self._choices("handoff_targets", [(str(a.pk), a.name) for a in other_agents])
+        if len(providers) == 1 and not self.is_bound and not self.initial.get("provider"):
+            self.initial["provider"] = str(providers[0].pk)
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
+
+    def clean_response_schema(self) -> Any:
+        return _json_field(self.cleaned_data.get("response_schema", ""), what="The schema")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("fallback_provider")) != bool((data.get("fallback_model") or "").strip()):
+            self.add_error("fallback_model", "Choose both a fallback provider and its model.")
+        return data
+
+    def config_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        fallbacks = []
+        if data.get("fallback_provider"):
+            fallbacks.append(
+                {"provider_id": data["fallback_provider"], "model": data["fallback_model"].strip()}
+            )
+        config: dict[str, Any] = {
+            "role": data.get("role", ""),
+            "goal": data.get("goal", ""),
+            "backstory": data.get("backstory", ""),
+            "system_message": data.get("system_message", ""),
+            "model": {"provider_id": data["provider"], "model": data["model"].strip()},
+            "fallbacks": fallbacks,
+            "tools": list(data.get("tools") or []),
+            "handoff_targets": list(data.get("handoff_targets") or []),
+            "max_tool_iterations": data["max_tool_iterations"],
+            "timeout_s": data["timeout_s"],
+        }
+        for key in (
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "seed",
+            "response_schema",
+            "context_window_tokens",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "cost_budget_usd",
+        ):
+            if data.get(key) is not None:
+                config[key] = data[key]
+        return config
+
+    @classmethod
+    def initial_for(cls, agent: Agent, config: dict[str, Any]) -> dict[str, Any]:
+        fallback = (config.get("fallbacks") or [{}])[0]
+        schema = config.get("response_schema")
+        return {
+            **{key: value for key, value in config.items() if key not in ("model", "fallbacks")},
+            "name": agent.name,
+            "description": agent.description,
+            "provider": config["model"]["provider_id"],
+            "model": config["model"]["model"],
+            "fallback_provider": fallback.get("provider_id", ""),
+            "fallback_model": fallback.get("model", ""),
+            "response_schema": json.dumps(schema, indent=2) if schema else "",
+        }

@@ -1,0 +1,1 @@
+"""Writes and actions on providers, nodes and agents. Views, tasks and commands call these."""

@@ -1,0 +1,140 @@
+"""Creating and changing providers, with their write-only, URL-bound credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from a2a_site.accounts.models import User, Workspace
+from agents.crypto import credential_encrypt
+from agents.llm.kinds import provider_kind
+from agents.models import Provider
+from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, outbound_url_check
+
+
+@dataclass(frozen=True)
+class ProviderInput:
+    """What a form or API call may set. `api_key` None keeps the stored key; "" sets none."""
+
+    kind: str
+    name: str
+    base_url: str = ""
+    api_version: str = ""
+    api_key: str | None = None
+    remove_key: bool = False
+    input_price_per_1k: Decimal | None = None
+    output_price_per_1k: Decimal | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    timeout_s: int = 60
+    routing_strategy: str = "least_busy"
+    cli_config: dict[str, Any] | None = None
+
+
+def provider_effective_base_url(provider: Provider) -> str:
+    """The OpenAI-protocol base URL calls go to; the demo model's comes from the settings."""
+    if provider.kind == "demo":
+        return str(settings.DEMO_MODEL_URL).rstrip("/") + "/v1"
+    return provider.base_url.rstrip("/")
+
+
+def _check_base_url(kind: str, base_url: str) -> str:
+    info = provider_kind(kind)
+    if kind in ("demo", "cli", "ollama"):
+        # The demo URL is the administrator's setting; Ollama URLs live on its nodes.
+        return ""
+    base_url = base_url.strip() or info.default_base_url
+    if not base_url:
+        raise ValidationError({"base_url": f"{info.label} needs a base URL."})
+    try:
+        return outbound_url_check(base_url).rstrip("/")
+    except OutboundHostUnresolved:
+        # Scheme and credentials in the URL were already checked; the address is checked again
+        # on every call, and “Test connection” tells the user if the name never resolves.
+        return base_url.strip().rstrip("/")
+    except OutboundURLRefused as refused:
+        raise ValidationError({"base_url": str(refused)}) from None
+
+
+def _apply(provider: Provider, data: ProviderInput) -> None:
+    info = provider_kind(data.kind)
+    name = data.name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the provider a name."})
+    if info.api_version_required and not data.api_version.strip():
+        raise ValidationError({"api_version": f"{info.label} needs an API version."})
+    base_url = _check_base_url(data.kind, data.base_url)
+    new_key = (data.api_key or "").strip()
+
+    url_changed = bool(provider.credential_ciphertext) and provider.credential_base_url != base_url
+    if data.remove_key:
+        provider.credential_ciphertext = ""
+        provider.credential_hint = ""
+        provider.credential_base_url = ""
+    elif new_key:
+        provider.credential_ciphertext = credential_encrypt(new_key)
+        provider.credential_hint = new_key[-4:] if len(new_key) >= 8 else ""
+        provider.credential_base_url = base_url
+    elif url_changed:
+        raise ValidationError(
+            {
+                "api_key": "The base URL changed, so enter the API key again: a stored key is "
+                "only ever sent to the URL it was saved with."
+            }
+        )
+    if info.key_required and not provider.credential_ciphertext:
+        raise ValidationError({"api_key": f"{info.label} needs an API key."})
+
+    provider.kind = data.kind
+    provider.name = name
+    provider.base_url = base_url
+    provider.api_version = data.api_version.strip()
+    provider.input_price_per_1k = data.input_price_per_1k
+    provider.output_price_per_1k = data.output_price_per_1k
+    provider.rpm_limit = data.rpm_limit
+    provider.tpm_limit = data.tpm_limit
+    provider.timeout_s = data.timeout_s
+    provider.routing_strategy = data.routing_strategy
+    if data.cli_config is not None:
+        provider.cli_config = data.cli_config
+
+
+def _save(provider: Provider) -> Provider:
+    try:
+        with transaction.atomic():
+            provider.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"name": "Another provider in this workspace has this name."}
+        ) from None
+    return provider
+
+
+def provider_create(*, workspace: Workspace, user: User | None, data: ProviderInput) -> Provider:
+    provider = Provider(workspace=workspace, created_by=user)
+    _apply(provider, data)
+    return _save(provider)
+
+
+def provider_update(*, provider: Provider, data: ProviderInput) -> Provider:
+    if data.kind != provider.kind:
+        raise ValidationError({"kind": "A provider's kind cannot change; add a new provider."})
+    _apply(provider, data)
+    return _save(provider)
+
+
+def provider_delete(*, provider: Provider) -> None:
+    from agents.selectors import agents_using_provider
+
+    users = agents_using_provider(provider)
+    if users:
+        names = ", ".join(agent.name for agent in users[:5])
+        raise ValidationError(
+            f"Agents use this provider ({names}). Point them at another model first."
+        )
+    provider.delete()

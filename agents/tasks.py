@@ -1,0 +1,12 @@
+"""Celery tasks of the agents app: thin wrappers that call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from agents.services.nodes import fleet_probe
+
+
+@shared_task(name="agents.tasks.ollama_fleet_probe", ignore_result=True)
+def ollama_fleet_probe() -> int:
+    return fleet_probe()

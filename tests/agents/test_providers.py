@@ -1,0 +1,186 @@
+"""Providers: saving them safely, testing their connection, and never showing their keys."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from agents.crypto import credential_decrypt
+from agents.fakellm import RunningServer
+from agents.models import Provider
+from agents.services.providers import ProviderInput, provider_update
+from tests.agents.factories import make_agent, make_provider
+from tests.conftest import Personas
+
+CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e"
+
+
+def _openai_compatible(personas: Personas, server: RunningServer, **extra) -> Provider:
+    return make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="Local vLLM",
+        base_url=f"{server.url}/v1",
+        **extra,
+    )
+
+
+def test_a_key_is_stored_encrypted_and_shown_masked(personas: Personas, llm_server) -> None:
+    provider = _openai_compatible(personas, llm_server, api_key=CANARY)
+    assert CANARY not in provider.credential_ciphertext
+    assert credential_decrypt(provider.credential_ciphertext) == CANARY
+    assert provider.credential_masked == "••••4f6a8c0e"[-8:] or provider.credential_masked.endswith(
+        CANARY[-4:]
+    )
+    assert provider.credential_base_url == f"{llm_server.url}/v1"
+
+
+def test_changing_the_base_url_requires_the_key_again(personas: Personas, llm_server) -> None:
+    provider = _openai_compatible(personas, llm_server, api_key=CANARY)
+    moved = ProviderInput(
+        kind="openai_compatible", name="Local vLLM", base_url=f"{llm_server.url}/v2"
+    )
+    with pytest.raises(ValidationError, match="enter the API key again"):
+        provider_update(provider=provider, data=moved)
+    provider.refresh_from_db()
+    assert provider.base_url == f"{llm_server.url}/v1", "nothing half-saved"
+    provider_update(
+        provider=provider,
+        data=ProviderInput(
+            kind="openai_compatible",
+            name="Local vLLM",
+            base_url=f"{llm_server.url}/v2",
+            api_key="sk-new-key-123456",
+        ),
+    )
+    provider.refresh_from_db()
+    assert provider.credential_base_url == f"{llm_server.url}/v2"
+
+
+def test_private_and_metadata_addresses_are_refused(personas: Personas, settings) -> None:
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    for url, words in (
+        ("http://127.0.0.1:8000/v1", "loopback"),
+        ("http://10.1.2.3/v1", "private"),
+        ("http://169.254.169.254/latest", "metadata"),
+    ):
+        with pytest.raises(ValidationError, match=words):
+            make_provider(personas.workspace, kind="openai_compatible", name=url, base_url=url)
+    assert not Provider.objects.exists()
+
+
+def test_hosted_providers_need_a_key(personas: Personas) -> None:
+    with pytest.raises(ValidationError, match="needs an API key"):
+        make_provider(personas.workspace, kind="anthropic", name="Claude")
+
+
+def test_names_are_unique_per_workspace(personas: Personas) -> None:
+    make_provider(personas.workspace, name="Demo")
+    with pytest.raises(ValidationError, match="has this name"):
+        make_provider(personas.workspace, name="Demo")
+    make_provider(personas.other_workspace, name="Demo")
+
+
+def test_connection_check_lists_models(personas: Personas, client_for, llm_server) -> None:
+    provider = _openai_compatible(personas, llm_server)
+    response = client_for(personas.editor).post(
+        reverse("provider_check", args=[provider.pk]), headers={"HX-Request": "true"}
+    )
+    provider.refresh_from_db()
+    assert response.status_code == 200
+    assert provider.last_check_ok is True
+    assert "demo" in provider.models_available
+    assert "model(s) available" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "expected"),
+    [
+        ("/v1", "wrong-key-000000", "refused the API key"),
+        ("/nope", "", "not as an LLM API"),
+    ],
+)
+def test_connection_check_explains_what_is_wrong(
+    personas: Personas, client_for, llm_server, path: str, key: str, expected: str
+) -> None:
+    llm_server.set_script({"api_key": "sk-right-key-99999"})
+    provider = make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="Endpoint",
+        base_url=f"{llm_server.url}{path}",
+        api_key=key or None,
+    )
+    client_for(personas.editor).post(reverse("provider_check", args=[provider.pk]))
+    provider.refresh_from_db()
+    assert provider.last_check_ok is False
+    assert expected in provider.last_check_message
+    assert "wrong-key" not in provider.last_check_message
+
+
+def test_connection_check_reports_an_unreachable_server(personas: Personas, settings) -> None:
+    from agents.views import _run_check
+    from tests.support.processes import free_port
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    provider = make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="Gone",
+        base_url=f"http://127.0.0.1:{free_port()}/v1",
+    )
+    result = _run_check(provider)
+    assert result.ok is False
+    assert "Could not connect" in result.message
+
+
+def test_the_demo_model_connects_without_a_key(personas: Personas, llm_server) -> None:
+    from agents.views import _run_check
+
+    provider = make_provider(personas.workspace)
+    result = _run_check(provider)
+    assert result.ok, result.message
+    assert "demo" in result.models
+
+
+def test_a_provider_in_use_cannot_be_deleted(personas: Personas, client_for) -> None:
+    provider = make_provider(personas.workspace)
+    make_agent(personas.workspace, provider=provider)
+    response = client_for(personas.editor).post(
+        reverse("provider_delete", args=[provider.pk]), follow=True
+    )
+    assert "Agents use this provider (Researcher)" in response.content.decode()
+    assert Provider.objects.filter(pk=provider.pk).exists()
+
+
+def test_the_canary_key_never_leaves_the_database(
+    personas: Personas, client_for, llm_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    llm_server.set_script({"api_key": CANARY})
+    client = client_for(personas.owner)
+    response = client.post(
+        reverse("provider_create") + "?kind=openai_compatible",
+        {"name": "Canary", "base_url": f"{llm_server.url}/v1", "api_key": CANARY, "timeout_s": 60},
+    )
+    provider = Provider.objects.get(name="Canary")
+    pages = [response]
+    pages.append(client.post(reverse("provider_check", args=[provider.pk]), follow=True))
+    provider.refresh_from_db()
+    assert provider.last_check_ok, provider.last_check_message
+    for name in ("provider_detail", "provider_edit"):
+        pages.append(client.get(reverse(name, args=[provider.pk])))
+    pages.append(client.get(reverse("provider_list")))
+    # A failing call with the canary as a wrong key must not echo it either.
+    llm_server.set_script({"api_key": "sk-something-else-0000"})
+    pages.append(client.post(reverse("provider_check", args=[provider.pk]), follow=True))
+    for page in pages:
+        assert CANARY not in page.content.decode(), page.request["PATH_INFO"]
+    assert (
+        CANARY[-4:] in client.get(reverse("provider_detail", args=[provider.pk])).content.decode()
+    )
+    assert CANARY not in caplog.text
+    assert all(CANARY not in str(entry) for entry in llm_server.requests)
