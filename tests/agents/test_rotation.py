@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+
+from agents.crypto import credential_decrypt
+from agents.models import Provider
+from tests.agents.factories import make_provider
+from tests.conftest import Personas
+
+
+def test_rotation_re_encrypts_every_key_with_the_new_first_key(
+    personas: Personas, settings, llm_server
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CREDENTIAL_KEYS = [old]
+    provider = make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="vLLM",
+        base_url=f"{llm_server.url}/v1",
+        api_key="sk-rotate-me-12345",
+    )
+    settings.CREDENTIAL_KEYS = [new, old]
+    call_command("rotate_credential_keys", verbosity=0)
+    settings.CREDENTIAL_KEYS = [new]
+    provider.refresh_from_db()
+    assert credential_decrypt(provider.credential_ciphertext) == "sk-rotate-me-12345"
+
+
+def test_rotation_with_a_missing_old_key_changes_nothing(
+    personas: Personas, settings, llm_server
+) -> None:
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode()]
+    make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="vLLM",
+        base_url=f"{llm_server.url}/v1",
+        api_key="sk-rotate-me-12345",
+    )
+    before = list(Provider.objects.values_list("credential_ciphertext", flat=True))
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(CommandError, match="Nothing was changed"):
+        call_command("rotate_credential_keys", verbosity=0)
+    assert list(Provider.objects.values_list("credential_ciphertext", flat=True)) == before
