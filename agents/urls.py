@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents import views
+from agents import playground, views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
@@ -9,6 +9,12 @@ urlpatterns = [
     path("<uuid:agent_id>/edit/", views.agent_edit, name="agent_edit"),
     path("<uuid:agent_id>/duplicate/", views.agent_duplicate, name="agent_duplicate"),
     path("<uuid:agent_id>/delete/", views.agent_delete, name="agent_delete"),
+    path("<uuid:agent_id>/playground/", views.agent_playground, name="agent_playground"),
+    path(
+        "<uuid:agent_id>/playground/stream/",
+        playground.playground_stream,
+        name="agent_playground_stream",
+    ),
     path("providers/", views.provider_list, name="provider_list"),
     path("providers/new/", views.provider_create, name="provider_create"),
     path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),

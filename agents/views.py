@@ -416,3 +416,15 @@ def agent_delete(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
         return redirect("agent_detail", agent_id=agent.pk)
     messages.success(request, f"Agent “{agent.name}” deleted.")
     return redirect("agent_list")
+
+
+@login_required
+@require_GET
+def agent_playground(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
+    latest = agent_latest_version(agent)
+    return render(
+        request,
+        "agents/agent_playground.html",
+        {"agent": agent, "latest": latest, "config": latest.config if latest else {}},
+    )

@@ -129,6 +129,9 @@ TABLE: dict[str, Row] = {
     "agent_edit": Row("get", edit_object(200), _agent),
     "agent_duplicate": Row("post", edit_object(302), _agent),
     "agent_delete": Row("post", edit_object(302), _agent),
+    "agent_playground": Row("get", edit_object(200), _agent),
+    # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
+    "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }
 
 

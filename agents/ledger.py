@@ -1,0 +1,77 @@
+"""The gateway's ledger in the database, and breaker states that every process can see."""
+
+from __future__ import annotations
+
+import contextlib
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from agents.llm.ledger import LedgerOutcome, LedgerStart
+from agents.models import LedgerEntry
+
+BREAKER_CACHE_PREFIX = "a2a:breaker:"
+BREAKER_CACHE_SECONDS = 24 * 3600
+
+
+class DatabaseLedger:
+    """Writes a `LedgerEntry` before each provider attempt and completes it after.
+
+    The gateway calls `call_started` before the HTTP request and makes no request if it fails,
+    so a call without a row cannot happen. `metadata` must name the workspace.
+    """
+
+    async def call_started(self, entry: LedgerStart) -> None:
+        metadata = dict(entry.metadata)
+        workspace_id = metadata.pop("workspace_id", None)
+        if workspace_id is None:
+            # Raising here stops the call before any request: every cost belongs to a workspace.
+            raise ValueError("A model call must name its workspace (metadata workspace_id).")
+        provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
+        await LedgerEntry.objects.acreate(
+            call_id=entry.call_id,
+            workspace_id=workspace_id,
+            provider_id=provider_id,
+            deployment_id=entry.deployment_id,
+            provider_kind=entry.provider_kind,
+            model=entry.model,
+            attempt=entry.attempt,
+            prompt_tokens_estimate=entry.prompt_tokens_estimate,
+            source={key: str(value) for key, value in metadata.items()},
+            started_at=entry.started_at,
+        )
+
+    async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
+        usage = outcome.usage
+        await LedgerEntry.objects.filter(call_id=call_id).aupdate(
+            status=outcome.status,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost=outcome.cost,
+            cost_estimated=outcome.cost_estimated,
+            latency_ms=round(outcome.latency_ms),
+            error_kind=outcome.error_kind or "",
+            http_status=outcome.http_status,
+            finished_at=timezone.now(),
+        )
+
+
+def breaker_record(deployment_id: str, state: str) -> None:
+    """The gateway's breaker listener: publishes transitions for the provider's page.
+
+    One cache entry per provider maps its deployments to their states; a lost update between two
+    processes only delays what the page shows until the next transition.
+    """
+    key = BREAKER_CACHE_PREFIX + deployment_id.split(":", 1)[0]
+    with contextlib.suppress(Exception):  # a status display must never fail a model call
+        states = cache.get(key) or {}
+        states[deployment_id] = state
+        cache.set(key, states, BREAKER_CACHE_SECONDS)
+
+
+def breaker_states(provider_id: object) -> dict[str, str]:
+    """The last known breaker state of each of a provider's deployments."""
+    try:
+        return dict(cache.get(f"{BREAKER_CACHE_PREFIX}{provider_id}") or {})
+    except Exception:  # noqa: BLE001 - an unreachable cache shows no states
+        return {}

@@ -1,0 +1,217 @@
+"""The full lane: every non-OpenAI protocol through `litellm.acompletion`.
+
+litellm is imported here, lazily, on the first full-lane call: importing it costs seconds and
+hundreds of MB, which a worker that only uses the lean lane never pays. Retries, fallbacks and
+routing stay the gateway's: litellm gets `num_retries=0` and never its Router.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import threading
+import time
+from typing import Any
+
+from .errors import classify_litellm_exception, make_error
+from .kinds import provider_kind
+from .lean import DeltaCallback
+from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
+
+_lock = threading.Lock()
+_litellm: Any = None
+_KEY_IN_URL_RE = re.compile(r"(?i)([?&](?:key|api[_-]?key)=)[^&\s\"']+")
+
+
+class _RedactKeysInURLs(logging.Filter):
+    """httpx logs request URLs at INFO; some providers (Gemini) put the key in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _KEY_IN_URL_RE.search(message):
+            record.msg = _KEY_IN_URL_RE.sub(r"\1****", message)
+            record.args = None
+        return True
+
+
+def load_litellm() -> Any:
+    """Imports and configures litellm once per process."""
+    global _litellm
+    if _litellm is None:
+        with _lock:
+            if _litellm is None:
+                # Otherwise litellm fetches its price map over the network at import time.
+                os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                litellm: Any = importlib.import_module("litellm")
+                litellm.suppress_debug_info = True
+                litellm.telemetry = False
+                litellm.turn_off_message_logging = True
+                litellm.drop_params = False
+                # litellm prices every response itself (we price ours), and counting tokens for
+                # some models downloads a tokenizer from Hugging Face: seconds, over the network.
+                litellm.disable_hf_tokenizer_download = True
+                litellm.disable_token_counter = True
+                litellm.set_verbose = False
+                for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+                    # litellm logs request bodies (with headers) at DEBUG/INFO.
+                    logging.getLogger(name).setLevel(logging.WARNING)
+                redact = _RedactKeysInURLs()
+                for name in ("httpx", "httpcore"):
+                    logging.getLogger(name).addFilter(redact)
+                _litellm = litellm
+    return _litellm
+
+
+def litellm_model(dep: Deployment) -> str:
+    return f"{provider_kind(dep.provider_kind).litellm_provider}/{dep.model}"
+
+
+def completion_kwargs(dep: Deployment, req: LLMRequest) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": litellm_model(dep),
+        "messages": req.messages,
+        "stream": req.stream,
+        "timeout": dep.timeout_s,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if dep.base_url:
+        kwargs["api_base"] = dep.base_url
+    if dep.api_key:
+        kwargs["api_key"] = dep.api_key
+    if dep.api_version:
+        kwargs["api_version"] = dep.api_version
+    if dep.headers:
+        kwargs["extra_headers"] = dict(dep.headers)
+    if req.stream:
+        kwargs["stream_options"] = {"include_usage": True}
+    if req.tools:
+        kwargs["tools"] = req.tools
+        if req.tool_choice is not None:
+            kwargs["tool_choice"] = req.tool_choice
+    for name in ("temperature", "top_p", "max_tokens", "seed", "response_format"):
+        value = getattr(req, name)
+        if value is not None:
+            kwargs[name] = value
+    if req.stop:
+        kwargs["stop"] = req.stop
+    return kwargs
+
+
+def _usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    prompt = getattr(raw, "prompt_tokens", None) or 0
+    completion = getattr(raw, "completion_tokens", None) or 0
+    if not prompt and not completion:
+        return None
+    total = getattr(raw, "total_tokens", None) or prompt + completion
+    return Usage(int(prompt), int(completion), int(total))
+
+
+async def call_full(
+    dep: Deployment,
+    req: LLMRequest,
+    on_delta: DeltaCallback | None,
+    coalesce_s: float,
+) -> LaneResult:
+    litellm = load_litellm()
+    started = time.perf_counter()
+    try:
+        response = await litellm.acompletion(**completion_kwargs(dep, req))
+        if req.stream:
+            return await _read_stream(response, dep, on_delta, coalesce_s, started)
+    except Exception as exc:
+        raise classify_litellm_exception(exc, deployment_id=dep.id, secret=dep.api_key) from None
+    try:
+        choice = response.choices[0]
+        message = choice.message
+        tool_calls = [
+            ToolCall(c.id or "", c.function.name or "", c.function.arguments or "")
+            for c in (message.tool_calls or ())
+        ]
+        return LaneResult(
+            text=message.content or "",
+            tool_calls=tool_calls,
+            finish_reason=choice.finish_reason,
+            usage=_usage(getattr(response, "usage", None)),
+            first_token_ms=(time.perf_counter() - started) * 1000,
+        )
+    except (AttributeError, IndexError, TypeError):
+        raise make_error(
+            "malformed_response", "the answer is not a chat completion", deployment_id=dep.id
+        ) from None
+
+
+async def _read_stream(
+    stream: Any,
+    dep: Deployment,
+    on_delta: DeltaCallback | None,
+    coalesce_s: float,
+    started: float,
+) -> LaneResult:
+    parts: list[str] = []
+    pending: list[str] = []
+    calls: dict[int, list[Any]] = {}
+    usage: Usage | None = None
+    finish: str | None = None
+    first_token: float | None = None
+    last_flush = 0.0
+    perf = time.perf_counter
+    async for chunk in stream:
+        chunk_usage = _usage(getattr(chunk, "usage", None))
+        if chunk_usage is not None:
+            usage = chunk_usage
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                text = delta.content
+                if text:
+                    parts.append(text)
+                    pending.append(text)
+                    now = perf()
+                    if first_token is None:
+                        first_token = now
+                    if on_delta is not None and now - last_flush >= coalesce_s:
+                        last_flush = now
+                        joined = "".join(pending)
+                        pending.clear()
+                        result = on_delta(joined)
+                        if result is not None:
+                            await result
+                for tc in getattr(delta, "tool_calls", None) or ():
+                    if first_token is None:
+                        first_token = perf()
+                    index = getattr(tc, "index", 0) or 0
+                    entry = calls.get(index)
+                    if entry is None:
+                        entry = calls[index] = ["", "", []]
+                    if tc.id:
+                        entry[0] = tc.id
+                    fn = tc.function
+                    if fn is not None:
+                        if fn.name:
+                            entry[1] += fn.name
+                        if fn.arguments:
+                            entry[2].append(fn.arguments)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    if finish is None:
+        raise make_error(
+            "malformed_response",
+            "the stream ended before the answer was complete",
+            deployment_id=dep.id,
+        )
+    if pending and on_delta is not None:
+        result = on_delta("".join(pending))
+        if result is not None:
+            await result
+    return LaneResult(
+        text="".join(parts),
+        tool_calls=[ToolCall(c[0], c[1], "".join(c[2])) for _, c in sorted(calls.items())],
+        finish_reason=finish,
+        usage=usage,
+        first_token_ms=None if first_token is None else (first_token - started) * 1000,
+    )

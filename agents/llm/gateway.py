@@ -1,0 +1,440 @@
+"""The gateway: routing, retries, fallbacks, breakers, limits and the ledger around the lanes.
+
+For the primary route, then each fallback: pick a deployment in the route's strategy order,
+skipping open breakers, 429 cooldowns and deployments over their limits; call it; on a transient
+error retry within the route (another deployment if there is one) with exponential backoff and
+jitter that never undercuts Retry-After; on a permanent error move to the next route, except
+`context_length` and `bad_request`, which no other deployment will fix and are raised at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aiohttp
+
+from .errors import LLMError, make_error
+from .kinds import Lane, provider_kind
+from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
+from .ledger import LedgerOutcome, LedgerSink, LedgerStart
+from .pricing import ZERO, price_usage
+from .resilience import BreakerListener, Resilience
+from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
+
+logger = logging.getLogger(__name__)
+
+RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled"})
+# How long a call may queue for a deployment that is rate-limited or at max_parallel before the
+# gateway moves on to the fallback instead.
+DEFAULT_MAX_QUEUE_WAIT_S: Final = 2.0
+_MAX_QUEUE_ROUNDS: Final = 1000
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class Gateway:
+    """Talks to model providers. One per event loop (see `gateway_for_loop`)."""
+
+    def __init__(
+        self,
+        *,
+        ledger: LedgerSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        max_retries: int = 2,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown_s: float = 30.0,
+        breaker_listener: BreakerListener | None = None,
+        coalesce_ms: float = 50,
+        rng: random.Random | None = None,
+        max_queue_wait_s: float = DEFAULT_MAX_QUEUE_WAIT_S,
+        resilience: Resilience | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.coalesce_s = coalesce_ms / 1000
+        self.rng = rng or random.Random()
+        self.max_queue_wait_s = max_queue_wait_s
+        self.resilience = resilience or Resilience(
+            clock=clock,
+            threshold=breaker_threshold,
+            cooldown_s=breaker_cooldown_s,
+            listener=breaker_listener,
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._round_robin: dict[tuple[str, ...], int] = {}
+
+    # Public API
+
+    def breaker_state(self, deployment_id: str) -> str:
+        return self.resilience.breaker_state(deployment_id)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def complete(
+        self,
+        request: LLMRequest,
+        plan: RoutePlan,
+        *,
+        on_delta: DeltaCallback | None = None,
+        cancel: asyncio.Event | None = None,
+    ) -> LLMResult:
+        started = time.perf_counter()
+        if cancel is not None and cancel.is_set():
+            raise make_error("cancelled")
+        attempts: list[Attempt] = []
+        try:
+            return await self._run(request, plan, on_delta, cancel, started, attempts)
+        except LLMError as error:
+            error.attempts = attempts
+            raise
+
+    async def _run(
+        self,
+        request: LLMRequest,
+        plan: RoutePlan,
+        on_delta: DeltaCallback | None,
+        cancel: asyncio.Event | None,
+        started: float,
+        attempts: list[Attempt],
+    ) -> LLMResult:
+        prompt_estimate = estimate_tokens(prompt_chars(request.messages))
+        retries = 0
+        last_error: LLMError | None = None
+        routes = (plan.primary, *plan.fallbacks) if plan.fallbacks else (plan.primary,)
+        for route_index, route in enumerate(routes):
+            retries_here = 0
+            avoid: str | None = None
+            waited = 0.0
+            rounds = 0
+            while True:
+                dep, wait = self._pick(route, prompt_estimate, avoid)
+                if dep is None:
+                    rounds += 1
+                    if waited + wait > self.max_queue_wait_s or rounds > _MAX_QUEUE_ROUNDS:
+                        break
+                    waited += wait
+                    await self._sleep(wait, cancel)
+                    continue
+                try:
+                    lane, call_id = await self._attempt(
+                        dep,
+                        request,
+                        len(attempts) + 1,
+                        prompt_estimate,
+                        attempts,
+                        on_delta,
+                        cancel,
+                    )
+                except LLMError as error:
+                    last_error = error
+                    if error.kind in RAISE_AT_ONCE:
+                        raise
+                    if not error.transient or retries_here >= self.max_retries:
+                        break
+                    delay = self._backoff(retries_here)
+                    if error.retry_after is not None:
+                        if error.retry_after > self.backoff_max_s:
+                            break
+                        delay = max(delay, error.retry_after)
+                    retries_here += 1
+                    retries += 1
+                    avoid = dep.id
+                    await self._sleep(delay, cancel)
+                    continue
+                return self._result(
+                    request, dep, lane, call_id, attempts, retries, route_index, started
+                )
+        if last_error is None:
+            last_error = make_error(
+                "no_deployment",
+                "every deployment is cooling down, over its limits or has an open breaker",
+            )
+        raise last_error
+
+    # Internals
+
+    def _pick(
+        self, route: Route, tokens: int, avoid: str | None
+    ) -> tuple[Deployment | None, float]:
+        """The first deployment that can take the call now, or (None, shortest wait)."""
+        deployments = route.deployments
+        resilience = self.resilience
+        now = self.clock()
+        if len(deployments) == 1:
+            dep = deployments[0]
+            wait = resilience.wait_needed(dep, tokens, now)
+            return (dep, 0.0) if wait <= 0 else (None, wait)
+        ordered = self._order(route)
+        best_wait = float("inf")
+        fallback: Deployment | None = None
+        for dep in ordered:
+            wait = resilience.wait_needed(dep, tokens, now)
+            if wait <= 0:
+                if dep.id != avoid:
+                    return dep, 0.0
+                fallback = dep
+            elif wait < best_wait:
+                best_wait = wait
+        if fallback is not None:
+            return fallback, 0.0
+        return None, best_wait
+
+    def _order(self, route: Route) -> list[Deployment]:
+        deployments = list(route.deployments)
+        strategy = route.strategy
+        if strategy == "priority":
+            deployments.sort(key=_priority)
+        elif strategy == "round_robin":
+            n = self._round_robin.get(route.key, 0)
+            self._round_robin[route.key] = n + 1
+            shift = n % len(deployments)
+            deployments = deployments[shift:] + deployments[:shift]
+        elif strategy == "least_busy":
+            inflight = self.resilience.inflight
+            deployments.sort(key=lambda d: (inflight(d.id), d.priority))
+        else:  # lowest_latency; unmeasured deployments (0) get tried first
+            latency = self.resilience.latency
+            deployments.sort(key=lambda d: (latency(d.id), d.priority))
+        return deployments
+
+    def _backoff(self, retry: int) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**retry))
+        # "Equal jitter": at least half the exponential step, never more than the cap.
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    async def _sleep(self, seconds: float, cancel: asyncio.Event | None) -> None:
+        if cancel is None:
+            await self.sleep(seconds)
+            return
+        if cancel.is_set():
+            raise make_error("cancelled")
+        await _race(self.sleep(seconds), cancel)
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = new_session()
+        return session
+
+    async def _attempt(
+        self,
+        dep: Deployment,
+        request: LLMRequest,
+        number: int,
+        prompt_estimate: int,
+        attempts: list[Attempt],
+        on_delta: DeltaCallback | None,
+        cancel: asyncio.Event | None,
+    ) -> tuple[LaneResult, str]:
+        call_id = str(uuid.uuid4())
+        ledger = self.ledger
+        if ledger is not None:
+            # Raises before any request is made: no provider call without a row.
+            await ledger.call_started(
+                LedgerStart(
+                    call_id=call_id,
+                    deployment_id=dep.id,
+                    provider_kind=dep.provider_kind,
+                    model=dep.model,
+                    attempt=number,
+                    prompt_tokens_estimate=prompt_estimate,
+                    metadata=request.metadata,
+                    started_at=datetime.now(UTC),
+                )
+            )
+        lane = provider_kind(dep.provider_kind).lane
+        if lane is Lane.LEAN:
+            call = call_lean(self._session_for_loop(), dep, request, on_delta, self.coalesce_s)
+        elif lane is Lane.FULL:
+            from .full import call_full
+
+            call = call_full(dep, request, on_delta, self.coalesce_s)
+        else:
+            raise make_error(
+                "bad_request",
+                f"provider kind {dep.provider_kind!r} is not served by the gateway",
+                deployment_id=dep.id,
+            )
+        resilience = self.resilience
+        state = resilience.begin(dep, prompt_estimate, self.clock())
+        t0 = time.perf_counter()
+        try:
+            result = await call if cancel is None else await _race(call, cancel)
+        except LLMError as error:
+            latency_ms = (time.perf_counter() - t0) * 1000
+            error.scrubbed(dep.api_key)
+            if error.deployment_id is None:
+                error.deployment_id = dep.id
+            if error.kind == "cancelled":
+                resilience.released(state)
+            else:
+                resilience.failed(dep, state, error)
+            attempts.append(Attempt(dep.id, "failed", error.kind, latency_ms, error.status))
+            await self._finish(call_id, "failed", None, ZERO, False, latency_ms, error)
+            raise
+        except BaseException as exc:
+            # Cancelled by our caller, or the delta callback failed: not the deployment's fault.
+            latency_ms = (time.perf_counter() - t0) * 1000
+            resilience.released(state)
+            kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal"
+            attempts.append(Attempt(dep.id, "failed", kind, latency_ms, None))
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(
+                    self._finish(call_id, "failed", None, ZERO, False, latency_ms, None, kind)
+                )
+            raise
+        latency_ms = (time.perf_counter() - t0) * 1000
+        usage = result.usage
+        estimated = usage is None
+        if usage is None:
+            completion = estimate_tokens(
+                len(result.text) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
+            )
+            usage = result.usage = Usage(prompt_estimate, completion, prompt_estimate + completion)
+        cost, cost_estimated = price_usage(dep, usage)
+        result.cost = cost
+        result.cost_estimated = cost_estimated or estimated
+        resilience.succeeded(dep, state, latency_ms, usage.total_tokens - prompt_estimate)
+        attempts.append(Attempt(dep.id, "completed", None, latency_ms, result.status))
+        await self._finish(
+            call_id, "completed", usage, cost, cost_estimated or estimated, latency_ms, None
+        )
+        return result, call_id
+
+    async def _finish(
+        self,
+        call_id: str,
+        status: str,
+        usage: Usage | None,
+        cost: Any,
+        cost_estimated: bool,
+        latency_ms: float,
+        error: LLMError | None,
+        error_kind: str | None = None,
+    ) -> None:
+        ledger = self.ledger
+        if ledger is None:
+            return
+        outcome = LedgerOutcome(
+            status=status,
+            usage=usage,
+            cost=cost,
+            cost_estimated=cost_estimated,
+            latency_ms=latency_ms,
+            error_kind=error.kind if error is not None else error_kind,
+            http_status=error.status if error is not None else (200 if usage else None),
+        )
+        try:
+            await ledger.call_finished(call_id, outcome)
+        except Exception as exc:  # noqa: BLE001 - the answer must not be lost over a ledger row
+            logger.warning("ledger could not record the end of call %s: %s", call_id, type(exc))
+
+    def _result(
+        self,
+        request: LLMRequest,
+        dep: Deployment,
+        lane: LaneResult,
+        call_id: str,
+        attempts: list[Attempt],
+        retries: int,
+        fallbacks: int,
+        started: float,
+    ) -> LLMResult:
+        usage = lane.usage
+        assert usage is not None
+        return LLMResult(
+            text=lane.text,
+            tool_calls=lane.tool_calls,
+            finish_reason=lane.finish_reason,
+            usage=usage,
+            cost=lane.cost,
+            cost_estimated=lane.cost_estimated,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            first_token_ms=lane.first_token_ms,
+            deployment_id=dep.id,
+            model=dep.model,
+            provider_kind=dep.provider_kind,
+            attempts=attempts,
+            retries=retries,
+            fallbacks=fallbacks,
+            call_id=call_id,
+        )
+
+
+def _priority(dep: Deployment) -> int:
+    return dep.priority
+
+
+async def _race(awaitable: Awaitable[Any], cancel: asyncio.Event) -> Any:
+    """Awaits `awaitable` unless `cancel` is set first; then cancels it and raises `cancelled`."""
+    task = asyncio.ensure_future(awaitable)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        waiter.cancel()
+        raise
+    if task.done():
+        waiter.cancel()
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise make_error("cancelled", "stopped on request")
+
+
+# One gateway per running event loop, sharing one session and (process-wide) health state.
+_gateways: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gateway] = (
+    weakref.WeakKeyDictionary()
+)
+_defaults: dict[str, Any] = {}
+_shared_resilience: Resilience | None = None
+
+
+def configure_gateways(**kwargs: Any) -> None:
+    """Sets the keyword arguments future `gateway_for_loop()` gateways are built with
+    (e.g. `ledger=`, `breaker_listener=`); gateways already made keep theirs."""
+    global _shared_resilience
+    _defaults.clear()
+    _defaults.update(kwargs)
+    _shared_resilience = None
+
+
+def gateway_for_loop() -> Gateway:
+    """The running loop's gateway, created on first use."""
+    global _shared_resilience
+    loop = asyncio.get_running_loop()
+    gateway = _gateways.get(loop)
+    if gateway is None:
+        kwargs = dict(_defaults)
+        if "resilience" not in kwargs:
+            if _shared_resilience is None:
+                _shared_resilience = Resilience(
+                    clock=kwargs.get("clock", time.monotonic),
+                    threshold=kwargs.get("breaker_threshold", 5),
+                    cooldown_s=kwargs.get("breaker_cooldown_s", 30.0),
+                    listener=kwargs.get("breaker_listener"),
+                )
+            kwargs["resilience"] = _shared_resilience
+        gateway = _gateways[loop] = Gateway(**kwargs)
+    return gateway

@@ -1,0 +1,89 @@
+"""What a call cost, in USD as a Decimal.
+
+Per-deployment prices win; otherwise LiteLLM's bundled price map, read with plain `json` from the
+installed package (found without importing litellm, which costs seconds and hundreds of MB).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+from .kinds import KINDS
+from .types import Deployment, Usage
+
+PRICE_FILE: Final = "model_prices_and_context_window_backup.json"
+ZERO: Final = Decimal(0)
+THOUSAND: Final = Decimal(1000)
+# Kinds that run on the user's own hardware (or nowhere): free unless prices are configured.
+FREE_KINDS: Final = frozenset({"ollama", "demo", "openai_compatible", "cli"})
+
+_lock = threading.Lock()
+_prices: dict[str, Any] | None = None
+
+
+def price_map_path() -> Path | None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / PRICE_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def price_map() -> dict[str, Any]:
+    """LiteLLM's bundled price map, loaded once per process on first use."""
+    global _prices
+    if _prices is None:
+        with _lock:
+            if _prices is None:
+                path = price_map_path()
+                loaded: dict[str, Any] = {}
+                if path is not None:
+                    with path.open("rb") as f:
+                        loaded = json.load(f)
+                _prices = loaded
+    return _prices
+
+
+@lru_cache(maxsize=1024)
+def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal] | None:
+    """(input, output) USD per token as LiteLLM prices the model, or None when unknown."""
+    if provider_kind in FREE_KINDS:
+        return None
+    kind = KINDS.get(provider_kind)
+    provider = kind.litellm_provider if kind is not None else provider_kind
+    prices = price_map()
+    entry = prices.get(f"{provider}/{model}")
+    if not isinstance(entry, dict):
+        entry = prices.get(model)
+        # A bare name counts only if LiteLLM files it under the same provider.
+        if not isinstance(entry, dict) or entry.get("litellm_provider") != provider:
+            return None
+    input_cost = entry.get("input_cost_per_token")
+    output_cost = entry.get("output_cost_per_token")
+    if input_cost is None and output_cost is None:
+        return None
+    # str() first: Decimal(float) would carry the float's binary noise.
+    return Decimal(str(input_cost or 0)), Decimal(str(output_cost or 0))
+
+
+def price_usage(deployment: Deployment, usage: Usage) -> tuple[Decimal, bool]:
+    """(cost, estimated). `estimated` is True when the model's price is unknown."""
+    if deployment.input_price_per_1k is not None or deployment.output_price_per_1k is not None:
+        cost = (
+            usage.prompt_tokens * (deployment.input_price_per_1k or ZERO)
+            + usage.completion_tokens * (deployment.output_price_per_1k or ZERO)
+        ) / THOUSAND
+        return cost, False
+    per_token = model_prices(deployment.provider_kind, deployment.model)
+    if per_token is None:
+        return ZERO, deployment.provider_kind not in FREE_KINDS
+    return usage.prompt_tokens * per_token[0] + usage.completion_tokens * per_token[1], False

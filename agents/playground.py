@@ -1,0 +1,154 @@
+"""The playground: chat with one agent, its reply streamed to the browser as server-sent events.
+
+An async view, so a slow model holds no thread: the reply streams while the gateway works, and a
+browser that goes away cancels the model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_POST
+
+from a2a_site.accounts.models import Role
+from agents.config import AgentConfig, agent_config_load
+from agents.llm import LLMError, gateway_for_loop
+from agents.models import Agent, AgentVersion
+from agents.selectors import agent_latest_version, get_agent_for_user
+from agents.services.routing import RoutingError, deployment_labels, route_plan_for
+from agents.services.turn import TurnEvent, agent_turn
+from agents.tools.base import ToolContext
+from agents.tools.registry import builtin_registry
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGES = 40
+MAX_MESSAGE_CHARS = 20_000
+
+
+class BadChat(ValueError):
+    pass
+
+
+def _history(body: bytes) -> list[dict[str, str]]:
+    try:
+        payload = json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        raise BadChat("The request is not JSON.") from None
+    messages = payload.get("messages") if isinstance(payload, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise BadChat("Send at least one message.")
+    if len(messages) > MAX_MESSAGES:
+        raise BadChat(f"At most {MAX_MESSAGES} messages; start a new conversation.")
+    history = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise BadChat("Each message needs the role user or assistant.")
+        content = message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise BadChat("A message cannot be empty.")
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise BadChat(f"A message can have at most {MAX_MESSAGE_CHARS} characters.")
+        history.append({"role": message["role"], "content": content})
+    if history[-1]["role"] != "user":
+        raise BadChat("The last message must be yours.")
+    return history
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _prepare(user: Any, agent_id: UUID) -> tuple[Agent, AgentVersion, AgentConfig]:
+    agent, _ = get_agent_for_user(user, agent_id, role=Role.EDITOR)
+    version = agent_latest_version(agent)
+    if version is None:
+        raise Http404("This agent has no saved version.")
+    return agent, version, agent_config_load(version.config)
+
+
+@require_POST
+async def playground_stream(
+    request: HttpRequest, agent_id: UUID
+) -> HttpResponse | StreamingHttpResponse:
+    user = await request.auser()
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to use the playground.")
+    # Authorize first: a stranger learns nothing from how we judge their request.
+    agent, version, config = await sync_to_async(_prepare)(user, agent_id)
+    try:
+        history = _history(request.body)
+        plan = await sync_to_async(route_plan_for)(config, workspace_id=agent.workspace_id)
+        labels = await sync_to_async(deployment_labels)(plan)
+    except (BadChat, RoutingError) as error:
+        return JsonResponse({"error": str(error)}, status=400)
+
+    metadata = {
+        "workspace_id": agent.workspace_id,
+        "agent_id": agent.pk,
+        "agent_version": version.number,
+        "source": "playground",
+        "user_id": user.pk,
+    }
+
+    async def events() -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        turn = asyncio.create_task(
+            agent_turn(
+                gateway=gateway_for_loop(),
+                name=agent.name,
+                config=config,
+                history=history,
+                plan=plan,
+                registry=builtin_registry(),
+                tool_context=ToolContext(workspace_id=str(agent.workspace_id)),
+                metadata=metadata,
+                on_event=queue.put_nowait,
+            )
+        )
+        try:
+            while not turn.done() or not queue.empty():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, turn}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    event = getter.result()
+                    data = dict(event.data)
+                    if "deployment" in data:
+                        data["deployment"] = labels.get(data["deployment"], data["deployment"])
+                    yield _sse(event.kind, data)
+                else:
+                    getter.cancel()
+            result = turn.result()
+            yield _sse(
+                "done",
+                {
+                    "text": result.text,
+                    "prompt_tokens": result.prompt_tokens,
+                    "completion_tokens": result.completion_tokens,
+                    "cost": str(result.cost),
+                    "cost_estimated": result.cost_estimated,
+                    "model_calls": len(result.calls),
+                    "stopped_reason": result.stopped_reason,
+                },
+            )
+        except LLMError as error:
+            yield _sse("error", {"message": str(error), "kind": error.kind})
+        except Exception:
+            logger.exception("Playground turn of agent %s failed", agent.pk)
+            yield _sse("error", {"message": "The turn failed unexpectedly; it was logged."})
+        finally:
+            # The browser left, or the turn ended: never leave a model call running.
+            turn.cancel()
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,192 @@
+"""One agent turn: the model's reply, with its tool-call loop bounded by the agent's limit.
+
+Pure async and free of HTTP and Celery: the playground streams its events to a browser, and the
+run engine's agent node records them as run events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from agents.config import AgentConfig
+from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan
+from agents.tools.base import ToolContext
+from agents.tools.registry import ToolRegistry
+
+# Rough but cheap: ~4 characters a token. Budgets are approximate by nature; the provider's
+# own usage figures are what the ledger records.
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    kind: str  # "delta" | "tool_call" | "tool_result" | "model_call"
+    data: Mapping[str, Any]
+
+
+@dataclass
+class TurnResult:
+    text: str
+    messages: list[dict[str, Any]]
+    calls: list[LLMResult] = field(default_factory=list)
+    tool_iterations: int = 0
+    stopped_reason: str = ""  # "" or "max_tool_iterations"
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(call.usage.prompt_tokens for call in self.calls)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(call.usage.completion_tokens for call in self.calls)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((call.cost for call in self.calls), Decimal(0))
+
+    @property
+    def cost_estimated(self) -> bool:
+        return any(call.cost_estimated for call in self.calls)
+
+
+def estimate_tokens(message: Mapping[str, Any]) -> int:
+    content = message.get("content") or ""
+    text = content if isinstance(content, str) else json.dumps(content)
+    extra = json.dumps(message.get("tool_calls")) if message.get("tool_calls") else ""
+    return max(1, (len(text) + len(extra)) // CHARS_PER_TOKEN)
+
+
+def context_window(messages: Sequence[dict[str, Any]], budget: int | None) -> list[dict[str, Any]]:
+    """Keeps every system message and as many of the most recent others as fit the budget.
+
+    A tool result is never kept without the assistant message that asked for it.
+    """
+    if budget is None:
+        return list(messages)
+    system = [m for m in messages if m.get("role") == "system"]
+    others = [m for m in messages if m.get("role") != "system"]
+    remaining = budget - sum(estimate_tokens(m) for m in system)
+    kept: list[dict[str, Any]] = []
+    for message in reversed(others):
+        cost = estimate_tokens(message)
+        if kept and cost > remaining:
+            break
+        kept.append(message)
+        remaining -= cost
+    kept.reverse()
+    while kept and kept[0].get("role") == "tool":
+        kept.pop(0)
+    return system + kept
+
+
+def _request(
+    config: AgentConfig,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    metadata: Mapping[str, Any],
+) -> LLMRequest:
+    response_format = None
+    if config.response_schema:
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": config.response_schema},
+        }
+    return LLMRequest(
+        messages=context_window(messages, config.context_window_tokens),
+        tools=tools,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_tokens,
+        seed=config.seed,
+        response_format=response_format,
+        metadata=metadata,
+    )
+
+
+async def agent_turn(
+    *,
+    gateway: Gateway,
+    name: str,
+    config: AgentConfig,
+    history: Sequence[dict[str, Any]],
+    plan: RoutePlan,
+    registry: ToolRegistry,
+    tool_context: ToolContext,
+    metadata: Mapping[str, Any],
+    on_event: Callable[[TurnEvent], Awaitable[None] | None] | None = None,
+) -> TurnResult:
+    async def emit(kind: str, **data: Any) -> None:
+        if on_event is not None:
+            outcome = on_event(TurnEvent(kind, data))
+            if outcome is not None:
+                await outcome
+
+    async def on_delta(text: str) -> None:
+        await emit("delta", text=text)
+
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": config.system_prompt(name=name)},
+        *history,
+    ]
+    tools = registry.specs(config.tools) if config.tools else None
+    result = TurnResult(text="", messages=messages)
+    while True:
+        call = await gateway.complete(
+            _request(config, messages, tools, metadata), plan, on_delta=on_delta
+        )
+        result.calls.append(call)
+        await emit(
+            "model_call",
+            model=call.model,
+            deployment=call.deployment_id,
+            prompt_tokens=call.usage.prompt_tokens,
+            completion_tokens=call.usage.completion_tokens,
+            cost=str(call.cost),
+            cost_estimated=call.cost_estimated,
+            latency_ms=round(call.latency_ms),
+            retries=call.retries,
+            fallbacks=call.fallbacks,
+        )
+        if not call.tool_calls:
+            result.text = call.text
+            messages.append({"role": "assistant", "content": call.text})
+            return result
+        if result.tool_iterations >= config.max_tool_iterations:
+            result.text = call.text
+            result.stopped_reason = "max_tool_iterations"
+            messages.append({"role": "assistant", "content": call.text})
+            return result
+        result.tool_iterations += 1
+        messages.append(
+            {
+                "role": "assistant",
+                "content": call.text or None,
+                "tool_calls": [
+                    {
+                        "id": tool_call.id,
+                        "type": "function",
+                        "function": {"name": tool_call.name, "arguments": tool_call.arguments},
+                    }
+                    for tool_call in call.tool_calls
+                ],
+            }
+        )
+        for tool_call in call.tool_calls:
+            await emit(
+                "tool_call", id=tool_call.id, name=tool_call.name, arguments=tool_call.arguments
+            )
+            outcome = await registry.call(tool_call.name, tool_call.arguments, tool_context)
+            await emit(
+                "tool_result",
+                id=tool_call.id,
+                name=tool_call.name,
+                content=outcome.content,
+                is_error=outcome.is_error,
+            )
+            messages.append(
+                {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.content}
+            )

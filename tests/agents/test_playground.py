@@ -1,0 +1,135 @@
+"""The playground streams an agent's reply, runs its tools, and records every model call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import AsyncClient
+from django.urls import reverse
+
+from agents.models import LedgerEntry
+from tests.agents.factories import make_agent, make_provider
+from tests.conftest import Personas
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def _events(body: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+async def _chat(user, agent, messages) -> tuple[int, list[tuple[str, dict]]]:
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.post(
+        reverse("agent_playground_stream", args=[agent.pk]),
+        json.dumps({"messages": messages}),
+        content_type="application/json",
+    )
+    if response.status_code != 200:
+        return response.status_code, [("http", json.loads(response.content))]
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    return 200, _events(body)
+
+
+@pytest.fixture
+def demo_agent(personas: Personas, llm_server):
+    llm_server.set_script(
+        {
+            "rules": [
+                {"last_role": "tool", "reply": "The answer is 42.", "chunks": 3},
+                {
+                    "has_tools": True,
+                    "last_message_contains": "compute",
+                    "tool_call": {"name": "calculator", "arguments": {"expression": "6*7"}},
+                },
+                {"last_message_contains": "fail", "fault": "500"},
+                {"reply": "Hello from the demo model, streamed in pieces.", "chunks": 6},
+            ]
+        }
+    )
+    provider = make_provider(personas.workspace)
+    return make_agent(personas.workspace, provider=provider, tools=["calculator"])
+
+
+async def test_a_reply_streams_and_is_recorded_in_the_ledger(personas: Personas, demo_agent):
+    status, events = await _chat(personas.editor, demo_agent, [{"role": "user", "content": "Hi"}])
+    assert status == 200
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "delta" and kinds[-1] == "done"
+    streamed = "".join(data["text"] for kind, data in events if kind == "delta")
+    done = events[-1][1]
+    assert streamed == done["text"] == "Hello from the demo model, streamed in pieces."
+    assert done["completion_tokens"] > 0
+    call = next(data for kind, data in events if kind == "model_call")
+    assert call["deployment"] == "Demo" and call["model"] == "demo"
+    entry = await LedgerEntry.objects.aget()
+    assert entry.status == "completed"
+    assert entry.workspace_id == personas.workspace.id
+    assert entry.source["source"] == "playground"
+    assert entry.completion_tokens == done["completion_tokens"]
+
+
+async def test_tool_calls_run_and_their_results_go_back_to_the_model(
+    personas: Personas, demo_agent
+):
+    status, events = await _chat(
+        personas.editor, demo_agent, [{"role": "user", "content": "Please compute six times seven"}]
+    )
+    assert status == 200
+    tool_call = next(data for kind, data in events if kind == "tool_call")
+    tool_result = next(data for kind, data in events if kind == "tool_result")
+    assert tool_call["name"] == "calculator"
+    assert tool_result["content"].startswith("42") and not tool_result["is_error"]
+    assert events[-1] == ("done", events[-1][1]) and events[-1][1]["text"] == "The answer is 42."
+    assert events[-1][1]["model_calls"] == 2
+    assert await LedgerEntry.objects.filter(status="completed").acount() == 2
+
+
+async def test_a_provider_failure_ends_the_stream_with_a_clear_error(
+    personas: Personas, demo_agent
+):
+    status, events = await _chat(personas.editor, demo_agent, [{"role": "user", "content": "fail"}])
+    assert status == 200
+    kind, data = events[-1]
+    assert kind == "error"
+    assert data["kind"] == "provider_error"
+    assert await LedgerEntry.objects.filter(status="failed").acount() >= 1
+    assert not await LedgerEntry.objects.filter(status="pending").aexists()
+
+
+async def test_bad_conversations_are_refused_with_a_reason(personas: Personas, demo_agent):
+    status, events = await _chat(personas.editor, demo_agent, [{"role": "system", "content": "x"}])
+    assert status == 400
+    assert "role user or assistant" in events[0][1]["error"]
+    status, events = await _chat(personas.editor, demo_agent, [])
+    assert status == 400
+
+
+async def test_an_agent_on_a_deleted_model_explains_itself(personas: Personas, llm_server):
+    agent = await _agent_with_dead_ollama(personas)
+    status, events = await _chat(personas.editor, agent, [{"role": "user", "content": "Hi"}])
+    assert status == 400
+    assert "No healthy node" in events[0][1]["error"]
+
+
+async def _agent_with_dead_ollama(personas: Personas):
+    from asgiref.sync import sync_to_async
+
+    from agents.models import OllamaNode
+
+    def build():
+        provider = make_provider(personas.workspace, kind="ollama", name="Fleet")
+        OllamaNode.objects.create(
+            provider=provider, name="n", base_url="http://127.0.0.1:9", status="down"
+        )
+        return make_agent(personas.workspace, name="Local", provider=provider)
+
+    return await sync_to_async(build)()
