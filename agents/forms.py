@@ -61,6 +61,13 @@ class ProviderForm(forms.Form):
         initial=RoutingStrategy.LEAST_BUSY,
         required=False,
     )
+    model_routing = forms.CharField(
+        label="Per-model routing",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
+        help_text="Optional, one per line: model = strategy (least_busy, lowest_latency, "
+        "round_robin, priority). Other models use the strategy above.",
+    )
     command = forms.CharField(
         label="Command",
         required=False,
@@ -97,6 +104,7 @@ class ProviderForm(forms.Form):
             del self.fields["remove_key"]
         if kind.value != "ollama":
             del self.fields["routing_strategy"]
+            del self.fields["model_routing"]
         if kind.value != "cli":
             for name in ("command", "workdir_mode", "repository"):
                 del self.fields[name]
@@ -104,6 +112,21 @@ class ProviderForm(forms.Form):
             self.fields["api_key"].widget.attrs["placeholder"] = (
                 f"Stored: {provider.credential_masked}"
             )
+
+    def clean_model_routing(self) -> dict[str, str]:
+        strategies = {value for value, _ in RoutingStrategy.choices}
+        routing: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data.get("model_routing", "").splitlines(), 1):
+            if not line.strip():
+                continue
+            model, sep, strategy = (part.strip() for part in line.partition("="))
+            if not sep or not model or strategy not in strategies:
+                raise forms.ValidationError(
+                    f"Line {number}: write “model = strategy”, with a strategy among "
+                    f"{', '.join(sorted(strategies))}."
+                )
+            routing[model] = strategy
+        return routing
 
     def clean_command(self) -> list[str]:
         text = self.cleaned_data.get("command", "").strip()
@@ -142,6 +165,7 @@ class ProviderForm(forms.Form):
             tpm_limit=data.get("tpm_limit"),
             timeout_s=data["timeout_s"],
             routing_strategy=data.get("routing_strategy") or RoutingStrategy.LEAST_BUSY,
+            model_routing=data.get("model_routing") if self.kind.value == "ollama" else None,
             cli_config=cli_config,
         )
 
@@ -158,6 +182,7 @@ class ProviderForm(forms.Form):
             "tpm_limit": provider.tpm_limit,
             "timeout_s": provider.timeout_s,
             "routing_strategy": provider.routing_strategy,
+            "model_routing": "\n".join(f"{m} = {s}" for m, s in provider.model_routing.items()),
             "command": shlex.join(cli.get("argv", [])),
             "workdir_mode": cli.get("workdir_mode", "tempdir"),
             "repository": cli.get("repository", ""),

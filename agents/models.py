@@ -47,6 +47,8 @@ class Provider(models.Model):
     routing_strategy = models.CharField(
         max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.LEAST_BUSY
     )
+    # Per model overrides of `routing_strategy` across nodes: {"llama3.2": "lowest_latency"}.
+    model_routing = models.JSONField(default=dict, blank=True)
     # Command-line agents: the argv template, working-directory mode and limits.
     cli_config = models.JSONField(default=dict, blank=True)
     # What the last connection test found.

@@ -12,7 +12,11 @@ import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
+
+from agents.llm.errors import RefusedByPolicy
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -26,6 +30,10 @@ ALLOW_LIST_HINT = "An administrator can allow-list the host with A2A_OUTBOUND_AL
 
 class OutboundURLRefused(ValueError):
     """The studio will not call this URL; the message says why and what to do."""
+
+
+class OutboundConnectionRefused(OutboundURLRefused, RefusedByPolicy):
+    """Refused while connecting (see `PolicyResolver`); the gateway reports it as `refused`."""
 
 
 class OutboundHostUnresolved(OutboundURLRefused):
@@ -162,3 +170,45 @@ def outbound_redirect_check(
     return outbound_url_check(
         urljoin(base_url, location), allowed_hosts=allowed_hosts, resolve=resolve
     )
+
+
+class PolicyResolver(AbstractResolver):
+    """Applies the outbound URL policy to the addresses aiohttp actually connects to.
+
+    The URL check resolves the host once and aiohttp resolves it again: a hostile DNS server can
+    answer with a public address the first time and a loopback one the second (DNS rebinding).
+    """
+
+    def __init__(
+        self, allowed_hosts: tuple[str, ...] | None, inner: AbstractResolver | None = None
+    ) -> None:
+        self._allowed_hosts = allowed_hosts
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        addresses = [result["host"] for result in results]
+        try:
+            outbound_url_check(
+                f"http://{host}/", allowed_hosts=self._allowed_hosts, resolve=lambda _: addresses
+            )
+        except OutboundURLRefused as refused:
+            raise OutboundConnectionRefused(str(refused)) from None
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def policy_resolver() -> AbstractResolver:
+    """An aiohttp resolver that refuses addresses the policy refuses, checked at connect time.
+
+    The demo model's host is the administrator's own setting, so it counts as allow-listed.
+    """
+    allowed = list(settings.OUTBOUND_ALLOWED_HOSTS)
+    demo_host = urlsplit(str(settings.DEMO_MODEL_URL)).hostname
+    if demo_host:
+        allowed.append(demo_host)
+    return PolicyResolver(tuple(allowed))

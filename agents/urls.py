@@ -27,4 +27,14 @@ urlpatterns = [
         views.node_delete,
         name="node_delete",
     ),
+    path(
+        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/",
+        views.node_pull,
+        name="node_pull",
+    ),
+    path(
+        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/status/",
+        views.node_pull_status,
+        name="node_pull_status",
+    ),
 ]

@@ -21,6 +21,7 @@ from a2a_site.http import AuthedRequest
 from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
 from agents.forms import AgentForm, NodeForm, ProviderForm
+from agents.ledger import breaker_states
 from agents.llm.kinds import KINDS, provider_kind
 from agents.models import Agent, OllamaNode, Provider
 from agents.selectors import (
@@ -34,6 +35,7 @@ from agents.selectors import (
 from agents.services import agents as agent_services
 from agents.services import nodes as node_services
 from agents.services import providers as provider_services
+from agents.services import pull as pull_services
 from agents.tools_catalog import tool_choices
 
 
@@ -91,6 +93,12 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
     for node in nodes:
         for model in node.available_models:
             model_holders.setdefault(model, []).append(node.name)
+    node_names = {str(node.pk): node.name for node in nodes}
+    breakers = []
+    for deployment_id, state in sorted(breaker_states(provider.pk).items()):
+        parts = deployment_id.split(":")
+        where = f"{node_names.get(parts[1], 'removed node')} / " if len(parts) == 3 else ""
+        breakers.append((f"{where}{parts[-1]}", state))
     return render(
         request,
         "agents/provider_detail.html",
@@ -102,6 +110,7 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "node_form": NodeForm(),
             "can_edit": membership.allows(Role.EDITOR),
             "effective_base_url": provider_services.provider_effective_base_url(provider),
+            "breakers": breakers,
         },
     )
 
@@ -250,6 +259,40 @@ def node_delete(request: AuthedRequest, provider_id: UUID, node_id: int) -> Http
     node_services.node_delete(node=node)
     messages.success(request, f"Node “{node.name}” removed.")
     return redirect("provider_detail", provider_id=provider.pk)
+
+
+@login_required
+@require_POST
+def node_pull(request: AuthedRequest, provider_id: UUID, node_id: int) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    node = get_object_or_404(OllamaNode, pk=node_id, provider=provider)
+    model = request.POST.get("model", "")
+    try:
+        progress = pull_services.node_pull_start(node=node, model=model)
+    except ValidationError as error:
+        return render(
+            request,
+            "agents/_pull.html",
+            {"provider": provider, "node": node, "error": " ".join(error.messages)},
+            status=400,
+        )
+    if not request.htmx:
+        messages.info(request, f"Pulling {progress.model} onto {node.name}.")
+        return redirect("provider_detail", provider_id=provider.pk)
+    return render(
+        request, "agents/_pull.html", {"provider": provider, "node": node, "progress": progress}
+    )
+
+
+@login_required
+@require_GET
+def node_pull_status(request: AuthedRequest, provider_id: UUID, node_id: int) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id)
+    node = get_object_or_404(OllamaNode, pk=node_id, provider=provider)
+    progress = pull_services.pull_progress(node.pk, request.GET.get("model", ""))
+    return render(
+        request, "agents/_pull.html", {"provider": provider, "node": node, "progress": progress}
+    )
 
 
 # --- Agents ---------------------------------------------------------------------------------------

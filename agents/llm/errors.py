@@ -26,6 +26,7 @@ KINDS: Final = (
     "bad_request",
     "cancelled",
     "no_deployment",
+    "refused",
 )
 TRANSIENT_KINDS: Final = frozenset(
     {"rate_limit", "timeout", "provider_error", "unreachable", "malformed_response"}
@@ -49,6 +50,14 @@ def scrub(text: str, secret: str | None) -> str:
     if "earer" in text:
         text = _BEARER_RE.sub(r"\1****", text)
     return text
+
+
+class RefusedByPolicy(Exception):
+    """Raised while connecting when the application's outbound policy forbids the address.
+
+    The gateway knows nothing of the policy itself; the application's resolver raises this
+    (see `agents.urlpolicy.PolicyResolver`) and the gateway reports a permanent `refused` error.
+    """
 
 
 class LLMError(Exception):
@@ -109,6 +118,7 @@ _LABELS: Final = {
     "bad_request": "The provider refused the request as invalid",
     "cancelled": "The call was cancelled",
     "no_deployment": "No deployment is available",
+    "refused": "The studio's outbound policy refused the connection",
 }
 
 

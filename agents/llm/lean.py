@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
-from .errors import classify_http_error, make_error
+from .errors import RefusedByPolicy, classify_http_error, make_error
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 DeltaCallback = Callable[[str], Awaitable[None] | None]
@@ -34,9 +35,15 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
 
+# Set by the application (agents.apps) to apply its outbound URL policy to every address the
+# session connects to, so a host cannot pass the check at save time and resolve elsewhere later.
+resolver_factory: Callable[[], AbstractResolver] | None = None
+
+
 def new_session() -> aiohttp.ClientSession:
     """The session a gateway shares across its calls (one per event loop)."""
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=DNS_CACHE_S)
+    resolver = resolver_factory() if resolver_factory is not None else None
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=DNS_CACHE_S, resolver=resolver)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
@@ -168,6 +175,8 @@ async def call_lean(
             "the connection closed before the answer ended",
             deployment_id=dep.id,
         ) from None
+    except RefusedByPolicy as exc:
+        raise make_error("refused", str(exc), deployment_id=dep.id, transient=False) from None
     except (aiohttp.ClientConnectionError, OSError) as exc:
         raise make_error(
             "unreachable", type(exc).__name__, deployment_id=dep.id, secret=dep.api_key

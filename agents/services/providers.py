@@ -33,6 +33,7 @@ class ProviderInput:
     tpm_limit: int | None = None
     timeout_s: int = 60
     routing_strategy: str = "least_busy"
+    model_routing: dict[str, str] | None = None
     cli_config: dict[str, Any] | None = None
 
 
@@ -100,6 +101,8 @@ def _apply(provider: Provider, data: ProviderInput) -> None:
     provider.tpm_limit = data.tpm_limit
     provider.timeout_s = data.timeout_s
     provider.routing_strategy = data.routing_strategy
+    if data.model_routing is not None:
+        provider.model_routing = data.model_routing
     if data.cli_config is not None:
         provider.cli_config = data.cli_config
 

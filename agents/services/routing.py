@@ -59,7 +59,7 @@ def provider_deployments(provider: Provider, model: str) -> Route:
                 )
                 for node in nodes
             ],
-            strategy=provider.routing_strategy,
+            strategy=provider.model_routing.get(model, provider.routing_strategy),
         )
     base_url = provider_effective_base_url(provider)
     api_key = None

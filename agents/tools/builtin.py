@@ -7,16 +7,19 @@ import asyncio
 import json
 import math
 import operator
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from agents.urlpolicy import OutboundURLRefused, outbound_redirect_check, outbound_url_check
+from agents.urlpolicy import (
+    OutboundURLRefused,
+    PolicyResolver,
+    outbound_redirect_check,
+    outbound_url_check,
+)
 
 from .base import Tool, ToolContext, ToolResult, ToolSpec
 
@@ -249,33 +252,6 @@ def _decode(body: bytes, charset: str | None) -> str:
         return body.decode(charset or "utf-8", errors="replace")
     except LookupError:
         return body.decode("utf-8", errors="replace")
-
-
-class PolicyResolver(AbstractResolver):
-    """Applies the outbound URL policy to the addresses aiohttp actually connects to.
-
-    The URL check resolves the host once and aiohttp resolves it again: a hostile DNS server can
-    answer with a public address the first time and a loopback one the second (DNS rebinding).
-    """
-
-    def __init__(
-        self, allowed_hosts: tuple[str, ...] | None, inner: AbstractResolver | None = None
-    ) -> None:
-        self._allowed_hosts = allowed_hosts
-        self._inner = inner or aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        addresses = [result["host"] for result in results]
-        outbound_url_check(
-            f"http://{host}/", allowed_hosts=self._allowed_hosts, resolve=lambda _: addresses
-        )
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 class HttpGetTool:

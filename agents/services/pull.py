@@ -1,0 +1,125 @@
+"""“Pull model onto node”: Ollama downloads a model while the page shows its progress.
+
+The download runs outside the request (a Celery task in the distributed mode, a thread in the
+embedded mode) and reports progress through the cache, which both the worker and the web process
+reach. When it ends, the node is probed again, so its model list is current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiohttp
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
+
+from agents.models import OllamaNode
+
+PULL_CACHE_SECONDS = 3600
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,150}(:[A-Za-z0-9._-]{1,80})?$")
+
+
+@dataclass
+class PullProgress:
+    model: str
+    status: str = "queued"
+    completed: int = 0
+    total: int = 0
+    done: bool = False
+    error: str = ""
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.completed / self.total) if self.total else 0
+
+
+def _key(node_id: int, model: str) -> str:
+    return f"a2a:pull:{node_id}:{model}"
+
+
+def pull_progress(node_id: int, model: str) -> PullProgress | None:
+    data = cache.get(_key(node_id, model))
+    return PullProgress(**data) if data else None
+
+
+def _save(node_id: int, progress: PullProgress) -> None:
+    cache.set(_key(node_id, progress.model), asdict(progress), PULL_CACHE_SECONDS)
+
+
+async def _pull(base_url: str, progress: PullProgress, publish: Any) -> None:
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=300)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(
+            f"{base_url}/api/pull", json={"model": progress.model}, allow_redirects=False
+        ) as response,
+    ):
+        if response.status != 200:
+            text = (await response.text())[:200]
+            raise RuntimeError(f"Ollama refused the pull (HTTP {response.status}): {text}")
+        async for raw in response.content:
+            line = raw.strip()
+            if not line:
+                continue
+            event = json.loads(line)
+            if "error" in event:
+                raise RuntimeError(str(event["error"])[:200])
+            progress.status = str(event.get("status", progress.status))
+            if event.get("total"):
+                progress.total = int(event["total"])
+                progress.completed = int(event.get("completed") or 0)
+            publish(progress)
+        if progress.status != "success":
+            raise RuntimeError("The download ended before Ollama reported success.")
+
+
+def node_pull_run(node_id: int, model: str) -> PullProgress:
+    """Pulls `model` onto the node, publishing progress; the Celery task and the thread run this."""
+    from agents.services.nodes import _probe_and_record
+
+    node = OllamaNode.objects.get(pk=node_id)
+    progress = PullProgress(model=model, status="starting")
+    _save(node_id, progress)
+    try:
+        asyncio.run(_pull(node.base_url, progress, lambda p: _save(node_id, p)))
+    except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError) as error:
+        progress.error = str(error) or type(error).__name__
+    progress.done = True
+    _save(node_id, progress)
+    _probe_and_record([node])
+    return progress
+
+
+def _pull_in_thread(node_id: int, model: str) -> None:
+    # A thread of its own gets database connections of its own; close them when it ends.
+    try:
+        node_pull_run(node_id, model)
+    finally:
+        connections.close_all()
+
+
+def node_pull_start(*, node: OllamaNode, model: str) -> PullProgress:
+    model = model.strip()
+    if not MODEL_NAME.match(model):
+        raise ValidationError({"model": "Enter a model name such as llama3.2 or qwen2.5:7b."})
+    current = pull_progress(node.pk, model)
+    if current is not None and not current.done:
+        return current  # already downloading: show its progress rather than start twice
+    progress = PullProgress(model=model)
+    _save(node.pk, progress)
+    if settings.EXECUTION_MODE == "celery":
+        from agents.tasks import ollama_pull
+
+        transaction.on_commit(lambda: ollama_pull.delay(node.pk, model))
+    else:
+        threading.Thread(
+            target=_pull_in_thread, args=(node.pk, model), name=f"pull:{model}", daemon=True
+        ).start()
+    return progress
