@@ -299,7 +299,13 @@ class AgentForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(str(p.pk), f"{p.name} · {p.kind_info.label}") for p in providers]
+        choices = [
+            (
+                str(p.pk),
+                p.name if p.name == p.kind_info.label else f"{p.name} · {p.kind_info.label}",
+            )
+            for p in providers
+        ]
         self._choices("provider", [("", "Choose a provider…"), *choices])
         self._choices("fallback_provider", [("", "No fallback"), *choices])
         self._choices("tools", tool_names)

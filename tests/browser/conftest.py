@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agents.fakellm import RunningServer, start_in_thread
 from tests.conftest import CHROMIUM
 from tests.support.processes import ARTIFACTS, ServerProcess, start_daphne
 
@@ -29,10 +30,21 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def daphne_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+def demo_model() -> Iterator[RunningServer]:
+    """The offline demo model the live server's demo providers talk to."""
+    with start_in_thread(name="demo") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def daphne_server(
+    django_db_setup: None, django_db_blocker: Any, demo_model: RunningServer
+) -> Iterator[str]:
     with django_db_blocker.unblock():
         server: ServerProcess
-        server, url = start_daphne()
+        server, url = start_daphne(
+            A2A_DEMO_MODEL_URL=demo_model.url, A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1"
+        )
     yield url
     server.stop()
 
@@ -54,6 +66,23 @@ def browser() -> Iterator[Any]:
         yield browser
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def logged_in(page: Any) -> Any:
+    """Olivia, owner of the workspace “Lab”, logged in."""
+    from a2a_site.accounts.models import Membership, Role, Workspace
+    from tests.conftest import make_user
+
+    user = make_user("olivia")
+    workspace = Workspace.objects.create(name="Lab", created_by=user)
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("olivia")
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Lab").wait_for()
+    return page
 
 
 @pytest.fixture

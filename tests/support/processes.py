@@ -77,7 +77,7 @@ class ServerProcess:
         self._log.close()
 
 
-def start_daphne() -> tuple[ServerProcess, str]:
+def start_daphne(**env: str) -> tuple[ServerProcess, str]:
     port = free_port()
     server = ServerProcess(
         "daphne",
@@ -91,7 +91,7 @@ def start_daphne() -> tuple[ServerProcess, str]:
             str(port),
             "a2a_site.asgi:application",
         ],
-        child_environment(),
+        child_environment(**env),
     )
     url = f"http://127.0.0.1:{port}"
 
