@@ -7,6 +7,7 @@ A2A_REQUIRE_SERVICES=1 (CI and `make test`), where a skip of any kind is a failu
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ from django.conf import settings
 from django.test import Client
 
 from a2a_site.accounts.models import Membership, Role, User, Workspace
+from tests.support import canary
+from tests.support.processes import ARTIFACTS
 
 REQUIRE_SERVICES = os.environ.get("A2A_REQUIRE_SERVICES") == "1"
 CHROMIUM = os.environ.get("A2A_CHROMIUM", "/usr/bin/chromium")
@@ -57,6 +60,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = browser_missing()
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger().addHandler(canary.watch)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    sightings = list(canary.watch.sightings)
+    for log in ARTIFACTS.glob("*.log"):
+        if canary.CANARY in log.read_text(errors="replace"):
+            sightings.append(f"process log {log.name}")
+    if sightings:
+        session.config.get_terminal_writer().line(
+            "The canary credential leaked: " + "; ".join(sightings), red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(wrapper=True)

@@ -14,8 +14,7 @@ from agents.models import Provider
 from agents.services.providers import ProviderInput, provider_update
 from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
-
-CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e"
+from tests.support.canary import CANARY
 
 
 def _openai_compatible(personas: Personas, server: RunningServer, **extra) -> Provider:

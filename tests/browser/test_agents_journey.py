@@ -8,6 +8,7 @@ import pytest
 
 from agents.models import Agent, LedgerEntry, Provider
 from tests.browser.conftest import screenshot
+from tests.support.canary import CANARY
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
@@ -60,7 +61,7 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
 
 def test_keys_never_come_back_to_the_browser(logged_in: Any, demo_model: Any) -> None:
     page = logged_in
-    canary = "sk-canary-browser-3c9e1f7a2b"
+    canary = CANARY
     page.goto("/agents/providers/new/?kind=openai_compatible")
     page.get_by_label("Name").fill("Local gateway")
     page.get_by_label("Base URL").fill(f"{demo_model.url}/v1")
