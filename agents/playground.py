@@ -112,6 +112,7 @@ async def playground_stream(
                 tool_context=ToolContext(workspace_id=str(agent.workspace_id)),
                 metadata=metadata,
                 on_event=queue.put_nowait,
+                limit_key=str(agent.pk),
             )
         )
         try:

@@ -7,6 +7,7 @@ run engine's agent node records them as run events.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,11 +15,11 @@ from typing import Any
 
 from agents.config import AgentConfig
 from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan
+from agents.services.limits import AgentLimiter, agent_limiter
 from agents.tools.base import ToolContext
 from agents.tools.registry import ToolRegistry
 
-# Rough but cheap: ~4 characters a token. Budgets are approximate by nature; the provider's
-# own usage figures are what the ledger records.
+# Rough but cheap: ~4 characters a token, for estimates where an exact count is not needed.
 CHARS_PER_TOKEN = 4
 
 
@@ -60,7 +61,21 @@ def estimate_tokens(message: Mapping[str, Any]) -> int:
     return max(1, (len(text) + len(extra)) // CHARS_PER_TOKEN)
 
 
-def context_window(messages: Sequence[dict[str, Any]], budget: int | None) -> list[dict[str, Any]]:
+def count_tokens(message: Mapping[str, Any], *, model: str) -> int:
+    """The message's tokens as LiteLLM's token counter counts them for the model.
+
+    LiteLLM is imported here, on first use, and only by processes that enforce a context budget:
+    importing it takes seconds and hundreds of megabytes.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from litellm import token_counter
+
+    return int(token_counter(model=model, messages=[dict(message)]))
+
+
+def context_window(
+    messages: Sequence[dict[str, Any]], budget: int | None, *, model: str = ""
+) -> list[dict[str, Any]]:
     """Keeps every system message and as many of the most recent others as fit the budget.
 
     A tool result is never kept without the assistant message that asked for it.
@@ -69,10 +84,10 @@ def context_window(messages: Sequence[dict[str, Any]], budget: int | None) -> li
         return list(messages)
     system = [m for m in messages if m.get("role") == "system"]
     others = [m for m in messages if m.get("role") != "system"]
-    remaining = budget - sum(estimate_tokens(m) for m in system)
+    remaining = budget - sum(count_tokens(m, model=model) for m in system)
     kept: list[dict[str, Any]] = []
     for message in reversed(others):
-        cost = estimate_tokens(message)
+        cost = count_tokens(message, model=model)
         if kept and cost > remaining:
             break
         kept.append(message)
@@ -96,7 +111,7 @@ def _request(
             "json_schema": {"name": "reply", "schema": config.response_schema},
         }
     return LLMRequest(
-        messages=context_window(messages, config.context_window_tokens),
+        messages=context_window(messages, config.context_window_tokens, model=config.model.model),
         tools=tools,
         temperature=config.temperature,
         top_p=config.top_p,
@@ -118,6 +133,8 @@ async def agent_turn(
     tool_context: ToolContext,
     metadata: Mapping[str, Any],
     on_event: Callable[[TurnEvent], Awaitable[None] | None] | None = None,
+    limiter: AgentLimiter = agent_limiter,
+    limit_key: str = "",
 ) -> TurnResult:
     async def emit(kind: str, **data: Any) -> None:
         if on_event is not None:
@@ -135,9 +152,15 @@ async def agent_turn(
     tools = registry.specs(config.tools) if config.tools else None
     result = TurnResult(text="", messages=messages)
     while True:
-        call = await gateway.complete(
-            _request(config, messages, tools, metadata), plan, on_delta=on_delta
+        request = _request(config, messages, tools, metadata)
+        await limiter.acquire(
+            limit_key or name,
+            rpm=config.requests_per_minute,
+            tpm=config.tokens_per_minute,
+            tokens=sum(estimate_tokens(m) for m in request.messages),
+            max_wait_s=float(config.timeout_s),
         )
+        call = await gateway.complete(request, plan, on_delta=on_delta)
         result.calls.append(call)
         await emit(
             "model_call",
