@@ -20,9 +20,11 @@ from django.views.decorators.http import require_POST
 
 from a2a_site.accounts.models import Role
 from agents.config import AgentConfig, agent_config_load
+from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
-from agents.models import Agent, AgentVersion
+from agents.models import Agent, AgentVersion, Provider
 from agents.selectors import agent_latest_version, get_agent_for_user
+from agents.services.cli_turn import cli_turn
 from agents.services.routing import RoutingError, deployment_labels, route_plan_for
 from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
@@ -67,6 +69,13 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+def _cli_provider(agent: Agent, config: AgentConfig) -> Provider | None:
+    """The agent's provider when it is a command-line agent, which answers without the gateway."""
+    return Provider.objects.filter(
+        workspace_id=agent.workspace_id, pk=config.model.provider_id, kind="cli"
+    ).first()
+
+
 def _prepare(user: Any, agent_id: UUID) -> tuple[Agent, AgentVersion, AgentConfig]:
     agent, _ = get_agent_for_user(user, agent_id, role=Role.EDITOR)
     version = agent_latest_version(agent)
@@ -86,8 +95,12 @@ async def playground_stream(
     agent, version, config = await sync_to_async(_prepare)(user, agent_id)
     try:
         history = _history(request.body)
-        plan = await sync_to_async(route_plan_for)(config, workspace_id=agent.workspace_id)
-        labels = await sync_to_async(deployment_labels)(plan)
+        cli_provider = await sync_to_async(_cli_provider)(agent, config)
+        if cli_provider is None:
+            plan = await sync_to_async(route_plan_for)(config, workspace_id=agent.workspace_id)
+            labels = await sync_to_async(deployment_labels)(plan)
+        else:
+            labels = {f"{cli_provider.pk}:cli": cli_provider.name}
     except (BadChat, RoutingError) as error:
         return JsonResponse({"error": str(error)}, status=400)
 
@@ -101,8 +114,18 @@ async def playground_stream(
 
     async def events() -> AsyncIterator[bytes]:
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        turn = asyncio.create_task(
-            agent_turn(
+        if cli_provider is not None:
+            work = cli_turn(
+                provider=cli_provider,
+                name=agent.name,
+                config=config,
+                history=history,
+                ledger=DatabaseLedger(),
+                metadata=metadata,
+                on_event=queue.put_nowait,
+            )
+        else:
+            work = agent_turn(
                 gateway=gateway_for_loop(),
                 name=agent.name,
                 config=config,
@@ -114,7 +137,7 @@ async def playground_stream(
                 on_event=queue.put_nowait,
                 limit_key=str(agent.pk),
             )
-        )
+        turn = asyncio.create_task(work)
         try:
             while not turn.done() or not queue.empty():
                 getter = asyncio.ensure_future(queue.get())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.test import AsyncClient
@@ -133,3 +134,48 @@ async def _agent_with_dead_ollama(personas: Personas):
         return make_agent(personas.workspace, name="Local", provider=provider)
 
     return await sync_to_async(build)()
+
+
+FAKE_CLI = str(Path(__file__).with_name("fake_claude.py"))
+
+
+async def test_a_command_line_agent_answers_in_the_playground(personas: Personas, settings):
+    from asgiref.sync import sync_to_async
+
+    settings.CLI_AGENT_COMMANDS = [FAKE_CLI]
+
+    def build():
+        provider = make_provider(
+            personas.workspace,
+            kind="cli",
+            name="Claude Code",
+            cli_config={
+                "argv": [
+                    FAKE_CLI,
+                    "-p",
+                    "{prompt}",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--max-turns",
+                    "{max_turns}",
+                ],
+                "workdir_mode": "tempdir",
+                "timeout_s": 30,
+            },
+        )
+        return make_agent(personas.workspace, name="Coder", provider=provider, role="a coder")
+
+    agent = await sync_to_async(build)()
+    status, events = await _chat(
+        personas.editor, agent, [{"role": "user", "content": "List files"}]
+    )
+    assert status == 200, events
+    kinds = [kind for kind, _ in events]
+    assert "tool_call" in kinds and "tool_result" in kinds and kinds[-1] == "done"
+    call = next(data for kind, data in events if kind == "model_call")
+    assert call["deployment"] == "Claude Code"
+    assert events[-1][1]["text"]
+    entry = await LedgerEntry.objects.aget()
+    assert entry.provider_kind == "cli" and entry.status == "completed"
+    assert entry.cost > 0
