@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import psutil
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from workflows.models import Worker
@@ -70,7 +70,7 @@ class HeartbeatThread(threading.Thread):
         try:
             worker_stopped(name=self.worker_name)
         finally:
-            close_old_connections()
+            connections.close_all()  # the thread ends: its connections go with it
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop_event.set()

@@ -124,6 +124,8 @@ TABLE: dict[str, Row] = {
     "provider_check": Row("post", edit_object(302), _provider),
     "node_create": Row("post", edit_object(400), _ollama),
     "node_delete": Row("post", edit_object(302), _node),
+    "node_pull": Row("post", edit_object(400), _node),
+    "node_pull_status": Row("get", SEE_OBJECT, _node),
     "agent_create": Row("get", EDITORS_HERE),
     "agent_detail": Row("get", SEE_OBJECT, _agent),
     "agent_edit": Row("get", edit_object(200), _agent),
