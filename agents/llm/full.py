@@ -49,10 +49,9 @@ def load_litellm() -> Any:
                 litellm.telemetry = False
                 litellm.turn_off_message_logging = True
                 litellm.drop_params = False
-                # litellm prices every response itself (we price ours), and counting tokens for
-                # some models downloads a tokenizer from Hugging Face: seconds, over the network.
+                # Counting tokens for some models would download a tokenizer from Hugging Face:
+                # seconds, over the network. Without it LiteLLM counts with its bundled tiktoken.
                 litellm.disable_hf_tokenizer_download = True
-                litellm.disable_token_counter = True
                 litellm.set_verbose = False
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
                     # litellm logs request bodies (with headers) at DEBUG/INFO.

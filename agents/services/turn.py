@@ -68,9 +68,12 @@ def count_tokens(message: Mapping[str, Any], *, model: str) -> int:
     importing it takes seconds and hundreds of megabytes.
     """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from litellm import token_counter
+    import litellm
 
-    return int(token_counter(model=model, messages=[dict(message)]))
+    # Open models would have LiteLLM download their tokenizer from Hugging Face; the bundled
+    # tiktoken count is close enough for a budget and needs no network.
+    litellm.disable_hf_tokenizer_download = True
+    return int(litellm.token_counter(model=model, messages=[dict(message)]))
 
 
 def context_window(
