@@ -15,8 +15,16 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from a2a_site.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
+    # The web process executes runs itself: start its executor (and its reaper) with the server,
+    # so runs a previous process left behind are resumed without waiting for a new one.
+    from workflows.executor import process_executor
+
+    process_executor()
 
 application = ProtocolTypeRouter(
     {

@@ -151,11 +151,23 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
+# Runs: a worker renews its lease every heartbeat; the reaper resumes runs whose lease expired,
+# and fails a run after RUN_MAX_RESUMES resumes. A process executes at most RUNS_PER_PROCESS
+# runs at once (coroutines on one event loop).
+RUN_LEASE_SECONDS = env_int("A2A_RUN_LEASE_SECONDS", 30, minimum=2)
+RUN_HEARTBEAT_SECONDS = env_int("A2A_RUN_HEARTBEAT_SECONDS", 10, minimum=1)
+RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 15, minimum=1)
+RUN_MAX_RESUMES = env_int("A2A_RUN_MAX_RESUMES", 3, minimum=0)
+RUN_QUEUED_REDISPATCH_SECONDS = env_int("A2A_RUN_QUEUED_REDISPATCH_SECONDS", 60, minimum=5)
+RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
+# In the embedded mode the web server starts its run executor with itself.
+EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
 CELERY_BEAT_SCHEDULE = {
     "ollama-fleet-probe": {
         "task": "agents.tasks.ollama_fleet_probe",
         "schedule": OLLAMA_PROBE_SECONDS,
     },
+    "run-reaper": {"task": "workflows.tasks.runs_reap", "schedule": RUN_REAPER_SECONDS},
 }
 
 # --- Accounts -------------------------------------------------------------------------------------

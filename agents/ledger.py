@@ -28,6 +28,7 @@ class DatabaseLedger:
             # Raising here stops the call before any request: every cost belongs to a workspace.
             raise ValueError("A model call must name its workspace (metadata workspace_id).")
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
+        run_id = metadata.pop("run_id", None)
         await LedgerEntry.objects.acreate(
             call_id=entry.call_id,
             workspace_id=workspace_id,
@@ -37,6 +38,7 @@ class DatabaseLedger:
             model=entry.model,
             attempt=entry.attempt,
             prompt_tokens_estimate=entry.prompt_tokens_estimate,
+            run_id=run_id,
             source={key: str(value) for key, value in metadata.items()},
             started_at=entry.started_at,
         )

@@ -194,7 +194,10 @@ class LedgerEntry(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=32, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    # Where the call came from: run, step, agent, playground.
+    # The run it was made for (no foreign key: runs live in the workflows app, which depends on
+    # this one); totals per run are sums over this column.
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # Where the call came from: step, agent, playground.
     source = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

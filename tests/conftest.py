@@ -146,3 +146,15 @@ def client_for() -> Callable[[User | None], Client]:
         return client
 
     return make
+
+
+@pytest.fixture
+def llm_server(settings: Any) -> Iterator[Any]:
+    """A fresh fake provider on loopback, also serving as the demo model; loopback is
+    allow-listed as an administrator would for local nodes."""
+    from agents.fakellm import start_in_thread
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    with start_in_thread(name="node-a") as server:
+        settings.DEMO_MODEL_URL = server.url
+        yield server

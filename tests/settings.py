@@ -22,6 +22,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Tests start executors themselves when they want one.
+EXECUTOR_AUTOSTART = False
+
 # The suite and the servers it starts speak plain HTTP on loopback.
 DEBUG = False
 SECURE_SSL_REDIRECT = False

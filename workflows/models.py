@@ -1,13 +1,202 @@
+"""Workflows, their published versions, runs with their steps and events, and worker processes.
+
+The database is the truth about a run: its status, its lease, every finished step and every
+message. Redis only carries wake-ups and live traffic and may be lost without losing a run.
+"""
+
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
 from django.db import models
+
+from a2a_site.accounts.models import Workspace
+
+
+class Workflow(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="workflows")
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=500, blank=True)
+    # The draft the builder autosaves; it may be invalid. Only valid graphs are published.
+    draft = models.JSONField(default=dict)
+    draft_updated_at = models.DateTimeField(auto_now_add=True)
+    latest_version = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="workflows_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """An immutable, validated graph. Runs pin the version they started with."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField()
+    # Agent versions the graph's agents had when this was published; runs use these.
+    agent_versions = models.JSONField(default=dict)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="workflows_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} v{self.number}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for a person"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(
+        max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
+    reason = models.TextField(blank=True)
+    inputs = models.JSONField(default=dict)
+    output = models.JSONField(null=True, blank=True)
+    variables = models.JSONField(default=dict)
+    answers = models.JSONField(default=dict)  # human answers by step key
+    waiting_request = models.JSONField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # Lease: the one process executing the run renews it; the reaper resumes expired ones.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # executions started (1 + resumes)
+    # Sub-workflows: a child run is identified by its parent and the parent's step.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    parent_step_key = models.CharField(max_length=300, blank=True)
+    depth = models.PositiveSmallIntegerField(default=0)
+    # Totals, kept current as steps finish (the ledger remains the source of cost truth).
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
+    model_calls = models.PositiveIntegerField(default=0)
+    steps_completed = models.PositiveIntegerField(default=0)
+    last_seq = models.PositiveIntegerField(default=0)
+    deadline = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the run was last handed to the executors; the reaper re-sends runs queued too long.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "lease_until"], name="workflows_run_lease"),
+            models.Index(fields=["workspace", "created_at"], name="workflows_run_ws_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "parent_step_key"],
+                condition=models.Q(parent__isnull=False),
+                name="workflows_run_child_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} run {self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Step(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=300)
+    node_id = models.CharField(max_length=64)
+    node_type = models.CharField(max_length=32)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    branch = models.CharField(max_length=64, blank=True)
+    variables = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="workflows_step_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
+class RunEvent(models.Model):
+    """One thing that happened in a run, in order. `seq` is gapless per run and never reused."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    step_key = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=32)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "seq"], name="workflows_event_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}"
 
 
 class Worker(models.Model):
     """A process that executes runs: a Celery worker, or the web process in the embedded mode.
 
     Each process upserts its own row every few seconds; the monitoring pages read them, and the
-    run reaper (engine) will treat a worker whose heartbeat stopped as gone.
+    run reaper treats a worker whose heartbeat stopped as gone.
     """
 
     class Kind(models.TextChoices):

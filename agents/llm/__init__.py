@@ -5,7 +5,7 @@ session; the full lane imports litellm lazily, only when a full-lane deployment 
 """
 
 from .errors import LLMError, classify_http_error, classify_litellm_exception
-from .gateway import Gateway, configure_gateways, gateway_for_loop
+from .gateway import Gateway, configure_gateways, gateway_close_for_loop, gateway_for_loop
 from .kinds import KINDS, Lane, ProviderKind, provider_kind
 from .ledger import InMemoryLedger, LedgerOutcome, LedgerSink, LedgerStart
 from .pricing import price_usage
@@ -46,6 +46,7 @@ __all__ = [
     "classify_http_error",
     "classify_litellm_exception",
     "configure_gateways",
+    "gateway_close_for_loop",
     "gateway_for_loop",
     "price_usage",
     "provider_kind",

@@ -438,3 +438,10 @@ def gateway_for_loop() -> Gateway:
             kwargs["resilience"] = _shared_resilience
         gateway = _gateways[loop] = Gateway(**kwargs)
     return gateway
+
+
+async def gateway_close_for_loop() -> None:
+    """Closes the running loop's gateway (its connection pool), if it made one."""
+    gateway = _gateways.pop(asyncio.get_running_loop(), None)
+    if gateway is not None:
+        await gateway.aclose()

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from agents.config import AgentConfig
-from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan
+from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan, ToolCall
 from agents.services.limits import AgentLimiter, agent_limiter
 from agents.tools.base import ToolContext
 from agents.tools.registry import ToolRegistry
@@ -35,7 +35,9 @@ class TurnResult:
     messages: list[dict[str, Any]]
     calls: list[LLMResult] = field(default_factory=list)
     tool_iterations: int = 0
-    stopped_reason: str = ""  # "" or "max_tool_iterations"
+    stopped_reason: str = ""  # "" or "max_tool_iterations" or "handoff"
+    # Calls of tools the caller handles itself (hand-offs): returned, not executed.
+    pending_tool_calls: list[ToolCall] = field(default_factory=list)
 
     @property
     def prompt_tokens(self) -> int:
@@ -106,12 +108,14 @@ def _request(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
     metadata: Mapping[str, Any],
+    response_schema: dict[str, Any] | None = None,
 ) -> LLMRequest:
     response_format = None
-    if config.response_schema:
+    schema = response_schema or config.response_schema
+    if schema:
         response_format = {
             "type": "json_schema",
-            "json_schema": {"name": "reply", "schema": config.response_schema},
+            "json_schema": {"name": "reply", "schema": schema},
         }
     return LLMRequest(
         messages=context_window(messages, config.context_window_tokens, model=config.model.model),
@@ -123,6 +127,21 @@ def _request(
         response_format=response_format,
         metadata=metadata,
     )
+
+
+def _assistant_with_calls(text: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": tool_call.id,
+                "type": "function",
+                "function": {"name": tool_call.name, "arguments": tool_call.arguments},
+            }
+            for tool_call in calls
+        ],
+    }
 
 
 async def agent_turn(
@@ -138,6 +157,9 @@ async def agent_turn(
     on_event: Callable[[TurnEvent], Awaitable[None] | None] | None = None,
     limiter: AgentLimiter = agent_limiter,
     limit_key: str = "",
+    instructions: str = "",
+    extra_tools: Sequence[dict[str, Any]] = (),
+    response_schema: dict[str, Any] | None = None,
 ) -> TurnResult:
     async def emit(kind: str, **data: Any) -> None:
         if on_event is not None:
@@ -148,14 +170,16 @@ async def agent_turn(
     async def on_delta(text: str) -> None:
         await emit("delta", text=text)
 
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": config.system_prompt(name=name)},
-        *history,
-    ]
-    tools = registry.specs(config.tools) if config.tools else None
+    system = config.system_prompt(name=name)
+    if instructions.strip():
+        system = f"{system}\n\n{instructions.strip()}"
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}, *history]
+    own_tools = registry.specs(config.tools) if config.tools else []
+    handled_elsewhere = {spec["function"]["name"] for spec in extra_tools}
+    tools = [*own_tools, *extra_tools] or None
     result = TurnResult(text="", messages=messages)
     while True:
-        request = _request(config, messages, tools, metadata)
+        request = _request(config, messages, tools, metadata, response_schema)
         await limiter.acquire(
             limit_key or name,
             rpm=config.requests_per_minute,
@@ -181,26 +205,20 @@ async def agent_turn(
             result.text = call.text
             messages.append({"role": "assistant", "content": call.text})
             return result
+        pending = [tc for tc in call.tool_calls if tc.name in handled_elsewhere]
+        if pending:
+            result.text = call.text
+            result.pending_tool_calls = pending
+            result.stopped_reason = "handoff"
+            messages.append(_assistant_with_calls(call.text, pending))
+            return result
         if result.tool_iterations >= config.max_tool_iterations:
             result.text = call.text
             result.stopped_reason = "max_tool_iterations"
             messages.append({"role": "assistant", "content": call.text})
             return result
         result.tool_iterations += 1
-        messages.append(
-            {
-                "role": "assistant",
-                "content": call.text or None,
-                "tool_calls": [
-                    {
-                        "id": tool_call.id,
-                        "type": "function",
-                        "function": {"name": tool_call.name, "arguments": tool_call.arguments},
-                    }
-                    for tool_call in call.tool_calls
-                ],
-            }
-        )
+        messages.append(_assistant_with_calls(call.text, call.tool_calls))
         for tool_call in call.tool_calls:
             await emit(
                 "tool_call", id=tool_call.id, name=tool_call.name, arguments=tool_call.arguments

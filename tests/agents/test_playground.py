@@ -6,14 +6,23 @@ import json
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from django.test import AsyncClient
 from django.urls import reverse
 
+from agents.llm import gateway_close_for_loop
 from agents.models import LedgerEntry
 from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _gateway_closed():
+    """The views share one gateway per event loop; close this test loop's pool with the test."""
+    yield
+    await gateway_close_for_loop()
 
 
 def _events(body: bytes) -> list[tuple[str, dict]]:

@@ -104,7 +104,7 @@ def start_daphne(**env: str) -> tuple[ServerProcess, str]:
     return server, url
 
 
-def start_celery_worker(name: str) -> ServerProcess:
+def start_celery_worker(name: str, **env: str) -> ServerProcess:
     return ServerProcess(
         f"celery-{name}",
         [
@@ -122,5 +122,5 @@ def start_celery_worker(name: str) -> ServerProcess:
             "--without-mingle",
             "--without-gossip",
         ],
-        child_environment(A2A_WORKER_HEARTBEAT_SECONDS="1"),
+        child_environment(A2A_WORKER_HEARTBEAT_SECONDS="1", **env),
     )

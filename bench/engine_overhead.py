@@ -1,0 +1,403 @@
+"""The run engine's own cost: orchestration overhead per step, and many runs at once.
+
+Workloads, against the fake LLM server (in its own process) at 0 ms and 1 s latency:
+  W1  three agents in sequence
+  W2  four agents in parallel, then an aggregator
+  W3  200 concurrent W1 runs (at 1 s latency: the ideal wall time is 3 s)
+on SQLite with the embedded executor (this process), and on PostgreSQL with one Celery worker
+process. Overhead per step = (run time - time inside model calls, from the ledger) / steps, so
+persistence, scheduling and event publishing are all counted. Loopback only; bounded counts.
+
+    python bench/engine_overhead.py            # both databases
+    python bench/engine_overhead.py --quick    # fewer runs
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+POSTGRES_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/a2a_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_fakellm() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agents.fakellm", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_fakellm/health", timeout=1):
+                return process, url
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def set_latency(url: str, delay_ms: int) -> None:
+    import urllib.request
+
+    body = json.dumps({"rules": [{"reply": "A short, useful answer.", "delay_ms": delay_ms}]})
+    request = urllib.request.Request(
+        f"{url}/_fakellm/script", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+# --- one phase, in a process of its own (settings are per process) -------------------------------
+
+
+def phase(database: str, fakellm_url: str, quick: bool) -> dict[str, Any]:
+    import django
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "a2a_site.settings"
+    os.environ["A2A_DEMO_MODEL_URL"] = fakellm_url
+    os.environ["A2A_EXECUTOR_AUTOSTART"] = "false"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["A2A_RUNS_PER_PROCESS"] = "400"
+    if database == "postgres":
+        os.environ["DATABASE_URL"] = POSTGRES_URL
+        os.environ["REDIS_URL"] = REDIS_URL
+        os.environ["A2A_EXECUTION_MODE"] = "celery"
+        _ensure_postgres_database()
+    else:
+        os.environ["A2A_VAR_DIR"] = tempfile.mkdtemp(prefix="a2a-bench-")
+        os.environ.pop("DATABASE_URL", None)
+        os.environ.pop("REDIS_URL", None)
+        os.environ["A2A_EXECUTION_MODE"] = "embedded"
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if database == "postgres":
+        _flush_redis()
+    workspace, agents = _fixtures()
+    worker = _start_worker(fakellm_url) if database == "postgres" else None
+    try:
+        figures: dict[str, Any] = {}
+        runs_w1 = 10 if quick else 30
+        for latency in (0, 1000):
+            set_latency(fakellm_url, latency)
+            count = runs_w1 if latency == 0 else 3
+            w1 = _measure(workspace, "W1", agents, count=count, concurrent=False)
+            w2 = _measure(workspace, "W2", agents, count=max(3, count // 3), concurrent=False)
+            figures[f"w1_{latency}ms"] = w1
+            figures[f"w2_{latency}ms"] = w2
+        set_latency(fakellm_url, 1000)
+        w3 = _measure(
+            workspace, "W1", agents, count=100 if quick else 200, concurrent=True, worker=worker
+        )
+        figures["w3_1000ms"] = w3
+        return figures
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(20)
+
+
+def _ensure_postgres_database() -> None:
+    import psycopg
+
+    name = POSTGRES_URL.rsplit("/", 1)[1]
+    admin = POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _flush_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+def _fixtures() -> tuple[Any, list[Any]]:
+    from a2a_site.accounts.models import Membership, Role, User, Workspace
+    from agents.services.agents import agent_create
+    from agents.services.providers import ProviderInput, provider_create
+
+    user, _ = User.objects.get_or_create(username="bench")
+    workspace = Workspace.objects.create(name=f"Bench {time.time_ns()}", created_by=user)
+    Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+    provider = provider_create(
+        workspace=workspace, user=user, data=ProviderInput(kind="demo", name="Demo")
+    )
+    agents = [
+        agent_create(
+            workspace=workspace,
+            user=user,
+            name=f"Agent {index}",
+            description="",
+            config={
+                "role": "a bench agent",
+                "model": {"provider_id": str(provider.pk), "model": "demo"},
+            },
+            known_tools=[],
+        )
+        for index in range(5)
+    ]
+    return workspace, agents
+
+
+def _workflow(workspace: Any, kind: str, agents: list[Any]) -> Any:
+    from workflows.graph import examples
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    ids = [str(agent.pk) for agent in agents]
+    if kind == "W1":
+        graph = examples.research_pipeline(ids[0], ids[1], ids[2])
+    else:
+        graph = _fan_out_graph(ids)
+    workflow = workflow_create(
+        workspace=workspace, user=None, name=f"{kind} {time.time_ns()}", graph=graph
+    )
+    workflow_publish(workflow=workflow, user=None)
+    return workflow
+
+
+def _fan_out_graph(ids: list[str]) -> dict[str, Any]:
+    from workflows.graph.examples import agent, edge, graph, node, text_variable
+
+    branches = [
+        agent(f"branch-{i}", ids[i], 300 * i, "Study {{ topic }} from angle " + str(i), f"part{i}")
+        for i in range(4)
+    ]
+    nodes = [
+        node("start", "start", 0, -200),
+        node("fan-out", "parallel", 0, -100),
+        *branches,
+        node("merge", "join", 0, 200, strategy="concatenate", output_variable="merged"),
+        agent("aggregate", ids[4], 0, "Combine: {{ merged }}", "report"),
+        node("end", "end", 0, 400, output="report"),
+    ]
+    edges = [
+        edge("start", "fan-out"),
+        *[edge("fan-out", f"branch-{i}") for i in range(4)],
+        *[edge(f"branch-{i}", "merge") for i in range(4)],
+        edge("merge", "aggregate"),
+        edge("aggregate", "end"),
+    ]
+    variables = [
+        text_variable(name) for name in ("part0", "part1", "part2", "part3", "merged", "report")
+    ]
+    return graph(nodes, edges, variables, "report")
+
+
+def _measure(
+    workspace: Any,
+    kind: str,
+    agents: list[Any],
+    *,
+    count: int,
+    concurrent: bool,
+    worker: subprocess.Popen[bytes] | None = None,
+) -> dict[str, Any]:
+    import psutil
+    from django.conf import settings
+    from django.db.models import Sum
+
+    from agents.models import LedgerEntry
+    from workflows.models import Run, Step
+    from workflows.services.runs import run_start
+
+    workflow = _workflow(workspace, kind, agents)
+    executor = None
+    if settings.EXECUTION_MODE == "embedded":
+        from workflows.executor import process_executor
+
+        executor = process_executor()
+    watched = psutil.Process(worker.pid) if worker is not None else psutil.Process()
+    rss_peak = 0
+    runs: list[Any] = []
+    started = time.perf_counter()
+    if concurrent:
+        runs = [
+            run_start(workflow=workflow, user=None, inputs={"topic": f"t{i}"}) for i in range(count)
+        ]
+        pending = {run.pk for run in runs}
+        while pending:
+            rss_peak = max(rss_peak, watched.memory_info().rss)
+            done = set(
+                Run.objects.filter(
+                    pk__in=pending, status__in=["succeeded", "failed", "cancelled"]
+                ).values_list("pk", flat=True)
+            )
+            pending -= done
+            time.sleep(0.05)  # polling another process's progress: there is no event to await
+    else:
+        for i in range(count):
+            run = run_start(workflow=workflow, user=None, inputs={"topic": f"t{i}"})
+            while Run.objects.get(pk=run.pk).status not in ("succeeded", "failed", "cancelled"):
+                time.sleep(0.005)
+            runs.append(run)
+            rss_peak = max(rss_peak, watched.memory_info().rss)
+    wall = time.perf_counter() - started
+    overheads = []
+    failed = 0
+    for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
+        if run.status != "succeeded":
+            failed += 1
+            continue
+        llm_ms = (
+            LedgerEntry.objects.filter(run_id=run.pk).aggregate(total=Sum("latency_ms"))["total"]
+            or 0
+        )
+        steps = Step.objects.filter(run=run, status="completed").count()
+        run_ms = (run.finished_at - run.started_at).total_seconds() * 1000
+        if kind == "W2":
+            # Parallel branches overlap: count the longest branch's model time, not the sum.
+            llm_ms = _critical_llm_ms(run)
+        overheads.append(max(0.0, run_ms - llm_ms) / max(1, steps))
+    del executor
+    result = {
+        "runs": count,
+        "failed": failed,
+        "wall_s": round(wall, 3),
+        "overhead_per_step_p50_ms": round(percentile(overheads, 0.5), 2),
+        "overhead_per_step_p95_ms": round(percentile(overheads, 0.95), 2),
+        "rss_peak_mb": round(rss_peak / 2**20, 1),
+    }
+    if concurrent:
+        result["ideal_s"] = 3.0
+        result["ratio_to_ideal"] = round(wall / 3.0, 2)
+    return result
+
+
+def _critical_llm_ms(run: Any) -> float:
+    from agents.models import LedgerEntry
+
+    latencies = {
+        entry.source.get("step_key", ""): entry.latency_ms or 0
+        for entry in LedgerEntry.objects.filter(run_id=run.pk)
+    }
+    branch = max((v for k, v in latencies.items() if k.startswith("branch")), default=0)
+    rest = sum(v for k, v in latencies.items() if not k.startswith("branch"))
+    return float(branch + rest)
+
+
+def _start_worker(fakellm_url: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "a2a_site.settings"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "a2a_site",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from workflows.models import Worker
+
+    deadline = time.monotonic() + 60
+    while not Worker.objects.filter(pid=process.pid).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the Celery worker did not start")
+        time.sleep(0.1)
+    return process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--phase", choices=["sqlite", "postgres"])
+    parser.add_argument("--fakellm")
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(phase(args.phase, args.fakellm, args.quick)))
+        return
+    fake, url = start_fakellm()
+    results: dict[str, Any] = {}
+    try:
+        for database in [args.only] if args.only else ["sqlite", "postgres"]:
+            command = [sys.executable, __file__, "--phase", database, "--fakellm", url]
+            if args.quick:
+                command.append("--quick")
+            output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+            if output.returncode != 0:
+                print(output.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"the {database} phase failed")
+            results[database] = json.loads(output.stdout.strip().splitlines()[-1])
+            print(f"{database}: {json.dumps(results[database], indent=2)}")
+    finally:
+        fake.terminate()
+    summary = {
+        "step_overhead_p50_ms_sqlite": results.get("sqlite", {})
+        .get("w1_0ms", {})
+        .get("overhead_per_step_p50_ms"),
+        "step_overhead_p50_ms_postgres": results.get("postgres", {})
+        .get("w1_0ms", {})
+        .get("overhead_per_step_p50_ms"),
+        "step_overhead_p95_ms_postgres": results.get("postgres", {})
+        .get("w1_0ms", {})
+        .get("overhead_per_step_p95_ms"),
+        "w2_overhead_p50_ms_postgres": results.get("postgres", {})
+        .get("w2_0ms", {})
+        .get("overhead_per_step_p50_ms"),
+        "w3_ratio_to_ideal": results.get("postgres", results.get("sqlite", {}))
+        .get("w3_1000ms", {})
+        .get("ratio_to_ideal"),
+        "w3_ratio_to_ideal_sqlite": results.get("sqlite", {})
+        .get("w3_1000ms", {})
+        .get("ratio_to_ideal"),
+        "worker_rss_mb": results.get("postgres", {}).get("w3_1000ms", {}).get("rss_peak_mb"),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

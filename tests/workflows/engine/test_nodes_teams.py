@@ -1,0 +1,242 @@
+"""group_chat, handoff and vote nodes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.workflows.engine.conftest import NAMES, Harness, chain, node, var
+from workflows.engine import HUMAN_MARKER, NO_DECISION
+from workflows.engine.memory import Scripted, ScriptedAgents, transfer_call
+
+
+def chat(**config: Any) -> dict[str, Any]:
+    config.setdefault("members", ["ann", "bob", "cy"])
+    config.setdefault("termination", {"max_messages": 4})
+    return chain(
+        node("chat", "group_chat", 0, 0, output_variable="last", **config),
+        output="last",
+        variables=[var("last")],
+    )
+
+
+@pytest.mark.asyncio
+async def test_round_robin_turns_until_max_messages(harness: Harness):
+    harness.add(chat())
+    outcome = await harness.run()
+    assert outcome.output == "Ann @ chat/turn-3"
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "bob", "cy", "ann"]
+    messages = harness.events(kind="message")
+    assert [event.data["agent"] for event in messages] == ["Ann", "Bob", "Cy", "Ann"]
+    finished = harness.events(kind="node_finished")[0]
+    assert len(finished.data["transcript"]) == 4
+    # Each member sees the others as users and itself as the assistant.
+    history = harness.agents.calls[3].history
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "user"]
+    assert history[2]["content"] == "Bob: Bob @ chat/turn-1"
+
+
+@pytest.mark.asyncio
+async def test_text_mention_ends_the_chat(harness: Harness):
+    harness.add(chat(termination={"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 9}]}))
+    harness.agents = ScriptedAgents(NAMES, {"bob": ["Agreed. TERMINATE"]})
+    outcome = await harness.run()
+    assert outcome.output == "Agreed. TERMINATE"
+    assert len(harness.agents.calls) == 2
+
+
+@pytest.mark.asyncio
+async def test_all_of_needs_every_condition(harness: Harness):
+    both = {"all_of": [{"text_mention": "OK"}, {"max_messages": 2}]}
+    termination = {"any_of": [both, {"max_messages": 9}]}
+    harness.add(chat(termination=termination))
+    harness.agents = ScriptedAgents(NAMES, {"ann": ["OK", "x"], "bob": ["no"], "cy": ["OK"]})
+    outcome = await harness.run()
+    assert outcome.output == "OK"
+    assert len(harness.agents.calls) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_token_budget_ends_the_chat(harness: Harness):
+    harness.add(chat(termination={"token_budget": 30}))
+    await harness.run()
+    assert len(harness.agents.calls) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_uses_the_injected_clock(harness: Harness):
+    harness.add(chat(termination={"timeout_s": 10}))
+
+    def tick(call: Any) -> str:
+        harness.now[0] += 4
+        return "tick"
+
+    harness.agents = ScriptedAgents(NAMES, tick)
+    await harness.run()
+    assert len(harness.agents.calls) == 3
+
+
+@pytest.mark.asyncio
+async def test_speaker_rules_choose_the_next_speaker(harness: Harness):
+    rules = [
+        {"after_speaker": "ann", "when_contains": "code", "next_speaker": "cy"},
+        {"after_speaker": "cy", "next_speaker": "ann"},
+    ]
+    harness.add(chat(speaker_selection="rules", speaker_rules=rules))
+    harness.agents = ScriptedAgents(NAMES, {"ann": ["some code", "plain"]})
+    await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "cy", "ann", "bob"]
+
+
+@pytest.mark.asyncio
+async def test_an_llm_selector_picks_speakers_and_falls_back_to_round_robin(harness: Harness):
+    harness.add(chat(speaker_selection="llm_selector", selector_agent_id="sel"))
+    harness.agents = ScriptedAgents(NAMES, {"sel": ["Cy", "nobody", "Bob", "Ann"]})
+    await harness.run()
+    speakers = [call.agent_id for call in harness.agents.calls if call.agent_id != "sel"]
+    assert speakers == ["cy", "ann", "bob", "ann"]
+    assert "chat/select-1" in harness.agents.keys
+    fallbacks = [event.data["fallback"] for event in harness.events(kind="state")]
+    assert fallbacks == [False, True, False, False]
+
+
+@pytest.mark.asyncio
+async def test_handoff_to_human_waits_and_the_reply_joins_the_chat(harness: Harness):
+    termination = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
+    harness.add(chat(termination=termination))
+    harness.agents = ScriptedAgents(NAMES, {"bob": [f"Need a person {HUMAN_MARKER}"]})
+    assert (await harness.run()).status == "waiting"
+    assert list(harness.store.runs["r1"].waiting) == ["chat/human-1"]
+    harness.store.answer("r1", "chat/human-1", "Use green tea")
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    assert len(harness.agents.calls) == 3  # ann and bob once each, then cy
+    assert harness.agents.calls[-1].history[-1] == {
+        "role": "user",
+        "content": "human: Use green tea",
+    }
+
+
+def swarm(**config: Any) -> dict[str, Any]:
+    config.setdefault("agents", ["ann", "bob", "cy"])
+    config.setdefault("start_agent", "ann")
+    return chain(
+        node("desk", "handoff", 0, 0, context_variables=["topic"], **config),
+        variables=[var("topic")],
+    )
+
+
+@pytest.mark.asyncio
+async def test_agents_hand_off_with_transfer_tools(harness: Harness):
+    doc = swarm()
+    doc["nodes"][0]["config"]["input_mapping"] = {"topic": "topic"}
+    harness.add(doc)
+    harness.agents = ScriptedAgents(
+        NAMES,
+        {
+            "ann": [Scripted("Bob knows", tool_calls=[transfer_call("Bob")])],
+            "bob": [Scripted("", tool_calls=[transfer_call("Cy")])],
+            "cy": ["Here is the answer"],
+        },
+    )
+    outcome = await harness.run()
+    assert outcome.output == "Here is the answer"
+    assert harness.agents.keys == ["desk/agent-0-0", "desk/agent-1-1", "desk/agent-2-2"]
+    first = harness.agents.calls[0]
+    assert [tool["function"]["name"] for tool in first.extra_tools or []] == [
+        "transfer_to_bob",
+        "transfer_to_cy",
+    ]
+    assert '"topic": "tea"' in first.instructions
+    handoffs = [(e.data["from"], e.data["to"]) for e in harness.events(kind="handoff")]
+    assert handoffs == [("Ann", "Bob"), ("Bob", "Cy")]
+    last_history = harness.agents.calls[2].history
+    assert last_history[-1] == {
+        "role": "tool",
+        "tool_call_id": "call-cy",
+        "content": "Transferred to Cy.",
+    }
+
+
+@pytest.mark.asyncio
+async def test_too_many_handoffs_fail_the_node(harness: Harness):
+    harness.add(swarm(agents=["ann", "bob"], max_handoffs=2))
+    harness.agents = ScriptedAgents(
+        NAMES,
+        lambda call: Scripted(
+            "", tool_calls=[transfer_call("Bob" if call.agent_id == "ann" else "Ann")]
+        ),
+    )
+    outcome = await harness.run()
+    assert outcome.reason == "Node 'desk' failed: Hand-off limit of 2 reached"
+    assert len(harness.agents.calls) == 3
+
+
+def ballot(**config: Any) -> dict[str, Any]:
+    config.setdefault("voters", ["ann", "bob", "cy"])
+    config.setdefault("question", "Ship {{ topic }}?")
+    if not config.get("free_form"):
+        config.setdefault("options", ["yes", "no"])
+    return chain(node("poll", "vote", 0, 0, **config))
+
+
+def votes(**by_agent: str) -> dict[str, list[str]]:
+    return {
+        agent: [json.dumps({"option": choice, "reason": "because"})]
+        if choice in {"yes", "no"}
+        else [choice]
+        for agent, choice in by_agent.items()
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("config", "cast", "expected"),
+    [
+        ({}, {"ann": "yes", "bob": "yes", "cy": "no"}, "yes"),
+        ({}, {"ann": "yes", "bob": "I say no", "cy": "No."}, "no"),
+        ({"quorum": "unanimous"}, {"ann": "yes", "bob": "yes", "cy": "no"}, NO_DECISION),
+        ({"quorum": "k_of_n", "k": 1}, {"ann": "yes", "bob": "no", "cy": "yes"}, "yes"),
+        ({"voters": ["ann", "bob"]}, {"ann": "yes", "bob": "no"}, NO_DECISION),
+        (
+            {"voters": ["ann", "bob"], "tie_policy": "first_option"},
+            {"ann": "no", "bob": "yes"},
+            "yes",
+        ),
+        ({}, {"ann": "maybe", "bob": "hmm", "cy": "yes"}, NO_DECISION),
+    ],
+)
+async def test_a_vote_tallies_by_quorum_and_tie_policy(
+    harness: Harness, config: dict[str, Any], cast: dict[str, str], expected: str
+):
+    harness.add(ballot(**config))
+    harness.agents = ScriptedAgents(NAMES, votes(**cast))
+    outcome = await harness.run()
+    assert outcome.output == expected
+    events = harness.events(kind="vote")
+    assert len(events) == len(cast) + 1
+    assert events[-1].data["result"] == expected
+    call = harness.agents.calls[0]
+    assert call.response_schema is not None
+    assert call.response_schema["properties"]["option"]["enum"] == ["yes", "no"]
+    assert call.history[0]["content"] == "Ship tea?"
+    assert sorted(harness.agents.keys) == [f"poll/voter-{i}" for i in range(len(cast))]
+
+
+@pytest.mark.asyncio
+async def test_a_chair_breaks_a_tie(harness: Harness):
+    harness.add(ballot(voters=["ann", "bob"], tie_policy="chair", chair_agent_id="dee"))
+    harness.agents = ScriptedAgents(NAMES, {**votes(ann="yes", bob="no"), "dee": ["no"]})
+    outcome = await harness.run()
+    assert outcome.output == "no"
+    assert harness.agents.keys[-1] == "poll/chair"
+
+
+@pytest.mark.asyncio
+async def test_a_free_form_vote_counts_answers(harness: Harness):
+    harness.add(ballot(free_form=True))
+    harness.agents = ScriptedAgents(NAMES, {"ann": ["Paris"], "bob": ["Paris"], "cy": ["Rome"]})
+    outcome = await harness.run()
+    assert outcome.output == "Paris"

@@ -1,0 +1,106 @@
+"""Leases make duplicate executions harmless; the reaper resumes runs whose worker died."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from agents.models import LedgerEntry
+from tests.conftest import Personas
+from workflows.models import Run, RunStatus
+from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
+from workflows.services.reaper import runs_reap
+from workflows.services.runs import run_start
+
+
+@pytest.fixture
+def queued(personas: Personas, pipeline, settings) -> Run:
+    settings.EXECUTION_MODE = "celery"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    return run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "x"}, dispatch=False)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What would have been handed to the workers."""
+    dispatched: list[str] = []
+    monkeypatch.setattr(
+        "workflows.services.reaper.dispatch_run", lambda run_id: dispatched.append(str(run_id))
+    )
+    return dispatched
+
+
+def test_only_one_worker_acquires_a_run(queued: Run) -> None:
+    assert run_lease_acquire(queued.pk, owner="worker-a") is True
+    assert run_lease_acquire(queued.pk, owner="worker-b") is False
+    queued.refresh_from_db()
+    assert (queued.status, queued.lease_owner, queued.attempts) == ("running", "worker-a", 1)
+
+
+def test_a_lost_lease_fences_the_old_owner_out(queued: Run) -> None:
+    run_lease_acquire(queued.pk, owner="worker-a")
+    Run.objects.filter(pk=queued.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert run_lease_acquire(queued.pk, owner="worker-b") is True
+    assert run_lease_renew(queued.pk, owner="worker-a") is False
+    assert run_finish(queued.pk, owner="worker-a", status="succeeded") is False
+    assert run_finish(queued.pk, owner="worker-b", status="succeeded", output="ok") is True
+    queued.refresh_from_db()
+    assert (queued.status, queued.output, queued.attempts) == ("succeeded", "ok", 2)
+
+
+def test_the_reaper_resumes_a_run_whose_lease_expired(
+    queued: Run, sent: list[str], django_capture_on_commit_callbacks
+) -> None:
+    run_lease_acquire(queued.pk, owner="dead-worker")
+    Run.objects.filter(pk=queued.pk).update(lease_until=timezone.now() - timedelta(seconds=5))
+    pending = LedgerEntry.objects.create(
+        call_id=uuid.uuid4(),
+        workspace_id=queued.workspace_id,
+        deployment_id="p:gpt-4o-mini",
+        provider_kind="openai",
+        model="gpt-4o-mini",
+        prompt_tokens_estimate=1000,
+        run_id=queued.pk,
+        started_at=timezone.now(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        report = runs_reap()
+    queued.refresh_from_db()
+    pending.refresh_from_db()
+    assert report.resumed == [queued.pk]
+    assert queued.status == RunStatus.QUEUED and queued.lease_owner == ""
+    assert sent == [str(queued.pk)]
+    assert pending.status == "unknown" and pending.cost_estimated is True
+    assert pending.cost > 0, "priced from LiteLLM's map for the estimated prompt"
+    assert runs_reap().resumed == [], "a second reaper round finds nothing"
+
+
+def test_a_run_that_keeps_losing_its_worker_fails_clearly(
+    queued: Run, sent: list[str], settings
+) -> None:
+    settings.RUN_MAX_RESUMES = 2
+    for _ in range(3):
+        run_lease_acquire(queued.pk, owner="crashy")
+        Run.objects.filter(pk=queued.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        runs_reap()
+    queued.refresh_from_db()
+    assert queued.status == RunStatus.FAILED
+    assert "stopped 3 times; giving up" in queued.reason
+
+
+def test_a_run_queued_too_long_is_sent_again(queued: Run, sent: list[str], settings) -> None:
+    Run.objects.filter(pk=queued.pk).update(dispatched_at=timezone.now() - timedelta(minutes=5))
+    assert runs_reap().redispatched == [queued.pk]
+    assert sent == [str(queued.pk)]
+    assert runs_reap().redispatched == [], "not again until the interval passes"
+
+
+def test_a_live_lease_is_left_alone(queued: Run, sent: list[str]) -> None:
+    run_lease_acquire(queued.pk, owner="busy-worker")
+    report = runs_reap()
+    assert report.resumed == [] and report.failed == []
+    queued.refresh_from_db()
+    assert queued.lease_owner == "busy-worker"

@@ -1,0 +1,101 @@
+"""Runs end to end in one process: start, execute through the gateway, record everything."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db.models import Sum
+
+from agents.models import LedgerEntry
+from tests.conftest import Personas
+from tests.workflows.conftest import finished
+from workflows.models import Run, RunEvent, RunStatus, Step
+from workflows.services.lease import run_lease_acquire
+from workflows.services.runs import run_cancel, run_start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_pipeline_runs_to_the_end_and_its_totals_equal_the_ledger(
+    personas: Personas, pipeline, executor, llm_server
+) -> None:
+    run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tidal power"})
+    assert run.status == RunStatus.QUEUED
+    run = finished(run)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.version.number == 1
+    assert "tidal power" in str(run.output).lower() or run.output
+    steps = list(Step.objects.filter(run=run, status=Step.Status.COMPLETED))
+    assert {step.node_id for step in steps} >= {"research", "analysis", "writing"}
+    ledger = LedgerEntry.objects.filter(run_id=run.pk)
+    assert ledger.count() == 3 and not ledger.exclude(status="completed").exists()
+    totals = ledger.aggregate(cost=Sum("cost"), prompt=Sum("prompt_tokens"))
+    assert run.cost == (totals["cost"] or Decimal(0))
+    assert run.prompt_tokens == totals["prompt"]
+    assert run.model_calls == 3
+    seqs = list(RunEvent.objects.filter(run=run).values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)), "events are gapless and ordered"
+    messages = RunEvent.objects.filter(run=run, kind="message")
+    assert messages.count() == 3
+    assert len(llm_server.requests) == 3
+
+
+def test_inputs_are_validated_before_anything_starts(personas: Personas, pipeline) -> None:
+    with pytest.raises(ValidationError) as caught:
+        run_start(workflow=pipeline, user=personas.owner, inputs={})
+    assert "topic" in caught.value.message_dict
+    assert not Run.objects.exists()
+
+
+def test_an_unpublished_workflow_cannot_run(personas: Personas) -> None:
+    from workflows.services.workflows import workflow_create
+
+    draft = workflow_create(workspace=personas.workspace, user=personas.owner, name="Draft only")
+    with pytest.raises(ValidationError, match="Publish the workflow"):
+        run_start(workflow=draft, user=personas.owner, inputs={})
+
+
+def test_a_duplicate_delivery_does_nothing(personas: Personas, pipeline, executor) -> None:
+    run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"})
+    run = finished(run)
+    events_before = RunEvent.objects.filter(run=run).count()
+    calls_before = LedgerEntry.objects.filter(run_id=run.pk).count()
+    assert executor.submit(str(run.pk)).result(timeout=10) is None
+    assert run_lease_acquire(run.pk, owner="someone-else") is False
+    assert RunEvent.objects.filter(run=run).count() == events_before
+    assert LedgerEntry.objects.filter(run_id=run.pk).count() == calls_before
+
+
+def test_a_queued_run_is_cancelled_at_once(personas: Personas, pipeline, settings) -> None:
+    settings.EXECUTION_MODE = "celery"  # nobody executes it in this test
+    run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "x"}, dispatch=False)
+    run = run_cancel(run=run, user=personas.owner)
+    assert run.status == RunStatus.CANCELLED
+    assert run.reason == "Cancelled by olivia."
+    assert run_lease_acquire(run.pk, owner="w") is False
+
+
+def test_a_running_run_is_cancelled_by_the_engine(
+    personas: Personas, pipeline, executor, llm_server
+) -> None:
+    llm_server.set_script({"rules": [{"fault": "hang"}]})
+    run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "slow"})
+    from tests.support.waiting import wait_for
+
+    wait_for(lambda: llm_server.requests, timeout=10, what="the first model call")
+    run_cancel(run=run, user=personas.owner)
+    run = finished(run, timeout=15)
+    assert run.status == RunStatus.CANCELLED
+    assert not LedgerEntry.objects.filter(run_id=run.pk, status="pending").exists()
+
+
+def test_a_provider_fault_fails_the_run_with_a_reason(
+    personas: Personas, pipeline, executor, llm_server
+) -> None:
+    llm_server.set_script({"rules": [{"fault": "auth"}]})
+    run = finished(run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "x"}))
+    assert run.status == RunStatus.FAILED
+    assert "research" in run.reason.lower() or "Research" in run.reason
+    assert "API key" in run.reason or "auth" in run.reason.lower()

@@ -1,0 +1,168 @@
+"""What the engine needs from the outside world, and the errors it raises across that boundary.
+
+The Django side implements these with the database, the LLM gateway, tools and the channel layer;
+`workflows.engine.memory` implements them in memory for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """Something that happened, to be stored and shown on the run page."""
+
+    # "message" | "tool_call" | "tool_result" | "handoff" | "router_decision" | "vote" | "state"
+    # | "human_request" | "node_started" | "node_finished" | "node_failed" | "node_skipped" | "log"
+    kind: str
+    data: Mapping[str, Any]  # JSON-ready
+    step_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A finished step: enough to resume without running it again."""
+
+    key: str
+    node_id: str
+    output: Any
+    branch: str | None
+    # The updates the step made (values before the graph's reducers), re-applied on replay.
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    run_id: str
+    workspace_id: str
+    graph: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    variables: Mapping[str, Any]  # current values (after all completed steps)
+    completed: Mapping[str, StepRecord]  # by step key
+    answers: Mapping[str, Any]  # human answers by step key
+    depth: int = 0  # sub-workflow nesting
+    deadline: float | None = None  # absolute time of the injected clock the run must end by
+    token_budget: int | None = None
+    cost_budget: Decimal | None = None
+    budget_action: str = "stop"
+    tokens_used: int = 0
+    cost_used: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Control:
+    cancel_requested: bool
+    lease_held: bool
+    tokens_used: int
+    cost_used: Decimal
+
+
+class RunStore(Protocol):
+    async def load(self, run_id: str) -> RunSnapshot: ...
+
+    async def step_started(
+        self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
+    ) -> None: ...
+
+    # Atomic and idempotent: stores the record, the variable updates and the events together,
+    # fenced by the run's lease (raise LeaseLost if this process no longer holds it). If the step
+    # is already completed (a duplicate), it stores nothing and returns False.
+    async def step_completed(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> bool: ...
+
+    async def step_failed(
+        self,
+        run_id: str,
+        *,
+        key: str,
+        attempt: int,
+        error: str,
+        events: Sequence[EventDraft] = (),
+    ) -> None: ...
+
+    async def emit(self, run_id: str, events: Sequence[EventDraft]) -> None: ...
+
+    # Stores the request and puts the run in WAITING (the engine emits the human_request event).
+    async def wait_for_human(
+        self, run_id: str, *, key: str, request: Mapping[str, Any]
+    ) -> None: ...
+
+    async def control(self, run_id: str) -> Control: ...
+
+
+class LiveSink(Protocol):
+    """Published only, never stored: token deltas for live viewers."""
+
+    async def delta(self, run_id: str, *, step_key: str, agent: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    text: str
+    messages: list[dict[str, Any]]  # the turn's new messages (assistant, tool...), OpenAI format
+    # Tool calls the model made that the runner did NOT execute (hand-off tools); [] otherwise.
+    tool_calls: list[dict[str, Any]]
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    model: str
+    deployment: str
+    events: list[EventDraft]  # tool_call / tool_result events of the turn's own tool loop
+
+
+class AgentRunner(Protocol):
+    async def agent_name(self, agent_id: str) -> str: ...
+
+    # One agent turn with its own tool loop; `extra_tools` are function specs the runner must NOT
+    # execute but return in `tool_calls` (hand-offs); `instructions` is appended to the system
+    # message.
+    async def turn(
+        self,
+        *,
+        agent_id: str,
+        history: list[dict[str, Any]],
+        step_key: str,
+        instructions: str = "",
+        extra_tools: list[dict[str, Any]] | None = None,
+        response_schema: dict[str, Any] | None = None,
+        on_delta: Callable[[str], Awaitable[None]] | None = None,
+    ) -> AgentReply: ...
+
+
+class ToolRunner(Protocol):
+    async def call(
+        self, name: str, arguments_json: str, *, variables: Mapping[str, Any]
+    ) -> tuple[str, bool]: ...  # (content, is_error)
+
+
+class SubworkflowRunner(Protocol):
+    # The child's output; raises RunFailed.
+    async def run(
+        self,
+        *,
+        workflow_id: str,
+        version: int | str,
+        inputs: Mapping[str, Any],
+        parent_run_id: str,
+        step_key: str,
+        depth: int,
+    ) -> Any: ...
+
+
+class LeaseLost(Exception):
+    """This process must stop touching the run at once."""
+
+
+class RunFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RunWaiting(Exception):
+    """Raised inside the engine when a human step must wait; `run()` then returns WAITING."""

@@ -1,0 +1,466 @@
+"""Team nodes: group_chat, handoff (swarm) and vote. Every agent turn is its own sub-step."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from workflows.engine.contracts import EventDraft
+from workflows.engine.nodes import (
+    NodeError,
+    NodeResult,
+    ParsedNode,
+    Scope,
+    StepDone,
+    executor,
+    output_update,
+)
+from workflows.engine.nodes.basic import message_event, reply_done
+from workflows.engine.nodes.flow import pick_named
+from workflows.engine.templating import as_text
+from workflows.graph.nodes import (
+    AllOf,
+    AnyOf,
+    CostBudget,
+    GroupChatConfig,
+    HandoffConfig,
+    HandoffToHuman,
+    MaxMessages,
+    TextMention,
+    TokenBudget,
+    VoteConfig,
+)
+from workflows.graph.nodes import Timeout as TimeoutCondition
+
+if TYPE_CHECKING:
+    from workflows.engine.engine import RunContext
+
+# A member writing this asks for a person when the chat's termination has handoff_to_human.
+HUMAN_MARKER = "HANDOFF_TO_HUMAN"
+NO_DECISION = "no_decision"
+# Beyond any sane chat; stops a termination that can never fire from running forever.
+MAX_CHAT_TURNS = 1000
+
+
+async def _finish(
+    ctx: RunContext, node: ParsedNode, key: str, output: Any, data: dict[str, Any]
+) -> NodeResult:
+    """The node's own record: its output and variables, so a replay skips the whole node."""
+    done = StepDone(
+        output,
+        variables=output_update(node.config, output),
+        events=[EventDraft("node_finished", {"node_id": node.id, **data}, key)],
+    )
+
+    async def work() -> StepDone:
+        return done
+
+    record = await ctx.step(key, node, None, work)
+    return NodeResult(record.output, record.branch)
+
+
+async def _chat_turn(
+    ctx: RunContext,
+    node: ParsedNode,
+    key: str,
+    agent_id: str,
+    history: list[dict[str, Any]],
+    instructions: str = "",
+) -> dict[str, Any]:
+    async def work() -> StepDone:
+        reply, name = await ctx.agent_turn(key, agent_id, history, instructions=instructions)
+        usage = reply.prompt_tokens + reply.completion_tokens
+        output = {
+            "agent_id": agent_id,
+            "agent": name,
+            "text": reply.text,
+            "tokens": usage,
+            "cost": str(reply.cost),
+        }
+        return reply_done(reply, output, [message_event(key, agent_id, name, reply)])
+
+    record = await ctx.step(key, node, None, work)
+    return dict(record.output)
+
+
+def _chat_history(
+    task: str, transcript: list[dict[str, Any]], speaker: str
+) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = [{"role": "user", "content": task}]
+    for message in transcript:
+        if message["agent_id"] == speaker:
+            history.append({"role": "assistant", "content": message["text"]})
+        else:
+            history.append({"role": "user", "content": f"{message['agent']}: {message['text']}"})
+    return history
+
+
+def _wants_human(condition: Any) -> bool:
+    if isinstance(condition, AnyOf | AllOf):
+        parts = condition.any_of if isinstance(condition, AnyOf) else condition.all_of
+        return any(_wants_human(part) for part in parts)
+    return isinstance(condition, HandoffToHuman)
+
+
+class _ChatState:
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.transcript: list[dict[str, Any]] = []
+        self.agent_messages = 0
+        self.tokens = 0
+        self.cost = Decimal(0)
+
+    def holds(self, condition: Any, now: float) -> bool:
+        if isinstance(condition, AnyOf):
+            return any(self.holds(part, now) for part in condition.any_of)
+        if isinstance(condition, AllOf):
+            return all(self.holds(part, now) for part in condition.all_of)
+        last = self.transcript[-1]["text"] if self.transcript else ""
+        if isinstance(condition, MaxMessages):
+            return self.agent_messages >= condition.max_messages
+        if isinstance(condition, TextMention):
+            return condition.text_mention in last
+        if isinstance(condition, TokenBudget):
+            return self.tokens >= condition.token_budget
+        if isinstance(condition, CostBudget):
+            return self.cost >= Decimal(str(condition.cost_budget_usd))
+        if isinstance(condition, TimeoutCondition):
+            # Measured on this process's clock: replayed turns take no time.
+            return now - self.started >= condition.timeout_s
+        return False  # handoff_to_human pauses the chat, it never ends it
+
+
+@executor("group_chat")
+async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResult:
+    config = node.config
+    assert isinstance(config, GroupChatConfig)
+    key = scope.key(node.id)
+    task = as_text(scope.last)
+    members = list(config.members)
+    names = [await ctx.agent_name(member) for member in members]
+    state = _ChatState(ctx.engine.clock())
+    wants_human = _wants_human(config.termination)
+    for turn in range(MAX_CHAT_TURNS):
+        speaker = await _next_speaker(ctx, node, config, key, turn, state, task, names)
+        history = _chat_history(task, state.transcript, speaker)
+        message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
+        state.transcript.append(message)
+        state.agent_messages += 1
+        state.tokens += int(message["tokens"])
+        state.cost += Decimal(message["cost"])
+        if wants_human and HUMAN_MARKER in message["text"]:
+            request = {"kind": "input", "prompt": message["text"], "node_id": node.id}
+            record = await ctx.human_step(
+                f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
+            )
+            state.transcript.append(dict(record.output))
+        if state.holds(config.termination, ctx.engine.clock()):
+            break
+    else:
+        raise NodeError(f"The chat did not end within {MAX_CHAT_TURNS} turns")
+    last = state.transcript[-1]["text"]
+    return await _finish(
+        ctx, node, key, last, {"messages": len(state.transcript), "transcript": state.transcript}
+    )
+
+
+def _human_message(answer: Any, key: str) -> StepDone:
+    text = as_text(answer)
+    output = {"agent_id": None, "agent": "human", "text": text, "tokens": 0, "cost": "0"}
+    return StepDone(output, events=[EventDraft("message", {"agent": "human", "text": text}, key)])
+
+
+async def _next_speaker(
+    ctx: RunContext,
+    node: ParsedNode,
+    config: GroupChatConfig,
+    key: str,
+    turn: int,
+    state: _ChatState,
+    task: str,
+    names: list[str],
+) -> str:
+    members = list(config.members)
+    spoken = [message for message in state.transcript if message["agent_id"] is not None]
+    # Round robin continues after whoever spoke last, so rules and selectors can fall back to it.
+    after = members.index(spoken[-1]["agent_id"]) + 1 if spoken else 0
+    round_robin = members[after % len(members)]
+    if config.speaker_selection == "rules" and spoken:
+        last = spoken[-1]
+        for rule in config.speaker_rules:
+            if rule.after_speaker == last["agent_id"] and (
+                rule.when_contains is None or rule.when_contains in last["text"]
+            ):
+                return rule.next_speaker
+        return round_robin
+    if config.speaker_selection == "llm_selector":
+        assert config.selector_agent_id is not None
+        selector = config.selector_agent_id
+        select_key = f"{key}/select-{turn}"
+        history = _chat_history(task, state.transcript, selector)
+        instructions = "Who should speak next? Answer with exactly one of: " + ", ".join(names)
+
+        async def work() -> StepDone:
+            reply, _ = await ctx.agent_turn(
+                select_key, selector, history, instructions=instructions
+            )
+            chosen = pick_named(reply.text, names)
+            # An unknown name falls back to round robin, recorded so a replay agrees.
+            member = members[names.index(chosen)] if chosen else round_robin
+            reason = f"answered {reply.text.strip()[:200]!r}"
+            data = {"node_id": node.id, "speaker": member, "reason": reason, "fallback": not chosen}
+            return reply_done(reply, member, [EventDraft("state", data, select_key)])
+
+        record = await ctx.step(select_key, node, None, work)
+        return str(record.output)
+    return round_robin
+
+
+def _tool_name(call: dict[str, Any]) -> str:
+    function = call.get("function")
+    if isinstance(function, dict):
+        return str(function.get("name", ""))
+    return str(call.get("name", ""))
+
+
+def _transfer_names(names: list[str]) -> list[str]:
+    slugs = [re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "agent" for name in names]
+    # Two agents may share a display name; the index keeps their tools apart.
+    return [
+        f"transfer_to_{slug}" if slugs.count(slug) == 1 else f"transfer_to_{slug}_{index}"
+        for index, slug in enumerate(slugs)
+    ]
+
+
+@executor("handoff")
+async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResult:
+    config = node.config
+    assert isinstance(config, HandoffConfig)
+    key = scope.key(node.id)
+    agents = list(config.agents)
+    names = [await ctx.agent_name(agent) for agent in agents]
+    tool_names = _transfer_names(names)
+    active = agents.index(config.start_agent)
+    history: list[dict[str, Any]] = [{"role": "user", "content": as_text(scope.last)}]
+    handoffs = 0
+    turn = 0
+    while True:
+        turn_key = f"{key}/agent-{active}-{turn}"
+        extra_tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool_names[index],
+                    "description": f"Hand the conversation over to {names[index]}.",
+                    "parameters": {"type": "object", "properties": {}},
+                },
+            }
+            for index in range(len(agents))
+            if index != active
+        ]
+        context = {name: ctx.variables.get(name) for name in config.context_variables}
+        instructions = "Hand the conversation to a better-suited colleague with a transfer tool."
+        if context:
+            instructions += "\nContext: " + json.dumps(context, default=str, ensure_ascii=False)
+        output = await _handoff_turn(
+            ctx,
+            node,
+            turn_key,
+            agents,
+            names,
+            tool_names,
+            active,
+            list(history),
+            extra_tools,
+            instructions,
+        )
+        history.extend(output["messages"])
+        target = output["handoff_to"]
+        if target is None:
+            return await _finish(
+                ctx, node, key, output["text"], {"handoffs": handoffs, "agent": names[active]}
+            )
+        if handoffs >= config.max_handoffs:
+            raise NodeError(f"Hand-off limit of {config.max_handoffs} reached")
+        history.append(
+            {
+                "role": "tool",
+                "tool_call_id": output["call_id"],
+                "content": f"Transferred to {names[target]}.",
+            }
+        )
+        handoffs += 1
+        active = target
+        turn += 1
+
+
+async def _handoff_turn(
+    ctx: RunContext,
+    node: ParsedNode,
+    key: str,
+    agents: list[str],
+    names: list[str],
+    tool_names: list[str],
+    active: int,
+    history: list[dict[str, Any]],
+    extra_tools: list[dict[str, Any]],
+    instructions: str,
+) -> dict[str, Any]:
+    async def work() -> StepDone:
+        reply, name = await ctx.agent_turn(
+            key, agents[active], history, instructions=instructions, extra_tools=extra_tools
+        )
+        target: int | None = None
+        call_id = ""
+        for call in reply.tool_calls:
+            if _tool_name(call) in tool_names and tool_names.index(_tool_name(call)) != active:
+                target = tool_names.index(_tool_name(call))
+                call_id = str(call.get("id", ""))
+                break
+        messages = reply.messages or [{"role": "assistant", "content": reply.text}]
+        events = [message_event(key, agents[active], name, reply)]
+        if target is not None:
+            data = {"from": name, "to": names[target], "to_agent_id": agents[target]}
+            events.append(EventDraft("handoff", data, key))
+        output = {
+            "agent_id": agents[active],
+            "text": reply.text,
+            "messages": messages,
+            "handoff_to": target,
+            "call_id": call_id,
+        }
+        return reply_done(reply, output, events)
+
+    record = await ctx.step(key, node, None, work)
+    return dict(record.output)
+
+
+def parse_vote(text: str, options: list[str], free_form: bool) -> tuple[str | None, str]:
+    """(option, reason) from a JSON answer, or from plain text naming one option."""
+    reason = ""
+    answer = text
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "option" in parsed:
+        answer = as_text(parsed.get("option"))
+        reason = as_text(parsed.get("reason"))
+    if free_form:
+        return (answer.strip() or None), reason
+    return pick_named(answer, options), reason
+
+
+@executor("vote")
+async def run_vote(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResult:
+    config = node.config
+    assert isinstance(config, VoteConfig)
+    key = scope.key(node.id)
+    notes: list[EventDraft] = []
+    question = ctx.render(config.question, scope, notes, key)
+    options = list(config.options)
+    option_schema: dict[str, Any] = {"type": "string"}
+    if options:
+        option_schema["enum"] = options
+    schema = {
+        "type": "object",
+        "properties": {"option": option_schema, "reason": {"type": "string"}},
+        "required": ["option", "reason"],
+    }
+    ask = (
+        f"Vote on this question. Choose one of: {', '.join(options)}. "
+        if options
+        else "Vote on this question with a short answer. "
+    ) + 'Reply as JSON: {"option": ..., "reason": ...}.'
+
+    async def cast(index: int, voter: str) -> dict[str, Any]:
+        voter_key = f"{key}/voter-{index}"
+
+        async def work() -> StepDone:
+            history = [{"role": "user", "content": question}]
+            reply, name = await ctx.agent_turn(
+                voter_key, voter, history, instructions=ask, response_schema=schema
+            )
+            option, reason = parse_vote(reply.text, options, config.free_form)
+            ballot = {"voter": voter, "agent": name, "option": option, "reason": reason}
+            return reply_done(reply, ballot, [EventDraft("vote", ballot, voter_key)])
+
+        return dict((await ctx.step(voter_key, node, None, work)).output)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(cast(index, voter)) for index, voter in enumerate(config.voters)
+            ]
+    except BaseExceptionGroup as grouped:
+        # One voter's failure is the node's failure; say which, not "a TaskGroup failed".
+        raise grouped.exceptions[0] from None
+    ballots = [task.result() for task in tasks]
+    winner, why = await _decide(ctx, node, config, key, question, ballots)
+    counts = Counter(ballot["option"] for ballot in ballots if ballot["option"] is not None)
+    result = {
+        "result": winner or NO_DECISION,
+        "decided": winner is not None,
+        "counts": dict(counts),
+        "reason": why,
+    }
+    output = winner or NO_DECISION
+    done = StepDone(
+        output,
+        variables=output_update(config, output),
+        events=[*notes, EventDraft("vote", result, key)],
+    )
+
+    async def finish() -> StepDone:
+        return done
+
+    record = await ctx.step(key, node, None, finish)
+    return NodeResult(record.output, record.branch)
+
+
+async def _decide(
+    ctx: RunContext,
+    node: ParsedNode,
+    config: VoteConfig,
+    key: str,
+    question: str,
+    ballots: list[dict[str, Any]],
+) -> tuple[str | None, str]:
+    counts = Counter(ballot["option"] for ballot in ballots if ballot["option"] is not None)
+    if not counts:
+        return None, "no valid votes"
+    order = list(config.options) or list(counts)
+    top = max(counts.values())
+    leaders = [option for option in order if counts.get(option) == top]
+    if len(leaders) == 1:
+        voters = len(config.voters)
+        needed = {"majority": voters // 2 + 1, "unanimous": voters}.get(
+            config.quorum, config.k or voters
+        )
+        if top >= needed:
+            return leaders[0], f"{top} of {voters} votes ({config.quorum})"
+        return None, f"{top} of {voters} votes misses the {config.quorum} quorum of {needed}"
+    tied = ", ".join(leaders)
+    if config.tie_policy == "first_option":
+        return leaders[0], f"tie between {tied}; took the first option"
+    if config.tie_policy == "no_decision":
+        return None, f"tie between {tied}"
+    assert config.chair_agent_id is not None
+    chair = config.chair_agent_id
+    chair_key = f"{key}/chair"
+
+    async def work() -> StepDone:
+        history = [{"role": "user", "content": f"{question}\n\nThe vote is tied between: {tied}."}]
+        instructions = f"Break the tie. Answer with exactly one of: {tied}."
+        reply, name = await ctx.agent_turn(chair_key, chair, history, instructions=instructions)
+        chosen = pick_named(reply.text, leaders)
+        return reply_done(reply, chosen, [message_event(chair_key, chair, name, reply)])
+
+    record = await ctx.step(chair_key, node, None, work)
+    if record.output is None:
+        return None, f"tie between {tied}; the chair's answer named none of them"
+    return str(record.output), f"tie between {tied}; the chair chose"

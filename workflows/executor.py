@@ -1,0 +1,244 @@
+"""The run executor: one per process, an event loop on its own thread, runs as coroutines.
+
+LLM calls are slow and I/O-bound, so one process holds hundreds of runs at once: each run is a
+coroutine on this loop, and a process never runs more than RUNS_PER_PROCESS of them. A Celery
+worker hands each delivered run id here; in the embedded mode the web process does, and this
+loop also runs the reaper and the process's heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+
+from workflows.engine import Engine
+from workflows.engine.contracts import LeaseLost, RunFailed
+from workflows.live import ChannelLive, publish_status
+from workflows.models import Run, RunStatus
+from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
+from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
+from workflows.store import DatabaseRunStore
+
+logger = logging.getLogger(__name__)
+
+
+class SubworkflowRunnerOnExecutor:
+    """Runs a sub-workflow as a child run on the same loop, identified by the parent's step, so
+    a resumed parent finds its child instead of starting another."""
+
+    def __init__(self, executor: RunExecutor, workspace_id: str) -> None:
+        self.executor = executor
+        self.workspace_id = workspace_id
+
+    async def run(
+        self,
+        *,
+        workflow_id: str,
+        version: int | str,
+        inputs: Any,
+        parent_run_id: str,
+        step_key: str,
+        depth: int,
+    ) -> Any:
+        child_id = await sync_to_async(_child_run)(
+            self.workspace_id, workflow_id, version, dict(inputs), parent_run_id, step_key
+        )
+        await self.executor.execute(child_id)
+        child = await Run.objects.aget(pk=child_id)
+        if child.status == RunStatus.SUCCEEDED:
+            return child.output
+        if child.status == RunStatus.WAITING:
+            raise RunFailed(
+                "The sub-workflow waits for a person, which sub-workflows cannot do yet."
+            )
+        raise RunFailed(f"The sub-workflow {child.status}: {child.reason}")
+
+
+def _child_run(
+    workspace_id: str,
+    workflow_id: str,
+    version: int | str,
+    inputs: dict[str, Any],
+    parent_run_id: str,
+    step_key: str,
+) -> str:
+    from workflows.models import Workflow
+    from workflows.services.runs import run_start
+
+    existing = Run.objects.filter(
+        parent_id=uuid.UUID(parent_run_id), parent_step_key=step_key
+    ).first()
+    if existing is not None:
+        if existing.status == RunStatus.RUNNING:
+            # Its executor died with the parent's: take it over right away.
+            Run.objects.filter(pk=existing.pk).update(status=RunStatus.QUEUED, lease_owner="")
+        return str(existing.pk)
+    workflow = Workflow.objects.filter(pk=workflow_id, workspace_id=workspace_id).first()
+    if workflow is None:
+        raise RunFailed(f"The sub-workflow {workflow_id} does not exist in this workspace.")
+    chosen = None
+    if version not in ("latest", "latest_published"):
+        chosen = workflow.versions.filter(number=int(version)).first()
+        if chosen is None:
+            raise RunFailed(f"Version {version} of “{workflow.name}” does not exist.")
+    parent = Run.objects.get(pk=parent_run_id)
+    try:
+        child = run_start(
+            workflow=workflow,
+            user=parent.created_by,
+            inputs=inputs,
+            version=chosen,
+            parent=parent,
+            parent_step_key=step_key,
+            dispatch=False,
+        )
+    except Exception as error:  # noqa: BLE001 - bad inputs or no published version
+        raise RunFailed(f"The sub-workflow could not start: {error}") from None
+    return str(child.pk)
+
+
+class RunExecutor:
+    def __init__(self, *, capacity: int | None = None, embedded: bool = False) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.capacity = capacity or settings.RUNS_PER_PROCESS
+        self.embedded = embedded
+        self._slots = threading.BoundedSemaphore(self.capacity)
+        self._active: dict[str, concurrent.futures.Future[Any]] = {}
+        self._lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
+        self._thread.start()
+        if embedded:
+            asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def submit(self, run_id: str, *, block: bool = True) -> concurrent.futures.Future[Any] | None:
+        """Starts executing the run on the loop. Blocks while the process is full, unless
+        `block` is False: then the run stays queued and the reaper sends it again later."""
+        run_id = str(run_id)
+        with self._lock:
+            existing = self._active.get(run_id)
+        if existing is not None:
+            return existing  # already executing here: a duplicate delivery
+        if not self._slots.acquire(blocking=block):
+            return None
+        future = asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
+        with self._lock:
+            self._active[run_id] = future
+
+        def done(_: concurrent.futures.Future[Any]) -> None:
+            with self._lock:
+                self._active.pop(run_id, None)
+            self._slots.release()
+
+        future.add_done_callback(done)
+        return future
+
+    def _engine(self, run_id: str, workspace_id: str, agent_versions: dict[str, int]) -> Engine:
+        return Engine(
+            store=DatabaseRunStore(owner=self.owner),
+            agents=DjangoAgentRunner(
+                run_id=run_id, workspace_id=workspace_id, agent_versions=agent_versions
+            ),
+            tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
+            subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
+            live=ChannelLive(),
+        )
+
+    async def execute(self, run_id: str) -> str | None:
+        """Executes the run if this process can lease it; returns the final status or None."""
+        acquired = await sync_to_async(run_lease_acquire)(run_id, owner=self.owner)
+        if not acquired:
+            return None  # finished, cancelled, or another worker holds it: nothing to do
+        run = await Run.objects.select_related("version").aget(pk=run_id)
+        await publish_status(run_id, RunStatus.RUNNING)
+        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        try:
+            engine = self._engine(
+                run_id, str(run.workspace_id), dict(run.version.agent_versions or {})
+            )
+            outcome = await engine.run(run_id)
+            status, reason, output = outcome.status, outcome.reason, outcome.output
+        except LeaseLost:
+            logger.warning("Run %s: lease lost; another worker continues it.", run_id)
+            return None
+        except Exception as error:
+            logger.exception("Run %s failed inside the engine", run_id)
+            status, reason, output = (
+                RunStatus.FAILED,
+                f"Internal error ({type(error).__name__}).",
+                None,
+            )
+        finally:
+            heartbeat.cancel()
+        finished = await sync_to_async(run_finish)(
+            run_id, owner=self.owner, status=status, reason=reason, output=output
+        )
+        if finished:
+            await publish_status(run_id, status, reason)
+            return str(status)
+        return None
+
+    async def _heartbeat(self, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(settings.RUN_HEARTBEAT_SECONDS)
+            try:
+                if not await sync_to_async(run_lease_renew)(run_id, owner=self.owner):
+                    return  # lost: the engine sees it at its next control check
+            except Exception:  # noqa: BLE001 - a missed renewal is retried next beat
+                logger.warning("Run %s: lease renewal failed; retrying.", run_id)
+
+    async def _embedded_duties(self) -> None:
+        """Without Celery beat, this process reaps its own runs and reports itself."""
+        from workflows.services.reaper import runs_reap
+        from workflows.workers import HeartbeatThread
+
+        HeartbeatThread(
+            name=f"embedded@{socket.gethostname()}:{os.getpid()}", kind="embedded"
+        ).start()
+        while True:
+            try:
+                await sync_to_async(runs_reap)()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                logger.exception("The embedded reaper failed; retrying.")
+            await asyncio.sleep(settings.RUN_REAPER_SECONDS)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        from agents.llm import gateway_close_for_loop
+
+        with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot
+            asyncio.run_coroutine_threadsafe(gateway_close_for_loop(), self.loop).result(timeout)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        connections.close_all()
+
+
+_executor: RunExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def process_executor() -> RunExecutor:
+    """This process's executor, created on first use."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = RunExecutor(embedded=settings.EXECUTION_MODE == "embedded")
+        return _executor

@@ -1,0 +1,1 @@
+"""Writes and actions on workflows and runs; views, tasks, commands and the executor call these."""

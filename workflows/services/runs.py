@@ -1,0 +1,105 @@
+"""Starting, cancelling and answering runs. A run starts as a row; execution comes on commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from a2a_site.accounts.models import User
+from workflows.graph import InputError, graph_load
+from workflows.live import publish_status
+from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
+from workflows.services.dispatch import dispatch_run
+
+
+def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
+    return workflow.versions.order_by("-number").first()
+
+
+def run_start(
+    *,
+    workflow: Workflow,
+    user: User | None,
+    inputs: dict[str, Any],
+    version: WorkflowVersion | None = None,
+    parent: Run | None = None,
+    parent_step_key: str = "",
+    dispatch: bool = True,
+) -> Run:
+    """Validates the inputs, pins the version, and queues the run (dispatched after commit)."""
+    version = version or workflow_latest_version(workflow)
+    if version is None:
+        raise ValidationError(
+            "Publish the workflow before running it: runs use a published version."
+        )
+    graph = graph_load(version.graph)
+    try:
+        clean = graph.inputs.validate_inputs(inputs, allow_unknown=True)
+    except InputError as error:
+        raise ValidationError(dict(error.errors)) from None
+    with transaction.atomic():
+        run = Run.objects.create(
+            workspace_id=workflow.workspace_id,
+            workflow=workflow,
+            version=version,
+            inputs=clean,
+            created_by=user,
+            parent=parent,
+            parent_step_key=parent_step_key,
+            depth=(parent.depth + 1) if parent else 0,
+            deadline=timezone.now() + timedelta(seconds=graph.settings.timeout_s),
+            dispatched_at=timezone.now() if dispatch else None,
+        )
+        if dispatch:
+            run_id = run.pk
+            transaction.on_commit(lambda: dispatch_run(run_id))
+    return run
+
+
+def run_cancel(*, run: Run, user: User | None) -> Run:
+    """Cancels a run: at once if it is not executing, else the engine stops within a second."""
+    who = f" by {user.username}" if user else ""
+    now = timezone.now()
+    stopped = Run.objects.filter(
+        pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.WAITING]
+    ).update(
+        status=RunStatus.CANCELLED,
+        reason=f"Cancelled{who}.",
+        finished_at=now,
+        cancel_requested=True,
+        waiting_request=None,
+    )
+    if not stopped:
+        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
+    else:
+        _announce(run.pk, RunStatus.CANCELLED, f"Cancelled{who}.")
+    run.refresh_from_db()
+    return run
+
+
+def run_answer(*, run: Run, step_key: str, answer: Any, user: User | None) -> Run:
+    """A person's answer to a waiting run's question; the run continues from where it waited."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        waiting = locked.waiting_request or {}
+        if locked.status != RunStatus.WAITING or waiting.get("step_key") != step_key:
+            raise ValidationError("This run is not waiting for that answer any more.")
+        locked.answers = {**locked.answers, step_key: answer}
+        locked.waiting_request = None
+        locked.status = RunStatus.QUEUED
+        locked.dispatched_at = timezone.now()
+        locked.save(update_fields=["answers", "waiting_request", "status", "dispatched_at"])
+        run_id = locked.pk
+        transaction.on_commit(lambda: dispatch_run(run_id))
+    run.refresh_from_db()
+    return run
+
+
+def _announce(run_id: Any, status: str, reason: str) -> None:
+    from asgiref.sync import async_to_sync
+
+    transaction.on_commit(lambda: async_to_sync(publish_status)(run_id, status, reason))

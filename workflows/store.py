@@ -1,0 +1,290 @@
+"""The engine's RunStore on the database: steps, events and variables, written atomically.
+
+Every write is fenced by the lease: it happens only while this executor still owns the run, in the
+same transaction that locks the run row, so a worker that lost its lease (paused, partitioned,
+presumed dead) cannot add a step or an event behind the back of the one that took over. A step is
+completed by compare-and-swap on its status, so a duplicate completion stores nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from agents.models import LedgerEntry
+from workflows.engine.contracts import (
+    Control,
+    EventDraft,
+    LeaseLost,
+    RunSnapshot,
+    StepRecord,
+)
+from workflows.engine.engine import variables_apply
+from workflows.live import publish_events
+from workflows.models import Run, RunEvent, RunStatus, Step
+
+
+def _event_json(event: RunEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "kind": event.kind,
+        "step_key": event.step_key,
+        "data": event.data,
+        "at": event.created_at.isoformat(),
+    }
+
+
+class DatabaseRunStore:
+    def __init__(self, *, owner: str) -> None:
+        self.owner = owner
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def _load(self, run_id: str) -> RunSnapshot:
+        run = Run.objects.select_related("version").get(pk=run_id)
+        completed = {
+            step.key: StepRecord(
+                key=step.key,
+                node_id=step.node_id,
+                output=step.output,
+                branch=step.branch or None,
+                variables=step.variables,
+            )
+            for step in Step.objects.filter(run_id=run_id, status=Step.Status.COMPLETED)
+        }
+        settings = run.version.graph.get("settings") or {}
+        deadline = None
+        if run.deadline is not None:
+            deadline = time.monotonic() + (run.deadline - timezone.now()).total_seconds()
+        budget = settings.get("cost_budget_usd")
+        return RunSnapshot(
+            run_id=str(run.pk),
+            workspace_id=str(run.workspace_id),
+            graph=run.version.graph,
+            inputs=run.inputs,
+            variables=run.variables,
+            completed=completed,
+            answers=run.answers,
+            depth=run.depth,
+            deadline=deadline,
+            token_budget=settings.get("token_budget"),
+            cost_budget=Decimal(str(budget)) if budget is not None else None,
+            budget_action=settings.get("budget_action", "stop"),
+            tokens_used=run.total_tokens,
+            cost_used=run.cost,
+        )
+
+    async def load(self, run_id: str) -> RunSnapshot:
+        return await sync_to_async(self._load)(run_id)
+
+    def _control(self, run_id: str) -> Control:
+        run = Run.objects.only(
+            "cancel_requested",
+            "lease_owner",
+            "status",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+        ).get(pk=run_id)
+        return Control(
+            cancel_requested=run.cancel_requested,
+            lease_held=run.lease_owner == self.owner and run.status == RunStatus.RUNNING,
+            tokens_used=run.total_tokens,
+            cost_used=run.cost,
+        )
+
+    async def control(self, run_id: str) -> Control:
+        return await sync_to_async(self._control)(run_id)
+
+    # --- fenced writes ----------------------------------------------------------------------------
+
+    def _locked_run(self, run_id: str) -> Run:
+        run = Run.objects.select_for_update(of=("self",)).select_related("version").get(pk=run_id)
+        if run.lease_owner != self.owner or run.status != RunStatus.RUNNING:
+            raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
+        return run
+
+    def _append_events(self, run: Run, events: Sequence[EventDraft]) -> list[RunEvent]:
+        if not events:
+            return []
+        first = run.last_seq + 1
+        rows = [
+            RunEvent(
+                run=run,
+                seq=first + index,
+                step_key=event.step_key or "",
+                kind=event.kind,
+                data=dict(event.data),
+            )
+            for index, event in enumerate(events)
+        ]
+        RunEvent.objects.bulk_create(rows)
+        run.last_seq = first + len(rows) - 1
+        return rows
+
+    def _refresh_totals(self, run: Run) -> None:
+        # The ledger is the truth about usage and cost; the run keeps a copy for list pages.
+        totals = LedgerEntry.objects.filter(run_id=run.pk).aggregate(
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            cost=Sum("cost"),
+            calls=Count("call_id"),
+        )
+        run.prompt_tokens = totals["prompt"] or 0
+        run.completion_tokens = totals["completion"] or 0
+        run.cost = totals["cost"] or Decimal(0)
+        run.model_calls = totals["calls"] or 0
+
+    def _step_started(
+        self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
+    ) -> None:
+        with transaction.atomic():
+            run = self._locked_run(run_id)
+            step, created = Step.objects.get_or_create(
+                run=run,
+                key=key,
+                defaults={
+                    "node_id": node_id,
+                    "node_type": node_type,
+                    "attempt": attempt,
+                    "input": payload,
+                    "started_at": timezone.now(),
+                },
+            )
+            if not created and step.status != Step.Status.COMPLETED:
+                # After a crash the engine counts from 1 again; the row knows better.
+                Step.objects.filter(pk=step.pk).update(
+                    status=Step.Status.RUNNING,
+                    attempt=max(attempt, step.attempt + 1),
+                    input=payload,
+                    error="",
+                    started_at=timezone.now(),
+                )
+
+    async def step_started(
+        self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
+    ) -> None:
+        await sync_to_async(self._step_started)(run_id, key, node_id, node_type, attempt, input)
+
+    def _step_completed(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
+        with transaction.atomic():
+            run = self._locked_run(run_id)
+            now = timezone.now()
+            step = Step.objects.filter(run=run, key=record.key).first()
+            if step is not None and step.status == Step.Status.COMPLETED:
+                return None  # a duplicate: the first completion stands
+            fields = {
+                "status": Step.Status.COMPLETED,
+                "output": record.output,
+                "branch": record.branch or "",
+                "variables": dict(record.variables),
+                "finished_at": now,
+                "error": "",
+            }
+            if step is None:
+                Step.objects.create(
+                    run=run,
+                    key=record.key,
+                    node_id=record.node_id,
+                    node_type="",
+                    started_at=now,
+                    **fields,
+                )
+            else:
+                Step.objects.filter(pk=step.pk).update(**fields)
+            rows = self._append_events(run, events)
+            reducers = {
+                variable.get("name"): variable.get("reducer", "replace")
+                for variable in run.version.graph.get("variables") or []
+            }
+            variables = dict(run.variables)
+            variables_apply(variables, record.variables, reducers)
+            run.variables = variables
+            run.steps_completed += 1
+            self._refresh_totals(run)
+            run.save(
+                update_fields=[
+                    "last_seq",
+                    "variables",
+                    "steps_completed",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cost",
+                    "model_calls",
+                ]
+            )
+            return [_event_json(row) for row in rows]
+
+    async def step_completed(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> bool:
+        stored = await sync_to_async(self._step_completed)(run_id, record, events)
+        if stored is None:
+            return False
+        await publish_events(run_id, stored)  # after the commit: viewers never see a rollback
+        return True
+
+    def _step_failed(
+        self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]]:
+        with transaction.atomic():
+            run = self._locked_run(run_id)
+            Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
+                status=Step.Status.FAILED,
+                attempt=attempt,
+                error=error[:5000],
+                finished_at=timezone.now(),
+            )
+            rows = self._append_events(run, events)
+            self._refresh_totals(run)
+            run.save(
+                update_fields=[
+                    "last_seq",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cost",
+                    "model_calls",
+                ]
+            )
+            return [_event_json(row) for row in rows]
+
+    async def step_failed(
+        self,
+        run_id: str,
+        *,
+        key: str,
+        attempt: int,
+        error: str,
+        events: Sequence[EventDraft] = (),
+    ) -> None:
+        stored = await sync_to_async(self._step_failed)(run_id, key, attempt, error, events)
+        await publish_events(run_id, stored)
+
+    def _emit(self, run_id: str, events: Sequence[EventDraft]) -> list[dict[str, Any]]:
+        with transaction.atomic():
+            run = self._locked_run(run_id)
+            rows = self._append_events(run, events)
+            run.save(update_fields=["last_seq"])
+            return [_event_json(row) for row in rows]
+
+    async def emit(self, run_id: str, events: Sequence[EventDraft]) -> None:
+        if events:
+            await publish_events(run_id, await sync_to_async(self._emit)(run_id, events))
+
+    def _wait_for_human(self, run_id: str, key: str, request: Mapping[str, Any]) -> None:
+        with transaction.atomic():
+            run = self._locked_run(run_id)
+            run.waiting_request = {"step_key": key, **dict(request)}
+            run.save(update_fields=["waiting_request"])
+
+    async def wait_for_human(self, run_id: str, *, key: str, request: Mapping[str, Any]) -> None:
+        await sync_to_async(self._wait_for_human)(run_id, key, request)

@@ -1,0 +1,24 @@
+"""Celery tasks of the workflows app: thin, and they take ids only."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="workflows.tasks.run_execute", ignore_result=True)
+def run_execute(run_id: str) -> None:
+    """Hands the run to this worker process's event loop.
+
+    Waits while the process already executes its maximum of runs (so prefetch stays honest),
+    then returns: the lease and the reaper, not the broker, make sure the run finishes.
+    """
+    from workflows.executor import process_executor
+
+    process_executor().submit(run_id, block=True)
+
+
+@shared_task(name="workflows.tasks.runs_reap", ignore_result=True)
+def runs_reap() -> None:
+    from workflows.services.reaper import runs_reap as reap
+
+    reap()
