@@ -58,7 +58,7 @@ class Command(BaseCommand):
         try:
             run = run_start(workflow=workflow, user=None, inputs=inputs)
         except ValidationError as error:
-            raise CommandError("; ".join(error.messages)) from None
+            raise CommandError(_explain(error)) from None
         if settings.EXECUTION_MODE == "embedded" and not (options["follow"] or options["json"]):
             self.stderr.write("The embedded mode executes here: following until the run ends.")
             options["follow"] = True
@@ -110,6 +110,14 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"· {event.kind}: {json.dumps(data)[:200]}")
+
+
+def _explain(error: ValidationError) -> str:
+    if hasattr(error, "error_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+        )
+    return " ".join(error.messages)
 
 
 def _is_uuid(value: str) -> bool:
