@@ -160,6 +160,8 @@ RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 15, minimum=1)
 RUN_MAX_RESUMES = env_int("A2A_RUN_MAX_RESUMES", 3, minimum=0)
 RUN_QUEUED_REDISPATCH_SECONDS = env_int("A2A_RUN_QUEUED_REDISPATCH_SECONDS", 60, minimum=5)
 RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
+# Threads (each with its own database connection) that run executors use for their queries.
+DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.
 EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
 CELERY_BEAT_SCHEDULE = {

@@ -7,6 +7,7 @@ import contextlib
 from django.core.cache import cache
 from django.utils import timezone
 
+from a2a_site.db import in_db_thread
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
 
@@ -29,7 +30,8 @@ class DatabaseLedger:
             raise ValueError("A model call must name its workspace (metadata workspace_id).")
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
         run_id = metadata.pop("run_id", None)
-        await LedgerEntry.objects.acreate(
+        await in_db_thread(
+            LedgerEntry.objects.create,
             call_id=entry.call_id,
             workspace_id=workspace_id,
             provider_id=provider_id,
@@ -45,7 +47,8 @@ class DatabaseLedger:
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
-        await LedgerEntry.objects.filter(call_id=call_id).aupdate(
+        await in_db_thread(
+            LedgerEntry.objects.filter(call_id=call_id).update,
             status=outcome.status,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,

@@ -90,6 +90,8 @@ def phase(database: str, fakellm_url: str, quick: bool) -> dict[str, Any]:
     os.environ["A2A_DEMO_MODEL_URL"] = fakellm_url
     os.environ["A2A_EXECUTOR_AUTOSTART"] = "false"
     os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["DEBUG"] = "false"  # DEBUG records every query: not what production pays
+    os.environ["SECRET_KEY"] = "bench-" + "k" * 60
     os.environ["A2A_RUNS_PER_PROCESS"] = "400"
     if database == "postgres":
         os.environ["DATABASE_URL"] = POSTGRES_URL

@@ -18,10 +18,10 @@ import threading
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
+from a2a_site.db import in_db_thread
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed
 from workflows.live import ChannelLive, publish_status
@@ -51,11 +51,17 @@ class SubworkflowRunnerOnExecutor:
         step_key: str,
         depth: int,
     ) -> Any:
-        child_id = await sync_to_async(_child_run)(
-            self.workspace_id, workflow_id, version, dict(inputs), parent_run_id, step_key
+        child_id = await in_db_thread(
+            _child_run,
+            self.workspace_id,
+            workflow_id,
+            version,
+            dict(inputs),
+            parent_run_id,
+            step_key,
         )
         await self.executor.execute(child_id)
-        child = await Run.objects.aget(pk=child_id)
+        child = await in_db_thread(Run.objects.get, pk=child_id)
         if child.status == RunStatus.SUCCEEDED:
             return child.output
         if child.status == RunStatus.WAITING:
@@ -165,10 +171,10 @@ class RunExecutor:
 
     async def execute(self, run_id: str) -> str | None:
         """Executes the run if this process can lease it; returns the final status or None."""
-        acquired = await sync_to_async(run_lease_acquire)(run_id, owner=self.owner)
+        acquired = await in_db_thread(run_lease_acquire, run_id, owner=self.owner)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
-        run = await Run.objects.select_related("version").aget(pk=run_id)
+        run = await in_db_thread(Run.objects.select_related("version").get, pk=run_id)
         await publish_status(run_id, RunStatus.RUNNING)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
         try:
@@ -189,8 +195,8 @@ class RunExecutor:
             )
         finally:
             heartbeat.cancel()
-        finished = await sync_to_async(run_finish)(
-            run_id, owner=self.owner, status=status, reason=reason, output=output
+        finished = await in_db_thread(
+            run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
         )
         if finished:
             await publish_status(run_id, status, reason)
@@ -201,7 +207,7 @@ class RunExecutor:
         while True:
             await asyncio.sleep(settings.RUN_HEARTBEAT_SECONDS)
             try:
-                if not await sync_to_async(run_lease_renew)(run_id, owner=self.owner):
+                if not await in_db_thread(run_lease_renew, run_id, owner=self.owner):
                     return  # lost: the engine sees it at its next control check
             except Exception:  # noqa: BLE001 - a missed renewal is retried next beat
                 logger.warning("Run %s: lease renewal failed; retrying.", run_id)
@@ -216,7 +222,9 @@ class RunExecutor:
         ).start()
         while True:
             try:
-                await sync_to_async(runs_reap)()
+                await in_db_thread(
+                    runs_reap,
+                )
             except Exception:  # noqa: BLE001 - the next round tries again
                 logger.exception("The embedded reaper failed; retrying.")
             await asyncio.sleep(settings.RUN_REAPER_SECONDS)

@@ -11,14 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
+from a2a_site.db import in_db_thread
 from agents.config import AgentConfig, agent_config_load
 from agents.llm import gateway_for_loop
 from agents.llm.types import RoutePlan
 from agents.models import Agent, AgentVersion
 from agents.services.cli_turn import cli_turn
-from agents.services.routing import route_plan_for
+from agents.services.routing import RoutingError, providers_by_id, route_plan_for
 from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
 from agents.tools.registry import builtin_registry
@@ -34,6 +33,40 @@ class _LoadedAgent:
     cli_provider: Any = None
 
 
+# Agent versions never change once saved, so their parsed configs are shared by every run.
+_versions_cache: dict[tuple[str, int], tuple[str, AgentConfig]] = {}
+
+
+def agent_versions_load(
+    wanted: Mapping[str, int], workspace_id: str
+) -> dict[str, tuple[str, int, AgentConfig]]:
+    """(name, version number, config) per agent id; number 0 means the agent's latest."""
+    found: dict[str, tuple[str, int, AgentConfig]] = {}
+    missing: dict[str, int] = {}
+    for agent_id, number in wanted.items():
+        cached = _versions_cache.get((str(agent_id), number)) if number else None
+        if cached is not None:
+            found[str(agent_id)] = (cached[0], number, cached[1])
+        else:
+            missing[str(agent_id)] = number
+    if missing:
+        agents = Agent.objects.filter(workspace_id=workspace_id, pk__in=list(missing))
+        latest = {str(agent.pk): (agent.name, agent.latest_version) for agent in agents}
+        numbers = {agent_id: missing[agent_id] or latest[agent_id][1] for agent_id in latest}
+        rows = AgentVersion.objects.filter(agent_id__in=list(latest)).filter(
+            number__in=set(numbers.values())
+        )
+        for row in rows:
+            agent_id = str(row.agent_id)
+            if numbers.get(agent_id) != row.number:
+                continue
+            config = agent_config_load(row.config)
+            name = latest[agent_id][0]
+            _versions_cache[(agent_id, row.number)] = (name, config)
+            found[agent_id] = (name, row.number, config)
+    return found
+
+
 @dataclass
 class DjangoAgentRunner:
     run_id: str
@@ -42,27 +75,51 @@ class DjangoAgentRunner:
     ledger: Any = None
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
 
+    def _load_all(self) -> None:
+        """Every agent the version pinned, with their providers, in a few queries."""
+        wanted = [agent_id for agent_id in self.agent_versions if agent_id not in self._cache]
+        versions = agent_versions_load(
+            {agent_id: self.agent_versions[agent_id] for agent_id in wanted}, self.workspace_id
+        )
+        provider_ids = {
+            choice.provider_id
+            for _, _, config in versions.values()
+            for choice in (config.model, *config.fallbacks)
+        }
+        providers = providers_by_id(self.workspace_id, provider_ids)
+        for agent_id, (name, number, config) in versions.items():
+            provider = providers.get(config.model.provider_id)
+            if provider is not None and provider.kind == "cli":
+                self._cache[agent_id] = _LoadedAgent(name, number, config, None, provider)
+                continue
+            try:
+                plan = route_plan_for(config, workspace_id=self.workspace_id, providers=providers)
+            except RoutingError:
+                continue  # reported when a step actually needs that agent
+            self._cache[agent_id] = _LoadedAgent(name, number, config, plan)
+
     def _load(self, agent_id: str) -> _LoadedAgent:
+        self._load_all()
+        loaded = self._cache.get(agent_id)
+        if loaded is not None:
+            return loaded
+        versions = agent_versions_load({agent_id: 0}, self.workspace_id)
+        if agent_id not in versions:
+            raise RunFailed(f"Agent {agent_id} no longer exists in this workspace.")
+        name, number, config = versions[agent_id]
         from agents.models import Provider
 
-        agent = Agent.objects.filter(pk=agent_id, workspace_id=self.workspace_id).first()
-        if agent is None:
-            raise RunFailed(f"Agent {agent_id} no longer exists in this workspace.")
-        number = self.agent_versions.get(str(agent_id)) or agent.latest_version
-        version = AgentVersion.objects.filter(agent=agent, number=number).first()
-        if version is None:
-            raise RunFailed(f"Version {number} of agent “{agent.name}” no longer exists.")
-        config = agent_config_load(version.config)
         cli = Provider.objects.filter(
             workspace_id=self.workspace_id, pk=config.model.provider_id, kind="cli"
         ).first()
-        plan = None if cli else route_plan_for(config, workspace_id=agent.workspace_id)
-        return _LoadedAgent(agent.name, number, config, plan, cli)
+        plan = None if cli else route_plan_for(config, workspace_id=self.workspace_id)
+        loaded = self._cache[agent_id] = _LoadedAgent(name, number, config, plan, cli)
+        return loaded
 
     async def _get(self, agent_id: str) -> _LoadedAgent:
         loaded = self._cache.get(agent_id)
         if loaded is None:
-            loaded = self._cache[agent_id] = await sync_to_async(self._load)(agent_id)
+            loaded = await in_db_thread(self._load, agent_id)
         return loaded
 
     async def agent_name(self, agent_id: str) -> str:

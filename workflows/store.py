@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from a2a_site.db import in_db_thread
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -29,6 +29,21 @@ from workflows.engine.contracts import (
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step
+
+# What a fenced write reads and writes of the run row (its graph stays unread).
+_LOCKED_FIELDS = (
+    "id",
+    "status",
+    "lease_owner",
+    "last_seq",
+    "variables",
+    "steps_completed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "model_calls",
+    "waiting_request",
+)
 
 
 def _event_json(event: RunEvent) -> dict[str, Any]:
@@ -44,20 +59,30 @@ def _event_json(event: RunEvent) -> dict[str, Any]:
 class DatabaseRunStore:
     def __init__(self, *, owner: str) -> None:
         self.owner = owner
+        # Attempts of unfinished steps, read at load: a resumed step is attempt n + 1.
+        self._attempts: dict[tuple[str, str], int] = {}
+        # Each run's variable reducers, read once from its pinned graph.
+        self._reducers: dict[str, dict[str, str]] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
     def _load(self, run_id: str) -> RunSnapshot:
         run = Run.objects.select_related("version").get(pk=run_id)
-        completed = {
-            step.key: StepRecord(
-                key=step.key,
-                node_id=step.node_id,
-                output=step.output,
-                branch=step.branch or None,
-                variables=step.variables,
-            )
-            for step in Step.objects.filter(run_id=run_id, status=Step.Status.COMPLETED)
+        completed = {}
+        for step in Step.objects.filter(run_id=run_id):
+            if step.status == Step.Status.COMPLETED:
+                completed[step.key] = StepRecord(
+                    key=step.key,
+                    node_id=step.node_id,
+                    output=step.output,
+                    branch=step.branch or None,
+                    variables=step.variables,
+                )
+            else:
+                self._attempts[(run_id, step.key)] = step.attempt
+        self._reducers[str(run_id)] = {
+            variable.get("name"): variable.get("reducer", "replace")
+            for variable in run.version.graph.get("variables") or []
         }
         settings = run.version.graph.get("settings") or {}
         deadline = None
@@ -82,7 +107,7 @@ class DatabaseRunStore:
         )
 
     async def load(self, run_id: str) -> RunSnapshot:
-        return await sync_to_async(self._load)(run_id)
+        return await in_db_thread(self._load, run_id)
 
     def _control(self, run_id: str) -> Control:
         run = Run.objects.only(
@@ -101,12 +126,12 @@ class DatabaseRunStore:
         )
 
     async def control(self, run_id: str) -> Control:
-        return await sync_to_async(self._control)(run_id)
+        return await in_db_thread(self._control, run_id)
 
     # --- fenced writes ----------------------------------------------------------------------------
 
     def _locked_run(self, run_id: str) -> Run:
-        run = Run.objects.select_for_update(of=("self",)).select_related("version").get(pk=run_id)
+        run = Run.objects.select_for_update().only(*_LOCKED_FIELDS).get(pk=run_id)
         if run.lease_owner != self.owner or run.status != RunStatus.RUNNING:
             raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
         return run
@@ -145,33 +170,32 @@ class DatabaseRunStore:
     def _step_started(
         self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
     ) -> None:
-        with transaction.atomic():
-            run = self._locked_run(run_id)
-            step, created = Step.objects.get_or_create(
-                run=run,
-                key=key,
-                defaults={
-                    "node_id": node_id,
-                    "node_type": node_type,
-                    "attempt": attempt,
-                    "input": payload,
-                    "started_at": timezone.now(),
-                },
-            )
-            if not created and step.status != Step.Status.COMPLETED:
-                # After a crash the engine counts from 1 again; the row knows better.
-                Step.objects.filter(pk=step.pk).update(
-                    status=Step.Status.RUNNING,
-                    attempt=max(attempt, step.attempt + 1),
+        # One statement, no lock: marking a step as running changes nothing that matters if a
+        # stale worker does it; completing one is what the lease fences. After a crash the
+        # engine counts attempts from 1 again, so the row adds what it remembers.
+        previous = self._attempts.get((run_id, key), 0)
+        self._attempts[(run_id, key)] = attempt = max(attempt, previous + 1)
+        Step.objects.bulk_create(
+            [
+                Step(
+                    run_id=run_id,
+                    key=key,
+                    node_id=node_id,
+                    node_type=node_type,
+                    attempt=attempt,
                     input=payload,
-                    error="",
                     started_at=timezone.now(),
                 )
+            ],
+            update_conflicts=True,
+            unique_fields=["run", "key"],
+            update_fields=["attempt", "input", "started_at", "node_type"],
+        )
 
     async def step_started(
         self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
     ) -> None:
-        await sync_to_async(self._step_started)(run_id, key, node_id, node_type, attempt, input)
+        await in_db_thread(self._step_started, run_id, key, node_id, node_type, attempt, input)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
@@ -179,9 +203,6 @@ class DatabaseRunStore:
         with transaction.atomic():
             run = self._locked_run(run_id)
             now = timezone.now()
-            step = Step.objects.filter(run=run, key=record.key).first()
-            if step is not None and step.status == Step.Status.COMPLETED:
-                return None  # a duplicate: the first completion stands
             fields = {
                 "status": Step.Status.COMPLETED,
                 "output": record.output,
@@ -190,7 +211,15 @@ class DatabaseRunStore:
                 "finished_at": now,
                 "error": "",
             }
-            if step is None:
+            # Compare-and-swap: only a step not yet completed becomes completed.
+            changed = (
+                Step.objects.filter(run=run, key=record.key)
+                .exclude(status=Step.Status.COMPLETED)
+                .update(**fields)
+            )
+            if not changed:
+                if Step.objects.filter(run=run, key=record.key).exists():
+                    return None  # a duplicate: the first completion stands
                 Step.objects.create(
                     run=run,
                     key=record.key,
@@ -199,15 +228,9 @@ class DatabaseRunStore:
                     started_at=now,
                     **fields,
                 )
-            else:
-                Step.objects.filter(pk=step.pk).update(**fields)
             rows = self._append_events(run, events)
-            reducers = {
-                variable.get("name"): variable.get("reducer", "replace")
-                for variable in run.version.graph.get("variables") or []
-            }
             variables = dict(run.variables)
-            variables_apply(variables, record.variables, reducers)
+            variables_apply(variables, record.variables, self._reducers.get(str(run_id), {}))
             run.variables = variables
             run.steps_completed += 1
             self._refresh_totals(run)
@@ -227,7 +250,7 @@ class DatabaseRunStore:
     async def step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> bool:
-        stored = await sync_to_async(self._step_completed)(run_id, record, events)
+        stored = await in_db_thread(self._step_completed, run_id, record, events)
         if stored is None:
             return False
         await publish_events(run_id, stored)  # after the commit: viewers never see a rollback
@@ -266,7 +289,7 @@ class DatabaseRunStore:
         error: str,
         events: Sequence[EventDraft] = (),
     ) -> None:
-        stored = await sync_to_async(self._step_failed)(run_id, key, attempt, error, events)
+        stored = await in_db_thread(self._step_failed, run_id, key, attempt, error, events)
         await publish_events(run_id, stored)
 
     def _emit(self, run_id: str, events: Sequence[EventDraft]) -> list[dict[str, Any]]:
@@ -278,7 +301,7 @@ class DatabaseRunStore:
 
     async def emit(self, run_id: str, events: Sequence[EventDraft]) -> None:
         if events:
-            await publish_events(run_id, await sync_to_async(self._emit)(run_id, events))
+            await publish_events(run_id, await in_db_thread(self._emit, run_id, events))
 
     def _wait_for_human(self, run_id: str, key: str, request: Mapping[str, Any]) -> None:
         with transaction.atomic():
@@ -287,4 +310,4 @@ class DatabaseRunStore:
             run.save(update_fields=["waiting_request"])
 
     async def wait_for_human(self, run_id: str, *, key: str, request: Mapping[str, Any]) -> None:
-        await sync_to_async(self._wait_for_human)(run_id, key, request)
+        await in_db_thread(self._wait_for_human, run_id, key, request)

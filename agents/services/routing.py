@@ -88,9 +88,13 @@ def provider_deployments(provider: Provider, model: str) -> Route:
     )
 
 
-def route_plan_for(config: AgentConfig, *, workspace_id: UUID) -> RoutePlan:
+def route_plan_for(
+    config: AgentConfig, *, workspace_id: UUID | str, providers: dict[str, Provider] | None = None
+) -> RoutePlan:
+    """The plan for an agent's models; pass `providers` (by id) when already loaded."""
     choices: list[ModelChoice] = [config.model, *config.fallbacks]
-    providers = _providers(workspace_id, (choice.provider_id for choice in choices))
+    if providers is None:
+        providers = providers_by_id(workspace_id, (choice.provider_id for choice in choices))
     routes = []
     for index, choice in enumerate(choices):
         provider = providers.get(choice.provider_id)
@@ -102,7 +106,7 @@ def route_plan_for(config: AgentConfig, *, workspace_id: UUID) -> RoutePlan:
     return RoutePlan(routes[0], tuple(routes[1:]))
 
 
-def _providers(workspace_id: UUID, ids: Iterable[str]) -> dict[str, Provider]:
+def providers_by_id(workspace_id: UUID | str, ids: Iterable[str]) -> dict[str, Provider]:
     wanted = set(ids)
     found = Provider.objects.filter(workspace_id=workspace_id, pk__in=_valid(wanted))
     return {str(provider.pk): provider for provider in found.prefetch_related("nodes")}
