@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.db import connection, transaction
 from django.utils import timezone
 
 from a2a_site.db import in_db_thread
@@ -30,9 +29,13 @@ from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step
 
+# How old the control state read by the last write may be before `control()` reads again.
+CONTROL_FRESH_S = 1.0
+
 # What a fenced write reads and writes of the run row (its graph stays unread).
 _LOCKED_FIELDS = (
     "id",
+    "cancel_requested",
     "status",
     "lease_owner",
     "last_seq",
@@ -63,6 +66,8 @@ class DatabaseRunStore:
         self._attempts: dict[tuple[str, str], int] = {}
         # Each run's variable reducers, read once from its pinned graph.
         self._reducers: dict[str, dict[str, str]] = {}
+        # The run's control state as the last read of its row found it, and when.
+        self._controls: dict[str, tuple[float, Control]] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -109,23 +114,25 @@ class DatabaseRunStore:
     async def load(self, run_id: str) -> RunSnapshot:
         return await in_db_thread(self._load, run_id)
 
-    def _control(self, run_id: str) -> Control:
-        run = Run.objects.only(
-            "cancel_requested",
-            "lease_owner",
-            "status",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost",
-        ).get(pk=run_id)
-        return Control(
+    def _control_of(self, run: Run) -> Control:
+        control = Control(
             cancel_requested=run.cancel_requested,
             lease_held=run.lease_owner == self.owner and run.status == RunStatus.RUNNING,
             tokens_used=run.total_tokens,
             cost_used=run.cost,
         )
+        self._controls[str(run.pk)] = (time.monotonic(), control)
+        return control
+
+    def _control(self, run_id: str) -> Control:
+        return self._control_of(Run.objects.only(*_LOCKED_FIELDS).get(pk=run_id))
 
     async def control(self, run_id: str) -> Control:
+        # Every fenced write reads the run row anyway; between steps that happen in quick
+        # succession the engine gets what the last one saw, at most CONTROL_FRESH_S old.
+        seen = self._controls.get(str(run_id))
+        if seen is not None and time.monotonic() - seen[0] < CONTROL_FRESH_S:
+            return seen[1]
         return await in_db_thread(self._control, run_id)
 
     # --- fenced writes ----------------------------------------------------------------------------
@@ -135,6 +142,10 @@ class DatabaseRunStore:
         if run.lease_owner != self.owner or run.status != RunStatus.RUNNING:
             raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
         return run
+
+    def _remember(self, run: Run) -> None:
+        """What a fenced write saw becomes the control state (totals as just saved)."""
+        self._control_of(run)
 
     def _append_events(self, run: Run, events: Sequence[EventDraft]) -> list[RunEvent]:
         if not events:
@@ -155,17 +166,21 @@ class DatabaseRunStore:
         return rows
 
     def _refresh_totals(self, run: Run) -> None:
-        # The ledger is the truth about usage and cost; the run keeps a copy for list pages.
-        totals = LedgerEntry.objects.filter(run_id=run.pk).aggregate(
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            cost=Sum("cost"),
-            calls=Count("call_id"),
-        )
-        run.prompt_tokens = totals["prompt"] or 0
-        run.completion_tokens = totals["completion"] or 0
-        run.cost = totals["cost"] or Decimal(0)
-        run.model_calls = totals["calls"] or 0
+        # The ledger is the truth about usage and cost; the run keeps a copy for list pages and
+        # budgets. Plain SQL: this runs after every step, and building the ORM aggregate costs
+        # more than the query itself.
+        field = LedgerEntry._meta.get_field("run_id")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+                f"SUM(cost), COUNT(*) FROM {LedgerEntry._meta.db_table} WHERE run_id = %s",
+                [field.get_db_prep_value(run.pk, connection)],
+            )
+            prompt, completion, cost, calls = cursor.fetchone()
+        run.prompt_tokens = int(prompt)
+        run.completion_tokens = int(completion)
+        run.cost = Decimal(str(cost)) if cost is not None else Decimal(0)
+        run.model_calls = int(calls)
 
     def _step_started(
         self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
@@ -245,6 +260,7 @@ class DatabaseRunStore:
                     "model_calls",
                 ]
             )
+            self._remember(run)
             return [_event_json(row) for row in rows]
 
     async def step_completed(
