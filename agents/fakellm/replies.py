@@ -232,10 +232,28 @@ def persona(system: str) -> str:
 
 
 def subject(text: str) -> str:
-    """The topic of a request: "Tell me about solar panels." -> "solar panels"."""
+    """The topic of a request: "Tell me about solar panels." -> "solar panels".
+
+    Workflow prompts are often "Label: value" ("Research this topic: tidal power") or a label
+    line followed by an earlier agent's text ("Analyse these findings:\n..."); the topic is
+    then the value, or the topic of that text, so replies down a pipeline stay on subject.
+    """
+    first_line, _, rest = text.strip().partition("\n")
+    label, colon, value = first_line.partition(":")
+    if colon and label.strip():
+        named = _ABOUT_RE.search(label) or _AFTER_RE.search(label)
+        if named:
+            return _clean(named.group(1))
+        if value.strip():
+            return subject(value)
+        if rest.strip():
+            return subject(rest)
     sentence = next((s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()), "")
     match = _ABOUT_RE.search(sentence) or _AFTER_RE.search(sentence)
-    phrase = match.group(1) if match else _LEADING_RE.sub("", sentence)
+    return _clean(match.group(1) if match else _LEADING_RE.sub("", sentence))
+
+
+def _clean(phrase: str) -> str:
     phrase = _ARTICLE_RE.sub("", phrase.strip())
     phrase = _TRAILING_RE.sub("", phrase)
     words = phrase.split()[:_MAX_SUBJECT_WORDS]
@@ -266,9 +284,13 @@ def default_reply(system: str, messages: Sequence[tuple[str, str]]) -> str:
         return f"Based on the tool result, here is what I found about {topic}: {result} " + _pick(
             closing, seed, 2
         )
-    return " ".join(
+    reply = " ".join(
         _pick(part, seed, slot).format(**fill) for slot, part in enumerate((opening, body, closing))
     )
+    if "TERMINATE" in system:
+        # Agents told to end a group chat with TERMINATE do so, so demo chats finish.
+        reply += " TERMINATE"
+    return reply
 
 
 def json_reply(schema: Mapping[str, Any], text: str) -> str:

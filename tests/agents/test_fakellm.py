@@ -1438,3 +1438,29 @@ def test_anthropic_wire_module_helpers() -> None:
     assert ollama_req.stream is True
     assert ollama_wire.tagged("llama3.2") == "llama3.2:latest"
     assert ollama_wire.tagged("registry.local/x/llama3.2:8b") == "registry.local/x/llama3.2:8b"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("Research this topic: tidal power", "tidal power"),
+        (
+            "Analyse these findings:\nHere is a short research brief on tidal power. More.",
+            "tidal power",
+        ),
+        ("Write a report from:\nAnalysis of tidal power: promising.", "tidal power"),
+        ("Tell me about solar panels.", "solar panels"),
+    ],
+)
+def test_default_replies_stay_on_the_subject_down_a_pipeline(prompt: str, expected: str) -> None:
+    from agents.fakellm.replies import subject
+
+    assert subject(prompt) == expected
+
+
+def test_an_agent_told_to_say_terminate_does() -> None:
+    from agents.fakellm.replies import default_reply
+
+    told = default_reply("You are a moderator. Summarise, then say TERMINATE.", [("user", "Go")])
+    plain = default_reply("You are a moderator.", [("user", "Go")])
+    assert told.endswith("TERMINATE") and "TERMINATE" not in plain

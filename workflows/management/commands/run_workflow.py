@@ -138,7 +138,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "output": run.output,
         "prompt_tokens": run.prompt_tokens,
         "completion_tokens": run.completion_tokens,
-        "cost": str(run.cost),
+        "cost": format(run.cost.normalize(), "f"),
         "model_calls": run.model_calls,
         "steps": run.steps_completed,
         "version": run.version.number,
