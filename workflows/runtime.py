@@ -6,6 +6,7 @@ what was tested even if someone edits the agent meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ class _LoadedAgent:
     config: AgentConfig
     plan: RoutePlan | None
     cli_provider: Any = None
+
+
+class AgentTimeout(Exception):
+    """An agent's turn outlasted the agent's timeout; the node's error policy decides next."""
 
 
 # Agent versions never change once saved, so their parsed configs are shared by every run.
@@ -170,7 +175,7 @@ class DjangoAgentRunner:
             )
         else:
             assert loaded.plan is not None
-            result = await agent_turn(
+            turn = agent_turn(
                 gateway=gateway_for_loop(),
                 name=loaded.name,
                 config=loaded.config,
@@ -185,6 +190,13 @@ class DjangoAgentRunner:
                 extra_tools=extra_tools or (),
                 response_schema=response_schema,
             )
+            try:
+                # The agent's own time limit covers its whole turn, tool calls included.
+                result = await asyncio.wait_for(turn, timeout=loaded.config.timeout_s)
+            except TimeoutError:
+                raise AgentTimeout(
+                    f"{loaded.name} did not finish its turn within {loaded.config.timeout_s} s."
+                ) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None
         return AgentReply(

@@ -111,3 +111,26 @@ def test_run_workflow_explains_bad_input(personas: Personas, pipeline) -> None:
         call_command("run_workflow", "Nope")
     with pytest.raises(CommandError, match="topic"):
         call_command("run_workflow", "Research pipeline", "--input", "{}")
+
+
+def test_an_agent_slower_than_its_timeout_fails_its_step(
+    personas: Personas, executor, llm_server
+) -> None:
+    from tests.agents.factories import make_agent, make_provider
+
+    provider = make_provider(personas.workspace)
+    agents = [
+        make_agent(personas.workspace, name=name, provider=provider, timeout_s=1)
+        for name in ("Researcher", "Analyst", "Writer")
+    ]
+    llm_server.set_script({"rules": [{"reply": "eventually", "delay_ms": 3000}]})
+    graph = examples.research_pipeline(*(str(agent.pk) for agent in agents))
+    run = finished(
+        run_start(
+            workflow=_publish(personas, graph, "Impatient"),
+            user=personas.owner,
+            inputs={"topic": "x"},
+        )
+    )
+    assert run.status == RunStatus.FAILED
+    assert "Researcher did not finish its turn within 1 s" in run.reason
