@@ -100,6 +100,16 @@ def _clean_redis() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_pool_connections(django_db_setup: None) -> Iterator[None]:
+    """Executors query on a pool of threads; their connections must close before the test
+    database is dropped at the end of the session."""
+    yield
+    from a2a_site.db import db_threads_close
+
+    db_threads_close()
+
+
 # --- Personas -------------------------------------------------------------------------------------
 
 
