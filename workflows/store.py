@@ -322,7 +322,11 @@ class DatabaseRunStore:
     def _wait_for_human(self, run_id: str, key: str, request: Mapping[str, Any]) -> None:
         with transaction.atomic():
             run = self._locked_run(run_id)
-            run.waiting_request = {"step_key": key, **dict(request)}
+            run.waiting_request = {
+                "step_key": key,
+                **dict(request),
+                "since": timezone.now().isoformat(),
+            }
             run.save(update_fields=["waiting_request"])
 
     async def wait_for_human(self, run_id: str, *, key: str, request: Mapping[str, Any]) -> None:

@@ -1,15 +1,291 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+"""Workflow and run pages: look up through the access seam, call one service, render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from a2a_site.accounts.decorators import workspace_required
+from a2a_site.accounts.models import Role
 from a2a_site.http import AuthedRequest
+from agents.models import Provider
+from workflows.forms import run_form_class, run_inputs
+from workflows.graph import graph_load
+from workflows.models import TERMINAL_STATUSES, Run, Step
+from workflows.selectors import get_run_for_user, get_workflow_for_user, runs_of, workflows_of
+from workflows.services import runs as run_services
+from workflows.services.transfer import workflow_export
+from workflows.templates_catalog import TEMPLATES, template_instantiate
 
 
 @workspace_required()
+@require_GET
 def workflow_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "workflows/workflow_list.html")
+    assert request.membership is not None
+    workspace_id = request.membership.workspace_id
+    return render(
+        request,
+        "workflows/workflow_list.html",
+        {
+            "workflows": list(workflows_of(workspace_id)),
+            "templates": TEMPLATES.values(),
+            "can_edit": request.membership.allows(Role.EDITOR),
+            "has_provider": Provider.objects.filter(workspace_id=workspace_id).exists(),
+        },
+    )
+
+
+@workspace_required(Role.EDITOR)
+@require_POST
+def workflow_from_template(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    workspace = request.membership.workspace
+    key = request.POST.get("template", "")
+    if key not in TEMPLATES:
+        messages.error(request, "Choose one of the templates.")
+        return redirect("workflow_list")
+    provider = (
+        Provider.objects.filter(workspace=workspace, kind="demo").first()
+        or Provider.objects.filter(workspace=workspace).exclude(kind="cli").first()
+    )
+    if provider is None:
+        messages.error(request, "Add a model provider first — the offline demo model needs no key.")
+        return redirect("provider_list")
+    try:
+        workflow = template_instantiate(
+            key=key, workspace=workspace, user=request.user, provider=provider
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("workflow_list")
+    messages.success(request, f"“{workflow.name}” is ready, with its agents on {provider.name}.")
+    return redirect("workflow_detail", workflow_id=workflow.pk)
+
+
+def _run_form(workflow: Any, data: Any = None, initial: Any = None) -> Any:
+    version = run_services.workflow_latest_version(workflow)
+    if version is None:
+        return None
+    return run_form_class(graph_load(version.graph).inputs)(data, initial=initial)
+
+
+@login_required
+@require_GET
+def workflow_detail(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    workflow, membership = get_workflow_for_user(request.user, workflow_id)
+    versions = list(workflow.versions.select_related("created_by")[:20])
+    return render(
+        request,
+        "workflows/workflow_detail.html",
+        {
+            "workflow": workflow,
+            "versions": versions,
+            "latest": versions[0] if versions else None,
+            "form": _run_form(workflow),
+            "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
+            "can_edit": membership.allows(Role.EDITOR),
+        },
+    )
+
+
+@login_required
+@require_POST
+def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    workflow, membership = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    form = _run_form(workflow, request.POST)
+    if form is not None and form.is_valid():
+        try:
+            run = run_services.run_start(
+                workflow=workflow, user=request.user, inputs=run_inputs(form)
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                form.add_error(None, error)
+        else:
+            return redirect("run_detail", run_id=run.pk)
+    if form is None:
+        messages.error(request, "Publish the workflow before running it.")
+        return redirect("workflow_detail", workflow_id=workflow.pk)
+    versions = list(workflow.versions.select_related("created_by")[:20])
+    return render(
+        request,
+        "workflows/workflow_detail.html",
+        {
+            "workflow": workflow,
+            "versions": versions,
+            "latest": versions[0] if versions else None,
+            "form": form,
+            "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
+            "can_edit": membership.allows(Role.EDITOR),
+        },
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
+    """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version."""
+    workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except json.JSONDecodeError:
+        return JsonResponse({"error": "The body is not JSON."}, status=400)
+    inputs = payload.get("inputs", {}) if isinstance(payload, dict) else None
+    if not isinstance(inputs, dict):
+        return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
+    try:
+        run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+    except ValidationError as error:
+        errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+        return JsonResponse({"error": "The inputs are not valid.", "fields": errors}, status=400)
+    return JsonResponse(
+        {
+            "run_id": str(run.pk),
+            "status": run.status,
+            "version": run.version.number,
+            "url": request.build_absolute_uri(reverse("run_detail", args=[run.pk])),
+        },
+        status=201,
+    )
+
+
+@login_required
+@require_GET
+def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    workflow, _ = get_workflow_for_user(request.user, workflow_id)
+    document = workflow_export(workflow=workflow, draft=workflow.latest_version == 0)
+    response = JsonResponse(document, json_dumps_params={"indent": 2})
+    filename = "".join(c if c.isalnum() or c in "-_" else "-" for c in workflow.name)
+    response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+    return response
 
 
 @workspace_required()
+@require_GET
 def run_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "workflows/run_list.html")
+    assert request.membership is not None
+    runs = runs_of(request.membership.workspace_id, limit=100)
+    template = "workflows/_run_rows.html" if request.htmx else "workflows/run_list.html"
+    return render(request, template, {"runs": runs, "show_workflow": True})
+
+
+def _node_states(run: Run) -> list[dict[str, Any]]:
+    """Each node of the run's graph with its state: waiting, running, done, failed or skipped."""
+    graph = run.version.graph
+    steps: dict[str, str] = {}
+    for step in Step.objects.filter(run=run).only("node_id", "status"):
+        if steps.get(step.node_id) != Step.Status.RUNNING:
+            steps[step.node_id] = step.status
+    finished = run.status in TERMINAL_STATUSES
+    states = []
+    for node in graph.get("nodes", []):
+        status = steps.get(node["id"])
+        if status == Step.Status.COMPLETED:
+            state = "done"
+        elif status == Step.Status.FAILED:
+            state = "failed"
+        elif status == Step.Status.RUNNING:
+            state = "running" if not finished else "failed"
+        else:
+            state = "skipped" if finished and node["type"] not in ("start", "end") else "waiting"
+        states.append(
+            {
+                "id": node["id"],
+                "type": node["type"],
+                "label": node.get("label") or node["id"],
+                "state": state,
+            }
+        )
+    return states
+
+
+@login_required
+@require_GET
+def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
+    run, membership = get_run_for_user(request.user, run_id)
+    settings = run.version.graph.get("settings") or {}
+    return render(
+        request,
+        "workflows/run_detail.html",
+        {
+            "run": run,
+            "nodes": _node_states(run),
+            "can_edit": membership.allows(Role.EDITOR),
+            "is_terminal": run.status in TERMINAL_STATUSES,
+            "token_budget": settings.get("token_budget"),
+            "cost_budget": settings.get("cost_budget_usd"),
+            "children": list(
+                run.children.only("id", "status", "workflow__name").select_related("workflow")
+            ),
+            "now": timezone.now(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def run_cancel(request: AuthedRequest, run_id: UUID) -> HttpResponse:
+    run, _ = get_run_for_user(request.user, run_id, role=Role.EDITOR)
+    run_services.run_cancel(run=run, user=request.user)
+    messages.info(request, "Cancelling: the run stops within a second or two.")
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+@require_http_methods(["POST"])
+def run_answer(request: AuthedRequest, run_id: UUID) -> HttpResponse:
+    run, _ = get_run_for_user(request.user, run_id, role=Role.EDITOR)
+    key = request.POST.get("step_key", "")
+    decision = request.POST.get("decision")
+    answer: Any
+    if decision in ("approved", "rejected"):
+        answer = {"approved": decision == "approved", "comment": request.POST.get("comment", "")}
+    else:
+        answer = request.POST.get("answer", "")
+        if not str(answer).strip():
+            messages.error(request, "Write an answer first.")
+            return redirect("run_detail", run_id=run.pk)
+    try:
+        run_services.run_answer(run=run, step_key=key, answer=answer, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_retry(request: AuthedRequest, run_id: UUID) -> HttpResponse:
+    run, _ = get_run_for_user(request.user, run_id, role=Role.EDITOR)
+    try:
+        run_services.run_retry(run=run, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.info(request, "Retrying from the failed step; finished steps are kept.")
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_rerun(request: AuthedRequest, run_id: UUID) -> HttpResponse:
+    run, _ = get_run_for_user(request.user, run_id, role=Role.EDITOR)
+    try:
+        again = run_services.run_again(run=run, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("run_detail", run_id=run.pk)
+    return redirect("run_detail", run_id=again.pk)

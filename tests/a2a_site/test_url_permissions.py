@@ -49,6 +49,31 @@ def _agent(p: Personas) -> dict[str, Any]:
     return {"agent_id": make_agent(p.workspace).pk}
 
 
+def _published(p: Personas) -> Any:
+    from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
+
+    workflow = workflow_create(workspace=p.workspace, user=p.owner, name="Flow", graph=EMPTY_GRAPH)
+    workflow_publish(workflow=workflow, user=p.owner)
+    return workflow
+
+
+def _workflow(p: Personas) -> dict[str, Any]:
+    return {"workflow_id": _published(p).pk}
+
+
+def _run(p: Personas, status: str = "succeeded") -> dict[str, Any]:
+    from workflows.models import Run
+
+    workflow = _published(p)
+    run = Run.objects.create(
+        workspace=p.workspace,
+        workflow=workflow,
+        version=workflow.versions.get(),
+        status=status,
+    )
+    return {"run_id": run.pk}
+
+
 @dataclass
 class Row:
     method: str
@@ -132,6 +157,16 @@ TABLE: dict[str, Row] = {
     "agent_duplicate": Row("post", edit_object(302), _agent),
     "agent_delete": Row("post", edit_object(302), _agent),
     "agent_playground": Row("get", edit_object(200), _agent),
+    "workflow_from_template": Row("post", {**EDITORS_HERE, OUTSIDER: 302, EDITOR: 302, OWNER: 302}),
+    "workflow_detail": Row("get", SEE_OBJECT, _workflow),
+    "workflow_run": Row("post", edit_object(302), _workflow),
+    "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
+    "workflow_export": Row("get", SEE_OBJECT, _workflow),
+    "run_detail": Row("get", SEE_OBJECT, _run),
+    "run_cancel": Row("post", edit_object(302), _run),
+    "run_answer": Row("post", edit_object(302), _run),
+    "run_retry": Row("post", edit_object(302), _run),
+    "run_rerun": Row("post", edit_object(302), _run),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }

@@ -104,3 +104,38 @@ def test_a_live_lease_is_left_alone(queued: Run, sent: list[str]) -> None:
     assert report.resumed == [] and report.failed == []
     queued.refresh_from_db()
     assert queued.lease_owner == "busy-worker"
+
+
+def test_an_unanswered_question_times_out_and_the_run_resumes(
+    queued: Run, sent: list[str], django_capture_on_commit_callbacks
+) -> None:
+    since = (timezone.now() - timedelta(seconds=120)).isoformat()
+    Run.objects.filter(pk=queued.pk).update(
+        status=RunStatus.WAITING,
+        waiting_request={
+            "step_key": "approve",
+            "kind": "approval",
+            "timeout_s": 60,
+            "since": since,
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        report = runs_reap()
+    queued.refresh_from_db()
+    assert report.resumed == [queued.pk]
+    assert queued.status == RunStatus.QUEUED
+    assert queued.answers == {"approve": {"timed_out": True}}
+    assert sent == [str(queued.pk)]
+
+
+def test_a_question_within_its_time_keeps_waiting(queued: Run, sent: list[str]) -> None:
+    Run.objects.filter(pk=queued.pk).update(
+        status=RunStatus.WAITING,
+        waiting_request={
+            "step_key": "approve",
+            "timeout_s": 600,
+            "since": timezone.now().isoformat(),
+        },
+    )
+    assert runs_reap().resumed == []
+    assert Run.objects.get(pk=queued.pk).status == RunStatus.WAITING

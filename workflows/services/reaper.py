@@ -90,6 +90,9 @@ def runs_reap() -> ReapReport:
             if resumed:
                 report.resumed.append(run_id)
                 transaction.on_commit(partial(dispatch_run, run_id))
+    for run in Run.objects.filter(status=RunStatus.WAITING).only("pk", "waiting_request"):
+        if _human_timed_out(run.waiting_request or {}, now) and _resume_timed_out(run, now):
+            report.resumed.append(run.pk)
     stale = now - timedelta(seconds=settings.RUN_QUEUED_REDISPATCH_SECONDS)
     for run_id in Run.objects.filter(status=RunStatus.QUEUED, dispatched_at__lt=stale).values_list(
         "pk", flat=True
@@ -100,3 +103,30 @@ def runs_reap() -> ReapReport:
             report.redispatched.append(run_id)
             dispatch_run(run_id)
     return report
+
+
+def _human_timed_out(request: dict[str, Any], now: Any) -> bool:
+    timeout = request.get("timeout_s")
+    since = request.get("since")
+    if not timeout or not since:
+        return False
+    from datetime import datetime
+
+    return datetime.fromisoformat(since) + timedelta(seconds=float(timeout)) < now
+
+
+def _resume_timed_out(run: Run, now: Any) -> bool:
+    """Nobody answered in time: the run resumes and the node's timeout policy decides."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        request = locked.waiting_request or {}
+        if locked.status != RunStatus.WAITING or not _human_timed_out(request, now):
+            return False
+        key = request.get("step_key", "")
+        locked.answers = {**locked.answers, key: {"timed_out": True}}
+        locked.waiting_request = None
+        locked.status = RunStatus.QUEUED
+        locked.dispatched_at = now
+        locked.save(update_fields=["answers", "waiting_request", "status", "dispatched_at"])
+        transaction.on_commit(partial(dispatch_run, locked.pk))
+    return True

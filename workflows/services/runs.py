@@ -103,3 +103,32 @@ def _announce(run_id: Any, status: str, reason: str) -> None:
     from asgiref.sync import async_to_sync
 
     transaction.on_commit(lambda: async_to_sync(publish_status)(run_id, status, reason))
+
+
+def run_retry(*, run: Run, user: User | None) -> Run:
+    """Continues a failed run from its failed step: finished steps are kept, not redone."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Run.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(
+            status=RunStatus.QUEUED,
+            reason="",
+            output=None,
+            finished_at=None,
+            attempts=0,
+            cancel_requested=False,
+            lease_owner="",
+            lease_until=None,
+            dispatched_at=now,
+            deadline=now + timedelta(seconds=graph_load(run.version.graph).settings.timeout_s),
+        )
+        if not updated:
+            raise ValidationError("Only a failed run can be retried.")
+        run_id = run.pk
+        transaction.on_commit(lambda: dispatch_run(run_id))
+    run.refresh_from_db()
+    return run
+
+
+def run_again(*, run: Run, user: User | None) -> Run:
+    """A new run of the same version with the same inputs."""
+    return run_start(workflow=run.workflow, user=user, inputs=dict(run.inputs), version=run.version)

@@ -1,0 +1,141 @@
+// The live transcript of a run: one WebSocket, replay from the last seen seq, then live events.
+// Reconnects with backoff and resubscribes from its last seq, so a dropped connection or a reload
+// shows exactly the transcript an uninterrupted viewer sees (events are de-duplicated by seq).
+// Model output arrives as server-sanitized HTML (`html`) or as text; never inserted otherwise.
+(function () {
+  var timeline = document.getElementById("timeline");
+  if (!timeline) return;
+  var runId = timeline.dataset.runId;
+  var statusLine = document.getElementById("live-status");
+  var lastSeq = 0;
+  var streaming = {};
+  var backoff = 1000;
+  var socket = null;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clearEmpty() {
+    var empty = document.getElementById("timeline-empty");
+    if (empty) empty.remove();
+  }
+
+  function appendItem(item) {
+    clearEmpty();
+    timeline.appendChild(item);
+  }
+
+  function short(value) {
+    var text = typeof value === "string" ? value : JSON.stringify(value);
+    return text.length > 2000 ? text.slice(0, 2000) + "…" : text;
+  }
+
+  function renderEvent(event) {
+    var data = event.data || {};
+    var item;
+    if (event.kind === "message") {
+      var stream = streaming[event.step_key];
+      if (stream) { stream.remove(); delete streaming[event.step_key]; }
+      item = el("li", "tl-item tl-message" + (data.agent === "human" ? " tl-human" : ""));
+      item.appendChild(el("div", "tl-who", data.agent || "agent"));
+      var body = el("div", "tl-body");
+      if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
+      else body.textContent = data.text || "";
+      item.appendChild(body);
+      var meta = [];
+      if (data.model) meta.push(data.model);
+      if (data.prompt_tokens !== undefined) meta.push(data.prompt_tokens + " → " + data.completion_tokens + " tokens");
+      if (data.cost !== undefined) meta.push("$" + Number(data.cost).toFixed(6));
+      if (data.latency_ms !== undefined) meta.push(data.latency_ms + " ms");
+      if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
+    } else if (event.kind === "tool_call" || event.kind === "tool_result") {
+      item = el("li", "tl-item tl-note");
+      var details = el("details");
+      var label = event.kind === "tool_call"
+        ? (data.agent || "agent") + " calls " + (data.name || "a tool")
+        : (data.name || "tool") + (data.is_error ? " failed" : " answered");
+      details.appendChild(el("summary", "", label));
+      details.appendChild(el("pre", "", short(event.kind === "tool_call" ? data.arguments : data.content)));
+      item.appendChild(details);
+    } else if (event.kind === "handoff") {
+      item = el("li", "tl-item tl-note", "↪ " + (data.from || "") + " hands off to " + (data.to || ""));
+    } else if (event.kind === "router_decision") {
+      item = el("li", "tl-item tl-note", "⑂ route: " + (data.route || "") + (data.why ? " (" + data.why + ")" : ""));
+    } else if (event.kind === "vote") {
+      item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
+    } else if (event.kind === "human_request") {
+      item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
+    } else if (event.kind === "node_failed") {
+      item = el("li", "tl-item tl-note chat-error", "✕ " + (data.node || event.step_key) + ": " + (data.error || "failed"));
+    } else {
+      item = el("li", "tl-item tl-note", "· " + event.kind.replace(/_/g, " ") + (event.step_key ? " (" + event.step_key + ")" : ""));
+    }
+    item.dataset.seq = event.seq;
+    item.dataset.kind = event.kind;
+    appendItem(item);
+  }
+
+  function renderDelta(message) {
+    var item = streaming[message.step_key];
+    if (!item) {
+      item = el("li", "tl-item tl-message tl-streaming");
+      item.appendChild(el("div", "tl-who", message.agent || "agent"));
+      item.appendChild(el("div", "tl-body"));
+      streaming[message.step_key] = item;
+      appendItem(item);
+    }
+    item.querySelector(".tl-body").textContent += message.text;
+  }
+
+  function renderStatus(message) {
+    document.querySelectorAll("#run-state .badge[data-status]").forEach(function (badge) {
+      badge.textContent = message.status;
+    });
+    if (["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
+      // The server-rendered state (nodes, totals, the waiting form) catches up at once.
+      var region = document.getElementById("run-state");
+      if (region) window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", swap: "outerHTML" });
+    }
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + "/ws/runs/" + runId + "/");
+    socket.onopen = function () {
+      backoff = 1000;
+      statusLine.textContent = "";
+      socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
+    };
+    socket.onmessage = function (message) {
+      var payload = JSON.parse(message.data);
+      if (payload.type === "event") {
+        if (payload.seq <= lastSeq) return; // already shown: replays overlap by design
+        lastSeq = payload.seq;
+        renderEvent(payload);
+      } else if (payload.type === "delta") {
+        renderDelta(payload);
+      } else if (payload.type === "status") {
+        renderStatus(payload);
+      } else if (payload.type === "replayed") {
+        timeline.dataset.replayed = "true";
+      }
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4401 || event.code === 4404) {
+        statusLine.textContent = "This run cannot be watched: log in again or check your access.";
+        return;
+      }
+      statusLine.textContent = "Connection lost; reconnecting…";
+      // Streaming bubbles are provisional: the stored messages replace them after resync.
+      Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    };
+  }
+
+  connect();
+})();

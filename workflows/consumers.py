@@ -1,0 +1,297 @@
+"""The run page's WebSocket: stored events replayed from the database, then the live feed.
+
+Protocol (JSON text frames):
+
+    client → {"type": "subscribe", "after_seq": N}      N ≥ 0; again at any time to resync
+    server → {"type": "event", seq, kind, step_key, data, at[, html]}   html for kind "message"
+             {"type": "replayed", "last_seq": M}         stored events up to M have been sent
+             {"type": "status", status, reason, totals}  after the replay and on each change
+             {"type": "delta", step_key, agent, text}    token batches, never stored
+             {"type": "error", "error": "..."}           then close 4400
+
+Close codes: 4401 not signed in, 4404 no such run for this user (missing and foreign look the
+same), 4400 a malformed message. These are sent after accepting, so a browser can read them
+(a refused handshake reaches it as a bare 1006) and stop reconnecting.
+
+The channel layer delivers at most once; `seq` makes the feed whole: the consumer joins the group
+before reading the database, so an event is either in the replay or arrives live (or both, and
+then it is sent once). A client that sees a gap resubscribes with its last `seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import Http404
+
+from a2a_site.accounts.access import get_for_member
+from workflows.live import run_group
+from workflows.models import Run, RunEvent
+from workflows.rendering import markdown_html
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_INTERNAL = 1011
+REPLAY_PAGE = 500
+EVENT_FIELDS = ("seq", "kind", "step_key", "data", "created_at")
+TOTAL_FIELDS = ("prompt_tokens", "completion_tokens", "cost", "model_calls", "steps_completed")
+
+
+# --- database reads (on the DB thread, never on the loop) ------------------------------------
+
+
+def _can_watch(user: Any, run_id: str) -> bool:
+    # Any role may watch; a foreign run answers exactly like a missing one.
+    try:
+        get_for_member(Run.objects.only("pk", "workspace_id"), user, run_id)
+    except Http404:
+        return False
+    return True
+
+
+def _event_page(run_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    rows = (
+        RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq)
+        .order_by("seq")
+        .values(*EVENT_FIELDS)[:limit]
+    )
+    return [
+        {
+            "seq": row["seq"],
+            "kind": row["kind"],
+            "step_key": row["step_key"],
+            "data": row["data"],
+            "at": row["created_at"].isoformat(),
+        }
+        for row in rows
+    ]
+
+
+def _status_snapshot(run_id: str) -> dict[str, Any] | None:
+    row = (
+        Run.objects.filter(pk=run_id)
+        .values("status", "reason", "started_at", "finished_at", *TOTAL_FIELDS)
+        .first()
+    )
+    if row is None:
+        return None
+    totals = {name: row[name] for name in TOTAL_FIELDS}
+    totals["cost"] = str(row["cost"])  # a Decimal: exact as a string, never a float
+    for name in ("started_at", "finished_at"):
+        totals[name] = row[name].isoformat() if row[name] else None
+    return {"type": "status", "status": row["status"], "reason": row["reason"], "totals": totals}
+
+
+can_watch = database_sync_to_async(_can_watch)
+event_page = database_sync_to_async(_event_page)
+status_snapshot = database_sync_to_async(_status_snapshot)
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _cached_html(text: str) -> str:
+    # Every viewer of a run renders the same message: render it once per process, not per viewer.
+    return markdown_html(text)
+
+
+def event_message(event: dict[str, Any]) -> dict[str, Any]:
+    message = {
+        "type": "event",
+        "seq": event["seq"],
+        "kind": event["kind"],
+        "step_key": event.get("step_key", ""),
+        "data": event.get("data", {}),
+        "at": event.get("at"),
+    }
+    if event["kind"] == "message":
+        text = message["data"].get("text") if isinstance(message["data"], dict) else None
+        message["html"] = _cached_html(text if isinstance(text, str) else "")
+    return message
+
+
+def parse_subscribe(content: Any) -> int:
+    """The `after_seq` of a subscribe message; ValueError says what is wrong with it."""
+    if not isinstance(content, dict) or content.get("type") != "subscribe":
+        raise ValueError('Expected {"type": "subscribe", "after_seq": N}.')
+    after_seq = content.get("after_seq")
+    # bool is an int to Python, not to the protocol.
+    if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+        raise ValueError("after_seq must be an integer ≥ 0.")
+    return after_seq
+
+
+class SentSeqs:
+    """Which seqs this socket has sent: everything ≤ `floor`, plus `above`.
+
+    Not just a high-water mark: concurrent branches may publish seq 8 before 7, and 7 must still
+    go out when it comes.
+    """
+
+    def __init__(self, floor: int) -> None:
+        self.floor = floor
+        self.above: set[int] = set()
+
+    @property
+    def last(self) -> int:
+        return max(self.above, default=self.floor)
+
+    def add(self, seq: int) -> bool:
+        """Records `seq`; False if it was sent already."""
+        if seq <= self.floor or seq in self.above:
+            return False
+        self.above.add(seq)
+        while self.floor + 1 in self.above:
+            self.floor += 1
+            self.above.discard(self.floor)
+        return True
+
+
+# --- the consumer -----------------------------------------------------------------------------
+
+
+class RunConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
+        self.group: str | None = None
+        self.sent = SentSeqs(0)
+        self.replaying = False
+        self.buffered: list[dict[str, Any]] = []
+        self.replay_task: asyncio.Task[None] | None = None
+        self.authorized = False
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif not await can_watch(user, self.run_id):
+            await self.close(code=CLOSE_NOT_FOUND)
+        else:
+            self.authorized = True
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop_replay()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.authorized:  # closing already; whatever the client sent meanwhile is moot
+            return
+        try:
+            after_seq = parse_subscribe(json.loads(text_data or ""))
+        except ValueError as error:  # JSONDecodeError included
+            await self.send_json({"type": "error", "error": str(error)})
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        await self.subscribe(after_seq)
+
+    async def subscribe(self, after_seq: int) -> None:
+        # Checked again on every subscribe: membership may have ended since the socket opened.
+        if not await can_watch(self.scope["user"], self.run_id):
+            self.authorized = False
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if self.group is None:
+            # Join before reading the database: an event committed after the read is then
+            # published to us; one committed before it is in the read.
+            self.group = run_group(self.run_id)
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._stop_replay()
+        self.sent = SentSeqs(after_seq)
+        self.buffered = []
+        self.replaying = True
+        # A task, not inline: the consumer's dispatch loop must keep draining the group's
+        # messages into `buffered` while the replay runs, or they would pile up in the layer
+        # (capacity 100) and be dropped.
+        self.replay_task = asyncio.create_task(self._replay(after_seq))
+
+    async def _stop_replay(self) -> None:
+        task, self.replay_task = self.replay_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _replay(self, after_seq: int) -> None:
+        try:
+            cursor = after_seq
+            while True:
+                page = await event_page(self.run_id, cursor, REPLAY_PAGE)
+                await self._send_events(page)
+                if len(page) < REPLAY_PAGE:
+                    break
+                cursor = page[-1]["seq"]
+            await self._drain()
+            await self.send_json({"type": "replayed", "last_seq": self.sent.last})
+            await self._send_status()
+            await self._drain()
+            # No await between the drain finding the buffer empty and this: nothing slips by.
+            self.replaying = False
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Replay of run %s failed", self.run_id)
+            await self.close(code=CLOSE_INTERNAL)
+
+    async def _drain(self) -> None:
+        while self.buffered:
+            pending, self.buffered = self.buffered, []
+            for message in pending:
+                await self._forward(message)
+
+    # Group messages (see workflows.live). During a replay they wait their turn in `buffered`.
+
+    async def run_events(self, message: dict[str, Any]) -> None:
+        await self._live(message)
+
+    async def run_delta(self, message: dict[str, Any]) -> None:
+        await self._live(message)
+
+    async def run_status(self, message: dict[str, Any]) -> None:
+        await self._live(message)
+
+    async def _live(self, message: dict[str, Any]) -> None:
+        if self.replaying:
+            self.buffered.append(message)
+        else:
+            await self._forward(message)
+
+    async def _forward(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "run.events":
+            await self._send_events(message.get("events", []))
+        elif kind == "run.delta":
+            await self.send_json(
+                {
+                    "type": "delta",
+                    "step_key": message.get("step_key", ""),
+                    "agent": message.get("agent", ""),
+                    "text": message.get("text", ""),
+                }
+            )
+        elif kind == "run.status":
+            # The message names the new status only; the row has the current totals too.
+            await self._send_status()
+
+    async def _send_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if self.sent.add(event["seq"]):
+                await self.send_json(event_message(event))
+
+    async def _send_status(self) -> None:
+        snapshot = await status_snapshot(self.run_id)
+        if snapshot is None:  # deleted while watched
+            await self.close(code=CLOSE_NOT_FOUND)
+        else:
+            await self.send_json(snapshot)
