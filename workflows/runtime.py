@@ -32,6 +32,22 @@ class _LoadedAgent:
     config: AgentConfig
     plan: RoutePlan | None
     cli_provider: Any = None
+    labels: dict[str, str] = field(default_factory=dict)  # deployment id → human name
+
+
+def _labels(plan: RoutePlan, providers: Mapping[str, Any]) -> dict[str, str]:
+    """Provider names for the plan's deployments ("Fleet / gpu-1" for an Ollama node)."""
+    labels = {}
+    for route in (plan.primary, *plan.fallbacks):
+        for deployment in route.deployments:
+            parts = deployment.id.split(":")
+            provider = providers.get(parts[0])
+            name = provider.name if provider is not None else parts[0]
+            if len(parts) == 3 and provider is not None:
+                node = next((n for n in provider.nodes.all() if str(n.pk) == parts[1]), None)
+                name = f"{name} / {node.name if node else parts[1]}"
+            labels[deployment.id] = name
+    return labels
 
 
 class AgentTimeout(Exception):
@@ -101,7 +117,9 @@ class DjangoAgentRunner:
                 plan = route_plan_for(config, workspace_id=self.workspace_id, providers=providers)
             except RoutingError:
                 continue  # reported when a step actually needs that agent
-            self._cache[agent_id] = _LoadedAgent(name, number, config, plan)
+            self._cache[agent_id] = _LoadedAgent(
+                name, number, config, plan, labels=_labels(plan, providers)
+            )
 
     def _load(self, agent_id: str) -> _LoadedAgent:
         self._load_all()
@@ -210,8 +228,11 @@ class DjangoAgentRunner:
             completion_tokens=result.completion_tokens,
             cost=result.cost,
             model=last.model if last else "",
-            deployment=last.deployment_id if last else "",
+            deployment=loaded.labels.get(last.deployment_id, last.deployment_id) if last else "",
             events=events,
+            latency_ms=sum(call.latency_ms for call in result.calls),
+            retries=sum(call.retries for call in result.calls),
+            fallbacks=sum(call.fallbacks for call in result.calls),
         )
 
 

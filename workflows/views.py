@@ -191,10 +191,15 @@ def _node_states(run: Run) -> list[dict[str, Any]]:
         if steps.get(step.node_id) != Step.Status.RUNNING:
             steps[step.node_id] = step.status
     finished = run.status in TERMINAL_STATUSES
+    ends = [node for node in graph.get("nodes", []) if node["type"] == "end"]
     states = []
     for node in graph.get("nodes", []):
         status = steps.get(node["id"])
-        if status == Step.Status.COMPLETED:
+        # Start and end are not steps: start is done once the run began, and a single end is
+        # done when the run succeeded.
+        started = node["type"] == "start" and run.started_at is not None
+        ended = node["type"] == "end" and run.status == "succeeded" and len(ends) == 1
+        if started or ended or status == Step.Status.COMPLETED:
             state = "done"
         elif status == Step.Status.FAILED:
             state = "failed"
@@ -211,6 +216,15 @@ def _node_states(run: Run) -> list[dict[str, Any]]:
             }
         )
     return states
+
+
+def _elapsed(run: Run) -> str:
+    if run.started_at is None:
+        return "not started yet"
+    seconds = ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
 @login_required
@@ -231,7 +245,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             "children": list(
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
-            "now": timezone.now(),
+            "elapsed": _elapsed(run),
         },
     )
 

@@ -47,10 +47,13 @@
       else body.textContent = data.text || "";
       item.appendChild(body);
       var meta = [];
-      if (data.model) meta.push(data.model);
-      if (data.prompt_tokens !== undefined) meta.push(data.prompt_tokens + " → " + data.completion_tokens + " tokens");
-      if (data.cost !== undefined) meta.push("$" + Number(data.cost).toFixed(6));
-      if (data.latency_ms !== undefined) meta.push(data.latency_ms + " ms");
+      var usage = data.usage || {};
+      if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
+      if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
+      if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
+      if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
+      if (usage.retries) meta.push(usage.retries + " retries");
+      if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
       if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
     } else if (event.kind === "tool_call" || event.kind === "tool_result") {
       item = el("li", "tl-item tl-note");

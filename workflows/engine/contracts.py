@@ -113,6 +113,9 @@ class AgentReply:
     model: str
     deployment: str
     events: list[EventDraft]  # tool_call / tool_result events of the turn's own tool loop
+    latency_ms: float = 0.0  # time in model calls, all of the turn's
+    retries: int = 0
+    fallbacks: int = 0
 
 
 class AgentRunner(Protocol):

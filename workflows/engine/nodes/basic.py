@@ -29,6 +29,9 @@ def message_event(key: str, agent_id: str | None, name: str, reply: AgentReply) 
         "cost": str(reply.cost),
         "model": reply.model,
         "deployment": reply.deployment,
+        "latency_ms": round(reply.latency_ms),
+        "retries": reply.retries,
+        "fallbacks": reply.fallbacks,
     }
     data = {"agent": name, "agent_id": agent_id, "text": reply.text, "usage": usage}
     return EventDraft("message", data, key)

@@ -1,0 +1,149 @@
+"""Watching runs live in Chromium: a real daphne, a real Celery worker, the fake LLM server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import screenshot
+from tests.support.processes import ServerProcess, start_celery_worker
+from workflows.models import Run
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def worker(
+    demo_model: Any, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[ServerProcess]:
+    with django_db_blocker.unblock():
+        process = start_celery_worker(
+            f"browser-{uuid.uuid4().hex[:6]}",
+            A2A_DEMO_MODEL_URL=demo_model.url,
+            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+            A2A_RUN_HEARTBEAT_SECONDS="1",
+        )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def lab(logged_in: Any, demo_model: Any, worker: ServerProcess) -> Any:
+    from a2a_site.accounts.models import Workspace
+    from tests.agents.factories import make_provider
+
+    demo_model.set_script(None)
+    demo_model.reset()
+    make_provider(Workspace.objects.get(name="Lab"))
+    return logged_in
+
+
+def _use_template(page: Any, name: str) -> None:
+    page.goto("/workflows/")
+    page.locator(".template-card", has_text=name).get_by_role("button").click()
+    page.get_by_test_id("run-form").wait_for()
+
+
+def _transcript(page: Any) -> list[str]:
+    return page.locator("#timeline li[data-seq]").evaluate_all(
+        "items => items.map(item => item.dataset.seq + ':' + item.innerText)"
+    )
+
+
+def test_a_pipeline_streams_to_completion(lab: Any) -> None:
+    page = lab
+    _use_template(page, "Research pipeline")
+    screenshot(page, "20-workflow-detail")
+    page.get_by_label("Topic").fill("green roofs")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    messages = page.locator("#timeline li[data-kind=message]")
+    messages.nth(2).wait_for()
+    assert messages.count() == 3
+    assert "green roofs" in page.locator("#timeline").inner_text().lower()
+    assert page.locator(".node-state.state-done").count() == 5
+    meta = messages.first.locator(".tl-meta").inner_text()
+    assert "demo via Demo" in meta and "tokens" in meta
+    screenshot(page, "21-run-succeeded")
+    screenshot(page, "21-run-succeeded-dark", theme="dark")
+    page.goto("/runs/")
+    assert page.get_by_test_id("run-row").count() == 1
+
+
+def test_model_output_is_rendered_inert(lab: Any, demo_model: Any) -> None:
+    page = lab
+    demo_model.set_script(
+        {
+            "rules": [
+                {
+                    "reply": "Plain **bold** text <script>window.__xss = 1</script> "
+                    '<img src="/steal" onerror="window.__xss = 2"> '
+                    "[click me](javascript:window.__xss=3)"
+                }
+            ]
+        }
+    )
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _use_template(page, "Research pipeline")
+    page.get_by_label("Topic").fill("anything")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    body = page.locator("#timeline li[data-kind=message] .tl-body").first
+    assert body.locator("strong").inner_text() == "bold"
+    assert page.evaluate("window.__xss") is None
+    assert body.locator("script, img").count() == 0
+    assert body.locator("a[href^='javascript']").count() == 0
+    assert not [url for url in requested if url.endswith("/steal")]
+    assert dialogs == []
+
+
+def test_a_person_approves_a_draft_inline(lab: Any) -> None:
+    page = lab
+    _use_template(page, "Draft with human approval")
+    page.get_by_label("Topic").fill("heat pumps")
+    page.get_by_role("button", name="Run version 1").click()
+    page.get_by_test_id("human-request").wait_for(timeout=60_000)
+    screenshot(page, "22-run-waiting")
+    page.get_by_role("button", name="Approve").click()
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    run = Run.objects.get()
+    assert run.status == "succeeded" and run.attempts == 2
+
+
+def test_a_run_is_cancelled_from_its_page(lab: Any, demo_model: Any) -> None:
+    page = lab
+    demo_model.set_script({"rules": [{"reply": "Slowly now.", "delay_ms": 4000}]})
+    _use_template(page, "Research pipeline")
+    page.get_by_label("Topic").fill("patience")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator('#run-state .badge[data-status="running"]').wait_for(timeout=30_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel").click()
+    page.locator('#run-state .badge[data-status="cancelled"]').wait_for(timeout=30_000)
+    assert Run.objects.get().status == "cancelled"
+
+
+def test_a_reload_mid_run_shows_the_same_transcript(
+    lab: Any, demo_model: Any, browser: Any
+) -> None:
+    page = lab
+    demo_model.set_script({"rules": [{"reply": "A measured answer.", "delay_ms": 1500}]})
+    _use_template(page, "Research pipeline")
+    page.get_by_label("Topic").fill("continuity")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator("#timeline li[data-kind=message]").first.wait_for(timeout=30_000)
+    run_url = page.url
+    watcher = page.context.new_page()  # an uninterrupted viewer, from the start
+    watcher.goto(run_url)
+    page.reload()
+    for viewer in (page, watcher):
+        viewer.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+        viewer.locator("#timeline li[data-kind=message]").nth(2).wait_for()
+    assert _transcript(page) == _transcript(watcher)
+    assert len(_transcript(page)) == len(set(_transcript(page)))
