@@ -186,6 +186,8 @@ class RunExecutor:
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)
             return None
+        except asyncio.CancelledError:
+            raise  # the executor is shutting down; the lease expires and the reaper resumes
         except Exception as error:
             logger.exception("Run %s failed inside the engine", run_id)
             status, reason, output = (
@@ -230,8 +232,12 @@ class RunExecutor:
             await asyncio.sleep(settings.RUN_REAPER_SECONDS)
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        """Stops the loop. Runs still executing keep their lease until it expires, and the
+        reaper hands them to another executor: nothing is lost, only delayed."""
         from agents.llm import gateway_close_for_loop
 
+        for future in list(self._active.values()):
+            future.cancel()
         with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot
             asyncio.run_coroutine_threadsafe(gateway_close_for_loop(), self.loop).result(timeout)
         self.loop.call_soon_threadsafe(self.loop.stop)
