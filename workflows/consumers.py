@@ -86,7 +86,8 @@ def _status_snapshot(run_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     totals = {name: row[name] for name in TOTAL_FIELDS}
-    totals["cost"] = str(row["cost"])  # a Decimal: exact as a string, never a float
+    # A Decimal: exact as a string, never a float; fixed-point, never "0E-8".
+    totals["cost"] = f"{row['cost']:f}"
     for name in ("started_at", "finished_at"):
         totals[name] = row[name].isoformat() if row[name] else None
     return {"type": "status", "status": row["status"], "reason": row["reason"], "totals": totals}
