@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import classify_litellm_exception, make_error
 from .kinds import provider_kind
-from .lean import DeltaCallback
+from .lean import DeltaCallback, stream_result
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 _lock = threading.Lock()
@@ -197,20 +197,15 @@ async def _read_stream(
                             entry[2].append(fn.arguments)
             if choice.finish_reason:
                 finish = choice.finish_reason
-    if finish is None:
-        raise make_error(
-            "malformed_response",
-            "the stream ended before the answer was complete",
-            deployment_id=dep.id,
-        )
-    if pending and on_delta is not None:
-        result = on_delta("".join(pending))
-        if result is not None:
-            await result
-    return LaneResult(
-        text="".join(parts),
-        tool_calls=[ToolCall(c[0], c[1], "".join(c[2])) for _, c in sorted(calls.items())],
-        finish_reason=finish,
+    return await stream_result(
+        dep=dep,
+        complete=finish is not None,
+        parts=parts,
+        calls=calls,
+        finish=finish,
         usage=usage,
-        first_token_ms=None if first_token is None else (first_token - started) * 1000,
+        pending=pending,
+        on_delta=on_delta,
+        first_token=first_token,
+        started=started,
     )

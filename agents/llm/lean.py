@@ -311,7 +311,35 @@ async def _read_stream(
                 result = on_delta(text)
                 if result is not None:
                     await result
-    if not done and finish is None:
+    return await stream_result(
+        dep=dep,
+        complete=done or finish is not None,
+        parts=parts,
+        calls=calls,
+        finish=finish,
+        usage=usage,
+        pending=pending,
+        on_delta=on_delta,
+        first_token=first_token,
+        started=started,
+    )
+
+
+async def stream_result(
+    *,
+    dep: Deployment,
+    complete: bool,
+    parts: list[str],
+    calls: dict[int, list[Any]],
+    finish: str | None,
+    usage: Usage | None,
+    pending: list[str],
+    on_delta: Callable[[str], Awaitable[None] | None] | None,
+    first_token: float | None,
+    started: float,
+) -> LaneResult:
+    """The end of a stream, either lane: refuse a cut-off one, flush the last deltas, assemble."""
+    if not complete:
         raise make_error(
             "malformed_response",
             "the stream ended before the answer was complete",
