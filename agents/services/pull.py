@@ -91,9 +91,10 @@ def node_pull_run(node_id: int, model: str) -> PullProgress:
         asyncio.run(_pull(node.base_url, progress, lambda p: _save(node_id, p)))
     except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError) as error:
         progress.error = str(error) or type(error).__name__
+    # Probe before saying "done", so whoever sees done also sees the node's new model list.
+    _probe_and_record([node])
     progress.done = True
     _save(node_id, progress)
-    _probe_and_record([node])
     return progress
 
 
