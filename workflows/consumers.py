@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -120,6 +121,23 @@ def event_message(event: dict[str, Any]) -> dict[str, Any]:
         text = message["data"].get("text") if isinstance(message["data"], dict) else None
         message["html"] = _cached_html(text if isinstance(text, str) else "")
     return message
+
+
+# The JSON of recent events, shared by every viewer in this process: 200 viewers of a run cost
+# one serialization per event instead of 200.
+_EVENT_TEXT_LIMIT = 4096
+_event_texts: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+
+def event_text(run_id: str, event: dict[str, Any]) -> str:
+    key = (run_id, int(event["seq"]))
+    text = _event_texts.get(key)
+    if text is None:
+        text = json.dumps(event_message(event))
+        _event_texts[key] = text
+        if len(_event_texts) > _EVENT_TEXT_LIMIT:
+            _event_texts.popitem(last=False)
+    return text
 
 
 def parse_subscribe(content: Any) -> int:
@@ -273,14 +291,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if kind == "run.events":
             await self._send_events(message.get("events", []))
         elif kind == "run.delta":
-            await self.send_json(
-                {
-                    "type": "delta",
-                    "step_key": message.get("step_key", ""),
-                    "agent": message.get("agent", ""),
-                    "text": message.get("text", ""),
-                }
-            )
+            # Serialized once by the publisher for every viewer.
+            await self.send(text_data=message["json"])
         elif kind == "run.status":
             # The message names the new status only; the row has the current totals too.
             await self._send_status()
@@ -288,7 +300,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     async def _send_events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             if self.sent.add(event["seq"]):
-                await self.send_json(event_message(event))
+                await self.send(text_data=event_text(self.run_id, event))
 
     async def _send_status(self) -> None:
         snapshot = await status_snapshot(self.run_id)

@@ -6,6 +6,7 @@ that missed something re-read the stored events by `seq`, so nothing is lost.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +28,10 @@ async def publish_delta(run_id: Any, *, step_key: str, agent: str, text: str) ->
     layer = get_channel_layer()
     if layer is None:
         return
+    delta = {"type": "delta", "step_key": step_key, "agent": agent, "text": text}
+    # `json` is what viewers receive, serialized once here rather than once per viewer.
     await layer.group_send(
-        run_group(run_id),
-        {"type": "run.delta", "step_key": step_key, "agent": agent, "text": text},
+        run_group(run_id), {**delta, "type": "run.delta", "json": json.dumps(delta)}
     )
 
 
