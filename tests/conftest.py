@@ -110,6 +110,20 @@ def _close_pool_connections(django_db_setup: None) -> Iterator[None]:
     db_threads_close()
 
 
+@pytest.fixture(autouse=True)
+def _no_stray_executor() -> Iterator[None]:
+    """A test that executes runs uses the `executor` fixture: an executor started behind its
+    back would keep reaping and probing through the tests that follow."""
+    yield
+    from workflows import executor as executor_module
+
+    stray = executor_module._executor
+    if stray is not None and not getattr(stray, "owned_by_fixture", False):
+        executor_module._executor = None
+        stray.shutdown()
+        pytest.fail("This test started a process executor; use the `executor` fixture.")
+
+
 # --- Personas -------------------------------------------------------------------------------------
 
 

@@ -122,6 +122,7 @@ class RunExecutor:
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._active: dict[str, concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
+        self._heartbeat_thread: Any = None
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
@@ -215,27 +216,34 @@ class RunExecutor:
                 logger.warning("Run %s: lease renewal failed; retrying.", run_id)
 
     async def _embedded_duties(self) -> None:
-        """Without Celery beat, this process reaps its own runs and reports itself."""
+        """Without Celery beat, this process reaps its own runs, probes the Ollama nodes and
+        reports itself."""
+        from agents.services.nodes import fleet_probe
         from workflows.services.reaper import runs_reap
         from workflows.workers import HeartbeatThread
 
-        HeartbeatThread(
+        self._heartbeat_thread = HeartbeatThread(
             name=f"embedded@{socket.gethostname()}:{os.getpid()}", kind="embedded"
-        ).start()
+        )
+        self._heartbeat_thread.start()
+        last_probe = float("-inf")
         while True:
             try:
-                await in_db_thread(
-                    runs_reap,
-                )
+                await in_db_thread(runs_reap)
+                if self.loop.time() - last_probe >= settings.OLLAMA_PROBE_SECONDS:
+                    last_probe = self.loop.time()
+                    await in_db_thread(fleet_probe)
             except Exception:  # noqa: BLE001 - the next round tries again
-                logger.exception("The embedded reaper failed; retrying.")
-            await asyncio.sleep(settings.RUN_REAPER_SECONDS)
+                logger.exception("The embedded housekeeping failed; retrying.")
+            await asyncio.sleep(min(settings.RUN_REAPER_SECONDS, settings.OLLAMA_PROBE_SECONDS))
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stops the loop. Runs still executing keep their lease until it expires, and the
         reaper hands them to another executor: nothing is lost, only delayed."""
         from agents.llm import gateway_close_for_loop
 
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.stop()
         for future in list(self._active.values()):
             future.cancel()
         with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot

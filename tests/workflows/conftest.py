@@ -27,6 +27,7 @@ def executor(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     settings.EXECUTION_MODE = "embedded"
     settings.RUN_HEARTBEAT_SECONDS = 1
     runner = executor_module.RunExecutor(embedded=False)
+    runner.owned_by_fixture = True  # type: ignore[attr-defined]
     monkeypatch.setattr(executor_module, "_executor", runner)
     yield runner
     # The executor's database work happens on asgiref's sync thread: close what it opened.
