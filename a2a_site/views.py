@@ -16,7 +16,19 @@ from a2a_site.http import AuthedRequest
 def home(request: AuthedRequest) -> HttpResponse:
     if request.membership is None:
         return render(request, "home/welcome.html", {"form": WorkspaceForm()})
-    return render(request, "home/overview.html", {"membership": request.membership})
+    from agents.models import Agent, Provider
+    from workflows.models import Run, Workflow
+
+    workspace_id = request.membership.workspace_id
+    progress = {
+        "providers": Provider.objects.filter(workspace_id=workspace_id).count(),
+        "agents": Agent.objects.filter(workspace_id=workspace_id).count(),
+        "workflows": Workflow.objects.filter(workspace_id=workspace_id).count(),
+        "runs": Run.objects.filter(workspace_id=workspace_id).count(),
+    }
+    return render(
+        request, "home/overview.html", {"membership": request.membership, "progress": progress}
+    )
 
 
 @never_cache

@@ -239,3 +239,15 @@ def test_password_reset_mails_a_working_link(client, mailoutbox) -> None:
     )
     assert done.status_code == 302
     assert User.objects.get(username="nadia").check_password("another-passphrase-7")
+
+
+def test_the_overview_checks_off_what_is_done(personas: Personas, client_for) -> None:
+    from tests.agents.factories import make_provider
+
+    client = client_for(personas.owner)
+    before = client.get(reverse("home")).content.decode()
+    assert before.count('class="done"') == 1  # the workspace itself
+    make_provider(personas.workspace)
+    after = client.get(reverse("home")).content.decode()
+    assert after.count('class="done"') == 2
+    assert "1 connected." in after
