@@ -217,7 +217,9 @@ _LEADING_RE = re.compile(
 _ARTICLE_RE = re.compile(
     r"^(?:the|a|an|some|recent|current|latest|our|my|your|this|these)\s+", re.I
 )
-_TRAILING_RE = re.compile(r"[\s,;:]+(?:please|now|today|briefly|in detail|for me)?[\s,;:]*$", re.I)
+_TRAILING_RE = re.compile(
+    r"[\s,;:]+(?:please|now|today|briefly|in detail|for me|follows?)?[\s,;:]*$", re.I
+)
 _MAX_SUBJECT_WORDS = 6
 
 
