@@ -218,7 +218,7 @@ _ARTICLE_RE = re.compile(
     r"^(?:the|a|an|some|recent|current|latest|our|my|your|this|these)\s+", re.I
 )
 _TRAILING_RE = re.compile(
-    r"[\s,;:]+(?:please|now|today|briefly|in detail|for me|follows?)?[\s,;:]*$", re.I
+    r"[\s,;:]+(?:please|now|today|briefly|in detail|for me|follows?|looks?)?[\s,;:]*$", re.I
 )
 _MAX_SUBJECT_WORDS = 6
 
@@ -242,7 +242,8 @@ def subject(text: str) -> str:
     """
     first_line, _, rest = text.strip().partition("\n")
     label, colon, value = first_line.partition(":")
-    if colon and label.strip():
+    # Only a colon inside the first sentence makes a label ("Topic: x"), not one further on.
+    if colon and label.strip() and not re.search(r"[.?!]", label):
         named = _ABOUT_RE.search(label) or _AFTER_RE.search(label)
         if named:
             return _clean(named.group(1))

@@ -1451,6 +1451,11 @@ def test_anthropic_wire_module_helpers() -> None:
         ("Write a report from:\nAnalysis of tidal power: promising.", "tidal power"),
         ("Tell me about solar panels.", "solar panels"),
         ("Write a report from:\nResearch notes on tidal power follow. More.", "tidal power"),
+        (
+            "Write a report from:\nHere is how the numbers on tidal power look. It supports "
+            "a cautious conclusion: the effect is real.",
+            "tidal power",
+        ),
     ],
 )
 def test_default_replies_stay_on_the_subject_down_a_pipeline(prompt: str, expected: str) -> None:
