@@ -17,7 +17,8 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
     logged_in: Any, demo_model: Any
 ) -> None:
     page = logged_in
-    page.get_by_role("link", name="Providers").click()
+    nav = page.get_by_role("navigation", name="Sections")
+    nav.get_by_role("link", name="Providers").click()
     page.get_by_test_id("empty-providers").wait_for()
     screenshot(page, "10-providers-empty")
     page.get_by_role("link", name="Add your first provider").click()
@@ -30,7 +31,7 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
     screenshot(page, "12-provider-connected")
     assert Provider.objects.get().last_check_ok is True
 
-    page.get_by_role("link", name="Agents").click()
+    nav.get_by_role("link", name="Agents").click()
     page.get_by_role("link", name="Create your first agent").click()
     page.get_by_label("Name", exact=True).fill("Researcher")
     page.get_by_label("Role").fill("a meticulous research analyst")

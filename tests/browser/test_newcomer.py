@@ -54,10 +54,12 @@ def test_newcomer_signs_up_creates_a_workspace_and_logs_out(page: Any) -> None:
         page.get_by_role("navigation", name="Sections").get_by_role("link", name=link).click()
         page.get_by_test_id(test_id).wait_for()
         screenshot(page, f"05-{link.lower()}-empty")
-    page.get_by_role("link", name="Monitoring").click()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Monitoring").click()
     page.get_by_test_id("health").wait_for()
     screenshot(page, "06-monitoring")
-    page.get_by_role("link", name="Workspace settings").click()
+    page.get_by_role("navigation", name="Sections").get_by_role(
+        "link", name="Workspace settings"
+    ).click()
     page.get_by_test_id("member-nadia").wait_for()
     screenshot(page, "07-workspace-settings")
 
