@@ -9,7 +9,6 @@ from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
+from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
@@ -37,15 +37,6 @@ from agents.services import nodes as node_services
 from agents.services import providers as provider_services
 from agents.services import pull as pull_services
 from agents.tools_catalog import tool_choices
-
-
-def _add_errors(form: BaseForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
-
 
 # --- Providers ------------------------------------------------------------------------------------
 
@@ -77,7 +68,7 @@ def provider_create(request: AuthedRequest) -> HttpResponse:
                 workspace=request.membership.workspace, user=request.user, data=form.to_input()
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, f"Provider “{provider.name}” saved. Test its connection.")
             return redirect("provider_detail", provider_id=provider.pk)
@@ -131,7 +122,7 @@ def provider_edit(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             provider_services.provider_update(provider=provider, data=form.to_input())
         except ValidationError as error:
             provider.refresh_from_db()
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, "Provider saved.")
             return redirect("provider_detail", provider_id=provider.pk)
@@ -232,7 +223,7 @@ def node_create(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
         try:
             node_services.node_save(node=form.instance, labels=form.cleaned_data["labels_text"])
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, f"Node “{form.instance.name}” added; probing it now.")
             node_services.provider_nodes_probe(provider)
@@ -365,7 +356,7 @@ def agent_create(request: AuthedRequest) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, f"Agent “{agent.name}” created.")
             return redirect("agent_detail", agent_id=agent.pk)
@@ -424,7 +415,7 @@ def agent_edit(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
             )
         except ValidationError as error:
             agent.refresh_from_db()
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, f"Saved as version {version.number}.")
             return redirect("agent_detail", agent_id=agent.pk)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
+from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from agents.models import Provider
 from workflows.forms import run_form_class, run_inputs
@@ -79,22 +80,26 @@ def _run_form(workflow: Any, data: Any = None, initial: Any = None) -> Any:
     return run_form_class(graph_load(version.graph).inputs)(data, initial=initial)
 
 
+def _detail(workflow: Any, membership: Any, form: Any) -> dict[str, Any]:
+    versions = list(workflow.versions.select_related("created_by")[:20])
+    return {
+        "workflow": workflow,
+        "versions": versions,
+        "latest": versions[0] if versions else None,
+        "form": form,
+        "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
+        "can_edit": membership.allows(Role.EDITOR),
+    }
+
+
 @login_required
 @require_GET
 def workflow_detail(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     workflow, membership = get_workflow_for_user(request.user, workflow_id)
-    versions = list(workflow.versions.select_related("created_by")[:20])
     return render(
         request,
         "workflows/workflow_detail.html",
-        {
-            "workflow": workflow,
-            "versions": versions,
-            "latest": versions[0] if versions else None,
-            "form": _run_form(workflow),
-            "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
-            "can_edit": membership.allows(Role.EDITOR),
-        },
+        _detail(workflow, membership, _run_form(workflow)),
     )
 
 
@@ -109,29 +114,14 @@ def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
                 workflow=workflow, user=request.user, inputs=run_inputs(form)
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, problems in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, problems)
-            else:
-                form.add_error(None, error)
+            form_add_errors(form, error)
         else:
             return redirect("run_detail", run_id=run.pk)
     if form is None:
         messages.error(request, "Publish the workflow before running it.")
         return redirect("workflow_detail", workflow_id=workflow.pk)
-    versions = list(workflow.versions.select_related("created_by")[:20])
     return render(
-        request,
-        "workflows/workflow_detail.html",
-        {
-            "workflow": workflow,
-            "versions": versions,
-            "latest": versions[0] if versions else None,
-            "form": form,
-            "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
-            "can_edit": membership.allows(Role.EDITOR),
-        },
-        status=400,
+        request, "workflows/workflow_detail.html", _detail(workflow, membership, form), status=400
     )
 
 

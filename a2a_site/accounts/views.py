@@ -26,15 +26,8 @@ from a2a_site.accounts.forms import (
 )
 from a2a_site.accounts.models import Membership, Role
 from a2a_site.accounts.selectors import SESSION_WORKSPACE_KEY, members_of, memberships_of
+from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest, HtmxRequest
-
-
-def _add_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _make_current(request: AuthedRequest, workspace_id: UUID) -> None:
@@ -81,7 +74,7 @@ def workspace_create(request: AuthedRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             _make_current(request, workspace.id)
             messages.success(request, f"Workspace “{workspace.name}” is ready and now current.")
@@ -153,7 +146,7 @@ def workspace_rename(request: AuthedRequest, workspace_id: UUID) -> HttpResponse
                 workspace=membership.workspace, name=form.cleaned_data["name"]
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, "Workspace renamed.")
             return redirect("workspace_settings", workspace_id=workspace_id)
@@ -175,7 +168,7 @@ def member_invite(request: AuthedRequest, workspace_id: UUID) -> HttpResponse:
                 role=Role(form.cleaned_data["role"]),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(
                 request, f"{invited.user.username} joined as {invited.role_enum.label.lower()}."
@@ -266,7 +259,7 @@ def workspace_delete(request: AuthedRequest, workspace_id: UUID) -> HttpResponse
                 workspace=membership.workspace, confirm_name=form.cleaned_data["confirm_name"]
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            form_add_errors(form, error)
         else:
             messages.success(request, f"Workspace “{name}” and everything in it was deleted.")
             return redirect("workspace_list")
