@@ -375,3 +375,41 @@ class AgentForm(forms.Form):
             "fallback_model": fallback.get("model", ""),
             "response_schema": json.dumps(schema, indent=2) if schema else "",
         }
+
+
+class AgentQuickForm(forms.Form):
+    """The few choices that make a working agent, for the builder's palette; the full editor
+    (tools, limits, fallbacks) stays on the agent's page."""
+
+    name = forms.CharField(max_length=80)
+    role = forms.CharField(
+        max_length=200, required=False, help_text="e.g. “a meticulous research analyst”."
+    )
+    goal = forms.CharField(
+        label="Instructions",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What it should do and how it should answer.",
+    )
+    provider = forms.ChoiceField(label="Provider")
+    model = forms.CharField(max_length=200, help_text="The provider's model name.")
+
+    def __init__(self, *args: Any, providers: list[Provider], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["provider"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Choose a provider…")] + [(str(p.pk), p.name) for p in providers]
+        if providers and not self.is_bound:
+            first = providers[0]
+            self.initial.setdefault("provider", str(first.pk))
+            models = list(first.models_available or [])
+            self.initial.setdefault("model", models[0] if models else "demo")
+
+    def config_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "role": data.get("role", ""),
+            "goal": data.get("goal", ""),
+            "model": {"provider_id": data["provider"], "model": data["model"].strip()},
+        }

@@ -46,3 +46,13 @@ def run_inputs(form: forms.Form) -> dict[str, Any]:
 
 def inputs_json(inputs: dict[str, Any]) -> str:
     return json.dumps(inputs, indent=2, ensure_ascii=False)
+
+
+class WorkflowCreateForm(forms.Form):
+    name = forms.CharField(max_length=120, help_text="Unique in this workspace.")
+    description = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: what it is for, in a sentence.",
+    )

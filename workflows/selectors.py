@@ -9,6 +9,8 @@ from django.db.models import Count, Max, QuerySet
 
 from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Membership, Role, User
+from agents.models import Agent, AgentVersion
+from workflows.graph import NODE_TYPES
 from workflows.models import Run, Workflow
 
 
@@ -39,3 +41,52 @@ def runs_of(workspace_id: UUID, *, workflow_id: Any = None, limit: int = 50) -> 
     return list(
         runs.select_related("workflow", "version", "created_by").order_by("-created_at")[:limit]
     )
+
+
+def agent_summaries(workspace_id: UUID, *, agent_ids: Any = None) -> list[dict[str, str]]:
+    """What the builder shows of each agent: id, name, model and role, from its latest version."""
+    agents = Agent.objects.filter(workspace_id=workspace_id).order_by("name")
+    if agent_ids is not None:
+        agents = agents.filter(pk__in=agent_ids)
+    latest = {
+        (version.agent_id, version.number): version.config
+        for version in AgentVersion.objects.filter(agent__in=agents).only(
+            "agent_id", "number", "config"
+        )
+    }
+    found = []
+    for agent in agents:
+        config = latest.get((agent.pk, agent.latest_version)) or {}
+        model = config.get("model") if isinstance(config.get("model"), dict) else {}
+        found.append(
+            {
+                "id": str(agent.pk),
+                "name": agent.name,
+                "model": str((model or {}).get("model") or ""),
+                "role": str(config.get("role") or agent.description or ""),
+            }
+        )
+    return found
+
+
+def builder_catalog(workspace_id: UUID, *, can_edit: bool) -> dict[str, Any]:
+    """The builder's palette: every registered node type and the workspace's agents."""
+    return {
+        "node_types": [
+            {
+                "type": node_type.type,
+                "label": node_type.label,
+                "group": node_type.group,
+                "description": node_type.description,
+                "min_in": node_type.min_in,
+                "max_in": node_type.max_in,
+                "min_out": node_type.min_out,
+                "max_out": node_type.max_out,
+                "fan_out": node_type.fan_out,
+                "default_config": dict(node_type.default_config),
+            }
+            for node_type in NODE_TYPES.values()
+        ],
+        "agents": agent_summaries(workspace_id),
+        "can_edit": can_edit,
+    }

@@ -430,6 +430,16 @@ def template_get(key: str) -> WorkflowTemplate:
         ) from None
 
 
+def template_provider(workspace: Workspace) -> tuple[Provider | None, Provider | None]:
+    """The providers a template's agents go on: the offline demo model when the workspace has
+    it (a second demo provider for the agents meant for another one), else its first provider
+    that is not a command-line agent."""
+    demo = list(Provider.objects.filter(workspace=workspace, kind="demo").order_by("created_at"))
+    if demo:
+        return demo[0], (demo[1] if len(demo) > 1 else None)
+    return Provider.objects.filter(workspace=workspace).exclude(kind="cli").first(), None
+
+
 def provider_model(provider: Provider) -> str:
     """The model an agent on `provider` uses by default."""
     if provider.name in DEMO_MODELS:
@@ -476,16 +486,15 @@ def _agent_for(
         counter += 1
 
 
-def template_instantiate(
+def template_graph(
     *,
     key: str,
     workspace: Workspace,
     user: User | None,
     provider: Provider,
     second_provider: Provider | None = None,
-    name: str | None = None,
-) -> Workflow:
-    """Creates the template's agents and workflow in `workspace` and publishes version 1."""
+) -> dict[str, Any]:
+    """The template's graph, on agents of `workspace` (reused when unchanged, else created)."""
     template = template_get(key)
     for chosen in (provider, second_provider):
         if chosen is not None and chosen.workspace_id != workspace.pk:
@@ -505,12 +514,34 @@ def template_instantiate(
             }
             agent = _agent_for(workspace=workspace, user=user, spec=spec, config=config)
             ids[spec.slot] = str(agent.pk)
+    return template.graph(ids)
+
+
+def template_instantiate(
+    *,
+    key: str,
+    workspace: Workspace,
+    user: User | None,
+    provider: Provider,
+    second_provider: Provider | None = None,
+    name: str | None = None,
+) -> Workflow:
+    """Creates the template's agents and workflow in `workspace` and publishes version 1."""
+    template = template_get(key)
+    with transaction.atomic():
+        graph = template_graph(
+            key=key,
+            workspace=workspace,
+            user=user,
+            provider=provider,
+            second_provider=second_provider,
+        )
         workflow = workflow_create(
             workspace=workspace,
             user=user,
             name=name or template.name,
             description=template.description,
-            graph=template.graph(ids),
+            graph=graph,
         )
         workflow_publish(workflow=workflow, user=user, note=f"From the “{template.name}” template")
     return workflow

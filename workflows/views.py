@@ -21,12 +21,18 @@ from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from agents.models import Provider
 from workflows.forms import run_form_class, run_inputs
-from workflows.graph import graph_load
+from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.models import TERMINAL_STATUSES, Run, Step
-from workflows.selectors import get_run_for_user, get_workflow_for_user, runs_of, workflows_of
+from workflows.selectors import (
+    builder_catalog,
+    get_run_for_user,
+    get_workflow_for_user,
+    runs_of,
+    workflows_of,
+)
 from workflows.services import runs as run_services
 from workflows.services.transfer import workflow_export
-from workflows.templates_catalog import TEMPLATES, template_instantiate
+from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
 
 @workspace_required()
@@ -55,10 +61,7 @@ def workflow_from_template(request: AuthedRequest) -> HttpResponse:
     if key not in TEMPLATES:
         messages.error(request, "Choose one of the templates.")
         return redirect("workflow_list")
-    provider = (
-        Provider.objects.filter(workspace=workspace, kind="demo").first()
-        or Provider.objects.filter(workspace=workspace).exclude(kind="cli").first()
-    )
+    provider, _ = template_provider(workspace)
     if provider is None:
         messages.error(request, "Add a model provider first — the offline demo model needs no key.")
         return redirect("provider_list")
@@ -104,9 +107,15 @@ def workflow_detail(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """Starts a run of the latest published version. From the builder (htmx) the form and the
+    started run are partials, so the run is watched without leaving the canvas."""
     workflow, membership = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect("workflow_detail", workflow_id=workflow.pk)
+        return render(request, "workflows/_run_form.html", _run_form_context(workflow))
     form = _run_form(workflow, request.POST)
     if form is not None and form.is_valid():
         try:
@@ -116,13 +125,41 @@ def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
         except ValidationError as error:
             form_add_errors(form, error)
         else:
+            if request.htmx:
+                return render(request, "workflows/_builder_run.html", {"run": run})
             return redirect("run_detail", run_id=run.pk)
     if form is None:
+        if request.htmx:
+            return render(request, "workflows/_run_form.html", _run_form_context(workflow))
         messages.error(request, "Publish the workflow before running it.")
         return redirect("workflow_detail", workflow_id=workflow.pk)
+    if request.htmx:
+        return render(
+            request, "workflows/_run_form.html", _run_form_context(workflow, form), status=400
+        )
     return render(
         request, "workflows/workflow_detail.html", _detail(workflow, membership, form), status=400
     )
+
+
+def _run_form_context(workflow: Any, form: Any = None) -> dict[str, Any]:
+    latest = run_services.workflow_latest_version(workflow)
+    return {
+        "workflow": workflow,
+        "latest": latest,
+        "form": form if form is not None else _run_form(workflow),
+        "can_edit": True,
+        "in_builder": True,
+        "draft_changed": latest is not None and not _draft_is(latest.graph, workflow.draft),
+    }
+
+
+def _draft_is(published: Any, draft: Any) -> bool:
+    """Whether the draft is the published graph (published graphs are stored normalized)."""
+    try:
+        return bool(graph_dump(graph_load(draft)) == published)
+    except GraphError:
+        return False
 
 
 @login_required
@@ -157,7 +194,8 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
 @require_GET
 def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     workflow, _ = get_workflow_for_user(request.user, workflow_id)
-    document = workflow_export(workflow=workflow, draft=workflow.latest_version == 0)
+    draft = workflow.latest_version == 0 or request.GET.get("draft") == "1"
+    document = workflow_export(workflow=workflow, draft=draft)
     response = JsonResponse(document, json_dumps_params={"indent": 2})
     filename = "".join(c if c.isalnum() or c in "-_" else "-" for c in workflow.name)
     response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
@@ -219,15 +257,32 @@ def _elapsed(run: Run) -> str:
 
 @login_required
 @require_GET
+def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
+    """Each node's state, for canvases that follow a run (the run page and the builder)."""
+    run, _ = get_run_for_user(request.user, run_id)
+    return JsonResponse(
+        {
+            "status": run.status,
+            "states": {node["id"]: node["state"] for node in _node_states(run)},
+        }
+    )
+
+
+@login_required
+@require_GET
 def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     run, membership = get_run_for_user(request.user, run_id)
     settings = run.version.graph.get("settings") or {}
+    nodes = _node_states(run)
     return render(
         request,
         "workflows/run_detail.html",
         {
             "run": run,
-            "nodes": _node_states(run),
+            "nodes": nodes,
+            "graph": run.version.graph,
+            "states": {node["id"]: node["state"] for node in nodes},
+            "catalog": builder_catalog(run.workspace_id, can_edit=False),
             "can_edit": membership.allows(Role.EDITOR),
             "is_terminal": run.status in TERMINAL_STATUSES,
             "token_budget": settings.get("token_budget"),

@@ -2,143 +2,167 @@
 // Reconnects with backoff and resubscribes from its last seq, so a dropped connection or a reload
 // shows exactly the transcript an uninterrupted viewer sees (events are de-duplicated by seq).
 // Model output arrives as server-sanitized HTML (`html`) or as text; never inserted otherwise.
+// `A2ARunLive.start(timeline)` follows one run into one timeline element; the run page starts
+// #timeline itself, the builder starts the one it swaps in. Each event, delta and status change is
+// also dispatched on the timeline (`run:event`, `run:delta`, `run:status`) for canvases to follow.
 (function () {
-  var timeline = document.getElementById("timeline");
-  if (!timeline) return;
-  var runId = timeline.dataset.runId;
-  var statusLine = document.getElementById("live-status");
-  var lastSeq = 0;
-  var streaming = {};
-  var backoff = 1000;
-  var socket = null;
+  function start(timeline) {
+    var runId = timeline.dataset.runId;
+    var statusLine = document.getElementById("live-status") || timeline.parentNode.querySelector("[data-live-status]") || document.createElement("p");
+    var lastSeq = 0;
+    var streaming = {};
+    var backoff = 1000;
+    var socket = null;
+    var closed = false;
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  function clearEmpty() {
-    var empty = document.getElementById("timeline-empty");
-    if (empty) empty.remove();
-  }
-
-  function appendItem(item) {
-    clearEmpty();
-    timeline.appendChild(item);
-  }
-
-  function short(value) {
-    var text = typeof value === "string" ? value : JSON.stringify(value);
-    return text.length > 2000 ? text.slice(0, 2000) + "…" : text;
-  }
-
-  function renderEvent(event) {
-    var data = event.data || {};
-    var item;
-    if (event.kind === "message") {
-      var stream = streaming[event.step_key];
-      if (stream) { stream.remove(); delete streaming[event.step_key]; }
-      item = el("li", "tl-item tl-message" + (data.agent === "human" ? " tl-human" : ""));
-      item.appendChild(el("div", "tl-who", data.agent || "agent"));
-      var body = el("div", "tl-body");
-      if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
-      else body.textContent = data.text || "";
-      item.appendChild(body);
-      var meta = [];
-      var usage = data.usage || {};
-      if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
-      if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
-      if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
-      if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
-      if (usage.retries) meta.push(usage.retries + " retries");
-      if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
-      if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
-    } else if (event.kind === "tool_call" || event.kind === "tool_result") {
-      item = el("li", "tl-item tl-note");
-      var details = el("details");
-      var label = event.kind === "tool_call"
-        ? (data.agent || "agent") + " calls " + (data.name || "a tool")
-        : (data.name || "tool") + (data.is_error ? " failed" : " answered");
-      details.appendChild(el("summary", "", label));
-      details.appendChild(el("pre", "", short(event.kind === "tool_call" ? data.arguments : data.content)));
-      item.appendChild(details);
-    } else if (event.kind === "handoff") {
-      item = el("li", "tl-item tl-note", "↪ " + (data.from || "") + " hands off to " + (data.to || ""));
-    } else if (event.kind === "router_decision") {
-      item = el("li", "tl-item tl-note", "⑂ route: " + (data.route || "") + (data.why ? " (" + data.why + ")" : ""));
-    } else if (event.kind === "vote") {
-      item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
-    } else if (event.kind === "human_request") {
-      item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
-    } else if (event.kind === "node_failed") {
-      item = el("li", "tl-item tl-note chat-error", "✕ " + (data.node || event.step_key) + ": " + (data.error || "failed"));
-    } else {
-      item = el("li", "tl-item tl-note", "· " + event.kind.replace(/_/g, " ") + (event.step_key ? " (" + event.step_key + ")" : ""));
+    function announce(name, detail) {
+      timeline.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: detail }));
     }
-    item.dataset.seq = event.seq;
-    item.dataset.kind = event.kind;
-    appendItem(item);
-  }
 
-  function renderDelta(message) {
-    var item = streaming[message.step_key];
-    if (!item) {
-      item = el("li", "tl-item tl-message tl-streaming");
-      item.appendChild(el("div", "tl-who", message.agent || "agent"));
-      item.appendChild(el("div", "tl-body"));
-      streaming[message.step_key] = item;
+    function el(tag, className, text) {
+      var node = document.createElement(tag);
+      if (className) node.className = className;
+      if (text !== undefined) node.textContent = text;
+      return node;
+    }
+
+    function clearEmpty() {
+      var empty = timeline.querySelector("#timeline-empty, [data-timeline-empty]");
+      if (empty) empty.remove();
+    }
+
+    function appendItem(item) {
+      clearEmpty();
+      timeline.appendChild(item);
+    }
+
+    function short(value) {
+      var text = typeof value === "string" ? value : JSON.stringify(value);
+      return text.length > 2000 ? text.slice(0, 2000) + "…" : text;
+    }
+
+    function renderEvent(event) {
+      var data = event.data || {};
+      var item;
+      if (event.kind === "message") {
+        var stream = streaming[event.step_key];
+        if (stream) { stream.remove(); delete streaming[event.step_key]; }
+        item = el("li", "tl-item tl-message" + (data.agent === "human" ? " tl-human" : ""));
+        item.appendChild(el("div", "tl-who", data.agent || "agent"));
+        var body = el("div", "tl-body");
+        if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
+        else body.textContent = data.text || "";
+        item.appendChild(body);
+        var meta = [];
+        var usage = data.usage || {};
+        if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
+        if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
+        if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
+        if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
+        if (usage.retries) meta.push(usage.retries + " retries");
+        if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
+        if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
+      } else if (event.kind === "tool_call" || event.kind === "tool_result") {
+        item = el("li", "tl-item tl-note");
+        var details = el("details");
+        var label = event.kind === "tool_call"
+          ? (data.agent || "agent") + " calls " + (data.name || "a tool")
+          : (data.name || "tool") + (data.is_error ? " failed" : " answered");
+        details.appendChild(el("summary", "", label));
+        details.appendChild(el("pre", "", short(event.kind === "tool_call" ? data.arguments : data.content)));
+        item.appendChild(details);
+      } else if (event.kind === "handoff") {
+        item = el("li", "tl-item tl-note", "↪ " + (data.from || "") + " hands off to " + (data.to || ""));
+      } else if (event.kind === "router_decision") {
+        item = el("li", "tl-item tl-note", "⑂ route: " + (data.route || "") + (data.why ? " (" + data.why + ")" : ""));
+      } else if (event.kind === "vote") {
+        item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
+      } else if (event.kind === "human_request") {
+        item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
+      } else if (event.kind === "node_failed") {
+        item = el("li", "tl-item tl-note chat-error", "✕ " + (data.node || event.step_key) + ": " + (data.error || "failed"));
+      } else {
+        item = el("li", "tl-item tl-note", "· " + event.kind.replace(/_/g, " ") + (event.step_key ? " (" + event.step_key + ")" : ""));
+      }
+      item.dataset.seq = event.seq;
+      item.dataset.kind = event.kind;
       appendItem(item);
     }
-    item.querySelector(".tl-body").textContent += message.text;
-  }
 
-  function renderStatus(message) {
-    document.querySelectorAll("#run-state .badge[data-status]").forEach(function (badge) {
-      badge.textContent = message.status;
-    });
-    if (["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
-      // The server-rendered state (nodes, totals, the waiting form) catches up at once.
-      var region = document.getElementById("run-state");
-      if (region) window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", swap: "outerHTML" });
+    function renderDelta(message) {
+      var item = streaming[message.step_key];
+      if (!item) {
+        item = el("li", "tl-item tl-message tl-streaming");
+        item.appendChild(el("div", "tl-who", message.agent || "agent"));
+        item.appendChild(el("div", "tl-body"));
+        streaming[message.step_key] = item;
+        appendItem(item);
+      }
+      item.querySelector(".tl-body").textContent += message.text;
     }
+
+    function renderStatus(message) {
+      var panel = timeline.closest(".builder-run");
+      var badges = panel ? panel.querySelectorAll(".badge[data-status]") : document.querySelectorAll("#run-state .badge[data-status]");
+      badges.forEach(function (badge) {
+        badge.textContent = message.status;
+      });
+      var region = document.getElementById("run-state");
+      if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
+        // The server-rendered state (nodes, totals, the waiting form) catches up at once.
+        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", swap: "outerHTML" });
+      }
+    }
+
+    function connect() {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/ws/runs/" + runId + "/");
+      socket.onopen = function () {
+        backoff = 1000;
+        statusLine.textContent = "";
+        socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
+      };
+      socket.onmessage = function (message) {
+        var payload = JSON.parse(message.data);
+        if (payload.type === "event") {
+          if (payload.seq <= lastSeq) return; // already shown: replays overlap by design
+          lastSeq = payload.seq;
+          renderEvent(payload);
+          announce("run:event", payload);
+        } else if (payload.type === "delta") {
+          renderDelta(payload);
+          announce("run:delta", payload);
+        } else if (payload.type === "status") {
+          renderStatus(payload);
+          announce("run:status", payload);
+        } else if (payload.type === "replayed") {
+          timeline.dataset.replayed = "true";
+        }
+      };
+      socket.onclose = function (event) {
+        if (closed) return;
+        if (event.code === 4401 || event.code === 4404) {
+          statusLine.textContent = "This run cannot be watched: log in again or check your access.";
+          return;
+        }
+        statusLine.textContent = "Connection lost; reconnecting…";
+        // Streaming bubbles are provisional: the stored messages replace them after resync.
+        Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 15000);
+      };
+    }
+
+    connect();
+    return {
+      close: function () {
+        closed = true;
+        if (socket) socket.close();
+      },
+    };
   }
 
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/runs/" + runId + "/");
-    socket.onopen = function () {
-      backoff = 1000;
-      statusLine.textContent = "";
-      socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
-    };
-    socket.onmessage = function (message) {
-      var payload = JSON.parse(message.data);
-      if (payload.type === "event") {
-        if (payload.seq <= lastSeq) return; // already shown: replays overlap by design
-        lastSeq = payload.seq;
-        renderEvent(payload);
-      } else if (payload.type === "delta") {
-        renderDelta(payload);
-      } else if (payload.type === "status") {
-        renderStatus(payload);
-      } else if (payload.type === "replayed") {
-        timeline.dataset.replayed = "true";
-      }
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4401 || event.code === 4404) {
-        statusLine.textContent = "This run cannot be watched: log in again or check your access.";
-        return;
-      }
-      statusLine.textContent = "Connection lost; reconnecting…";
-      // Streaming bubbles are provisional: the stored messages replace them after resync.
-      Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
-  }
-
-  connect();
+  window.A2ARunLive = { start: start };
+  var page = document.getElementById("timeline");
+  if (page) start(page);
 })();

@@ -162,6 +162,20 @@ TABLE: dict[str, Row] = {
     "workflow_run": Row("post", edit_object(302), _workflow),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
+    "workflow_new": Row("get", EDITORS_HERE),
+    "workflow_builder": Row("get", SEE_OBJECT, _workflow),
+    "workflow_draft_save": Row("post", edit_object(400), _workflow),
+    "workflow_publish": Row("post", edit_object(302), _workflow),
+    # Viewers may look at a node's properties (read only); nothing was posted, hence 400.
+    "workflow_node_form": Row(
+        "post", {**SEE_OBJECT, VIEWER: 400, EDITOR: 400, OWNER: 400}, _workflow
+    ),
+    "workflow_version_json": Row("get", SEE_OBJECT, lambda p: {**_workflow(p), "number": 1}),
+    "workflow_diff": Row("get", SEE_OBJECT, _workflow),
+    "workflow_import_graph": Row("post", edit_object(400), _workflow),
+    "workflow_template_graph": Row("post", edit_object(400), _workflow),
+    "workflow_agent_new": Row("get", edit_object(200), _workflow),
+    "run_nodes_json": Row("get", SEE_OBJECT, _run),
     "run_detail": Row("get", SEE_OBJECT, _run),
     "run_cancel": Row("post", edit_object(302), _run),
     "run_answer": Row("post", edit_object(302), _run),

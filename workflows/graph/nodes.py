@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import builtins
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -574,6 +575,9 @@ class NodeType:
     max_out: int | None = None
     # Whether one output may feed several edges; elsewhere that would be an ambiguous next step.
     fan_out: bool = False
+    # What a node dropped from the builder's palette starts with: valid where nothing needs
+    # choosing, otherwise as close as possible, so the validator asks only for the choices left.
+    default_config: Mapping[str, Any] = field(default_factory=dict)
 
     def branches(self, config: NodeConfig) -> list[str] | None:
         return config.branches()
@@ -611,7 +615,14 @@ for _node_type in (
         EndConfig,
         max_out=0,
     ),
-    NodeType("agent", "Agent", "Agents", "One turn of one agent.", AgentNodeConfig),
+    NodeType(
+        "agent",
+        "Agent",
+        "Agents",
+        "One turn of one agent.",
+        AgentNodeConfig,
+        default_config={"agent_id": ""},
+    ),
     NodeType(
         "parallel",
         "Parallel",
@@ -628,6 +639,7 @@ for _node_type in (
         "Waits for parallel branches and merges their results.",
         JoinConfig,
         min_in=2,
+        default_config={"strategy": "concatenate"},
     ),
     NodeType(
         "router",
@@ -635,6 +647,11 @@ for _node_type in (
         "Flow",
         "Sends the run down one route, by rules or by an agent.",
         RouterConfig,
+        default_config={
+            "routes": ["yes", "no"],
+            "rules": [{"route": "yes", "operator": "contains", "value": "yes"}],
+            "default_route": "no",
+        },
     ),
     NodeType(
         "loop",
@@ -642,6 +659,10 @@ for _node_type in (
         "Flow",
         "Repeats its 'loop' branch until a condition or its limit.",
         LoopConfig,
+        default_config={
+            "max_iterations": 3,
+            "condition": {"kind": "text_mention", "value": "TERMINATE"},
+        },
     ),
     NodeType(
         "group_chat",
@@ -649,6 +670,7 @@ for _node_type in (
         "Teams",
         "Agents take turns in one conversation.",
         GroupChatConfig,
+        default_config={"members": [], "termination": {"max_messages": 10}},
     ),
     NodeType(
         "handoff",
@@ -656,22 +678,39 @@ for _node_type in (
         "Teams",
         "Agents pass the conversation to each other.",
         HandoffConfig,
+        default_config={"agents": [], "start_agent": ""},
     ),
-    NodeType("vote", "Vote", "Teams", "Agents vote; a quorum decides.", VoteConfig),
+    NodeType(
+        "vote",
+        "Vote",
+        "Teams",
+        "Agents vote; a quorum decides.",
+        VoteConfig,
+        default_config={"voters": [], "question": "{{ input }}", "options": ["yes", "no"]},
+    ),
     NodeType(
         "human",
         "Human",
         "Humans",
         "Asks a person for input or an approval.",
         HumanConfig,
+        default_config={"prompt": "Please review:\n\n{{ last }}", "kind": "approval"},
     ),
-    NodeType("tool", "Tool", "Tools", "Calls one tool with templated arguments.", ToolConfig),
+    NodeType(
+        "tool",
+        "Tool",
+        "Tools",
+        "Calls one tool with templated arguments.",
+        ToolConfig,
+        default_config={"tool": "current_time"},
+    ),
     NodeType(
         "subworkflow",
         "Sub-workflow",
         "Flow",
         "Runs another workflow as one step.",
         SubworkflowConfig,
+        default_config={"workflow_id": ""},
     ),
 ):
     register_node_type(_node_type)

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from a2a_site.accounts.models import User, Workspace
+from agents.models import Agent
 from agents.tools.registry import builtin_registry
 from workflows.graph.examples import edge, node, text_variable
 from workflows.graph.nodes import Termination, termination_is_bounded
@@ -280,6 +281,35 @@ class _Importer:
     # --- Team -----------------------------------------------------------------------------------
 
     def run(self) -> ImportResult:
+        with transaction.atomic():
+            graph, created = self.graph()
+            document = self.document
+            name = unique_name(
+                str(document.get("label") or "AutoGen team"),
+                lambda candidate: Workflow.objects.filter(
+                    workspace=self.workspace, name=candidate
+                ).exists(),
+                limit=120,
+            )
+            workflow = workflow_create(
+                workspace=self.workspace,
+                user=self.user,
+                name=name,
+                description=str(document.get("description") or "")[:500],
+            )
+            workflow_save_draft(workflow=workflow, graph=graph)
+            publish_or_explain(
+                workflow=workflow,
+                user=self.user,
+                note="Imported from AutoGen Studio",
+                warnings=self.warnings,
+            )
+        return ImportResult(
+            workflow=workflow, agents_created=created, warnings=self.warnings, report=self.report
+        )
+
+    def graph(self) -> tuple[dict[str, Any], list[Agent]]:
+        """The team as a graph whose agents now exist in the workspace."""
         document = self.document
         if not is_autogen_team(document):
             raise ValidationError(
@@ -368,38 +398,14 @@ class _Importer:
             "inputs": {"fields": [{"name": "task", "type": "text", "label": "Task"}]},
             "output": "transcript",
         }
-        with transaction.atomic():
-            mapping, created = agents_create(
-                workspace=self.workspace,
-                user=self.user,
-                specs=specs,
-                warnings=self.warnings,
-                note="Imported from AutoGen Studio",
-            )
-            graph = graph_rewrite_agents(graph, mapping, warnings=self.warnings)
-            name = unique_name(
-                str(document.get("label") or "AutoGen team"),
-                lambda candidate: Workflow.objects.filter(
-                    workspace=self.workspace, name=candidate
-                ).exists(),
-                limit=120,
-            )
-            workflow = workflow_create(
-                workspace=self.workspace,
-                user=self.user,
-                name=name,
-                description=str(document.get("description") or "")[:500],
-            )
-            workflow_save_draft(workflow=workflow, graph=graph)
-            publish_or_explain(
-                workflow=workflow,
-                user=self.user,
-                note="Imported from AutoGen Studio",
-                warnings=self.warnings,
-            )
-        return ImportResult(
-            workflow=workflow, agents_created=created, warnings=self.warnings, report=self.report
+        mapping, created = agents_create(
+            workspace=self.workspace,
+            user=self.user,
+            specs=specs,
+            warnings=self.warnings,
+            note="Imported from AutoGen Studio",
         )
+        return graph_rewrite_agents(graph, mapping, warnings=self.warnings), created
 
     def swarm_node(self, members: list[str], condition: dict[str, Any] | None) -> dict[str, Any]:
         # A hand-off node ends when an agent answers without handing off, or at max_handoffs;
@@ -472,3 +478,14 @@ def _keys(condition: Any) -> set[str]:
 def autogen_import(*, workspace: Workspace, user: User | None, document: Any) -> ImportResult:
     """Creates the AutoGen team's agents and a workflow for it; see `ImportResult.report`."""
     return _Importer(workspace=workspace, user=user, document=document).run()
+
+
+def autogen_graph_import(
+    *, workspace: Workspace, user: User | None, document: Any
+) -> tuple[dict[str, Any], list[Agent], list[str], list[str]]:
+    """The AutoGen team's agents created in `workspace`, and its graph: (graph, agents created,
+    warnings, what could not be mapped). The builder loads the graph into a draft."""
+    importer = _Importer(workspace=workspace, user=user, document=document)
+    with transaction.atomic():
+        graph, created = importer.graph()
+    return graph, created, importer.warnings, importer.report

@@ -445,19 +445,15 @@ def agents_create(
     return mapping, created
 
 
-def workflow_import(
+def document_graph_import(
     *,
     workspace: Workspace,
     user: User | None,
     document: Any,
     provider_map: Mapping[str, Provider] | None = None,
-    name: str | None = None,
-) -> ImportResult:
-    """Creates the document's agents and workflow in `workspace`, publishing it when it validates.
-
-    `provider_map` maps an exported provider's name to a provider of `workspace`; others are
-    matched by kind and name, then kind, then the workspace's first provider, with a warning.
-    """
+) -> tuple[dict[str, Any], list[Agent], list[str]]:
+    """The exported document's agents created in `workspace`, and its graph rewritten to them:
+    (graph, agents created, warnings). Shared by `workflow_import` and the builder's import."""
     _check_document(document)
     warnings: list[str] = []
     chooser = ProviderChooser(
@@ -476,6 +472,26 @@ def workflow_import(
             workspace=workspace, user=user, specs=specs, warnings=warnings, note="Imported"
         )
         graph = graph_rewrite_agents(document["graph"], mapping, warnings=warnings)
+    return graph, created, warnings
+
+
+def workflow_import(
+    *,
+    workspace: Workspace,
+    user: User | None,
+    document: Any,
+    provider_map: Mapping[str, Provider] | None = None,
+    name: str | None = None,
+) -> ImportResult:
+    """Creates the document's agents and workflow in `workspace`, publishing it when it validates.
+
+    `provider_map` maps an exported provider's name to a provider of `workspace`; others are
+    matched by kind and name, then kind, then the workspace's first provider, with a warning.
+    """
+    with transaction.atomic():
+        graph, created, warnings = document_graph_import(
+            workspace=workspace, user=user, document=document, provider_map=provider_map
+        )
         base = name or document["workflow"]["name"]
         workflow_name = unique_name(
             base,

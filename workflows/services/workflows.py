@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -67,11 +68,34 @@ def workflow_create(
         ) from None
 
 
-def workflow_save_draft(*, workflow: Workflow, graph: Any) -> ValidationReport:
-    """Saves the draft as it is, valid or not (work is never lost), and says what is wrong."""
+class DraftConflict(Exception):
+    """The draft changed since the editor loaded it: in another tab, or by someone else."""
+
+    def __init__(self, current: datetime) -> None:
+        self.current = current
+        super().__init__("The draft was changed elsewhere since it was loaded.")
+
+
+def workflow_save_draft(
+    *, workflow: Workflow, graph: Any, expected: datetime | None = None
+) -> ValidationReport:
+    """Saves the draft as it is, valid or not (work is never lost), and says what is wrong.
+
+    With `expected` (the `draft_updated_at` the editor last saw) the save is a compare-and-swap:
+    if someone saved in between, `DraftConflict` is raised and nothing is overwritten.
+    """
     report = workflow_validate(workspace_id=workflow.workspace_id, graph=graph)
-    Workflow.objects.filter(pk=workflow.pk).update(draft=graph, draft_updated_at=timezone.now())
+    now = timezone.now()
+    rows = Workflow.objects.filter(pk=workflow.pk)
+    if expected is not None:
+        rows = rows.filter(draft_updated_at=expected)
+    if not rows.update(draft=graph, draft_updated_at=now):
+        current = (
+            Workflow.objects.filter(pk=workflow.pk).values_list("draft_updated_at", flat=True).get()
+        )
+        raise DraftConflict(current)
     workflow.draft = graph
+    workflow.draft_updated_at = now
     return report
 
 

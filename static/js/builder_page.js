@@ -1,0 +1,384 @@
+// The builder page around the canvas island: autosave and validation, the property panel, the
+// checklist, import, templates, versions, publishing and test runs. The island owns the graph;
+// this script only moves it between the island and the server's endpoints.
+(function () {
+  var page = document.getElementById("builder-page");
+  var builder = document.getElementById("builder");
+  if (!page || !builder) return;
+  var canEdit = page.dataset.canEdit === "true";
+  var draftForm = document.getElementById("draft-form");
+  var saveStatus = document.getElementById("save-status");
+  var nodePanel = document.getElementById("node-panel");
+  var runPanel = document.getElementById("run-panel");
+  var dirty = false;
+  var saveTimer = null;
+  var selectedId = null;
+  var live = null;
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function setSaveStatus(state, text) {
+    if (!saveStatus) return;
+    saveStatus.dataset.state = state;
+    saveStatus.textContent = text;
+  }
+
+  function clock() {
+    return new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  // --- Autosave and validation ---------------------------------------------------------------
+
+  function saveSoon() {
+    if (!canEdit || !draftForm) return;
+    dirty = true;
+    setSaveStatus("dirty", "Unsaved changes…");
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveNow, 600);
+  }
+
+  function saveNow() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    if (!dirty) return;
+    dirty = false;
+    setSaveStatus("saving", "Saving…");
+    window.htmx.trigger(draftForm, "wf:autosave");
+  }
+
+  builder.addEventListener("wf:change", function () {
+    saveSoon();
+    refreshPanelIfStale();
+  });
+
+  document.body.addEventListener("wf:saved", function (event) {
+    document.getElementById("draft-base").value = event.detail.token;
+    document.getElementById("draft-force").value = "";
+    document.getElementById("conflict-banner").hidden = true;
+    if (!dirty) setSaveStatus("saved", "Draft saved at " + clock());
+  });
+
+  document.body.addEventListener("wf:issues", function (event) {
+    if (builder.setIssues) builder.setIssues(event.detail.by_node || {}, event.detail.by_edge || {});
+  });
+
+  document.body.addEventListener("wf:conflict", function () {
+    setSaveStatus("error", "Not saved");
+    document.getElementById("conflict-banner").hidden = false;
+  });
+
+  var overwrite = document.getElementById("overwrite-draft");
+  if (overwrite) {
+    overwrite.addEventListener("click", function () {
+      document.getElementById("draft-force").value = "1";
+      dirty = true;
+      saveNow();
+    });
+  }
+
+  if (draftForm) {
+    draftForm.addEventListener("htmx:responseError", function (event) {
+      if (event.detail.xhr.status === 409) return;
+      dirty = true;
+      setSaveStatus("error", "Not saved: the server did not answer. Retrying…");
+      saveTimer = setTimeout(saveNow, 3000);
+    });
+    draftForm.addEventListener("htmx:sendError", function () {
+      dirty = true;
+      setSaveStatus("error", "Not saved: offline? Retrying…");
+      saveTimer = setTimeout(saveNow, 3000);
+    });
+  }
+
+  // Leaving with a change not yet sent: send it anyway, so a reload finds the draft intact.
+  function flush() {
+    if (!dirty || !draftForm) return;
+    var data = new FormData(draftForm);
+    data.append("csrfmiddlewaretoken", csrfToken());
+    navigator.sendBeacon(page.dataset.draftUrl, data);
+    dirty = false;
+  }
+  window.addEventListener("pagehide", flush);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") flush();
+  });
+
+  // --- The property panel --------------------------------------------------------------------
+
+  var placeholder = nodePanel.innerHTML;
+
+  function loadNodeForm(node) {
+    window.htmx.ajax("POST", page.dataset.nodeFormUrl, {
+      target: "#node-panel",
+      swap: "innerHTML",
+      values: { node: JSON.stringify(node) },
+    });
+  }
+
+  builder.addEventListener("wf:select", function (event) {
+    var node = event.detail && event.detail.node;
+    if (!node) {
+      selectedId = null;
+      nodePanel.innerHTML = placeholder;
+      return;
+    }
+    selectedId = node.id;
+    loadNodeForm(node);
+  });
+
+  function currentNode(id) {
+    var graph = builder.getGraph ? builder.getGraph() : null;
+    if (!graph) return null;
+    for (var i = 0; i < graph.nodes.length; i++) if (graph.nodes[i].id === id) return graph.nodes[i];
+    return null;
+  }
+
+  // Undo, redo or a restore can change the selected node under an open form: reload it, unless
+  // someone is typing in it (their own edits are what changed it).
+  function refreshPanelIfStale() {
+    if (!selectedId) return;
+    var form = nodePanel.querySelector("form.node-form");
+    if (!form || form.contains(document.activeElement)) return;
+    var node = currentNode(selectedId);
+    if (!node) {
+      selectedId = null;
+      nodePanel.innerHTML = placeholder;
+      return;
+    }
+    var shown = form.querySelector("[data-node-json]");
+    var before = shown ? JSON.parse(shown.value) : null;
+    if (!before || JSON.stringify(before.config || {}) !== JSON.stringify(node.config || {}) || before.label !== node.label) {
+      loadNodeForm(node);
+    }
+  }
+
+  // An applied form updates the canvas through the island's own `wf:node-updated` listener; the
+  // form keeps what it shows, so typing is never interrupted by a swap.
+  nodePanel.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status === 200 && form && form.matches && form.matches("form.node-form") && form.contains(document.activeElement)) {
+      event.detail.shouldSwap = false;
+      var status = form.querySelector(".node-form-status");
+      if (status) status.textContent = "Applied to the canvas.";
+      form.querySelectorAll(".errorlist").forEach(function (list) { list.remove(); });
+    }
+  });
+
+  document.body.addEventListener("wf:node-updated", function (event) {
+    var form = nodePanel.querySelector("form.node-form");
+    var shown = form && form.querySelector("[data-node-json]");
+    if (!shown || form.dataset.nodeId !== event.detail.id) return;
+    var node = JSON.parse(shown.value);
+    node.label = event.detail.label;
+    node.config = event.detail.config;
+    shown.value = JSON.stringify(node);
+  });
+
+  // --- The checklist -------------------------------------------------------------------------
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-focus-node]");
+    if (target && builder.focusNode) {
+      builder.focusNode(target.dataset.focusNode);
+    }
+  });
+
+  // --- Dialogs -------------------------------------------------------------------------------
+
+  function openDialog(id) {
+    var dialog = document.getElementById(id);
+    if (!dialog) return;
+    if (!dialog.open) dialog.showModal();
+    var body = dialog.querySelector("[hx-trigger='wf:open']");
+    if (body) window.htmx.trigger(body, "wf:open");
+    var first = dialog.querySelector("input:not([type=hidden]), textarea, select, button");
+    if (first) first.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+    }
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      if (opener.dataset.openDialog === "publish-dialog") saveNow();
+      openDialog(opener.dataset.openDialog);
+    }
+  });
+
+  builder.addEventListener("wf:new-agent", function () {
+    openDialog("agent-dialog");
+  });
+
+  document.body.addEventListener("wf:agent-created", function () {
+    var dialog = document.getElementById("agent-dialog");
+    setTimeout(function () { if (dialog && dialog.open) dialog.close(); }, 900);
+  });
+
+  // --- Publishing ----------------------------------------------------------------------------
+
+  document.body.addEventListener("wf:published", function (event) {
+    document.getElementById("draft-base").value = event.detail.token;
+    var dialog = document.getElementById("publish-dialog");
+    if (dialog) dialog.close();
+    document.getElementById("publish-note").value = "";
+    setSaveStatus("saved", "Published version " + event.detail.number);
+    var menu = document.getElementById("versions-menu");
+    if (menu) menu.open = true;
+  });
+
+  document.body.addEventListener("wf:publish-refused", function () {
+    var dialog = document.getElementById("publish-dialog");
+    if (dialog) dialog.close();
+    setSaveStatus("error", "Not published: see the checklist");
+    document.getElementById("checklist").scrollIntoView({ block: "nearest" });
+  });
+
+  // --- Loading a whole graph: import, template, restore ----------------------------------------
+
+  var report = document.getElementById("import-report");
+
+  function showReport(kind, lines) {
+    if (!report) return;
+    report.hidden = false;
+    report.className = "banner" + (kind === "error" ? " banner-danger" : "");
+    report.textContent = "";
+    lines.forEach(function (line, index) {
+      var item = document.createElement(index === 0 ? "strong" : "div");
+      item.textContent = line;
+      report.appendChild(item);
+    });
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn btn-small";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", function () { report.hidden = true; });
+    report.appendChild(close);
+  }
+
+  function loadGraph(payload, what) {
+    (payload.agents || []).forEach(function (agent) { builder.addAgent(agent); });
+    builder.setGraph(payload.graph, { record: true });
+    var lines = [what + " loaded into the draft. Undo (Ctrl+Z) brings back what was there."];
+    (payload.warnings || []).forEach(function (line) { lines.push(line); });
+    (payload.report || []).forEach(function (line) { lines.push("Not imported: " + line); });
+    showReport("ok", lines);
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) throw new Error(data.error || "The server refused the request.");
+        return data;
+      });
+    });
+  }
+
+  var importFile = document.getElementById("import-file");
+  if (importFile) {
+    importFile.addEventListener("change", function () {
+      var file = importFile.files[0];
+      if (!file) return;
+      var body = new FormData();
+      body.append("file", file);
+      post(page.dataset.importUrl, body)
+        .then(function (data) { loadGraph(data, "“" + file.name + "”"); })
+        .catch(function (error) { showReport("error", ["Not imported: " + error.message]); })
+        .finally(function () { importFile.value = ""; });
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var template = event.target.closest("[data-template]");
+    if (template) {
+      var menu = template.closest("details");
+      if (menu) menu.open = false;
+      var body = new FormData();
+      body.append("template", template.dataset.template);
+      post(page.dataset.templateUrl, body)
+        .then(function (data) { loadGraph(data, "The template"); })
+        .catch(function (error) { showReport("error", [error.message]); });
+      return;
+    }
+    var restore = event.target.closest("[data-restore-version]");
+    if (restore) {
+      var number = restore.dataset.restoreVersion;
+      var url = page.dataset.versionUrl.replace(/\/0\.json$/, "/" + number + ".json");
+      fetch(url, { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (data) {
+          builder.setGraph(data.graph, { record: true });
+          var versions = restore.closest("details");
+          if (versions) versions.open = false;
+          showReport("ok", ["Version " + number + " restored into the draft. Undo (Ctrl+Z) brings back what was there; publish to make it current."]);
+        });
+    }
+  });
+
+  // --- Test runs from the canvas -------------------------------------------------------------
+
+  var followTimer = null;
+
+  function followNodes(runId) {
+    if (followTimer) return;
+    followTimer = setTimeout(function () {
+      followTimer = null;
+      fetch("/runs/" + runId + "/nodes.json", { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (data) { if (builder.setStatuses) builder.setStatuses(data.states); });
+    }, 150);
+  }
+
+  runPanel.addEventListener("htmx:afterSwap", function () {
+    var timeline = runPanel.querySelector("[data-live-timeline]");
+    if (!timeline) return;
+    runPanel.hidden = false;
+    var dialog = document.getElementById("run-dialog");
+    if (dialog && dialog.open) dialog.close();
+    if (live) live.close();
+    var runId = timeline.dataset.runId;
+    builder.clearStatuses();
+    live = window.A2ARunLive.start(timeline);
+    ["run:event", "run:status"].forEach(function (name) {
+      timeline.addEventListener(name, function () { followNodes(runId); });
+    });
+    var streaming = {};
+    timeline.addEventListener("run:delta", function (event) {
+      if (streaming[event.detail.step_key]) return;
+      streaming[event.detail.step_key] = true;
+      followNodes(runId);
+    });
+    followNodes(runId);
+  });
+
+  // The run form is swapped into the run panel only once a run started; errors stay in the dialog.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target !== runPanel) return;
+    if (event.detail.xhr.status !== 200 || !/data-live-timeline/.test(event.detail.serverResponse)) {
+      event.detail.target = document.getElementById("run-dialog-body");
+      event.detail.shouldSwap = true;
+    }
+  });
+
+  runPanel.addEventListener("click", function (event) {
+    if (!event.target.closest("[data-clear-run]")) return;
+    if (live) live.close();
+    live = null;
+    runPanel.hidden = true;
+    runPanel.innerHTML = "";
+    builder.clearStatuses();
+  });
+})();
