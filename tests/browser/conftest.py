@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from agents.fakellm import RunningServer, start_in_thread
 from tests.conftest import CHROMIUM
-from tests.support.processes import ARTIFACTS, ServerProcess, start_daphne
+from tests.support.processes import ARTIFACTS, ServerProcess, start_celery_worker, start_daphne
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
@@ -47,6 +48,22 @@ def daphne_server(
         )
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(
+    demo_model: RunningServer, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[ServerProcess]:
+    """A Celery worker process executing the runs the live server dispatches."""
+    with django_db_blocker.unblock():
+        process = start_celery_worker(
+            f"browser-{uuid.uuid4().hex[:6]}",
+            A2A_DEMO_MODEL_URL=demo_model.url,
+            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+            A2A_RUN_HEARTBEAT_SECONDS="1",
+        )
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="module")

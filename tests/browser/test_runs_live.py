@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.support.processes import ServerProcess, start_celery_worker
+from tests.support.processes import ServerProcess
 from workflows.models import Run
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def worker(
-    demo_model: Any, django_db_setup: None, django_db_blocker: Any
-) -> Iterator[ServerProcess]:
-    with django_db_blocker.unblock():
-        process = start_celery_worker(
-            f"browser-{uuid.uuid4().hex[:6]}",
-            A2A_DEMO_MODEL_URL=demo_model.url,
-            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
-            A2A_RUN_HEARTBEAT_SECONDS="1",
-        )
-    yield process
-    process.stop()
 
 
 @pytest.fixture

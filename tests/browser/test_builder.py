@@ -1,0 +1,314 @@
+"""The visual builder in Chromium: drawing with the mouse and the keyboard, undo, layout,
+validation, autosave across a reload, publishing, and a test run lighting up the canvas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import screenshot
+from tests.support.processes import ServerProcess
+from workflows.models import Workflow
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture
+def lab(logged_in: Any, demo_model: Any) -> Any:
+    """Olivia's “Lab” with the offline demo model and the pipeline's three agents."""
+    from a2a_site.accounts.models import Workspace
+    from tests.agents.factories import make_agent, make_provider
+
+    demo_model.set_script(None)
+    demo_model.reset()
+    workspace = Workspace.objects.get(name="Lab")
+    provider = make_provider(workspace)
+    logged_in.agents = {
+        name: str(make_agent(workspace, name=name, provider=provider, role=role).pk)
+        for name, role in (
+            ("Researcher", "a meticulous researcher"),
+            ("Analyst", "a sharp analyst"),
+            ("Writer", "a clear writer"),
+        )
+    }
+    logged_in.workspace = workspace
+    return logged_in
+
+
+def open_builder(page: Any, workflow: Workflow) -> None:
+    page.goto(f"/workflows/{workflow.pk}/builder/")
+    page.locator('workflow-builder[data-ready="true"]').wait_for()
+
+
+def graph_of(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => document.getElementById('builder').getGraph()")
+
+
+def wait_saved(page: Any) -> None:
+    page.locator('#save-status[data-state="saved"]').wait_for()
+
+
+def node(page: Any, node_id: str) -> Any:
+    return page.get_by_test_id(f"node-{node_id}")
+
+
+def drag_to_canvas(page: Any, source: Any, x: float, y: float) -> None:
+    """An HTML5 drag from the palette onto the canvas, by real mouse input."""
+    source.drag_to(page.locator(".react-flow__pane"), target_position={"x": x, "y": y})
+
+
+def connect(page: Any, source_id: str, target_id: str, handle: str = "Output") -> None:
+    """Drags from the source node's output handle to the target's input handle."""
+    start = node(page, source_id).get_by_label(handle, exact=True).bounding_box()
+    end = node(page, target_id).get_by_label("Input", exact=True).bounding_box()
+    assert start and end
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def new_nodes(page: Any, before: set[str]) -> list[str]:
+    return [n["id"] for n in graph_of(page)["nodes"] if n["id"] not in before]
+
+
+def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> None:
+    page = lab
+    page.goto("/workflows/")
+    page.get_by_role("link", name="New workflow").click()
+    page.get_by_label("Name").fill("Drawn pipeline")
+    page.get_by_role("button", name="Create and open the builder").click()
+    page.locator('workflow-builder[data-ready="true"]').wait_for()
+    screenshot(page, "40-builder-empty")
+
+    # The new canvas has start → end; take that edge away with its hover button.
+    edge = page.locator(".react-flow__edge").first
+    edge.hover(force=True)
+    page.get_by_role("button", name="Delete edge").click()
+    assert graph_of(page)["edges"] == []
+
+    ids = []
+    for index, name in enumerate(("Researcher", "Analyst")):
+        before = {n["id"] for n in graph_of(page)["nodes"]}
+        drag_to_canvas(
+            page, page.get_by_test_id(f"palette-agent-{lab.agents[name]}"), 420, 140 + index * 130
+        )
+        (added,) = new_nodes(page, before)
+        ids.append(added)
+    # The writer starts as a plain agent step; its agent is chosen in the property form.
+    before = {n["id"] for n in graph_of(page)["nodes"]}
+    drag_to_canvas(page, page.get_by_test_id("palette-agent"), 420, 400)
+    (writer,) = new_nodes(page, before)
+    ids.append(writer)
+    node(page, writer).click()
+    page.locator("#node-panel").get_by_label("Agent").select_option(label="Writer")
+    page.locator("#node-panel .node-form-status", has_text="Applied").wait_for()
+
+    chain = ["start", *ids, "end"]
+    for source, target in zip(chain, chain[1:], strict=False):
+        connect(page, source, target)
+    graph = graph_of(page)
+    assert [(e["source"], e["target"]) for e in graph["edges"]] == list(
+        zip(chain, chain[1:], strict=False)
+    )
+    agents = {n["id"]: n["config"].get("agent_id") for n in graph["nodes"] if n["type"] == "agent"}
+    assert agents == dict(zip(ids, lab.agents.values(), strict=True))
+    page.get_by_test_id("checklist-ok").wait_for()
+    wait_saved(page)
+    screenshot(page, "41-builder-pipeline")
+    screenshot(page, "41-builder-pipeline-dark", theme="dark")
+
+    page.get_by_role("button", name="Publish…").click()
+    page.get_by_label("Note").fill("Drawn by hand")
+    page.locator("#publish-dialog").get_by_role("button", name="Publish").click()
+    page.get_by_test_id("published").wait_for()
+    workflow = Workflow.objects.get(name="Drawn pipeline")
+    assert workflow.versions.get().note == "Drawn by hand"
+
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator("#run-panel [data-live-timeline]").wait_for()
+    for node_id in ids:
+        page.locator(f'[data-testid="node-{node_id}"][data-status="done"]').wait_for(timeout=60_000)
+    page.locator('#run-panel .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    assert page.locator("#run-panel li[data-kind=message]").count() == 3
+    screenshot(page, "42-builder-run-done")
+
+
+def template_workflow(lab: Any) -> Workflow:
+    from workflows.graph import examples
+    from workflows.services.workflows import workflow_create
+
+    agents = lab.agents
+    return workflow_create(
+        workspace=lab.workspace,
+        user=None,
+        name="Pipeline",
+        graph=examples.research_pipeline(agents["Researcher"], agents["Analyst"], agents["Writer"]),
+    )
+
+
+def test_undo_brings_a_deleted_node_back_with_its_edges(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    before = graph_of(page)
+
+    node(page, "analysis").click()
+    page.keyboard.press("Delete")
+    after = graph_of(page)
+    assert "analysis" not in {n["id"] for n in after["nodes"]}
+    assert len(after["edges"]) == len(before["edges"]) - 2
+
+    page.keyboard.press("Control+z")
+    restored = graph_of(page)
+    assert restored["nodes"] == before["nodes"]
+    assert sorted(e["id"] for e in restored["edges"]) == sorted(e["id"] for e in before["edges"])
+    page.keyboard.press("Control+y")
+    assert "analysis" not in {n["id"] for n in graph_of(page)["nodes"]}
+
+
+def test_auto_layout_is_one_undo_step(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    positions = {n["id"]: n["position"] for n in graph_of(page)["nodes"]}
+
+    page.get_by_role("button", name="Auto-layout").click()
+    laid_out = {n["id"]: n["position"] for n in graph_of(page)["nodes"]}
+    assert laid_out != positions
+    # Top to bottom: every step sits below the one before it.
+    order = ["start", "research", "analysis", "writing", "end"]
+    assert [laid_out[i]["y"] for i in order] == sorted(laid_out[i]["y"] for i in order)
+
+    page.keyboard.press("Control+z")
+    assert {n["id"]: n["position"] for n in graph_of(page)["nodes"]} == positions
+
+
+def test_an_invalid_graph_shows_its_errors_on_the_nodes_and_cannot_be_published(
+    lab: Any,
+) -> None:
+    from workflows.graph import examples
+
+    page = lab
+    workflow = template_workflow(lab)
+    agent = lab.agents["Researcher"]
+    broken = {
+        "schema_version": 1,
+        "nodes": [
+            examples.node("start", "start", 0, 0),
+            examples.node(
+                "triage",
+                "router",
+                0,
+                150,
+                routes=["billing", "other"],
+                rules=[{"route": "billing", "operator": "contains", "value": "invoice"}],
+                default_route="other",
+            ),
+            examples.node("billing", "agent", -150, 300, agent_id=agent),
+            examples.node("ping", "agent", 150, 300, agent_id=agent),
+            examples.node("pong", "agent", 150, 450, agent_id=agent),
+            examples.node("end", "end", 0, 600),
+        ],
+        "edges": [
+            examples.edge("start", "triage"),
+            examples.edge("triage", "billing", "billing"),
+            examples.edge("billing", "end"),
+            examples.edge("ping", "pong"),
+            examples.edge("pong", "ping"),
+        ],
+    }
+    open_builder(page, workflow)
+    page.evaluate("graph => document.getElementById('builder').setGraph(graph)", broken)
+
+    checklist = page.get_by_test_id("checklist")
+    checklist.locator('[data-code="unbounded_cycle"]').wait_for()
+    assert checklist.locator('[data-node-id="triage"]').count() >= 1
+    node(page, "triage").locator(".wf-badge--error").wait_for()
+    node(page, "ping").locator(".wf-badge--error").wait_for()
+    assert node(page, "billing").locator(".wf-badge--error").count() == 0
+    screenshot(page, "43-builder-invalid")
+
+    page.get_by_role("button", name="Publish…").click()
+    page.locator("#publish-dialog").get_by_role("button", name="Publish").click()
+    page.get_by_test_id("publish-refused").wait_for()
+    assert workflow.versions.count() == 0
+    # The checklist jumps to the node it names.
+    checklist.locator('[data-focus-node="triage"]').first.click()
+    assert "selected" in (node(page, "triage").locator("xpath=..").get_attribute("class") or "")
+
+
+def test_a_reload_mid_edit_finds_the_draft_intact(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    added = page.evaluate("() => document.getElementById('builder').addNode('human')")
+    # No waiting for the autosave: leaving the page sends what is pending.
+    page.reload()
+    page.locator('workflow-builder[data-ready="true"]').wait_for()
+    node(page, added).wait_for()
+    workflow.refresh_from_db()
+    assert added in {n["id"] for n in workflow.draft["nodes"]}
+
+
+def test_keyboard_only_add_and_connect_two_nodes(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    search = page.get_by_label("Search steps and agents")
+    search.focus()
+    page.keyboard.type("human")
+    added: list[str] = []
+    for _ in range(2):
+        before = {n["id"] for n in graph_of(page)["nodes"]}
+        search.focus()
+        # From the search box, Tab reaches the first matching step; Enter adds it.
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.dataset.testid") == "palette-human"
+        page.keyboard.press("Enter")
+        added += new_nodes(page, before)
+    first, second = added
+    # The node just added has the focus: `c` opens the connect menu; pick the other one.
+    node(page, second).wait_for()
+    page.evaluate(f"() => document.getElementById('builder').focusNode({first!r})")
+    page.keyboard.press("c")
+    listbox = page.get_by_role("listbox", name="Target step")
+    listbox.wait_for()
+    for _ in range(20):
+        if (
+            page.locator(".wf-connect__list .is-active")
+            .inner_text()
+            .startswith(graph_label(page, second))
+        ):
+            break
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    edges = [(e["source"], e["target"]) for e in graph_of(page)["edges"]]
+    assert (first, second) in edges
+    screenshot(page, "44-builder-keyboard")
+
+
+def graph_label(page: Any, node_id: str) -> str:
+    return next(n["label"] or n["id"] for n in graph_of(page)["nodes"] if n["id"] == node_id)
+
+
+def test_a_version_diff_and_the_run_page_graph(lab: Any) -> None:
+    from workflows.services.workflows import workflow_publish
+
+    page = lab
+    workflow = template_workflow(lab)
+    workflow_publish(workflow=workflow, user=None, note="First")
+    draft = json.loads(json.dumps(workflow.draft))
+    draft["nodes"] = [n for n in draft["nodes"] if n["id"] != "writing"]
+    draft["edges"] = [e for e in draft["edges"] if "writing" not in (e["source"], e["target"])]
+    draft["edges"].append({"id": "analysis-end", "source": "analysis", "target": "end"})
+    Workflow.objects.filter(pk=workflow.pk).update(draft=draft)
+
+    page.goto(f"/workflows/{workflow.pk}/diff/?from=1&to=draft")
+    page.locator('workflow-builder[data-ready="true"]').wait_for()
+    node(page, "writing").and_(page.locator('[data-mark="removed"]')).wait_for()
+    assert page.locator('[data-change="node-removed"]').count() == 1
+    screenshot(page, "45-builder-diff")
