@@ -70,7 +70,7 @@ export class BuilderStore {
   private pendingCommit: { group: string | null } | null = null;
   private pendingFit = true;
   private lastSelect = '';
-  private classesCache: { edges: WfEdge[]; data: unknown[]; catalog: Catalog; value: EdgeClasses } | null = null;
+  private classesCache: { state: StoreState; edges: WfEdge[]; data: unknown[]; catalog: Catalog; value: EdgeClasses } | null = null;
 
   constructor(graph: unknown, catalog: Catalog | null, { readonly = false } = {}) {
     const doc = deserialize(graph);
@@ -128,14 +128,17 @@ export class BuilderStore {
 
   /** Edge kinds derived from the structure; recomputed only when an edge or some node's data changed. */
   classes(): EdgeClasses {
+    const cached = this.classesCache;
+    // Every node and edge component asks during one render; answer them from one check.
+    if (cached && cached.state === this.state) return cached.value;
     const { nodes, edges, catalog } = this.state;
     const data = nodes.map((node) => node.data);
-    const cached = this.classesCache;
     if (cached && cached.edges === edges && cached.catalog === catalog && sameItems(cached.data, data)) {
+      cached.state = this.state;
       return cached.value;
     }
     const value = classifyEdges(nodes, edges, catalog);
-    this.classesCache = { edges, data, catalog, value };
+    this.classesCache = { state: this.state, edges, data, catalog, value };
     return value;
   }
 
