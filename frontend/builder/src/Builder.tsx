@@ -163,10 +163,9 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
   );
 
   const closeMenu = useCallback(
-    () => {
-      const source = store.state.connectFor;
+    (source: string) => {
       store.openConnectMenu(null);
-      if (source) focusNodeElement(host, source);
+      focusNodeElement(host, source);
     },
     [store, host],
   );

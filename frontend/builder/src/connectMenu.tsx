@@ -8,7 +8,7 @@ import { canConnect, outputHandles } from './graphRules';
  * The keyboard way to draw an edge: pick the source's branch (when it has several) and a target
  * from a listbox; Enter connects. Only targets the rules accept are offered.
  */
-export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(connected: string | null): void }) {
+export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(source: string): void }) {
   const store = useBuilderStore();
   const nodes = useSlice((state) => state.nodes);
   const edges = useSlice((state) => state.edges);
@@ -39,7 +39,8 @@ export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(conne
   const choose = (index: number) => {
     const target = targets[index];
     if (!target) return;
-    onClose(store.connect(nodeId, target.id, handle));
+    store.connect(nodeId, target.id, handle);
+    onClose(nodeId);
   };
 
   const onListKey = (event: KeyboardEvent) => {
@@ -63,7 +64,7 @@ export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(conne
         if (event.key === 'Escape') {
           event.preventDefault();
           event.stopPropagation();
-          onClose(null);
+          onClose(nodeId);
         }
       }}
     >
@@ -111,7 +112,7 @@ export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(conne
         </p>
       )}
       <div className="wf-connect__actions">
-        <button type="button" className="wf-tool" onClick={() => onClose(null)}>
+        <button type="button" className="wf-tool" onClick={() => onClose(nodeId)}>
           Cancel
         </button>
       </div>

@@ -1,4 +1,4 @@
-import { BaseEdge, EdgeLabelRenderer, getBezierPath } from '@xyflow/react';
+import { BaseEdge, EdgeLabelRenderer, getBezierPath, getSmoothStepPath } from '@xyflow/react';
 import type { EdgeProps } from '@xyflow/react';
 import { memo } from 'react';
 import { useBuilderStore, useSlice } from './context';
@@ -19,7 +19,11 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
   const hovered = useSlice((state) => state.hoveredEdge === id);
   const readonly = useSlice((state) => state.readonly);
   const look = (data as (WfEdge['data'] & { look?: EdgeLook }) | undefined)?.look;
-  const [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition });
+  // An edge climbing back up (a loop's back-edge) reads better routed around the nodes than as an S-curve.
+  const climbs = targetY < sourceY - 10;
+  const [path, labelX, labelY] = climbs
+    ? getSmoothStepPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition, borderRadius: 10, offset: 24 })
+    : getBezierPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition });
   const label = data?.source_handle ?? '';
   const classes = [
     'wf-edge',
