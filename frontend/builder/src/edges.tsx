@@ -1,4 +1,4 @@
-import { BaseEdge, EdgeLabelRenderer, getBezierPath, getSmoothStepPath } from '@xyflow/react';
+import { BaseEdge, EdgeLabelRenderer, getBezierPath } from '@xyflow/react';
 import type { EdgeProps } from '@xyflow/react';
 import { memo } from 'react';
 import { useBuilderStore, useSlice } from './context';
@@ -11,6 +11,26 @@ export interface EdgeLook {
   running: boolean;
 }
 
+/**
+ * An edge going back up (typically a loop's back-edge) drawn as a bracket beside the nodes it
+ * skips, so it never crosses them and cannot be mistaken for a forward step.
+ */
+export function climbingPath(sx: number, sy: number, tx: number, ty: number): [string, number, number] {
+  const side = Math.max(sx, tx) + 140;
+  const below = sy + 18;
+  const above = ty - 18;
+  const r = 8;
+  const path = [
+    `M ${sx} ${sy}`,
+    `L ${sx} ${below - r} Q ${sx} ${below} ${sx + r} ${below}`,
+    `L ${side - r} ${below} Q ${side} ${below} ${side} ${below - r}`,
+    `L ${side} ${above + r} Q ${side} ${above} ${side - r} ${above}`,
+    `L ${tx + r} ${above} Q ${tx} ${above} ${tx} ${above + r}`,
+    `L ${tx} ${ty}`,
+  ].join(' ');
+  return [path, side, (below + above) / 2];
+}
+
 let leaveTimer: ReturnType<typeof setTimeout> | undefined;
 
 function WfEdgeView(props: EdgeProps<WfEdge>) {
@@ -19,11 +39,10 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
   const hovered = useSlice((state) => state.hoveredEdge === id);
   const readonly = useSlice((state) => state.readonly);
   const look = (data as (WfEdge['data'] & { look?: EdgeLook }) | undefined)?.look;
-  // An edge climbing back up (a loop's back-edge) reads better routed around the nodes than as an S-curve.
-  const climbs = targetY < sourceY - 10;
-  const [path, labelX, labelY] = climbs
-    ? getSmoothStepPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition, borderRadius: 10, offset: 24 })
-    : getBezierPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition });
+  const [path, labelX, labelY] =
+    targetY < sourceY - 10
+      ? climbingPath(sourceX, sourceY, targetX, targetY)
+      : getBezierPath({ sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition });
   const label = data?.source_handle ?? '';
   const classes = [
     'wf-edge',
