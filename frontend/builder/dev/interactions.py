@@ -241,6 +241,60 @@ with page() as pg:
     errors = [e for e in pg.errors if "404" not in e]
     check("no console errors or warnings", not errors, "; ".join(errors[:5]))
 
+with page() as pg:
+    # Multi-node drag: shift-click two nodes, drag one, both move; one change, one undo.
+    pg.locator("[data-testid=node-write]").click()
+    pg.locator("[data-testid=node-end]").click(modifiers=["Shift"])
+    before = graph(pg)
+    changes_before = pg.evaluate("harness.events.filter(e => e.name === 'wf:change').length")
+    box = pg.locator("[data-testid=node-write]").bounding_box()
+    drag(pg, (box["x"] + 40, box["y"] + 20), (box["x"] + 240, box["y"] + 10), steps=20)
+    after = graph(pg)
+    moved = [n["id"] for n, m in zip(before["nodes"], after["nodes"]) if n["position"] != m["position"]]
+    changes = pg.evaluate("harness.events.filter(e => e.name === 'wf:change').length") - changes_before
+    check("dragging a multi-selection moves all of it, one wf:change", sorted(moved) == ["end", "write"] and changes == 1, f"{moved} {changes}")
+    pg.keyboard.press("Control+z")
+    check("one undo puts the whole selection back", graph(pg) == before)
+    # Shift-drag on the pane draws a selection box.
+    pane = pg.locator(".react-flow__pane").bounding_box()
+    a = pg.locator("[data-testid=node-start]").bounding_box()
+    b = pg.locator("[data-testid=node-research]").bounding_box()
+    pg.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
+    pg.keyboard.down("Shift")
+    drag(pg, (a["x"] - 30, a["y"] - 20), (b["x"] + b["width"] + 20, b["y"] + b["height"] + 10), steps=15)
+    pg.keyboard.up("Shift")
+    selected = sorted(pg.evaluate("[...document.querySelectorAll('.react-flow__node.selected')].map(n => n.dataset.id)"))
+    check("shift-drag box selects the nodes inside", selected == ["research", "start"], str(selected))
+    pg.keyboard.press("Delete")
+    pg.wait_for_timeout(150)
+    g = graph(pg)
+    check("Delete removes selected nodes with their edges (one entry)", not any(n["id"] in ("start", "research") for n in g["nodes"]) and not any("research" in (e["source"], e["target"]) for e in g["edges"]))
+    pg.keyboard.press("Control+z")
+    check("and one undo brings them back", graph(pg) == before)
+
+    # Lifecycle: calls before connect are queued; stale children are cleared; disconnect unmounts.
+    result = pg.evaluate("""() => {
+        const el = document.createElement('workflow-builder');
+        el.id = 'second'; el.style.height = '200px';
+        el.innerHTML = '<div class="wf-mount">dead copy from history</div>' +
+          '<script type="application/json" data-builder="graph">{"schema_version":1,"nodes":[],"edges":[],"variables":[{"name":"x","type":"string"}]}<' + '/script>' +
+          '<script type="application/json" data-builder="catalog">' + JSON.stringify(harness.catalog) + '<' + '/script>';
+        const early = el.addNode('start', {position: {x: 0, y: 0}});
+        document.body.appendChild(el);
+        const mounts = el.querySelectorAll('.wf-mount').length;
+        const stale = el.textContent.includes('dead copy');
+        const out = {early, mounts, stale, ready: el.dataset.ready, count: el.nodeCount(), vars: el.getGraph().variables.length};
+        el.remove();
+        out.afterRemove = el.querySelectorAll('.wf-mount').length;
+        out.readyAfter = el.dataset.ready || null;
+        document.dispatchEvent(new CustomEvent('wf:set-graph', {detail: {graph: {schema_version: 1, nodes: [], edges: []}, target: 'second'}}));
+        return out; }""")
+    check("calls before connect are queued, stale children removed, disconnect unmounts",
+          result["early"] is None and result["mounts"] == 1 and not result["stale"] and result["count"] == 1 and result["vars"] == 1 and result["afterRemove"] == 0 and result["readyAfter"] is None, json.dumps(result))
+    check("targeted wf:set-graph leaves the main builder alone", graph(pg) == before)
+    errors = [e for e in pg.errors if "404" not in e]
+    check("no console errors or warnings (second page)", not errors, "; ".join(errors[:5]))
+
 with page("?readonly&theme=dark") as pg:
     pg.screenshot(path=f"{OUT}/08-readonly-dark.png")
     check("readonly: no palette, only Fit view", pg.locator(".wf-palette").count() == 0 and pg.locator(".wf-toolbar button").all_inner_texts() == ["Fit view"])

@@ -55,15 +55,6 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
     .join(' ');
   const showDelete = !readonly && (hovered || selected);
 
-  // The button sits on the path, so leaving the path for the button must not hide it.
-  const keep = () => {
-    clearTimeout(leaveTimer);
-    store.setHoveredEdge(id);
-  };
-  const release = () => {
-    clearTimeout(leaveTimer);
-    leaveTimer = setTimeout(() => store.setHoveredEdge(null), 200);
-  };
 
   return (
     <>
@@ -73,8 +64,8 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
           <div
             className={`wf-edge-label nodrag nopan${look?.kind ? ` wf-edge-label--${look.kind}` : ''}`}
             style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }}
-            onMouseEnter={keep}
-            onMouseLeave={release}
+            onMouseEnter={() => hoverEdge.enter(store, id)}
+            onMouseLeave={() => hoverEdge.leave(store)}
             data-testid={`edge-label-${id}`}
           >
             {label && <span className="wf-edge-label__text">{label}</span>}
@@ -102,6 +93,7 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
 
 export const WfEdgeComponent = memo(WfEdgeView);
 export const edgeTypes = { wf: WfEdgeComponent };
+/** Hover with a grace period: the button sits on the path, so moving onto it must not hide it. */
 export const hoverEdge = {
   enter(store: { setHoveredEdge(id: string | null): void }, id: string) {
     clearTimeout(leaveTimer);

@@ -1,7 +1,7 @@
 import { applyEdgeChanges, applyNodeChanges } from '@xyflow/react';
 import type { Connection, EdgeChange, NodeChange } from '@xyflow/react';
 import { History } from './history';
-import { canConnect, classifyEdges, makeEdgeId, nextNodeId, outputHandles } from './graphRules';
+import { canConnect, classifyEdges, makeEdgeId, nextNodeId } from './graphRules';
 import type { EdgeClasses } from './graphRules';
 import { layoutPositions } from './layout';
 import { copySelection, remapClip } from './paste';
@@ -477,10 +477,6 @@ export class BuilderStore {
     if (!agent || typeof agent.id !== 'string') return;
     const agents = this.state.catalog.agents.filter((item) => item.id !== agent.id);
     this.set({ catalog: { ...this.state.catalog, agents: [...agents, agent] } });
-  }
-
-  handlesOf(node: WfNode) {
-    return outputHandles(node.data.type, node.data.config, this.state.catalog);
   }
 }
 

@@ -184,3 +184,48 @@ describe('BuilderStore', () => {
     expect(store.getGraph().nodes.at(-1)!.config).toEqual({});
   });
 });
+
+describe('BuilderStore keyboard moves and catalog', () => {
+  it('arrow-key moves outside a drag commit, and a quick run of them is one entry', async () => {
+    const { store, changes } = make();
+    for (let step = 1; step <= 3; step++) {
+      store.onNodesChange([{ type: 'position', id: 'end', position: { x: step * 5, y: 360 }, dragging: false }]);
+      await tick();
+    }
+    expect(changes).toHaveLength(3);
+    expect(store.getGraph().nodes[3].position).toEqual({ x: 15, y: 360 });
+    store.undo();
+    expect(store.getGraph()).toEqual(richGraph());
+  });
+
+  it('selection and measurement changes are never changes', async () => {
+    const { store, changes } = make();
+    store.onNodesChange([
+      { type: 'dimensions', id: 'end', dimensions: { width: 200, height: 60 } },
+      { type: 'select', id: 'end', selected: true },
+    ]);
+    store.onEdgesChange([{ type: 'select', id: 'e-start-agent-1', selected: true }]);
+    await tick();
+    expect(changes).toHaveLength(0);
+    expect(store.canUndo()).toBe(false);
+  });
+
+  it('readonly refuses connections from the canvas; can_edit false means readonly', () => {
+    const readonly = new BuilderStore(richGraph(), { ...catalog, can_edit: false });
+    expect(readonly.state.readonly).toBe(true);
+    expect(readonly.isValidConnection({ source: 'router-1', target: 'end', sourceHandle: 'bad', targetHandle: null })).toBe(false);
+  });
+
+  it('addAgent adds or replaces an agent by id', () => {
+    const { store } = make();
+    store.addAgent({ id: 'a-1', name: 'Renamed' });
+    store.addAgent({ id: 'a-2', name: 'New' });
+    expect(store.state.catalog.agents.map((agent) => agent.name)).toEqual(['Renamed', 'New']);
+  });
+
+  it('survives a missing or malformed catalog', () => {
+    const store = new BuilderStore(richGraph(), null);
+    expect(store.addNode('agent', { position: { x: 0, y: 0 } })).toBe('agent-2');
+    expect(store.state.catalog.node_types).toEqual([]);
+  });
+});
