@@ -210,7 +210,8 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
             <Toolbar store={store} />
           </Panel>
           {connectFor && !readonly && (
-            <Panel position="top-center">
+            // Top-left, so the node just added at the view centre stays visible beside the menu.
+            <Panel position="top-left">
               <ConnectMenu key={connectFor} nodeId={connectFor} onClose={closeMenu} />
             </Panel>
           )}

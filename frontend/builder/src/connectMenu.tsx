@@ -31,6 +31,9 @@ export function ConnectMenu({ nodeId, onClose }: { nodeId: string; onClose(sourc
     listRef.current?.focus();
   }, []);
   useEffect(() => setActive((index) => Math.min(index, Math.max(targets.length - 1, 0))), [targets.length]);
+  useEffect(() => {
+    listRef.current?.querySelector('[aria-selected="true"]')?.scrollIntoView({ block: 'nearest' });
+  }, [active]);
 
   if (!source) return null;
   const title = `Connect “${source.data.label || source.id}” to…`;
