@@ -292,6 +292,17 @@ with page() as pg:
     check("calls before connect are queued, stale children removed, disconnect unmounts",
           result["early"] is None and result["mounts"] == 1 and not result["stale"] and result["count"] == 1 and result["vars"] == 1 and result["afterRemove"] == 0 and result["readyAfter"] is None, json.dumps(result))
     check("targeted wf:set-graph leaves the main builder alone", graph(pg) == before)
+    pg.locator("[data-testid=node-write]").click()
+    pg.evaluate(f"""() => {{ const g = {JS_EL}.getGraph(); g.nodes.forEach(n => n.position.x += 50);
+        g.nodes.push({{id: 'fresh', type: 'agent', label: 'Fresh', position: {{x: 0, y: 900}}, config: {{}}}});
+        document.dispatchEvent(new CustomEvent('wf:set-graph', {{detail: {{graph: g}}}})); }}""")
+    pg.wait_for_timeout(600)
+    hidden_nodes = pg.evaluate("[...document.querySelectorAll('.react-flow__node')].filter(n => getComputedStyle(n).visibility !== 'visible').length")
+    check("wf:set-graph replaces the graph: all nodes shown, selection cleared, one undo step",
+          hidden_nodes == 0 and pg.locator(".react-flow__node.selected").count() == 0 and len(graph(pg)["nodes"]) == len(before["nodes"]) + 1
+          and pg.locator("[data-testid=node-fresh]").inner_text().endswith("Choose an agent"))
+    pg.keyboard.press("Control+z")
+    check("undo of setGraph restores the previous graph", graph(pg) == before)
     errors = [e for e in pg.errors if "404" not in e]
     check("no console errors or warnings (second page)", not errors, "; ".join(errors[:5]))
 

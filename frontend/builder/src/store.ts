@@ -167,14 +167,17 @@ export class BuilderStore {
   }
 
   /** Replaces the document, keeping React Flow's measurements and the selection of surviving nodes. */
-  private restore(graph: Graph): void {
+  private restore(graph: Graph, { keepSelection = true } = {}): void {
     const doc = deserialize(graph);
     const previous = new Map(this.state.nodes.map((node) => [node.id, node]));
-    const selectedEdges = new Set(this.state.edges.filter((edge) => edge.selected).map((edge) => edge.id));
+    const selectedEdges = new Set(
+      keepSelection ? this.state.edges.filter((edge) => edge.selected).map((edge) => edge.id) : [],
+    );
     this.meta = doc.meta;
     const nodes = doc.nodes.map((node) => {
       const old = previous.get(node.id);
-      return old ? { ...node, measured: old.measured, selected: old.selected } : node;
+      // Without `measured` React Flow would hide a node until it happened to be resized.
+      return old ? { ...node, measured: old.measured, selected: keepSelection && old.selected } : node;
     });
     const edges = doc.edges.map((edge) => (selectedEdges.has(edge.id) ? { ...edge, selected: true } : edge));
     this.set({ nodes, edges, connectFor: null });
@@ -186,9 +189,8 @@ export class BuilderStore {
   }
 
   setGraph(graph: unknown, { record = true }: { record?: boolean } = {}): void {
-    const normalised = serialize(deserialize(graph));
-    this.set({ nodes: [], edges: [] });
-    this.restore(normalised);
+    // A new document (import, template, version) starts with nothing selected.
+    this.restore(serialize(deserialize(graph)), { keepSelection: false });
     if (record) {
       this.commit();
     } else {
