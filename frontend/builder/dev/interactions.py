@@ -303,6 +303,9 @@ with page() as pg:
           and pg.locator("[data-testid=node-fresh]").inner_text().endswith("Choose an agent"))
     pg.keyboard.press("Control+z")
     check("undo of setGraph restores the previous graph", graph(pg) == before)
+    pg.evaluate(f"{JS_EL}.setGraph({{schema_version: 1, nodes: [], edges: [], output: 'x'}}, {{record: false}})")
+    check("setGraph with record false: no undo step, hidden input updated",
+          not pg.evaluate(f"{JS_EL}.canUndo()") and json.loads(pg.evaluate("document.getElementById('graph-input').value"))["output"] == "x")
     errors = [e for e in pg.errors if "404" not in e]
     check("no console errors or warnings (second page)", not errors, "; ".join(errors[:5]))
 

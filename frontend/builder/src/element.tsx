@@ -153,7 +153,11 @@ export class WorkflowBuilderElement extends HTMLElement {
     return this.store ? this.store.getGraph() : null;
   }
   setGraph(graph: Graph, options: { record?: boolean } = {}): void {
-    this.use((store) => store.setGraph(graph, options), undefined);
+    this.use((store) => {
+      store.setGraph(graph, options);
+      // A load without an undo step fires no wf:change, but the form must still submit it.
+      if (options.record === false) this.writeInput(store.getGraph());
+    }, undefined);
   }
   addNode(type: string, options: AddNodeOptions = {}): string | null {
     return this.use((store) => store.addNode(type, options), null);
