@@ -1,0 +1,59 @@
+import type { Catalog, Config } from './types';
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function agentName(catalog: Catalog, id: unknown): string | null {
+  if (typeof id !== 'string' || !id) return null;
+  return catalog.agents.find((agent) => agent.id === id)?.name ?? null;
+}
+
+function names(catalog: Catalog, ids: unknown): string {
+  return list(ids)
+    .map((id) => agentName(catalog, id) ?? String(id))
+    .join(', ');
+}
+
+export function typeLabel(type: string, catalog: Catalog): string {
+  return catalog.node_types.find((info) => info.type === type)?.label ?? type.replace(/_/g, ' ');
+}
+
+/** The one line under a node's label that saves opening its form. */
+export function nodeSummary(type: string, config: Config, catalog: Catalog): string {
+  switch (type) {
+    case 'agent':
+      return agentName(catalog, config.agent_id) ?? 'Choose an agent';
+    case 'router': {
+      const routes = list(config.routes).join(' · ');
+      return config.mode === 'llm' ? `Agent picks: ${routes}` : routes || 'No routes yet';
+    }
+    case 'loop':
+      return typeof config.max_iterations === 'number' ? `Up to ${config.max_iterations} iterations` : 'Set max iterations';
+    case 'group_chat': {
+      const members = list(config.members);
+      return `${members.length} member${members.length === 1 ? '' : 's'}${members.length ? `: ${names(catalog, members)}` : ''}`;
+    }
+    case 'handoff': {
+      const agents = list(config.agents);
+      const first = agentName(catalog, config.start_agent);
+      return `${agents.length} agents${first ? ` · starts with ${first}` : ''}`;
+    }
+    case 'vote':
+      return `${list(config.voters).length} voters · ${String(config.quorum ?? 'majority').replace(/_/g, ' ')}`;
+    case 'human':
+      return config.kind === 'approval' ? 'Approval' : 'Input';
+    case 'join':
+      return `Merge: ${String(config.strategy ?? 'list').replace(/_/g, ' ')}`;
+    case 'tool':
+      return typeof config.tool === 'string' && config.tool ? config.tool : 'Choose a tool';
+    case 'subworkflow':
+      return typeof config.workflow_id === 'string' && config.workflow_id
+        ? `Workflow ${config.workflow_id}${config.version && config.version !== 'latest_published' ? ` v${config.version}` : ''}`
+        : 'Choose a workflow';
+    case 'end':
+      return typeof config.output === 'string' && config.output ? `Output: ${config.output}` : '';
+    default:
+      return '';
+  }
+}
