@@ -39,6 +39,7 @@ from workflows.selectors import agent_summaries, builder_catalog, get_workflow_f
 from workflows.services.autogen import autogen_graph_import, is_autogen_team
 from workflows.services.transfer import EXPORT_FORMAT, document_graph_import
 from workflows.services.workflows import (
+    BLANK_GRAPH,
     DraftConflict,
     workflow_create,
     workflow_publish,
@@ -66,6 +67,7 @@ def workflow_new(request: AuthedRequest) -> HttpResponse:
                 user=request.user,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
+                graph=BLANK_GRAPH,
             )
         except ValidationError as error:
             form_add_errors(form, error)

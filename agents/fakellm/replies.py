@@ -240,7 +240,18 @@ def subject(text: str) -> str:
     line followed by an earlier agent's text ("Analyse these findings:\n..."); the topic is
     then the value, or the topic of that text, so replies down a pipeline stay on subject.
     """
-    first_line, _, rest = text.strip().partition("\n")
+    stripped = text.strip()
+    # A run's inputs passed on whole ({"task": "tidal power"}): the topic is the text in them.
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            values = [value for value in data.values() if isinstance(value, str) and value.strip()]
+            if values:
+                return subject(values[0])
+    first_line, _, rest = stripped.partition("\n")
     label, colon, value = first_line.partition(":")
     # Only a colon inside the first sentence makes a label ("Topic: x"), not one further on.
     if colon and label.strip() and not re.search(r"[.?!]", label):
@@ -260,7 +271,7 @@ def _clean(phrase: str) -> str:
     phrase = _ARTICLE_RE.sub("", phrase.strip())
     phrase = _TRAILING_RE.sub("", phrase)
     words = phrase.split()[:_MAX_SUBJECT_WORDS]
-    return " ".join(words).strip(" \"'`()[]") or "this topic"
+    return " ".join(words).strip(" \"'`()[]{}") or "this topic"
 
 
 def _pick(options: Sequence[str], seed: int, slot: int) -> str:

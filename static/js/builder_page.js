@@ -52,7 +52,37 @@
     window.htmx.trigger(draftForm, "wf:autosave");
   }
 
-  builder.addEventListener("wf:change", function () {
+  // Until the server has it, the tab keeps its own copy of the latest change: a reload races the
+  // request that carries it, and the copy wins that race (see restorePending below).
+  var pendingKey = "a2a-builder-pending:" + window.location.pathname;
+
+  function keepPending(graph) {
+    try {
+      sessionStorage.setItem(pendingKey, JSON.stringify({ graph: graph, base: document.getElementById("draft-base").value }));
+    } catch (e) { /* storage may be full or blocked; the autosave still runs */ }
+  }
+
+  function dropPending() {
+    try { sessionStorage.removeItem(pendingKey); } catch (e) { /* as above */ }
+  }
+
+  function restorePending() {
+    var stored = null;
+    try { stored = JSON.parse(sessionStorage.getItem(pendingKey) || "null"); } catch (e) { stored = null; }
+    if (!stored || !stored.graph || !canEdit) return;
+    var current = builder.getGraph();
+    var base = document.getElementById("draft-base").value;
+    // Saved after all (the request won the race), or the draft moved on since: the server wins.
+    if (JSON.stringify(current) === JSON.stringify(stored.graph) || stored.base !== base) {
+      dropPending();
+      return;
+    }
+    builder.setGraph(stored.graph, { record: true });
+    showReport("ok", ["Your last changes had not reached the server before the page reloaded; they are back and being saved. Undo (Ctrl+Z) drops them."]);
+  }
+
+  builder.addEventListener("wf:change", function (event) {
+    if (canEdit && event.detail && event.detail.graph) keepPending(event.detail.graph);
     saveSoon();
     refreshPanelIfStale();
   });
@@ -61,7 +91,10 @@
     document.getElementById("draft-base").value = event.detail.token;
     document.getElementById("draft-force").value = "";
     document.getElementById("conflict-banner").hidden = true;
-    if (!dirty) setSaveStatus("saved", "Draft saved at " + clock());
+    if (!dirty && !saveTimer) {
+      dropPending();
+      setSaveStatus("saved", "Draft saved at " + clock());
+    }
   });
 
   document.body.addEventListener("wf:issues", function (event) {
@@ -372,6 +405,9 @@
       event.detail.shouldSwap = true;
     }
   });
+
+  if (builder.dataset.ready === "true") restorePending();
+  else builder.addEventListener("wf:ready", restorePending);
 
   runPanel.addEventListener("click", function (event) {
     if (!event.target.closest("[data-clear-run]")) return;

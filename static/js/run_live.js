@@ -104,8 +104,11 @@
     function renderStatus(message) {
       var panel = timeline.closest(".builder-run");
       var badges = panel ? panel.querySelectorAll(".badge[data-status]") : document.querySelectorAll("#run-state .badge[data-status]");
+      var tone = { succeeded: "badge-ok", failed: "badge-danger", running: "badge-accent", waiting: "badge-warn" };
       badges.forEach(function (badge) {
         badge.textContent = message.status;
+        badge.dataset.status = message.status;
+        badge.className = "badge status-" + message.status + (tone[message.status] ? " " + tone[message.status] : "");
       });
       var region = document.getElementById("run-state");
       if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {

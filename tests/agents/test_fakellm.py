@@ -247,6 +247,9 @@ def test_default_reply_is_deterministic_and_about_the_prompt() -> None:
         ("Please explain quantum computing in simple terms", "quantum computing in simple terms"),
         ("Write a haiku", "haiku"),
         ("", "this topic"),
+        ('{"task": "green roofs"}', "green roofs"),
+        ('{"count": 3, "topic": "Tell me about tidal power."}', "tidal power"),
+        ("{not json", "not json"),
     ],
 )
 def test_subject_extraction(text: str, expected: str) -> None:

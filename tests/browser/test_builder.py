@@ -55,8 +55,16 @@ def node(page: Any, node_id: str) -> Any:
 
 
 def drag_to_canvas(page: Any, source: Any, x: float, y: float) -> None:
-    """An HTML5 drag from the palette onto the canvas, by real mouse input."""
-    source.drag_to(page.locator(".react-flow__pane"), target_position={"x": x, "y": y})
+    """An HTML5 drag from the palette onto the canvas, at fractions x, y of its width and height,
+    by real mouse input."""
+    start = source.bounding_box()
+    canvas = page.get_by_test_id("rf__wrapper").bounding_box()
+    assert start and canvas
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(start["x"] + start["width"] / 2 + 4, start["y"] + start["height"] / 2 + 4)
+    page.mouse.move(canvas["x"] + canvas["width"] * x, canvas["y"] + canvas["height"] * y, steps=15)
+    page.mouse.up()
 
 
 def connect(page: Any, source_id: str, target_id: str, handle: str = "Output") -> None:
@@ -71,35 +79,36 @@ def connect(page: Any, source_id: str, target_id: str, handle: str = "Output") -
 
 
 def new_nodes(page: Any, before: set[str]) -> list[str]:
+    """The nodes added since `before`, once there are some (a drop lands a moment after)."""
+    page.wait_for_function(
+        "count => document.getElementById('builder').getGraph().nodes.length > count",
+        arg=len(before),
+    )
     return [n["id"] for n in graph_of(page)["nodes"] if n["id"] not in before]
 
 
 def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> None:
     page = lab
     page.goto("/workflows/")
-    page.get_by_role("link", name="New workflow").click()
+    page.get_by_role("link", name="Draw a new workflow").click()
     page.get_by_label("Name").fill("Drawn pipeline")
     page.get_by_role("button", name="Create and open the builder").click()
     page.locator('workflow-builder[data-ready="true"]').wait_for()
+    # A new canvas holds a start and an end; the checklist says what to do next.
+    page.get_by_test_id("checklist").locator('[data-code="too_few_outputs"]').wait_for()
     screenshot(page, "40-builder-empty")
-
-    # The new canvas has start → end; take that edge away with its hover button.
-    edge = page.locator(".react-flow__edge").first
-    edge.hover(force=True)
-    page.get_by_role("button", name="Delete edge").click()
-    assert graph_of(page)["edges"] == []
 
     ids = []
     for index, name in enumerate(("Researcher", "Analyst")):
         before = {n["id"] for n in graph_of(page)["nodes"]}
         drag_to_canvas(
-            page, page.get_by_test_id(f"palette-agent-{lab.agents[name]}"), 420, 140 + index * 130
+            page, page.get_by_test_id(f"palette-agent-{lab.agents[name]}"), 0.25, 0.3 + index * 0.2
         )
         (added,) = new_nodes(page, before)
         ids.append(added)
     # The writer starts as a plain agent step; its agent is chosen in the property form.
     before = {n["id"] for n in graph_of(page)["nodes"]}
-    drag_to_canvas(page, page.get_by_test_id("palette-agent"), 420, 400)
+    drag_to_canvas(page, page.get_by_test_id("palette-agent"), 0.25, 0.7)
     (writer,) = new_nodes(page, before)
     ids.append(writer)
     node(page, writer).click()
@@ -109,6 +118,13 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     chain = ["start", *ids, "end"]
     for source, target in zip(chain, chain[1:], strict=False):
         connect(page, source, target)
+    # A wire drawn wrong comes off with its hover button and goes back on.
+    last = next(e for e in graph_of(page)["edges"] if e["target"] == "end")
+    page.get_by_test_id(f"edge-{last['id']}").hover(force=True)
+    page.get_by_role("button", name="Delete edge").click()
+    assert all(e["target"] != "end" for e in graph_of(page)["edges"])
+    connect(page, writer, "end")
+    page.get_by_role("button", name="Auto-layout").click()
     graph = graph_of(page)
     assert [(e["source"], e["target"]) for e in graph["edges"]] == list(
         zip(chain, chain[1:], strict=False)
@@ -128,12 +144,14 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     assert workflow.versions.get().note == "Drawn by hand"
 
     page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_label("Task").fill("green roofs")
     page.get_by_role("button", name="Run version 1").click()
     page.locator("#run-panel [data-live-timeline]").wait_for()
     for node_id in ids:
         page.locator(f'[data-testid="node-{node_id}"][data-status="done"]').wait_for(timeout=60_000)
     page.locator('#run-panel .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     assert page.locator("#run-panel li[data-kind=message]").count() == 3
+    assert "green roofs" in page.locator("#run-panel").inner_text().lower()
     screenshot(page, "42-builder-run-done")
 
 

@@ -48,6 +48,9 @@ def test_a_pipeline_streams_to_completion(lab: Any) -> None:
     assert messages.count() == 3
     assert "green roofs" in page.locator("#timeline").inner_text().lower()
     assert page.locator(".node-state.state-done").count() == 5
+    # The graph on the run page shows the same states on its canvas.
+    for node_id in ("research", "analysis", "writing"):
+        page.locator(f'#run-builder [data-testid="node-{node_id}"][data-status="done"]').wait_for()
     meta = messages.first.locator(".tl-meta").inner_text()
     assert "demo via Demo" in meta and "tokens" in meta
     screenshot(page, "21-run-succeeded")

@@ -312,3 +312,19 @@ def test_an_agent_made_from_the_palette_is_announced_to_the_canvas(
 
     agent = Agent.objects.get(workspace=personas.workspace, name="Critic")
     assert triggers(response)["wf:agent-created"]["agent"]["id"] == str(agent.pk)
+
+
+def test_saving_the_same_graph_again_from_a_stale_tab_is_not_a_conflict(
+    personas: Personas, client_for
+) -> None:
+    workflow = pipeline_workflow(personas)
+    loaded = workflow.draft_updated_at.isoformat()
+    client = client_for(personas.editor)
+    graph = {**workflow.draft, "output": "findings"}
+    assert save(client, workflow, graph, base=loaded).status_code == 200
+
+    again = save(client, workflow, graph, base=loaded)
+
+    assert again.status_code == 200
+    workflow.refresh_from_db()
+    assert triggers(again)["wf:saved"]["token"] == workflow.draft_updated_at.isoformat()

@@ -403,29 +403,29 @@ class _Checker:
         if incoming < node_type.min_in:
             self.error(
                 "too_few_inputs",
-                f"Node '{node_id}': a {kind} node needs at least {node_type.min_in} incoming "
-                f"edges; it has {incoming}.",
+                f"Node '{node_id}': a {kind} node needs at least "
+                f"{_edges(node_type.min_in, 'incoming')}; it has {incoming}.",
                 node_id=node_id,
             )
         if node_type.max_in is not None and incoming > node_type.max_in:
             self.error(
                 "too_many_inputs",
-                f"Node '{node_id}': a {kind} node takes at most {node_type.max_in} incoming "
-                f"edges; it has {incoming}.",
+                f"Node '{node_id}': a {kind} node takes at most "
+                f"{_edges(node_type.max_in, 'incoming')}; it has {incoming}.",
                 node_id=node_id,
             )
         if outputs < node_type.min_out:
             self.error(
                 "too_few_outputs",
-                f"Node '{node_id}': a {kind} node needs at least {node_type.min_out} outgoing "
-                f"edges; it has {outputs}.",
+                f"Node '{node_id}': a {kind} node needs at least "
+                f"{_edges(node_type.min_out, 'outgoing')}; it has {outputs}.",
                 node_id=node_id,
             )
         if node_type.max_out is not None and outputs > node_type.max_out:
             self.error(
                 "too_many_outputs",
-                f"Node '{node_id}': a {kind} node takes at most {node_type.max_out} outgoing "
-                f"edges; it has {outputs}.",
+                f"Node '{node_id}': a {kind} node takes at most "
+                f"{_edges(node_type.max_out, 'outgoing')}; it has {outputs}.",
                 node_id=node_id,
             )
 
@@ -523,6 +523,10 @@ class _Checker:
                 "branch, so nothing bounds it; route the repetition through a loop node.",
                 node_id=component[0],
             )
+
+
+def _edges(count: int | None, kind: str) -> str:
+    return f"{count} {kind} edge" if count == 1 else f"{count} {kind} edges"
 
 
 def _strongly_connected(successors: dict[str, list[str]]) -> list[list[str]]:

@@ -24,6 +24,25 @@ EMPTY_GRAPH: dict[str, Any] = {
     "edges": [{"id": "start-end", "source": "start", "target": "end"}],
 }
 
+# What the builder's “New workflow” starts from: a task to run on, a start and an end, not yet
+# connected, so the checklist's first words tell a newcomer what to do.
+BLANK_GRAPH: dict[str, Any] = {
+    "schema_version": 1,
+    "nodes": [
+        {
+            "id": "start",
+            "type": "start",
+            "label": "Start",
+            "position": {"x": 0, "y": 0},
+            "config": {"input_mapping": {"task": "task"}},
+        },
+        {"id": "end", "type": "end", "label": "End", "position": {"x": 0, "y": 400}},
+    ],
+    "edges": [],
+    "variables": [{"name": "task", "type": "string", "description": "What the run is asked to do."}],
+    "inputs": {"fields": [{"name": "task", "type": "text", "label": "Task"}]},
+}
+
 
 def workflow_validate(*, workspace_id: Any, graph: Any) -> ValidationReport:
     """Validates a graph against what exists in the workspace: agents, tools, workflows."""
@@ -90,10 +109,14 @@ def workflow_save_draft(
     if expected is not None:
         rows = rows.filter(draft_updated_at=expected)
     if not rows.update(draft=graph, draft_updated_at=now):
-        current = (
-            Workflow.objects.filter(pk=workflow.pk).values_list("draft_updated_at", flat=True).get()
+        stored, current = (
+            Workflow.objects.filter(pk=workflow.pk).values_list("draft", "draft_updated_at").get()
         )
-        raise DraftConflict(current)
+        # The same graph saved twice (a request sent on leaving the page, then the tab's own
+        # copy after the reload) is not a conflict: nothing would be overwritten.
+        if stored != graph:
+            raise DraftConflict(current)
+        now = current
     workflow.draft = graph
     workflow.draft_updated_at = now
     return report
