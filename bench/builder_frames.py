@@ -104,7 +104,10 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="/static/css/app.css">
 <link rel="stylesheet" href="/static/builder/workflow-builder.css">
 <script src="/static/builder/workflow-builder.js" defer></script>
-<style>html, body {{ margin: 0; height: 100%; }} workflow-builder {{ display: block; height: 100vh; }}</style>
+<style>
+html, body {{ margin: 0; height: 100%; }}
+workflow-builder {{ display: block; height: 100vh; }}
+</style>
 </head><body>
 <workflow-builder id="builder">
 <script type="application/json" data-builder="graph">{graph}</script>
@@ -114,7 +117,11 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
 RECORDER = """() => {
   window.__frames = [];
   let last = performance.now();
-  function tick(now) { window.__frames.push(now - last); last = now; window.__raf = requestAnimationFrame(tick); }
+  function tick(now) {
+    window.__frames.push(now - last);
+    last = now;
+    window.__raf = requestAnimationFrame(tick);
+  }
   window.__raf = requestAnimationFrame(tick);
 }"""
 
@@ -154,9 +161,7 @@ def main() -> None:
                 catalog=json.dumps(catalog()).replace("</", "<\\/"),
             )
         )
-        handler = functools.partial(
-            http.server.SimpleHTTPRequestHandler, directory=str(site)
-        )
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
         handler.log_message = lambda *a: None  # type: ignore[attr-defined]
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -39,7 +39,9 @@ BLANK_GRAPH: dict[str, Any] = {
         {"id": "end", "type": "end", "label": "End", "position": {"x": 0, "y": 400}},
     ],
     "edges": [],
-    "variables": [{"name": "task", "type": "string", "description": "What the run is asked to do."}],
+    "variables": [
+        {"name": "task", "type": "string", "description": "What the run is asked to do."}
+    ],
     "inputs": {"fields": [{"name": "task", "type": "text", "label": "Task"}]},
 }
 
