@@ -1,7 +1,7 @@
 """The builder canvas with 200 nodes in headless Chromium: frame times while panning and dragging.
 
 Serves the committed bundle (static/builder/) and the app's stylesheet from a loopback HTTP
-server, mounts <workflow-builder> on a generated 200-node, 250-edge graph, then drives real mouse
+server, mounts <workflow-builder> on a generated 200-node graph (agents wired in sequence), then drives real mouse
 input through Playwright while a requestAnimationFrame loop records every frame:
   pan   drag the empty canvas back and forth (the viewport moves, every node re-positions)
   drag  drag one node across the canvas (the node and its edges re-render)
@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
 
 
 def big_graph(count: int) -> dict[str, Any]:
-    """Start, `count - 2` agents in rows of ten wired in sequence with a few cross links, end."""
+    """Start, `count - 2` agents in rows of ten wired in sequence, end."""
     nodes: list[dict[str, Any]] = [
         {"id": "start", "type": "start", "label": "Start", "position": {"x": -250, "y": 0}}
     ]
@@ -124,6 +124,11 @@ RECORDER = """() => {
   }
   window.__raf = requestAnimationFrame(tick);
 }"""
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def percentile(values: list[float], fraction: float) -> float:
