@@ -1,8 +1,9 @@
 """The builder canvas with 200 nodes in headless Chromium: frame times while panning and dragging.
 
 Serves the committed bundle (static/builder/) and the app's stylesheet from a loopback HTTP
-server, mounts <workflow-builder> on a generated 200-node graph (agents wired in sequence), then drives real mouse
-input through Playwright while a requestAnimationFrame loop records every frame:
+server, mounts <workflow-builder> on a generated 200-node graph (agents wired in sequence),
+then drives real mouse input through Playwright while a requestAnimationFrame loop records
+every frame:
   pan   drag the empty canvas back and forth (the viewport moves, every node re-positions)
   drag  drag one node across the canvas (the node and its edges re-render)
 Headless Chromium renders in software on this machine's CPU, so the figures are a floor for what
