@@ -31,7 +31,7 @@ from agents.selectors import providers_of
 from agents.services.agents import agent_create
 from agents.tools_catalog import tool_choices
 from workflows.forms import WorkflowCreateForm
-from workflows.graph import NODE_TYPES
+from workflows.graph import NODE_TYPES, GraphError, graph_dump, graph_load
 from workflows.graph.diff import diff_drawing, graph_diff
 from workflows.models import Workflow
 from workflows.node_forms import node_form_class
@@ -217,15 +217,24 @@ def workflow_version_json(request: AuthedRequest, workflow_id: UUID, number: int
     return JsonResponse({"number": version.number, "note": version.note, "graph": version.graph})
 
 
+def _normalized(graph: Any) -> Any:
+    """Published graphs are stored with every default filled in; a draft is stored as the
+    builder sent it. Compared raw, defaults would show as changes nobody made."""
+    try:
+        return graph_dump(graph_load(graph))
+    except GraphError:
+        return graph
+
+
 def _graph_of(workflow: Workflow, which: str) -> tuple[Any, str]:
     if which == "draft":
-        return workflow.draft, "the draft"
+        return _normalized(workflow.draft), "the draft"
     if not which.isdigit():
         raise Http404("No such version.")
     version = workflow.versions.filter(number=int(which)).first()
     if version is None:
         raise Http404("No such version.")
-    return version.graph, f"version {version.number}"
+    return _normalized(version.graph), f"version {version.number}"
 
 
 @login_required

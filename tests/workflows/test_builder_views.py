@@ -292,6 +292,8 @@ def test_versions_are_served_and_compared(personas: Personas, client_for) -> Non
 
     html = page.content.decode()
     assert 'data-change="node-removed"' in html and "writing" in html
+    # Defaults filled in at publishing are not changes anybody made.
+    assert 'data-change="section"' not in html
     assert 'data-builder="marks"' in html
 
 

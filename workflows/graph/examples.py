@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def node(node_id: str, node_type: str, x: float, y: float, **config: Any) -> dict[str, Any]:
+def node(
+    node_id: str, node_type: str, along: float, across: float, **config: Any
+) -> dict[str, Any]:
+    """A node `along` the flow from the start and `across` it (parallel branches side by side).
+
+    The builder draws flows top to bottom, so the distance along the flow is the canvas's y.
+    """
     label = node_id.replace("-", " ").capitalize()
     return {
         "id": node_id,
         "type": node_type,
         "label": label,
-        "position": {"x": x, "y": y},
+        "position": {"x": across * 1.5, "y": along * 0.6},
         "config": config,
     }
 
@@ -50,9 +56,17 @@ def graph(
     }
 
 
-def agent(node_id: str, agent_id: str, x: float, template: str, output: str) -> dict[str, Any]:
+def agent(
+    node_id: str, agent_id: str, along: float, template: str, output: str, across: float = 0
+) -> dict[str, Any]:
     return node(
-        node_id, "agent", x, 0, agent_id=agent_id, input_template=template, output_variable=output
+        node_id,
+        "agent",
+        along,
+        across,
+        agent_id=agent_id,
+        input_template=template,
+        output_variable=output,
     )
 
 
@@ -88,8 +102,12 @@ def parallel_research(researcher_a: str, researcher_b: str, analyst: str) -> dic
         nodes=[
             node("start", "start", 0, 0, input_mapping={"topic": "topic"}),
             node("fan-out", "parallel", 200, 0),
-            agent("research-a", researcher_a, 400, "Research {{ topic }} (sources).", "notes_a"),
-            agent("research-b", researcher_b, 400, "Research {{ topic }} (critics).", "notes_b"),
+            agent(
+                "research-a", researcher_a, 400, "Research {{ topic }} (sources).", "notes_a", -150
+            ),
+            agent(
+                "research-b", researcher_b, 400, "Research {{ topic }} (critics).", "notes_b", 150
+            ),
             node("join", "join", 600, 0, strategy="concatenate", output_variable="notes"),
             agent("analysis", analyst, 800, "Analyse:\n{{ notes }}", "analysis"),
             node("end", "end", 1000, 0, output="analysis"),
