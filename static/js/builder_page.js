@@ -146,17 +146,31 @@
 
   var placeholder = nodePanel.innerHTML;
 
+  // Selections can follow each other faster than forms load: only the latest one is shown.
+  var formRequest = 0;
+
   function loadNodeForm(node) {
-    window.htmx.ajax("POST", page.dataset.nodeFormUrl, {
-      target: "#node-panel",
-      swap: "innerHTML",
-      values: { node: JSON.stringify(node) },
-    });
+    var ticket = ++formRequest;
+    var body = new FormData();
+    body.append("node", JSON.stringify(node));
+    fetch(page.dataset.nodeFormUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      credentials: "same-origin",
+    })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        if (ticket !== formRequest) return;
+        nodePanel.innerHTML = html;
+        window.htmx.process(nodePanel);
+      });
   }
 
   builder.addEventListener("wf:select", function (event) {
     var node = event.detail && event.detail.node;
     if (!node) {
+      formRequest++;
       selectedId = null;
       nodePanel.innerHTML = placeholder;
       return;
@@ -297,9 +311,19 @@
     report.appendChild(close);
   }
 
+  // After a whole graph is loaded from a button or menu, the canvas takes the focus so that
+  // Ctrl+Z, which the report offers, reaches it.
+  function focusCanvas() {
+    var flow = builder.querySelector(".react-flow");
+    if (!flow) return;
+    if (!flow.hasAttribute("tabindex")) flow.setAttribute("tabindex", "-1");
+    flow.focus();
+  }
+
   function loadGraph(payload, what) {
     (payload.agents || []).forEach(function (agent) { builder.addAgent(agent); });
     builder.setGraph(payload.graph, { record: true });
+    focusCanvas();
     var lines = [what + " loaded into the draft. Undo (Ctrl+Z) brings back what was there."];
     (payload.warnings || []).forEach(function (line) { lines.push(line); });
     (payload.report || []).forEach(function (line) { lines.push("Not imported: " + line); });
@@ -354,6 +378,7 @@
         .then(function (response) { return response.json(); })
         .then(function (data) {
           builder.setGraph(data.graph, { record: true });
+          focusCanvas();
           var versions = restore.closest("details");
           if (versions) versions.open = false;
           showReport("ok", ["Version " + number + " restored into the draft. Undo (Ctrl+Z) brings back what was there; publish to make it current."]);

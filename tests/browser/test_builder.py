@@ -268,6 +268,7 @@ def test_a_reload_mid_edit_finds_the_draft_intact(lab: Any) -> None:
     page.reload()
     page.locator('workflow-builder[data-ready="true"]').wait_for()
     node(page, added).wait_for()
+    page.locator("#save-status", has_text="Draft saved at").wait_for()
     workflow.refresh_from_db()
     assert added in {n["id"] for n in workflow.draft["nodes"]}
 
@@ -292,6 +293,7 @@ def test_keyboard_only_add_and_connect_two_nodes(lab: Any) -> None:
     # The node just added has the focus: `c` opens the connect menu; pick the other one.
     node(page, second).wait_for()
     page.evaluate(f"() => document.getElementById('builder').focusNode({first!r})")
+    page.wait_for_function(f"() => document.activeElement.dataset.id === {first!r}")
     page.keyboard.press("c")
     listbox = page.get_by_role("listbox", name="Target step")
     listbox.wait_for()
@@ -330,3 +332,91 @@ def test_a_version_diff_and_the_run_page_graph(lab: Any) -> None:
     node(page, "writing").and_(page.locator('[data-mark="removed"]')).wait_for()
     assert page.locator('[data-change="node-removed"]').count() == 1
     screenshot(page, "45-builder-diff")
+
+
+def test_templates_imports_and_restores_load_as_one_undo_step(lab: Any) -> None:
+    from tests.workflows.test_builder_views import FIXTURES
+    from workflows.services.workflows import workflow_publish
+
+    page = lab
+    workflow = template_workflow(lab)
+    workflow_publish(workflow=workflow, user=None, note="First")
+    open_builder(page, workflow)
+    original = graph_of(page)
+
+    page.get_by_text("Start from a template").click()
+    page.get_by_role("menuitem", name="Panel vote").click()
+    page.locator("#import-report", has_text="loaded into the draft").wait_for()
+    assert any(n["type"] == "vote" for n in graph_of(page)["nodes"])
+    page.keyboard.press("Control+z")
+    assert graph_of(page) == original
+
+    page.locator("#import-file").set_input_files(str(FIXTURES / "autogen_unsupported_parts.json"))
+    page.locator("#import-report", has_text="Not imported:").wait_for()
+    assert any(n["type"] == "group_chat" for n in graph_of(page)["nodes"])
+    screenshot(page, "46-builder-import-report")
+
+    page.locator("#versions-menu summary").click()
+    page.locator('[data-restore-version="1"]').click()
+    page.locator("#import-report", has_text="Version 1 restored").wait_for()
+    restored = graph_of(page)
+    assert [n["id"] for n in restored["nodes"]] == [n["id"] for n in original["nodes"]]
+    wait_saved(page)
+    workflow.refresh_from_db()
+    assert [n["id"] for n in workflow.draft["nodes"]] == [n["id"] for n in original["nodes"]]
+
+
+def test_typing_in_a_property_is_one_undo_step(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    node(page, "analysis").click()
+    label = page.locator("#node-panel").get_by_label("Label")
+    label.click()
+    label.press("End")
+    page.keyboard.type(" and critique", delay=40)
+    node(page, "analysis").get_by_text("Analysis and critique").wait_for()
+    assert page.locator("#node-panel").get_by_label("Label").input_value() == (
+        "Analysis and critique"
+    )
+
+    page.locator(".react-flow__pane").click(position={"x": 20, "y": 20})
+    page.keyboard.press("Control+z")
+    assert next(n for n in graph_of(page)["nodes"] if n["id"] == "analysis")["label"] == "Analysis"
+
+
+def test_copy_paste_and_a_new_agent_from_the_palette(lab: Any) -> None:
+    page = lab
+    workflow = template_workflow(lab)
+    open_builder(page, workflow)
+    node(page, "research").click()
+    node(page, "analysis").click(modifiers=["Shift"])
+    before = {n["id"] for n in graph_of(page)["nodes"]}
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    pasted = new_nodes(page, before)
+    assert len(pasted) == 2
+    graph = graph_of(page)
+    assert any(e["source"] in pasted and e["target"] in pasted for e in graph["edges"])
+
+    page.get_by_role("button", name="+ New agent").click()
+    dialog = page.locator("#agent-dialog")
+    dialog.get_by_label("Name").fill("Critic")
+    dialog.get_by_label("Role").fill("a demanding critic")
+    dialog.get_by_role("button", name="Create and add to canvas").click()
+    # The new agent is in the palette and on the canvas, and the dialog closes by itself.
+    page.wait_for_function(
+        "() => document.getElementById('builder').getGraph().nodes.some(n => n.label === 'Critic')"
+    )
+    critic = agent_id(lab, "Critic")
+    added = next(n for n in graph_of(page)["nodes"] if n["label"] == "Critic")
+    assert added["config"]["agent_id"] == critic
+    page.get_by_test_id(f"palette-agent-{critic}").wait_for()
+    dialog.wait_for(state="hidden")
+    screenshot(page, "47-builder-new-agent")
+
+
+def agent_id(lab: Any, name: str) -> str:
+    from agents.models import Agent
+
+    return str(Agent.objects.get(workspace=lab.workspace, name=name).pk)

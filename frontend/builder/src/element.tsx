@@ -120,12 +120,15 @@ export class WorkflowBuilderElement extends HTMLElement {
     this.on('keydown', (event) => this.onKeyDown(event as KeyboardEvent));
   }
 
-  /** Shortcuts apply while focus is in the builder, or nowhere after a click on the canvas. */
+  /** Shortcuts apply while focus is in the builder, or nowhere after a click on the canvas. A
+   * focusable container around the builder (the page's <main tabindex="-1">) takes the focus
+   * when the canvas background is clicked; that counts as nowhere. */
   private onKeyDown(event: KeyboardEvent): void {
     const store = this.store;
     if (!store || event.defaultPrevented || isTyping(event.target)) return;
     const focus = document.activeElement;
-    const inside = this.contains(focus) || ((!focus || focus === document.body) && this.lastPointerInside);
+    const nowhere = !focus || focus === document.body || focus.contains(this);
+    const inside = this.contains(focus) || (nowhere && this.lastPointerInside);
     if (!inside || store.state.readonly || store.state.connectFor) return;
     const mod = event.ctrlKey || event.metaKey;
     const key = event.key.toLowerCase();
