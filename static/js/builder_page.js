@@ -293,22 +293,39 @@
 
   var report = document.getElementById("import-report");
 
+  // The first line says what happened; the details (often many for an import) fold away, so the
+  // canvas keeps its room.
   function showReport(kind, lines) {
     if (!report) return;
     report.hidden = false;
-    report.className = "banner" + (kind === "error" ? " banner-danger" : "");
+    report.className = "banner report" + (kind === "error" ? " banner-danger" : "");
     report.textContent = "";
-    lines.forEach(function (line, index) {
-      var item = document.createElement(index === 0 ? "strong" : "div");
-      item.textContent = line;
-      report.appendChild(item);
-    });
+    var head = document.createElement("div");
+    head.className = "report-head";
+    var title = document.createElement("strong");
+    title.textContent = lines[0];
+    head.appendChild(title);
     var close = document.createElement("button");
     close.type = "button";
     close.className = "btn btn-small";
     close.textContent = "Dismiss";
     close.addEventListener("click", function () { report.hidden = true; });
-    report.appendChild(close);
+    head.appendChild(close);
+    report.appendChild(head);
+    if (lines.length > 1) {
+      var details = document.createElement("details");
+      var summary = document.createElement("summary");
+      summary.textContent = (lines.length - 1) + (lines.length === 2 ? " note" : " notes") + " about what was loaded";
+      details.appendChild(summary);
+      var list = document.createElement("ul");
+      lines.slice(1).forEach(function (line) {
+        var item = document.createElement("li");
+        item.textContent = line;
+        list.appendChild(item);
+      });
+      details.appendChild(list);
+      report.appendChild(details);
+    }
   }
 
   // After a whole graph is loaded from a button or menu, the canvas takes the focus so that
