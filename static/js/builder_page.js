@@ -448,8 +448,17 @@
     }
   });
 
-  if (builder.dataset.ready === "true") restorePending();
-  else builder.addEventListener("wf:ready", restorePending);
+  // The draft's problems as loaded badge its nodes at once, before any edit.
+  function onReady() {
+    var loaded = document.getElementById("builder-issues");
+    if (loaded) {
+      var issues = JSON.parse(loaded.textContent);
+      builder.setIssues(issues.by_node || {}, issues.by_edge || {});
+    }
+    restorePending();
+  }
+  if (builder.dataset.ready === "true") onReady();
+  else builder.addEventListener("wf:ready", onReady);
 
   runPanel.addEventListener("click", function (event) {
     if (!event.target.closest("[data-clear-run]")) return;

@@ -257,6 +257,10 @@ def test_an_invalid_graph_shows_its_errors_on_the_nodes_and_cannot_be_published(
     # The checklist jumps to the node it names.
     checklist.locator('[data-focus-node="triage"]').first.click()
     assert "selected" in (node(page, "triage").locator("xpath=..").get_attribute("class") or "")
+    # Opened again, the draft (saved with the refused publication) carries its badges before
+    # anything is edited.
+    open_builder(page, workflow)
+    node(page, "triage").locator(".wf-badge--error").wait_for()
 
 
 def test_a_reload_mid_edit_finds_the_draft_intact(lab: Any) -> None:
