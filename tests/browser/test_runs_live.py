@@ -47,6 +47,8 @@ def test_a_pipeline_streams_to_completion(lab: Any) -> None:
     messages.nth(2).wait_for()
     assert messages.count() == 3
     assert "green roofs" in page.locator("#timeline").inner_text().lower()
+    # The node list catches up when the run state refreshes, just after the status changes.
+    page.locator(".node-state.state-done").nth(4).wait_for()
     assert page.locator(".node-state.state-done").count() == 5
     # The graph on the run page shows the same states on its canvas.
     for node_id in ("research", "analysis", "writing"):
