@@ -28,6 +28,7 @@ from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
@@ -181,6 +182,17 @@ class SentSeqs:
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first runs `close_old_connections` on the shared sync thread, one
+        # thread hop per message per viewer: with 200 viewers, 200 hops queued on one thread
+        # before the last of them sees an event. This consumer never touches the database on
+        # the loop; its reads go through `database_sync_to_async`, which closes stale
+        # connections before and after each read, on the thread that holds them.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         self.group: str | None = None
