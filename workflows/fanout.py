@@ -35,6 +35,12 @@ STOP = "fanout.stop"
 STOP_TIMEOUT = 5.0
 
 
+def membership_refresh_seconds(layer: BaseChannelLayer) -> float:
+    # A layer ends a group membership `group_expiry` after it was made (a day by default); a
+    # feed outlives the sockets that come and go while others stay, so it renews its own.
+    return float(getattr(layer, "group_expiry", 86400)) / 4
+
+
 class Viewer(Protocol):
     def deliver(self, message: dict[str, Any]) -> None:
         """Takes a message (shared with the other viewers: read it, never change it). Must not
@@ -53,6 +59,7 @@ class RunFeed:
         self.channel_name = ""
         self.joined = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task[None] | None = None
+        self.renewal: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         try:
@@ -63,9 +70,15 @@ class RunFeed:
             self.joined.exception()  # retrieved: the joiners that wait on it get it too
             raise
         self.task = asyncio.create_task(self._pump(), name=f"run feed {self.run_id}")
+        self.renewal = asyncio.create_task(self._renew(), name=f"run feed {self.run_id} renewal")
         self.joined.set_result(None)
 
     async def close(self) -> None:
+        renewal, self.renewal = self.renewal, None
+        if renewal is not None:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
         if self.channel_name:
             await self.layer.group_discard(self.group, self.channel_name)
         task, self.task = self.task, None
@@ -80,6 +93,15 @@ class RunFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _renew(self) -> None:
+        interval = membership_refresh_seconds(self.layer)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.layer.group_add(self.group, self.channel_name)
+            except Exception:  # the layer is down: try again next time
+                logger.warning("Could not renew the live feed of run %s", self.run_id)
 
     async def _pump(self) -> None:
         while True:

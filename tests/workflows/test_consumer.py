@@ -26,7 +26,7 @@ from django.utils import timezone
 from a2a_site.accounts.models import User, Workspace
 from a2a_site.asgi import application
 from tests.conftest import Personas
-from workflows import consumers
+from workflows import consumers, fanout
 from workflows.fanout import live_fanout
 from workflows.live import publish_delta, publish_events, publish_status, run_group
 from workflows.models import Run, RunEvent
@@ -502,3 +502,37 @@ async def test_a_viewer_stuck_on_sending_delays_nobody_then_resyncs_exactly(
     assert caught_up[-2] == {"type": "replayed", "last_seq": count}
     await reader.disconnect()
     await stuck.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_feed_renews_its_group_membership(
+    run: Run, as_viewer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A layer forgets a membership `group_expiry` after it was made; a feed outlives its sockets.
+    monkeypatch.setattr(fanout, "membership_refresh_seconds", lambda layer: 0.05)
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    joined = await member_since(run.pk)
+    deadline = time.monotonic() + TIMEOUT
+    while await member_since(run.pk) <= joined:
+        assert time.monotonic() < deadline, "the membership was never renewed"
+        await asyncio.sleep(0.05)
+    await socket.disconnect()
+    assert await group_size(run.pk) == 0
+
+
+async def member_since(run_id: Any) -> float:
+    """When the run's one group member joined (or last renewed), as the layer records it."""
+    layer = get_channel_layer()
+    group = run_group(run_id)
+    if isinstance(layer, InMemoryChannelLayer):
+        (since,) = layer.groups[group].values()
+        return float(since)
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    try:
+        ((_, since),) = await client.zrange(layer._group_key(group), 0, -1, withscores=True)
+        return float(since)
+    finally:
+        await client.aclose()
