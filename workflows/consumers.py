@@ -236,6 +236,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.inbox_waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.sender_task: asyncio.Task[None] | None = None
+        self.closing: asyncio.Future[None] | None = None
         self.authorized = False
         user = self.scope.get("user")
         await self.accept()
@@ -350,6 +351,11 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         waiter, self.inbox_waiter = self.inbox_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def feed_lost(self) -> None:
+        """The feed failed: close, so the page reconnects and resyncs from its last seq."""
+        self.joined = False
+        self.closing = asyncio.ensure_future(self.close(code=CLOSE_INTERNAL))
 
     async def _send_live(self) -> None:
         loop = asyncio.get_running_loop()

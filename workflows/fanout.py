@@ -46,12 +46,23 @@ class Viewer(Protocol):
         """Takes a message (shared with the other viewers: read it, never change it). Must not
         block or await: queue it and send from the viewer's own task."""
 
+    def feed_lost(self) -> None:
+        """The feed cannot receive any more (the layer failed): live messages stop here, so the
+        viewer should tell its client to reconnect and resync. Must not block or await."""
+
 
 class RunFeed:
     """The viewers of one run in this process, and the one layer channel that feeds them."""
 
-    def __init__(self, layer: BaseChannelLayer, run_id: str, prepare: Prepare) -> None:
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        run_id: str,
+        prepare: Prepare,
+        forget: Callable[[RunFeed], None],
+    ) -> None:
         self.layer = layer
+        self.forget = forget
         self.run_id = run_id
         self.group = run_group(run_id)
         self.prepare = prepare
@@ -66,8 +77,9 @@ class RunFeed:
             self.channel_name = await self.layer.new_channel()
             await self.layer.group_add(self.group, self.channel_name)
         except BaseException as error:
-            self.joined.set_exception(error)
-            self.joined.exception()  # retrieved: the joiners that wait on it get it too
+            # The other joiners get an error of their own (not a CancelledError, say).
+            self.joined.set_exception(RuntimeError(f"Joining {self.group} failed: {error!r}"))
+            self.joined.exception()  # retrieved here, whether or not anyone else waits
             raise
         self.task = asyncio.create_task(self._pump(), name=f"run feed {self.run_id}")
         self.renewal = asyncio.create_task(self._renew(), name=f"run feed {self.run_id} renewal")
@@ -104,18 +116,31 @@ class RunFeed:
                 logger.warning("Could not renew the live feed of run %s", self.run_id)
 
     async def _pump(self) -> None:
-        while True:
-            message = await self.layer.receive(self.channel_name)
-            if message.get("type") == STOP:
-                return
-            try:
-                prepared = self.prepare(self.run_id, message)
-            except Exception:
-                logger.exception("Live message for run %s dropped", self.run_id)
-                continue
-            # A copy: a viewer leaving (or joining) during the loop does not disturb it.
-            for viewer in list(self.viewers):
-                viewer.deliver(prepared)
+        try:
+            while True:
+                message = await self.layer.receive(self.channel_name)
+                if message.get("type") == STOP:
+                    return
+                try:
+                    prepared = self.prepare(self.run_id, message)
+                except Exception:
+                    logger.exception("Live message for run %s dropped", self.run_id)
+                    continue
+                # A copy: a viewer leaving (or joining) during the loop does not disturb it.
+                for viewer in list(self.viewers):
+                    viewer.deliver(prepared)
+        except Exception:
+            # Whatever the layer sends from now on is lost to these viewers: say so (their
+            # clients reconnect and resync from the database) rather than go quiet.
+            logger.exception("The live feed of run %s lost its channel", self.run_id)
+            self.forget(self)
+            if self.renewal is not None:
+                self.renewal.cancel()
+            viewers, self.viewers = list(self.viewers), {}
+            for viewer in viewers:
+                viewer.feed_lost()
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(self.group, self.channel_name)
 
 
 class LiveFanout:
@@ -130,7 +155,7 @@ class LiveFanout:
         reaches `viewer`."""
         feed = self.feeds.get(run_id)
         if feed is None:
-            feed = self.feeds[run_id] = RunFeed(self.layer, run_id, prepare)
+            feed = self.feeds[run_id] = RunFeed(self.layer, run_id, prepare, self._forget)
             feed.viewers[viewer] = None
             try:
                 await feed.open()
@@ -145,6 +170,10 @@ class LiveFanout:
         except BaseException:
             feed.viewers.pop(viewer, None)
             raise
+
+    def _forget(self, feed: RunFeed) -> None:
+        if self.feeds.get(feed.run_id) is feed:
+            del self.feeds[feed.run_id]
 
     async def leave(self, run_id: str, viewer: Viewer) -> None:
         feed = self.feeds.get(run_id)

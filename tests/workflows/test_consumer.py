@@ -536,3 +536,34 @@ async def member_since(run_id: Any) -> float:
         return float(since)
     finally:
         await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_feed_that_loses_the_layer_closes_its_sockets_and_the_next_starts_afresh(
+    run: Run, as_viewer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets = [await open_socket(run.pk, as_viewer) for _ in range(2)]
+    for socket in sockets:
+        await subscribe(socket, 0)
+    layer = get_channel_layer()
+
+    async def broken_receive(channel: str) -> dict[str, Any]:
+        raise ConnectionError("the layer went away")
+
+    # The feed is waiting on a receive already: the next one, after this event, fails.
+    monkeypatch.setattr(layer, "receive", broken_receive)
+    await publish_events(run.pk, [live_event(1)])
+    for socket in sockets:
+        assert event_seqs([await socket.receive_json_from(timeout=TIMEOUT)]) == [1]
+        # Not silence: the page reconnects and resyncs from its last seq.
+        assert await close_code(socket) == consumers.CLOSE_INTERNAL
+        await socket.disconnect()
+    assert viewers_in_process(run.pk) == []
+    assert await group_size(run.pk) == 0
+
+    monkeypatch.undo()
+    again = await open_socket(run.pk, as_viewer)
+    await subscribe(again, 1)
+    await publish_events(run.pk, [live_event(2)])
+    assert event_seqs([await again.receive_json_from(timeout=TIMEOUT)]) == [2]
+    await again.disconnect()
