@@ -7,6 +7,13 @@ For 1, 50 and 200 viewers of one run: the viewers connect with a session cookie,
 wait for the replay to end; the publisher then sends EVENTS events at RATE per second, each
 carrying `data.sent_at`; every viewer records `time.time() - sent_at` when the event arrives.
 
+Both ends read `time.time()` (the system's wall clock, one kernel clock for every process on the
+machine), taken just before the publisher's `publish_events` and just after the viewer's client
+(aiohttp) has read the frame and parsed its JSON, so a figure spans the layer, daphne's fan-out
+and frame writes, and the client's read. The viewers are real WebSocket clients, one connection
+each, all in this process; every event is counted at every viewer, none sampled, and the payload
+is the consumer's own (Markdown text and its rendered HTML).
+
     python bench/live_latency.py                 # 200 events at 20/s per phase
     python bench/live_latency.py --events 50     # quicker
 

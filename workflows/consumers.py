@@ -13,9 +13,14 @@ Close codes: 4401 not signed in, 4404 no such run for this user (missing and for
 same), 4400 a malformed message. These are sent after accepting, so a browser can read them
 (a refused handshake reaches it as a bare 1006) and stop reconnecting.
 
-The channel layer delivers at most once; `seq` makes the feed whole: the consumer joins the group
-before reading the database, so an event is either in the replay or arrives live (or both, and
-then it is sent once). A client that sees a gap resubscribes with its last `seq`.
+The channel layer delivers at most once; `seq` makes the feed whole: the consumer joins the run's
+feed before reading the database, so an event is either in the replay or arrives live (or both,
+and then it is sent once). A client that sees a gap resubscribes with its last `seq`.
+
+Live messages reach a consumer through its process's feed of the run (`workflows.fanout`): one
+group member per process, not per socket. Each consumer queues what the feed delivers and sends it
+from a task of its own, so a socket that is slow to take its frames holds up only itself; one that
+falls `INBOX_LIMIT` messages behind drops them and resyncs itself from the database.
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from functools import lru_cache
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member
-from workflows.live import run_group
+from workflows.fanout import live_fanout
 from workflows.models import Run, RunEvent
 from workflows.rendering import markdown_html
 
@@ -44,6 +51,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_INTERNAL = 1011
 REPLAY_PAGE = 500
+# Live messages a socket may have waiting before it gives up on them and resyncs from the database
+# (the channel layer's own per-channel capacity).
+INBOX_LIMIT = 100
 EVENT_FIELDS = ("seq", "kind", "step_key", "data", "created_at")
 TOTAL_FIELDS = ("prompt_tokens", "completion_tokens", "cost", "model_calls", "steps_completed")
 
@@ -140,6 +150,26 @@ def event_text(run_id: str, event: dict[str, Any]) -> str:
     return text
 
 
+async def status_text(run_id: str) -> str | None:
+    snapshot = await status_snapshot(run_id)
+    return None if snapshot is None else json.dumps(snapshot)
+
+
+def prepare_live(run_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    """What every viewer of the run in this process sends for a live message, worked out once:
+    the JSON of each event, one read of the status snapshot. The result is shared by the
+    viewers: read-only."""
+    kind = message.get("type")
+    if kind == "run.events":
+        events = message.get("events", [])
+        texts = [(int(event["seq"]), event_text(run_id, event)) for event in events]
+        return {"type": "run.events", "events": events, "texts": texts}
+    if kind == "run.status":
+        # Started now, awaited by each viewer in its turn: one database read per process.
+        return {**message, "snapshot": asyncio.ensure_future(status_text(run_id))}
+    return message
+
+
 def parse_subscribe(content: Any) -> int:
     """The `after_seq` of a subscribe message; ValueError says what is wrong with it."""
     if not isinstance(content, dict) or content.get("type") != "subscribe":
@@ -181,13 +211,32 @@ class SentSeqs:
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
+    # No layer channel of its own: live messages come through the process's feed of the run.
+    channel_layer_alias = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first runs `close_old_connections` on the shared sync thread, one
+        # thread hop per message: with many viewers, hops queued on one thread. This consumer
+        # never touches the database on the loop; its reads go through
+        # `database_sync_to_async`, which closes stale connections before and after each read.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
-        self.group: str | None = None
+        self.live_layer = get_channel_layer()
+        self.joined = False
         self.sent = SentSeqs(0)
         self.replaying = False
         self.buffered: list[dict[str, Any]] = []
         self.replay_task: asyncio.Task[None] | None = None
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.inbox_waiter: asyncio.Future[None] | None = None
+        self.overflowed = False
+        self.sender_task: asyncio.Task[None] | None = None
+        self.closing: asyncio.Future[None] | None = None
         self.authorized = False
         user = self.scope.get("user")
         await self.accept()
@@ -198,11 +247,29 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         else:
             self.authorized = True
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer failed or was cancelled: the feed must not keep a dead
+            # socket (nor its tasks) alive.
+            await self._leave_live()
+
     async def disconnect(self, code: int) -> None:
-        await self._stop_replay()
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        await self._leave_live()
+
+    async def _leave_live(self) -> None:
+        # Out of the feed before the first await: nothing is delivered to this socket after.
+        if getattr(self, "joined", False):
+            self.joined = False
+            await live_fanout(self.live_layer).leave(self.run_id, self)
+        for name in ("replay_task", "sender_task"):
+            task = getattr(self, name, None)
+            setattr(self, name, None)
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.authorized:  # closing already; whatever the client sent meanwhile is moot
@@ -221,19 +288,21 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             self.authorized = False
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        if self.group is None:
+        if not self.joined and self.live_layer is not None:
             # Join before reading the database: an event committed after the read is then
             # published to us; one committed before it is in the read.
-            self.group = run_group(self.run_id)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            self.sender_task = asyncio.create_task(self._send_live())
+            await live_fanout(self.live_layer).join(self.run_id, self, prepare_live)
+            self.joined = True
+        await self._start_replay(SentSeqs(after_seq))
+
+    async def _start_replay(self, sent: SentSeqs) -> None:
         await self._stop_replay()
-        self.sent = SentSeqs(after_seq)
+        self.sent = sent
         self.buffered = []
         self.replaying = True
-        # A task, not inline: the consumer's dispatch loop must keep draining the group's
-        # messages into `buffered` while the replay runs, or they would pile up in the layer
-        # (capacity 100) and be dropped.
-        self.replay_task = asyncio.create_task(self._replay(after_seq))
+        # A task, not inline: live messages keep arriving (into `buffered`) while it runs.
+        self.replay_task = asyncio.create_task(self._replay(sent.floor))
 
     async def _stop_replay(self) -> None:
         task, self.replay_task = self.replay_task, None
@@ -269,33 +338,67 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             for message in pending:
                 await self._forward(message)
 
-    # Group messages (see workflows.live). During a replay they wait their turn in `buffered`.
+    # Live messages, from the run's feed in this process (see workflows.fanout).
 
-    async def run_events(self, message: dict[str, Any]) -> None:
-        await self._live(message)
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Called by the feed for each message; queues it for `_send_live`, never waits."""
+        if len(self.inbox) >= INBOX_LIMIT:
+            # Hopelessly behind: drop what waits and replay the stored events instead (deltas
+            # in between are lost, as the layer would drop them).
+            self.inbox.clear()
+            self.overflowed = True
+        self.inbox.append(message)
+        waiter, self.inbox_waiter = self.inbox_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    async def run_delta(self, message: dict[str, Any]) -> None:
-        await self._live(message)
+    def feed_lost(self) -> None:
+        """The feed failed: close, so the page reconnects and resyncs from its last seq."""
+        self.joined = False
+        self.closing = asyncio.ensure_future(self.close(code=CLOSE_INTERNAL))
 
-    async def run_status(self, message: dict[str, Any]) -> None:
-        await self._live(message)
-
-    async def _live(self, message: dict[str, Any]) -> None:
-        if self.replaying:
-            self.buffered.append(message)
-        else:
-            await self._forward(message)
+    async def _send_live(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while self.inbox:
+                    if self.overflowed:
+                        self.overflowed = False
+                        # Keeps what was sent: the replay sends only what is missing.
+                        await self._start_replay(self.sent)
+                    message = self.inbox.popleft()
+                    if self.replaying:
+                        self.buffered.append(message)
+                    else:
+                        await self._forward(message)
+                self.inbox_waiter = loop.create_future()
+                await self.inbox_waiter
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Live feed of run %s failed", self.run_id)
+            await self.close(code=CLOSE_INTERNAL)
 
     async def _forward(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "run.events":
-            await self._send_events(message.get("events", []))
+            texts = message.get("texts")
+            if texts is None:
+                await self._send_events(message.get("events", []))
+            else:
+                for seq, text in texts:
+                    if self.sent.add(seq):
+                        await self.send(text_data=text)
         elif kind == "run.delta":
             # Serialized once by the publisher for every viewer.
             await self.send(text_data=message["json"])
         elif kind == "run.status":
             # The message names the new status only; the row has the current totals too.
-            await self._send_status()
+            snapshot = message.get("snapshot")
+            if snapshot is None:
+                await self._send_status()
+            else:
+                await self._send_status_text(await snapshot)
 
     async def _send_events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -303,8 +406,10 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
                 await self.send(text_data=event_text(self.run_id, event))
 
     async def _send_status(self) -> None:
-        snapshot = await status_snapshot(self.run_id)
-        if snapshot is None:  # deleted while watched
+        await self._send_status_text(await status_text(self.run_id))
+
+    async def _send_status_text(self, text: str | None) -> None:
+        if text is None:  # deleted while watched
             await self.close(code=CLOSE_NOT_FOUND)
         else:
-            await self.send_json(snapshot)
+            await self.send(text_data=text)

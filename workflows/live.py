@@ -1,6 +1,7 @@
 """Live traffic of a run over the channel layer: stored events after they commit, and token deltas.
 
-Delivery here is at most once (the layer drops messages for slow or absent viewers); viewers
+Delivery here is at most once (the layer drops what it cannot deliver in time; a web process
+receives a run's messages once and fans them out to its sockets, see `workflows.fanout`); viewers
 that missed something re-read the stored events by `seq`, so nothing is lost.
 """
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
@@ -25,8 +26,9 @@ from django.utils import timezone
 from a2a_site.accounts.models import User, Workspace
 from a2a_site.asgi import application
 from tests.conftest import Personas
-from workflows import consumers
-from workflows.live import publish_delta, publish_events, publish_status
+from workflows import consumers, fanout
+from workflows.fanout import live_fanout
+from workflows.live import publish_delta, publish_events, publish_status, run_group
 from workflows.models import Run, RunEvent
 from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
 
@@ -354,3 +356,214 @@ async def test_a_slow_viewer_does_not_delay_the_others(
     assert publishing < 2.0, f"group_send took {publishing:.2f}s for 400 messages"
     await idle.disconnect()
     await reader.disconnect()
+
+
+# --- the process's feed of a run (workflows.fanout) -------------------------------------------
+
+
+async def group_size(run_id: Any) -> int:
+    """How many members the run's group has on the channel layer."""
+    layer = get_channel_layer()
+    group = run_group(run_id)
+    if isinstance(layer, InMemoryChannelLayer):
+        return len(layer.groups.get(group, {}))
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    try:
+        return int(await client.zcard(layer._group_key(group)))
+    finally:
+        await client.aclose()
+
+
+def viewers_in_process(run_id: Any) -> list[Any]:
+    feed = live_fanout(get_channel_layer()).feeds.get(str(run_id))
+    return list(feed.viewers) if feed else []
+
+
+@pytest.mark.asyncio
+async def test_viewers_in_one_process_share_one_group_member(
+    run: Run, as_viewer: Headers, as_owner: Headers
+) -> None:
+    sockets = [await open_socket(run.pk, as_viewer if i % 2 else as_owner) for i in range(5)]
+    for socket in sockets:
+        await subscribe(socket, 0)
+    assert await group_size(run.pk) == 1
+    assert len(viewers_in_process(run.pk)) == 5
+
+    await publish_events(run.pk, [live_event(1)])
+    for socket in sockets:
+        assert event_seqs([await socket.receive_json_from(timeout=TIMEOUT)]) == [1]
+
+    # Those who stay keep receiving; the member goes with the last viewer.
+    for socket in sockets[:4]:
+        await socket.disconnect()
+    assert await group_size(run.pk) == 1
+    await publish_events(run.pk, [live_event(2)])
+    assert event_seqs([await sockets[4].receive_json_from(timeout=TIMEOUT)]) == [2]
+    await sockets[4].disconnect()
+    assert await group_size(run.pk) == 0
+    assert viewers_in_process(run.pk) == []
+
+    # A viewer after that gets a feed of its own again.
+    again = await open_socket(run.pk, as_viewer)
+    assert event_seqs(await subscribe(again, 0)) == []
+    await publish_events(run.pk, [live_event(3)])
+    assert event_seqs([await again.receive_json_from(timeout=TIMEOUT)]) == [3]
+    await again.disconnect()
+    assert await group_size(run.pk) == 0
+
+
+@pytest.mark.asyncio
+async def test_refused_sockets_never_join_the_feed(personas: Personas, as_owner: Headers) -> None:
+    foreign = await database_sync_to_async(make_run)(personas.other_workspace, personas.outsider)
+    socket = await open_socket(foreign.pk, as_owner)
+    await socket.send_json_to({"type": "subscribe", "after_seq": 0})
+    assert await close_code(socket) == consumers.CLOSE_NOT_FOUND
+    await socket.disconnect()
+    assert await group_size(foreign.pk) == 0
+    assert viewers_in_process(foreign.pk) == []
+
+
+@pytest.mark.asyncio
+async def test_live_events_and_deltas_cost_no_database_work_and_status_one_read(
+    run: Run, as_viewer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets = [await open_socket(run.pk, as_viewer) for _ in range(3)]
+    for socket in sockets:
+        await subscribe(socket, 0)
+
+    hops = 0
+    real_call = SyncToAsync.__call__
+
+    async def counted_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted_call)
+    await publish_events(run.pk, [live_event(1, "message", agent="A", text="**hi**")])
+    await publish_delta(run.pk, step_key="s", agent="A", text="tok")
+    for socket in sockets:
+        assert [m["type"] for m in await until(socket, lambda m: m["type"] == "delta")] == [
+            "event",
+            "delta",
+        ]
+    assert hops == 0  # no thread hop (and so no query) per viewer or per message
+
+    await publish_status(run.pk, "running")
+    for socket in sockets:
+        assert (await socket.receive_json_from(timeout=TIMEOUT))["status"] == "queued"
+    assert hops == 1  # one snapshot read for the three viewers
+    for socket in sockets:
+        await socket.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_viewer_stuck_on_sending_delays_nobody_then_resyncs_exactly(
+    run: Run, as_viewer: Headers, as_owner: Headers
+) -> None:
+    reader = await open_socket(run.pk, as_viewer)
+    await subscribe(reader, 0)
+    stuck = await open_socket(run.pk, as_owner)
+    await subscribe(stuck, 0)
+    first, second = viewers_in_process(run.pk)
+    # Every send of the second socket waits (as on a server that applies backpressure).
+    gate = asyncio.Event()
+    real_send = second.send
+
+    async def send_when_open(*args: Any, **kwargs: Any) -> None:
+        await gate.wait()
+        await real_send(*args, **kwargs)
+
+    second.send = send_when_open
+
+    # Stored, then published one by one, as the engine does: more messages than the stuck
+    # socket may keep waiting.
+    count = consumers.INBOX_LIMIT + 50
+    await database_sync_to_async(add_events)(run, count)
+    publishing = 0.0
+    received: list[dict[str, Any]] = []
+    for start in range(1, count + 1, 10):
+        began = time.perf_counter()
+        for seq in range(start, start + 10):
+            await publish_events(run.pk, [live_event(seq)])
+        publishing += time.perf_counter() - began
+        last = start + 9
+        received += await until(reader, lambda m, last=last: m.get("seq") == last)
+    assert event_seqs(received) == list(range(1, count + 1))
+    assert publishing < 2.0, f"publishing took {publishing:.2f}s"
+    assert len(second.inbox) <= consumers.INBOX_LIMIT
+
+    # Unstuck, it gets every stored event once, in order, from the database, then a status.
+    gate.set()
+    caught_up = await until(stuck, is_status)
+    assert event_seqs(caught_up) == list(range(1, count + 1))
+    assert caught_up[-2] == {"type": "replayed", "last_seq": count}
+    await reader.disconnect()
+    await stuck.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_feed_renews_its_group_membership(
+    run: Run, as_viewer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A layer forgets a membership `group_expiry` after it was made; a feed outlives its sockets.
+    monkeypatch.setattr(fanout, "membership_refresh_seconds", lambda layer: 0.05)
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    joined = await member_since(run.pk)
+    deadline = time.monotonic() + TIMEOUT
+    while await member_since(run.pk) <= joined:
+        assert time.monotonic() < deadline, "the membership was never renewed"
+        await asyncio.sleep(0.05)
+    await socket.disconnect()
+    assert await group_size(run.pk) == 0
+
+
+async def member_since(run_id: Any) -> float:
+    """When the run's one group member joined (or last renewed), as the layer records it."""
+    layer = get_channel_layer()
+    group = run_group(run_id)
+    if isinstance(layer, InMemoryChannelLayer):
+        (since,) = layer.groups[group].values()
+        return float(since)
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    try:
+        ((_, since),) = await client.zrange(layer._group_key(group), 0, -1, withscores=True)
+        return float(since)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_feed_that_loses_the_layer_closes_its_sockets_and_the_next_starts_afresh(
+    run: Run, as_viewer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets = [await open_socket(run.pk, as_viewer) for _ in range(2)]
+    for socket in sockets:
+        await subscribe(socket, 0)
+    layer = get_channel_layer()
+
+    async def broken_receive(channel: str) -> dict[str, Any]:
+        raise ConnectionError("the layer went away")
+
+    # The feed is waiting on a receive already: the next one, after this event, fails.
+    monkeypatch.setattr(layer, "receive", broken_receive)
+    await publish_events(run.pk, [live_event(1)])
+    for socket in sockets:
+        assert event_seqs([await socket.receive_json_from(timeout=TIMEOUT)]) == [1]
+        # Not silence: the page reconnects and resyncs from its last seq.
+        assert await close_code(socket) == consumers.CLOSE_INTERNAL
+        await socket.disconnect()
+    assert viewers_in_process(run.pk) == []
+    assert await group_size(run.pk) == 0
+
+    monkeypatch.undo()
+    again = await open_socket(run.pk, as_viewer)
+    await subscribe(again, 1)
+    await publish_events(run.pk, [live_event(2)])
+    assert event_seqs([await again.receive_json_from(timeout=TIMEOUT)]) == [2]
+    await again.disconnect()
