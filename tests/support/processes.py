@@ -77,10 +77,10 @@ class ServerProcess:
         self._log.close()
 
 
-def start_daphne(**env: str) -> tuple[ServerProcess, str]:
+def start_daphne(name: str = "daphne", **env: str) -> tuple[ServerProcess, str]:
     port = free_port()
     server = ServerProcess(
-        "daphne",
+        name,
         [
             sys.executable,
             "-m",
