@@ -326,8 +326,9 @@ def workflow_node_form(request: AuthedRequest, workflow_id: UUID) -> HttpRespons
     if config is None:
         return render(request, "workflows/_node_form.html", context, status=422)
     update = form.node_update(config)
-    context["node_json"] = json.dumps({**node, "label": update["label"], "config": config})
-    context["applied"] = True
+    applied = {**node, "label": update["label"], "config": config}
+    # Shown as it now is on the canvas (the label may have taken the agent's name).
+    context.update(node_json=json.dumps(applied), form=_node_form(workflow, applied), applied=True)
     response = render(request, "workflows/_node_form.html", context)
     return trigger_client_event(response, "wf:node-updated", update)
 

@@ -273,12 +273,18 @@ class NodeForm(forms.Form):
         return head if head in self.fields else None
 
     def node_update(self, config: dict[str, Any]) -> dict[str, Any]:
-        """What the builder applies to its node: the same id, the new label and config."""
-        return {
-            "id": self.node.get("id"),
-            "label": self.cleaned_data.get("label") or "",
-            "config": config,
-        }
+        """What the builder applies to its node: the same id, the new label and config.
+
+        An agent step still labelled generically (or after its previous agent) takes the name of
+        the agent chosen for it; a label someone wrote stays.
+        """
+        label = self.cleaned_data.get("label") or ""
+        if "agent_id" in self.fields and config.get("agent_id"):
+            names = dict(getattr(self.fields["agent_id"], "choices", []))
+            previous = names.get(self.previous_config.get("agent_id") or "")
+            if label in ("", self.node_type.label, previous):
+                label = names.get(config["agent_id"], label)
+        return {"id": self.node.get("id"), "label": label, "config": config}
 
 
 def _choices_with_unknown(

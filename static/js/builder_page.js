@@ -225,6 +225,9 @@
     node.label = event.detail.label;
     node.config = event.detail.config;
     shown.value = JSON.stringify(node);
+    // The server may name the step after its agent; show that unless the label is being typed.
+    var label = form.querySelector("[name=label]");
+    if (label && label !== document.activeElement) label.value = event.detail.label;
   });
 
   // --- The checklist -------------------------------------------------------------------------

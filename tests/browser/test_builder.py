@@ -114,6 +114,9 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     node(page, writer).click()
     page.locator("#node-panel").get_by_label("Agent").select_option(label="Writer")
     page.locator("#node-panel .node-form-status", has_text="Applied").wait_for()
+    # A step still labelled “Agent” takes its agent's name.
+    node(page, writer).locator(".wf-node__label", has_text="Writer").wait_for()
+    assert page.locator("#node-panel").get_by_label("Label").input_value() == "Writer"
 
     chain = ["start", *ids, "end"]
     for source, target in zip(chain, chain[1:], strict=False):

@@ -167,3 +167,17 @@ def test_an_error_policy_is_stored_only_when_it_is_not_the_default() -> None:
             "default_value": "n/a",
         },
     }
+
+
+def test_an_agent_step_takes_the_name_of_its_agent_unless_someone_named_it() -> None:
+    policy = {"error_action": "fail", "error_retries": "0", "error_backoff_s": "1"}
+    node = {"id": "a", "type": "agent", "label": "Agent", "config": {"agent_id": ""}}
+    form = form_for(node, {"label": "Agent", "agent_id": "a3", **policy})
+    assert form.node_update(form.config())["label"] == "Writer"
+
+    node = {"id": "a", "type": "agent", "label": "Writer", "config": {"agent_id": "a3"}}
+    form = form_for(node, {"label": "Writer", "agent_id": "a2", **policy})
+    assert form.node_update(form.config())["label"] == "Analyst"
+
+    form = form_for(node, {"label": "Final copy", "agent_id": "a2", **policy})
+    assert form.node_update(form.config())["label"] == "Final copy"
