@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from a2a_site.db import in_db_thread
+from a2a_site.db import Columns, in_db_thread
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -49,6 +49,14 @@ _LOCKED_FIELDS = (
 )
 
 
+# Steps start and finish by hand-written SQL: per step, the ORM's compiling of these few
+# statements cost more than the database took to run them.
+_RUN = Columns(Run)
+_STEP = Columns(Step)
+_EVENT = Columns(RunEvent)
+_LEDGER = Columns(LedgerEntry)
+
+
 def _event_json(event: RunEvent) -> dict[str, Any]:
     return {
         "seq": event.seq,
@@ -68,6 +76,8 @@ class DatabaseRunStore:
         self._reducers: dict[str, dict[str, str]] = {}
         # The run's control state as the last read of its row found it, and when.
         self._controls: dict[str, tuple[float, Control]] = {}
+        # The agent versions each run's workflow version pinned, read at load.
+        self._agent_versions: dict[str, dict[str, int]] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -89,6 +99,9 @@ class DatabaseRunStore:
             variable.get("name"): variable.get("reducer", "replace")
             for variable in run.version.graph.get("variables") or []
         }
+        self._agent_versions[str(run_id)] = dict(run.version.agent_versions or {})
+        # The row just read is the control state until a write or a check reads a newer one.
+        self._control_of(run)
         settings = run.version.graph.get("settings") or {}
         deadline = None
         if run.deadline is not None:
@@ -113,6 +126,10 @@ class DatabaseRunStore:
 
     async def load(self, run_id: str) -> RunSnapshot:
         return await in_db_thread(self._load, run_id)
+
+    def agent_versions(self, run_id: str) -> dict[str, int]:
+        """The agent versions pinned by the run's workflow version (after `load`)."""
+        return self._agent_versions[str(run_id)]
 
     def _control_of(self, run: Run) -> Control:
         control = Control(
@@ -211,22 +228,33 @@ class DatabaseRunStore:
         # engine counts attempts from 1 again, so the row adds what it remembers.
         previous = self._attempts.get((run_id, key), 0)
         self._attempts[(run_id, key)] = attempt = max(attempt, previous + 1)
-        Step.objects.bulk_create(
-            [
-                Step(
-                    run_id=run_id,
-                    key=key,
-                    node_id=node_id,
-                    node_type=node_type,
-                    attempt=attempt,
-                    input=payload,
-                    started_at=timezone.now(),
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["run", "key"],
-            update_fields=["attempt", "input", "started_at", "node_type"],
+        row = {
+            "run": run_id,
+            "key": key,
+            "node_id": node_id,
+            "node_type": node_type,
+            "status": Step.Status.RUNNING,
+            "attempt": attempt,
+            "input": payload,
+            "output": None,
+            "branch": "",
+            "variables": {},
+            "error": "",
+            "started_at": timezone.now(),
+            "finished_at": None,
+        }
+        columns = ", ".join(_STEP[name] for name in row)
+        marks = ", ".join(["%s"] * len(row))
+        refreshed = ", ".join(
+            f"{_STEP[name]} = excluded.{_STEP[name]}"
+            for name in ("attempt", "input", "started_at", "node_type")
         )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_STEP.table} ({columns}) VALUES ({marks}) "
+                f"ON CONFLICT ({_STEP['run']}, {_STEP['key']}) DO UPDATE SET {refreshed}",
+                _STEP.values(row),
+            )
 
     async def step_started(
         self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
@@ -236,8 +264,20 @@ class DatabaseRunStore:
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
-        with transaction.atomic():
-            run = self._locked_run(run_id)
+        run_pk = _RUN.value("id", run_id)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The fence: the run row, locked, and only while this executor holds the lease.
+            lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+            cursor.execute(
+                f"SELECT {_RUN['last_seq']}, {_RUN['variables']}, {_RUN['cancel_requested']} "
+                f"FROM {_RUN.table} WHERE {_RUN['id']} = %s AND {_RUN['lease_owner']} = %s "
+                f"AND {_RUN['status']} = %s{lock}",
+                [run_pk, self.owner, RunStatus.RUNNING],
+            )
+            fenced = cursor.fetchone()
+            if fenced is None:
+                raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
+            last_seq, stored_variables, cancel_requested = fenced
             now = timezone.now()
             fields = {
                 "status": Step.Status.COMPLETED,
@@ -248,41 +288,97 @@ class DatabaseRunStore:
                 "error": "",
             }
             # Compare-and-swap: only a step not yet completed becomes completed.
-            changed = (
-                Step.objects.filter(run=run, key=record.key)
-                .exclude(status=Step.Status.COMPLETED)
-                .update(**fields)
+            assignments = ", ".join(f"{_STEP[name]} = %s" for name in fields)
+            cursor.execute(
+                f"UPDATE {_STEP.table} SET {assignments} WHERE {_STEP['run']} = %s "
+                f"AND {_STEP['key']} = %s AND {_STEP['status']} <> %s",
+                [*_STEP.values(fields), run_pk, record.key, Step.Status.COMPLETED],
             )
-            if not changed:
-                if Step.objects.filter(run=run, key=record.key).exists():
+            if cursor.rowcount == 0:
+                if Step.objects.filter(run_id=run_id, key=record.key).exists():
                     return None  # a duplicate: the first completion stands
                 Step.objects.create(
-                    run=run,
+                    run_id=run_id,
                     key=record.key,
                     node_id=record.node_id,
                     node_type="",
                     started_at=now,
                     **fields,
                 )
-            rows = self._append_events(run, events)
-            variables = dict(run.variables)
+            stored = self._insert_events(cursor, run_pk, last_seq, events, now)
+            variables = dict(_RUN.loaded("variables", stored_variables) or {})
             variables_apply(variables, record.variables, self._reducers.get(str(run_id), {}))
-            run.variables = variables
-            run.steps_completed += 1
-            self._refresh_totals(run)
-            run.save(
-                update_fields=[
-                    "last_seq",
-                    "variables",
-                    "steps_completed",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "cost",
-                    "model_calls",
-                ]
+            totals = self._save_run(cursor, run_pk, last_seq + len(stored), variables)
+            self._control_of_row(run_id, cancel_requested, totals)
+            return stored
+
+    def _insert_events(
+        self, cursor: Any, run_pk: Any, last_seq: int, events: Sequence[EventDraft], now: Any
+    ) -> list[dict[str, Any]]:
+        """The events as rows numbered after `last_seq`, in one statement; their JSON for
+        viewers."""
+        if not events:
+            return []
+        names = ("run", "seq", "step_key", "kind", "data", "created_at")
+        params: list[Any] = []
+        stored = []
+        at = now.isoformat()
+        created = _EVENT.value("created_at", now)
+        for index, event in enumerate(events, start=last_seq + 1):
+            data = dict(event.data)
+            step_key = event.step_key or ""
+            params += [run_pk, index, step_key, event.kind, _EVENT.value("data", data), created]
+            stored.append(
+                {"seq": index, "kind": event.kind, "step_key": step_key, "data": data, "at": at}
             )
-            self._remember(run)
-            return [_event_json(row) for row in rows]
+        row = "(" + ", ".join(["%s"] * len(names)) + ")"
+        cursor.execute(
+            f"INSERT INTO {_EVENT.table} ({', '.join(_EVENT[name] for name in names)}) "
+            f"VALUES {', '.join([row] * len(events))}",
+            params,
+        )
+        return stored
+
+    def _save_run(
+        self, cursor: Any, run_pk: Any, last_seq: int, variables: dict[str, Any]
+    ) -> tuple[int, int, Decimal]:
+        """Writes the run's counters and variables, its totals summed from the ledger (the truth
+        about usage and cost; the run keeps a copy for list pages and budgets). Returns the
+        totals (prompt tokens, completion tokens, cost)."""
+        sums = (
+            f"SELECT COALESCE(SUM({_LEDGER['prompt_tokens']}), 0), "
+            f"COALESCE(SUM({_LEDGER['completion_tokens']}), 0), "
+            f"COALESCE(SUM({_LEDGER['cost']}), 0), COUNT(*) "
+            f"FROM {_LEDGER.table} WHERE {_LEDGER['run_id']} = %s"
+        )
+        totals = f"{_RUN['prompt_tokens']}, {_RUN['completion_tokens']}, {_RUN['cost']}"
+        update = (
+            f"UPDATE {_RUN.table} SET {_RUN['last_seq']} = %s, {_RUN['variables']} = %s, "
+            f"{_RUN['steps_completed']} = {_RUN['steps_completed']} + 1, "
+            f"({totals}, {_RUN['model_calls']}) = ({sums}) WHERE {_RUN['id']} = %s"
+        )
+        ledger_run = _LEDGER.value("run_id", run_pk)
+        params = [last_seq, _RUN.value("variables", variables), ledger_run, run_pk]
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(f"{update} RETURNING {totals}", params)
+            prompt, completion, cost = cursor.fetchone()
+        else:  # SQLite before 3.35
+            cursor.execute(update, params)
+            cursor.execute(f"SELECT {totals} FROM {_RUN.table} WHERE {_RUN['id']} = %s", [run_pk])
+            prompt, completion, cost = cursor.fetchone()
+        return int(prompt), int(completion), Decimal(str(cost))
+
+    def _control_of_row(
+        self, run_id: str, cancel_requested: bool, totals: tuple[int, int, Decimal]
+    ) -> None:
+        """What a fenced write saw becomes the control state (totals as just saved)."""
+        control = Control(
+            cancel_requested=bool(cancel_requested),
+            lease_held=True,
+            tokens_used=totals[0] + totals[1],
+            cost_used=totals[2],
+        )
+        self._controls[str(run_id)] = (time.monotonic(), control)
 
     async def step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
