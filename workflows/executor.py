@@ -159,9 +159,15 @@ class RunExecutor:
         future.add_done_callback(done)
         return future
 
-    def _engine(self, run_id: str, workspace_id: str, agent_versions: dict[str, int]) -> Engine:
+    def _engine(
+        self,
+        run_id: str,
+        workspace_id: str,
+        agent_versions: dict[str, int],
+        store: DatabaseRunStore,
+    ) -> Engine:
         return Engine(
-            store=DatabaseRunStore(owner=self.owner),
+            store=store,
             agents=DjangoAgentRunner(
                 run_id=run_id, workspace_id=workspace_id, agent_versions=agent_versions
             ),
@@ -175,14 +181,16 @@ class RunExecutor:
         acquired = await in_db_thread(run_lease_acquire, run_id, owner=self.owner)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
-        run = await in_db_thread(Run.objects.select_related("version").get, pk=run_id)
         await publish_status(run_id, RunStatus.RUNNING)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
         try:
+            store = DatabaseRunStore(owner=self.owner)
+            # One read of the run serves the executor and the engine.
+            snapshot = await store.load(run_id)
             engine = self._engine(
-                run_id, str(run.workspace_id), dict(run.version.agent_versions or {})
+                run_id, snapshot.workspace_id, store.agent_versions(run_id), store
             )
-            outcome = await engine.run(run_id)
+            outcome = await engine.run(run_id, snapshot=snapshot)
             status, reason, output = outcome.status, outcome.reason, outcome.output
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)
