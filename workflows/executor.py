@@ -28,7 +28,7 @@ from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
 from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
-from workflows.store import DatabaseRunStore
+from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ class RunExecutor:
         self._active: dict[str, concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
         self._heartbeat_thread: Any = None
+        # Control checks of all the runs executing here, read in one query per round.
+        self.controls = ControlBoard(owner=self.owner)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
@@ -183,8 +185,9 @@ class RunExecutor:
             return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        self.controls.hold(run_id)
         try:
-            store = DatabaseRunStore(owner=self.owner)
+            store = DatabaseRunStore(owner=self.owner, board=self.controls)
             # One read of the run serves the executor and the engine.
             snapshot = await store.load(run_id)
             engine = self._engine(
@@ -206,6 +209,7 @@ class RunExecutor:
             )
         finally:
             heartbeat.cancel()
+            self.controls.release(run_id)
         finished = await in_db_thread(
             run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
         )
