@@ -29,7 +29,7 @@ from workflows.engine.contracts import (
 )
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
-from workflows.models import Run, RunEvent, RunStatus, Step
+from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ _RUN = Columns(Run)
 _STEP = Columns(Step)
 _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
+_VERSION = Columns(WorkflowVersion)
 
 
 def _event_json(event: RunEvent) -> dict[str, Any]:
@@ -161,27 +162,77 @@ class DatabaseRunStore:
     # --- reads ------------------------------------------------------------------------------------
 
     def _load(self, run_id: str) -> RunSnapshot:
-        run = Run.objects.select_related("version").get(pk=run_id)
+        # Two statements by hand, the run with its version and the steps: building the models
+        # cost more than reading them.
+        run_pk = _RUN.value("id", run_id)
+        run_fields = (
+            "workspace",
+            "inputs",
+            "variables",
+            "answers",
+            "depth",
+            "deadline",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "cancel_requested",
+            "lease_owner",
+            "status",
+        )
+        version_fields = ("graph", "agent_versions")
+        step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT "
+                + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
+                + ", "
+                + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
+                + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
+                f"r.{_RUN['version']} WHERE r.{_RUN['id']} = %s",
+                [run_pk],
+            )
+            found = cursor.fetchone()
+            if found is None:
+                raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+            cursor.execute(
+                "SELECT "
+                + ", ".join(_STEP[name] for name in step_fields)
+                + f" FROM {_STEP.table} WHERE {_STEP['run']} = %s",
+                [run_pk],
+            )
+            step_rows = cursor.fetchall()
+        values = {
+            name: _RUN.loaded(name, raw) for name, raw in zip(run_fields, found, strict=False)
+        }
+        graph, agent_versions = (
+            _VERSION.loaded(name, raw)
+            for name, raw in zip(version_fields, found[len(run_fields) :], strict=True)
+        )
+        run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
-        for step in Step.objects.filter(run_id=run_id):
-            if step.status == Step.Status.COMPLETED:
-                completed[step.key] = StepRecord(
-                    key=step.key,
-                    node_id=step.node_id,
-                    output=step.output,
-                    branch=step.branch or None,
-                    variables=step.variables,
+        for raw_step in step_rows:
+            step = {
+                name: _STEP.loaded(name, raw)
+                for name, raw in zip(step_fields, raw_step, strict=True)
+            }
+            if step["status"] == Step.Status.COMPLETED:
+                completed[step["key"]] = StepRecord(
+                    key=step["key"],
+                    node_id=step["node_id"],
+                    output=step["output"],
+                    branch=step["branch"] or None,
+                    variables=step["variables"],
                 )
             else:
-                self._attempts[(run_id, step.key)] = step.attempt
+                self._attempts[(run_id, step["key"])] = step["attempt"]
         self._reducers[str(run_id)] = {
             variable.get("name"): variable.get("reducer", "replace")
-            for variable in run.version.graph.get("variables") or []
+            for variable in graph.get("variables") or []
         }
-        self._agent_versions[str(run_id)] = dict(run.version.agent_versions or {})
+        self._agent_versions[str(run_id)] = dict(agent_versions or {})
         # The row just read is the control state until a write or a check reads a newer one.
         self._control_of(run)
-        settings = run.version.graph.get("settings") or {}
+        settings = graph.get("settings") or {}
         deadline = None
         if run.deadline is not None:
             deadline = time.monotonic() + (run.deadline - timezone.now()).total_seconds()
@@ -189,7 +240,7 @@ class DatabaseRunStore:
         return RunSnapshot(
             run_id=str(run.pk),
             workspace_id=str(run.workspace_id),
-            graph=run.version.graph,
+            graph=graph,
             inputs=run.inputs,
             variables=run.variables,
             completed=completed,

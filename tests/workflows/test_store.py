@@ -82,6 +82,11 @@ def test_a_completed_step_is_stored_with_its_events_variables_and_totals(leased:
     assert (leased.last_seq, leased.steps_completed, leased.model_calls) == (2, 1, 2)
     assert (leased.prompt_tokens, leased.completion_tokens) == (17, 8)
     assert leased.cost == Decimal("0.00013")
+    resumed = asyncio.run(DatabaseRunStore(owner="worker-a").load(str(leased.pk)))
+    assert resumed.workspace_id == str(leased.workspace_id)
+    assert resumed.completed["research"].output == "output of research"
+    assert resumed.variables["findings"] == "facts"
+    assert (resumed.tokens_used, resumed.cost_used) == (25, Decimal("0.00013"))
     control = asyncio.run(store.control(str(leased.pk)))
     assert (control.lease_held, control.tokens_used, control.cost_used) == (
         True,
