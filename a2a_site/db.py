@@ -60,6 +60,47 @@ def db_threads_close() -> None:
         future.result(timeout=15)
 
 
+# Statements that may wait for the first ledger row of a model call: an agent step's "started"
+# row is written with it, in the same database call (see DatabaseRunStore.step_started). Keyed
+# by (run id, step key); added on the event loop, taken on a pool thread (dict operations are
+# atomic under the interpreter lock).
+_before_call: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+
+
+def statement_before_call(run_id: Any, step_key: str, sql: str, params: list[Any]) -> None:
+    """Defers a statement until the step's first ledger row, or `statement_due`."""
+    _before_call[(str(run_id), str(step_key))] = (sql, params)
+
+
+def statement_due(run_id: Any, step_key: Any) -> tuple[str, list[Any]] | None:
+    """The statement deferred for the step, if any, now to be executed (in a pool thread)."""
+    if run_id is None or step_key is None:
+        return None
+    return _before_call.pop((str(run_id), str(step_key)), None)
+
+
+def statements_drop(run_id: Any) -> None:
+    """Forgets the run's deferred statements (its executor stopped touching it)."""
+    for key in [key for key in list(_before_call) if key[0] == str(run_id)]:
+        _before_call.pop(key, None)
+
+
+def execute_together(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
+    """Executes the statements in order; on PostgreSQL, with client-side binding (Django's
+    default), as one round trip, which PostgreSQL runs as one transaction."""
+    together = connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+    if together and len(statements) > 1:
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+        return
+    for sql, params in statements:
+        cursor.execute(sql, params)
+
+
 class Columns:
     """One model's columns for the few statements written by hand on a hot path.
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from a2a_site.db import Columns, in_db_thread
+from a2a_site.db import Columns, execute_together, in_db_thread, statement_due
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
 
@@ -21,13 +21,15 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 _LEDGER = Columns(LedgerEntry)
 
 
-def _ledger_insert(row: dict[str, object]) -> None:
+def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
     columns = ", ".join(_LEDGER[name] for name in row)
     marks = ", ".join(["%s"] * len(row))
+    insert = (f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", _LEDGER.values(row))
+    # A run's step that starts with this call had its start deferred to this row: both are
+    # written by the same statement batch, before the call.
+    before = statement_due(row["run_id"], step_key)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", _LEDGER.values(row)
-        )
+        execute_together(cursor, [before, insert] if before else [insert])
 
 
 def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
@@ -54,6 +56,7 @@ class DatabaseLedger:
             raise ValueError("A model call must name its workspace (metadata workspace_id).")
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
         run_id = metadata.pop("run_id", None)
+        source = {key: str(value) for key, value in metadata.items()}
         await in_db_thread(
             _ledger_insert,
             {
@@ -74,10 +77,11 @@ class DatabaseLedger:
                 "error_kind": "",
                 "http_status": None,
                 "run_id": run_id,
-                "source": {key: str(value) for key, value in metadata.items()},
+                "source": source,
                 "started_at": entry.started_at,
                 "finished_at": None,
             },
+            source.get("step_key"),
         )
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:

@@ -186,6 +186,7 @@ class RunExecutor:
         await publish_status(run_id, RunStatus.RUNNING)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
         self.controls.hold(run_id)
+        store: DatabaseRunStore | None = None
         try:
             store = DatabaseRunStore(owner=self.owner, board=self.controls)
             # One read of the run serves the executor and the engine.
@@ -210,6 +211,8 @@ class RunExecutor:
         finally:
             heartbeat.cancel()
             self.controls.release(run_id)
+            if store is not None:
+                store.release(run_id)
         finished = await in_db_thread(
             run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
         )

@@ -18,7 +18,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from a2a_site.db import Columns, in_db_thread
+from a2a_site.db import (
+    Columns,
+    in_db_thread,
+    statement_before_call,
+    statement_due,
+    statements_drop,
+)
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -32,6 +38,9 @@ from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
 
 logger = logging.getLogger(__name__)
+
+# Node types whose step begins with a model call (and so with a ledger row).
+_STARTS_WITH_A_MODEL_CALL = frozenset({"agent"})
 
 # How old the control state read by the last write may be before `control()` reads again.
 CONTROL_FRESH_S = 1.0
@@ -354,9 +363,9 @@ class DatabaseRunStore:
         run.cost = Decimal(str(cost)) if cost is not None else Decimal(0)
         run.model_calls = int(calls)
 
-    def _step_started(
+    def _step_start_statement(
         self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
-    ) -> None:
+    ) -> tuple[str, list[Any]]:
         # One statement, no lock: marking a step as running changes nothing that matters if a
         # stale worker does it; completing one is what the lease fences. After a crash the
         # engine counts attempts from 1 again, so the row adds what it remembers.
@@ -383,21 +392,51 @@ class DatabaseRunStore:
             f"{_STEP[name]} = excluded.{_STEP[name]}"
             for name in ("attempt", "input", "started_at", "node_type")
         )
+        return (
+            f"INSERT INTO {_STEP.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_STEP['run']}, {_STEP['key']}) DO UPDATE SET {refreshed}",
+            _STEP.values(row),
+        )
+
+    def _step_started(
+        self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
+    ) -> None:
+        sql, params = self._step_start_statement(run_id, key, node_id, node_type, attempt, payload)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_STEP.table} ({columns}) VALUES ({marks}) "
-                f"ON CONFLICT ({_STEP['run']}, {_STEP['key']}) DO UPDATE SET {refreshed}",
-                _STEP.values(row),
-            )
+            cursor.execute(sql, params)
 
     async def step_started(
         self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
     ) -> None:
+        if node_type in _STARTS_WITH_A_MODEL_CALL:
+            # An agent step's first write is the ledger row of its model call, made before the
+            # call: the start goes with it, in the same statement batch, instead of a database
+            # call of its own. A step that fails or finishes without a call writes it first.
+            # Nothing happens outside in between, so a crash loses no more than a crash just
+            # before this point would.
+            statement = self._step_start_statement(
+                str(run_id), key, node_id, node_type, attempt, input
+            )
+            statement_before_call(run_id, key, *statement)
+            return
         await in_db_thread(self._step_started, run_id, key, node_id, node_type, attempt, input)
+
+    @staticmethod
+    def _start_due(run_id: str, key: str) -> None:
+        """A deferred start of the step is written before anything else about it."""
+        due = statement_due(run_id, key)
+        if due is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*due)
+
+    def release(self, run_id: str) -> None:
+        """The executor stopped touching the run: starts never written are forgotten."""
+        statements_drop(run_id)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
+        self._start_due(run_id, record.key)  # a step that finished without a model call
         reducers = self._reducers.get(str(run_id), {})
         if connection.vendor == "postgresql" and all(
             reducers.get(name, "replace") == "replace" for name in record.variables
@@ -620,6 +659,7 @@ class DatabaseRunStore:
     ) -> list[dict[str, Any]]:
         with transaction.atomic():
             run = self._locked_run(run_id)
+            self._start_due(run_id, key)
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,

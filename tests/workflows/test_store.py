@@ -205,3 +205,64 @@ def test_the_control_board_reads_every_held_run_at_once(leased: Run) -> None:
         return before, after
 
     assert asyncio.run(watch()) == (False, True)
+
+
+def test_an_agent_steps_start_is_written_with_its_first_ledger_row(leased: Run) -> None:
+    from agents.ledger import DatabaseLedger
+    from agents.llm.ledger import LedgerStart
+    from agents.models import Provider
+
+    provider = Provider.objects.filter(workspace_id=leased.workspace_id).first()
+    assert provider is not None
+    store = DatabaseRunStore(owner="worker-a")
+    run_id = str(leased.pk)
+
+    async def start_then_call() -> tuple[bool, bool]:
+        await store.load(run_id)
+        await store.step_started(
+            run_id, key="research", node_id="research", node_type="agent", attempt=1, input=None
+        )
+        before = await asyncio.to_thread(
+            lambda: Step.objects.filter(run=leased, key="research").exists()
+        )
+        await DatabaseLedger().call_started(
+            LedgerStart(
+                call_id=str(uuid.uuid4()),
+                deployment_id=f"{provider.pk}:demo",
+                provider_kind="demo",
+                model="demo",
+                attempt=1,
+                prompt_tokens_estimate=3,
+                metadata={
+                    "workspace_id": str(leased.workspace_id),
+                    "run_id": run_id,
+                    "step_key": "research",
+                },
+                started_at=timezone.now(),
+            )
+        )
+        after = await asyncio.to_thread(
+            lambda: Step.objects.filter(run=leased, key="research", status="running").exists()
+        )
+        return before, after
+
+    # Not written on its own; written, still running, with the row made before the call.
+    assert asyncio.run(start_then_call()) == (False, True)
+    assert LedgerEntry.objects.filter(run_id=leased.pk, status="pending").count() == 1
+
+
+def test_an_agent_step_that_fails_before_any_call_is_recorded_as_failed(leased: Run) -> None:
+    store = DatabaseRunStore(owner="worker-a")
+    run_id = str(leased.pk)
+
+    async def start_then_fail() -> None:
+        await store.load(run_id)
+        await store.step_started(
+            run_id, key="research", node_id="research", node_type="agent", attempt=1, input=None
+        )
+        await store.step_failed(run_id, key="research", attempt=1, error="no route")
+
+    asyncio.run(start_then_fail())
+
+    step = Step.objects.get(run=leased, key="research")
+    assert (step.status, step.error, step.node_type) == ("failed", "no route", "agent")
