@@ -263,6 +263,7 @@ class RunExecutor:
             future.cancel()
         with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot
             asyncio.run_coroutine_threadsafe(gateway_close_for_loop(), self.loop).result(timeout)
+        self.loop.call_soon_threadsafe(self.controls.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
         connections.close_all()

@@ -113,6 +113,14 @@ class ControlBoard:
         else:
             self._held.pop(run_id, None)
             self._seen.pop(run_id, None)
+        if not self._held:
+            self.close()
+
+    def close(self) -> None:
+        """Stops reading (on the executor's loop); `hold` starts again."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     def seen(self, run_id: str) -> tuple[float, Control] | None:
         return self._seen.get(str(run_id))
