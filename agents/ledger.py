@@ -9,7 +9,13 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from a2a_site.db import Columns, execute_together, in_db_thread, statement_due
+from a2a_site.db import (
+    Columns,
+    execute_together,
+    in_db_thread,
+    statement_before_call,
+    statement_due,
+)
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
 
@@ -28,8 +34,13 @@ def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
     # A run's step that starts with this call had its start deferred to this row: both are
     # written by the same statement batch, before the call.
     before = statement_due(row["run_id"], step_key)
-    with connection.cursor() as cursor:
-        execute_together(cursor, [before, insert] if before else [insert])
+    try:
+        with connection.cursor() as cursor:
+            execute_together(cursor, [before, insert] if before else [insert])
+    except Exception:
+        if before is not None:  # rolled back with the row: the step's failure writes it
+            statement_before_call(row["run_id"], str(step_key), *before)
+        raise
 
 
 def _ledger_update(call_id: str, fields: dict[str, object]) -> None:

@@ -266,3 +266,41 @@ def test_an_agent_step_that_fails_before_any_call_is_recorded_as_failed(leased: 
 
     step = Step.objects.get(run=leased, key="research")
     assert (step.status, step.error, step.node_type) == ("failed", "no route", "agent")
+
+
+def test_a_start_whose_ledger_row_failed_is_written_by_the_steps_failure(leased: Run) -> None:
+    from agents.ledger import DatabaseLedger
+    from agents.llm.ledger import LedgerStart
+
+    store = DatabaseRunStore(owner="worker-a")
+    run_id = str(leased.pk)
+
+    async def start_call_fail() -> None:
+        await store.load(run_id)
+        await store.step_started(
+            run_id, key="research", node_id="research", node_type="agent", attempt=1, input=None
+        )
+        with pytest.raises(Exception):  # noqa: B017 - the database's own error class
+            await DatabaseLedger().call_started(
+                LedgerStart(
+                    call_id=str(uuid.uuid4()),
+                    deployment_id=f"{uuid.uuid4()}:demo",  # no such provider
+                    provider_kind="demo",
+                    model="demo",
+                    attempt=1,
+                    prompt_tokens_estimate=3,
+                    metadata={
+                        "workspace_id": str(leased.workspace_id),
+                        "run_id": run_id,
+                        "step_key": "research",
+                    },
+                    started_at=timezone.now(),
+                )
+            )
+        await store.step_failed(run_id, key="research", attempt=1, error="ledger down")
+
+    asyncio.run(start_call_fail())
+
+    assert not LedgerEntry.objects.filter(run_id=leased.pk).exists()
+    step = Step.objects.get(run=leased, key="research")
+    assert (step.status, step.error) == ("failed", "ledger down")
