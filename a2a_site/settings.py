@@ -147,7 +147,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("A2A_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     "global_keyprefix": env_str("A2A_CELERY_PREFIX", "a2a:celery:"),
 }
-CELERY_WORKER_SEND_TASK_EVENTS = True
+# Celery's task events are for Flower-like monitors; nothing here reads them (the monitoring
+# pages read the workers' own rows), and each run cost three more Redis publishes on the
+# worker's consumer thread, which shares the interpreter with the runs' event loop.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("A2A_CELERY_TASK_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)

@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
-from a2a_site.db import in_db_thread
+from a2a_site.db import (
+    Columns,
+    execute_together,
+    in_db_thread,
+    statement_before_call,
+    statement_due,
+)
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
+
+# Two statements per model call, written by hand: the ORM's compiling of them cost more than
+# the database took to run them.
+_LEDGER = Columns(LedgerEntry)
+
+
+def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
+    columns = ", ".join(_LEDGER[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
+    insert = (f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", _LEDGER.values(row))
+    # A run's step that starts with this call had its start deferred to this row: both are
+    # written by the same statement batch, before the call.
+    before = statement_due(row["run_id"], step_key)
+    try:
+        with connection.cursor() as cursor:
+            execute_together(cursor, [before, insert] if before else [insert])
+    except Exception:
+        if before is not None:  # rolled back with the row: the step's failure writes it
+            statement_before_call(row["run_id"], str(step_key), *before)
+        raise
+
+
+def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
+    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
+            [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
+        )
 
 
 class DatabaseLedger:
@@ -30,34 +67,50 @@ class DatabaseLedger:
             raise ValueError("A model call must name its workspace (metadata workspace_id).")
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
         run_id = metadata.pop("run_id", None)
+        source = {key: str(value) for key, value in metadata.items()}
         await in_db_thread(
-            LedgerEntry.objects.create,
-            call_id=entry.call_id,
-            workspace_id=workspace_id,
-            provider_id=provider_id,
-            deployment_id=entry.deployment_id,
-            provider_kind=entry.provider_kind,
-            model=entry.model,
-            attempt=entry.attempt,
-            prompt_tokens_estimate=entry.prompt_tokens_estimate,
-            run_id=run_id,
-            source={key: str(value) for key, value in metadata.items()},
-            started_at=entry.started_at,
+            _ledger_insert,
+            {
+                "call_id": entry.call_id,
+                "workspace": workspace_id,
+                "provider": provider_id,
+                "deployment_id": entry.deployment_id,
+                "provider_kind": entry.provider_kind,
+                "model": entry.model,
+                "attempt": entry.attempt,
+                "status": LedgerEntry.Status.PENDING,
+                "prompt_tokens_estimate": entry.prompt_tokens_estimate,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost": Decimal(0),
+                "cost_estimated": False,
+                "latency_ms": None,
+                "error_kind": "",
+                "http_status": None,
+                "run_id": run_id,
+                "source": source,
+                "started_at": entry.started_at,
+                "finished_at": None,
+            },
+            source.get("step_key"),
         )
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
         await in_db_thread(
-            LedgerEntry.objects.filter(call_id=call_id).update,
-            status=outcome.status,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            cost=outcome.cost,
-            cost_estimated=outcome.cost_estimated,
-            latency_ms=round(outcome.latency_ms),
-            error_kind=outcome.error_kind or "",
-            http_status=outcome.http_status,
-            finished_at=timezone.now(),
+            _ledger_update,
+            call_id,
+            {
+                "status": outcome.status,
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "completion_tokens": usage.completion_tokens if usage else 0,
+                "cost": outcome.cost,
+                "cost_estimated": outcome.cost_estimated,
+                "latency_ms": round(outcome.latency_ms),
+                "error_kind": outcome.error_kind or "",
+                "http_status": outcome.http_status,
+                "finished_at": timezone.now(),
+            },
         )
 
 

@@ -28,7 +28,7 @@ from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
 from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
-from workflows.store import DatabaseRunStore
+from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ class RunExecutor:
         self._active: dict[str, concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
         self._heartbeat_thread: Any = None
+        # Control checks of all the runs executing here, read in one query per round.
+        self.controls = ControlBoard(owner=self.owner)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
@@ -159,9 +161,15 @@ class RunExecutor:
         future.add_done_callback(done)
         return future
 
-    def _engine(self, run_id: str, workspace_id: str, agent_versions: dict[str, int]) -> Engine:
+    def _engine(
+        self,
+        run_id: str,
+        workspace_id: str,
+        agent_versions: dict[str, int],
+        store: DatabaseRunStore,
+    ) -> Engine:
         return Engine(
-            store=DatabaseRunStore(owner=self.owner),
+            store=store,
             agents=DjangoAgentRunner(
                 run_id=run_id, workspace_id=workspace_id, agent_versions=agent_versions
             ),
@@ -175,14 +183,18 @@ class RunExecutor:
         acquired = await in_db_thread(run_lease_acquire, run_id, owner=self.owner)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
-        run = await in_db_thread(Run.objects.select_related("version").get, pk=run_id)
         await publish_status(run_id, RunStatus.RUNNING)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        self.controls.hold(run_id)
+        store: DatabaseRunStore | None = None
         try:
+            store = DatabaseRunStore(owner=self.owner, board=self.controls)
+            # One read of the run serves the executor and the engine.
+            snapshot = await store.load(run_id)
             engine = self._engine(
-                run_id, str(run.workspace_id), dict(run.version.agent_versions or {})
+                run_id, snapshot.workspace_id, store.agent_versions(run_id), store
             )
-            outcome = await engine.run(run_id)
+            outcome = await engine.run(run_id, snapshot=snapshot)
             status, reason, output = outcome.status, outcome.reason, outcome.output
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)
@@ -198,6 +210,9 @@ class RunExecutor:
             )
         finally:
             heartbeat.cancel()
+            self.controls.release(run_id)
+            if store is not None:
+                store.release(run_id)
         finished = await in_db_thread(
             run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
         )
@@ -248,6 +263,7 @@ class RunExecutor:
             future.cancel()
         with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot
             asyncio.run_coroutine_threadsafe(gateway_close_for_loop(), self.loop).result(timeout)
+        self.loop.call_soon_threadsafe(self.controls.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
         connections.close_all()

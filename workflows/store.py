@@ -8,6 +8,8 @@ completed by compare-and-swap on its status, so a duplicate completion stores no
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -16,7 +18,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from a2a_site.db import in_db_thread
+from a2a_site.db import (
+    Columns,
+    in_db_thread,
+    statement_before_call,
+    statement_due,
+    statements_drop,
+)
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -27,7 +35,12 @@ from workflows.engine.contracts import (
 )
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
-from workflows.models import Run, RunEvent, RunStatus, Step
+from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
+
+logger = logging.getLogger(__name__)
+
+# Node types whose step begins with a model call (and so with a ledger row).
+_STARTS_WITH_A_MODEL_CALL = frozenset({"agent"})
 
 # How old the control state read by the last write may be before `control()` reads again.
 CONTROL_FRESH_S = 1.0
@@ -49,6 +62,15 @@ _LOCKED_FIELDS = (
 )
 
 
+# Steps start and finish by hand-written SQL: per step, the ORM's compiling of these few
+# statements cost more than the database took to run them.
+_RUN = Columns(Run)
+_STEP = Columns(Step)
+_EVENT = Columns(RunEvent)
+_LEDGER = Columns(LedgerEntry)
+_VERSION = Columns(WorkflowVersion)
+
+
 def _event_json(event: RunEvent) -> dict[str, Any]:
     return {
         "seq": event.seq,
@@ -59,37 +81,175 @@ def _event_json(event: RunEvent) -> dict[str, Any]:
     }
 
 
-class DatabaseRunStore:
-    def __init__(self, *, owner: str) -> None:
+class ControlBoard:
+    """The control state of every run one executor holds, read for all of them in one query.
+
+    While a step is in flight each run's engine checks its control state every second, and
+    before each step again; a process holding hundreds of runs sent hundreds of small queries a
+    second for it. The board reads the rows of all the runs it holds twice per CONTROL_FRESH_S
+    and the executor's stores serve control checks from it. It only ever makes the state
+    fresher: every write stays fenced by the lease in the database.
+    """
+
+    def __init__(self, *, owner: str, interval: float = CONTROL_FRESH_S / 2) -> None:
         self.owner = owner
+        self.interval = interval
+        self._held: dict[str, int] = {}
+        self._seen: dict[str, tuple[float, Control]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def hold(self, run_id: str) -> None:
+        """Starts reading the run's state (on the executor's loop)."""
+        run_id = str(run_id)
+        self._held[run_id] = self._held.get(run_id, 0) + 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._read_while_held())
+
+    def release(self, run_id: str) -> None:
+        run_id = str(run_id)
+        left = self._held.get(run_id, 0) - 1
+        if left > 0:
+            self._held[run_id] = left
+        else:
+            self._held.pop(run_id, None)
+            self._seen.pop(run_id, None)
+        if not self._held:
+            self.close()
+
+    def close(self) -> None:
+        """Stops reading (on the executor's loop); `hold` starts again."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def seen(self, run_id: str) -> tuple[float, Control] | None:
+        return self._seen.get(str(run_id))
+
+    async def _read_while_held(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.interval)
+            wanted = list(self._held)
+            if not wanted:
+                break
+            asked = time.monotonic()  # the state is as old as the question, not the answer
+            try:
+                rows = await in_db_thread(self._read, wanted)
+            except Exception:  # noqa: BLE001 - the stores read for themselves meanwhile
+                logger.warning("Reading the control state of %d runs failed.", len(wanted))
+                continue
+            for run_id, control in rows.items():
+                if run_id in self._held:
+                    self._seen[run_id] = (asked, control)
+
+    def _read(self, run_ids: list[str]) -> dict[str, Control]:
+        rows = Run.objects.filter(pk__in=run_ids).values_list(
+            "pk",
+            "cancel_requested",
+            "lease_owner",
+            "status",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+        )
+        return {
+            str(pk): Control(
+                cancel_requested=cancel,
+                lease_held=owner == self.owner and status == RunStatus.RUNNING,
+                tokens_used=prompt + completion,
+                cost_used=cost,
+            )
+            for pk, cancel, owner, status, prompt, completion, cost in rows
+        }
+
+
+class DatabaseRunStore:
+    def __init__(self, *, owner: str, board: ControlBoard | None = None) -> None:
+        self.owner = owner
+        # Control states read for all the executor's runs at once, if the executor keeps them.
+        self.board = board
         # Attempts of unfinished steps, read at load: a resumed step is attempt n + 1.
         self._attempts: dict[tuple[str, str], int] = {}
         # Each run's variable reducers, read once from its pinned graph.
         self._reducers: dict[str, dict[str, str]] = {}
         # The run's control state as the last read of its row found it, and when.
         self._controls: dict[str, tuple[float, Control]] = {}
+        # The agent versions each run's workflow version pinned, read at load.
+        self._agent_versions: dict[str, dict[str, int]] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
     def _load(self, run_id: str) -> RunSnapshot:
-        run = Run.objects.select_related("version").get(pk=run_id)
+        # Two statements by hand, the run with its version and the steps: building the models
+        # cost more than reading them.
+        run_pk = _RUN.value("id", run_id)
+        run_fields = (
+            "workspace",
+            "inputs",
+            "variables",
+            "answers",
+            "depth",
+            "deadline",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "cancel_requested",
+            "lease_owner",
+            "status",
+        )
+        version_fields = ("graph", "agent_versions")
+        step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT "
+                + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
+                + ", "
+                + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
+                + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
+                f"r.{_RUN['version']} WHERE r.{_RUN['id']} = %s",
+                [run_pk],
+            )
+            found = cursor.fetchone()
+            if found is None:
+                raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+            cursor.execute(
+                "SELECT "
+                + ", ".join(_STEP[name] for name in step_fields)
+                + f" FROM {_STEP.table} WHERE {_STEP['run']} = %s",
+                [run_pk],
+            )
+            step_rows = cursor.fetchall()
+        values = {
+            name: _RUN.loaded(name, raw) for name, raw in zip(run_fields, found, strict=False)
+        }
+        graph, agent_versions = (
+            _VERSION.loaded(name, raw)
+            for name, raw in zip(version_fields, found[len(run_fields) :], strict=True)
+        )
+        run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
-        for step in Step.objects.filter(run_id=run_id):
-            if step.status == Step.Status.COMPLETED:
-                completed[step.key] = StepRecord(
-                    key=step.key,
-                    node_id=step.node_id,
-                    output=step.output,
-                    branch=step.branch or None,
-                    variables=step.variables,
+        for raw_step in step_rows:
+            step = {
+                name: _STEP.loaded(name, raw)
+                for name, raw in zip(step_fields, raw_step, strict=True)
+            }
+            if step["status"] == Step.Status.COMPLETED:
+                completed[step["key"]] = StepRecord(
+                    key=step["key"],
+                    node_id=step["node_id"],
+                    output=step["output"],
+                    branch=step["branch"] or None,
+                    variables=step["variables"],
                 )
             else:
-                self._attempts[(run_id, step.key)] = step.attempt
+                self._attempts[(run_id, step["key"])] = step["attempt"]
         self._reducers[str(run_id)] = {
             variable.get("name"): variable.get("reducer", "replace")
-            for variable in run.version.graph.get("variables") or []
+            for variable in graph.get("variables") or []
         }
-        settings = run.version.graph.get("settings") or {}
+        self._agent_versions[str(run_id)] = dict(agent_versions or {})
+        # The row just read is the control state until a write or a check reads a newer one.
+        self._control_of(run)
+        settings = graph.get("settings") or {}
         deadline = None
         if run.deadline is not None:
             deadline = time.monotonic() + (run.deadline - timezone.now()).total_seconds()
@@ -97,7 +257,7 @@ class DatabaseRunStore:
         return RunSnapshot(
             run_id=str(run.pk),
             workspace_id=str(run.workspace_id),
-            graph=run.version.graph,
+            graph=graph,
             inputs=run.inputs,
             variables=run.variables,
             completed=completed,
@@ -113,6 +273,10 @@ class DatabaseRunStore:
 
     async def load(self, run_id: str) -> RunSnapshot:
         return await in_db_thread(self._load, run_id)
+
+    def agent_versions(self, run_id: str) -> dict[str, int]:
+        """The agent versions pinned by the run's workflow version (after `load`)."""
+        return self._agent_versions[str(run_id)]
 
     def _control_of(self, run: Run) -> Control:
         control = Control(
@@ -152,6 +316,10 @@ class DatabaseRunStore:
         # Every fenced write reads the run row anyway; between steps that happen in quick
         # succession the engine gets what the last one saw, at most CONTROL_FRESH_S old.
         seen = self._controls.get(str(run_id))
+        if self.board is not None:
+            polled = self.board.seen(run_id)
+            if polled is not None and (seen is None or polled[0] > seen[0]):
+                seen = polled
         if seen is not None and time.monotonic() - seen[0] < CONTROL_FRESH_S:
             return seen[1]
         return await in_db_thread(self._control, run_id)
@@ -203,41 +371,185 @@ class DatabaseRunStore:
         run.cost = Decimal(str(cost)) if cost is not None else Decimal(0)
         run.model_calls = int(calls)
 
-    def _step_started(
+    def _step_start_statement(
         self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
-    ) -> None:
+    ) -> tuple[str, list[Any]]:
         # One statement, no lock: marking a step as running changes nothing that matters if a
         # stale worker does it; completing one is what the lease fences. After a crash the
         # engine counts attempts from 1 again, so the row adds what it remembers.
         previous = self._attempts.get((run_id, key), 0)
         self._attempts[(run_id, key)] = attempt = max(attempt, previous + 1)
-        Step.objects.bulk_create(
-            [
-                Step(
-                    run_id=run_id,
-                    key=key,
-                    node_id=node_id,
-                    node_type=node_type,
-                    attempt=attempt,
-                    input=payload,
-                    started_at=timezone.now(),
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["run", "key"],
-            update_fields=["attempt", "input", "started_at", "node_type"],
+        row = {
+            "run": run_id,
+            "key": key,
+            "node_id": node_id,
+            "node_type": node_type,
+            "status": Step.Status.RUNNING,
+            "attempt": attempt,
+            "input": payload,
+            "output": None,
+            "branch": "",
+            "variables": {},
+            "error": "",
+            "started_at": timezone.now(),
+            "finished_at": None,
+        }
+        columns = ", ".join(_STEP[name] for name in row)
+        marks = ", ".join(["%s"] * len(row))
+        refreshed = ", ".join(
+            f"{_STEP[name]} = excluded.{_STEP[name]}"
+            for name in ("attempt", "input", "started_at", "node_type")
         )
+        return (
+            f"INSERT INTO {_STEP.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_STEP['run']}, {_STEP['key']}) DO UPDATE SET {refreshed}",
+            _STEP.values(row),
+        )
+
+    def _step_started(
+        self, run_id: str, key: str, node_id: str, node_type: str, attempt: int, payload: Any
+    ) -> None:
+        sql, params = self._step_start_statement(run_id, key, node_id, node_type, attempt, payload)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
     async def step_started(
         self, run_id: str, *, key: str, node_id: str, node_type: str, attempt: int, input: Any
     ) -> None:
+        if node_type in _STARTS_WITH_A_MODEL_CALL:
+            # An agent step's first write is the ledger row of its model call, made before the
+            # call: the start goes with it, in the same statement batch, instead of a database
+            # call of its own. A step that fails or finishes without a call writes it first.
+            # Nothing happens outside in between, so a crash loses no more than a crash just
+            # before this point would.
+            statement = self._step_start_statement(
+                str(run_id), key, node_id, node_type, attempt, input
+            )
+            statement_before_call(run_id, key, *statement)
+            return
         await in_db_thread(self._step_started, run_id, key, node_id, node_type, attempt, input)
+
+    @staticmethod
+    def _start_due(run_id: str, key: str) -> None:
+        """A deferred start of the step is written before anything else about it."""
+        due = statement_due(run_id, key)
+        if due is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*due)
+
+    def release(self, run_id: str) -> None:
+        """The executor stopped touching the run: starts never written are forgotten."""
+        statements_drop(run_id)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
-        with transaction.atomic():
-            run = self._locked_run(run_id)
+        self._start_due(run_id, record.key)  # a step that finished without a model call
+        reducers = self._reducers.get(str(run_id), {})
+        if connection.vendor == "postgresql" and all(
+            reducers.get(name, "replace") == "replace" for name in record.variables
+        ):
+            stored = self._step_completed_at_once(run_id, record, events)
+            if stored is not None:
+                return stored
+            # Not leased, a duplicate, or no row to complete: the step by step path says which.
+        return self._step_completed_by_steps(run_id, record, events)
+
+    def _step_completed_at_once(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
+        """The completion as one PostgreSQL statement, so one round trip: the fence locks the
+        run row while this executor holds the lease; the step is completed only if it was not
+        yet (compare-and-swap); only then do the run's counters, variables and totals change and
+        the events get their numbers after the run's last one. Variables that replace their
+        value merge into the row's; a statement is atomic, so it all happens or none of it.
+        None when nothing was written."""
+        run_pk = _RUN.value("id", run_id)
+        now = timezone.now()
+        fields = {
+            "status": Step.Status.COMPLETED,
+            "output": record.output,
+            "branch": record.branch or "",
+            "variables": dict(record.variables),
+            "finished_at": now,
+            "error": "",
+        }
+        count = len(events)
+        params: list[Any] = [run_pk, self.owner, RunStatus.RUNNING]
+        params += [*_STEP.values(fields), record.key, Step.Status.COMPLETED]
+        params += [count, _RUN.value("variables", dict(record.variables)), run_pk]
+        r, st, ev, lg = _RUN, _STEP, _EVENT, _LEDGER
+        sql = (
+            f"WITH fence AS (SELECT {r['id']} FROM {r.table} WHERE {r['id']} = %s "
+            f"AND {r['lease_owner']} = %s AND {r['status']} = %s FOR UPDATE), "
+            f"done AS (UPDATE {st.table} SET "
+            + ", ".join(f"{st[name]} = %s" for name in fields)
+            + f" WHERE {st['run']} IN (SELECT {r['id']} FROM fence) AND {st['key']} = %s "
+            f"AND {st['status']} <> %s RETURNING {st['run']}), "
+            f"saved AS (UPDATE {r.table} SET {r['last_seq']} = {r['last_seq']} + %s, "
+            f"{r['steps_completed']} = {r['steps_completed']} + 1, "
+            f"{r['variables']} = {r['variables']} || %s::jsonb, "
+            f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, {r['model_calls']}) "
+            f"= (SELECT COALESCE(SUM({lg['prompt_tokens']}), 0), "
+            f"COALESCE(SUM({lg['completion_tokens']}), 0), COALESCE(SUM({lg['cost']}), 0), "
+            f"COUNT(*) FROM {lg.table} WHERE {lg['run_id']} = %s) "
+            f"WHERE {r['id']} IN (SELECT {st['run']} FROM done) RETURNING {r['last_seq']}, "
+            f"{r['cancel_requested']}, {r['prompt_tokens']}, {r['completion_tokens']}, "
+            f"{r['cost']})"
+        )
+        drafts = []
+        if events:
+            rows = []
+            for index, event in enumerate(events, start=1):
+                data = dict(event.data)
+                step_key = event.step_key or ""
+                drafts.append((index, event.kind, step_key, data))
+                rows.append("(%s::integer, %s::text, %s::text, %s::jsonb)")
+                params += [index, step_key, event.kind, _EVENT.value("data", data)]
+            params += [run_pk, count, _EVENT.value("created_at", now)]
+            sql += (
+                f", numbered (i, step_key, kind, data) AS (VALUES {', '.join(rows)}), "
+                f"events AS (INSERT INTO {ev.table} ({ev['run']}, {ev['seq']}, {ev['step_key']}, "
+                f"{ev['kind']}, {ev['data']}, {ev['created_at']}) SELECT %s, "
+                f"saved.{r['last_seq']} - %s + numbered.i, numbered.step_key, numbered.kind, "
+                f"numbered.data, %s FROM saved, numbered)"
+            )
+        sql += (
+            f" SELECT saved.{r['last_seq']}, saved.{r['cancel_requested']}, "
+            f"saved.{r['prompt_tokens']}, saved.{r['completion_tokens']}, saved.{r['cost']} "
+            f"FROM saved"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        last_seq, cancel_requested, prompt, completion, cost = row
+        self._control_of_row(run_id, cancel_requested, (int(prompt), int(completion), cost))
+        first = last_seq - count
+        at = now.isoformat()
+        return [
+            {"seq": first + index, "kind": kind, "step_key": step_key, "data": data, "at": at}
+            for index, kind, step_key, data in drafts
+        ]
+
+    def _step_completed_by_steps(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
+        run_pk = _RUN.value("id", run_id)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The fence: the run row, locked, and only while this executor holds the lease.
+            lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+            cursor.execute(
+                f"SELECT {_RUN['last_seq']}, {_RUN['variables']}, {_RUN['cancel_requested']} "
+                f"FROM {_RUN.table} WHERE {_RUN['id']} = %s AND {_RUN['lease_owner']} = %s "
+                f"AND {_RUN['status']} = %s{lock}",
+                [run_pk, self.owner, RunStatus.RUNNING],
+            )
+            fenced = cursor.fetchone()
+            if fenced is None:
+                raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
+            last_seq, stored_variables, cancel_requested = fenced
             now = timezone.now()
             fields = {
                 "status": Step.Status.COMPLETED,
@@ -248,41 +560,98 @@ class DatabaseRunStore:
                 "error": "",
             }
             # Compare-and-swap: only a step not yet completed becomes completed.
-            changed = (
-                Step.objects.filter(run=run, key=record.key)
-                .exclude(status=Step.Status.COMPLETED)
-                .update(**fields)
+            assignments = ", ".join(f"{_STEP[name]} = %s" for name in fields)
+            cursor.execute(
+                f"UPDATE {_STEP.table} SET {assignments} WHERE {_STEP['run']} = %s "
+                f"AND {_STEP['key']} = %s AND {_STEP['status']} <> %s",
+                [*_STEP.values(fields), run_pk, record.key, Step.Status.COMPLETED],
             )
-            if not changed:
-                if Step.objects.filter(run=run, key=record.key).exists():
+            if cursor.rowcount == 0:
+                if Step.objects.filter(run_id=run_id, key=record.key).exists():
                     return None  # a duplicate: the first completion stands
                 Step.objects.create(
-                    run=run,
+                    run_id=run_id,
                     key=record.key,
                     node_id=record.node_id,
                     node_type="",
                     started_at=now,
                     **fields,
                 )
-            rows = self._append_events(run, events)
-            variables = dict(run.variables)
+            stored = self._insert_events(cursor, run_pk, last_seq, events, now)
+            variables = dict(_RUN.loaded("variables", stored_variables) or {})
             variables_apply(variables, record.variables, self._reducers.get(str(run_id), {}))
-            run.variables = variables
-            run.steps_completed += 1
-            self._refresh_totals(run)
-            run.save(
-                update_fields=[
-                    "last_seq",
-                    "variables",
-                    "steps_completed",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "cost",
-                    "model_calls",
-                ]
+            totals = self._save_run(cursor, run_pk, last_seq + len(stored), variables)
+            self._control_of_row(run_id, cancel_requested, totals)
+            return stored
+
+    def _insert_events(
+        self, cursor: Any, run_pk: Any, last_seq: int, events: Sequence[EventDraft], now: Any
+    ) -> list[dict[str, Any]]:
+        """The events as rows numbered after `last_seq`, in one statement; their JSON for
+        viewers."""
+        if not events:
+            return []
+        names = ("run", "seq", "step_key", "kind", "data", "created_at")
+        params: list[Any] = []
+        stored = []
+        at = now.isoformat()
+        created = _EVENT.value("created_at", now)
+        for index, event in enumerate(events, start=last_seq + 1):
+            data = dict(event.data)
+            step_key = event.step_key or ""
+            params += [run_pk, index, step_key, event.kind, _EVENT.value("data", data), created]
+            stored.append(
+                {"seq": index, "kind": event.kind, "step_key": step_key, "data": data, "at": at}
             )
-            self._remember(run)
-            return [_event_json(row) for row in rows]
+        row = "(" + ", ".join(["%s"] * len(names)) + ")"
+        cursor.execute(
+            f"INSERT INTO {_EVENT.table} ({', '.join(_EVENT[name] for name in names)}) "
+            f"VALUES {', '.join([row] * len(events))}",
+            params,
+        )
+        return stored
+
+    def _save_run(
+        self, cursor: Any, run_pk: Any, last_seq: int, variables: dict[str, Any]
+    ) -> tuple[int, int, Decimal]:
+        """Writes the run's counters and variables, its totals summed from the ledger (the truth
+        about usage and cost; the run keeps a copy for list pages and budgets). Returns the
+        totals (prompt tokens, completion tokens, cost)."""
+        sums = (
+            f"SELECT COALESCE(SUM({_LEDGER['prompt_tokens']}), 0), "
+            f"COALESCE(SUM({_LEDGER['completion_tokens']}), 0), "
+            f"COALESCE(SUM({_LEDGER['cost']}), 0), COUNT(*) "
+            f"FROM {_LEDGER.table} WHERE {_LEDGER['run_id']} = %s"
+        )
+        totals = f"{_RUN['prompt_tokens']}, {_RUN['completion_tokens']}, {_RUN['cost']}"
+        update = (
+            f"UPDATE {_RUN.table} SET {_RUN['last_seq']} = %s, {_RUN['variables']} = %s, "
+            f"{_RUN['steps_completed']} = {_RUN['steps_completed']} + 1, "
+            f"({totals}, {_RUN['model_calls']}) = ({sums}) WHERE {_RUN['id']} = %s"
+        )
+        ledger_run = _LEDGER.value("run_id", run_pk)
+        params = [last_seq, _RUN.value("variables", variables), ledger_run, run_pk]
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(f"{update} RETURNING {totals}", params)
+            prompt, completion, cost = cursor.fetchone()
+        else:  # SQLite before 3.35
+            cursor.execute(update, params)
+            cursor.execute(f"SELECT {totals} FROM {_RUN.table} WHERE {_RUN['id']} = %s", [run_pk])
+            prompt, completion, cost = cursor.fetchone()
+        # As the ORM reads the column back (SQLite sums decimals as floats).
+        return int(prompt), int(completion), _RUN.loaded("cost", cost)
+
+    def _control_of_row(
+        self, run_id: str, cancel_requested: bool, totals: tuple[int, int, Decimal]
+    ) -> None:
+        """What a fenced write saw becomes the control state (totals as just saved)."""
+        control = Control(
+            cancel_requested=bool(cancel_requested),
+            lease_held=True,
+            tokens_used=totals[0] + totals[1],
+            cost_used=totals[2],
+        )
+        self._controls[str(run_id)] = (time.monotonic(), control)
 
     async def step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
@@ -298,6 +667,7 @@ class DatabaseRunStore:
     ) -> list[dict[str, Any]]:
         with transaction.atomic():
             run = self._locked_run(run_id)
+            self._start_due(run_id, key)
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,

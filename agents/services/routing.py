@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+from django.db.models import prefetch_related_objects
+
 from agents.config import AgentConfig, ModelChoice
 from agents.crypto import credential_decrypt
 from agents.llm.types import Deployment, Route, RoutePlan
@@ -108,8 +110,10 @@ def route_plan_for(
 
 def providers_by_id(workspace_id: UUID | str, ids: Iterable[str]) -> dict[str, Provider]:
     wanted = set(ids)
-    found = Provider.objects.filter(workspace_id=workspace_id, pk__in=_valid(wanted))
-    return {str(provider.pk): provider for provider in found.prefetch_related("nodes")}
+    found = list(Provider.objects.filter(workspace_id=workspace_id, pk__in=_valid(wanted)))
+    # Only Ollama fleets have nodes: other providers cost no second query.
+    prefetch_related_objects([p for p in found if p.kind == "ollama"], "nodes")
+    return {str(provider.pk): provider for provider in found}
 
 
 def _valid(ids: set[str]) -> list[UUID]:

@@ -102,9 +102,13 @@ class Engine:
         # Seconds between control checks while a step is in flight; None turns them off.
         self.heartbeat = heartbeat
 
-    async def run(self, run_id: str) -> RunOutcome:
-        """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost."""
-        snapshot = await self.store.load(run_id)
+    async def run(self, run_id: str, *, snapshot: RunSnapshot | None = None) -> RunOutcome:
+        """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost.
+
+        `snapshot` is what the caller has just loaded from this store, if it has; it is not
+        read again."""
+        if snapshot is None or snapshot.run_id != str(run_id):
+            snapshot = await self.store.load(run_id)
         try:
             ctx = RunContext(self, snapshot)
         except (GraphError, ValueError) as exc:
