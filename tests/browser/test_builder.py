@@ -428,3 +428,42 @@ def agent_id(lab: Any, name: str) -> str:
     from agents.models import Agent
 
     return str(Agent.objects.get(workspace=lab.workspace, name=name).pk)
+
+
+def test_back_edges_only_through_a_loop_and_drawn_as_loops(lab: Any) -> None:
+    from workflows.graph import examples
+
+    page = lab
+    workflow = template_workflow(lab)
+    agent = lab.agents["Writer"]
+    looped = {
+        "schema_version": 1,
+        "nodes": [
+            examples.node("start", "start", 0, 0),
+            examples.node("refine", "loop", 250, 0, max_iterations=3),
+            examples.node("draft", "agent", 500, 0, agent_id=agent),
+            examples.node("polish", "agent", 750, 0, agent_id=agent),
+            examples.node("end", "end", 1000, 0),
+        ],
+        "edges": [
+            examples.edge("start", "refine"),
+            examples.edge("refine", "draft", "loop"),
+            examples.edge("draft", "refine"),
+            examples.edge("refine", "polish", "done"),
+            examples.edge("polish", "end"),
+        ],
+    }
+    open_builder(page, workflow)
+    page.evaluate("graph => document.getElementById('builder').setGraph(graph)", looped)
+    page.get_by_test_id("checklist-ok").wait_for()
+    back = page.get_by_test_id("edge-draft--refine")
+    assert "wf-edge--loop" in (back.get_attribute("class") or "")
+    assert "wf-edge--loop" not in (
+        page.get_by_test_id("edge-polish--end").get_attribute("class") or ""
+    )
+
+    # Closing a cycle that no loop bounds is refused on the canvas itself.
+    connect(page, "polish", "refine")
+    edges = {(e["source"], e["target"]) for e in graph_of(page)["edges"]}
+    assert ("polish", "refine") not in edges
+    screenshot(page, "48-builder-loop")
