@@ -29,18 +29,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def big_graph(count: int) -> dict[str, Any]:
@@ -69,10 +60,9 @@ def big_graph(count: int) -> dict[str, Any]:
 
 
 def catalog() -> dict[str, Any]:
-    import django
-
-    sys.path.insert(0, str(ROOT))
     import os
+
+    import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a2a_site.settings")
     django.setup()

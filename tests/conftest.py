@@ -21,10 +21,10 @@ from django.test import Client
 
 from a2a_site.accounts.models import Membership, Role, User, Workspace
 from tests.support import canary
+from tests.support.chromium import CHROMIUM
 from tests.support.processes import ARTIFACTS
 
 REQUIRE_SERVICES = os.environ.get("A2A_REQUIRE_SERVICES") == "1"
-CHROMIUM = os.environ.get("A2A_CHROMIUM", "/usr/bin/chromium")
 
 
 @cache

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -69,6 +70,18 @@ _STEP = Columns(Step)
 _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
+
+
+def _completed_fields(record: StepRecord, now: datetime) -> dict[str, Any]:
+    """A finished step's columns, as both ways of completing it write them."""
+    return {
+        "status": Step.Status.COMPLETED,
+        "output": record.output,
+        "branch": record.branch or "",
+        "variables": dict(record.variables),
+        "finished_at": now,
+        "error": "",
+    }
 
 
 def _event_json(event: RunEvent) -> dict[str, Any]:
@@ -466,14 +479,7 @@ class DatabaseRunStore:
         None when nothing was written."""
         run_pk = _RUN.value("id", run_id)
         now = timezone.now()
-        fields = {
-            "status": Step.Status.COMPLETED,
-            "output": record.output,
-            "branch": record.branch or "",
-            "variables": dict(record.variables),
-            "finished_at": now,
-            "error": "",
-        }
+        fields = _completed_fields(record, now)
         count = len(events)
         params: list[Any] = [run_pk, self.owner, RunStatus.RUNNING]
         params += [*_STEP.values(fields), record.key, Step.Status.COMPLETED]
@@ -551,14 +557,7 @@ class DatabaseRunStore:
                 raise LeaseLost(f"run {run_id} is no longer leased by {self.owner}")
             last_seq, stored_variables, cancel_requested = fenced
             now = timezone.now()
-            fields = {
-                "status": Step.Status.COMPLETED,
-                "output": record.output,
-                "branch": record.branch or "",
-                "variables": dict(record.variables),
-                "finished_at": now,
-                "error": "",
-            }
+            fields = _completed_fields(record, now)
             # Compare-and-swap: only a step not yet completed becomes completed.
             assignments = ", ".join(f"{_STEP[name]} = %s" for name in fields)
             cursor.execute(

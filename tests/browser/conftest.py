@@ -11,23 +11,10 @@ from typing import Any
 import pytest
 
 from agents.fakellm import RunningServer, start_in_thread
-from tests.conftest import CHROMIUM
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.processes import ARTIFACTS, ServerProcess, start_celery_worker, start_daphne
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
-
-# Chromium's background services would try to reach the network, which this machine does not have.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 @pytest.fixture(scope="session")
