@@ -198,7 +198,12 @@ def workflow_publish_view(request: AuthedRequest, workflow_id: UUID) -> HttpResp
     response = render(
         request,
         "workflows/_builder_versions.html",
-        {"workflow": workflow, "versions": _versions(workflow), "published": version},
+        {
+            "workflow": workflow,
+            "versions": _versions(workflow),
+            "published": version,
+            "can_edit": True,
+        },
     )
     return trigger_client_event(
         response,

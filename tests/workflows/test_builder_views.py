@@ -57,10 +57,14 @@ def test_a_new_workflow_opens_in_the_builder(personas: Personas, client_for) -> 
 
 def test_viewers_get_a_read_only_canvas(personas: Personas, client_for) -> None:
     workflow = pipeline_workflow(personas)
+    workflow_publish(workflow=workflow, user=personas.owner)
     page = client_for(personas.viewer).get(reverse("workflow_builder", args=[workflow.pk]))
     html = page.content.decode()
     assert "readonly" in html.split("<workflow-builder", 1)[1].split(">", 1)[0]
     assert 'id="draft-form"' not in html
+    assert 'data-version="1"' in html and "data-restore-version" not in html
+    editor = client_for(personas.editor).get(reverse("workflow_builder", args=[workflow.pk]))
+    assert 'data-restore-version="1"' in editor.content.decode()
 
 
 def test_model_output_in_a_graph_cannot_break_out_of_the_data_script(
