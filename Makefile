@@ -35,7 +35,7 @@ run: $(VENV)/.runtime  ## set up and start the app on embedded defaults at http:
 	@echo "Open http://$(HOST):$(PORT)/ — the offline demo model listens on port $(DEMO_MODEL_PORT)."
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(PY) manage.py fakellm --host 127.0.0.1 --port $(DEMO_MODEL_PORT) & \
-	  $(PY) manage.py runserver $(HOST):$(PORT)
+	  A2A_DEMO_MODEL_URL=$${A2A_DEMO_MODEL_URL:-http://127.0.0.1:$(DEMO_MODEL_PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: test-embedded test-services  ## the whole suite: embedded mode, then PostgreSQL + Redis + browser
 

@@ -11,7 +11,7 @@ from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Membership, Role, User
 from agents.models import Agent, AgentVersion
 from workflows.graph import NODE_TYPES
-from workflows.models import Run, Workflow
+from workflows.models import TERMINAL_STATUSES, Run, Step, Workflow
 
 
 def get_workflow_for_user(
@@ -90,3 +90,61 @@ def builder_catalog(workspace_id: UUID, *, can_edit: bool) -> dict[str, Any]:
         "agents": agent_summaries(workspace_id),
         "can_edit": can_edit,
     }
+
+
+# Nodes the engine passes through without recording a step (see the engine's _STRUCTURAL).
+_PASSED_THROUGH = frozenset({"parallel", "loop"})
+
+
+def run_node_states(run: Run) -> list[dict[str, Any]]:
+    """Each node of the run's graph with its state: waiting, running, done, failed or skipped."""
+    graph = run.version.graph
+    nodes = graph.get("nodes", [])
+    steps: dict[str, str] = {}
+    for node_id, step_status in Step.objects.filter(run=run).values_list("node_id", "status"):
+        if steps.get(node_id) != Step.Status.RUNNING:
+            steps[node_id] = step_status
+    finished = run.status in TERMINAL_STATUSES
+    successors: dict[str, list[str]] = {}
+    for edge in graph.get("edges", []):
+        successors.setdefault(edge["source"], []).append(edge["target"])
+    # A fan-out or a loop has no step of its own: it was passed when something after it ran.
+    reached = set(steps)
+    changed = True
+    while changed:
+        changed = False
+        for node in nodes:
+            after = successors.get(node["id"], [])
+            if (
+                node["type"] in _PASSED_THROUGH
+                and node["id"] not in reached
+                and any(target in reached for target in after)
+            ):
+                reached.add(node["id"])
+                changed = True
+    ends = [node for node in nodes if node["type"] == "end"]
+    states = []
+    for node in nodes:
+        status = steps.get(node["id"])
+        # Start and end are not steps: start is done once the run began, and a single end is
+        # done when the run succeeded.
+        started = node["type"] == "start" and run.started_at is not None
+        ended = node["type"] == "end" and run.status == "succeeded" and len(ends) == 1
+        passed = node["type"] in _PASSED_THROUGH and node["id"] in reached
+        if started or ended or passed or status == Step.Status.COMPLETED:
+            state = "done"
+        elif status == Step.Status.FAILED:
+            state = "failed"
+        elif status == Step.Status.RUNNING:
+            state = "running" if not finished else "failed"
+        else:
+            state = "skipped" if finished and node["type"] not in ("start", "end") else "waiting"
+        states.append(
+            {
+                "id": node["id"],
+                "type": node["type"],
+                "label": node.get("label") or node["id"],
+                "state": state,
+            }
+        )
+    return states

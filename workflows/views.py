@@ -22,11 +22,12 @@ from a2a_site.http import AuthedRequest
 from agents.models import Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
-from workflows.models import TERMINAL_STATUSES, Run, Step
+from workflows.models import TERMINAL_STATUSES, Run
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
     get_workflow_for_user,
+    run_node_states,
     runs_of,
     workflows_of,
 )
@@ -211,41 +212,6 @@ def run_list(request: AuthedRequest) -> HttpResponse:
     return render(request, template, {"runs": runs, "show_workflow": True})
 
 
-def _node_states(run: Run) -> list[dict[str, Any]]:
-    """Each node of the run's graph with its state: waiting, running, done, failed or skipped."""
-    graph = run.version.graph
-    steps: dict[str, str] = {}
-    for step in Step.objects.filter(run=run).only("node_id", "status"):
-        if steps.get(step.node_id) != Step.Status.RUNNING:
-            steps[step.node_id] = step.status
-    finished = run.status in TERMINAL_STATUSES
-    ends = [node for node in graph.get("nodes", []) if node["type"] == "end"]
-    states = []
-    for node in graph.get("nodes", []):
-        status = steps.get(node["id"])
-        # Start and end are not steps: start is done once the run began, and a single end is
-        # done when the run succeeded.
-        started = node["type"] == "start" and run.started_at is not None
-        ended = node["type"] == "end" and run.status == "succeeded" and len(ends) == 1
-        if started or ended or status == Step.Status.COMPLETED:
-            state = "done"
-        elif status == Step.Status.FAILED:
-            state = "failed"
-        elif status == Step.Status.RUNNING:
-            state = "running" if not finished else "failed"
-        else:
-            state = "skipped" if finished and node["type"] not in ("start", "end") else "waiting"
-        states.append(
-            {
-                "id": node["id"],
-                "type": node["type"],
-                "label": node.get("label") or node["id"],
-                "state": state,
-            }
-        )
-    return states
-
-
 def _elapsed(run: Run) -> str:
     if run.started_at is None:
         return "not started yet"
@@ -263,7 +229,7 @@ def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
     return JsonResponse(
         {
             "status": run.status,
-            "states": {node["id"]: node["state"] for node in _node_states(run)},
+            "states": {node["id"]: node["state"] for node in run_node_states(run)},
         }
     )
 
@@ -273,7 +239,7 @@ def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
 def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     run, membership = get_run_for_user(request.user, run_id)
     settings = run.version.graph.get("settings") or {}
-    nodes = _node_states(run)
+    nodes = run_node_states(run)
     return render(
         request,
         "workflows/run_detail.html",

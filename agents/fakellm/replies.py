@@ -271,7 +271,11 @@ def _clean(phrase: str) -> str:
     phrase = _ARTICLE_RE.sub("", phrase.strip())
     phrase = _TRAILING_RE.sub("", phrase)
     words = phrase.split()[:_MAX_SUBJECT_WORDS]
-    return " ".join(words).strip(" \"'`()[]{}") or "this topic"
+    text = " ".join(words)
+    # "wind (sources)" or a parenthesis cut off by the word limit: the topic is before it.
+    if "(" in text:
+        text = text[: text.index("(")]
+    return text.strip(" \"'`()[]{}") or "this topic"
 
 
 def _pick(options: Sequence[str], seed: int, slot: int) -> str:

@@ -250,6 +250,7 @@ def test_default_reply_is_deterministic_and_about_the_prompt() -> None:
         ('{"task": "green roofs"}', "green roofs"),
         ('{"count": 3, "topic": "Tell me about tidal power."}', "tidal power"),
         ("{not json", "not json"),
+        ("Research offshore wind (sources).", "offshore wind"),
     ],
 )
 def test_subject_extraction(text: str, expected: str) -> None:
