@@ -4,10 +4,10 @@ from it locally.
 A group member per viewer makes every event cost the layer one delivery per viewer: on Redis the
 group lists every socket and each message carries all their channel names, then in the web process
 one `receive` per viewer — each a round of lock, queue and tasks — comes before a single byte
-reaches a socket. Here the process joins the run's
-group once, with one channel of its own; one task receives from it and hands each message to every
-local viewer's `deliver`, which only queues it (the viewer sends from its own task). So the layer
-works once per process per message, and a viewer that is slow to send delays nobody but itself.
+reaches a socket. Here the process joins the run's group once, with one channel of its own; one
+task receives from it and hands each message to every local viewer's `deliver`, which only queues
+it (the viewer sends from its own task). So the layer works once per process per message, and a
+viewer that is slow to send delays nobody but itself.
 
 Works on any channel layer with groups (in-memory in the embedded mode, Redis when distributed):
 it only uses `new_channel`, `group_add`, `group_discard`, `send` and `receive`. The layer still
