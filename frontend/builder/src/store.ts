@@ -307,10 +307,26 @@ export class BuilderStore {
   private freeSpotNearCentre(): { x: number; y: number } {
     const centre = this.viewport?.center() ?? { x: 0, y: 0 };
     const spot = { x: Math.round(centre.x - DEFAULT_SIZE.width / 2), y: Math.round(centre.y - DEFAULT_SIZE.height / 2) };
-    // Nodes added one after another from the keyboard should not hide each other.
-    while (this.state.nodes.some((node) => Math.abs(node.position.x - spot.x) < 20 && Math.abs(node.position.y - spot.y) < 20)) {
-      spot.x += 30;
-      spot.y += 30;
+    // A new node must not hide another: step down the flow past whatever it would cover, then,
+    // if a column is full, try the next column to the right.
+    const gap = 24;
+    const covers = (x: number, y: number) =>
+      this.state.nodes.some((node) => {
+        const width = node.measured?.width ?? DEFAULT_SIZE.width;
+        const height = node.measured?.height ?? DEFAULT_SIZE.height;
+        return (
+          x < node.position.x + width + gap &&
+          node.position.x < x + DEFAULT_SIZE.width + gap &&
+          y < node.position.y + height + gap &&
+          node.position.y < y + DEFAULT_SIZE.height + gap
+        );
+      });
+    for (let column = 0; column < 8; column++) {
+      const x = spot.x + column * (DEFAULT_SIZE.width + gap * 2);
+      for (let row = 0; row < 12; row++) {
+        const y = spot.y + row * (DEFAULT_SIZE.height + gap);
+        if (!covers(x, y)) return { x, y };
+      }
     }
     return spot;
   }

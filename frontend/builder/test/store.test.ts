@@ -33,6 +33,21 @@ describe('BuilderStore', () => {
     expect(store.getGraph()).toEqual(richGraph());
   });
 
+  it('addNode without a position puts the node where it covers no other', () => {
+    const graph = { schema_version: 1, nodes: [{ id: 'start', type: 'start', label: 'Start', position: { x: -110, y: -36 }, config: {} }], edges: [] };
+    const { store } = make(graph);
+    // No viewport yet: the centre is (0, 0), exactly where the start node sits.
+    const ids = [store.addNode('agent'), store.addNode('agent'), store.addNode('agent')];
+    const boxes = store.getGraph().nodes.map((n) => n.position);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const apart = Math.abs(boxes[i].x - boxes[j].x) >= 220 || Math.abs(boxes[i].y - boxes[j].y) >= 72;
+        expect(apart, `${i} and ${j} overlap`).toBe(true);
+      }
+    }
+    expect(new Set(ids).size).toBe(3);
+  });
+
   it('connect refuses cycles and returns the edge id otherwise', () => {
     const { store } = make();
     expect(store.connect('router-1', 'agent-1', 'bad')).toBeNull();
