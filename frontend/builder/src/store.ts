@@ -301,6 +301,8 @@ export class BuilderStore {
     });
     this.commit();
     this.emitSelection();
+    // Placed away from the centre to keep clear of others: bring it into view.
+    if (!position) this.viewport?.centerOn(at.x + DEFAULT_SIZE.width / 2, at.y + DEFAULT_SIZE.height / 2);
     return id;
   }
 
