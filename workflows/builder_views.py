@@ -94,6 +94,7 @@ def workflow_builder(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
             "graph": workflow.draft,
             "catalog": builder_catalog(workflow.workspace_id, can_edit=can_edit),
             "report": report,
+            "labels": _labels(workflow.draft),
             "issues": _issues(report),
             "versions": _versions(workflow),
             "can_edit": can_edit,
@@ -126,13 +127,23 @@ def _posted_graph(request: AuthedRequest) -> Any:
         ) from None
 
 
+def _labels(graph: Any) -> dict[str, str]:
+    """Node id → label, so the checklist can name a node as the canvas shows it."""
+    nodes = graph.get("nodes") if isinstance(graph, dict) else None
+    return {
+        node["id"]: str(node["label"])
+        for node in (nodes if isinstance(nodes, list) else [])
+        if isinstance(node, dict) and isinstance(node.get("id"), str) and node.get("label")
+    }
+
+
 def _checklist(
     request: AuthedRequest, workflow: Workflow, report: Any, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
     response = render(
         request,
         "workflows/_checklist.html",
-        {"workflow": workflow, "report": report, **extra},
+        {"workflow": workflow, "report": report, "labels": _labels(workflow.draft), **extra},
         status=status,
     )
     return trigger_client_event(response, "wf:issues", _issues(report))

@@ -101,6 +101,8 @@ def test_autosave_keeps_an_invalid_draft_and_badges_its_nodes(
     assert "writing" in issues["by_node"]
     assert "wf:saved" in triggers(response)
     assert 'data-focus-node="writing"' in response.content.decode()
+    # The checklist names the node as the canvas labels it.
+    assert "<strong>Writing</strong> · Node &#x27;writing&#x27;" in response.content.decode()
 
 
 def test_a_draft_that_is_not_json_is_refused_and_nothing_changes(
