@@ -207,9 +207,28 @@ def test_the_control_board_reads_every_held_run_at_once(leased: Run) -> None:
     assert asyncio.run(watch()) == (False, True)
 
 
+def research_call(run: Run, *, deployment_id: str) -> Any:
+    """The ledger start of the research step's first model call."""
+    from agents.llm.ledger import LedgerStart
+
+    return LedgerStart(
+        call_id=str(uuid.uuid4()),
+        deployment_id=deployment_id,
+        provider_kind="demo",
+        model="demo",
+        attempt=1,
+        prompt_tokens_estimate=3,
+        metadata={
+            "workspace_id": str(run.workspace_id),
+            "run_id": str(run.pk),
+            "step_key": "research",
+        },
+        started_at=timezone.now(),
+    )
+
+
 def test_an_agent_steps_start_is_written_with_its_first_ledger_row(leased: Run) -> None:
     from agents.ledger import DatabaseLedger
-    from agents.llm.ledger import LedgerStart
     from agents.models import Provider
 
     provider = Provider.objects.filter(workspace_id=leased.workspace_id).first()
@@ -226,20 +245,7 @@ def test_an_agent_steps_start_is_written_with_its_first_ledger_row(leased: Run) 
             lambda: Step.objects.filter(run=leased, key="research").exists()
         )
         await DatabaseLedger().call_started(
-            LedgerStart(
-                call_id=str(uuid.uuid4()),
-                deployment_id=f"{provider.pk}:demo",
-                provider_kind="demo",
-                model="demo",
-                attempt=1,
-                prompt_tokens_estimate=3,
-                metadata={
-                    "workspace_id": str(leased.workspace_id),
-                    "run_id": run_id,
-                    "step_key": "research",
-                },
-                started_at=timezone.now(),
-            )
+            research_call(leased, deployment_id=f"{provider.pk}:demo")
         )
         after = await asyncio.to_thread(
             lambda: Step.objects.filter(run=leased, key="research", status="running").exists()
@@ -270,7 +276,6 @@ def test_an_agent_step_that_fails_before_any_call_is_recorded_as_failed(leased: 
 
 def test_a_start_whose_ledger_row_failed_is_written_by_the_steps_failure(leased: Run) -> None:
     from agents.ledger import DatabaseLedger
-    from agents.llm.ledger import LedgerStart
 
     store = DatabaseRunStore(owner="worker-a")
     run_id = str(leased.pk)
@@ -282,20 +287,7 @@ def test_a_start_whose_ledger_row_failed_is_written_by_the_steps_failure(leased:
         )
         with pytest.raises(Exception):  # noqa: B017 - the database's own error class
             await DatabaseLedger().call_started(
-                LedgerStart(
-                    call_id=str(uuid.uuid4()),
-                    deployment_id=f"{uuid.uuid4()}:demo",  # no such provider
-                    provider_kind="demo",
-                    model="demo",
-                    attempt=1,
-                    prompt_tokens_estimate=3,
-                    metadata={
-                        "workspace_id": str(leased.workspace_id),
-                        "run_id": run_id,
-                        "step_key": "research",
-                    },
-                    started_at=timezone.now(),
-                )
+                research_call(leased, deployment_id=f"{uuid.uuid4()}:demo")  # no such provider
             )
         await store.step_failed(run_id, key="research", attempt=1, error="ledger down")
 
