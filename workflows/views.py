@@ -149,8 +149,6 @@ def _run_form_context(workflow: Any, form: Any = None) -> dict[str, Any]:
         "workflow": workflow,
         "latest": latest,
         "form": form if form is not None else _run_form(workflow),
-        "can_edit": True,
-        "in_builder": True,
         "draft_changed": latest is not None and not _draft_is(latest.graph, workflow.draft),
     }
 
