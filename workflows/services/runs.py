@@ -116,6 +116,7 @@ def run_retry(*, run: Run, user: User | None) -> Run:
             status=RunStatus.QUEUED,
             reason="",
             output=None,
+            started_at=None,  # a retry is timed from its own start
             finished_at=None,
             attempts=0,
             cancel_requested=False,
