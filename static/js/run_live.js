@@ -47,7 +47,8 @@
       if (event.kind === "message") {
         var stream = streaming[event.step_key];
         if (stream) { stream.remove(); delete streaming[event.step_key]; }
-        item = el("li", "tl-item tl-message" + (data.agent === "human" ? " tl-human" : ""));
+        var human = data.role === "human" || data.agent === "human";
+        item = el("li", "tl-item tl-message" + (human ? " tl-human" : ""));
         item.appendChild(el("div", "tl-who", data.agent || "agent"));
         var body = el("div", "tl-body");
         if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
@@ -79,6 +80,16 @@
         item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
       } else if (event.kind === "human_request") {
         item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
+      } else if (event.kind === "node_finished") {
+        var what = data.node_id || event.step_key || "node";
+        var ended = data.messages !== undefined
+          ? "■ " + what + " ended after " + data.messages + (data.messages === 1 ? " message." : " messages.")
+          : data.workflow_id ? "■ sub-workflow " + what + " finished." : "■ " + what + " finished.";
+        item = el("li", "tl-item tl-note", ended);
+      } else if (event.kind === "log") {
+        item = el("li", "tl-item tl-note" + (data.level === "warning" ? " tl-warning" : ""), (data.level === "warning" ? "⚠ " : "· ") + (data.message || ""));
+      } else if (event.kind === "state" && data.speaker_name) {
+        item = el("li", "tl-item tl-note", "⇢ " + data.speaker_name + " speaks next" + (data.fallback ? " (the selector named no member, so members take turns)" : ""));
       } else if (event.kind === "node_failed") {
         item = el("li", "tl-item tl-note chat-error", "✕ " + (data.node || event.step_key) + ": " + (data.error || "failed"));
       } else {
@@ -113,7 +124,7 @@
       var region = document.getElementById("run-state");
       if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
-        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", swap: "outerHTML" });
+        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes", swap: "outerHTML" });
       }
     }
 

@@ -38,10 +38,17 @@ def _transcript(page: Any) -> list[str]:
 
 def test_a_pipeline_streams_to_completion(lab: Any) -> None:
     page = lab
+    page.set_viewport_size({"width": 1440, "height": 900})
     _use_template(page, "Research pipeline")
     screenshot(page, "20-workflow-detail")
     page.get_by_label("Topic").fill("green roofs")
     page.get_by_role("button", name="Run version 1").click()
+    # On a laptop screen the live messages are in view without scrolling.
+    first = page.locator("#timeline li[data-kind=message]").first
+    first.wait_for(timeout=60_000)
+    box = first.bounding_box()
+    assert box is not None and box["y"] + 40 < 900, box
+    assert page.evaluate("window.scrollY") == 0
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     messages = page.locator("#timeline li[data-kind=message]")
     messages.nth(2).wait_for()
@@ -97,11 +104,26 @@ def test_a_person_approves_a_draft_inline(lab: Any) -> None:
     page.get_by_label("Topic").fill("heat pumps")
     page.get_by_role("button", name="Run version 1").click()
     page.get_by_test_id("human-request").wait_for(timeout=60_000)
+    # The node asking is shown as waiting for a person, not as one not reached.
+    page.locator('#run-nodes .node-state[data-state="waiting"]').wait_for()
+    assert "waiting for a person" in page.locator('#run-nodes [data-state="waiting"]').inner_text()
+    assert "heat pumps" in page.get_by_test_id("run-io").inner_text()
     screenshot(page, "22-run-waiting")
     page.get_by_role("button", name="Approve").click()
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     run = Run.objects.get()
     assert run.status == "succeeded" and run.attempts == 2
+    # The answer reads as what the person said, under their name.
+    answer = page.locator("#timeline li.tl-human")
+    answer.wait_for()
+    assert answer.locator(".tl-who").inner_text() == "olivia"
+    assert answer.locator(".tl-body").inner_text() == "Approved."
+    # Elapsed counts from the first start, the wait included.
+    assert page.get_by_test_id("run-elapsed").inner_text() != "0.0 s"
+    # Only the end of the branch taken is done; nothing stays pending on a finished run.
+    page.locator('#run-nodes .node-state[data-state="done"]').first.wait_for()
+    assert page.locator('#run-nodes [data-state="pending"]').count() == 0
+    screenshot(page, "22-run-approved")
 
 
 def test_a_run_is_cancelled_from_its_page(lab: Any, demo_model: Any) -> None:
