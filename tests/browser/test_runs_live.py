@@ -157,3 +157,31 @@ def test_a_reload_mid_run_shows_the_same_transcript(
         viewer.locator("#timeline li[data-kind=message]").nth(2).wait_for()
     assert _transcript(page) == _transcript(watcher)
     assert len(_transcript(page)) == len(set(_transcript(page)))
+
+
+def test_a_reload_mid_message_restores_it_from_its_first_word(lab: Any, demo_model: Any) -> None:
+    page = lab
+    reply = "Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi."
+    demo_model.set_script({"rules": [{"reply": reply, "chunks": 24, "chunk_delay_ms": 200}]})
+    _use_template(page, "Research pipeline")
+    page.get_by_label("Topic").fill("continuity")
+    page.get_by_role("button", name="Run version 1").click()
+    streaming = page.locator("#timeline .tl-streaming .tl-body")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#timeline .tl-streaming .tl-body');"
+        " return b && b.textContent.length > 20; }",
+        timeout=30_000,
+    )
+    before = streaming.first.inner_text()
+
+    page.reload()
+
+    streaming.first.wait_for(timeout=10_000)
+    after = streaming.first.inner_text()
+    assert after.startswith("Alpha beta"), (before, after)
+    assert len(after) >= len(before) or before.startswith(after[: len(before)]), (before, after)
+    screenshot(page, "23-run-reloaded-mid-message")
+    # The finished messages are whole, each shown once.
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    bodies = page.locator("#timeline li[data-kind=message] .tl-body").all_inner_texts()
+    assert bodies == [reply] * 3
