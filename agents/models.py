@@ -191,6 +191,16 @@ class LedgerEntry(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
     cost_estimated = models.BooleanField(default=False)
+
+    class PriceSource(models.TextChoices):
+        CONFIGURED = "configured", "Provider's prices"
+        PRICE_LIST = "price_list", "Public price list"
+        FREE = "free", "Free (local model)"
+        UNKNOWN = "unknown", "Price unknown"
+
+    # How `cost` was priced; "unknown" means the cost is not known (its 0 is not a price), and
+    # "" a call that never completed (or made before this was recorded).
+    price_source = models.CharField(max_length=12, choices=PriceSource.choices, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=32, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -233,6 +233,7 @@ class DjangoAgentRunner:
             latency_ms=sum(call.latency_ms for call in result.calls),
             retries=sum(call.retries for call in result.calls),
             fallbacks=sum(call.fallbacks for call in result.calls),
+            unpriced_calls=sum(call.price_source == "unknown" for call in result.calls),
         )
 
 

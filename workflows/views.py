@@ -19,7 +19,7 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
-from agents.models import Provider
+from agents.models import LedgerEntry, Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.models import TERMINAL_STATUSES, Run
@@ -271,6 +271,9 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
+            "unpriced_calls": LedgerEntry.objects.filter(
+                run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+            ).count(),
         },
     )
 

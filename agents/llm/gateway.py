@@ -26,7 +26,7 @@ from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
 from .ledger import LedgerOutcome, LedgerSink, LedgerStart
-from .pricing import ZERO, price_usage
+from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
 
@@ -310,13 +310,22 @@ class Gateway:
                 len(result.text) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
             )
             usage = result.usage = Usage(prompt_estimate, completion, prompt_estimate + completion)
-        cost, cost_estimated = price_usage(dep, usage)
+        cost, price_source = price_call(dep, usage, result.model)
+        cost_estimated = price_source == "unknown"
         result.cost = cost
         result.cost_estimated = cost_estimated or estimated
+        result.price_source = price_source
         resilience.succeeded(dep, state, latency_ms, usage.total_tokens - prompt_estimate)
         attempts.append(Attempt(dep.id, "completed", None, latency_ms, result.status))
         await self._finish(
-            call_id, "completed", usage, cost, cost_estimated or estimated, latency_ms, None
+            call_id,
+            "completed",
+            usage,
+            cost,
+            cost_estimated or estimated,
+            latency_ms,
+            None,
+            price_source=price_source,
         )
         return result, call_id
 
@@ -330,6 +339,8 @@ class Gateway:
         latency_ms: float,
         error: LLMError | None,
         error_kind: str | None = None,
+        *,
+        price_source: str = "",
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -342,6 +353,7 @@ class Gateway:
             latency_ms=latency_ms,
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
+            price_source=price_source,
         )
         try:
             await ledger.call_finished(call_id, outcome)
@@ -377,6 +389,7 @@ class Gateway:
             retries=retries,
             fallbacks=fallbacks,
             call_id=call_id,
+            price_source=lane.price_source,
         )
 
 

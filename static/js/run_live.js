@@ -62,7 +62,10 @@
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
         if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
-        if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
+        if (usage.unpriced_calls) {
+          // A price that is not known is not zero.
+          meta.push(Number(usage.cost) > 0 ? "$" + Number(usage.cost).toFixed(6) + " + price unknown" : "price unknown");
+        } else if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
         if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
         if (usage.retries) meta.push(usage.retries + " retries");
         if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");

@@ -117,6 +117,7 @@ class AgentReply:
     latency_ms: float = 0.0  # time in model calls, all of the turn's
     retries: int = 0
     fallbacks: int = 0
+    unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
 
 
 class AgentRunner(Protocol):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.llm.pricing import price_usage
+from agents.llm.pricing import price_call
 from agents.llm.types import Deployment, Usage
 from agents.models import LedgerEntry, Provider
 from workflows.models import Run, RunStatus
@@ -47,12 +47,13 @@ def ledger_close_orphans(run_id: Any) -> int:
             output_price_per_1k=provider.output_price_per_1k if provider else None,
         )
         usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
-        cost, _ = price_usage(deployment, usage)
+        cost, price_source = price_call(deployment, usage)
         closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
             status=LedgerEntry.Status.UNKNOWN,
             prompt_tokens=entry.prompt_tokens_estimate,
             cost=cost or Decimal(0),
             cost_estimated=True,
+            price_source=price_source,
             error_kind="worker_lost",
             finished_at=timezone.now(),
         )

@@ -33,6 +33,8 @@ def message_event(key: str, agent_id: str | None, name: str, reply: AgentReply) 
         "retries": reply.retries,
         "fallbacks": reply.fallbacks,
     }
+    if reply.unpriced_calls:
+        usage["unpriced_calls"] = reply.unpriced_calls
     data = {"agent": name, "agent_id": agent_id, "text": reply.text, "usage": usage}
     return EventDraft("message", data, key)
 
