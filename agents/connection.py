@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from agents.llm.redaction import redact_secrets
 from agents.urlpolicy import OutboundURLRefused, outbound_url_check
 
 CHECK_TIMEOUT_S = 10.0
@@ -36,10 +37,6 @@ class CheckTarget:
     api_key: str = ""
     api_version: str = ""
     check_url_policy: bool = True
-
-
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "****") if secret else text
 
 
 def _request_for(target: CheckTarget) -> tuple[str, dict[str, str]]:
@@ -156,7 +153,9 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
     except aiohttp.ClientConnectorDNSError:
         return ConnectionCheck(False, "The host name could not be resolved.")
     except aiohttp.ClientConnectorError as error:
-        return ConnectionCheck(False, f"Could not connect: {_scrub(str(error.os_error), secret)}.")
+        return ConnectionCheck(
+            False, f"Could not connect: {redact_secrets(str(error.os_error), secret)}."
+        )
     except aiohttp.ClientError as error:
         return ConnectionCheck(False, f"The connection failed ({type(error).__name__}).")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 from typing import Any
@@ -18,22 +17,11 @@ from typing import Any
 from .errors import classify_litellm_exception, make_error
 from .kinds import provider_kind
 from .lean import DeltaCallback, stream_result
+from .redaction import RedactSecretsFilter
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 _lock = threading.Lock()
 _litellm: Any = None
-_KEY_IN_URL_RE = re.compile(r"(?i)([?&](?:key|api[_-]?key)=)[^&\s\"']+")
-
-
-class _RedactKeysInURLs(logging.Filter):
-    """httpx logs request URLs at INFO; some providers (Gemini) put the key in the query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _KEY_IN_URL_RE.search(message):
-            record.msg = _KEY_IN_URL_RE.sub(r"\1****", message)
-            record.args = None
-        return True
 
 
 def load_litellm() -> Any:
@@ -56,7 +44,8 @@ def load_litellm() -> Any:
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
                     # litellm logs request bodies (with headers) at DEBUG/INFO.
                     logging.getLogger(name).setLevel(logging.WARNING)
-                redact = _RedactKeysInURLs()
+                # httpx logs request URLs at INFO; some providers (Gemini) put the key in them.
+                redact = RedactSecretsFilter()
                 for name in ("httpx", "httpcore"):
                     logging.getLogger(name).addFilter(redact)
                 _litellm = litellm
