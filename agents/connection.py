@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from agents.llm.redaction import redact_secrets
-from agents.urlpolicy import OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import OutboundURLRefused, outbound_url_check, policy_resolver
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -91,10 +91,14 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
             return ConnectionCheck(False, str(refused))
     url, headers = _request_for(target)
     timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT_S, sock_connect=5)
+    # The address actually connected to is checked again (its DNS answer may have changed).
+    resolver = policy_resolver() if target.check_url_policy else None
     started = time.perf_counter()
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(resolver=resolver)
+            ) as session,
             session.get(url, headers=headers, allow_redirects=False) as response,
         ):
             latency = int((time.perf_counter() - started) * 1000)
@@ -142,6 +146,8 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
                 latency,
                 names,
             )
+    except OutboundURLRefused as refused:
+        return ConnectionCheck(False, str(refused))
     except TimeoutError:
         return ConnectionCheck(
             False, f"No answer within {CHECK_TIMEOUT_S:.0f} s: the server is too slow or hangs."
