@@ -197,6 +197,9 @@ CREDENTIAL_KEY_FILE = VAR_DIR / "credential.key"
 
 # Hosts that may be private or loopback addresses (local Ollama nodes, gateways, the demo model).
 OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
+# The same for agents' tools (http_get), kept apart: an Ollama node the providers may reach is not
+# thereby open to every agent's tools. Each workspace can narrow it further (its tool hosts page).
+TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
