@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -12,21 +14,19 @@ from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
 from tests.support import canary
 from tests.support.canary import CANARY, canary_parts
+from tests.support.processes import start_celery_worker
 from tests.workflows.conftest import finished
 from workflows.graph import examples
-from workflows.models import RunEvent, RunStatus, Step
+from workflows.models import Run, RunEvent, RunStatus, Step, Workflow
 from workflows.services.runs import run_start
 from workflows.services.workflows import workflow_create, workflow_publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_masked_echo_of_the_key_is_kept_nowhere(
-    personas: Personas, executor, llm_server, client_for, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    sightings_before = len(canary.watch.sightings)
-    # The provider knows another key, and answers like OpenAI: 401, the wrong key half masked.
+def _leaky_workflow(personas: Personas, llm_server: Any) -> Workflow:
+    """Agents on a provider holding the canary as a key that the provider does not accept: it
+    answers like OpenAI, 401 with the wrong key half masked."""
     llm_server.set_script({"api_key": "sk-the-right-key-0000"})
     provider = make_provider(
         personas.workspace,
@@ -44,9 +44,10 @@ def test_a_masked_echo_of_the_key_is_kept_nowhere(
         workspace=personas.workspace, user=personas.owner, name="Leaky", graph=graph
     )
     workflow_publish(workflow=workflow, user=personas.owner, note="first")
+    return workflow
 
-    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "x"}))
 
+def _assert_nothing_kept(run: Run, personas: Personas, client_for: Any) -> None:
     assert run.status == RunStatus.FAILED
     assert "Incorrect API key provided: ****" in run.reason
     assert canary_parts(run.reason) == []
@@ -65,5 +66,38 @@ def test_a_masked_echo_of_the_key_is_kept_nowhere(
         page = viewer.get(url)
         assert page.status_code == 200, url
         assert canary_parts(page.content.decode()) == [], url
+
+
+def test_a_masked_echo_of_the_key_is_kept_nowhere(
+    personas: Personas, executor, llm_server, client_for, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sightings_before = len(canary.watch.sightings)
+    workflow = _leaky_workflow(personas, llm_server)
+
+    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "x"}))
+
+    _assert_nothing_kept(run, personas, client_for)
     assert canary_parts(caplog.text) == []
     assert canary.watch.sightings[sightings_before:] == []
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_celery_worker_keeps_no_part_of_the_key_either(
+    personas: Personas, llm_server, client_for, settings: Any
+) -> None:
+    settings.EXECUTION_MODE = "celery"
+    workflow = _leaky_workflow(personas, llm_server)
+    worker = start_celery_worker(
+        f"secrets-{uuid.uuid4().hex[:6]}",
+        A2A_DEMO_MODEL_URL=llm_server.url,
+        A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+    )
+    try:
+        run = run_start(workflow=workflow, user=personas.owner, inputs={"topic": "x"})
+        run = finished(run, timeout=60)
+        _assert_nothing_kept(run, personas, client_for)
+    finally:
+        worker.stop()
+    assert canary_parts(worker.log_path.read_text(errors="replace")) == []

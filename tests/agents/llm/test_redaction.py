@@ -87,3 +87,17 @@ def test_the_console_handler_redacts() -> None:
     from django.conf import settings
 
     assert "redact_secrets" in settings.LOGGING["handlers"]["console"]["filters"]
+
+
+def test_celery_workers_handlers_redact_too() -> None:
+    from a2a_site.celery import _redact_worker_logs
+
+    logger = logging.getLogger("tests.celery-like")
+    handler = logging.StreamHandler()
+    logger.addHandler(handler)
+    try:
+        _redact_worker_logs(logger=logger)
+        _redact_worker_logs(logger=logger)  # set up twice (worker and task loggers): one filter
+        assert [type(f) for f in handler.filters] == [RedactSecretsFilter]
+    finally:
+        logger.removeHandler(handler)
