@@ -23,18 +23,28 @@ _SHAPES: Final = re.compile(
     | (?P<named>
         \b(?:api[_-]?key|access[_-]?token|auth[_-]?token|token|secret|password|key)
         ["']?\s*[=:]\s*["']?
-      )[\w~+/*.-]{7,}[\w~+/*-]
-    | \bsk-[\w*-]{8,}
+      )(?P<value>[\w~+/*.-]{7,}[\w~+/*-])
+    | (?P<sk>\bsk-[\w*-]{8,})
     | \bAIza[\w-]{20,}
     | [\w-]*\*{3,}[\w*-]*
     """,
     re.VERBOSE | re.IGNORECASE,
 )
+_DIGIT: Final = re.compile(r"[\d*]")
 
 
 def _replace(match: re.Match[str]) -> str:
-    prefix = match.group("bearer") or match.group("named") or ""
-    return prefix + MASK
+    named = match.group("named")
+    if named is not None:
+        # `key: customer_name` is a message, `key=3f9c…` or a long token is a secret.
+        value = match.group("value")
+        if len(value) < 24 and not (len(value) >= 12 and _DIGIT.search(value)):
+            return match.group(0)
+        return named + MASK
+    sk = match.group("sk")
+    if sk is not None and len(sk) < 40 and not _DIGIT.search(sk):
+        return sk  # words such as sk-learn-pipelines; keys and masked echoes hold digits or *
+    return (match.group("bearer") or "") + MASK
 
 
 def redact_secrets(text: str, secret: str | None = None) -> str:

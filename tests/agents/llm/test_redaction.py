@@ -30,7 +30,8 @@ from tests.support.canary import CANARY, canary_parts
         ('{"api_key": "0123456789abcdef0123"}', '{"api_key": "****"}'),
         ("token=deadbeefdeadbeefdeadbeef", "token=****"),
         ("use AIzaSyA-0123456789abcdefghij here", "use **** here"),
-        ("sk-proj-AbCdEfGhIjKlMnOpQrStUvWx", "****"),
+        ("sk-proj-AbCdEf12GhIjKlMnOpQrStUvWx", "****"),
+        ("sk-ant-" + "AbCdEfGhIj" * 4, "****"),
     ],
 )
 def test_key_shapes_are_redacted(text: str, expected: str) -> None:
@@ -43,6 +44,8 @@ def test_key_shapes_are_redacted(text: str, expected: str) -> None:
         "The task-force used sk-learn and Bearer auth.",
         "monkey=banana, max_tokens: 512, run 6f1c2d3e-8c0e-4a5b-9c7d-0e1f2a3b4c5d",
         "Node 'research' failed: The provider did not answer in time.",
+        "Unknown variable key: customer_name; token: expired_session",
+        "Install sk-learn-pipelines-extra first.",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
