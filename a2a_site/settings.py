@@ -197,6 +197,12 @@ CREDENTIAL_KEY_FILE = VAR_DIR / "credential.key"
 
 # Hosts that may be private or loopback addresses (local Ollama nodes, gateways, the demo model).
 OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
+# On one machine in the embedded mode, the usual local model (Ollama on 127.0.0.1) is the user's
+# own: providers and Ollama nodes may use loopback addresses there without an allow-list. The
+# distributed and production modes keep refusing them unless allow-listed. Tools never get this.
+OUTBOUND_ALLOW_LOOPBACK = env_bool(
+    "A2A_OUTBOUND_ALLOW_LOOPBACK", DEBUG and EXECUTION_MODE == "embedded"
+)
 # The same for agents' tools (http_get), kept apart: an Ollama node the providers may reach is not
 # thereby open to every agent's tools. Each workspace can narrow it further (its tool hosts page).
 TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from agents.llm.redaction import redact_secrets
-from agents.urlpolicy import OutboundURLRefused, outbound_url_check, policy_resolver
+from agents.urlpolicy import OutboundURLRefused, model_url_check, policy_resolver
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -86,7 +86,7 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
     secret = target.api_key
     if target.check_url_policy:
         try:
-            outbound_url_check(target.base_url)
+            model_url_check(target.base_url)
         except OutboundURLRefused as refused:
             return ConnectionCheck(False, str(refused))
     url, headers = _request_for(target)

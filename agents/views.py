@@ -75,7 +75,11 @@ def provider_create(request: AuthedRequest) -> HttpResponse:
         else:
             messages.success(request, f"Provider “{provider.name}” saved. Test its connection.")
             return redirect("provider_detail", provider_id=provider.pk)
-    return render(request, "agents/provider_form.html", {"form": form, "kind": kind})
+    return render(
+        request,
+        "agents/provider_form.html",
+        {"form": form, "kind": kind, "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK},
+    )
 
 
 @login_required
@@ -105,6 +109,7 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "can_edit": membership.allows(Role.EDITOR),
             "effective_base_url": provider_services.provider_effective_base_url(provider),
             "breakers": breakers,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
     )
 
@@ -130,7 +135,14 @@ def provider_edit(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             messages.success(request, "Provider saved.")
             return redirect("provider_detail", provider_id=provider.pk)
     return render(
-        request, "agents/provider_form.html", {"form": form, "kind": kind, "provider": provider}
+        request,
+        "agents/provider_form.html",
+        {
+            "form": form,
+            "kind": kind,
+            "provider": provider,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
+        },
     )
 
 
@@ -275,6 +287,7 @@ def node_create(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "nodes": list(provider.nodes.all()),
             "node_form": form,
             "can_edit": True,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
         status=400,
     )

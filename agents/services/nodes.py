@@ -16,7 +16,7 @@ from agents.models import OllamaNode, Provider
 from agents.urlpolicy import (
     OutboundHostUnresolved,
     OutboundURLRefused,
-    outbound_url_check,
+    model_url_check,
     policy_resolver,
 )
 
@@ -25,7 +25,7 @@ PROBE_TIMEOUT_S = 5.0
 
 def _clean_url(url: str) -> str:
     try:
-        return outbound_url_check(url.strip()).rstrip("/")
+        return model_url_check(url.strip()).rstrip("/")
     except OutboundHostUnresolved:
         return url.strip().rstrip("/")  # probed again and again; shown as down until it resolves
     except OutboundURLRefused as refused:
