@@ -203,6 +203,9 @@ OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
 OUTBOUND_ALLOW_LOOPBACK = env_bool(
     "A2A_OUTBOUND_ALLOW_LOOPBACK", DEBUG and EXECUTION_MODE == "embedded"
 )
+# The same for agents' tools (http_get), kept apart: an Ollama node the providers may reach is not
+# thereby open to every agent's tools. Each workspace can narrow it further (its tool hosts page).
+TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
@@ -261,7 +264,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Key-like strings (sk-…, bearer tokens, masked echoes) never reach a log line.
+    "filters": {"redact_secrets": {"()": "agents.llm.redaction.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -12,6 +12,7 @@ from django import forms
 from agents.llm.kinds import ProviderKind
 from agents.models import Agent, OllamaNode, Provider, RoutingStrategy
 from agents.services.providers import ProviderInput
+from agents.services.tool_hosts import host_patterns_parse
 
 WORKDIR_MODES = [("tempdir", "A fresh temporary directory"), ("worktree", "A git worktree")]
 
@@ -413,3 +414,24 @@ class AgentQuickForm(forms.Form):
             "goal": data.get("goal", ""),
             "model": {"provider_id": data["provider"], "model": data["model"].strip()},
         }
+
+
+class ToolHostPolicyForm(forms.Form):
+    public_hosts = forms.BooleanField(
+        label="Tools may fetch from any public host",
+        required=False,
+        help_text="Untick to let tools reach only the hosts listed below.",
+    )
+    hosts = forms.CharField(
+        label="Hosts",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 6, "placeholder": "wiki.example.com\n*.docs.example.com"}
+        ),
+        help_text="One per line: a host name, an IP address or a pattern such as "
+        "*.example.com. A host at a private or loopback address is reached only if the "
+        "administrator also allows it for tools.",
+    )
+
+    def clean_hosts(self) -> list[str]:
+        return host_patterns_parse(self.cleaned_data["hosts"])

@@ -221,3 +221,26 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.status} {self.call_id}"
+
+
+class ToolHostPolicy(models.Model):
+    """Which hosts this workspace's tools (such as http_get) may fetch from.
+
+    It can only narrow what the administrator allows: private and loopback addresses are reached
+    only for hosts both here and in A2A_TOOL_ALLOWED_HOSTS, and with `public_hosts` off, public
+    hosts only when listed here. A workspace without a row: public hosts, no private ones.
+    """
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="tool_host_policy"
+    )
+    public_hosts = models.BooleanField(default=True)
+    # Host names, or patterns like "*.example.com", lower case.
+    hosts = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Tool hosts of {self.workspace_id}"

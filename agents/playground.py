@@ -23,7 +23,7 @@ from agents.config import AgentConfig, agent_config_load
 from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
 from agents.models import Agent, AgentVersion, Provider
-from agents.selectors import agent_latest_version, get_agent_for_user
+from agents.selectors import agent_latest_version, get_agent_for_user, tool_hosts_for
 from agents.services.cli_turn import cli_turn
 from agents.services.routing import RoutingError, deployment_labels, route_plan_for
 from agents.services.turn import TurnEvent, agent_turn
@@ -104,6 +104,7 @@ async def playground_stream(
     except (BadChat, RoutingError) as error:
         return JsonResponse({"error": str(error)}, status=400)
 
+    tool_hosts = await sync_to_async(tool_hosts_for)(agent.workspace_id)
     metadata = {
         "workspace_id": agent.workspace_id,
         "agent_id": agent.pk,
@@ -132,7 +133,11 @@ async def playground_stream(
                 history=history,
                 plan=plan,
                 registry=builtin_registry(),
-                tool_context=ToolContext(workspace_id=str(agent.workspace_id)),
+                tool_context=ToolContext(
+                    workspace_id=str(agent.workspace_id),
+                    allowed_hosts=tool_hosts.private,
+                    only_hosts=tool_hosts.only,
+                ),
                 metadata=metadata,
                 on_event=queue.put_nowait,
                 limit_key=str(agent.pk),

@@ -16,6 +16,7 @@ urlpatterns = [
         name="agent_playground_stream",
     ),
     path("providers/", views.provider_list, name="provider_list"),
+    path("tool-hosts/", views.tool_host_policy_edit, name="tool_host_policy"),
     path("providers/new/", views.provider_create, name="provider_create"),
     path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),
     path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),

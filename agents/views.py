@@ -21,10 +21,10 @@ from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
-from agents.forms import AgentForm, NodeForm, ProviderForm
+from agents.forms import AgentForm, NodeForm, ProviderForm, ToolHostPolicyForm
 from agents.ledger import breaker_states
 from agents.llm.kinds import KINDS, provider_kind
-from agents.models import Agent, OllamaNode, Provider
+from agents.models import Agent, OllamaNode, Provider, ToolHostPolicy
 from agents.selectors import (
     agent_latest_version,
     agents_of,
@@ -32,11 +32,13 @@ from agents.selectors import (
     get_provider_for_user,
     latest_versions,
     providers_of,
+    tool_hosts_for,
 )
 from agents.services import agents as agent_services
 from agents.services import nodes as node_services
 from agents.services import providers as provider_services
 from agents.services import pull as pull_services
+from agents.services import tool_hosts as tool_host_services
 from agents.tools_catalog import tool_choices
 
 # --- Providers ------------------------------------------------------------------------------------
@@ -220,6 +222,41 @@ def provider_check(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
     else:
         messages.error(request, result.message)
     return redirect("provider_detail", provider_id=provider.pk)
+
+
+# --- Tool hosts -----------------------------------------------------------------------------------
+
+
+@workspace_required(Role.EDITOR)
+@require_http_methods(["GET", "POST"])
+def tool_host_policy_edit(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    workspace = request.membership.workspace
+    policy = ToolHostPolicy.objects.filter(workspace=workspace).first()
+    initial = {
+        "public_hosts": policy.public_hosts if policy else True,
+        "hosts": "\n".join(policy.hosts) if policy else "",
+    }
+    form = ToolHostPolicyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        tool_host_services.tool_host_policy_update(
+            workspace=workspace,
+            user=request.user,
+            public_hosts=form.cleaned_data["public_hosts"],
+            hosts=form.cleaned_data["hosts"],
+        )
+        messages.success(request, "Tool hosts saved; runs started from now on use them.")
+        return redirect("tool_host_policy")
+    return render(
+        request,
+        "agents/tool_hosts.html",
+        {
+            "form": form,
+            "admin_hosts": list(settings.TOOL_ALLOWED_HOSTS),
+            "effective": tool_hosts_for(workspace.pk),
+            "policy": policy,
+        },
+    )
 
 
 # --- Ollama nodes ---------------------------------------------------------------------------------

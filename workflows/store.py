@@ -26,6 +26,7 @@ from a2a_site.db import (
     statement_due,
     statements_drop,
 )
+from agents.llm.redaction import redact_secrets
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -672,7 +673,7 @@ class DatabaseRunStore:
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,
-                error=error[:5000],
+                error=redact_secrets(error)[:5000],
                 finished_at=timezone.now(),
             )
             rows = self._append_events(run, events)

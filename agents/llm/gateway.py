@@ -77,6 +77,7 @@ class Gateway:
             listener=breaker_listener,
         )
         self._session: aiohttp.ClientSession | None = None
+        self._litellm_client: tuple[aiohttp.ClientSession, Any] | None = None
         self._round_robin: dict[tuple[str, ...], int] = {}
 
     # Public API
@@ -86,6 +87,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
+        self._litellm_client = None
         if session is not None and not session.closed:
             await session.close()
 
@@ -235,6 +237,16 @@ class Gateway:
             session = self._session = new_session()
         return session
 
+    def _full_client(self) -> Any:
+        """litellm's HTTP client over this loop's session, so the full lane's connections pass
+        the same resolver as the lean lane's."""
+        session = self._session_for_loop()
+        if self._litellm_client is None or self._litellm_client[0] is not session:
+            from .full import litellm_http_client
+
+            self._litellm_client = (session, litellm_http_client(session))
+        return self._litellm_client[1]
+
     async def _attempt(
         self,
         dep: Deployment,
@@ -267,7 +279,7 @@ class Gateway:
         elif lane is Lane.FULL:
             from .full import call_full
 
-            call = call_full(dep, request, on_delta, self.coalesce_s)
+            call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client())
         else:
             raise make_error(
                 "bad_request",

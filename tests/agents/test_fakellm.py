@@ -600,7 +600,8 @@ def test_openai_sdk_authentication(server: RunningServer) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         wrong.chat.completions.create(model="demo", messages=USER_HELLO)  # type: ignore[arg-type]
     assert caught.value.body == {
-        "message": "Incorrect API key provided: ****1234.",
+        "message": "Incorrect API key provided: sk-wrong****1234. You can find your API key "
+        "at https://platform.openai.com/account/api-keys.",
         "type": "invalid_request_error",
         "param": None,
         "code": "invalid_api_key",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
     AgentReply,
     AgentRunner,
@@ -122,7 +123,7 @@ class Engine:
         except RunWaiting:
             return RunOutcome("waiting", "Waiting for a person")
         except RunStop as stop:
-            return RunOutcome(stop.status, stop.reason)
+            return RunOutcome(stop.status, redact_secrets(stop.reason))
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -283,7 +284,7 @@ class RunContext:
             except (LeaseLost, RunWaiting, RunStop, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                error = str(exc) or type(exc).__name__
+                error = redact_secrets(str(exc)) or type(exc).__name__
             if policy.action == "retry" and retries < policy.retries:
                 await self.engine.sleep(policy.backoff_s * 2**retries)
                 retries += 1
@@ -357,7 +358,7 @@ class RunContext:
         except Exception as exc:
             if self.lease_lost:
                 raise LeaseLost() from None
-            error = str(exc) or type(exc).__name__
+            error = redact_secrets(str(exc)) or type(exc).__name__
             failed = EventDraft("node_failed", {"node_id": node.id, "error": error}, key)
             await store.step_failed(
                 self.run_id, key=key, attempt=attempt, error=error, events=[failed]

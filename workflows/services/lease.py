@@ -15,6 +15,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from agents.llm.redaction import redact_secrets
 from workflows.models import Run, RunStatus
 
 
@@ -59,7 +60,8 @@ def run_finish(
     run_id: Any, *, owner: str, status: str, reason: str = "", output: Any = None
 ) -> bool:
     """Ends the run and releases the lease in one write; False if the lease was lost meanwhile."""
-    fields: dict[str, Any] = {"status": status, "reason": reason[:5000], "lease_owner": ""}
+    reason = redact_secrets(reason)[:5000]
+    fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
     fields["lease_until"] = None
     if status == RunStatus.WAITING:
         pass  # the answer re-queues it; output and finish time come later
