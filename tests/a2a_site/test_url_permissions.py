@@ -165,6 +165,9 @@ TABLE: dict[str, Row] = {
     "workflow_run": Row("post", edit_object(302), _workflow),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
+    "workflow_playground": Row("get", edit_object(200), _workflow),
+    # Nothing was said: refused with a reason.
+    "workflow_playground_send": Row("post", edit_object(400), _workflow),
     "workflow_new": Row("get", EDITORS_HERE),
     "workflow_builder": Row("get", SEE_OBJECT, _workflow),
     "workflow_draft_save": Row("post", edit_object(400), _workflow),

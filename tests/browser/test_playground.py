@@ -64,3 +64,49 @@ def test_the_agent_playground_tries_settings_resets_and_switches(
     page.get_by_role("heading", name="Playground · Writer").wait_for()
     writer = Agent.objects.get(name="Writer")
     assert page.url.endswith(f"/agents/{writer.pk}/playground/")
+
+
+def test_a_workflow_answers_as_a_team_with_its_live_transcript(
+    logged_in: Any, demo_model: Any, worker: Any
+) -> None:
+    from tests.agents.factories import make_provider
+    from workflows.models import Run
+
+    page = logged_in
+    demo_model.set_script(None)
+    demo_model.reset()
+    make_provider(_workspace_of(page))
+    page.goto("/workflows/")
+    page.locator(".template-card", has_text="Research pipeline").get_by_role("button").click()
+    page.get_by_role("link", name="Chat with the team").click()
+    page.get_by_role("heading", name="Team chat · Research pipeline").wait_for()
+
+    page.get_by_label("Your message to the team").fill("green roofs")
+    page.get_by_label("Your message to the team").press("Enter")
+    first = page.locator('.team-turn[data-status="succeeded"]').first
+    first.wait_for(timeout=60_000)
+    first.locator("li[data-kind=message]").nth(2).wait_for()
+    assert "green roofs" in first.inner_text().lower()
+    run = Run.objects.get()
+    assert run.inputs == {"topic": "green roofs"}
+    assert page.get_by_role("button", name="Send").is_enabled()
+
+    page.get_by_label("Your message to the team").fill("And what about their cost?")
+    page.get_by_label("Your message to the team").press("Enter")
+    second = page.locator('.team-turn[data-status="succeeded"]').nth(1)
+    second.wait_for(timeout=60_000)
+    second.locator("li[data-kind=message]").nth(2).wait_for()
+    latest = Run.objects.latest("created_at")
+    topic = latest.inputs["topic"]
+    assert topic.startswith("The conversation so far") and "You: green roofs" in topic
+    assert topic.endswith("And what about their cost?")
+    assert page.locator(".team-turn").count() == 2
+    screenshot(page, "22-team-chat")
+    screenshot(page, "22-team-chat-dark", theme="dark")
+
+    page.get_by_role("button", name="New conversation").click()
+    assert page.locator(".team-turn").count() == 0
+    page.get_by_label("Your message to the team").fill("hedgehogs")
+    page.get_by_label("Your message to the team").press("Enter")
+    page.locator('.team-turn[data-status="succeeded"]').wait_for(timeout=60_000)
+    assert Run.objects.latest("created_at").inputs == {"topic": "hedgehogs"}
