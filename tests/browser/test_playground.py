@@ -59,6 +59,9 @@ def test_the_agent_playground_tries_settings_resets_and_switches(
     said = [m["content"] for m in again["body"]["messages"] if m["role"] == "user"]
     assert said == ["Hello again"], "the new conversation starts afresh"
     screenshot(page, "21-playground-new-conversation")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "21b-playground-phone")
+    page.set_viewport_size({"width": 1280, "height": 820})
 
     page.get_by_label("Agent", exact=True).select_option(label="Writer")
     page.get_by_role("heading", name="Playground · Writer").wait_for()
@@ -103,6 +106,9 @@ def test_a_workflow_answers_as_a_team_with_its_live_transcript(
     assert page.locator(".team-turn").count() == 2
     screenshot(page, "22-team-chat")
     screenshot(page, "22-team-chat-dark", theme="dark")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "22b-team-chat-phone")
+    page.set_viewport_size({"width": 1280, "height": 820})
 
     page.get_by_role("button", name="New conversation").click()
     assert page.locator(".team-turn").count() == 0
