@@ -86,7 +86,7 @@
       var turn = { text: text, messages: [], live: null };
       turns.push(turn);
       current = turn;
-      status.textContent = "";
+      status.textContent = "The team is working on it; you can write again when the run ends.";
       watch(turn, section);
       section.scrollIntoView({ block: "start" });
     } catch (error) {

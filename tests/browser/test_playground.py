@@ -94,8 +94,17 @@ def test_a_workflow_answers_as_a_team_with_its_live_transcript(
     assert run.inputs == {"topic": "green roofs"}
     assert page.get_by_role("button", name="Send").is_enabled()
 
+    # The writer takes its time, so its reply is seen arriving piece by piece.
+    demo_model.set_script(
+        {"rules": [{"system_regex": "(?i)writer", "chunks": 30, "chunk_delay_ms": 100}]}
+    )
     page.get_by_label("Your message to the team").fill("And what about their cost?")
     page.get_by_label("Your message to the team").press("Enter")
+    streaming = page.locator(".team-turn").nth(1).locator(".tl-streaming")
+    streaming.wait_for(timeout=30_000)
+    assert streaming.inner_text().strip(), "partial text is shown while the writer writes"
+    assert not page.get_by_role("button", name="Send").is_enabled(), "one turn at a time"
+    screenshot(page, "22a-team-chat-streaming")
     second = page.locator('.team-turn[data-status="succeeded"]').nth(1)
     second.wait_for(timeout=60_000)
     second.locator("li[data-kind=message]").nth(2).wait_for()
