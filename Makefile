@@ -44,6 +44,7 @@ test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no 
 	  $(VENV)/bin/pytest -m "not services and not browser" $(PYTEST_ARGS)
 
 test-services: $(VENV)/.dev  ## the whole suite on PostgreSQL and Redis, with workers and the browser
+	A2A_TEST_DATABASE_URL="$(A2A_TEST_DATABASE_URL)" A2A_TEST_REDIS_URL="$(A2A_TEST_REDIS_URL)" bash .ci/prepare
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 

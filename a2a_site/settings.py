@@ -197,6 +197,12 @@ CREDENTIAL_KEY_FILE = VAR_DIR / "credential.key"
 
 # Hosts that may be private or loopback addresses (local Ollama nodes, gateways, the demo model).
 OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
+# On one machine in the embedded mode, the usual local model (Ollama on 127.0.0.1) is the user's
+# own: providers and Ollama nodes may use loopback addresses there without an allow-list. The
+# distributed and production modes keep refusing them unless allow-listed. Tools never get this.
+OUTBOUND_ALLOW_LOOPBACK = env_bool(
+    "A2A_OUTBOUND_ALLOW_LOOPBACK", DEBUG and EXECUTION_MODE == "embedded"
+)
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from agents.urlpolicy import OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import OutboundURLRefused, model_url_check
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -89,7 +89,7 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
     secret = target.api_key
     if target.check_url_policy:
         try:
-            outbound_url_check(target.base_url)
+            model_url_check(target.base_url)
         except OutboundURLRefused as refused:
             return ConnectionCheck(False, str(refused))
     url, headers = _request_for(target)

@@ -26,6 +26,7 @@ METADATA_ADDRESSES = frozenset(
 )
 METADATA_KIND = "the cloud metadata address"
 ALLOW_LIST_HINT = "An administrator can allow-list the host with A2A_OUTBOUND_ALLOWED_HOSTS."
+LOOPBACK_KIND = "a loopback address"
 
 
 class OutboundURLRefused(ValueError):
@@ -58,7 +59,7 @@ def outbound_address_kind(address: IPAddress) -> str | None:
     if address in METADATA_ADDRESSES:
         return METADATA_KIND
     if address.is_loopback:
-        return "a loopback address"
+        return LOOPBACK_KIND
     if address.is_link_local:
         return "a link-local address"
     if address.is_unspecified:
@@ -104,8 +105,12 @@ def outbound_url_check(
     *,
     allowed_hosts: Iterable[str] | None = None,
     resolve: Callable[[str], list[str]] | None = None,
+    allow_loopback: bool = False,
 ) -> str:
-    """Return `url` normalized, or raise OutboundURLRefused explaining why it may not be called."""
+    """Return `url` normalized, or raise OutboundURLRefused explaining why it may not be called.
+
+    `allow_loopback` is for model endpoints only (see `model_url_check`), never for tools.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -127,7 +132,7 @@ def outbound_url_check(
     allowed = settings.OUTBOUND_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
     literal = outbound_is_literal(host)
     for address, kind in outbound_host_addresses(host=host, resolve=resolve or outbound_resolve):
-        if kind is None:
+        if kind is None or (kind == LOOPBACK_KIND and allow_loopback):
             continue
         subject = host if literal else f"{host} resolves to {address}, which"
         if kind == METADATA_KIND:
@@ -165,11 +170,21 @@ def outbound_redirect_check(
     base_url: str,
     allowed_hosts: Iterable[str] | None = None,
     resolve: Callable[[str], list[str]] | None = None,
+    allow_loopback: bool = False,
 ) -> str:
     """Check a redirect's Location (relative ones resolved against `base_url`) like any URL."""
     return outbound_url_check(
-        urljoin(base_url, location), allowed_hosts=allowed_hosts, resolve=resolve
+        urljoin(base_url, location),
+        allowed_hosts=allowed_hosts,
+        resolve=resolve,
+        allow_loopback=allow_loopback,
     )
+
+
+def model_url_check(url: str) -> str:
+    """`outbound_url_check` for provider base URLs and Ollama nodes, which may be on this machine
+    in the embedded mode (`OUTBOUND_ALLOW_LOOPBACK`)."""
+    return outbound_url_check(url, allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)
 
 
 class PolicyResolver(AbstractResolver):
@@ -180,9 +195,14 @@ class PolicyResolver(AbstractResolver):
     """
 
     def __init__(
-        self, allowed_hosts: tuple[str, ...] | None, inner: AbstractResolver | None = None
+        self,
+        allowed_hosts: tuple[str, ...] | None,
+        inner: AbstractResolver | None = None,
+        *,
+        allow_loopback: bool = False,
     ) -> None:
         self._allowed_hosts = allowed_hosts
+        self._allow_loopback = allow_loopback
         self._inner = inner or aiohttp.ThreadedResolver()
 
     async def resolve(
@@ -192,7 +212,10 @@ class PolicyResolver(AbstractResolver):
         addresses = [result["host"] for result in results]
         try:
             outbound_url_check(
-                f"http://{host}/", allowed_hosts=self._allowed_hosts, resolve=lambda _: addresses
+                f"http://{host}/",
+                allowed_hosts=self._allowed_hosts,
+                resolve=lambda _: addresses,
+                allow_loopback=self._allow_loopback,
             )
         except OutboundURLRefused as refused:
             raise OutboundConnectionRefused(str(refused)) from None
@@ -211,4 +234,4 @@ def policy_resolver() -> AbstractResolver:
     demo_host = urlsplit(str(settings.DEMO_MODEL_URL)).hostname
     if demo_host:
         allowed.append(demo_host)
-    return PolicyResolver(tuple(allowed))
+    return PolicyResolver(tuple(allowed), allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)

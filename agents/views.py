@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -76,7 +77,11 @@ def provider_create(request: AuthedRequest) -> HttpResponse:
                 "that uses it.",
             )
             return redirect("provider_detail", provider_id=provider.pk)
-    return render(request, "agents/provider_form.html", {"form": form, "kind": kind})
+    return render(
+        request,
+        "agents/provider_form.html",
+        {"form": form, "kind": kind, "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK},
+    )
 
 
 @login_required
@@ -106,6 +111,7 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "can_edit": membership.allows(Role.EDITOR),
             "effective_base_url": provider_services.provider_effective_base_url(provider),
             "breakers": breakers,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
     )
 
@@ -131,7 +137,14 @@ def provider_edit(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             messages.success(request, "Provider saved.")
             return redirect("provider_detail", provider_id=provider.pk)
     return render(
-        request, "agents/provider_form.html", {"form": form, "kind": kind, "provider": provider}
+        request,
+        "agents/provider_form.html",
+        {
+            "form": form,
+            "kind": kind,
+            "provider": provider,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
+        },
     )
 
 
@@ -288,6 +301,7 @@ def node_create(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "nodes": list(provider.nodes.all()),
             "node_form": form,
             "can_edit": True,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
         status=400,
     )

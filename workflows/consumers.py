@@ -6,7 +6,9 @@ Protocol (JSON text frames):
     server → {"type": "event", seq, kind, step_key, data, at[, html]}   html for kind "message"
              {"type": "replayed", "last_seq": M}         stored events up to M have been sent
              {"type": "status", status, reason, totals}  after the replay and on each change
-             {"type": "delta", step_key, agent, text}    token batches, never stored
+             {"type": "delta", step_key, agent, text[, offset]}  token batches, never stored;
+                 `offset` is where `text` starts in the step's message (in characters); after
+                 the replay, each message still streaming is sent whole from offset 0
              {"type": "error", "error": "..."}           then close 4400
 
 Close codes: 4401 not signed in, 4404 no such run for this user (missing and foreign look the
@@ -41,7 +43,9 @@ from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member
 from workflows.fanout import live_fanout
+from workflows.live import run_group
 from workflows.models import Run, RunEvent
+from workflows.partials import partials_of
 from workflows.rendering import markdown_html
 
 logger = logging.getLogger(__name__)
@@ -323,6 +327,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self._drain()
             await self.send_json({"type": "replayed", "last_seq": self.sent.last})
             await self._send_status()
+            await self._send_partials()
             await self._drain()
             # No await between the drain finding the buffer empty and this: nothing slips by.
             self.replaying = False
@@ -404,6 +409,15 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         for event in events:
             if self.sent.add(event["seq"]):
                 await self.send(text_data=event_text(self.run_id, event))
+
+    async def _send_partials(self) -> None:
+        """Messages still streaming, from their first character: deltas queued meanwhile say
+        where they start, and the page keeps each character once."""
+        layer = self.live_layer or get_channel_layer()
+        if layer is None:
+            return
+        for partial in await partials_of(layer, run_group(self.run_id), self.run_id):
+            await self.send_json({"type": "delta", **partial, "offset": 0})
 
     async def _send_status(self) -> None:
         await self._send_status_text(await status_text(self.run_id))

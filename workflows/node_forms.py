@@ -54,6 +54,7 @@ LABELS: dict[str, str] = {
     "default_value": "Default value",
     "workflow_id": "Workflow",
     "context_variables": "Context variables",
+    "result": "Hands on",
 }
 
 HELP: dict[str, str] = {
@@ -63,6 +64,7 @@ HELP: dict[str, str] = {
     "question": "Sent to every voter. Placeholders as in templates: {{ input }}, {{ topic }}.",
     "prompt": "Shown to the person. Placeholders as in templates: {{ last }}, {{ draft }}.",
     "output_variable": "Optional: later steps read it as {{ name }}.",
+    "result": "The chat's last message, or the whole conversation, each message with its speaker.",
     "output": "A variable name, or a template such as {{ summary }}.",
     "routes": "One route per line; each becomes an output handle on the node.",
     "options": "One option per line.",

@@ -211,6 +211,21 @@ def run_list(request: AuthedRequest) -> HttpResponse:
     return render(request, template, {"runs": runs, "show_workflow": True})
 
 
+def _inputs_shown(run: Run) -> list[tuple[str, str]]:
+    """The run's inputs as the run form labelled them, for the reader of the run page."""
+    try:
+        fields = {field.name: field for field in graph_load(run.version.graph).inputs.fields}
+    except GraphError:
+        fields = {}
+    shown = []
+    for name, value in (run.inputs or {}).items():
+        field = fields.get(name)
+        label = (field.label if field and field.label else name.replace("_", " ")).capitalize()
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        shown.append((label, text))
+    return shown
+
+
 def _elapsed(run: Run) -> str:
     if run.started_at is None:
         return "not started yet"
@@ -256,6 +271,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
             "elapsed": _elapsed(run),
+            "inputs_shown": _inputs_shown(run),
         },
     )
 

@@ -13,14 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import OllamaNode, Provider
-from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, model_url_check
 
 PROBE_TIMEOUT_S = 5.0
 
 
 def _clean_url(url: str) -> str:
     try:
-        return outbound_url_check(url.strip()).rstrip("/")
+        return model_url_check(url.strip()).rstrip("/")
     except OutboundHostUnresolved:
         return url.strip().rstrip("/")  # probed again and again; shown as down until it resolves
     except OutboundURLRefused as refused:

@@ -16,7 +16,7 @@ from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import credential_encrypt
 from agents.llm.kinds import provider_kind
 from agents.models import Provider
-from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, model_url_check
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _check_base_url(kind: str, base_url: str) -> str:
     if not base_url:
         raise ValidationError({"base_url": f"{info.label} needs a base URL."})
     try:
-        return outbound_url_check(base_url).rstrip("/")
+        return model_url_check(base_url).rstrip("/")
     except OutboundHostUnresolved:
         # Scheme and credentials in the URL were already checked; the address is checked again
         # on every call, and “Test connection” tells the user if the name never resolves.

@@ -1471,6 +1471,11 @@ def test_default_replies_stay_on_the_subject_down_a_pipeline(prompt: str, expect
 def test_an_agent_told_to_say_terminate_does() -> None:
     from agents.fakellm.replies import default_reply
 
-    told = default_reply("You are a moderator. Summarise, then say TERMINATE.", [("user", "Go")])
-    plain = default_reply("You are a moderator.", [("user", "Go")])
-    assert told.endswith("TERMINATE") and "TERMINATE" not in plain
+    system = "You are a moderator. Summarise, then say TERMINATE."
+    heard = [("user", "Go"), ("assistant", "For."), ("assistant", "Against."), ("user", "More")]
+    told = default_reply(system, [*heard, ("assistant", "Both sides spoke.")])
+    first_turn = default_reply(system, [("user", "Go"), ("assistant", "For.")])
+    plain = default_reply("You are a moderator.", [*heard, ("assistant", "Both sides spoke.")])
+    assert told.endswith("TERMINATE")
+    assert "TERMINATE" not in first_turn, "a moderator hears both sides before ending the chat"
+    assert "TERMINATE" not in plain

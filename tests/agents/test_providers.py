@@ -315,3 +315,40 @@ def test_a_fresh_check_says_just_now(personas: Personas, client_for, llm_server)
     assert "Tested just now" in text and "0 minutes" not in text
     assert "Connection <span" in text and ">working<" in text
     assert text.count("model available") + text.count("models available") == 1
+
+
+def test_the_embedded_mode_lets_a_provider_on_this_machine_be_saved_and_called(
+    personas: Personas, client_for, llm_server, settings
+) -> None:
+    # A newcomer's local Ollama or gateway on 127.0.0.1, with no allow-list set up.
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    provider = _openai_compatible(personas, llm_server)
+
+    response = client_for(personas.editor).post(
+        reverse("provider_check", args=[provider.pk]), headers={"HX-Request": "true"}
+    )
+
+    provider.refresh_from_db()
+    assert response.status_code == 200
+    assert provider.last_check_ok is True, provider.last_check_message
+    # Only this machine: other private addresses and the metadata address stay refused.
+    for url, words in (
+        ("http://10.1.2.3/v1", "private"),
+        ("http://169.254.169.254/latest", "metadata"),
+    ):
+        with pytest.raises(ValidationError, match=words):
+            make_provider(personas.workspace, kind="openai_compatible", name=url, base_url=url)
+
+
+def test_the_provider_form_says_which_local_addresses_are_allowed(
+    personas: Personas, client_for, settings
+) -> None:
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    page = client_for(personas.editor).get(reverse("provider_create") + "?kind=ollama")
+    assert "addresses on this machine" in page.content.decode()
+
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    page = client_for(personas.editor).get(reverse("provider_create") + "?kind=ollama")
+    assert "addresses on this machine" not in page.content.decode()
+    assert "A2A_OUTBOUND_ALLOWED_HOSTS" in page.content.decode()

@@ -567,3 +567,55 @@ async def test_a_feed_that_loses_the_layer_closes_its_sockets_and_the_next_start
     await publish_events(run.pk, [live_event(2)])
     assert event_seqs([await again.receive_json_from(timeout=TIMEOUT)]) == [2]
     await again.disconnect()
+
+
+# --- a viewer arriving mid-message ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_viewer_arriving_mid_message_gets_it_from_its_first_word(
+    run: Run, as_viewer: Headers
+) -> None:
+    from workflows.live import ChannelLive
+
+    live = ChannelLive()
+    # Streamed before anyone watched.
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text="Once upon")
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text=" a time ✨")
+
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    restored = await socket.receive_json_from(timeout=TIMEOUT)
+    assert restored == {
+        "type": "delta",
+        "step_key": "draft",
+        "agent": "Writer",
+        "text": "Once upon a time ✨",
+        "offset": 0,
+    }
+    # The next batch says where it starts (in characters), so the page keeps each once.
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text=" there")
+    following = await socket.receive_json_from(timeout=TIMEOUT)
+    assert (following["text"], following["offset"]) == (" there", len("Once upon a time ✨"))
+
+    # Once the message is stored, a new viewer gets the message, not the partial text.
+    stored = {**live_event(1, kind="message", text="Once upon a time there"), "step_key": "draft"}
+    await publish_events(run.pk, [stored])
+    late = await open_socket(run.pk, as_viewer)
+    await subscribe(late, 0)
+    assert await late.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+    await late.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_finished_run_leaves_no_partial_text(run: Run, as_viewer: Headers) -> None:
+    from workflows.live import ChannelLive
+
+    await ChannelLive().delta(str(run.pk), step_key="draft", agent="Writer", text="Half a")
+    await publish_status(run.pk, "failed", "The provider stopped answering")
+
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()

@@ -139,3 +139,18 @@ def test_a_question_within_its_time_keeps_waiting(queued: Run, sent: list[str]) 
     )
     assert runs_reap().resumed == []
     assert Run.objects.get(pk=queued.pk).status == RunStatus.WAITING
+
+
+def test_a_resumed_run_keeps_the_time_it_first_started(queued: Run) -> None:
+    run_lease_acquire(queued.pk, owner="worker-a")
+    queued.refresh_from_db()
+    first_start = queued.started_at
+    assert first_start is not None
+    # The run waits for a person, is answered, and another worker takes it up again.
+    run_finish(queued.pk, owner="worker-a", status=RunStatus.WAITING)
+    Run.objects.filter(pk=queued.pk).update(status=RunStatus.QUEUED)
+
+    assert run_lease_acquire(queued.pk, owner="worker-b") is True
+
+    queued.refresh_from_db()
+    assert queued.started_at == first_start

@@ -7,7 +7,7 @@ The Django side implements these with the database, the LLM gateway, tools and t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ class RunSnapshot:
     budget_action: str = "stop"
     tokens_used: int = 0
     cost_used: Decimal = Decimal(0)
+    answered_by: Mapping[str, str] = field(default_factory=dict)  # who answered, by step key
 
 
 @dataclass(frozen=True)

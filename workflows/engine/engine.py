@@ -393,6 +393,10 @@ class RunContext:
         answer = self.snapshot.answers[key]
         return await self.step(key, node, answer, lambda: _ready(build(answer)))
 
+    def answerer(self, key: str) -> str:
+        """Who answered the question at `key`, as the transcript names them."""
+        return str(self.snapshot.answered_by.get(key) or "")
+
     async def wait(self, key: str, request: Mapping[str, Any]) -> None:
         # Parallel branches may ask for the same budget approval; one request is enough.
         if key not in self.waits_requested:

@@ -372,6 +372,8 @@ class GroupChatConfig(NodeConfig):
     selector_agent_id: AgentId | None = None
     speaker_rules: list[SpeakerRule] = Field(default_factory=list, max_length=100)
     termination: Termination
+    # What the chat hands on: its last message, or the whole conversation with its speakers.
+    result: Literal["last_message", "transcript"] = "last_message"
     output_variable: VariableName | None = None
 
     @field_validator("members")

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from workflows.models import Run, RunStatus
@@ -33,7 +34,9 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
         lease_owner=owner,
         lease_until=now + timedelta(seconds=lease_seconds()),
         attempts=F("attempts") + 1,
-        started_at=now,
+        # The first start stays: a resume after a wait or a dead worker continues the same run,
+        # and its elapsed time counts from when it began.
+        started_at=Coalesce("started_at", Value(now)),
     )
     return taken == 1
 

@@ -423,3 +423,26 @@ async def test_a_lease_lost_in_a_branch_stops_its_siblings_without_writes(harnes
         await asyncio.wait_for(harness.run(), 5)
     assert run.failures == [] and run.completed == {}
     assert run.writes == 2  # the two step_started calls, before the lease was lost
+
+
+@pytest.mark.asyncio
+async def test_the_transcript_names_who_answered_and_says_what_they_decided(harness: Harness):
+    harness.add(approval_graph())
+    await harness.run()
+    harness.store.answer("r1", "check", {"approved": False, "comment": "too long"}, by="olivia")
+    await harness.run()
+
+    (answer,) = [event.data for event in harness.events(kind="message") if event.data.get("role")]
+    assert answer == {"agent": "olivia", "role": "human", "text": "Rejected: too long"}
+
+
+@pytest.mark.asyncio
+async def test_a_timed_out_approval_says_no_one_answered(harness: Harness):
+    harness.add(approval_graph(timeout_s=60, on_timeout="approve"))
+    await harness.run()
+    harness.store.answer("r1", "check", HUMAN_TIMEOUT)
+    await harness.run()
+
+    (answer,) = [event.data for event in harness.events(kind="message") if event.data.get("role")]
+    assert answer["agent"] == "no answer"
+    assert answer["text"] == "No answer within 60 s, so: Approved."

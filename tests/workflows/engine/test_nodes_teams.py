@@ -39,6 +39,15 @@ async def test_round_robin_turns_until_max_messages(harness: Harness):
 
 
 @pytest.mark.asyncio
+async def test_a_chat_can_hand_on_its_whole_transcript(harness: Harness):
+    harness.add(chat(result="transcript", termination={"max_messages": 3}))
+    outcome = await harness.run()
+    assert outcome.output == (
+        "Ann: Ann @ chat/turn-0\n\nBob: Bob @ chat/turn-1\n\nCy: Cy @ chat/turn-2"
+    )
+
+
+@pytest.mark.asyncio
 async def test_text_mention_ends_the_chat(harness: Harness):
     harness.add(chat(termination={"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 9}]}))
     harness.agents = ScriptedAgents(NAMES, {"bob": ["Agreed. TERMINATE"]})

@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from workflows.engine.contracts import EventDraft
@@ -154,24 +155,32 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
         state.cost += Decimal(message["cost"])
         if wants_human and HUMAN_MARKER in message["text"]:
             request = {"kind": "input", "prompt": message["text"], "node_id": node.id}
+            human_key = f"{key}/human-{turn}"
             record = await ctx.human_step(
-                f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
+                human_key,
+                node,
+                request,
+                partial(_human_message, key=key, by=ctx.answerer(human_key)),
             )
             state.transcript.append(dict(record.output))
         if state.holds(config.termination, ctx.engine.clock()):
             break
     else:
         raise NodeError(f"The chat did not end within {MAX_CHAT_TURNS} turns")
-    last = state.transcript[-1]["text"]
+    if config.result == "transcript":
+        result = "\n\n".join(f"{m['agent']}: {m['text']}" for m in state.transcript)
+    else:
+        result = state.transcript[-1]["text"]
     return await _finish(
-        ctx, node, key, last, {"messages": len(state.transcript), "transcript": state.transcript}
+        ctx, node, key, result, {"messages": len(state.transcript), "transcript": state.transcript}
     )
 
 
-def _human_message(answer: Any, key: str) -> StepDone:
+def _human_message(answer: Any, *, key: str, by: str) -> StepDone:
     text = as_text(answer)
     output = {"agent_id": None, "agent": "human", "text": text, "tokens": 0, "cost": "0"}
-    return StepDone(output, events=[EventDraft("message", {"agent": "human", "text": text}, key)])
+    said = {"agent": by or "a person", "role": "human", "text": text}
+    return StepDone(output, events=[EventDraft("message", said, key)])
 
 
 async def _next_speaker(
@@ -213,6 +222,7 @@ async def _next_speaker(
             member = members[names.index(chosen)] if chosen else round_robin
             reason = f"answered {reply.text.strip()[:200]!r}"
             data = {"node_id": node.id, "speaker": member, "reason": reason, "fallback": not chosen}
+            data["speaker_name"] = names[members.index(member)]
             return reply_done(reply, member, [EventDraft("state", data, select_key)])
 
         record = await ctx.step(select_key, node, None, work)
