@@ -142,7 +142,8 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
                 )
             return ConnectionCheck(
                 True,
-                f"Connected in {latency} ms; {len(names)} model(s) available.",
+                # The models are listed beside the result; the message does not count them again.
+                f"Connected in {latency} ms.",
                 latency,
                 names,
             )

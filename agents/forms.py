@@ -99,8 +99,10 @@ class ProviderForm(forms.Form):
             del self.fields["api_version"]
         if kind.value in ("demo", "cli"):
             del self.fields["api_key"]
-        elif kind.key_required and not (provider and provider.has_credential):
-            self.fields["api_key"].help_text = "Stored encrypted and never shown again."
+        elif not (provider and provider.has_credential):
+            self.fields["api_key"].help_text = "Stored encrypted and never shown again." + (
+                "" if kind.key_required else " Optional for this kind of provider."
+            )
         if not (provider and provider.has_credential):
             del self.fields["remove_key"]
         if kind.value != "ollama":
@@ -112,6 +114,18 @@ class ProviderForm(forms.Form):
         if provider and provider.has_credential and "api_key" in self.fields:
             self.fields["api_key"].widget.attrs["placeholder"] = (
                 f"Stored: {provider.credential_masked}"
+            )
+        if self.is_bound and "api_key" in self.fields and str(self.data.get("api_key", "")).strip():
+            # The page comes back (a refused save, a test without JavaScript): a key is never
+            # written into a page, so the field is empty again, and the user must know it.
+            self.fields["api_key"].help_text = (
+                "The key you entered was not saved and is never sent back to the page: enter it "
+                "again"
+                + (
+                    ", or leave empty to keep the stored key."
+                    if provider and provider.has_credential
+                    else "."
+                )
             )
 
     def clean_model_routing(self) -> dict[str, str]:

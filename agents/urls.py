@@ -22,6 +22,8 @@ urlpatterns = [
     path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),
     path("providers/<uuid:provider_id>/delete/", views.provider_delete, name="provider_delete"),
     path("providers/<uuid:provider_id>/check/", views.provider_check, name="provider_check"),
+    path("providers/test/", views.provider_test_new, name="provider_test_new"),
+    path("providers/<uuid:provider_id>/test/", views.provider_test, name="provider_test"),
     path("providers/<uuid:provider_id>/nodes/", views.node_create, name="node_create"),
     path(
         "providers/<uuid:provider_id>/nodes/<int:node_id>/delete/",

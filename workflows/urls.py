@@ -49,6 +49,16 @@ urlpatterns = [
         name="workflow_agent_new",
     ),
     path("workflows/<uuid:workflow_id>/run/", views.workflow_run, name="workflow_run"),
+    path(
+        "workflows/<uuid:workflow_id>/playground/",
+        views.workflow_playground,
+        name="workflow_playground",
+    ),
+    path(
+        "workflows/<uuid:workflow_id>/playground/send/",
+        views.workflow_playground_send,
+        name="workflow_playground_send",
+    ),
     path("workflows/<uuid:workflow_id>/runs.json", views.workflow_run_api, name="workflow_run_api"),
     path(
         "workflows/<uuid:workflow_id>/export/", views.workflow_export_view, name="workflow_export"

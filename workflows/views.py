@@ -32,6 +32,7 @@ from workflows.selectors import (
     workflows_of,
 )
 from workflows.services import runs as run_services
+from workflows.services.team_chat import chat_input_field, team_chat_start
 from workflows.services.transfer import workflow_export
 from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
@@ -331,3 +332,45 @@ def run_rerun(request: AuthedRequest, run_id: UUID) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect("run_detail", run_id=run.pk)
     return redirect("run_detail", run_id=again.pk)
+
+
+@login_required
+@require_GET
+def workflow_playground(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """Chat with the whole workflow as a team; each message starts a run, watched live here."""
+    workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    latest = run_services.workflow_latest_version(workflow)
+    field = chat_input_field(graph_load(latest.graph).inputs) if latest else None
+    return render(
+        request,
+        "workflows/workflow_playground.html",
+        {"workflow": workflow, "latest": latest, "chat_field": field},
+    )
+
+
+@login_required
+@require_POST
+def workflow_playground_send(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """`{"messages": [...]}` starts the turn's run; the answer is the turn, ready to follow."""
+    workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except json.JSONDecodeError:
+        return JsonResponse({"error": "The body is not JSON."}, status=400)
+    messages_ = payload.get("messages") if isinstance(payload, dict) else None
+    try:
+        run = team_chat_start(workflow=workflow, user=request.user, messages=messages_)
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            text = f"The workflow's inputs refused the message ({problems})."
+        else:
+            text = " ".join(error.messages)
+        return JsonResponse({"error": text}, status=400)
+    assert isinstance(messages_, list)  # team_chat_start checked the conversation
+    return render(
+        request,
+        "workflows/_team_turn.html",
+        {"run": run, "message": messages_[-1]["content"]},
+        status=201,
+    )

@@ -148,6 +148,9 @@ TABLE: dict[str, Row] = {
     "provider_edit": Row("get", edit_object(200), _provider),
     "provider_delete": Row("post", edit_object(302), _provider),
     "provider_check": Row("post", edit_object(302), _provider),
+    # The settings as entered are tested; a form with no name is refused (200 with the form).
+    "provider_test_new": Row("post", {**EDITORS_HERE, OUTSIDER: 404, EDITOR: 404, OWNER: 404}),
+    "provider_test": Row("post", edit_object(200), _provider),
     "node_create": Row("post", edit_object(400), _ollama),
     "node_delete": Row("post", edit_object(302), _node),
     "node_pull": Row("post", edit_object(400), _node),
@@ -163,6 +166,9 @@ TABLE: dict[str, Row] = {
     "workflow_run": Row("post", edit_object(302), _workflow),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
+    "workflow_playground": Row("get", edit_object(200), _workflow),
+    # Nothing was said: refused with a reason.
+    "workflow_playground_send": Row("post", edit_object(400), _workflow),
     "workflow_new": Row("get", EDITORS_HERE),
     "workflow_builder": Row("get", SEE_OBJECT, _workflow),
     "workflow_draft_save": Row("post", edit_object(400), _workflow),
