@@ -19,6 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.views.decorators.http import require_POST
 
 from a2a_site.accounts.models import Role
+from a2a_site.json_input import JsonInputError, body_bytes, json_parse
+from a2a_site.refusals import json_endpoint
 from agents.config import AgentConfig, agent_config_load
 from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
@@ -40,12 +42,12 @@ class BadChat(ValueError):
     pass
 
 
-def _history(body: bytes) -> list[dict[str, str]]:
+def _history(request: HttpRequest) -> list[dict[str, str]]:
     try:
-        payload = json.loads(body or b"{}")
-    except json.JSONDecodeError:
-        raise BadChat("The request is not JSON.") from None
-    messages = payload.get("messages") if isinstance(payload, dict) else None
+        payload = json_parse(body_bytes(request), what="The request", expect=dict)
+    except JsonInputError as error:
+        raise BadChat(str(error)) from None
+    messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadChat("Send at least one message.")
     if len(messages) > MAX_MESSAGES:
@@ -84,6 +86,7 @@ def _prepare(user: Any, agent_id: UUID) -> tuple[Agent, AgentVersion, AgentConfi
     return agent, version, agent_config_load(version.config)
 
 
+@json_endpoint
 @require_POST
 async def playground_stream(
     request: HttpRequest, agent_id: UUID
@@ -94,7 +97,7 @@ async def playground_stream(
     # Authorize first: a stranger learns nothing from how we judge their request.
     agent, version, config = await sync_to_async(_prepare)(user, agent_id)
     try:
-        history = _history(request.body)
+        history = _history(request)
         cli_provider = await sync_to_async(_cli_provider)(agent, config)
         if cli_provider is None:
             plan = await sync_to_async(route_plan_for)(config, workspace_id=agent.workspace_id)

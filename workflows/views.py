@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +18,8 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
+from a2a_site.json_input import JsonInputError, json_body
+from a2a_site.refusals import json_endpoint
 from agents.models import Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
@@ -161,15 +162,16 @@ def _draft_is(published: Any, draft: Any) -> bool:
         return False
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version."""
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
-        payload = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The body is not JSON."}, status=400)
+        payload = json_body(request, expect=None, empty={})
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=error.status)
     inputs = payload.get("inputs", {}) if isinstance(payload, dict) else None
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
@@ -189,6 +191,7 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     )
 
 
+@json_endpoint
 @login_required
 @require_GET
 def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
@@ -219,6 +222,7 @@ def _elapsed(run: Run) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
+@json_endpoint
 @login_required
 @require_GET
 def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
