@@ -312,7 +312,13 @@ FIELDS_OF = {
 }
 
 # Tried first on every endpoint, in every field it reads: what once answered 500.
-WORST = [DEEP, "null", "9" * 5000, "2026-99-99T99:99:99", "²", "a\x00b", '{"id": "n", "x": 1e999}']
+WORST = [
+    [DEEP],
+    ["9" * 5000],
+    ["2026-99-99T99:99:99"],
+    ["²", "null", '{"id": "n", "x": 1e999}', DEEP_OBJECT],
+    ["a\x00b"],  # alone: the middleware refuses the whole request for it
+]
 
 NASTY = [
     DEEP,
@@ -384,9 +390,12 @@ def requests_for(name: str) -> st.SearchStrategy[tuple[Any, ...]]:
 def worst_requests(name: str) -> list[tuple[Any, ...]]:
     kind = "query" if TABLE[name].method == "get" else "form"
     names = FIELDS_OF.get(name) or FIELDS
-    worst = [(kind, dict.fromkeys(names, value), False, True) for value in WORST]
+    worst = [
+        (kind, {name: values[i % len(values)] for i, name in enumerate(names)}, False, True)
+        for values in WORST
+    ]
     if kind == "form":
-        worst += [("body", value.encode(), "application/json", False) for value in WORST[:3]]
+        worst.append(("body", DEEP.encode(), "application/json", False))
         worst.append(("body", b'{"inputs": {"task": "\xc3\x28"}}', "application/json", False))
     return worst
 
@@ -436,7 +445,7 @@ def test_no_malformed_request_answers_5xx(
     url = reverse(name, kwargs=fuzz_kwargs(name, personas))
 
     @settings(
-        max_examples=8,
+        max_examples=5,
         database=None,
         deadline=None,
         derandomize=True,
