@@ -136,7 +136,7 @@ def json_parse(
     except RecursionError:  # a scan can be fooled by text that is not JSON; the parser cannot
         raise JsonInputError(f"{what} nests too deeply.") from None
     except ValueError as error:  # JSONDecodeError
-        raise JsonInputError(f"{what} is not JSON: {error}.") from None
+        raise JsonInputError(f"{what} is not valid JSON: {error}.") from None
     if _SUSPECT_ESCAPE.search(text):
         try:
             _storable(document)

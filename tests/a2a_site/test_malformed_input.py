@@ -87,7 +87,7 @@ def test_depth_is_counted_without_recursion_and_ignores_brackets_in_strings() ->
         ('{"a": "x\\u0000"}', "NUL"),
         ('{"\\ud800": 1}', "lone surrogate"),
         ("", "empty"),
-        ("{oops", "not JSON"),
+        ("{oops", "not valid JSON"),
         ("[]", "must be a JSON object"),
         ("null", "must be a JSON object"),
     ],
