@@ -126,7 +126,7 @@ def _posted_graph(request: AuthedRequest) -> dict[str, Any]:
             request.POST.get("graph", ""), what="The graph", expect=dict
         )
     except JsonInputError as error:
-        raise ValidationError(f"{error} Reload the page.") from None
+        raise ValidationError(str(error)) from None
     return graph
 
 
