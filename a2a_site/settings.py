@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "a2a_site.accounts.middleware.CurrentWorkspaceMiddleware",
+    "a2a_site.refusals.RequestLimitsMiddleware",
 ]
 
 ROOT_URLCONF = "a2a_site.urls"

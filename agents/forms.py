@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 
+from a2a_site.json_input import JsonInputError, json_parse
 from agents.llm.kinds import ProviderKind
 from agents.models import Agent, OllamaNode, Provider, RoutingStrategy
 from agents.services.providers import ProviderInput
@@ -232,11 +233,9 @@ def _json_field(text: str, *, what: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise forms.ValidationError(
-            f"{what} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-        ) from None
+        return json_parse(text, what=what)
+    except JsonInputError as error:
+        raise forms.ValidationError(str(error)) from None
 
 
 class AgentForm(forms.Form):

@@ -20,6 +20,8 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from a2a_site.accounts.models import Role
+from a2a_site.json_input import JsonInputError, body_bytes, json_parse
+from a2a_site.refusals import json_endpoint
 from agents.config import AgentConfig, agent_config_load, config_errors
 from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
@@ -46,13 +48,11 @@ class BadChat(ValueError):
     pass
 
 
-def _payload(body: bytes) -> dict[str, Any]:
+def _payload(request: HttpRequest) -> dict[str, Any]:
     try:
-        payload = json.loads(body or b"{}")
-    except json.JSONDecodeError:
-        raise BadChat("The request is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise BadChat('Send {"messages": [...]}.')
+        payload = json_parse(body_bytes(request) or b"{}", what="The request", expect=dict)
+    except JsonInputError as error:
+        raise BadChat(str(error)) from None
     return payload
 
 
@@ -141,6 +141,7 @@ def _prepare(user: Any, agent_id: UUID) -> tuple[Agent, AgentVersion, AgentConfi
     return agent, version, agent_config_load(version.config)
 
 
+@json_endpoint
 @require_POST
 async def playground_stream(
     request: HttpRequest, agent_id: UUID
@@ -151,7 +152,7 @@ async def playground_stream(
     # Authorize first: a stranger learns nothing from how we judge their request.
     agent, version, config = await sync_to_async(_prepare)(user, agent_id)
     try:
-        payload = _payload(request.body)
+        payload = _payload(request)
         history = _history(payload)
         config = await sync_to_async(_for_this_try)(config, payload, agent.workspace_id)
         cli_provider = await sync_to_async(_cli_provider)(agent, config)

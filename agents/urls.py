@@ -1,5 +1,6 @@
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from agents import playground, views
 
 urlpatterns = [
@@ -26,17 +27,17 @@ urlpatterns = [
     path("providers/<uuid:provider_id>/test/", views.provider_test, name="provider_test"),
     path("providers/<uuid:provider_id>/nodes/", views.node_create, name="node_create"),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/delete/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/delete/",
         views.node_delete,
         name="node_delete",
     ),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/",
         views.node_pull,
         name="node_pull",
     ),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/status/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/status/",
         views.node_pull_status,
         name="node_pull_status",
     ),

@@ -42,6 +42,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member
+from a2a_site.json_input import JsonInputError, json_parse
 from workflows.fanout import live_fanout
 from workflows.live import run_group
 from workflows.models import Run, RunEvent
@@ -179,10 +180,21 @@ def parse_subscribe(content: Any) -> int:
     if not isinstance(content, dict) or content.get("type") != "subscribe":
         raise ValueError('Expected {"type": "subscribe", "after_seq": N}.')
     after_seq = content.get("after_seq")
-    # bool is an int to Python, not to the protocol.
-    if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+    # bool is an int to Python, not to the protocol; seq is a 64-bit column.
+    if not isinstance(after_seq, int) or isinstance(after_seq, bool) or not 0 <= after_seq < 2**63:
         raise ValueError("after_seq must be an integer ≥ 0.")
     return after_seq
+
+
+def parse_frame(text_data: str | None) -> int:
+    """The `after_seq` of a client's frame; ValueError says what is wrong with the frame."""
+    if text_data is None:
+        raise ValueError("Send JSON in text frames, not binary ones.")
+    try:
+        content = json_parse(text_data, what="The message", max_depth=8)
+    except JsonInputError as error:
+        raise ValueError(str(error)) from None
+    return parse_subscribe(content)
 
 
 class SentSeqs:
@@ -279,8 +291,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if not self.authorized:  # closing already; whatever the client sent meanwhile is moot
             return
         try:
-            after_seq = parse_subscribe(json.loads(text_data or ""))
-        except ValueError as error:  # JSONDecodeError included
+            after_seq = parse_frame(text_data)
+        except ValueError as error:
             await self.send_json({"type": "error", "error": str(error)})
             await self.close(code=CLOSE_BAD_REQUEST)
             return

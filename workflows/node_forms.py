@@ -20,6 +20,7 @@ from django import forms
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from a2a_site.json_input import JsonInputError, json_parse
 from workflows.graph.nodes import ErrorPolicy, NodeType
 from workflows.graph.schema import MAX_LABEL, error_message
 
@@ -132,9 +133,9 @@ class JSONField(forms.CharField):
         if not text or not str(text).strip():
             return None
         try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
+            return json_parse(text, what="This")
+        except JsonInputError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class LinesField(forms.CharField):

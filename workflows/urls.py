@@ -1,5 +1,6 @@
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from workflows import builder_views, views
 
 urlpatterns = [
@@ -28,7 +29,7 @@ urlpatterns = [
         name="workflow_node_form",
     ),
     path(
-        "workflows/<uuid:workflow_id>/versions/<int:number>.json",
+        "workflows/<uuid:workflow_id>/versions/<id:number>.json",
         builder_views.workflow_version_json,
         name="workflow_version_json",
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from json import dumps as json_dumps
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,8 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
+from a2a_site.json_input import JsonInputError, json_body
+from a2a_site.refusals import json_endpoint
 from agents.models import LedgerEntry, Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
@@ -162,15 +164,16 @@ def _draft_is(published: Any, draft: Any) -> bool:
         return False
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version."""
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
-        payload = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The body is not JSON."}, status=400)
+        payload = json_body(request, expect=None, empty={})
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=error.status)
     inputs = payload.get("inputs", {}) if isinstance(payload, dict) else None
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
@@ -190,6 +193,7 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     )
 
 
+@json_endpoint
 @login_required
 @require_GET
 def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
@@ -221,7 +225,7 @@ def _inputs_shown(run: Run) -> list[tuple[str, str]]:
     for name, value in (run.inputs or {}).items():
         field = fields.get(name)
         label = (field.label if field and field.label else name.replace("_", " ")).capitalize()
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = value if isinstance(value, str) else json_dumps(value, ensure_ascii=False)
         shown.append((label, text))
     return shown
 
@@ -235,6 +239,7 @@ def _elapsed(run: Run) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
+@json_endpoint
 @login_required
 @require_GET
 def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
@@ -348,16 +353,17 @@ def workflow_playground(request: AuthedRequest, workflow_id: UUID) -> HttpRespon
     )
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_playground_send(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     """`{"messages": [...]}` starts the turn's run; the answer is the turn, ready to follow."""
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
-        payload = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The body is not JSON."}, status=400)
-    messages_ = payload.get("messages") if isinstance(payload, dict) else None
+        payload = json_body(request, empty={})
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    messages_ = payload.get("messages")
     try:
         run = team_chat_start(workflow=workflow, user=request.user, messages=messages_)
     except ValidationError as error:

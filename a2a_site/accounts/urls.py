@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from a2a_site.accounts import views
 
 urlpatterns = [
@@ -55,12 +56,12 @@ urlpatterns = [
         name="member_invite",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/role/",
+        "workspaces/<uuid:workspace_id>/members/<id:membership_id>/role/",
         views.member_role,
         name="member_role",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/remove/",
+        "workspaces/<uuid:workspace_id>/members/<id:membership_id>/remove/",
         views.member_remove,
         name="member_remove",
     ),

@@ -10,7 +10,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -88,11 +88,12 @@ def workspace_switch(request: AuthedRequest, workspace_id: UUID) -> HttpResponse
     membership = get_membership_for_user(request.user, workspace_id)
     _make_current(request, membership.workspace_id)
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    # A path of this site, never a view name: `redirect()` would try to reverse any other text.
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = "home"
-    return redirect(target)
+        return redirect("home")
+    return HttpResponseRedirect(target)
 
 
 @login_required

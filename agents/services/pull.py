@@ -46,6 +46,8 @@ def _key(node_id: int, model: str) -> str:
 
 
 def pull_progress(node_id: int, model: str) -> PullProgress | None:
+    if not MODEL_NAME.match(model):  # no pull of it was started; not a cache key either
+        return None
     data = cache.get(_key(node_id, model))
     return PullProgress(**data) if data else None
 
