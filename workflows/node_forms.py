@@ -46,6 +46,10 @@ LABELS: dict[str, str] = {
     "default_route": "Default route",
     "speaker_selection": "Who speaks next",
     "speaker_rules": "Speaker rules",
+    "allow_repeated_speaker": "The same member may speak twice in a row",
+    "selector_prompt": "Selector prompt",
+    "max_selector_attempts": "Selector attempts",
+    "task_counts_as_message": "The task counts as the first message",
     "free_form": "Free-form answers",
     "k": "k (for k of n)",
     "tie_policy": "On a tie",
@@ -81,6 +85,11 @@ HELP: dict[str, str] = {
     "field": 'JSON, e.g. {"name": "answer", "type": "text", "label": "Your answer"}.',
     "version": "latest_published, or a version number.",
     "members": "Speaking order follows the order you tick them.",
+    "selector_prompt": "Optional. Sent to the selector agent each turn; {roles}, {participants} "
+    "and {history} are filled in. Empty: the selector reads the chat so far.",
+    "max_selector_attempts": "Asks the selector again when its answer names no single member.",
+    "task_counts_as_message": "As in AutoGen: Max messages includes the task, and a stop text in "
+    "the task ends the chat at once.",
 }
 
 JSON_PLACEHOLDER = "JSON; leave empty for none"

@@ -367,11 +367,22 @@ class SpeakerRule(_Strict):
 
 
 class GroupChatConfig(NodeConfig):
-    members: list[AgentId] = Field(min_length=2, max_length=20)
+    # One member is a chat too: it keeps answering until the termination fires.
+    members: list[AgentId] = Field(min_length=1, max_length=20)
     speaker_selection: Literal["round_robin", "llm_selector", "rules"] = "round_robin"
     selector_agent_id: AgentId | None = None
+    # llm_selector only. False: whoever spoke last is not a candidate for the next turn.
+    allow_repeated_speaker: bool = True
+    # llm_selector only: the selector's whole request, with {roles}, {participants} and
+    # {history} filled in each turn (AutoGen's selector_prompt). Empty: the chat so far.
+    selector_prompt: Template | None = Field(default=None, min_length=1)
+    # llm_selector only: asks again, saying what was wrong, when no single member is named.
+    max_selector_attempts: int = Field(default=1, ge=1, le=10)
     speaker_rules: list[SpeakerRule] = Field(default_factory=list, max_length=100)
     termination: Termination
+    # AutoGen counts the task as the chat's first message: max_messages includes it, and a
+    # termination text in the task itself ends the chat before anyone speaks.
+    task_counts_as_message: bool = False
     output_variable: VariableName | None = None
 
     @field_validator("members")

@@ -103,6 +103,116 @@ async def test_an_llm_selector_picks_speakers_and_falls_back_to_round_robin(harn
 
 
 @pytest.mark.asyncio
+async def test_one_member_keeps_answering_until_the_termination(harness: Harness):
+    harness.add(chat(members=["ann"], termination={"max_messages": 3}))
+    await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "ann"]
+    roles = [message["role"] for message in harness.agents.calls[2].history]
+    assert roles == ["user", "assistant", "assistant"]
+
+
+@pytest.mark.asyncio
+async def test_the_task_may_count_as_the_first_message_as_in_autogen(harness: Harness):
+    # AutoGen's MaxMessageTermination(10) stops after 9 agent messages: the task is one.
+    harness.add(chat(termination={"max_messages": 4}, task_counts_as_message=True))
+    await harness.run()
+    assert len(harness.agents.calls) == 3
+    # And a stop text in the task ends the chat before anyone speaks.
+    stop = {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 4}]}
+    harness.add(chat(termination=stop, task_counts_as_message=True), "r2", inputs={"topic": "x"})
+    harness.add(
+        chat(termination=stop, task_counts_as_message=True), "r3", inputs={"topic": "TERMINATE"}
+    )
+    assert (await harness.run("r2")).status == "succeeded"
+    assert len(harness.agents.calls) == 6
+    outcome = await harness.run("r3")
+    assert (outcome.status, outcome.output) == ("succeeded", "TERMINATE")
+    assert len(harness.agents.calls) == 6
+
+
+@pytest.mark.asyncio
+async def test_a_selector_without_repeats_never_picks_the_last_speaker(harness: Harness):
+    harness.add(
+        chat(
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            allow_repeated_speaker=False,
+            termination={"max_messages": 4},
+        )
+    )
+    harness.agents = ScriptedAgents(NAMES, {"sel": ["Ann", "Ann", "Ann", "Ann"]})
+    await harness.run()
+    speakers = [call.agent_id for call in harness.agents.calls if call.agent_id != "sel"]
+    assert speakers == ["ann", "bob", "ann", "bob"]
+    # The selector is offered everyone but the last speaker.
+    offered = [call.instructions for call in harness.agents.calls if call.agent_id == "sel"]
+    assert offered[1].endswith("exactly one of: Bob, Cy")
+
+
+@pytest.mark.asyncio
+async def test_two_members_without_repeats_alternate_without_asking(harness: Harness):
+    harness.add(
+        chat(
+            members=["ann", "bob"],
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            allow_repeated_speaker=False,
+        )
+    )
+    harness.agents = ScriptedAgents(NAMES, {"sel": ["Bob"]})
+    await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["sel", "bob", "ann", "bob", "ann"]
+
+
+@pytest.mark.asyncio
+async def test_a_selector_prompt_is_filled_and_retried_as_autogen_does(harness: Harness):
+    prompt = "Roles:\n{roles}.\nPick from {participants}.\n\n{history}\nOnly the role."
+    harness.add(
+        chat(
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            selector_prompt=prompt,
+            allow_repeated_speaker=False,
+            max_selector_attempts=3,
+            termination={"max_messages": 2},
+        )
+    )
+    replies = {"sel": ["Cy", "Cy", "Ann and Bob", "nobody"], "cy": ["Cy speaks"]}
+    harness.agents = ScriptedAgents(NAMES, replies)
+    await harness.run()
+    calls = harness.agents.calls
+    assert [call.agent_id for call in calls] == ["sel", "cy", "sel", "sel", "sel", "cy"]
+    first = calls[0].history
+    assert first == [
+        {
+            "role": "user",
+            "content": "Roles:\nAnn\nBob\nCy.\nPick from ['Ann', 'Bob', 'Cy'].\n\n"
+            "user: tea\n\n\nOnly the role.",
+        }
+    ]
+    assert calls[0].instructions == ""
+    second = calls[2].history[0]["content"]
+    assert "Pick from ['Ann', 'Bob']." in second and "user: tea\n\n\nCy: Cy speaks\n\n" in second
+    # Cy again, then two names, then none: AutoGen's feedback each time, then the last speaker.
+    assert calls[3].history[1:] == [
+        {"role": "assistant", "content": "Cy"},
+        {
+            "role": "user",
+            "content": "Repeated speaker is not allowed, please select a different name from: "
+            "['Ann', 'Bob'].",
+        },
+    ]
+    assert calls[4].history[-1]["content"].startswith("Expected exactly one name")
+    assert [call.step_key for call in calls[2:5]] == [
+        "chat/select-1",
+        "chat/select-1/retry-1",
+        "chat/select-1/retry-2",
+    ]
+    fallbacks = [event.data["fallback"] for event in harness.events(kind="state")]
+    assert fallbacks == [False, True]
+
+
+@pytest.mark.asyncio
 async def test_handoff_to_human_waits_and_the_reply_joins_the_chat(harness: Harness):
     termination = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
     harness.add(chat(termination=termination))

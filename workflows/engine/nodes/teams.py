@@ -20,21 +20,17 @@ from workflows.engine.nodes import (
     output_update,
 )
 from workflows.engine.nodes.basic import message_event, reply_done
+from workflows.engine.nodes.chat import ChatState, chat_history, next_speaker
 from workflows.engine.nodes.flow import pick_named
 from workflows.engine.templating import as_text
 from workflows.graph.nodes import (
     AllOf,
     AnyOf,
-    CostBudget,
     GroupChatConfig,
     HandoffConfig,
     HandoffToHuman,
-    MaxMessages,
-    TextMention,
-    TokenBudget,
     VoteConfig,
 )
-from workflows.graph.nodes import Timeout as TimeoutCondition
 
 if TYPE_CHECKING:
     from workflows.engine.engine import RunContext
@@ -87,51 +83,11 @@ async def _chat_turn(
     return dict(record.output)
 
 
-def _chat_history(
-    task: str, transcript: list[dict[str, Any]], speaker: str
-) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = [{"role": "user", "content": task}]
-    for message in transcript:
-        if message["agent_id"] == speaker:
-            history.append({"role": "assistant", "content": message["text"]})
-        else:
-            history.append({"role": "user", "content": f"{message['agent']}: {message['text']}"})
-    return history
-
-
 def _wants_human(condition: Any) -> bool:
     if isinstance(condition, AnyOf | AllOf):
         parts = condition.any_of if isinstance(condition, AnyOf) else condition.all_of
         return any(_wants_human(part) for part in parts)
     return isinstance(condition, HandoffToHuman)
-
-
-class _ChatState:
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.transcript: list[dict[str, Any]] = []
-        self.agent_messages = 0
-        self.tokens = 0
-        self.cost = Decimal(0)
-
-    def holds(self, condition: Any, now: float) -> bool:
-        if isinstance(condition, AnyOf):
-            return any(self.holds(part, now) for part in condition.any_of)
-        if isinstance(condition, AllOf):
-            return all(self.holds(part, now) for part in condition.all_of)
-        last = self.transcript[-1]["text"] if self.transcript else ""
-        if isinstance(condition, MaxMessages):
-            return self.agent_messages >= condition.max_messages
-        if isinstance(condition, TextMention):
-            return condition.text_mention in last
-        if isinstance(condition, TokenBudget):
-            return self.tokens >= condition.token_budget
-        if isinstance(condition, CostBudget):
-            return self.cost >= Decimal(str(condition.cost_budget_usd))
-        if isinstance(condition, TimeoutCondition):
-            # Measured on this process's clock: replayed turns take no time.
-            return now - self.started >= condition.timeout_s
-        return False  # handoff_to_human pauses the chat, it never ends it
 
 
 @executor("group_chat")
@@ -142,11 +98,14 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
     task = as_text(scope.last)
     members = list(config.members)
     names = [await ctx.agent_name(member) for member in members]
-    state = _ChatState(ctx.engine.clock())
+    state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
     wants_human = _wants_human(config.termination)
+    if config.task_counts_as_message and state.holds(config.termination, ctx.engine.clock()):
+        # As in AutoGen: the task alone met the termination (max_messages 1, or its text).
+        return await _finish(ctx, node, key, task, {"messages": 0, "transcript": []})
     for turn in range(MAX_CHAT_TURNS):
-        speaker = await _next_speaker(ctx, node, config, key, turn, state, task, names)
-        history = _chat_history(task, state.transcript, speaker)
+        speaker = await next_speaker(ctx, node, config, key, turn, state, names)
+        history = chat_history(task, state.transcript, speaker)
         message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
         state.transcript.append(message)
         state.agent_messages += 1
@@ -172,52 +131,6 @@ def _human_message(answer: Any, key: str) -> StepDone:
     text = as_text(answer)
     output = {"agent_id": None, "agent": "human", "text": text, "tokens": 0, "cost": "0"}
     return StepDone(output, events=[EventDraft("message", {"agent": "human", "text": text}, key)])
-
-
-async def _next_speaker(
-    ctx: RunContext,
-    node: ParsedNode,
-    config: GroupChatConfig,
-    key: str,
-    turn: int,
-    state: _ChatState,
-    task: str,
-    names: list[str],
-) -> str:
-    members = list(config.members)
-    spoken = [message for message in state.transcript if message["agent_id"] is not None]
-    # Round robin continues after whoever spoke last, so rules and selectors can fall back to it.
-    after = members.index(spoken[-1]["agent_id"]) + 1 if spoken else 0
-    round_robin = members[after % len(members)]
-    if config.speaker_selection == "rules" and spoken:
-        last = spoken[-1]
-        for rule in config.speaker_rules:
-            if rule.after_speaker == last["agent_id"] and (
-                rule.when_contains is None or rule.when_contains in last["text"]
-            ):
-                return rule.next_speaker
-        return round_robin
-    if config.speaker_selection == "llm_selector":
-        assert config.selector_agent_id is not None
-        selector = config.selector_agent_id
-        select_key = f"{key}/select-{turn}"
-        history = _chat_history(task, state.transcript, selector)
-        instructions = "Who should speak next? Answer with exactly one of: " + ", ".join(names)
-
-        async def work() -> StepDone:
-            reply, _ = await ctx.agent_turn(
-                select_key, selector, history, instructions=instructions
-            )
-            chosen = pick_named(reply.text, names)
-            # An unknown name falls back to round robin, recorded so a replay agrees.
-            member = members[names.index(chosen)] if chosen else round_robin
-            reason = f"answered {reply.text.strip()[:200]!r}"
-            data = {"node_id": node.id, "speaker": member, "reason": reason, "fallback": not chosen}
-            return reply_done(reply, member, [EventDraft("state", data, select_key)])
-
-        record = await ctx.step(select_key, node, None, work)
-        return str(record.output)
-    return round_robin
 
 
 def _tool_name(call: dict[str, Any]) -> str:
