@@ -419,10 +419,16 @@ class GroupChatConfig(NodeConfig):
 
 
 class HandoffConfig(NodeConfig):
-    agents: list[AgentId] = Field(min_length=2, max_length=20)
+    agents: list[AgentId] = Field(min_length=1, max_length=20)
     start_agent: AgentId
     context_variables: list[VariableName] = Field(default_factory=list, max_length=50)
     max_handoffs: int = Field(default=10, ge=1, le=100)
+    # None: the swarm ends when an agent answers without handing off. Set (AutoGen's Swarm):
+    # the agent holding the conversation keeps it until it hands off, and the swarm ends when
+    # this condition holds, checked after every message.
+    termination: Termination | None = None
+    # As for group chats: the task is the first message max_messages counts.
+    task_counts_as_message: bool = False
     output_variable: VariableName | None = None
 
     @field_validator("agents")
@@ -434,6 +440,11 @@ class HandoffConfig(NodeConfig):
     def _start_is_member(self) -> HandoffConfig:
         if self.start_agent not in self.agents:
             raise ValueError(f"start_agent '{self.start_agent}' is not one of the agents")
+        if self.termination is not None and not termination_is_bounded(self.termination):
+            raise ValueError(
+                "termination may never fire: include max_messages, token_budget, "
+                "cost_budget_usd or timeout_s (directly or under any_of)"
+            )
         return self
 
     def references(self) -> list[Reference]:

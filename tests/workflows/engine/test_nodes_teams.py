@@ -271,6 +271,33 @@ async def test_agents_hand_off_with_transfer_tools(harness: Harness):
 
 
 @pytest.mark.asyncio
+async def test_a_swarm_with_a_termination_keeps_the_floor_until_a_handoff(harness: Harness):
+    # AutoGen's Swarm: no hand-off means the same agent speaks again; the condition ends it.
+    stop = {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 10}]}
+    harness.add(swarm(termination=stop, task_counts_as_message=True))
+    harness.agents = ScriptedAgents(
+        NAMES,
+        {
+            "ann": ["Thinking", Scripted("", tool_calls=(transfer_call("Bob"),))],
+            "bob": ["Working", "Done. TERMINATE"],
+        },
+    )
+    outcome = await harness.run()
+    assert outcome.output == "Done. TERMINATE"
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "bob", "bob"]
+    # Bob's second turn follows his own answer.
+    assert harness.agents.calls[3].history[-1] == {"role": "assistant", "content": "Working"}
+
+
+@pytest.mark.asyncio
+async def test_a_swarm_message_limit_counts_the_task(harness: Harness):
+    harness.add(swarm(agents=["ann"], termination={"max_messages": 3}, task_counts_as_message=True))
+    outcome = await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann"]
+    assert outcome.output == "Ann @ desk/agent-0-1"
+
+
+@pytest.mark.asyncio
 async def test_too_many_handoffs_fail_the_node(harness: Harness):
     harness.add(swarm(agents=["ann", "bob"], max_handoffs=2))
     harness.agents = ScriptedAgents(

@@ -158,7 +158,12 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
     names = [await ctx.agent_name(agent) for agent in agents]
     tool_names = _transfer_names(names)
     active = agents.index(config.start_agent)
-    history: list[dict[str, Any]] = [{"role": "user", "content": as_text(scope.last)}]
+    task = as_text(scope.last)
+    history: list[dict[str, Any]] = [{"role": "user", "content": task}]
+    state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
+    counted = config.termination is not None and config.task_counts_as_message
+    if counted and state.holds(config.termination, ctx.engine.clock()):
+        return await _finish(ctx, node, key, task, {"handoffs": 0, "agent": names[active]})
     handoffs = 0
     turn = 0
     while True:
@@ -193,10 +198,22 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         )
         history.extend(output["messages"])
         target = output["handoff_to"]
-        if target is None:
-            return await _finish(
-                ctx, node, key, output["text"], {"handoffs": handoffs, "agent": names[active]}
-            )
+        finished = {"handoffs": handoffs, "agent": names[active]}
+        if config.termination is not None:
+            # AutoGen's Swarm: every answer is a message, a hand-off included.
+            state.transcript.append({"agent_id": agents[active], "text": output["text"]})
+            state.agent_messages += 1
+            state.tokens += int(output.get("tokens", 0))
+            state.cost += Decimal(str(output.get("cost", "0")))
+            if state.holds(config.termination, ctx.engine.clock()):
+                return await _finish(ctx, node, key, output["text"], finished)
+            if target is None:
+                turn += 1
+                if turn >= MAX_CHAT_TURNS:
+                    raise NodeError(f"The swarm did not end within {MAX_CHAT_TURNS} turns")
+                continue
+        elif target is None:
+            return await _finish(ctx, node, key, output["text"], finished)
         if handoffs >= config.max_handoffs:
             raise NodeError(f"Hand-off limit of {config.max_handoffs} reached")
         history.append(
@@ -245,6 +262,8 @@ async def _handoff_turn(
             "messages": messages,
             "handoff_to": target,
             "call_id": call_id,
+            "tokens": reply.prompt_tokens + reply.completion_tokens,
+            "cost": str(reply.cost),
         }
         return reply_done(reply, output, events)
 
