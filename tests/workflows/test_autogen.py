@@ -94,11 +94,15 @@ def test_selector_with_azure_and_anthropic(personas: Personas) -> None:
     assert analyst["tools"] == ["calculator"]
     selector = config_of(personas.workspace, "Selector")
     assert selector["model"] == {"provider_id": str(azure.pk), "model": "gpt4o-mini-selector"}
-    assert selector["system_message"].startswith("Select an agent to perform task.")
+    # AutoGen's selector settings carry over; the engine fills the prompt's placeholders.
+    assert team["selector_prompt"].startswith("Select an agent to perform task.")
+    assert "{history}" in team["selector_prompt"] and "{participants}" in team["selector_prompt"]
+    assert team["allow_repeated_speaker"] is False and team["max_selector_attempts"] == 3
+    assert team["task_counts_as_message"] is True
     report = "\n".join(result.report)
     assert "azure_endpoint was not imported" in report and "api_version" in report
-    assert "max_selector_attempts is not supported" in report
-    assert "{roles}" in report
+    assert "max_selector_attempts" not in report and "allow_repeated_speaker" not in report
+    assert "the tool “calculator” runs as the built-in calculator" in report
 
 
 def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
@@ -110,6 +114,8 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert names(team["agents"]) == ["travel_agent", "flights_refunder"]
     assert names([team["start_agent"]]) == ["travel_agent"]
     assert team["max_handoffs"] == 15
+    assert team["termination"] == {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 15}]}
+    assert team["task_counts_as_message"] is True
     travel = config_of(personas.workspace, "travel_agent")
     refunder = config_of(personas.workspace, "flights_refunder")
     assert travel["model"] == {"provider_id": str(ollama.pk), "model": "llama3.2"}
@@ -118,10 +124,9 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert refunder["tools"] == []
     report = "\n".join(result.report)
     assert "hand-off to “user”" in report
-    assert "custom tool “refund_flight”" in report
+    assert "the tool “refund_flight” (FunctionTool) was not imported" in report
     assert "host is not supported" in report
-    assert "handoff_to_human, text_mention" in report
-    assert "max_handoffs 15" in report
+    assert "HandoffTermination (user) was left out" in report
 
 
 def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
@@ -132,23 +137,24 @@ def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
     team = team_config(result.workflow)
     assert names(team["members"]) == ["coder", "reviewer"]
     # ExternalTermination is dropped; max_turns bounds the chat.
-    assert team["termination"] == {"any_of": [{"text_mention": "LGTM"}, {"max_messages": 8}]}
+    # AutoGen's max_turns counts agent turns; max_messages here counts the task too.
+    assert team["termination"] == {"any_of": [{"text_mention": "LGTM"}, {"max_messages": 9}]}
     coder = config_of(personas.workspace, "coder")
     assert coder["model"] == {"provider_id": str(demo.pk), "model": "demo"}
     assert coder["tools"] == []
     report = "\n".join(result.report)
     for expected in (
-        "ExternalTermination is not supported",
-        "custom tool “run_python”",
-        "reflect_on_tool_use is not supported",
-        "model_client_stream is not supported",
+        "ExternalTermination was left out",
+        "the tool “run_python” (FunctionTool) was not imported",
         "base_url was not imported",
         "max_retries is not supported",
         "GeminiChatCompletionClient” is not supported",
-        "UserProxyAgent, which is not supported",
-        "max_turns 8 is mapped to max_messages 8",
+        "is a UserProxyAgent, which was skipped",
+        "max_turns 8 is mapped to max_messages 9",
     ):
         assert expected in report
+    # Streaming and reflecting on tool results are what runs here do anyway.
+    assert "model_client_stream" not in report and "reflect_on_tool_use" not in report
     assert any("no openai provider" in warning for warning in result.warnings)
     assert not Agent.objects.filter(name="user_proxy").exists()
 
@@ -165,8 +171,8 @@ def test_an_unbounded_team_gets_max_messages_20(personas: Personas) -> None:
 
 def test_not_a_team_is_refused(personas: Personas) -> None:
     document = load("autogen_round_robin_openai.json")
-    document["provider"] = "autogen_agentchat.teams.MagenticOneGroupChat"
-    with pytest.raises(ValidationError, match="MagenticOneGroupChat.*is not supported"):
+    document["provider"] = "autogen_agentchat.teams.GraphFlow"
+    with pytest.raises(ValidationError, match="GraphFlow.*is not supported"):
         autogen_import(workspace=personas.workspace, user=None, document=document)
     assert not Workflow.objects.exists()
 
