@@ -114,7 +114,9 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert names(team["agents"]) == ["travel_agent", "flights_refunder"]
     assert names([team["start_agent"]]) == ["travel_agent"]
     assert team["max_handoffs"] == 15
-    assert team["termination"] == {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 15}]}
+    assert team["termination"] == {
+        "any_of": [{"handoff_to_human": True}, {"text_mention": "TERMINATE"}, {"max_messages": 15}]
+    }
     assert team["task_counts_as_message"] is True
     travel = config_of(personas.workspace, "travel_agent")
     refunder = config_of(personas.workspace, "flights_refunder")
@@ -123,10 +125,12 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert names(refunder["handoff_targets"]) == ["travel_agent"]
     assert refunder["tools"] == []
     report = "\n".join(result.report)
-    assert "hand-off to “user”" in report
+    # The travel agent's hand-off to the user is AutoGen's HandoffTermination: a wait here.
+    assert "hand-off to “user”" not in report
+    assert "HandoffTermination (user): AutoGen ends the run" in report
+    assert "Agent “flights_refunder” may hand the conversation to the user here" in report
     assert "the tool “refund_flight” (FunctionTool) was not imported" in report
     assert "host is not supported" in report
-    assert "HandoffTermination (user) was left out" in report
 
 
 def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
@@ -185,3 +189,26 @@ def test_import_command_detects_autogen(personas: Personas, capsys) -> None:
     assert "Imported the AutoGen Studio team as the workflow “Travel desk swarm”" in out
     assert "Not mapped:" in out and "Warning:" in out
     assert Workflow.objects.filter(workspace=personas.workspace, latest_version=1).count() == 1
+
+
+def test_a_chat_hand_off_to_the_user_becomes_a_wait_for_a_person(personas: Personas) -> None:
+    make_provider(personas.workspace, name="Demo")
+    document = load("autogen_round_robin_openai.json")
+    writer = document["config"]["participants"][0]["config"]
+    writer["handoffs"] = [{"target": "user", "name": "transfer_to_user"}]
+    conditions = document["config"]["termination_condition"]["config"]["conditions"]
+    conditions.append(
+        {
+            "provider": "autogen_agentchat.conditions.HandoffTermination",
+            "component_type": "termination",
+            "config": {"target": "user"},
+        }
+    )
+    result = autogen_import(workspace=personas.workspace, user=None, document=document)
+    team = team_config(result.workflow)
+    assert {"handoff_to_human": True} in team["termination"]["any_of"]
+    assert config_of(personas.workspace, "writer")["system_message"].endswith(
+        "When you need the user, write HANDOFF_TO_HUMAN."
+    )
+    assert "HANDOFF_TO_HUMAN" not in config_of(personas.workspace, "critic")["system_message"]
+    assert any(line.startswith("HandoffTermination (user)") for line in result.report)

@@ -21,7 +21,7 @@ from tests.conftest import Personas
 from tests.workflows.conftest import finished
 from workflows.models import Run, RunEvent, RunStatus
 from workflows.services.autogen import autogen_import
-from workflows.services.runs import run_start
+from workflows.services.runs import run_answer, run_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -195,3 +195,32 @@ def test_the_travel_team_takes_turns_until_the_summary_ends_it(
         "language_agent",
         "travel_summary_agent",
     ]
+
+
+def test_a_swarm_hand_off_to_the_user_waits_for_the_answer(
+    personas: Personas, demo, executor, llm_server
+) -> None:
+    # HandoffTermination(target="user"): AutoGen stops and the user's next message goes on.
+    rules = [
+        {
+            "system_contains": "You are a travel agent",
+            "last_role": "user",
+            "last_message_contains": TASK,
+            "tool_call": {"name": "transfer_to_user", "arguments": {}},
+        },
+        {"system_contains": "You are a travel agent", "reply": "Booked for Paris. TERMINATE"},
+    ]
+    llm_server.set_script({"rules": rules})
+    result = autogen_import(
+        workspace=personas.workspace, user=None, document=load("autogen_swarm_ollama.json")
+    )
+    run = run_start(workflow=result.workflow, user=personas.owner, inputs={"task": TASK})
+    run = finished(run, timeout=60)
+    assert run.status == RunStatus.WAITING, run.reason
+    run_answer(
+        run=run, step_key=run.waiting_request["step_key"], answer="Paris", user=personas.owner
+    )
+    run = finished(run, timeout=60)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.output == "Booked for Paris. TERMINATE"
+    assert speakers(run) == ["travel_agent", "human", "travel_agent"]

@@ -298,6 +298,31 @@ async def test_a_swarm_message_limit_counts_the_task(harness: Harness):
 
 
 @pytest.mark.asyncio
+async def test_a_swarm_agent_may_hand_the_conversation_to_the_user(harness: Harness):
+    # AutoGen's HandoffTermination(target="user"): here the run waits for the user's answer.
+    stop = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
+    harness.add(swarm(agents=["ann", "bob"], termination=stop, task_counts_as_message=True))
+    to_user = {"id": "call-user", "type": "function", "function": {"name": "transfer_to_user"}}
+    harness.agents = ScriptedAgents(
+        NAMES,
+        {"ann": [Scripted("Which city?", tool_calls=(to_user,)), "Working", "Done"]},
+    )
+    assert (await harness.run()).status == "waiting"
+    offered = [tool["function"]["name"] for tool in harness.agents.calls[0].extra_tools or []]
+    assert offered == ["transfer_to_bob", "transfer_to_user"]
+    harness.store.answer("r1", "desk/human-0", "Paris")
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    # The user's answer starts AutoGen's count over: it and two more messages make three.
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "ann"]
+    assert harness.agents.calls[1].history[-2:] == [
+        {"role": "tool", "tool_call_id": "call-user", "content": "Transferred to the user."},
+        {"role": "user", "content": "Paris"},
+    ]
+    assert outcome.output == "Done"
+
+
+@pytest.mark.asyncio
 async def test_too_many_handoffs_fail_the_node(harness: Harness):
     harness.add(swarm(agents=["ann", "bob"], max_handoffs=2))
     harness.agents = ScriptedAgents(

@@ -54,6 +54,12 @@ class ChatState:
         self.tokens = 0
         self.cost = Decimal(0)
 
+    def restarted(self, now: float, task: str) -> ChatState:
+        """Counts that start over, as in AutoGen when the user's answer begins a new run."""
+        fresh = ChatState(now, task, self.task_counts)
+        fresh.transcript = self.transcript
+        return fresh
+
     def holds(self, condition: Any, now: float) -> bool:
         if isinstance(condition, AnyOf):
             return any(self.holds(part, now) for part in condition.any_of)

@@ -116,6 +116,9 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
             record = await ctx.human_step(
                 f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
             )
+            if config.task_counts_as_message:
+                # In AutoGen the person's answer starts a new run, whose counts start over.
+                state = state.restarted(ctx.engine.clock(), record.output["text"])
             state.transcript.append(dict(record.output))
         if state.holds(config.termination, ctx.engine.clock()):
             break
@@ -158,6 +161,7 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
     names = [await ctx.agent_name(agent) for agent in agents]
     tool_names = _transfer_names(names)
     active = agents.index(config.start_agent)
+    wants_human = config.termination is not None and _wants_human(config.termination)
     task = as_text(scope.last)
     history: list[dict[str, Any]] = [{"role": "user", "content": task}]
     state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
@@ -180,6 +184,8 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
             for index in range(len(agents))
             if index != active
         ]
+        if wants_human:
+            extra_tools.append(_USER_TOOL)
         context = {name: ctx.variables.get(name) for name in config.context_variables}
         instructions = "Hand the conversation to a better-suited colleague with a transfer tool."
         if context:
@@ -207,6 +213,21 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
             state.cost += Decimal(str(output.get("cost", "0")))
             if state.holds(config.termination, ctx.engine.clock()):
                 return await _finish(ctx, node, key, output["text"], finished)
+            if output.get("to_user"):
+                answer = await _ask_the_user(ctx, node, key, turn, names[active], output)
+                history += [
+                    {
+                        "role": "tool",
+                        "tool_call_id": output["call_id"],
+                        "content": "Transferred to the user.",
+                    },
+                    {"role": "user", "content": answer},
+                ]
+                # In AutoGen the user's answer starts a new run, whose counts start over.
+                if config.task_counts_as_message:
+                    state = state.restarted(ctx.engine.clock(), answer)
+                turn += 1
+                continue
             if target is None:
                 turn += 1
                 if turn >= MAX_CHAT_TURNS:
@@ -228,6 +249,29 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         turn += 1
 
 
+USER_TOOL_NAME = "transfer_to_user"
+# Offered in a swarm whose termination has handoff_to_human: AutoGen's hand-off to the user.
+_USER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": USER_TOOL_NAME,
+        "description": "Hand the conversation to the user; you go on once they answer.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+
+async def _ask_the_user(
+    ctx: RunContext, node: ParsedNode, key: str, turn: int, agent: str, output: dict[str, Any]
+) -> str:
+    prompt = output["text"].strip() or f"{agent} hands the conversation to you."
+    request = {"kind": "input", "prompt": prompt, "node_id": node.id}
+    record = await ctx.human_step(
+        f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
+    )
+    return str(record.output["text"])
+
+
 async def _handoff_turn(
     ctx: RunContext,
     node: ParsedNode,
@@ -246,9 +290,14 @@ async def _handoff_turn(
         )
         target: int | None = None
         call_id = ""
+        to_user = False
         for call in reply.tool_calls:
             if _tool_name(call) in tool_names and tool_names.index(_tool_name(call)) != active:
                 target = tool_names.index(_tool_name(call))
+                call_id = str(call.get("id", ""))
+                break
+            if _tool_name(call) == USER_TOOL_NAME and _USER_TOOL in extra_tools:
+                to_user = True
                 call_id = str(call.get("id", ""))
                 break
         messages = reply.messages or [{"role": "assistant", "content": reply.text}]
@@ -261,6 +310,7 @@ async def _handoff_turn(
             "text": reply.text,
             "messages": messages,
             "handoff_to": target,
+            "to_user": to_user,
             "call_id": call_id,
             "tokens": reply.prompt_tokens + reply.completion_tokens,
             "cost": str(reply.cost),

@@ -73,6 +73,8 @@ class Participant:
     description: str
     config: dict[str, Any]
     handoffs: list[str]
+    # Hand-offs to someone outside the team, such as "user"; the team importer decides.
+    outside: list[str] = field(default_factory=list)
 
 
 def function_parameters(source: Any) -> list[str] | None:
@@ -251,18 +253,16 @@ class ComponentImporter:
                 "the agent sees the whole conversation."
             )
         handoffs: list[str] = []
+        outside: list[str] = []
         for handoff in config.get("handoffs") or []:
             target = handoff.get("target") if isinstance(handoff, dict) else handoff
             if isinstance(target, str) and target in names and target != name:
                 handoffs.append(target)
             else:
-                report.append(
-                    f"{who}: the hand-off to “{target}” does not name another participant and "
-                    "was left out."
-                )
+                outside.append(str(target))
         agent_config["handoff_targets"] = handoffs
         for key in sorted(set(config) - _AGENT_KEYS_MAPPED):
             if config[key] not in (None, False, [], {}, ""):
                 report.append(f"{who}: {key} is not supported and was left out.")
         description = str(config.get("description") or AUTOGEN_DEFAULT_DESCRIPTION)
-        return Participant(name, name, description, agent_config, handoffs)
+        return Participant(name, name, description, agent_config, handoffs, outside)

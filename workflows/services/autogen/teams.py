@@ -31,7 +31,6 @@ from workflows.services.autogen.terminations import (
     has_human,
     termination,
     with_max_turns,
-    without_human,
 )
 from workflows.services.transfer import (
     ImportResult,
@@ -184,11 +183,19 @@ class TeamImporter:
                 "A team needs at least one AssistantAgent participant that can be imported; "
                 + " ".join(self.report)
             )
+        people = set(_handoff_targets(config.get("termination_condition")))
+        for member in members:
+            for target in member.outside:
+                if target not in people:
+                    self.report.append(
+                        f"Agent “{member.name}”: the hand-off to “{target}” names neither "
+                        "another participant nor a HandoffTermination target, and was left out."
+                    )
         extra: list[Participant] = []
         if kind == "Swarm":
-            team_node = self.swarm_node(members, participants)
+            team_node = self.swarm_node(members)
         else:
-            team_node, selector = self.chat_node(kind, members, participants)
+            team_node, selector = self.chat_node(kind, members)
             extra = [selector] if selector else []
         self.unmapped_keys(kind, config)
         graph = {
@@ -233,7 +240,7 @@ class TeamImporter:
     # --- Group chats ----------------------------------------------------------------------------
 
     def chat_node(
-        self, kind: str, members: list[Participant], participants: list[Any]
+        self, kind: str, members: list[Participant]
     ) -> tuple[dict[str, Any], Participant | None]:
         config = self.document["config"]
         condition = termination(config.get("termination_condition"), self.notes)
@@ -242,7 +249,7 @@ class TeamImporter:
             max_turns = AUTOGEN_MAGENTIC_MAX_TURNS
         condition = bounded(with_max_turns(condition, max_turns, self.notes), self.notes)
         if has_human(condition):
-            self.ask_for_people(members, participants)
+            self.ask_for_people(members)
         for member in members:
             if member.handoffs:
                 self.report.append(
@@ -312,18 +319,11 @@ class TeamImporter:
         }
         return selector, options
 
-    def ask_for_people(self, members: list[Participant], participants: list[Any]) -> None:
+    def ask_for_people(self, members: list[Participant]) -> None:
         """A hand-off to a person (HandoffTermination) becomes the chat's wait for a person."""
         targets = set(_handoff_targets(self.document["config"].get("termination_condition")))
-        declared = {
-            str(obj(p).get("config", {}).get("name")): [
-                h.get("target") if isinstance(h, dict) else h
-                for h in obj(obj(p).get("config")).get("handoffs") or []
-            ]
-            for p in participants
-        }
         for member in members:
-            if any(target in targets for target in declared.get(member.name, [])):
+            if any(target in targets for target in member.outside):
                 member.config["system_message"] = (
                     f"{member.config['system_message']}\n\nWhen you need the user, write "
                     f"{HUMAN_MARKER}."
@@ -337,17 +337,23 @@ class TeamImporter:
 
     # --- Swarm ----------------------------------------------------------------------------------
 
-    def swarm_node(self, members: list[Participant], participants: list[Any]) -> dict[str, Any]:
+    def swarm_node(self, members: list[Participant]) -> dict[str, Any]:
         config = self.document["config"]
         condition = termination(config.get("termination_condition"), self.notes)
         if has_human(condition):
-            targets = ", ".join(sorted(set(_handoff_targets(config.get("termination_condition")))))
+            targets = sorted(set(_handoff_targets(config.get("termination_condition"))))
             self.report.append(
-                f"HandoffTermination ({targets}) was left out: agents in a hand-off swarm here "
-                "cannot hand the conversation to a person, so the swarm ends only by its other "
-                "conditions."
+                f"HandoffTermination ({', '.join(targets)}): AutoGen ends the run when an agent "
+                f"hands off to {' or '.join(targets)}, and the user's next message starts a new "
+                "run; here the run waits for the user's answer and the same agent goes on, with "
+                "the message counts started over as in a new AutoGen run."
             )
-            condition = without_human(condition)
+            for member in members:
+                if not set(member.outside) & set(targets):
+                    self.report.append(
+                        f"Agent “{member.name}” may hand the conversation to the user here; in "
+                        "AutoGen it has no hand-off to the user."
+                    )
         condition = bounded(
             with_max_turns(condition, config.get("max_turns"), self.notes), self.notes
         )

@@ -124,20 +124,6 @@ def bounded(condition: dict[str, Any] | None, notes: Notes) -> dict[str, Any]:
     return condition
 
 
-def without_human(condition: Any) -> Any:
-    """The condition without handoff_to_human parts (None when nothing else is left)."""
-    if not isinstance(condition, dict):
-        return condition
-    for key in ("any_of", "all_of"):
-        if key in condition:
-            parts = [without_human(part) for part in condition[key]]
-            kept = [part for part in parts if part is not None]
-            if not kept:
-                return None
-            return kept[0] if len(kept) == 1 else {key: kept}
-    return None if "handoff_to_human" in condition else condition
-
-
 def has_human(condition: Any) -> bool:
     if not isinstance(condition, dict):
         return False
