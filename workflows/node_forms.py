@@ -20,7 +20,7 @@ from django import forms
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from workflows.graph.nodes import ErrorPolicy, NodeType
+from workflows.graph.nodes import PERSON_PREFIX, ErrorPolicy, NodeType, is_person
 from workflows.graph.schema import MAX_LABEL, error_message
 
 AGENT_ONE = {"agent_id", "selector_agent_id", "chair_agent_id", "start_agent"}
@@ -118,6 +118,13 @@ def _bound(info: FieldInfo, kind: type) -> Any:
         if kind is MaxLen and isinstance(item, MaxLen):
             return item.max_length
     return None
+
+
+def _unknown_label(value: str) -> str:
+    # A person member of a group chat (an imported AutoGen UserProxyAgent) is no agent.
+    if is_person(value):
+        return f"Person: {value[len(PERSON_PREFIX) :]}"
+    return f"Missing: {value}"
 
 
 class JSONField(forms.CharField):
@@ -302,7 +309,7 @@ def _choices_with_unknown(
     # An id the workspace no longer has must stay visible, or saving would silently drop it.
     known = {value for value, _ in choices}
     extra = [
-        (str(value), f"Missing: {value}")
+        (str(value), _unknown_label(value))
         for value in current
         if isinstance(value, str) and value and value not in known
     ]

@@ -139,7 +139,9 @@ def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
         workspace=personas.workspace, user=None, document=load("autogen_unsupported_parts.json")
     )
     team = team_config(result.workflow)
-    assert names(team["members"]) == ["coder", "reviewer"]
+    # The UserProxyAgent is a person member: the run waits for them on their turn.
+    assert names(team["members"][:2]) == ["coder", "reviewer"]
+    assert team["members"][2] == "person:user_proxy"
     # ExternalTermination is dropped; max_turns bounds the chat.
     # AutoGen's max_turns counts agent turns; max_messages here counts the task too.
     assert team["termination"] == {"any_of": [{"text_mention": "LGTM"}, {"max_messages": 9}]}
@@ -153,7 +155,7 @@ def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
         "base_url was not imported",
         "max_retries is not supported",
         "GeminiChatCompletionClient” is not supported",
-        "is a UserProxyAgent, which was skipped",
+        "“user_proxy” (UserProxyAgent) is a person here",
         "max_turns 8 is mapped to max_messages 9",
     ):
         assert expected in report

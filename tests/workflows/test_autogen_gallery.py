@@ -42,7 +42,7 @@ REPORTS: dict[str, list[str]] = {
     "autogen_gallery_swarm.json": [],
     "autogen_gallery_web_team.json": [
         "“websurfer_agent” is a MultimodalWebSurfer, which was skipped",
-        "“user_proxy” is a UserProxyAgent, which was skipped",
+        "“user_proxy” (UserProxyAgent) is a person here",
     ],
     "autogen_gallery_deep_research.json": [
         "the tool “google_search” (FunctionTool) was not imported",
@@ -177,12 +177,28 @@ def test_the_deep_research_selector_reads_the_roles_from_the_file(
     assert "Choose from ['research_assistant', 'verifier', 'summary_agent']." in prompt
 
 
-def test_the_web_team_runs_with_its_one_assistant_and_no_selector_call(
+def test_the_web_team_asks_its_person_when_the_selector_chooses_them(
     personas: Personas, demo, executor, llm_server
 ) -> None:
-    run, _ = launch(personas, "autogen_gallery_web_team.json")
-    assert speakers(run) == ["assistant_agent"]
-    assert requests_of(llm_server, SELECTOR) == []
+    llm_server.set_script({"rules": [{"system_contains": SELECTOR, "reply": "user_proxy"}]})
+    result = autogen_import(
+        workspace=personas.workspace, user=None, document=load("autogen_gallery_web_team.json")
+    )
+    run = run_start(workflow=result.workflow, user=personas.owner, inputs={"task": TASK})
+    run = finished(run, timeout=60)
+    assert run.status == RunStatus.WAITING, run.reason
+    assert run.waiting_request["prompt"] == TASK
+    run_answer(
+        run=run, step_key=run.waiting_request["step_key"], answer="Use 2024.", user=personas.owner
+    )
+    run = finished(run, timeout=60)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    # No repeats: after the person only the assistant is left, chosen without asking.
+    assert speakers(run) == ["user_proxy", "assistant_agent"]
+    [asked] = requests_of(llm_server, SELECTOR)
+    prompt = asked["messages"][-1]["content"]
+    assert "user_proxy: a person to consult when the team is stuck" in prompt
+    assert "['assistant_agent', 'user_proxy']" in prompt
 
 
 def test_the_travel_team_takes_turns_until_the_summary_ends_it(

@@ -366,6 +366,15 @@ class SpeakerRule(_Strict):
     next_speaker: AgentId
 
 
+# A member that is a person, such as AutoGen's UserProxyAgent: "person:<name>". On its turn the
+# run waits for that person's answer, which joins the chat like an agent's message.
+PERSON_PREFIX = "person:"
+
+
+def is_person(member: str) -> bool:
+    return member.startswith(PERSON_PREFIX)
+
+
 class GroupChatConfig(NodeConfig):
     # One member is a chat too: it keeps answering until the termination fires.
     members: list[AgentId] = Field(min_length=1, max_length=20)
@@ -388,6 +397,9 @@ class GroupChatConfig(NodeConfig):
     @field_validator("members")
     @classmethod
     def _members(cls, value: Any) -> Any:
+        for member in value:
+            if is_person(member) and not member[len(PERSON_PREFIX) :].strip():
+                raise ValueError(f"a person member is written {PERSON_PREFIX}<name>")
         return _unique(value, "member")
 
     @model_validator(mode="after")
@@ -412,6 +424,7 @@ class GroupChatConfig(NodeConfig):
         found = [
             Reference("agent", member, f"config.members[{index}]")
             for index, member in enumerate(self.members)
+            if not is_person(member)
         ]
         if self.selector_agent_id:
             found.append(Reference("agent", self.selector_agent_id, "config.selector_agent_id"))

@@ -213,6 +213,30 @@ async def test_a_selector_prompt_is_filled_and_retried_as_autogen_does(harness: 
 
 
 @pytest.mark.asyncio
+async def test_a_person_member_answers_on_their_turn(harness: Harness):
+    # AutoGen's UserProxyAgent: on its turn the run waits for the person.
+    harness.add(chat(members=["ann", "person:Pat", "bob"], termination={"max_messages": 4}))
+    assert (await harness.run()).status == "waiting"
+    assert list(harness.store.runs["r1"].waiting) == ["chat/turn-1"]
+    request = harness.events(kind="human_request")[0].data
+    assert request["prompt"] == "Ann: Ann @ chat/turn-0" and request["person"] == "Pat"
+    harness.store.answer("r1", "chat/turn-1", "Make it green tea")
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "bob", "ann"]
+    assert harness.agents.calls[1].history[-1] == {
+        "role": "user",
+        "content": "Pat: Make it green tea",
+    }
+    assert [event.data["agent"] for event in harness.events(kind="message")] == [
+        "Ann",
+        "Pat",
+        "Bob",
+        "Ann",
+    ]
+
+
+@pytest.mark.asyncio
 async def test_handoff_to_human_waits_and_the_reply_joins_the_chat(harness: Harness):
     termination = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
     harness.add(chat(termination=termination))

@@ -24,12 +24,14 @@ from workflows.engine.nodes.chat import ChatState, chat_history, next_speaker
 from workflows.engine.nodes.flow import pick_named
 from workflows.engine.templating import as_text
 from workflows.graph.nodes import (
+    PERSON_PREFIX,
     AllOf,
     AnyOf,
     GroupChatConfig,
     HandoffConfig,
     HandoffToHuman,
     VoteConfig,
+    is_person,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +99,10 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
     key = scope.key(node.id)
     task = as_text(scope.last)
     members = list(config.members)
-    names = [await ctx.agent_name(member) for member in members]
+    names = [
+        member[len(PERSON_PREFIX) :] if is_person(member) else await ctx.agent_name(member)
+        for member in members
+    ]
     state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
     wants_human = _wants_human(config.termination)
     if config.task_counts_as_message and state.holds(config.termination, ctx.engine.clock()):
@@ -105,13 +110,18 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
         return await _finish(ctx, node, key, task, {"messages": 0, "transcript": []})
     for turn in range(MAX_CHAT_TURNS):
         speaker = await next_speaker(ctx, node, config, key, turn, state, names)
-        history = chat_history(task, state.transcript, speaker)
-        message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
+        if is_person(speaker):
+            message = await _person_turn(
+                ctx, node, f"{key}/turn-{turn}", speaker, names[members.index(speaker)], state
+            )
+        else:
+            history = chat_history(task, state.transcript, speaker)
+            message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
         state.transcript.append(message)
         state.agent_messages += 1
         state.tokens += int(message["tokens"])
         state.cost += Decimal(message["cost"])
-        if wants_human and HUMAN_MARKER in message["text"]:
+        if wants_human and not is_person(speaker) and HUMAN_MARKER in message["text"]:
             request = {"kind": "input", "prompt": message["text"], "node_id": node.id}
             record = await ctx.human_step(
                 f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
@@ -128,6 +138,23 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
     return await _finish(
         ctx, node, key, last, {"messages": len(state.transcript), "transcript": state.transcript}
     )
+
+
+async def _person_turn(
+    ctx: RunContext, node: ParsedNode, key: str, member: str, name: str, state: ChatState
+) -> dict[str, Any]:
+    """A person's turn in the chat: the run waits for their answer (AutoGen's UserProxyAgent)."""
+    last = state.transcript[-1] if state.transcript else None
+    prompt = f"{last['agent']}: {last['text']}" if last else state.task
+    request = {"kind": "input", "prompt": prompt, "node_id": node.id, "person": name}
+
+    def build(answer: Any) -> StepDone:
+        text = as_text(answer)
+        output = {"agent_id": member, "agent": name, "text": text, "tokens": 0, "cost": "0"}
+        return StepDone(output, events=[EventDraft("message", {"agent": name, "text": text}, key)])
+
+    record = await ctx.human_step(key, node, request, build)
+    return dict(record.output)
 
 
 def _human_message(answer: Any, key: str) -> StepDone:

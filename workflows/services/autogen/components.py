@@ -13,6 +13,7 @@ from typing import Any
 
 from a2a_site.accounts.models import User, Workspace
 from agents.tools.registry import builtin_registry
+from workflows.graph.nodes import PERSON_PREFIX
 from workflows.services.transfer import ProviderChooser, model_on
 
 MODEL_CLIENTS = {
@@ -27,6 +28,7 @@ AUTOGEN_DEFAULT_SYSTEM_MESSAGE = (
     "task has been completed."
 )
 AUTOGEN_DEFAULT_DESCRIPTION = "An agent that provides assistance with ability to use tools."
+AUTOGEN_USER_DESCRIPTION = "A human user"
 _AGENT_KEYS_MAPPED = {
     "name",
     "description",
@@ -75,6 +77,8 @@ class Participant:
     handoffs: list[str]
     # Hand-offs to someone outside the team, such as "user"; the team importer decides.
     outside: list[str] = field(default_factory=list)
+    # A UserProxyAgent: a person member of a group chat, not an agent.
+    person: bool = False
 
 
 def function_parameters(source: Any) -> list[str] | None:
@@ -209,9 +213,17 @@ class ComponentImporter:
         config = component["config"]
         name = str(config.get("name") or component.get("label") or f"agent_{index}")
         kind = short(component.get("provider"))
+        if kind == "UserProxyAgent":
+            # A person in the chat: the run waits for their answer on their turn.
+            description = str(config.get("description") or AUTOGEN_USER_DESCRIPTION)
+            report.append(
+                f"Participant “{name}” (UserProxyAgent) is a person here: on its turn the run "
+                "waits for an answer given on the run page (AutoGen asks at its console or in "
+                "AutoGen Studio's chat)."
+            )
+            return Participant(PERSON_PREFIX + name, name, description, {}, [], person=True)
         if kind != "AssistantAgent":
             why = {
-                "UserProxyAgent": "a person answering inside the chat is not supported here",
                 "MultimodalWebSurfer": "browsing with a web browser is not supported here",
                 "CodeExecutorAgent": "A2A Studio does not run code from a team",
             }.get(kind, "only AssistantAgent is supported")

@@ -178,7 +178,14 @@ class TeamImporter:
             member = self.components.participant(component, index, names)
             if member is not None:
                 members.append(member)
-        if not members:
+        if kind == "Swarm":
+            for member in [m for m in members if m.person]:
+                self.report.append(
+                    f"Participant “{member.name}” (UserProxyAgent) was skipped: a hand-off swarm "
+                    "here has agents only."
+                )
+            members = [member for member in members if not member.person]
+        if not [member for member in members if not member.person]:
             raise ValidationError(
                 "A team needs at least one AssistantAgent participant that can be imported; "
                 + " ".join(self.report)
@@ -219,6 +226,7 @@ class TeamImporter:
             specs=[
                 (m.ref, m.name, m.description, {**m.config, "handoff_targets": m.handoffs})
                 for m in [*members, *extra]
+                if not m.person
             ],
             warnings=self.notes.warnings,
             note="Imported from AutoGen Studio",
