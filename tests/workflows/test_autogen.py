@@ -189,7 +189,7 @@ def test_import_command_detects_autogen(personas: Personas, capsys) -> None:
     )
     out = capsys.readouterr().out
     assert "Imported the AutoGen Studio team as the workflow “Travel desk swarm”" in out
-    assert "Not mapped:" in out and "Warning:" in out
+    assert "Differs from AutoGen:" in out and "Warning:" in out
     assert Workflow.objects.filter(workspace=personas.workspace, latest_version=1).count() == 1
 
 
