@@ -214,3 +214,17 @@ def test_a_chat_hand_off_to_the_user_becomes_a_wait_for_a_person(personas: Perso
     )
     assert "HANDOFF_TO_HUMAN" not in config_of(personas.workspace, "critic")["system_message"]
     assert any(line.startswith("HandoffTermination (user)") for line in result.report)
+
+
+def test_a_renamed_agent_is_the_name_the_selector_sees(personas: Personas) -> None:
+    make_provider(personas.workspace, name="Demo")
+    document = load("autogen_gallery_selector.json")
+    autogen_import(workspace=personas.workspace, user=None, document=document)
+    again = autogen_import(workspace=personas.workspace, user=None, document=document)
+    prompt = team_config(again.workflow)["selector_prompt"]
+    assert "available:\nassistant_agent (imported): An agent that helps" in prompt
+    assert "critic_agent (imported): an agent that reviews" in prompt
+    assert any(
+        line.startswith("Agent “assistant_agent” is named “assistant_agent (imported)” here")
+        for line in again.report
+    )

@@ -9,6 +9,7 @@ AutoGen's speaker rules; what still differs is one line of the report each.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -231,7 +232,32 @@ class TeamImporter:
             warnings=self.notes.warnings,
             note="Imported from AutoGen Studio",
         )
+        self.agent_names_settled(members, mapping, team_node)
         return graph_rewrite_agents(graph, mapping, warnings=self.notes.warnings), created
+
+    def agent_names_settled(
+        self, members: list[Participant], mapping: dict[str, str], team_node: dict[str, Any]
+    ) -> None:
+        """Agents renamed to stay unique in the workspace; the selector must see those names."""
+        final = dict(Agent.objects.filter(pk__in=mapping.values()).values_list("pk", "name"))
+        for member in members:
+            if member.person:
+                continue
+            name = final.get(uuid.UUID(mapping[member.ref]), member.name)
+            if name != member.name:
+                self.report.append(
+                    f"Agent “{member.name}” is named “{name}” here (the workspace already has "
+                    f"a “{member.name}”): the selector and the other agents see that name."
+                )
+                member.name = name
+        prompt = team_node["config"].get("selector_prompt")
+        if prompt:
+            # {roles} never changes during a run; the descriptions are only in the file.
+            roles = "\n".join(
+                re.sub(r"\s+", " ", f"{member.name}: {member.description}").strip()
+                for member in members
+            )
+            team_node["config"]["selector_prompt"] = prompt.replace("{roles}", roles)
 
     def unmapped_keys(self, kind: str, config: dict[str, Any]) -> None:
         for key in sorted(set(config) - _TEAM_KEYS_MAPPED):
@@ -288,10 +314,6 @@ class TeamImporter:
         config = self.document["config"]
         who = "The orchestrator" if kind == "MagenticOneGroupChat" else "The selector"
         model, params = self.components.model(config.get("model_client"), who)
-        roles = "\n".join(
-            re.sub(r"\s+", " ", f"{member.name}: {member.description}").strip()
-            for member in members
-        )
         if kind == "MagenticOneGroupChat":
             prompt = ORCHESTRATOR_PROMPT
             allow_repeats = True
@@ -320,8 +342,8 @@ class TeamImporter:
         )
         options = {
             "selector_agent_id": selector.ref,
-            # {roles} never changes during a run; the descriptions are only in the file.
-            "selector_prompt": prompt.replace("{roles}", roles),
+            # {roles} is filled in once the agents' names in the workspace are settled.
+            "selector_prompt": prompt,
             "allow_repeated_speaker": allow_repeats,
             "max_selector_attempts": attempts,
         }
