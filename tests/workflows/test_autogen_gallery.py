@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from agents.models import LedgerEntry
 from tests.agents.factories import make_provider
@@ -178,7 +179,7 @@ def test_the_deep_research_selector_reads_the_roles_from_the_file(
 
 
 def test_the_web_team_asks_its_person_when_the_selector_chooses_them(
-    personas: Personas, demo, executor, llm_server
+    personas: Personas, demo, executor, llm_server, client_for
 ) -> None:
     llm_server.set_script({"rules": [{"system_contains": SELECTOR, "reply": "user_proxy"}]})
     result = autogen_import(
@@ -188,6 +189,8 @@ def test_the_web_team_asks_its_person_when_the_selector_chooses_them(
     run = finished(run, timeout=60)
     assert run.status == RunStatus.WAITING, run.reason
     assert run.waiting_request["prompt"] == TASK
+    page = client_for(personas.owner).get(reverse("run_detail", args=[run.pk]))
+    assert "you answer as user_proxy" in page.content.decode()
     run_answer(
         run=run, step_key=run.waiting_request["step_key"], answer="Use 2024.", user=personas.owner
     )
