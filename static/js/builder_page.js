@@ -353,7 +353,7 @@
     focusCanvas();
     var lines = [what + " loaded into the draft. Undo (Ctrl+Z) brings back what was there."];
     (payload.warnings || []).forEach(function (line) { lines.push(line); });
-    (payload.report || []).forEach(function (line) { lines.push("Not imported: " + line); });
+    (payload.report || []).forEach(function (line) { lines.push("Differs from AutoGen: " + line); });
     showReport("ok", lines);
   }
 
