@@ -257,6 +257,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("A2A_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A WebSocket handshake must come from the socket's own origin (scheme, host and port), or from
+# one of these, each exactly as a browser sends it (e.g. https://studio.example.com:8443); the
+# origins in CSRF_TRUSTED_ORIGINS are accepted too. See a2a_site/origin.py.
+WEBSOCKET_ALLOWED_ORIGINS = env_list("A2A_WEBSOCKET_ALLOWED_ORIGINS")
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
