@@ -181,6 +181,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("A2A_SIGNUP_ENABLED", True)
+# Sign-up proves the e-mail address first: its link to choose a password works this long.
+SIGNUP_LINK_SECONDS = env_int("A2A_SIGNUP_LINK_SECONDS", 2 * 24 * 3600, minimum=60)
+# Throttling (a2a_site/accounts/throttle.py), counted in the database over a sliding window:
+# failed log-ins per account name and per client address, password-reset requests per e-mail
+# address and per client address, sign-ups per e-mail address and per client address. A
+# refused attempt is not counted, so a lock always ends one window after the attempts it counts.
+LOGIN_WINDOW_SECONDS = env_int("A2A_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("A2A_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("A2A_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_RESETS_PER_ACCOUNT = env_int("A2A_LOGIN_RESETS_PER_ACCOUNT", 3, minimum=1)
+LOGIN_RESETS_PER_ADDRESS = env_int("A2A_LOGIN_RESETS_PER_ADDRESS", 10, minimum=1)
+LOGIN_SIGNUPS_PER_ACCOUNT = env_int("A2A_LOGIN_SIGNUPS_PER_ACCOUNT", 3, minimum=1)
+LOGIN_SIGNUPS_PER_ADDRESS = env_int("A2A_LOGIN_SIGNUPS_PER_ADDRESS", 10, minimum=1)
+# How many proxies in front of the site append to X-Forwarded-For: the client address is the
+# one that many entries from the right. 0: the connection's own address (REMOTE_ADDR).
+LOGIN_PROXY_HOPS = env_int("A2A_LOGIN_PROXY_HOPS", 0, minimum=0)
+# The throttled backend stands in for ModelBackend everywhere (log-in page, admin log-in).
+AUTHENTICATION_BACKENDS = ["a2a_site.accounts.throttle.ThrottledModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
