@@ -8,11 +8,13 @@ per e-mail address, 10 of each per address, over 15 minutes.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -88,6 +90,25 @@ def test_one_address_trying_many_accounts_is_stopped_and_others_are_not(
     eddie = Client(REMOTE_ADDR="192.0.2.10")
     assert log_in(eddie, "eddie", PASSWORD).status_code == 302
     assert logged_in(eddie)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_slip_past_the_limit(personas: Personas) -> None:
+    """Each attempt is written before it is counted, so guesses sent at once are checked no more
+    often than guesses sent one by one."""
+
+    def guess(n: int) -> int:
+        try:
+            return log_in(Client(REMOTE_ADDR=MALLORY), "olivia", f"guess-{n}").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(guess, range(40)))
+    assert statuses.count(200) <= 5, statuses
+    assert statuses.count(429) >= 35
+    assert AuthAttempt.objects.filter(action="login").count() <= 5
 
 
 def test_an_unknown_username_is_throttled_exactly_like_a_real_one(personas: Personas) -> None:
