@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -149,7 +150,8 @@ def login_succeeded(attempt: Attempt) -> None:
 class ThrottledModelBackend(ModelBackend):
     """Django's username-and-password check behind the log-in throttle. A throttled attempt is
     refused without checking its password, and the request carries the `Throttled` for the log-in
-    form's message (`request.login_throttled`)."""
+    form's message (`request.login_throttled`). It replaces ModelBackend in
+    AUTHENTICATION_BACKENDS: sessions begun under ModelBackend's name end once."""
 
     def authenticate(
         self,
@@ -167,7 +169,8 @@ class ThrottledModelBackend(ModelBackend):
         )
         if isinstance(outcome, Throttled):
             request.login_throttled = outcome  # type: ignore[attr-defined]
-            return None
+            # PermissionDenied, not None: no backend listed after this one gets to try.
+            raise PermissionDenied(outcome.message)
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None:
             login_succeeded(outcome)

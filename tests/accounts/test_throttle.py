@@ -131,6 +131,20 @@ def test_a_successful_log_in_resets_the_account_count(personas: Personas) -> Non
         assert log_in(olivia, "olivia", "typo").status_code == 200
 
 
+def test_no_backend_listed_after_the_throttle_gets_the_refused_attempt(
+    personas: Personas, settings
+) -> None:
+    settings.AUTHENTICATION_BACKENDS = [
+        "a2a_site.accounts.throttle.ThrottledModelBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    mallory = Client(REMOTE_ADDR=MALLORY)
+    for _ in range(5):
+        log_in(mallory, "olivia", "guess")
+    assert log_in(mallory, "olivia", PASSWORD).status_code == 429
+    assert not logged_in(mallory)
+
+
 def test_the_admin_log_in_is_throttled_too(personas: Personas) -> None:
     make_user("ada", is_staff=True, is_superuser=True)
     mallory = Client(REMOTE_ADDR=MALLORY)
