@@ -57,7 +57,8 @@ format: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-web: $(VENV)/.runtime  ## distributed mode: serve HTTP and WebSockets with daphne
+web: $(VENV)/.runtime  ## distributed mode: collect the static files, serve HTTP and WebSockets with daphne
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) a2a_site.asgi:application
 
 worker: $(VENV)/.runtime  ## distributed mode: a Celery worker (start as many as you like)

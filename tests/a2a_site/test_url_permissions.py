@@ -113,6 +113,12 @@ TABLE: dict[str, Row] = {
     "monitoring_overview": Row("get", CURRENT),
     "healthz": Row("get", everyone(200)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
+    "signup_sent": Row("get", everyone(200)),
+    "signup_confirm": Row(
+        "get",
+        {ANON: 400, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302},
+        lambda p: {"token": "not-a-signed-token"},
+    ),
     "login": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "logout": Row("post", everyone(302)),
     "password_change": Row("get", members(200)),
