@@ -224,6 +224,7 @@ async def playground_stream(
                     "completion_tokens": result.completion_tokens,
                     "cost": str(result.cost),
                     "cost_estimated": result.cost_estimated,
+                    "unpriced_calls": sum(c.price_source == "unknown" for c in result.calls),
                     "model_calls": len(result.calls),
                     "stopped_reason": result.stopped_reason,
                 },

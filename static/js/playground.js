@@ -139,7 +139,10 @@
       note(reply, [
         last.model ? last.model + " via " + last.deployment : "",
         finished.prompt_tokens + " → " + finished.completion_tokens + " tokens",
-        "$" + Number(finished.cost).toFixed(6) + (finished.cost_estimated ? " (estimated)" : ""),
+        // A price that is not known is not zero.
+        finished.unpriced_calls
+          ? (Number(finished.cost) > 0 ? "$" + Number(finished.cost).toFixed(6) + " + price unknown" : "price unknown")
+          : "$" + Number(finished.cost).toFixed(6) + (finished.cost_estimated ? " (estimated)" : ""),
         Math.round(performance.now() - started) + " ms",
         finished.model_calls > 1 ? finished.model_calls + " model calls" : "",
         last.retries ? last.retries + " retries" : "",

@@ -85,6 +85,8 @@ async def test_a_reply_streams_and_is_recorded_in_the_ledger(personas: Personas,
     assert entry.workspace_id == personas.workspace.id
     assert entry.source["source"] == "playground"
     assert entry.completion_tokens == done["completion_tokens"]
+    # The demo model is local: free, and said to be, not an unknown price shown as zero.
+    assert entry.price_source == "free" and done["unpriced_calls"] == 0
 
 
 async def test_tool_calls_run_and_their_results_go_back_to_the_model(
