@@ -10,15 +10,11 @@ A second test launches a run through `runs.json` while Redis is down.
 
 from __future__ import annotations
 
-import json
-import string
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,110 +22,40 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db.models import Sum
-from django.test import Client
 from django.utils import timezone
 
 from agents.models import LedgerEntry
-from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
 from tests.support.live_viewer import Audience
-from tests.support.processes import (
-    ServerProcess,
-    child_environment,
-    start_celery_worker,
-    start_daphne,
+from tests.support.outage import (
+    Stack,
+    browser_cookie,
+    launch,
+    outage_stack,
+    priced_pipeline,
 )
-from tests.support.redis_server import PrivateRedis, private_redis
+from tests.support.processes import ServerProcess, child_environment
 from tests.support.waiting import wait_for
-from workflows.graph import examples
 from workflows.models import TERMINAL_STATUSES, Run, RunEvent, RunStatus, Workflow
-from workflows.services.workflows import workflow_create, workflow_publish
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 RUNS = 40
-CSRF_TOKEN = string.ascii_letters[:32]
-
-
-@dataclass
-class Stack:
-    redis: PrivateRedis
-    daphne: ServerProcess
-    url: str
-    worker: ServerProcess
-
-    def assert_running(self) -> None:
-        self.daphne.assert_running()
-        self.worker.assert_running()
 
 
 @pytest.fixture
 def stack(llm_server: Any) -> Iterator[Stack]:
-    with private_redis("redis-outage") as redis:
-        env = {
-            "REDIS_URL": redis.url(),
-            "A2A_EXECUTION_MODE": "celery",
-            "A2A_DEMO_MODEL_URL": llm_server.url,
-            "A2A_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
-            "A2A_RUN_HEARTBEAT_SECONDS": "1",
-        }
-        daphne, url = start_daphne("daphne-outage", **env)
-        worker = start_celery_worker(f"outage-{uuid.uuid4().hex[:6]}", **env)
-        try:
-            yield Stack(redis, daphne, url, worker)
-        finally:
-            worker.stop()
-            daphne.stop()
+    with outage_stack(llm_server.url) as stack:
+        yield stack
 
 
 @pytest.fixture
-def priced_pipeline(personas: Personas) -> Workflow:
-    """The research pipeline on a provider that charges, so a lost cost shows as a zero."""
-    provider = make_provider(
-        personas.workspace,
-        input_price_per_1k=Decimal("0.5"),
-        output_price_per_1k=Decimal("1.5"),
-    )
-    researcher, analyst, writer = (
-        make_agent(personas.workspace, name=name, provider=provider)
-        for name in ("Researcher", "Analyst", "Writer")
-    )
-    graph = examples.research_pipeline(str(researcher.pk), str(analyst.pk), str(writer.pk))
-    workflow = workflow_create(
-        workspace=personas.workspace, user=personas.owner, name="Outage pipeline", graph=graph
-    )
-    workflow_publish(workflow=workflow, user=personas.owner)
-    return workflow
-
-
-def browser_cookie(user: Any) -> str:
-    """A signed-in browser's cookies: its session, and a CSRF token it echoes in a header."""
-    client = Client()
-    client.force_login(user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={CSRF_TOKEN}"
-
-
-def launch(stack: Stack, workflow: Workflow, cookie: str, topic: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{stack.url}/workflows/{workflow.pk}/runs.json",
-        data=json.dumps({"inputs": {"topic": topic}}).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Cookie": cookie,
-            "X-CSRFToken": CSRF_TOKEN,
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, {"body": error.read().decode(errors="replace")[:500]}
+def pipeline(personas: Personas) -> Workflow:
+    return priced_pipeline(personas.workspace, personas.owner)
 
 
 def test_runs_succeed_priced_and_watched_through_a_redis_outage(
-    personas: Personas, priced_pipeline: Workflow, llm_server: Any, stack: Stack
+    personas: Personas, pipeline: Workflow, llm_server: Any, stack: Stack
 ) -> None:
     # Slow streams: every run is mid-answer when Redis goes, and deltas keep failing meanwhile.
     llm_server.set_script(
@@ -142,7 +68,7 @@ def test_runs_succeed_priced_and_watched_through_a_redis_outage(
     cookie = browser_cookie(personas.owner)
     with ThreadPoolExecutor(8) as pool:
         launched = list(
-            pool.map(lambda n: launch(stack, priced_pipeline, cookie, f"topic {n}"), range(RUNS))
+            pool.map(lambda n: launch(stack, pipeline, cookie, f"topic {n}"), range(RUNS))
         )
     assert {status for status, _ in launched} == {201}, launched[:3]
     run_ids = [body["run_id"] for _, body in launched]
@@ -232,10 +158,10 @@ def start_beat(stack: Stack, tmp_path: Any) -> ServerProcess:
 
 
 def test_a_launch_while_redis_is_down_is_accepted_and_runs_when_it_returns(
-    personas: Personas, priced_pipeline: Workflow, llm_server: Any, stack: Stack, tmp_path: Any
+    personas: Personas, pipeline: Workflow, llm_server: Any, stack: Stack, tmp_path: Any
 ) -> None:
     cookie = browser_cookie(personas.owner)
-    status, body = launch(stack, priced_pipeline, cookie, "warm-up")
+    status, body = launch(stack, pipeline, cookie, "warm-up")
     assert status == 201
     wait_for(
         lambda: Run.objects.get(pk=body["run_id"]).status == RunStatus.SUCCEEDED,
@@ -244,7 +170,7 @@ def test_a_launch_while_redis_is_down_is_accepted_and_runs_when_it_returns(
     )
     stack.redis.stop()
     started = time.monotonic()
-    status, body = launch(stack, priced_pipeline, cookie, "during the outage")
+    status, body = launch(stack, pipeline, cookie, "during the outage")
     assert status == 201, body
     assert time.monotonic() - started < 5  # the broker's failure is found fast
     run = Run.objects.get(pk=body["run_id"])
