@@ -44,7 +44,7 @@ class Stack:
 
 
 @contextmanager
-def outage_stack(model_url: str, name: str = "outage") -> Iterator[Stack]:
+def outage_stack(model_url: str, name: str = "outage", **extra: str) -> Iterator[Stack]:
     with private_redis(f"redis-{name}") as redis:
         env = {
             "REDIS_URL": redis.url(),
@@ -52,6 +52,7 @@ def outage_stack(model_url: str, name: str = "outage") -> Iterator[Stack]:
             "A2A_DEMO_MODEL_URL": model_url,
             "A2A_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
             "A2A_RUN_HEARTBEAT_SECONDS": "1",
+            **extra,
         }
         daphne, url = start_daphne(f"daphne-{name}", **env)
         worker: ServerProcess | None = None

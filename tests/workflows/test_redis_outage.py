@@ -197,3 +197,40 @@ def test_a_launch_while_redis_is_down_is_accepted_and_runs_when_it_returns(
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert run.attempts == 1
     assert LedgerEntry.objects.filter(run_id=run.pk, status="completed").count() == 3
+
+
+def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
+    personas: Personas, pipeline: Workflow, llm_server: Any
+) -> None:
+    """The worker that died on reconnect held a message it had not acknowledged: with one run
+    per process, the second run's message waits, unacked, while the first run executes."""
+    llm_server.set_script({"rules": [{"reply": "Slow and sure.", "delay_ms": 1500}]})
+    with outage_stack(llm_server.url, name="outage-unacked", A2A_RUNS_PER_PROCESS="1") as stack:
+        cookie = browser_cookie(personas.owner)
+        run_ids = [launch(stack, pipeline, cookie, f"topic {n}")[1]["run_id"] for n in range(2)]
+        wait_for(
+            lambda: (stack.assert_running(), Run.objects.filter(status="running").count() == 1)[1],
+            timeout=30,
+            what="the first run to execute while the second waits in the worker",
+        )
+        stack.redis.stop()
+        # The first run finishes without Redis; the worker then has to ack, and reconnect.
+        wait_for(
+            lambda: Run.objects.filter(pk=run_ids[0], status=RunStatus.SUCCEEDED).exists(),
+            timeout=30,
+            what="the first run to finish while Redis is down",
+        )
+        stack.redis.start()
+
+        def finished() -> list[Run] | None:
+            stack.assert_running()  # the worker did not die on reconnect
+            runs = list(Run.objects.filter(pk__in=run_ids))
+            return runs if all(run.status in TERMINAL_STATUSES for run in runs) else None
+
+        runs = wait_for(finished, timeout=50, interval=0.1, what="both runs to finish")
+        log = stack.worker.log_path.read_text(errors="replace")
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 2, [r.reason for r in runs]
+    assert "Unrecoverable error" not in log
+    # It lost the broker, gave back what it held, and connected again.
+    assert "Restoring 1 unacknowledged message(s)" in log
+    assert "Connected to" in log.split("Restoring 1 unacknowledged", 1)[1]
