@@ -3,6 +3,7 @@
 // shows exactly the transcript an uninterrupted viewer sees (events are de-duplicated by seq).
 // The server closes with 4500 when its live feed is lost (Redis restarting): the page reconnects,
 // catches up from the stored events, and follows live again once the feed is back.
+// A seq missing behind later ones for 1.5 s is asked for again (live copies are best-effort).
 // `data-live` on the timeline says "connected" or "reconnecting"; `data-reconnects` counts them.
 // Model output arrives as server-sanitized HTML (`html`) or as text; never inserted otherwise.
 // `A2ARunLive.start(timeline)` follows one run into one timeline element; the run page starts
@@ -21,6 +22,19 @@
     var reconnects = 0;
     var socket = null;
     var closed = false;
+
+    // A seq missing behind later ones for a while was dropped on its way (the server's live copy
+    // is best-effort): ask the server to resend from the last contiguous seq.
+    var gapTimer = null;
+    function watchGap() {
+      if (gapTimer || Object.keys(seenAbove).length === 0) return;
+      gapTimer = setTimeout(function () {
+        gapTimer = null;
+        if (Object.keys(seenAbove).length && socket && socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify({ type: "subscribe", after_seq: seenFloor }));
+        }
+      }, 1500);
+    }
 
     function firstSight(seq) {
       if (seq <= seenFloor || seenAbove[seq]) return false;
@@ -144,6 +158,7 @@
         var payload = JSON.parse(message.data);
         if (payload.type === "event") {
           if (!firstSight(payload.seq)) return; // already shown: replays overlap by design
+          watchGap();
           renderEvent(payload);
           announce("run:event", payload);
         } else if (payload.type === "delta") {

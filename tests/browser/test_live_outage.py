@@ -7,6 +7,8 @@ kills that Redis while the run streams, and starts it again once the run went on
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +99,46 @@ def test_the_run_page_reconnects_and_catches_up_after_a_redis_outage(
     assert page.locator("#timeline .tl-streaming").count() == 0
     assert page.locator("#live-status").inner_text() == ""
     screenshot(page, "61-run-live-after-redis-outage")
+
+
+def test_an_event_dropped_on_its_way_is_fetched_again(logged_in: Any) -> None:
+    """The live copy is best-effort: when one is lost (the publisher's outbox dropped it) but
+    later ones arrive, the page asks for the missing ones instead of showing a hole."""
+    from a2a_site.accounts.models import User, Workspace
+    from workflows.live import live_outbox, publish_events
+    from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
+
+    page = logged_in
+    owner = User.objects.get(username="olivia")
+    workspace = Workspace.objects.get(name="Lab")
+    workflow = workflow_create(workspace=workspace, user=owner, name="Gaps", graph=EMPTY_GRAPH)
+    version = workflow_publish(workflow=workflow, user=owner)
+    run = Run.objects.create(
+        workspace=workspace, workflow=workflow, version=version, created_by=owner, status="running"
+    )
+
+    def store(seq: int) -> dict[str, Any]:
+        RunEvent.objects.create(run=run, seq=seq, kind="log", step_key=f"s{seq}", data={})
+        return {"seq": seq, "kind": "log", "step_key": f"s{seq}", "data": {}, "at": ""}
+
+    store(1)
+    page.goto(f"/runs/{run.pk}/")
+    page.locator('#timeline li[data-seq="1"]').wait_for()
+    page.locator('#timeline[data-replayed="true"]').wait_for()
+    store(2)
+    third = store(3)
+
+    async def publish_only_the_third() -> None:
+        await publish_events(run.pk, [third])
+        await live_outbox().flush()
+
+    # From a thread of its own: Playwright keeps an event loop running in this one.
+    publisher = threading.Thread(target=asyncio.run, args=(publish_only_the_third(),))
+    publisher.start()
+    publisher.join(10)
+    page.locator('#timeline li[data-seq="3"]').wait_for()
+    page.locator('#timeline li[data-seq="2"]').wait_for()  # fetched again, not left out
+    shown = page.locator("#timeline li[data-seq]").evaluate_all(
+        "items => items.map(item => Number(item.dataset.seq))"
+    )
+    assert sorted(shown) == [1, 2, 3]
