@@ -58,7 +58,7 @@ def test_the_run_page_reconnects_and_catches_up_after_a_redis_outage(
                 {
                     "reply": "A steady answer, in many small pieces.",
                     "chunks": 12,
-                    "chunk_delay_ms": 150,
+                    "chunk_delay_ms": 250,
                 }
             ]
         }
@@ -75,13 +75,15 @@ def test_the_run_page_reconnects_and_catches_up_after_a_redis_outage(
     assert timeline.get_attribute("data-live") == "connected"
 
     stack.redis.stop()
+    calls_at_stop = len(llm_server.requests)
     # The server's feed is gone: the page is told so (4500) and says it is catching up.
     page.locator('#timeline[data-live="reconnecting"]').wait_for()
     assert "reconnecting" in page.locator("#live-status").inner_text()
     screenshot(page, "60-run-live-redis-down")
     # While Redis is down the run goes on, and each reconnect replays what was stored.
-    calls = len(llm_server.requests)
-    wait_for(lambda: len(llm_server.requests) >= calls + 1, timeout=30, what="the next step")
+    wait_for(
+        lambda: len(llm_server.requests) >= calls_at_stop + 1, timeout=30, what="the next step"
+    )
     page.locator("#timeline li[data-kind=message]").first.wait_for()
 
     stack.redis.start()
