@@ -61,7 +61,7 @@ def test_runs_succeed_priced_and_watched_through_a_redis_outage(
     llm_server.set_script(
         {
             "rules": [
-                {"reply": "A considered answer, word by word.", "chunks": 12, "chunk_delay_ms": 120}
+                {"reply": "A considered answer, word by word.", "chunks": 12, "chunk_delay_ms": 200}
             ]
         }
     )
@@ -88,6 +88,8 @@ def test_runs_succeed_priced_and_watched_through_a_redis_outage(
         )
         stack.redis.stop()
         calls_at_stop = len(llm_server.requests)
+        # Each run still has at least one call to make (three each): the outage is mid-runs.
+        assert calls_at_stop <= 2 * RUNS, calls_at_stop
         # ... and goes on without Redis: each makes its next call while it is down.
         wait_for(
             lambda: (stack.assert_running(), len(llm_server.requests) >= calls_at_stop + RUNS)[1],
