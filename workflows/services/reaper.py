@@ -100,9 +100,8 @@ def runs_reap() -> ReapReport:
     ):
         if Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, dispatched_at__lt=stale).update(
             dispatched_at=now
-        ):
+        ) and dispatch_run(run_id):  # one that fails stays due for the next round
             report.redispatched.append(run_id)
-            dispatch_run(run_id)
     return report
 
 
