@@ -141,3 +141,79 @@ def test_a_run_delivered_twice_executes_once(
     assert run.attempts == 1
     assert len(llm_server.requests) == 3
     assert LedgerEntry.objects.filter(run_id=run.pk).count() == 3
+
+
+def test_a_run_cancelled_after_its_worker_died_ends_cancelled_with_its_cost_settled(
+    personas: Personas, pipeline, llm_server, settings
+) -> None:
+    from workflows.services.runs import run_cancel
+
+    settings.EXECUTION_MODE = "celery"
+    llm_server.set_script({"rules": [{"reply": "A considered answer.", "delay_ms": 700}]})
+    worker = _worker(llm_server, "doomed")
+    try:
+        run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
+        wait_for(
+            lambda: (worker.assert_running(), len(llm_server.requests) >= 2)[1],
+            timeout=60,
+            interval=0.02,
+            what="the second model call",
+        )
+        worker.process.kill()
+        worker.process.wait(10)
+    finally:
+        worker.stop()
+
+    # Asked while the dead worker's lease still looks alive: only the flag can be set.
+    run = run_cancel(run=run, user=personas.owner)
+    assert run.status == RunStatus.RUNNING and run.cancel_requested
+    wait_for(
+        lambda: Run.objects.get(pk=run.pk).lease_until < timezone.now(),
+        timeout=30,
+        what="the dead worker's lease to expire",
+    )
+    report = runs_reap()
+    run.refresh_from_db()
+
+    assert report.cancelled == [run.pk] and report.resumed == []
+    assert run.status == RunStatus.CANCELLED and run.finished_at is not None
+    ledger = LedgerEntry.objects.filter(run_id=run.pk)
+    assert not ledger.filter(status="pending").exists()
+    assert ledger.filter(status="unknown", cost_estimated=True).exists()
+    assert run.cost == ledger.aggregate(total=Sum("cost"))["total"]
+    assert run.model_calls == ledger.count()
+    # Nothing brings it back: the reaper has nothing left to do with it.
+    assert runs_reap().redispatched == []
+
+
+def test_cancelling_a_run_whose_dead_worker_lease_expired_ends_it_at_once(
+    personas: Personas, pipeline, llm_server, settings
+) -> None:
+    from workflows.services.runs import run_cancel
+
+    settings.EXECUTION_MODE = "celery"
+    llm_server.set_script({"rules": [{"reply": "A considered answer.", "delay_ms": 700}]})
+    worker = _worker(llm_server, "doomed")
+    try:
+        run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
+        wait_for(
+            lambda: (worker.assert_running(), _completed_steps(run) >= 1)[1],
+            timeout=60,
+            interval=0.02,
+            what="the first step",
+        )
+        worker.process.kill()
+        worker.process.wait(10)
+    finally:
+        worker.stop()
+    wait_for(
+        lambda: Run.objects.get(pk=run.pk).lease_until < timezone.now(),
+        timeout=30,
+        what="the dead worker's lease to expire",
+    )
+    run = run_cancel(run=run, user=personas.owner)
+    assert run.status == RunStatus.CANCELLED
+    assert run.reason == "Cancelled by olivia."
+    ledger = LedgerEntry.objects.filter(run_id=run.pk)
+    assert not ledger.filter(status="pending").exists()
+    assert run.cost == (ledger.aggregate(total=Sum("cost"))["total"] or Decimal(0))
