@@ -71,6 +71,13 @@ def run_lease_renew_all(*, owner: str) -> int:
     )
 
 
+def run_leases_release(*, owner: str) -> int:
+    """Ends the leases of an executor that stops, so its runs are resumed at the next reap."""
+    return Run.objects.filter(lease_owner=owner, status=RunStatus.RUNNING).update(
+        lease_until=timezone.now()
+    )
+
+
 def ledger_totals() -> dict[str, Any]:
     """UPDATE expressions copying a run's usage and cost from its ledger rows (the truth)."""
     rows = LedgerEntry.objects.filter(run_id=OuterRef("pk")).order_by().values("run_id")
