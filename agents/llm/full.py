@@ -18,6 +18,7 @@ from typing import Any
 from .errors import classify_litellm_exception, make_error
 from .kinds import provider_kind
 from .lean import DeltaCallback, stream_result
+from .timeouts import CallClock
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 _lock = threading.Lock()
@@ -115,13 +116,16 @@ async def call_full(
     req: LLMRequest,
     on_delta: DeltaCallback | None,
     coalesce_s: float,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     litellm = load_litellm()
     started = time.perf_counter()
     try:
         response = await litellm.acompletion(**completion_kwargs(dep, req))
+        if clock is not None:
+            clock.tick()  # the answer began (streaming) or arrived (not streaming)
         if req.stream:
-            return await _read_stream(response, dep, on_delta, coalesce_s, started)
+            return await _read_stream(response, dep, on_delta, coalesce_s, started, clock)
     except Exception as exc:
         raise classify_litellm_exception(exc, deployment_id=dep.id, secret=dep.api_key) from None
     try:
@@ -150,6 +154,7 @@ async def _read_stream(
     on_delta: DeltaCallback | None,
     coalesce_s: float,
     started: float,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     parts: list[str] = []
     pending: list[str] = []
@@ -160,6 +165,8 @@ async def _read_stream(
     last_flush = 0.0
     perf = time.perf_counter
     async for chunk in stream:
+        if clock is not None:
+            clock.tick()
         chunk_usage = _usage(getattr(chunk, "usage", None))
         if chunk_usage is not None:
             usage = chunk_usage
