@@ -52,14 +52,6 @@ class ProviderForm(forms.Form):
     )
     rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1)
     tpm_limit = forms.IntegerField(label="Tokens per minute", required=False, min_value=1)
-    timeout_s = forms.IntegerField(
-        label="Whole call within (seconds)",
-        initial=60,
-        min_value=1,
-        max_value=3600,
-        help_text="The longest one model call may take, from sending the request to the last "
-        "word of the answer. A call that times out is retried (up to twice), then fails.",
-    )
     first_byte_timeout_s = forms.IntegerField(
         label="First byte within (seconds)",
         initial=30,
@@ -77,6 +69,14 @@ class ProviderForm(forms.Form):
         max_value=3600,
         help_text="Once a streamed answer has begun, the longest silence allowed between two "
         "of its pieces. A provider that stalls mid-answer fails here.",
+    )
+    timeout_s = forms.IntegerField(
+        label="Whole call within (seconds)",
+        initial=60,
+        min_value=1,
+        max_value=3600,
+        help_text="The longest one model call may take, from sending the request to the last "
+        "word of the answer. A call that times out is retried (up to twice), then fails.",
     )
     routing_strategy = forms.ChoiceField(
         label="Routing across nodes",
