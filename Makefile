@@ -44,6 +44,7 @@ test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no 
 	  $(VENV)/bin/pytest -m "not services and not browser" $(PYTEST_ARGS)
 
 test-services: $(VENV)/.dev  ## the whole suite on PostgreSQL and Redis, with workers and the browser
+	A2A_TEST_DATABASE_URL="$(A2A_TEST_DATABASE_URL)" A2A_TEST_REDIS_URL="$(A2A_TEST_REDIS_URL)" bash .ci/prepare
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -56,7 +57,8 @@ format: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-web: $(VENV)/.runtime  ## distributed mode: serve HTTP and WebSockets with daphne
+web: $(VENV)/.runtime  ## distributed mode: collect the static files, serve HTTP and WebSockets with daphne
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) a2a_site.asgi:application
 
 worker: $(VENV)/.runtime  ## distributed mode: a Celery worker (start as many as you like)

@@ -1,5 +1,5 @@
-"""ASGI entry point: HTTP through Django; WebSockets through Channels with session auth and an
-origin check."""
+"""ASGI entry point: HTTP through Django; WebSockets through Channels with session auth and a
+same-origin check (scheme, host and port: a2a_site/origin.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from a2a_site.origin import SameOriginValidator  # noqa: E402
 from a2a_site.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
@@ -29,8 +29,6 @@ if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -113,3 +113,48 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_static_manifest(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """With DEBUG off, every page names its scripts through the manifest `collectstatic` writes:
+    without it each page answers 500 (`Missing staticfiles manifest entry`), and with one left
+    from an older release the pages that use a newer file do."""
+    from django.contrib.staticfiles.finders import get_finders
+    from django.contrib.staticfiles.storage import ManifestFilesMixin
+    from django.core.files.storage import storages
+
+    storage = storages.create_storage(settings.STORAGES["staticfiles"])
+    if not isinstance(storage, ManifestFilesMixin):
+        return []
+    hint = "Run `python manage.py collectstatic --noinput` before starting the web server."
+    if storage.read_manifest() is None:
+        return [
+            Error(
+                f"The static files manifest is missing from STATIC_ROOT ({settings.STATIC_ROOT}), "
+                "so every page would answer 500.",
+                hint=hint + " (`make web` does.)",
+                id="a2a.E010",
+            )
+        ]
+    missing = sorted(
+        {
+            path
+            for finder in get_finders()
+            for path, _ in finder.list(["CVS", ".*", "*~"])
+            if storage.hashed_files.get(path.replace("\\", "/")) is None
+        }
+    )
+    if missing:
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        return [
+            Error(
+                f"The static files manifest in STATIC_ROOT lacks {shown}: it was collected "
+                "from an older release, and pages using these files would answer 500.",
+                hint=hint,
+                id="a2a.E011",
+            )
+        ]
+    return []

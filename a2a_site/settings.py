@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "a2a_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "a2a_site.accounts.middleware.CurrentWorkspaceMiddleware",
+    "a2a_site.refusals.RequestLimitsMiddleware",
 ]
 
 ROOT_URLCONF = "a2a_site.urls"
@@ -183,6 +185,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SIGNUP_ENABLED = env_bool("A2A_SIGNUP_ENABLED", True)
+# Sign-up proves the e-mail address first: its link to choose a password works this long.
+SIGNUP_LINK_SECONDS = env_int("A2A_SIGNUP_LINK_SECONDS", 2 * 24 * 3600, minimum=60)
+# Throttling (a2a_site/accounts/throttle.py), counted in the database over a sliding window:
+# failed log-ins per account name and per client address, password-reset requests per e-mail
+# address and per client address, sign-ups per e-mail address and per client address. A
+# refused attempt is not counted, so a lock always ends one window after the attempts it counts.
+LOGIN_WINDOW_SECONDS = env_int("A2A_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("A2A_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("A2A_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_RESETS_PER_ACCOUNT = env_int("A2A_LOGIN_RESETS_PER_ACCOUNT", 3, minimum=1)
+LOGIN_RESETS_PER_ADDRESS = env_int("A2A_LOGIN_RESETS_PER_ADDRESS", 10, minimum=1)
+LOGIN_SIGNUPS_PER_ACCOUNT = env_int("A2A_LOGIN_SIGNUPS_PER_ACCOUNT", 3, minimum=1)
+LOGIN_SIGNUPS_PER_ADDRESS = env_int("A2A_LOGIN_SIGNUPS_PER_ADDRESS", 10, minimum=1)
+# How many proxies in front of the site append to X-Forwarded-For: the client address is the
+# one that many entries from the right. 0: the connection's own address (REMOTE_ADDR).
+LOGIN_PROXY_HOPS = env_int("A2A_LOGIN_PROXY_HOPS", 0, minimum=0)
+# The throttled backend stands in for ModelBackend everywhere (log-in page, admin log-in).
+AUTHENTICATION_BACKENDS = ["a2a_site.accounts.throttle.ThrottledModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,6 +219,15 @@ CREDENTIAL_KEY_FILE = VAR_DIR / "credential.key"
 
 # Hosts that may be private or loopback addresses (local Ollama nodes, gateways, the demo model).
 OUTBOUND_ALLOWED_HOSTS = env_list("A2A_OUTBOUND_ALLOWED_HOSTS")
+# On one machine in the embedded mode, the usual local model (Ollama on 127.0.0.1) is the user's
+# own: providers and Ollama nodes may use loopback addresses there without an allow-list. The
+# distributed and production modes keep refusing them unless allow-listed. Tools never get this.
+OUTBOUND_ALLOW_LOOPBACK = env_bool(
+    "A2A_OUTBOUND_ALLOW_LOOPBACK", DEBUG and EXECUTION_MODE == "embedded"
+)
+# The same for agents' tools (http_get), kept apart: an Ollama node the providers may reach is not
+# thereby open to every agent's tools. Each workspace can narrow it further (its tool hosts page).
+TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
@@ -250,6 +279,26 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("A2A_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Scripts, styles, images and connections from our own origin only: no inline script, no style
+# attribute, no eval (a2a_site/csp.py). Data URLs for images (icons drawn by the canvas).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# A WebSocket handshake must come from the socket's own origin (scheme, host and port), or from
+# one of these, each exactly as a browser sends it (e.g. https://studio.example.com:8443); the
+# origins in CSRF_TRUSTED_ORIGINS are accepted too. See a2a_site/origin.py.
+WEBSOCKET_ALLOWED_ORIGINS = env_list("A2A_WEBSOCKET_ALLOWED_ORIGINS")
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
@@ -257,7 +306,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Key-like strings (sk-…, bearer tokens, masked echoes) never reach a log line.
+    "filters": {"redact_secrets": {"()": "agents.llm.redaction.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

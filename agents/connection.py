@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from agents.urlpolicy import OutboundURLRefused, outbound_url_check
+from agents.llm.redaction import redact_secrets
+from agents.urlpolicy import OutboundURLRefused, model_url_check, policy_resolver
 
 CHECK_TIMEOUT_S = 10.0
 
@@ -36,10 +37,6 @@ class CheckTarget:
     api_key: str = ""
     api_version: str = ""
     check_url_policy: bool = True
-
-
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "****") if secret else text
 
 
 def _request_for(target: CheckTarget) -> tuple[str, dict[str, str]]:
@@ -89,15 +86,19 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
     secret = target.api_key
     if target.check_url_policy:
         try:
-            outbound_url_check(target.base_url)
+            model_url_check(target.base_url)
         except OutboundURLRefused as refused:
             return ConnectionCheck(False, str(refused))
     url, headers = _request_for(target)
     timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT_S, sock_connect=5)
+    # The address actually connected to is checked again (its DNS answer may have changed).
+    resolver = policy_resolver() if target.check_url_policy else None
     started = time.perf_counter()
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(resolver=resolver)
+            ) as session,
             session.get(url, headers=headers, allow_redirects=False) as response,
         ):
             latency = int((time.perf_counter() - started) * 1000)
@@ -141,10 +142,13 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
                 )
             return ConnectionCheck(
                 True,
-                f"Connected in {latency} ms; {len(names)} model(s) available.",
+                # The models are listed beside the result; the message does not count them again.
+                f"Connected in {latency} ms.",
                 latency,
                 names,
             )
+    except OutboundURLRefused as refused:
+        return ConnectionCheck(False, str(refused))
     except TimeoutError:
         return ConnectionCheck(
             False, f"No answer within {CHECK_TIMEOUT_S:.0f} s: the server is too slow or hangs."
@@ -156,7 +160,9 @@ async def connection_check(target: CheckTarget) -> ConnectionCheck:
     except aiohttp.ClientConnectorDNSError:
         return ConnectionCheck(False, "The host name could not be resolved.")
     except aiohttp.ClientConnectorError as error:
-        return ConnectionCheck(False, f"Could not connect: {_scrub(str(error.os_error), secret)}.")
+        return ConnectionCheck(
+            False, f"Could not connect: {redact_secrets(str(error.os_error), secret)}."
+        )
     except aiohttp.ClientError as error:
         return ConnectionCheck(False, f"The connection failed ({type(error).__name__}).")
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from django import forms
 
+from a2a_site.json_input import JsonInputError, json_parse
 from agents.llm.kinds import ProviderKind
 from agents.models import Agent, OllamaNode, Provider, RoutingStrategy
 from agents.services.providers import ProviderInput
+from agents.services.tool_hosts import host_patterns_parse
 
 WORKDIR_MODES = [("tempdir", "A fresh temporary directory"), ("worktree", "A git worktree")]
 
@@ -121,8 +123,10 @@ class ProviderForm(forms.Form):
             del self.fields["api_version"]
         if kind.value in ("demo", "cli"):
             del self.fields["api_key"]
-        elif kind.key_required and not (provider and provider.has_credential):
-            self.fields["api_key"].help_text = "Stored encrypted and never shown again."
+        elif not (provider and provider.has_credential):
+            self.fields["api_key"].help_text = "Stored encrypted and never shown again." + (
+                "" if kind.key_required else " Optional for this kind of provider."
+            )
         if not (provider and provider.has_credential):
             del self.fields["remove_key"]
         if kind.value != "ollama":
@@ -139,6 +143,18 @@ class ProviderForm(forms.Form):
         if provider and provider.has_credential and "api_key" in self.fields:
             self.fields["api_key"].widget.attrs["placeholder"] = (
                 f"Stored: {provider.credential_masked}"
+            )
+        if self.is_bound and "api_key" in self.fields and str(self.data.get("api_key", "")).strip():
+            # The page comes back (a refused save, a test without JavaScript): a key is never
+            # written into a page, so the field is empty again, and the user must know it.
+            self.fields["api_key"].help_text = (
+                "The key you entered was not saved and is never sent back to the page: enter it "
+                "again"
+                + (
+                    ", or leave empty to keep the stored key."
+                    if provider and provider.has_credential
+                    else "."
+                )
             )
 
     def clean_model_routing(self) -> dict[str, str]:
@@ -249,11 +265,9 @@ def _json_field(text: str, *, what: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise forms.ValidationError(
-            f"{what} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-        ) from None
+        return json_parse(text, what=what)
+    except JsonInputError as error:
+        raise forms.ValidationError(str(error)) from None
 
 
 class AgentForm(forms.Form):
@@ -477,3 +491,24 @@ class AgentQuickForm(forms.Form):
             "goal": data.get("goal", ""),
             "model": {"provider_id": data["provider"], "model": data["model"].strip()},
         }
+
+
+class ToolHostPolicyForm(forms.Form):
+    public_hosts = forms.BooleanField(
+        label="Tools may fetch from any public host",
+        required=False,
+        help_text="Untick to let tools reach only the hosts listed below.",
+    )
+    hosts = forms.CharField(
+        label="Hosts",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 6, "placeholder": "wiki.example.com\n*.docs.example.com"}
+        ),
+        help_text="One per line: a host name, an IP address or a pattern such as "
+        "*.example.com. A host at a private or loopback address is reached only if the "
+        "administrator also allows it for tools.",
+    )
+
+    def clean_hosts(self) -> list[str]:
+        return host_patterns_parse(self.cleaned_data["hosts"])

@@ -194,6 +194,16 @@ class LedgerEntry(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
     cost_estimated = models.BooleanField(default=False)
+
+    class PriceSource(models.TextChoices):
+        CONFIGURED = "configured", "Provider's prices"
+        PRICE_LIST = "price_list", "Public price list"
+        FREE = "free", "Free (local model)"
+        UNKNOWN = "unknown", "Price unknown"
+
+    # How `cost` was priced; "unknown" means the cost is not known (its 0 is not a price), and
+    # "" a call that never completed (or made before this was recorded).
+    price_source = models.CharField(max_length=12, choices=PriceSource.choices, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=32, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -214,3 +224,26 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.status} {self.call_id}"
+
+
+class ToolHostPolicy(models.Model):
+    """Which hosts this workspace's tools (such as http_get) may fetch from.
+
+    It can only narrow what the administrator allows: private and loopback addresses are reached
+    only for hosts both here and in A2A_TOOL_ALLOWED_HOSTS, and with `public_hosts` off, public
+    hosts only when listed here. A workspace without a row: public hosts, no private ones.
+    """
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="tool_host_policy"
+    )
+    public_hosts = models.BooleanField(default=True)
+    # Host names, or patterns like "*.example.com", lower case.
+    hosts = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Tool hosts of {self.workspace_id}"

@@ -17,15 +17,23 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_POST
+from pydantic import ValidationError
 
 from a2a_site.accounts.models import Role
-from agents.config import AgentConfig, agent_config_load
+from a2a_site.json_input import JsonInputError, body_bytes, json_parse
+from a2a_site.refusals import json_endpoint
+from agents.config import AgentConfig, agent_config_load, config_errors
 from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
 from agents.models import Agent, AgentVersion, Provider
-from agents.selectors import agent_latest_version, get_agent_for_user
+from agents.selectors import agent_latest_version, get_agent_for_user, tool_hosts_for
 from agents.services.cli_turn import cli_turn
-from agents.services.routing import RoutingError, deployment_labels, route_plan_for
+from agents.services.routing import (
+    RoutingError,
+    deployment_labels,
+    providers_by_id,
+    route_plan_for,
+)
 from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
 from agents.tools.registry import builtin_registry
@@ -40,12 +48,16 @@ class BadChat(ValueError):
     pass
 
 
-def _history(body: bytes) -> list[dict[str, str]]:
+def _payload(request: HttpRequest) -> dict[str, Any]:
     try:
-        payload = json.loads(body or b"{}")
-    except json.JSONDecodeError:
-        raise BadChat("The request is not JSON.") from None
-    messages = payload.get("messages") if isinstance(payload, dict) else None
+        payload = json_parse(body_bytes(request) or b"{}", what="The request", expect=dict)
+    except JsonInputError as error:
+        raise BadChat(str(error)) from None
+    return payload
+
+
+def _history(payload: dict[str, Any]) -> list[dict[str, str]]:
+    messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadChat("Send at least one message.")
     if len(messages) > MAX_MESSAGES:
@@ -63,6 +75,51 @@ def _history(body: bytes) -> list[dict[str, str]]:
     if history[-1]["role"] != "user":
         raise BadChat("The last message must be yours.")
     return history
+
+
+def _number(value: Any, name: str, kind: type[int] | type[float]) -> int | float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadChat(f"The {name} must be a number.")
+    try:
+        return kind(value)
+    except ValueError:
+        raise BadChat(f"The {name} must be a number.") from None
+
+
+def _for_this_try(config: AgentConfig, payload: dict[str, Any], workspace_id: UUID) -> AgentConfig:
+    """The agent's configuration with the playground's model and parameters for this try.
+
+    Nothing is saved: the agent keeps its versions; the try is recorded in the ledger like any call.
+    """
+    chosen = payload.get("settings")
+    if not chosen:
+        return config
+    if not isinstance(chosen, dict):
+        raise BadChat("The settings must be an object.")
+    data = config.model_dump()
+    model = chosen.get("model")
+    if model:
+        if not isinstance(model, dict) or not isinstance(model.get("model"), str):
+            raise BadChat("Choose a model.")
+        provider_id = str(model.get("provider_id", ""))
+        if provider_id not in providers_by_id(workspace_id, [provider_id]):
+            raise BadChat("Choose one of this workspace's providers.")
+        data["model"] = {"provider_id": provider_id, "model": model["model"].strip()}
+    for name, label, kind in (
+        ("temperature", "temperature", float),
+        ("max_tokens", "maximum number of tokens", int),
+    ):
+        if name in chosen:
+            data[name] = _number(chosen[name], label, kind)
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{field}: {', '.join(messages)}" for field, messages in config_errors(error).items()
+        )
+        raise BadChat(f"These settings cannot be used: {problems}.") from None
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -84,6 +141,7 @@ def _prepare(user: Any, agent_id: UUID) -> tuple[Agent, AgentVersion, AgentConfi
     return agent, version, agent_config_load(version.config)
 
 
+@json_endpoint
 @require_POST
 async def playground_stream(
     request: HttpRequest, agent_id: UUID
@@ -94,7 +152,9 @@ async def playground_stream(
     # Authorize first: a stranger learns nothing from how we judge their request.
     agent, version, config = await sync_to_async(_prepare)(user, agent_id)
     try:
-        history = _history(request.body)
+        payload = _payload(request)
+        history = _history(payload)
+        config = await sync_to_async(_for_this_try)(config, payload, agent.workspace_id)
         cli_provider = await sync_to_async(_cli_provider)(agent, config)
         if cli_provider is None:
             plan = await sync_to_async(route_plan_for)(config, workspace_id=agent.workspace_id)
@@ -104,6 +164,7 @@ async def playground_stream(
     except (BadChat, RoutingError) as error:
         return JsonResponse({"error": str(error)}, status=400)
 
+    tool_hosts = await sync_to_async(tool_hosts_for)(agent.workspace_id)
     metadata = {
         "workspace_id": agent.workspace_id,
         "agent_id": agent.pk,
@@ -132,7 +193,11 @@ async def playground_stream(
                 history=history,
                 plan=plan,
                 registry=builtin_registry(),
-                tool_context=ToolContext(workspace_id=str(agent.workspace_id)),
+                tool_context=ToolContext(
+                    workspace_id=str(agent.workspace_id),
+                    allowed_hosts=tool_hosts.private,
+                    only_hosts=tool_hosts.only,
+                ),
                 metadata=metadata,
                 on_event=queue.put_nowait,
                 limit_key=str(agent.pk),
@@ -159,6 +224,7 @@ async def playground_stream(
                     "completion_tokens": result.completion_tokens,
                     "cost": str(result.cost),
                     "cost_estimated": result.cost_estimated,
+                    "unpriced_calls": sum(c.price_source == "unknown" for c in result.calls),
                     "model_calls": len(result.calls),
                     "stopped_reason": result.stopped_reason,
                 },

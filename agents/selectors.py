@@ -9,7 +9,8 @@ from django.db.models import Q, QuerySet
 
 from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Membership, Role, User
-from agents.models import Agent, AgentVersion, Provider
+from agents.models import Agent, AgentVersion, Provider, ToolHostPolicy
+from agents.urlpolicy import ToolHosts, tool_hosts
 
 
 def get_provider_for_user(
@@ -63,3 +64,11 @@ def agents_using_provider(provider: Provider) -> list[Agent]:
         if any(choice.get("provider_id") == wanted for choice in choices):
             using.append(agent)
     return using
+
+
+def tool_hosts_for(workspace_id: Any) -> ToolHosts:
+    """Where this workspace's tools may connect (its policy under A2A_TOOL_ALLOWED_HOSTS)."""
+    policy = ToolHostPolicy.objects.filter(workspace_id=workspace_id).first()
+    if policy is None:
+        return tool_hosts(workspace_hosts=(), public_hosts=True)
+    return tool_hosts(workspace_hosts=policy.hosts, public_hosts=policy.public_hosts)

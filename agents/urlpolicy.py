@@ -1,7 +1,10 @@
 """The outbound URL policy: which URLs the studio may call (provider base URLs, tools, A2A peers).
 
-Without it, anyone who can save a provider could make the server call its own loopback services,
-the private network or the cloud metadata endpoint (server-side request forgery). Every resolved
+Two allow-lists name the hosts that may be at private addresses: A2A_OUTBOUND_ALLOWED_HOSTS for
+providers and Ollama nodes, A2A_TOOL_ALLOWED_HOSTS for agents' tools, which each workspace can
+narrow further (`ToolHosts`). Without the policy, anyone who can save a provider could make the
+server call its own loopback services, the private network or the cloud metadata endpoint
+(server-side request forgery). Every resolved
 address is checked, since one hostile DNS record among public ones is enough.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
@@ -26,6 +30,11 @@ METADATA_ADDRESSES = frozenset(
 )
 METADATA_KIND = "the cloud metadata address"
 ALLOW_LIST_HINT = "An administrator can allow-list the host with A2A_OUTBOUND_ALLOWED_HOSTS."
+LOOPBACK_KIND = "a loopback address"
+TOOL_ALLOW_LIST_HINT = (
+    "Tools reach such a host only if an administrator allow-lists it for tools "
+    "(A2A_TOOL_ALLOWED_HOSTS) and the workspace lists it on its tool hosts page."
+)
 
 
 class OutboundURLRefused(ValueError):
@@ -58,7 +67,7 @@ def outbound_address_kind(address: IPAddress) -> str | None:
     if address in METADATA_ADDRESSES:
         return METADATA_KIND
     if address.is_loopback:
-        return "a loopback address"
+        return LOOPBACK_KIND
     if address.is_link_local:
         return "a link-local address"
     if address.is_unspecified:
@@ -104,8 +113,13 @@ def outbound_url_check(
     *,
     allowed_hosts: Iterable[str] | None = None,
     resolve: Callable[[str], list[str]] | None = None,
+    allow_loopback: bool = False,
+    hint: str = ALLOW_LIST_HINT,
 ) -> str:
-    """Return `url` normalized, or raise OutboundURLRefused explaining why it may not be called."""
+    """Return `url` normalized, or raise OutboundURLRefused explaining why it may not be called.
+
+    `allow_loopback` is for model endpoints only (see `model_url_check`), never for tools.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -127,7 +141,7 @@ def outbound_url_check(
     allowed = settings.OUTBOUND_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts
     literal = outbound_is_literal(host)
     for address, kind in outbound_host_addresses(host=host, resolve=resolve or outbound_resolve):
-        if kind is None:
+        if kind is None or (kind == LOOPBACK_KIND and allow_loopback):
             continue
         subject = host if literal else f"{host} resolves to {address}, which"
         if kind == METADATA_KIND:
@@ -135,7 +149,7 @@ def outbound_url_check(
                 f"{subject} is {kind}, which the studio never calls, even for allow-listed hosts."
             )
         if not outbound_host_allowed(host=host, allowed_hosts=allowed):
-            raise OutboundURLRefused(f"{subject} is {kind}. {ALLOW_LIST_HINT}")
+            raise OutboundURLRefused(f"{subject} is {kind}. {hint}")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
@@ -165,11 +179,23 @@ def outbound_redirect_check(
     base_url: str,
     allowed_hosts: Iterable[str] | None = None,
     resolve: Callable[[str], list[str]] | None = None,
+    allow_loopback: bool = False,
+    hint: str = ALLOW_LIST_HINT,
 ) -> str:
     """Check a redirect's Location (relative ones resolved against `base_url`) like any URL."""
     return outbound_url_check(
-        urljoin(base_url, location), allowed_hosts=allowed_hosts, resolve=resolve
+        urljoin(base_url, location),
+        allowed_hosts=allowed_hosts,
+        resolve=resolve,
+        allow_loopback=allow_loopback,
+        hint=hint,
     )
+
+
+def model_url_check(url: str) -> str:
+    """`outbound_url_check` for provider base URLs and Ollama nodes, which may be on this machine
+    in the embedded mode (`OUTBOUND_ALLOW_LOOPBACK`)."""
+    return outbound_url_check(url, allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)
 
 
 class PolicyResolver(AbstractResolver):
@@ -180,10 +206,17 @@ class PolicyResolver(AbstractResolver):
     """
 
     def __init__(
-        self, allowed_hosts: tuple[str, ...] | None, inner: AbstractResolver | None = None
+        self,
+        allowed_hosts: tuple[str, ...] | None,
+        inner: AbstractResolver | None = None,
+        *,
+        allow_loopback: bool = False,
+        hint: str = ALLOW_LIST_HINT,
     ) -> None:
         self._allowed_hosts = allowed_hosts
+        self._allow_loopback = allow_loopback
         self._inner = inner or aiohttp.ThreadedResolver()
+        self._hint = hint
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -192,7 +225,11 @@ class PolicyResolver(AbstractResolver):
         addresses = [result["host"] for result in results]
         try:
             outbound_url_check(
-                f"http://{host}/", allowed_hosts=self._allowed_hosts, resolve=lambda _: addresses
+                f"http://{host}/",
+                allowed_hosts=self._allowed_hosts,
+                resolve=lambda _: addresses,
+                allow_loopback=self._allow_loopback,
+                hint=self._hint,
             )
         except OutboundURLRefused as refused:
             raise OutboundConnectionRefused(str(refused)) from None
@@ -211,4 +248,66 @@ def policy_resolver() -> AbstractResolver:
     demo_host = urlsplit(str(settings.DEMO_MODEL_URL)).hostname
     if demo_host:
         allowed.append(demo_host)
-    return PolicyResolver(tuple(allowed))
+    return PolicyResolver(tuple(allowed), allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)
+
+
+def host_patterns_intersect(first: Iterable[str], second: Iterable[str]) -> tuple[str, ...]:
+    """The host patterns that match exactly the hosts both lists match.
+
+    `gpu1.lab` and `*.lab` give `gpu1.lab`; `*.a.lab` and `*.lab` give `*.a.lab`.
+    """
+    found: list[str] = []
+    for a in (entry.strip().lower().rstrip(".") for entry in first):
+        for b in (entry.strip().lower().rstrip(".") for entry in second):
+            kept = _narrower(a, b) if a and b else None
+            if kept is not None and kept not in found:
+                found.append(kept)
+    return tuple(found)
+
+
+def _narrower(a: str, b: str) -> str | None:
+    """Of two patterns, the one whose hosts all match the other; None if neither is."""
+    for narrow, wide in ((a, b), (b, a)):
+        if narrow == wide:
+            return narrow
+        if narrow.startswith("*."):
+            if wide.startswith("*.") and narrow.endswith(wide[1:]):
+                return narrow
+        elif outbound_host_allowed(host=narrow, allowed_hosts=[wide]):
+            return narrow
+    return None
+
+
+@dataclass(frozen=True)
+class ToolHosts:
+    """Where one workspace's tools may connect.
+
+    `private`: the hosts they may reach at private or loopback addresses (the administrator's
+    tool allow-list narrowed by the workspace's own list). `only`: when not None, the only hosts
+    they may reach at all, public ones included.
+    """
+
+    private: tuple[str, ...] = ()
+    only: tuple[str, ...] | None = None
+
+    def refusal(self, url: str) -> str | None:
+        """Why the workspace's own list refuses `url`, or None when it does not."""
+        if self.only is None:
+            return None
+        host = urlsplit(url).hostname or ""
+        if outbound_host_allowed(host=host, allowed_hosts=self.only):
+            return None
+        listed = ", ".join(self.only) if self.only else "no host at all"
+        return (
+            f"This workspace lets its tools reach only {listed}; {host or 'this URL'} is not "
+            "listed (an owner or editor can change that on the tool hosts page)."
+        )
+
+
+def tool_hosts(*, workspace_hosts: Iterable[str], public_hosts: bool) -> ToolHosts:
+    """A workspace's tool hosts under the administrator's A2A_TOOL_ALLOWED_HOSTS."""
+    listed = tuple(workspace_hosts)
+    return ToolHosts(
+        private=host_patterns_intersect(settings.TOOL_ALLOWED_HOSTS, listed),
+        only=None if public_hosts else listed,
+    )

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from agents import playground, views
 
 urlpatterns = [
@@ -16,24 +17,27 @@ urlpatterns = [
         name="agent_playground_stream",
     ),
     path("providers/", views.provider_list, name="provider_list"),
+    path("tool-hosts/", views.tool_host_policy_edit, name="tool_host_policy"),
     path("providers/new/", views.provider_create, name="provider_create"),
     path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),
     path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),
     path("providers/<uuid:provider_id>/delete/", views.provider_delete, name="provider_delete"),
     path("providers/<uuid:provider_id>/check/", views.provider_check, name="provider_check"),
+    path("providers/test/", views.provider_test_new, name="provider_test_new"),
+    path("providers/<uuid:provider_id>/test/", views.provider_test, name="provider_test"),
     path("providers/<uuid:provider_id>/nodes/", views.node_create, name="node_create"),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/delete/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/delete/",
         views.node_delete,
         name="node_delete",
     ),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/",
         views.node_pull,
         name="node_pull",
     ),
     path(
-        "providers/<uuid:provider_id>/nodes/<int:node_id>/pull/status/",
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/status/",
         views.node_pull_status,
         name="node_pull_status",
     ),

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -20,10 +21,10 @@ from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
-from agents.forms import AgentForm, NodeForm, ProviderForm
+from agents.forms import AgentForm, NodeForm, ProviderForm, ToolHostPolicyForm
 from agents.ledger import breaker_states
-from agents.llm.kinds import KINDS, provider_kind
-from agents.models import Agent, OllamaNode, Provider
+from agents.llm.kinds import KINDS, ProviderKind, provider_kind
+from agents.models import Agent, OllamaNode, Provider, ToolHostPolicy
 from agents.selectors import (
     agent_latest_version,
     agents_of,
@@ -31,11 +32,13 @@ from agents.selectors import (
     get_provider_for_user,
     latest_versions,
     providers_of,
+    tool_hosts_for,
 )
 from agents.services import agents as agent_services
 from agents.services import nodes as node_services
 from agents.services import providers as provider_services
 from agents.services import pull as pull_services
+from agents.services import tool_hosts as tool_host_services
 from agents.tools_catalog import tool_choices
 
 # --- Providers ------------------------------------------------------------------------------------
@@ -70,9 +73,17 @@ def provider_create(request: AuthedRequest) -> HttpResponse:
         except ValidationError as error:
             form_add_errors(form, error)
         else:
-            messages.success(request, f"Provider “{provider.name}” saved. Test its connection.")
+            messages.success(
+                request,
+                f"Provider “{provider.name}” saved. Test its connection, then create an agent "
+                "that uses it.",
+            )
             return redirect("provider_detail", provider_id=provider.pk)
-    return render(request, "agents/provider_form.html", {"form": form, "kind": kind})
+    return render(
+        request,
+        "agents/provider_form.html",
+        {"form": form, "kind": kind, "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK},
+    )
 
 
 @login_required
@@ -102,6 +113,7 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "can_edit": membership.allows(Role.EDITOR),
             "effective_base_url": provider_services.provider_effective_base_url(provider),
             "breakers": breakers,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
     )
 
@@ -127,7 +139,14 @@ def provider_edit(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             messages.success(request, "Provider saved.")
             return redirect("provider_detail", provider_id=provider.pk)
     return render(
-        request, "agents/provider_form.html", {"form": form, "kind": kind, "provider": provider}
+        request,
+        "agents/provider_form.html",
+        {
+            "form": form,
+            "kind": kind,
+            "provider": provider,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
+        },
     )
 
 
@@ -155,6 +174,52 @@ def _check_target(provider: Provider) -> CheckTarget:
     )
 
 
+def _provider_tested(
+    request: AuthedRequest, kind: ProviderKind, provider: Provider | None
+) -> HttpResponse:
+    form = ProviderForm(request.POST, kind=kind, provider=provider)
+    check = None
+    if form.is_valid():
+        check = provider_services.provider_settings_check(data=form.to_input(), provider=provider)
+    if request.htmx:
+        if check is None:
+            problems = "; ".join(
+                f"{form.fields[name].label if name in form.fields else name}: {message}"
+                for name, messages_ in form.errors.items()
+                for message in messages_
+            )
+            check = ConnectionCheck(False, f"Correct the form first — {problems}")
+        return render(request, "agents/_provider_test.html", {"check": check})
+    return render(
+        request,
+        "agents/provider_form.html",
+        {"form": form, "kind": kind, "provider": provider, "check": check},
+    )
+
+
+@workspace_required(Role.EDITOR)
+@require_POST
+def provider_test_new(request: AuthedRequest) -> HttpResponse:
+    """“Test connection” before the first save: the settings as entered; nothing is stored."""
+    kind_value = request.GET.get("kind", "")
+    if kind_value not in KINDS:
+        raise Http404("Unknown provider kind.")
+    return _provider_tested(request, provider_kind(kind_value), None)
+
+
+@login_required
+@require_POST
+def provider_test(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
+    """“Test connection” on the edit form: the changed settings, with the stored key when none
+    is entered (towards its own URL only); nothing is stored."""
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    return _provider_tested(request, provider.kind_info, provider)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _run_check(provider: Provider) -> ConnectionCheck:
     if provider.kind == "cli":
         from agents.services.cli import cli_provider_check
@@ -169,10 +234,10 @@ def _run_check(provider: Provider) -> ConnectionCheck:
         up = [probe for probe in results.values() if probe.ok]
         models = sorted({model for probe in up for model in probe.available})
         if not up:
-            return ConnectionCheck(False, f"None of the {len(results)} node(s) answered.")
+            return ConnectionCheck(False, f"None of the {_count(len(results), 'node')} answered.")
         return ConnectionCheck(
             True,
-            f"{len(up)} of {len(results)} node(s) up; {len(models)} model(s) available.",
+            f"{len(up)} of {_count(len(results), 'node')} up.",
             min(p.response_ms or 0 for p in up),
             models,
         )
@@ -203,10 +268,46 @@ def provider_check(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             {"provider": provider, "can_edit": membership.allows(Role.EDITOR)},
         )
     if result.ok:
-        messages.success(request, result.message)
+        listed = f" {_count(len(result.models), 'model')} available." if result.models else ""
+        messages.success(request, result.message + listed)
     else:
         messages.error(request, result.message)
     return redirect("provider_detail", provider_id=provider.pk)
+
+
+# --- Tool hosts -----------------------------------------------------------------------------------
+
+
+@workspace_required(Role.EDITOR)
+@require_http_methods(["GET", "POST"])
+def tool_host_policy_edit(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    workspace = request.membership.workspace
+    policy = ToolHostPolicy.objects.filter(workspace=workspace).first()
+    initial = {
+        "public_hosts": policy.public_hosts if policy else True,
+        "hosts": "\n".join(policy.hosts) if policy else "",
+    }
+    form = ToolHostPolicyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        tool_host_services.tool_host_policy_update(
+            workspace=workspace,
+            user=request.user,
+            public_hosts=form.cleaned_data["public_hosts"],
+            hosts=form.cleaned_data["hosts"],
+        )
+        messages.success(request, "Tool hosts saved; runs started from now on use them.")
+        return redirect("tool_host_policy")
+    return render(
+        request,
+        "agents/tool_hosts.html",
+        {
+            "form": form,
+            "admin_hosts": list(settings.TOOL_ALLOWED_HOSTS),
+            "effective": tool_hosts_for(workspace.pk),
+            "policy": policy,
+        },
+    )
 
 
 # --- Ollama nodes ---------------------------------------------------------------------------------
@@ -237,6 +338,7 @@ def node_create(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "nodes": list(provider.nodes.all()),
             "node_form": form,
             "can_edit": True,
+            "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
         },
         status=400,
     )
@@ -343,7 +445,17 @@ def _provider_models(workspace_id: UUID) -> dict[str, list[str]]:
 def agent_create(request: AuthedRequest) -> HttpResponse:
     assert request.membership is not None
     workspace = request.membership.workspace
-    form = _agent_form(request, workspace.id, None)
+    initial: dict[str, Any] = {}
+    # “Create an agent with this provider” arrives with the provider chosen, and its model too
+    # when it has just one.
+    chosen = next(
+        (p for p in providers_of(workspace.id) if str(p.pk) == request.GET.get("provider")), None
+    )
+    if chosen is not None:
+        initial["provider"] = str(chosen.pk)
+        if len(chosen.models_available) == 1:
+            initial["model"] = chosen.models_available[0]
+    form = _agent_form(request, workspace.id, None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             agent = agent_services.agent_create(
@@ -456,9 +568,33 @@ def agent_delete(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
 @require_GET
 def agent_playground(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
     agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
+    switch_to = request.GET.get("agent")
+    if switch_to and switch_to != str(agent.pk):
+        # “Switch agent” is a GET form, so it works without JavaScript too.
+        other = next((a for a in agents_of(agent.workspace_id) if str(a.pk) == switch_to), None)
+        if other is None:
+            raise Http404("No such agent in this workspace.")
+        return redirect("agent_playground", agent_id=other.pk)
     latest = agent_latest_version(agent)
+    config = latest.config if latest else {}
+    current = config.get("model") or {}
+    # The models to try: each provider's listed models, and the agent's own whatever the list.
+    choices = []
+    for provider in providers_of(agent.workspace_id):
+        models = list(provider.models_available)
+        if str(provider.pk) == current.get("provider_id") and current.get("model") not in models:
+            models.insert(0, current.get("model"))
+        if models:
+            choices.append((provider, models))
     return render(
         request,
         "agents/agent_playground.html",
-        {"agent": agent, "latest": latest, "config": latest.config if latest else {}},
+        {
+            "agent": agent,
+            "latest": latest,
+            "config": config,
+            "current_model": current,
+            "model_choices": choices,
+            "agents": list(agents_of(agent.workspace_id)),
+        },
     )

@@ -23,6 +23,14 @@ class Probe:
     summary: str
     details: dict[str, str] = field(default_factory=dict)
     command: str = ""  # what to run to fix it, shown as code
+    used: bool = True  # False: this mode does without the part (no dot of health for it)
+
+    @property
+    def state(self) -> str:
+        """`ok`, `bad`, or `unused` — a part the mode does not use is neither healthy nor not."""
+        if not self.used:
+            return "unused"
+        return "ok" if self.ok else "bad"
 
 
 def _ms(started: float) -> str:
@@ -48,6 +56,7 @@ def probe_redis() -> Probe:
             "Redis",
             True,
             "Not used: the embedded mode keeps live events in this process.",
+            used=False,
         )
     import redis
 

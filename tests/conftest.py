@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     sightings = list(canary.watch.sightings)
     for log in ARTIFACTS.glob("*.log"):
-        if canary.CANARY in log.read_text(errors="replace"):
+        if canary.canary_parts(log.read_text(errors="replace")):
             sightings.append(f"process log {log.name}")
     if sightings:
         session.config.get_terminal_writer().line(

@@ -33,3 +33,7 @@ CSRF_COOKIE_SECURE = False
 
 # One key per test session, shared with the processes the suite starts through the environment.
 CREDENTIAL_KEYS = [os.environ.setdefault("A2A_TEST_CREDENTIAL_KEY", Fernet.generate_key().decode())]
+
+# The suite checks the outbound policy as the distributed mode applies it; the embedded mode's
+# loopback allowance is tested where it is overridden on purpose.
+OUTBOUND_ALLOW_LOOPBACK = False

@@ -8,6 +8,7 @@ here; publishing validates again and refuses an invalid graph.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,6 +27,8 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
+from a2a_site.json_input import JsonInputError, json_parse
+from a2a_site.refusals import json_endpoint, refusal
 from agents.forms import AgentQuickForm
 from agents.selectors import providers_of
 from agents.services.agents import agent_create
@@ -117,14 +120,14 @@ def _issues(report: Any) -> dict[str, Any]:
     return {"by_node": data["by_node"], "by_edge": by_edge, "ok": data["ok"]}
 
 
-def _posted_graph(request: AuthedRequest) -> Any:
-    raw = request.POST.get("graph", "")
+def _posted_graph(request: AuthedRequest) -> dict[str, Any]:
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise ValidationError(
-            "The builder sent a graph that is not JSON; reload the page."
-        ) from None
+        graph: dict[str, Any] = json_parse(
+            request.POST.get("graph", ""), what="The graph", expect=dict
+        )
+    except JsonInputError as error:
+        raise ValidationError(str(error)) from None
+    return graph
 
 
 def _labels(graph: Any) -> dict[str, str]:
@@ -153,7 +156,17 @@ def _expected(request: AuthedRequest) -> datetime | None:
     """The draft the editor last saw; "Keep mine" after a conflict sends `force` instead."""
     if request.POST.get("force"):
         return None
-    return parse_datetime(request.POST.get("base", ""))
+    base = request.POST.get("base", "")
+    try:
+        moment = parse_datetime(base)
+    except ValueError:  # well formed, but no such moment (month 99)
+        moment = None
+    if base and (moment is None or moment.tzinfo is None):
+        raise ValidationError(
+            "The builder sent a draft time that is not a date-time with its time zone; "
+            "reload the page."
+        )
+    return moment
 
 
 def _conflict(conflict: DraftConflict) -> HttpResponse:
@@ -169,10 +182,11 @@ def workflow_draft_save(request: AuthedRequest, workflow_id: UUID) -> HttpRespon
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
         graph = _posted_graph(request)
+        expected = _expected(request)
     except ValidationError as error:
-        return HttpResponse(" ".join(error.messages), status=400)
+        return refusal(request, " ".join(error.messages))
     try:
-        report = workflow_save_draft(workflow=workflow, graph=graph, expected=_expected(request))
+        report = workflow_save_draft(workflow=workflow, graph=graph, expected=expected)
     except DraftConflict as conflict:
         return _conflict(conflict)
     response = _checklist(request, workflow, report)
@@ -191,7 +205,7 @@ def workflow_publish_view(request: AuthedRequest, workflow_id: UUID) -> HttpResp
                 workflow=workflow, graph=_posted_graph(request), expected=_expected(request)
             )
         except ValidationError as error:
-            return HttpResponse(" ".join(error.messages), status=400)
+            return refusal(request, " ".join(error.messages))
         except DraftConflict as conflict:
             return _conflict(conflict)
     try:
@@ -223,6 +237,7 @@ def workflow_publish_view(request: AuthedRequest, workflow_id: UUID) -> HttpResp
     )
 
 
+@json_endpoint
 @login_required
 @require_GET
 def workflow_version_json(request: AuthedRequest, workflow_id: UUID, number: int) -> JsonResponse:
@@ -245,7 +260,8 @@ def _normalized(graph: Any) -> Any:
 def _graph_of(workflow: Workflow, which: str) -> tuple[Any, str]:
     if which == "draft":
         return _normalized(workflow.draft), "the draft"
-    if not which.isdigit():
+    # ASCII digits only: "²" is a digit to str.isdigit(), and no number to int().
+    if not re.fullmatch(r"[0-9]{1,9}", which):
         raise Http404("No such version.")
     version = workflow.versions.filter(number=int(which)).first()
     if version is None:
@@ -308,12 +324,15 @@ def _node_form(workflow: Workflow, node: dict[str, Any], data: Any = None) -> An
     return form_class(data, node=node)
 
 
-def _posted_node(request: AuthedRequest) -> dict[str, Any] | None:
-    try:
-        node = json.loads(request.POST.get("node", ""))
-    except ValueError:
-        return None
-    return node if isinstance(node, dict) and isinstance(node.get("id"), str) else None
+def _posted_node(request: AuthedRequest) -> dict[str, Any]:
+    """The node the island sent; JsonInputError says what is wrong with it."""
+    raw = request.POST.get("node", "")
+    if not raw.strip():
+        raise JsonInputError("Select a node to edit its properties.")
+    node: dict[str, Any] = json_parse(raw, what="The node", expect=dict)
+    if not isinstance(node.get("id"), str):
+        raise JsonInputError("The node has no id; select it again.")
+    return node
 
 
 @login_required
@@ -321,9 +340,10 @@ def _posted_node(request: AuthedRequest) -> dict[str, Any] | None:
 def workflow_node_form(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     """The property form of the node the island selected (its JSON is posted: it may be unsaved)."""
     workflow, membership = get_workflow_for_user(request.user, workflow_id)
-    node = _posted_node(request)
-    if node is None:
-        return HttpResponse("Select a node to edit its properties.", status=400)
+    try:
+        node = _posted_node(request)
+    except JsonInputError as error:
+        return refusal(request, str(error))
     apply = request.POST.get("apply") == "1"
     if apply and not membership.allows(Role.EDITOR):
         return HttpResponse("Viewers cannot change workflows.", status=403)
@@ -349,6 +369,7 @@ def workflow_node_form(request: AuthedRequest, workflow_id: UUID) -> HttpRespons
     return trigger_client_event(response, "wf:node-updated", update)
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_import_graph(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
@@ -364,9 +385,9 @@ def workflow_import_graph(request: AuthedRequest, workflow_id: UUID) -> JsonResp
     if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
         return JsonResponse({"error": "The file is larger than 2 MB."}, status=400)
     try:
-        document = json.loads(upload.read())
-    except ValueError as exc:
-        return JsonResponse({"error": f"The file is not JSON: {exc}."}, status=400)
+        document = json_parse(upload.read(), what="The file")
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     workspace = workflow.workspace
     report: list[str] = []
     try:
@@ -400,6 +421,7 @@ def workflow_import_graph(request: AuthedRequest, workflow_id: UUID) -> JsonResp
     )
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_template_graph(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:

@@ -6,7 +6,9 @@ Protocol (JSON text frames):
     server → {"type": "event", seq, kind, step_key, data, at[, html]}   html for kind "message"
              {"type": "replayed", "last_seq": M}         stored events up to M have been sent
              {"type": "status", status, reason, totals}  after the replay and on each change
-             {"type": "delta", step_key, agent, text}    token batches, never stored
+             {"type": "delta", step_key, agent, text[, offset]}  token batches, never stored;
+                 `offset` is where `text` starts in the step's message (in characters); after
+                 the replay, each message still streaming is sent whole from offset 0
              {"type": "error", "error": "..."}           then close 4400
 
 Close codes: 4401 not signed in, 4404 no such run for this user (missing and foreign look the
@@ -40,8 +42,11 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member
+from a2a_site.json_input import JsonInputError, json_parse
 from workflows.fanout import live_fanout
+from workflows.live import run_group
 from workflows.models import Run, RunEvent
+from workflows.partials import partials_of
 from workflows.rendering import markdown_html
 
 logger = logging.getLogger(__name__)
@@ -175,10 +180,21 @@ def parse_subscribe(content: Any) -> int:
     if not isinstance(content, dict) or content.get("type") != "subscribe":
         raise ValueError('Expected {"type": "subscribe", "after_seq": N}.')
     after_seq = content.get("after_seq")
-    # bool is an int to Python, not to the protocol.
-    if not isinstance(after_seq, int) or isinstance(after_seq, bool) or after_seq < 0:
+    # bool is an int to Python, not to the protocol; seq is a 64-bit column.
+    if not isinstance(after_seq, int) or isinstance(after_seq, bool) or not 0 <= after_seq < 2**63:
         raise ValueError("after_seq must be an integer ≥ 0.")
     return after_seq
+
+
+def parse_frame(text_data: str | None) -> int:
+    """The `after_seq` of a client's frame; ValueError says what is wrong with the frame."""
+    if text_data is None:
+        raise ValueError("Send JSON in text frames, not binary ones.")
+    try:
+        content = json_parse(text_data, what="The message", max_depth=8)
+    except JsonInputError as error:
+        raise ValueError(str(error)) from None
+    return parse_subscribe(content)
 
 
 class SentSeqs:
@@ -275,8 +291,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if not self.authorized:  # closing already; whatever the client sent meanwhile is moot
             return
         try:
-            after_seq = parse_subscribe(json.loads(text_data or ""))
-        except ValueError as error:  # JSONDecodeError included
+            after_seq = parse_frame(text_data)
+        except ValueError as error:
             await self.send_json({"type": "error", "error": str(error)})
             await self.close(code=CLOSE_BAD_REQUEST)
             return
@@ -323,6 +339,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self._drain()
             await self.send_json({"type": "replayed", "last_seq": self.sent.last})
             await self._send_status()
+            await self._send_partials()
             await self._drain()
             # No await between the drain finding the buffer empty and this: nothing slips by.
             self.replaying = False
@@ -404,6 +421,15 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         for event in events:
             if self.sent.add(event["seq"]):
                 await self.send(text_data=event_text(self.run_id, event))
+
+    async def _send_partials(self) -> None:
+        """Messages still streaming, from their first character: deltas queued meanwhile say
+        where they start, and the page keeps each character once."""
+        layer = self.live_layer or get_channel_layer()
+        if layer is None:
+            return
+        for partial in await partials_of(layer, run_group(self.run_id), self.run_id):
+            await self.send_json({"type": "delta", **partial, "offset": 0})
 
     async def _send_status(self) -> None:
         await self._send_status_text(await status_text(self.run_id))

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from a2a_site.forms import JsonInputField
 from workflows.graph import InputSchema
 
 
@@ -31,7 +32,7 @@ def run_form_class(schema: InputSchema) -> type[forms.Form]:
         elif item.type == "choice":
             field = forms.ChoiceField(choices=[(c, c) for c in item.choices], **common)
         elif item.type == "json":
-            field = forms.JSONField(
+            field = JsonInputField(
                 widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}), **common
             )
         else:

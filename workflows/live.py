@@ -14,6 +14,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from workflows.partials import partial_advance, partial_clear, partial_forget, partial_save
+
 
 def run_group(run_id: Any) -> str:
     return f"run.{run_id}"
@@ -44,17 +46,48 @@ async def _group_send(group: str, message: dict[str, Any]) -> None:
 
 
 async def publish_events(run_id: Any, events: Sequence[dict[str, Any]]) -> None:
-    if events:
-        await _group_send(run_group(run_id), {"type": "run.events", "events": list(events)})
+    if not events:
+        return
+    finished = [e["step_key"] for e in events if e.get("kind") == "message" and e.get("step_key")]
+    layer = get_channel_layer()
+    if finished and layer is not None:
+        await partial_forget(layer, run_group(run_id), run_id, finished)
+    await _group_send(run_group(run_id), {"type": "run.events", "events": list(events)})
 
 
-async def publish_delta(run_id: Any, *, step_key: str, agent: str, text: str) -> None:
-    delta = {"type": "delta", "step_key": step_key, "agent": agent, "text": text}
+async def publish_delta(
+    run_id: Any,
+    *,
+    step_key: str,
+    agent: str,
+    text: str,
+    offset: int | None = None,
+    partial: str | None = None,
+) -> None:
+    """Sends a token batch to the run's viewers; with `partial` (the step's text so far, of
+    which `text` starts at `offset`), also keeps that text for viewers who arrive mid-message."""
+    delta: dict[str, Any] = {"type": "delta", "step_key": step_key, "agent": agent, "text": text}
+    if offset is not None:
+        delta["offset"] = offset
     # `json` is what viewers receive, serialized once here rather than once per viewer.
-    await _group_send(run_group(run_id), {**delta, "type": "run.delta", "json": json.dumps(delta)})
+    message = {**delta, "type": "run.delta", "json": json.dumps(delta)}
+    group = run_group(run_id)
+    if partial is None:
+        await _group_send(group, message)
+        return
+    layer = get_channel_layer()
+    if layer is not None and await partial_save(layer, group, run_id, step_key, agent, partial):
+        await layer.group_send(group, message)
+
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 async def publish_status(run_id: Any, status: str, reason: str = "") -> None:
+    if status in TERMINAL:
+        layer = get_channel_layer()
+        if layer is not None:
+            await partial_clear(layer, run_group(run_id), run_id)
     await _group_send(run_group(run_id), {"type": "run.status", "status": status, "reason": reason})
 
 
@@ -62,4 +95,7 @@ class ChannelLive:
     """The engine's LiveSink: token deltas go to the run's viewers, never to the database."""
 
     async def delta(self, run_id: str, *, step_key: str, agent: str, text: str) -> None:
-        await publish_delta(run_id, step_key=step_key, agent=agent, text=text)
+        offset, partial = partial_advance(run_id, step_key, agent, text)
+        await publish_delta(
+            run_id, step_key=step_key, agent=agent, text=text, offset=offset, partial=partial
+        )

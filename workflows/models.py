@@ -89,6 +89,8 @@ class Run(models.Model):
     output = models.JSONField(null=True, blank=True)
     variables = models.JSONField(default=dict)
     answers = models.JSONField(default=dict)  # human answers by step key
+    # Who gave each answer (by step key), for the transcript: "olivia approved", not "human".
+    answered_by = models.JSONField(default=dict, blank=True)
     waiting_request = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # Lease: the one process executing the run renews it; the reaper resumes expired ones.

@@ -20,7 +20,8 @@ from django import forms
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from workflows.graph.nodes import ErrorPolicy, NodeType
+from a2a_site.json_input import JsonInputError, json_parse
+from workflows.graph.nodes import PERSON_PREFIX, ErrorPolicy, NodeType, is_person
 from workflows.graph.schema import MAX_LABEL, error_message
 
 AGENT_ONE = {"agent_id", "selector_agent_id", "chair_agent_id", "start_agent"}
@@ -46,6 +47,10 @@ LABELS: dict[str, str] = {
     "default_route": "Default route",
     "speaker_selection": "Who speaks next",
     "speaker_rules": "Speaker rules",
+    "allow_repeated_speaker": "The same member may speak twice in a row",
+    "selector_prompt": "Selector prompt",
+    "max_selector_attempts": "Selector attempts",
+    "task_counts_as_message": "The task counts as the first message",
     "free_form": "Free-form answers",
     "k": "k (for k of n)",
     "tie_policy": "On a tie",
@@ -54,6 +59,7 @@ LABELS: dict[str, str] = {
     "default_value": "Default value",
     "workflow_id": "Workflow",
     "context_variables": "Context variables",
+    "result": "Hands on",
 }
 
 HELP: dict[str, str] = {
@@ -63,6 +69,7 @@ HELP: dict[str, str] = {
     "question": "Sent to every voter. Placeholders as in templates: {{ input }}, {{ topic }}.",
     "prompt": "Shown to the person. Placeholders as in templates: {{ last }}, {{ draft }}.",
     "output_variable": "Optional: later steps read it as {{ name }}.",
+    "result": "The chat's last message, or the whole conversation, each message with its speaker.",
     "output": "A variable name, or a template such as {{ summary }}.",
     "routes": "One route per line; each becomes an output handle on the node.",
     "options": "One option per line.",
@@ -81,6 +88,11 @@ HELP: dict[str, str] = {
     "field": 'JSON, e.g. {"name": "answer", "type": "text", "label": "Your answer"}.',
     "version": "latest_published, or a version number.",
     "members": "Speaking order follows the order you tick them.",
+    "selector_prompt": "Optional. Sent to the selector agent each turn; {roles}, {participants} "
+    "and {history} are filled in. Empty: the selector reads the chat so far.",
+    "max_selector_attempts": "Asks the selector again when its answer names no single member.",
+    "task_counts_as_message": "As in AutoGen: Max messages includes the task, and a stop text in "
+    "the task ends the chat at once.",
 }
 
 JSON_PLACEHOLDER = "JSON; leave empty for none"
@@ -111,6 +123,13 @@ def _bound(info: FieldInfo, kind: type) -> Any:
     return None
 
 
+def _unknown_label(value: str) -> str:
+    # A person member of a group chat (an imported AutoGen UserProxyAgent) is no agent.
+    if is_person(value):
+        return f"Person: {value[len(PERSON_PREFIX) :]}"
+    return f"Missing: {value}"
+
+
 class JSONField(forms.CharField):
     """Text holding JSON; empty means None."""
 
@@ -130,9 +149,9 @@ class JSONField(forms.CharField):
         if not text or not str(text).strip():
             return None
         try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
+            return json_parse(text, what="This")
+        except JsonInputError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 class LinesField(forms.CharField):
@@ -293,7 +312,7 @@ def _choices_with_unknown(
     # An id the workspace no longer has must stay visible, or saving would silently drop it.
     known = {value for value, _ in choices}
     extra = [
-        (str(value), f"Missing: {value}")
+        (str(value), _unknown_label(value))
         for value in current
         if isinstance(value, str) and value and value not in known
     ]

@@ -17,11 +17,13 @@ from agents.config import AgentConfig, agent_config_load
 from agents.llm import gateway_for_loop
 from agents.llm.types import RoutePlan
 from agents.models import Agent, AgentVersion
+from agents.selectors import tool_hosts_for
 from agents.services.cli_turn import cli_turn
 from agents.services.routing import RoutingError, providers_by_id, route_plan_for
 from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
 from agents.tools.registry import builtin_registry
+from agents.urlpolicy import ToolHosts
 from workflows.engine.contracts import AgentReply, EventDraft, RunFailed
 
 
@@ -95,9 +97,13 @@ class DjangoAgentRunner:
     agent_versions: Mapping[str, int]
     ledger: Any = None
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
+    # Read once per run with the agents: a policy changed meanwhile applies to the next run.
+    _tool_hosts: ToolHosts | None = None
 
     def _load_all(self) -> None:
         """Every agent the version pinned, with their providers, in a few queries."""
+        if self._tool_hosts is None:
+            self._tool_hosts = tool_hosts_for(self.workspace_id)
         wanted = [agent_id for agent_id in self.agent_versions if agent_id not in self._cache]
         versions = agent_versions_load(
             {agent_id: self.agent_versions[agent_id] for agent_id in wanted}, self.workspace_id
@@ -200,7 +206,9 @@ class DjangoAgentRunner:
                 history=history,
                 plan=loaded.plan,
                 registry=builtin_registry(),
-                tool_context=ToolContext(workspace_id=self.workspace_id, run_id=self.run_id),
+                tool_context=tool_context_with(
+                    self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
+                ),
                 metadata=metadata,
                 on_event=on_event,
                 limit_key=str(agent_id),
@@ -233,6 +241,7 @@ class DjangoAgentRunner:
             latency_ms=sum(call.latency_ms for call in result.calls),
             retries=sum(call.retries for call in result.calls),
             fallbacks=sum(call.fallbacks for call in result.calls),
+            unpriced_calls=sum(call.price_source == "unknown" for call in result.calls),
         )
 
 
@@ -244,11 +253,18 @@ class RegistryToolRunner:
     async def call(
         self, name: str, arguments_json: str, *, variables: Mapping[str, Any]
     ) -> tuple[str, bool]:
-        context = ToolContext(
-            workspace_id=self.workspace_id, run_id=self.run_id, variables=dict(variables)
+        hosts = await in_db_thread(tool_hosts_for, self.workspace_id)
+        context = tool_context_with(
+            hosts, workspace_id=self.workspace_id, run_id=self.run_id, variables=dict(variables)
         )
         result = await builtin_registry().call(name, arguments_json, context)
         return result.content, result.is_error
+
+
+def tool_context_with(hosts: ToolHosts | None, **fields: Any) -> ToolContext:
+    """A tool context that lets tools reach what the workspace's tool host policy allows."""
+    hosts = hosts or ToolHosts()
+    return ToolContext(allowed_hosts=hosts.private, only_hosts=hosts.only, **fields)
 
 
 def tool_arguments(arguments: Any) -> str:

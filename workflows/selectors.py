@@ -95,56 +95,123 @@ def builder_catalog(workspace_id: UUID, *, can_edit: bool) -> dict[str, Any]:
 # Nodes the engine passes through without recording a step (see the engine's _STRUCTURAL).
 _PASSED_THROUGH = frozenset({"parallel", "loop"})
 
+STATE_LABELS = {
+    "done": "done",
+    "running": "running",
+    "waiting": "waiting for a person",
+    "failed": "failed",
+    "pending": "not reached yet",
+    "skipped": "not reached",
+}
 
-def run_node_states(run: Run) -> list[dict[str, Any]]:
-    """Each node of the run's graph with its state: waiting, running, done, failed or skipped."""
-    graph = run.version.graph
+
+def graph_order(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph's nodes as a reader follows them: from the start along the edges (breadth
+    first, edges in their order), then anything the walk did not reach, as drawn."""
     nodes = graph.get("nodes", [])
-    steps: dict[str, str] = {}
-    for node_id, step_status in Step.objects.filter(run=run).values_list("node_id", "status"):
-        if steps.get(node_id) != Step.Status.RUNNING:
-            steps[node_id] = step_status
-    finished = run.status in TERMINAL_STATUSES
+    by_id = {node["id"]: node for node in nodes}
     successors: dict[str, list[str]] = {}
     for edge in graph.get("edges", []):
         successors.setdefault(edge["source"], []).append(edge["target"])
+    ordered: list[str] = []
+    queue = [node["id"] for node in nodes if node["type"] == "start"]
+    while queue:
+        node_id = queue.pop(0)
+        if node_id in ordered or node_id not in by_id:
+            continue
+        ordered.append(node_id)
+        queue.extend(successors.get(node_id, []))
+    ordered += [node["id"] for node in nodes if node["id"] not in ordered]
+    return [by_id[node_id] for node_id in ordered]
+
+
+def run_node_states(run: Run) -> list[dict[str, Any]]:
+    """Each node of the run's graph, in graph order, with its state: done, running, waiting (for
+    a person), failed, pending (not reached yet) or skipped (the run ended without it)."""
+    graph = run.version.graph
+    nodes = graph_order(graph)
+    edges = graph.get("edges", [])
+    steps: dict[str, str] = {}
+    branches: dict[str, str] = {}
+    node_of_key: dict[str, str] = {}
+    for node_id, key, step_status, branch in Step.objects.filter(run=run).values_list(
+        "node_id", "key", "status", "branch"
+    ):
+        node_of_key[key] = node_id
+        if steps.get(node_id) != Step.Status.RUNNING:
+            steps[node_id] = step_status
+        if step_status == Step.Status.COMPLETED:
+            branches[node_id] = branch or ""
+    waiting_request = run.waiting_request or {}
+    waiting_node = None
+    if run.status == "waiting":
+        # The request names its node; a budget pause names only its step.
+        waiting_node = waiting_request.get("node_id") or node_of_key.get(
+            str(waiting_request.get("step_key") or "")
+        )
+    finished = run.status in TERMINAL_STATUSES
     # A fan-out or a loop has no step of its own: it was passed when something after it ran.
     reached = set(steps)
     changed = True
     while changed:
         changed = False
-        for node in nodes:
-            after = successors.get(node["id"], [])
+        for edge in edges:
+            source = next((n for n in nodes if n["id"] == edge["source"]), None)
             if (
-                node["type"] in _PASSED_THROUGH
-                and node["id"] not in reached
-                and any(target in reached for target in after)
+                source is not None
+                and source["type"] in _PASSED_THROUGH
+                and source["id"] not in reached
+                and edge["target"] in reached
             ):
-                reached.add(node["id"])
+                reached.add(source["id"])
                 changed = True
-    ends = [node for node in nodes if node["type"] == "end"]
+    types = {node["id"]: node["type"] for node in nodes}
+
+    def passed(node_id: str) -> bool:
+        if types.get(node_id) == "start":
+            return run.started_at is not None
+        if types.get(node_id) in _PASSED_THROUGH:
+            return node_id in reached
+        return steps.get(node_id) == Step.Status.COMPLETED
+
+    def taken(edge: dict[str, Any]) -> bool:
+        """Whether the run went along this edge: its source finished and chose this branch."""
+        source = edge["source"]
+        if not passed(source):
+            return False
+        if source in branches:
+            return (edge.get("source_handle") or "") == branches[source]
+        return True
+
+    ends = [node["id"] for node in nodes if node["type"] == "end"]
+    taken_ends = {edge["target"] for edge in edges if edge["target"] in ends and taken(edge)}
+    if not taken_ends and len(ends) == 1:
+        taken_ends = set(ends)  # an older run's steps may not say which branch they chose
     states = []
     for node in nodes:
-        status = steps.get(node["id"])
-        # Start and end are not steps: start is done once the run began, and a single end is
-        # done when the run succeeded.
-        started = node["type"] == "start" and run.started_at is not None
-        ended = node["type"] == "end" and run.status == "succeeded" and len(ends) == 1
-        passed = node["type"] in _PASSED_THROUGH and node["id"] in reached
-        if started or ended or passed or status == Step.Status.COMPLETED:
+        node_id = node["id"]
+        status = steps.get(node_id)
+        if node["type"] == "end":
+            done = run.status == "succeeded" and node_id in taken_ends
+        else:
+            done = passed(node_id)
+        if done:
             state = "done"
+        elif node_id == waiting_node:
+            state = "waiting"
         elif status == Step.Status.FAILED:
             state = "failed"
         elif status == Step.Status.RUNNING:
             state = "running" if not finished else "failed"
         else:
-            state = "skipped" if finished and node["type"] not in ("start", "end") else "waiting"
+            state = "skipped" if finished else "pending"
         states.append(
             {
-                "id": node["id"],
+                "id": node_id,
                 "type": node["type"],
-                "label": node.get("label") or node["id"],
+                "label": node.get("label") or node_id,
                 "state": state,
+                "state_label": STATE_LABELS[state],
             }
         )
     return states

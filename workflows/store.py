@@ -26,6 +26,7 @@ from a2a_site.db import (
     statement_due,
     statements_drop,
 )
+from agents.llm.redaction import redact_secrets
 from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
@@ -200,6 +201,7 @@ class DatabaseRunStore:
             "inputs",
             "variables",
             "answers",
+            "answered_by",
             "depth",
             "deadline",
             "prompt_tokens",
@@ -275,6 +277,7 @@ class DatabaseRunStore:
             variables=run.variables,
             completed=completed,
             answers=run.answers,
+            answered_by=run.answered_by or {},
             depth=run.depth,
             deadline=deadline,
             token_budget=settings.get("token_budget"),
@@ -670,7 +673,7 @@ class DatabaseRunStore:
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,
-                error=error[:5000],
+                error=redact_secrets(error)[:5000],
                 finished_at=timezone.now(),
             )
             rows = self._append_events(run, events)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from workflows import builder_views, views
 
 urlpatterns = [
@@ -28,7 +29,7 @@ urlpatterns = [
         name="workflow_node_form",
     ),
     path(
-        "workflows/<uuid:workflow_id>/versions/<int:number>.json",
+        "workflows/<uuid:workflow_id>/versions/<id:number>.json",
         builder_views.workflow_version_json,
         name="workflow_version_json",
     ),
@@ -49,6 +50,16 @@ urlpatterns = [
         name="workflow_agent_new",
     ),
     path("workflows/<uuid:workflow_id>/run/", views.workflow_run, name="workflow_run"),
+    path(
+        "workflows/<uuid:workflow_id>/playground/",
+        views.workflow_playground,
+        name="workflow_playground",
+    ),
+    path(
+        "workflows/<uuid:workflow_id>/playground/send/",
+        views.workflow_playground_send,
+        name="workflow_playground_send",
+    ),
     path("workflows/<uuid:workflow_id>/runs.json", views.workflow_run_api, name="workflow_run_api"),
     path(
         "workflows/<uuid:workflow_id>/export/", views.workflow_export_view, name="workflow_export"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from json import dumps as json_dumps
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,9 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
-from agents.models import Provider
+from a2a_site.json_input import JsonInputError, json_body
+from a2a_site.refusals import json_endpoint
+from agents.models import LedgerEntry, Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.models import TERMINAL_STATUSES, Run
@@ -32,6 +34,7 @@ from workflows.selectors import (
     workflows_of,
 )
 from workflows.services import runs as run_services
+from workflows.services.team_chat import chat_input_field, team_chat_start
 from workflows.services.transfer import workflow_export
 from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
@@ -161,15 +164,16 @@ def _draft_is(published: Any, draft: Any) -> bool:
         return False
 
 
+@json_endpoint
 @login_required
 @require_POST
 def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version."""
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
-        payload = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The body is not JSON."}, status=400)
+        payload = json_body(request, expect=None, empty={})
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=error.status)
     inputs = payload.get("inputs", {}) if isinstance(payload, dict) else None
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
@@ -189,6 +193,7 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     )
 
 
+@json_endpoint
 @login_required
 @require_GET
 def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
@@ -210,6 +215,21 @@ def run_list(request: AuthedRequest) -> HttpResponse:
     return render(request, template, {"runs": runs, "show_workflow": True})
 
 
+def _inputs_shown(run: Run) -> list[tuple[str, str]]:
+    """The run's inputs as the run form labelled them, for the reader of the run page."""
+    try:
+        fields = {field.name: field for field in graph_load(run.version.graph).inputs.fields}
+    except GraphError:
+        fields = {}
+    shown = []
+    for name, value in (run.inputs or {}).items():
+        field = fields.get(name)
+        label = (field.label if field and field.label else name.replace("_", " ")).capitalize()
+        text = value if isinstance(value, str) else json_dumps(value, ensure_ascii=False)
+        shown.append((label, text))
+    return shown
+
+
 def _elapsed(run: Run) -> str:
     if run.started_at is None:
         return "not started yet"
@@ -219,6 +239,7 @@ def _elapsed(run: Run) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
+@json_endpoint
 @login_required
 @require_GET
 def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
@@ -255,6 +276,10 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
             "elapsed": _elapsed(run),
+            "inputs_shown": _inputs_shown(run),
+            "unpriced_calls": LedgerEntry.objects.filter(
+                run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+            ).count(),
         },
     )
 
@@ -312,3 +337,46 @@ def run_rerun(request: AuthedRequest, run_id: UUID) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect("run_detail", run_id=run.pk)
     return redirect("run_detail", run_id=again.pk)
+
+
+@login_required
+@require_GET
+def workflow_playground(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """Chat with the whole workflow as a team; each message starts a run, watched live here."""
+    workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    latest = run_services.workflow_latest_version(workflow)
+    field = chat_input_field(graph_load(latest.graph).inputs) if latest else None
+    return render(
+        request,
+        "workflows/workflow_playground.html",
+        {"workflow": workflow, "latest": latest, "chat_field": field},
+    )
+
+
+@json_endpoint
+@login_required
+@require_POST
+def workflow_playground_send(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """`{"messages": [...]}` starts the turn's run; the answer is the turn, ready to follow."""
+    workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+    try:
+        payload = json_body(request, empty={})
+    except JsonInputError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    messages_ = payload.get("messages")
+    try:
+        run = team_chat_start(workflow=workflow, user=request.user, messages=messages_)
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            text = f"The workflow's inputs refused the message ({problems})."
+        else:
+            text = " ".join(error.messages)
+        return JsonResponse({"error": text}, status=400)
+    assert isinstance(messages_, list)  # team_chat_start checked the conversation
+    return render(
+        request,
+        "workflows/_team_turn.html",
+        {"run": run, "message": messages_[-1]["content"]},
+        status=201,
+    )

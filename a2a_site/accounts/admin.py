@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from a2a_site.accounts.forms import AdminLoginForm
 from a2a_site.accounts.models import Membership, User, Workspace
+
+# The admin's log-in goes through the same throttle; its form says when to try again.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

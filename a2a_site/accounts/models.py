@@ -86,3 +86,30 @@ class Membership(models.Model):
 
     def allows(self, needed: Role) -> bool:
         return self.role_enum.allows(needed)
+
+
+class AuthAttempt(models.Model):
+    """One counted attempt to log in, reset a password or sign up (see `throttle.py`).
+
+    Account names and client addresses are stored as keyed digests: a throttle needs only to
+    compare them, and people do type their password into the username field.
+    """
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "Log-in"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        SIGNUP = "signup", "Sign-up"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    account = models.CharField(max_length=64)
+    address = models.CharField(max_length=64)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["action", "account", "at"], name="accounts_attempt_account"),
+            models.Index(fields=["action", "address", "at"], name="accounts_attempt_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -2,17 +2,82 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
 
 from a2a_site.accounts.models import Membership, Role, User, Workspace
 
 WORKSPACES_PER_USER_LIMIT = 50
+_SIGNUP_SALT = "a2a.accounts.signup"
+
+
+def signup_token(*, username: str, email: str) -> str:
+    """What the sign-up e-mail's link carries: the username and the address it was sent to,
+    signed, so following it proves the address."""
+    return signing.dumps({"u": username, "e": email}, salt=_SIGNUP_SALT, compress=True)
+
+
+def signup_token_read(token: str) -> tuple[str, str] | None:
+    try:
+        claim = signing.loads(token, salt=_SIGNUP_SALT, max_age=settings.SIGNUP_LINK_SECONDS)
+    except signing.BadSignature:  # also an expired link
+        return None
+    if not isinstance(claim, dict) or not {"u", "e"} <= claim.keys():
+        return None
+    return str(claim["u"]), str(claim["e"])
+
+
+def signup_taken(*, username: str, email: str) -> bool:
+    return User.objects.filter(Q(username__iexact=username) | Q(email__iexact=email)).exists()
+
+
+def signup_request(*, username: str, email: str, site_url: str) -> None:
+    """Sends the sign-up e-mail. Its page answers the same whoever asks; what happens next is
+    said only to the owner of the address: a link to choose a password, a reminder that the
+    address has an account already, or that the username is taken."""
+    site_url = site_url.rstrip("/")
+    existing = User.objects.filter(email__iexact=email).first()
+    context: dict[str, object] = {
+        "username": username,
+        "login_url": site_url + reverse("login"),
+        "reset_url": site_url + reverse("password_reset"),
+        "signup_url": site_url + reverse("signup"),
+    }
+    if existing is not None:
+        context["existing"] = existing.get_username()
+        template, subject = "existing", "You already have an A2A Studio account"
+        email = existing.email
+    elif User.objects.filter(username__iexact=username).exists():
+        template, subject = "username_taken", "Choose another A2A Studio username"
+    else:
+        token = signup_token(username=username, email=email)
+        context["confirm_url"] = site_url + reverse("signup_confirm", args=[token])
+        context["hours"] = settings.SIGNUP_LINK_SECONDS // 3600
+        template, subject = "confirm", "Finish creating your A2A Studio account"
+    body = render_to_string(f"accounts/email/signup_{template}.txt", context)
+    send_mail(subject, body, None, [email])
 
 
 def user_signup(*, username: str, email: str, password: str) -> User:
-    return User.objects.create_user(username=username, email=email, password=password)
+    if signup_taken(username=username, email=email):
+        raise ValidationError(
+            "An account with this username or e-mail address was created since this link was "
+            "sent. Log in, or sign up again."
+        )
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError:  # the same link followed twice at once
+        raise ValidationError(
+            "An account with this username or e-mail address was created since this link was "
+            "sent. Log in, or sign up again."
+        ) from None
 
 
 @transaction.atomic

@@ -1,15 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from a2a_site.accounts import views
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/signup/sent/", views.signup_sent, name="signup_sent"),
+    path("accounts/signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
+    path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/change/",
@@ -23,7 +22,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(),
+        views.ThrottledPasswordResetView.as_view(),
         name="password_reset",
     ),
     path(
@@ -55,12 +54,12 @@ urlpatterns = [
         name="member_invite",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/role/",
+        "workspaces/<uuid:workspace_id>/members/<id:membership_id>/role/",
         views.member_role,
         name="member_role",
     ),
     path(
-        "workspaces/<uuid:workspace_id>/members/<int:membership_id>/remove/",
+        "workspaces/<uuid:workspace_id>/members/<id:membership_id>/remove/",
         views.member_remove,
         name="member_remove",
     ),

@@ -1,4 +1,5 @@
-"""Sign-up, workspaces and members. Thin views: look up, authorize, call a service, render."""
+"""Sign-up, throttled log-in and password reset, workspaces and members. Thin views: look up,
+authorize, call a service, render."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,18 +23,52 @@ from a2a_site.accounts.access import get_membership_for_user
 from a2a_site.accounts.forms import (
     DeleteWorkspaceForm,
     InviteForm,
+    LoginForm,
     RoleForm,
     SignupForm,
+    SignupPasswordForm,
     WorkspaceForm,
 )
-from a2a_site.accounts.models import Membership, Role
+from a2a_site.accounts.models import AuthAttempt, Membership, Role, User
 from a2a_site.accounts.selectors import SESSION_WORKSPACE_KEY, members_of, memberships_of
+from a2a_site.accounts.throttle import Throttled, attempt_begin, client_address
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest, HtmxRequest
 
 
 def _make_current(request: AuthedRequest, workspace_id: UUID) -> None:
     request.session[SESSION_WORKSPACE_KEY] = str(workspace_id)
+
+
+def _throttled(response: HttpResponse, throttled: Throttled) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(throttled.retry_after_seconds)
+    return response
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """Log-in; the backend counts the attempts (throttle.py), the form names the wait."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        throttled = getattr(self.request, "login_throttled", None)
+        return response if throttled is None else _throttled(response, throttled)
+
+
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form: Form) -> HttpResponse:
+        outcome = attempt_begin(
+            action=AuthAttempt.Action.PASSWORD_RESET,
+            account=form.cleaned_data["email"],
+            address=client_address(self.request),
+        )
+        if isinstance(outcome, Throttled):
+            form.add_error(None, outcome.message)
+            return _throttled(self.form_invalid(form), outcome)
+        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "POST"])
@@ -42,15 +79,61 @@ def signup(request: HtmxRequest) -> HttpResponse:
         return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.user_signup(
+        outcome = attempt_begin(
+            action=AuthAttempt.Action.SIGNUP,
+            account=form.cleaned_data["email"],
+            address=client_address(request),
+        )
+        if isinstance(outcome, Throttled):
+            form.add_error(None, outcome.message)
+            response = render(request, "accounts/signup.html", {"form": form})
+            return _throttled(response, outcome)
+        services.signup_request(
             username=form.cleaned_data["username"],
             email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
+            site_url=request.build_absolute_uri("/"),
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome to A2A Studio, {user.username}.")
-        return redirect("home")
+        return redirect("signup_sent")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def signup_sent(request: HtmxRequest) -> HttpResponse:
+    console = settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    return render(
+        request,
+        "accounts/signup_sent.html",
+        {"hours": settings.SIGNUP_LINK_SECONDS // 3600, "console_email": console},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HtmxRequest, token: str) -> HttpResponse:
+    if not settings.SIGNUP_ENABLED:
+        return render(request, "accounts/signup_closed.html", status=403)
+    if request.user.is_authenticated:
+        return redirect("home")
+    claim = services.signup_token_read(token)
+    if claim is None:
+        expired = {"used": False, "hours": settings.SIGNUP_LINK_SECONDS // 3600}
+        return render(request, "accounts/signup_link_invalid.html", expired, status=400)
+    username, email = claim
+    if services.signup_taken(username=username, email=email):
+        return render(request, "accounts/signup_link_invalid.html", {"used": True}, status=409)
+    form = SignupPasswordForm(request.POST or None, user=User(username=username, email=email))
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_signup(
+                username=username, email=email, password=form.cleaned_data["password1"]
+            )
+        except ValidationError as error:
+            form_add_errors(form, error)
+        else:
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            messages.success(request, f"Welcome to A2A Studio, {user.username}.")
+            return redirect("home")
+    context: dict[str, object] = {"form": form, "username": username, "email": email}
+    return render(request, "accounts/signup_confirm.html", context)
 
 
 @login_required
@@ -88,11 +171,12 @@ def workspace_switch(request: AuthedRequest, workspace_id: UUID) -> HttpResponse
     membership = get_membership_for_user(request.user, workspace_id)
     _make_current(request, membership.workspace_id)
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    # A path of this site, never a view name: `redirect()` would try to reverse any other text.
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = "home"
-    return redirect(target)
+        return redirect("home")
+    return HttpResponseRedirect(target)
 
 
 @login_required

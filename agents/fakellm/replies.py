@@ -282,6 +282,11 @@ def _pick(options: Sequence[str], seed: int, slot: int) -> str:
     return options[(seed >> (slot * 8)) % len(options)]
 
 
+# How long a conversation must be (messages, the task included) before an agent told to say
+# TERMINATE does: a three-member debate then ends on the moderator's second turn.
+TERMINATE_AFTER_MESSAGES = 5
+
+
 def default_reply(system: str, messages: Sequence[tuple[str, str]]) -> str:
     """A few plausible sentences for a conversation; same input, same output."""
     h = hashlib.blake2b(digest_size=8)
@@ -305,8 +310,9 @@ def default_reply(system: str, messages: Sequence[tuple[str, str]]) -> str:
     reply = " ".join(
         _pick(part, seed, slot).format(**fill) for slot, part in enumerate((opening, body, closing))
     )
-    if "TERMINATE" in system:
-        # Agents told to end a group chat with TERMINATE do so, so demo chats finish.
+    if "TERMINATE" in system and len(messages) >= TERMINATE_AFTER_MESSAGES:
+        # Agents told to end a group chat with TERMINATE do so once the chat has gone round
+        # (as a moderator would), so demo chats finish with every side heard.
         reply += " TERMINATE"
     return reply
 

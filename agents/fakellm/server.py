@@ -209,7 +209,19 @@ def _auth_message(protocol: str, key: str | None) -> str:
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
         )
-    return f"Incorrect API key provided: {mask_secret(key)}."
+    return (
+        f"Incorrect API key provided: {openai_key_echo(key)}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    )
+
+
+def openai_key_echo(key: str) -> str:
+    """The wrong key as OpenAI echoes it in a 401: its first eight and last four characters.
+
+    The studio must not store or show even this much of a key (see agents.llm.redaction)."""
+    if len(key) <= 12:
+        return "*" * len(key)
+    return key[:8] + "*" * max(4, len(key) - 12) + key[-4:]
 
 
 class _Handlers:

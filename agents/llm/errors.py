@@ -1,7 +1,8 @@
 """One error type for every provider failure, classified so the gateway knows what to do next.
 
 Messages are meant for users: they name the deployment, the HTTP status and the provider's own
-explanation, never the API key (scrubbed to `****`) nor the request body.
+explanation, never the API key nor anything shaped like one (see `redaction`), nor the request
+body.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
+
+from .redaction import redact_secrets
 
 if TYPE_CHECKING:
     from .types import Attempt
@@ -40,16 +43,6 @@ _CONTEXT_RE = re.compile(
     re.IGNORECASE,
 )
 _FILTER_RE = re.compile(r"content.(?:policy|filter|management)|safety system", re.IGNORECASE)
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}")
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Removes the key (and anything that looks like a bearer token) from a message."""
-    if secret and secret in text:
-        text = text.replace(secret, "****")
-    if "earer" in text:
-        text = _BEARER_RE.sub(r"\1****", text)
-    return text
 
 
 class RefusedByPolicy(Exception):
@@ -101,10 +94,11 @@ class LLMError(Exception):
         )
 
     def scrubbed(self, secret: str | None) -> LLMError:
-        """Makes sure the key appears nowhere in the message (in place; returns self)."""
-        if secret:
-            self.message = scrub(self.message, secret)
-            self.args = (self.message,)
+        """Makes sure no key, nor part of one, appears in the message (in place; returns self)."""
+        message = redact_secrets(self.message, secret)
+        if message != self.message:
+            self.message = message
+            self.args = (message,)
         return self
 
 
@@ -140,11 +134,12 @@ def make_error(
     if status is not None:
         parts.append(f": HTTP {status}")
     if detail:
-        detail = " ".join(detail.split()).rstrip(".")
+        # Redacted before it is cut, so that a cut cannot leave a key too short to recognise.
+        detail = " ".join(redact_secrets(detail, secret).split()).rstrip(".")
         if len(detail) > MAX_DETAIL:
             detail = detail[:MAX_DETAIL] + "…"
         parts.append(f": {detail}" if status is None else f" – {detail}")
-    message = scrub("".join(parts) + ".", secret)
+    message = redact_secrets("".join(parts) + ".", secret)
     return LLMError(
         kind,
         message,

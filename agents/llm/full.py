@@ -3,6 +3,10 @@
 litellm is imported here, lazily, on the first full-lane call: importing it costs seconds and
 hundreds of MB, which a worker that only uses the lean lane never pays. Retries, fallbacks and
 routing stay the gateway's: litellm gets `num_retries=0` and never its Router.
+
+litellm's HTTP goes through the gateway's own aiohttp session (`litellm_http_client`), so the
+outbound URL policy's resolver checks the address of every connection, as in the lean lane: a
+host that passed the check when its provider was saved cannot resolve elsewhere later.
 """
 
 from __future__ import annotations
@@ -10,31 +14,21 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 from typing import Any
 
-from .errors import classify_litellm_exception, make_error
+import aiohttp
+
+from .errors import RefusedByPolicy, classify_litellm_exception, make_error
 from .kinds import provider_kind
-from .lean import DeltaCallback, stream_result
+from .lean import DeltaCallback, new_session, stream_result
+from .redaction import RedactSecretsFilter
 from .timeouts import CallClock
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 _lock = threading.Lock()
 _litellm: Any = None
-_KEY_IN_URL_RE = re.compile(r"(?i)([?&](?:key|api[_-]?key)=)[^&\s\"']+")
-
-
-class _RedactKeysInURLs(logging.Filter):
-    """httpx logs request URLs at INFO; some providers (Gemini) put the key in the query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _KEY_IN_URL_RE.search(message):
-            record.msg = _KEY_IN_URL_RE.sub(r"\1****", message)
-            record.args = None
-        return True
 
 
 def load_litellm() -> Any:
@@ -54,10 +48,14 @@ def load_litellm() -> Any:
                 # seconds, over the network. Without it LiteLLM counts with its bundled tiktoken.
                 litellm.disable_hf_tokenizer_download = True
                 litellm.set_verbose = False
+                # A proxy from the environment would be connected to instead of the provider,
+                # and the policy would check the proxy's address; the lean lane ignores it too.
+                litellm.disable_aiohttp_trust_env = True
                 for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
                     # litellm logs request bodies (with headers) at DEBUG/INFO.
                     logging.getLogger(name).setLevel(logging.WARNING)
-                redact = _RedactKeysInURLs()
+                # httpx logs request URLs at INFO; some providers (Gemini) put the key in them.
+                redact = RedactSecretsFilter()
                 for name in ("httpx", "httpcore"):
                     logging.getLogger(name).addFilter(redact)
                 _litellm = litellm
@@ -111,22 +109,61 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(int(prompt), int(completion), int(total))
 
 
+def litellm_http_client(session: aiohttp.ClientSession) -> Any:
+    """litellm's async HTTP client, sending through `session` (the gateway's, one per loop).
+
+    The session's connector carries the policy resolver (`lean.new_session`); a replacement
+    session, should litellm need one (the session closed), is made the same way. Redirects are
+    not followed: a key must never be sent to another address than the one it was saved with.
+    """
+    load_litellm()
+    from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+    transport = LiteLLMAiohttpTransport(
+        client=session, owns_session=False, session_factory=new_session
+    )
+    return AsyncHTTPHandler(transport=transport, follow_redirects=False)
+
+
+def _refusal(exc: BaseException) -> RefusedByPolicy | None:
+    """The policy's refusal behind an exception litellm wrapped (one or more times), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RefusedByPolicy):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 async def call_full(
     dep: Deployment,
     req: LLMRequest,
     on_delta: DeltaCallback | None,
     coalesce_s: float,
+    client: Any = None,
     clock: CallClock | None = None,
 ) -> LaneResult:
+    """One call through litellm; `client` is `litellm_http_client(...)` (None only in tests)."""
     litellm = load_litellm()
     started = time.perf_counter()
+    kwargs = completion_kwargs(dep, req)
+    if client is not None:
+        kwargs["client"] = client
     try:
-        response = await litellm.acompletion(**completion_kwargs(dep, req))
+        response = await litellm.acompletion(**kwargs)
         if clock is not None:
             clock.tick()  # the answer began (streaming) or arrived (not streaming)
         if req.stream:
             return await _read_stream(response, dep, on_delta, coalesce_s, started, clock)
     except Exception as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            raise make_error(
+                "refused", str(refused), deployment_id=dep.id, transient=False
+            ) from None
         raise classify_litellm_exception(exc, deployment_id=dep.id, secret=dep.api_key) from None
     try:
         choice = response.choices[0]

@@ -26,7 +26,7 @@ from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
 from .ledger import LedgerOutcome, LedgerSink, LedgerStart
-from .pricing import ZERO, price_usage
+from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
@@ -78,6 +78,7 @@ class Gateway:
             listener=breaker_listener,
         )
         self._session: aiohttp.ClientSession | None = None
+        self._litellm_client: tuple[aiohttp.ClientSession, Any] | None = None
         self._round_robin: dict[tuple[str, ...], int] = {}
 
     # Public API
@@ -87,6 +88,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
+        self._litellm_client = None
         if session is not None and not session.closed:
             await session.close()
 
@@ -236,6 +238,16 @@ class Gateway:
             session = self._session = new_session()
         return session
 
+    def _full_client(self) -> Any:
+        """litellm's HTTP client over this loop's session, so the full lane's connections pass
+        the same resolver as the lean lane's."""
+        session = self._session_for_loop()
+        if self._litellm_client is None or self._litellm_client[0] is not session:
+            from .full import litellm_http_client
+
+            self._litellm_client = (session, litellm_http_client(session))
+        return self._litellm_client[1]
+
     async def _attempt(
         self,
         dep: Deployment,
@@ -271,7 +283,7 @@ class Gateway:
         elif lane is Lane.FULL:
             from .full import call_full
 
-            call = call_full(dep, request, on_delta, self.coalesce_s, clock)
+            call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client(), clock)
         else:
             raise make_error(
                 "bad_request",
@@ -315,13 +327,22 @@ class Gateway:
                 len(result.text) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
             )
             usage = result.usage = Usage(prompt_estimate, completion, prompt_estimate + completion)
-        cost, cost_estimated = price_usage(dep, usage)
+        cost, price_source = price_call(dep, usage, result.model)
+        cost_estimated = price_source == "unknown"
         result.cost = cost
         result.cost_estimated = cost_estimated or estimated
+        result.price_source = price_source
         resilience.succeeded(dep, state, latency_ms, usage.total_tokens - prompt_estimate)
         attempts.append(Attempt(dep.id, "completed", None, latency_ms, result.status))
         await self._finish(
-            call_id, "completed", usage, cost, cost_estimated or estimated, latency_ms, None
+            call_id,
+            "completed",
+            usage,
+            cost,
+            cost_estimated or estimated,
+            latency_ms,
+            None,
+            price_source=price_source,
         )
         return result, call_id
 
@@ -335,6 +356,8 @@ class Gateway:
         latency_ms: float,
         error: LLMError | None,
         error_kind: str | None = None,
+        *,
+        price_source: str = "",
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -347,6 +370,7 @@ class Gateway:
             latency_ms=latency_ms,
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
+            price_source=price_source,
         )
         try:
             await ledger.call_finished(call_id, outcome)
@@ -382,6 +406,7 @@ class Gateway:
             retries=retries,
             fallbacks=fallbacks,
             call_id=call_id,
+            price_source=lane.price_source,
         )
 
 

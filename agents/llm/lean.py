@@ -130,6 +130,11 @@ def prompt_chars(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+def _model(data: Any) -> str | None:
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
@@ -211,6 +216,7 @@ def _read_plain(raw: bytes, dep: Deployment, started: float) -> LaneResult:
         finish_reason=choice.get("finish_reason"),
         usage=_usage(data.get("usage")),
         first_token_ms=(time.perf_counter() - started) * 1000,
+        model=_model(data),
     )
 
 
@@ -226,6 +232,7 @@ async def _read_stream(
     pending: list[str] = []
     calls: dict[int, list[Any]] = {}
     usage: Usage | None = None
+    reported: str | None = None
     finish: str | None = None
     done = False
     first_token: float | None = None
@@ -270,6 +277,7 @@ async def _read_stream(
                 raw_usage = event.get("usage")
                 if raw_usage:
                     usage = _usage(raw_usage)
+                    reported = _model(event)
                 for choice in event.get("choices") or ():
                     if choice.get("index", 0) != 0:
                         continue
@@ -316,7 +324,7 @@ async def _read_stream(
                 result = on_delta(text)
                 if result is not None:
                     await result
-    return await stream_result(
+    lane = await stream_result(
         dep=dep,
         complete=done or finish is not None,
         parts=parts,
@@ -328,6 +336,8 @@ async def _read_stream(
         first_token=first_token,
         started=started,
     )
+    lane.model = reported
+    return lane
 
 
 async def stream_result(

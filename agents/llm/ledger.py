@@ -37,6 +37,7 @@ class LedgerOutcome:
     latency_ms: float
     error_kind: str | None
     http_status: int | None
+    price_source: str = ""
 
 
 class LedgerSink(Protocol):

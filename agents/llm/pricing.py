@@ -1,7 +1,9 @@
-"""What a call cost, in USD as a Decimal.
+"""What a call cost, in USD as a Decimal, and how that was known.
 
-Per-deployment prices win; otherwise LiteLLM's bundled price map, read with plain `json` from the
-installed package (found without importing litellm, which costs seconds and hundreds of MB).
+Per-deployment prices win; models on the user's own hardware are free; otherwise LiteLLM's bundled
+price map, by the model name the provider reports and then the configured one, read with plain
+`json` from the installed package (found without importing litellm, which costs seconds and
+hundreds of MB). Anything else is unknown — recorded as such, never passed off as free.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ PRICE_FILE: Final = "model_prices_and_context_window_backup.json"
 ZERO: Final = Decimal(0)
 THOUSAND: Final = Decimal(1000)
 # Kinds that run on the user's own hardware (or nowhere): free unless prices are configured.
-FREE_KINDS: Final = frozenset({"ollama", "demo", "openai_compatible", "cli"})
+# An OpenAI-compatible endpoint is not among them: it may be a paid gateway serving gpt-4o-mini.
+FREE_KINDS: Final = frozenset({"ollama", "demo", "cli"})
+# Kinds whose model names are other vendors' (a gateway serving gpt-4o-mini or claude-3-5-haiku):
+# a bare name is priced wherever the price list files it.
+ANY_VENDOR_KINDS: Final = frozenset({"openai_compatible", "openrouter"})
+
+PRICE_SOURCES: Final = ("configured", "price_list", "free", "unknown")
 
 _lock = threading.Lock()
 _prices: dict[str, Any] | None = None
@@ -56,16 +64,17 @@ def price_map() -> dict[str, Any]:
 @lru_cache(maxsize=1024)
 def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal] | None:
     """(input, output) USD per token as LiteLLM prices the model, or None when unknown."""
-    if provider_kind in FREE_KINDS:
-        return None
     kind = KINDS.get(provider_kind)
     provider = kind.litellm_provider if kind is not None else provider_kind
     prices = price_map()
     entry = prices.get(f"{provider}/{model}")
     if not isinstance(entry, dict):
         entry = prices.get(model)
-        # A bare name counts only if LiteLLM files it under the same provider.
-        if not isinstance(entry, dict) or entry.get("litellm_provider") != provider:
+        # A bare name counts only if LiteLLM files it under the same provider (or the provider
+        # serves other vendors' models under their own names).
+        if not isinstance(entry, dict) or (
+            entry.get("litellm_provider") != provider and provider_kind not in ANY_VENDOR_KINDS
+        ):
             return None
     input_cost = entry.get("input_cost_per_token")
     output_cost = entry.get("output_cost_per_token")
@@ -75,15 +84,29 @@ def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal] | No
     return Decimal(str(input_cost or 0)), Decimal(str(output_cost or 0))
 
 
-def price_usage(deployment: Deployment, usage: Usage) -> tuple[Decimal, bool]:
-    """(cost, estimated). `estimated` is True when the model's price is unknown."""
+def price_call(
+    deployment: Deployment, usage: Usage, reported_model: str | None = None
+) -> tuple[Decimal, str]:
+    """(cost, how it was priced: one of PRICE_SOURCES). An unknown price costs 0 here and is
+    recorded as unknown, so totals can say how much of them is unpriced."""
     if deployment.input_price_per_1k is not None or deployment.output_price_per_1k is not None:
         cost = (
             usage.prompt_tokens * (deployment.input_price_per_1k or ZERO)
             + usage.completion_tokens * (deployment.output_price_per_1k or ZERO)
         ) / THOUSAND
-        return cost, False
-    per_token = model_prices(deployment.provider_kind, deployment.model)
-    if per_token is None:
-        return ZERO, deployment.provider_kind not in FREE_KINDS
-    return usage.prompt_tokens * per_token[0] + usage.completion_tokens * per_token[1], False
+        return cost, "configured"
+    if deployment.provider_kind in FREE_KINDS:
+        return ZERO, "free"
+    names = [reported_model] if reported_model and reported_model != deployment.model else []
+    for name in [*names, deployment.model]:
+        per_token = model_prices(deployment.provider_kind, name)
+        if per_token is not None:
+            cost = usage.prompt_tokens * per_token[0] + usage.completion_tokens * per_token[1]
+            return cost, "price_list"
+    return ZERO, "unknown"
+
+
+def price_usage(deployment: Deployment, usage: Usage) -> tuple[Decimal, bool]:
+    """(cost, estimated). `estimated` is True when the model's price is unknown."""
+    cost, source = price_call(deployment, usage)
+    return cost, source == "unknown"

@@ -118,6 +118,9 @@ class LLMResult:
     retries: int
     fallbacks: int
     call_id: str
+    # How `cost` was priced: "configured", "price_list", "free" or "unknown" (then cost is 0
+    # and means nothing: a price that is not known is not zero).
+    price_source: str = "unknown"
 
 
 @dataclass(slots=True)
@@ -132,3 +135,5 @@ class LaneResult:
     status: int | None = 200
     cost: Decimal = Decimal(0)
     cost_estimated: bool = False
+    model: str | None = None  # the model the provider says answered, when it says
+    price_source: str = "unknown"

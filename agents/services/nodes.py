@@ -13,14 +13,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import OllamaNode, Provider
-from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import (
+    OutboundHostUnresolved,
+    OutboundURLRefused,
+    model_url_check,
+    policy_resolver,
+)
 
 PROBE_TIMEOUT_S = 5.0
 
 
 def _clean_url(url: str) -> str:
     try:
-        return outbound_url_check(url.strip()).rstrip("/")
+        return model_url_check(url.strip()).rstrip("/")
     except OutboundHostUnresolved:
         return url.strip().rstrip("/")  # probed again and again; shown as down until it resolves
     except OutboundURLRefused as refused:
@@ -66,12 +71,15 @@ async def node_probe_url(base_url: str) -> NodeProbe:
     timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S, sock_connect=3)
     started = time.perf_counter()
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(resolver=policy_resolver())
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             version = await _get_json(session, f"{base_url}/api/version")
             elapsed = int((time.perf_counter() - started) * 1000)
             tags, ps = await asyncio.gather(
                 _get_json(session, f"{base_url}/api/tags"), _get_json(session, f"{base_url}/api/ps")
             )
+    except OutboundURLRefused as refused:
+        return NodeProbe(False, error=str(refused))
     except TimeoutError:
         return NodeProbe(False, error=f"No answer within {PROBE_TIMEOUT_S:.0f} s.")
     except aiohttp.ClientConnectorError:

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from a2a_site.accounts.models import User, Workspace
+from agents.connection import CheckTarget, ConnectionCheck, connection_check
 from agents.crypto import credential_encrypt
 from agents.llm.kinds import provider_kind
 from agents.models import Provider
-from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, outbound_url_check
+from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused, model_url_check
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def _check_base_url(kind: str, base_url: str) -> str:
     if not base_url:
         raise ValidationError({"base_url": f"{info.label} needs a base URL."})
     try:
-        return outbound_url_check(base_url).rstrip("/")
+        return model_url_check(base_url).rstrip("/")
     except OutboundHostUnresolved:
         # Scheme and credentials in the URL were already checked; the address is checked again
         # on every call, and “Test connection” tells the user if the name never resolves.
@@ -145,3 +147,52 @@ def provider_delete(*, provider: Provider) -> None:
             f"Agents use this provider ({names}). Point them at another model first."
         )
     provider.delete()
+
+
+def provider_settings_check(*, data: ProviderInput, provider: Provider | None) -> ConnectionCheck:
+    """Tests settings that are not saved yet (the provider form's “Test connection”).
+
+    It goes through the same outbound policy as a saved provider and stores nothing. With no key
+    entered, an edited provider's stored key is used — but only towards the base URL it was saved
+    with, as for every call.
+    """
+    from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
+
+    if data.kind == "cli":
+        from agents.services.cli import cli_provider_check
+
+        return cli_provider_check(data.cli_config or {})
+    if data.kind == "ollama":
+        return ConnectionCheck(
+            False, "Ollama providers reach their models on nodes: save, then add and test a node."
+        )
+    try:
+        base_url = _check_base_url(data.kind, data.base_url)
+    except ValidationError as error:
+        return ConnectionCheck(False, " ".join(error.messages))
+    if data.kind == "demo":
+        base_url = str(settings.DEMO_MODEL_URL).rstrip("/") + "/v1"
+    api_key = (data.api_key or "").strip()
+    stored = provider is not None and provider.has_credential and not data.remove_key
+    if not api_key and stored:
+        assert provider is not None
+        if provider.credential_base_url != base_url:
+            return ConnectionCheck(
+                False,
+                "The base URL changed, so enter the API key to test it: a stored key is only "
+                "ever sent to the URL it was saved with.",
+            )
+        try:
+            api_key = credential_decrypt(provider.credential_ciphertext)
+        except (CredentialDecryptError, CredentialKeyError) as error:
+            return ConnectionCheck(False, str(error))
+    if not api_key and provider_kind(data.kind).key_required:
+        return ConnectionCheck(False, "Enter the API key to test the connection.")
+    target = CheckTarget(
+        kind=data.kind,
+        base_url=base_url,
+        api_key=api_key,
+        api_version=data.api_version.strip(),
+        check_url_policy=data.kind != "demo",
+    )
+    return async_to_sync(connection_check)(target)

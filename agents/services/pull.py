@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 
 from agents.models import OllamaNode
+from agents.urlpolicy import policy_resolver
 
 PULL_CACHE_SECONDS = 3600
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,150}(:[A-Za-z0-9._-]{1,80})?$")
@@ -45,6 +46,8 @@ def _key(node_id: int, model: str) -> str:
 
 
 def pull_progress(node_id: int, model: str) -> PullProgress | None:
+    if not MODEL_NAME.match(model):  # no pull of it was started; not a cache key either
+        return None
     data = cache.get(_key(node_id, model))
     return PullProgress(**data) if data else None
 
@@ -56,7 +59,9 @@ def _save(node_id: int, progress: PullProgress) -> None:
 async def _pull(base_url: str, progress: PullProgress, publish: Any) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=300)
     async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(resolver=policy_resolver())
+        ) as session,
         session.post(
             f"{base_url}/api/pull", json={"model": progress.model}, allow_redirects=False
         ) as response,

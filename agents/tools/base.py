@@ -46,9 +46,12 @@ class ToolContext:
     run_id: Identifier | None = None
     step_id: Identifier | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
-    # Hosts the outbound URL policy lets this run reach despite their private addresses; empty
-    # means the studio-wide setting.
+    # Hosts this call may reach at private or loopback addresses: the administrator's tool
+    # allow-list (A2A_TOOL_ALLOWED_HOSTS) narrowed by the workspace's (`tool_hosts_for`). Empty:
+    # public addresses only. Never the providers' allow-list.
     allowed_hosts: tuple[str, ...] = ()
+    # When set, the only hosts this call may reach at all (the workspace chose a closed list).
+    only_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # A snapshot behind a read-only proxy: a tool cannot change the workflow's variables, and

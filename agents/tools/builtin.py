@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 
 from agents.urlpolicy import (
+    TOOL_ALLOW_LIST_HINT,
     OutboundURLRefused,
     PolicyResolver,
+    ToolHosts,
     outbound_redirect_check,
     outbound_url_check,
 )
@@ -284,23 +286,30 @@ class HttpGetTool:
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         max_bytes = min(int(arguments.get("max_bytes", HTTP_DEFAULT_BYTES)), HTTP_MAX_BYTES)
-        # An empty tuple means "no per-run allow-list": the policy then reads the setting.
-        allowed_hosts = context.allowed_hosts or None
+        # Tools never use the providers' allow-list (settings.OUTBOUND_ALLOWED_HOSTS): only the
+        # hosts the context names, which the workspace's policy already narrowed.
+        hosts = ToolHosts(private=context.allowed_hosts, only=context.only_hosts)
+        refusal = hosts.refusal(arguments["url"])
+        if refusal is not None:
+            return ToolResult.error(f"Refused: {refusal}")
         try:
             url = await asyncio.to_thread(
-                outbound_url_check, arguments["url"], allowed_hosts=allowed_hosts
+                outbound_url_check,
+                arguments["url"],
+                allowed_hosts=hosts.private,
+                hint=TOOL_ALLOW_LIST_HINT,
             )
         except OutboundURLRefused as error:
             return ToolResult.error(f"Refused: {error}")
         timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-        resolver = PolicyResolver(allowed_hosts)
+        resolver = PolicyResolver(hosts.private, hint=TOOL_ALLOW_LIST_HINT)
         try:
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(resolver=resolver),
                 timeout=timeout,
                 headers={"User-Agent": "A2A-Studio http_get"},
             ) as session:
-                return await self._fetch(session, url, max_bytes, allowed_hosts)
+                return await self._fetch(session, url, max_bytes, hosts)
         except OutboundURLRefused as error:
             return ToolResult.error(f"Refused: {error}")
         except TimeoutError:
@@ -315,7 +324,7 @@ class HttpGetTool:
         session: aiohttp.ClientSession,
         url: str,
         max_bytes: int,
-        allowed_hosts: tuple[str, ...] | None,
+        hosts: ToolHosts,
     ) -> ToolResult:
         redirects = 0
         while True:
@@ -334,10 +343,14 @@ class HttpGetTool:
                             outbound_redirect_check,
                             location,
                             base_url=url,
-                            allowed_hosts=allowed_hosts,
+                            allowed_hosts=hosts.private,
+                            hint=TOOL_ALLOW_LIST_HINT,
                         )
                     except OutboundURLRefused as error:
                         return ToolResult.error(f"Refused redirect to {location}: {error}")
+                    refusal = hosts.refusal(url)
+                    if refusal is not None:
+                        return ToolResult.error(f"Refused redirect to {location}: {refusal}")
                     continue
                 body, truncated = await _read_bounded(response.content, max_bytes)
                 return _describe(response, url, body, truncated, max_bytes)

@@ -122,6 +122,13 @@
       setSaveStatus("error", "Not saved: the server did not answer. Retrying…");
       saveTimer = setTimeout(saveNow, 3000);
     });
+    // Refused (400, 413): the reason is shown in the checklist; sending it again would not help.
+    draftForm.addEventListener("htmx:afterRequest", function (event) {
+      var status = event.detail.xhr.status;
+      if (status !== 400 && status !== 413) return;
+      var text = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html").body.textContent;
+      setSaveStatus("error", "Not saved: " + text.trim());
+    });
     draftForm.addEventListener("htmx:sendError", function () {
       dirty = true;
       setSaveStatus("error", "Not saved: offline? Retrying…");
@@ -346,7 +353,7 @@
     focusCanvas();
     var lines = [what + " loaded into the draft. Undo (Ctrl+Z) brings back what was there."];
     (payload.warnings || []).forEach(function (line) { lines.push(line); });
-    (payload.report || []).forEach(function (line) { lines.push("Not imported: " + line); });
+    (payload.report || []).forEach(function (line) { lines.push("Differs from AutoGen: " + line); });
     showReport("ok", lines);
   }
 

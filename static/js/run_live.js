@@ -11,6 +11,8 @@
     var statusLine = document.getElementById("live-status") || timeline.parentNode.querySelector("[data-live-status]") || document.createElement("p");
     var lastSeq = 0;
     var streaming = {};
+    var streamed = {}; // characters shown so far of each message still streaming, by step key
+    var finished = {}; // step keys whose message is stored: later deltas for them are stale
     var backoff = 1000;
     var socket = null;
     var closed = false;
@@ -47,7 +49,10 @@
       if (event.kind === "message") {
         var stream = streaming[event.step_key];
         if (stream) { stream.remove(); delete streaming[event.step_key]; }
-        item = el("li", "tl-item tl-message" + (data.agent === "human" ? " tl-human" : ""));
+        delete streamed[event.step_key];
+        if (event.step_key) finished[event.step_key] = true;
+        var human = data.role === "human" || data.agent === "human";
+        item = el("li", "tl-item tl-message" + (human ? " tl-human" : ""));
         item.appendChild(el("div", "tl-who", data.agent || "agent"));
         var body = el("div", "tl-body");
         if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
@@ -57,7 +62,10 @@
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
         if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
-        if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
+        if (usage.unpriced_calls) {
+          // A price that is not known is not zero.
+          meta.push(Number(usage.cost) > 0 ? "$" + Number(usage.cost).toFixed(6) + " + price unknown" : "price unknown");
+        } else if (usage.cost !== undefined) meta.push("$" + Number(usage.cost).toFixed(6));
         if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
         if (usage.retries) meta.push(usage.retries + " retries");
         if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
@@ -79,6 +87,16 @@
         item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
       } else if (event.kind === "human_request") {
         item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
+      } else if (event.kind === "node_finished") {
+        var what = data.node_id || event.step_key || "node";
+        var ended = data.messages !== undefined
+          ? "■ " + what + " ended after " + data.messages + (data.messages === 1 ? " message." : " messages.")
+          : data.workflow_id ? "■ sub-workflow " + what + " finished." : "■ " + what + " finished.";
+        item = el("li", "tl-item tl-note", ended);
+      } else if (event.kind === "log") {
+        item = el("li", "tl-item tl-note" + (data.level === "warning" ? " tl-warning" : ""), (data.level === "warning" ? "⚠ " : "· ") + (data.message || ""));
+      } else if (event.kind === "state" && data.speaker_name) {
+        item = el("li", "tl-item tl-note", "⇢ " + data.speaker_name + " speaks next" + (data.fallback ? " (the selector named no member, so members take turns)" : ""));
       } else if (event.kind === "node_failed") {
         item = el("li", "tl-item tl-note chat-error", "✕ " + (data.node || event.step_key) + ": " + (data.error || "failed"));
       } else {
@@ -90,6 +108,19 @@
     }
 
     function renderDelta(message) {
+      if (finished[message.step_key]) return; // its stored message is shown already
+      // Offsets count characters (code points), as the server does.
+      var chars = Array.from(message.text || "");
+      var have = streamed[message.step_key] || 0;
+      if (message.offset !== undefined) {
+        if (message.offset > have) {
+          // Something in between was missed: ask again; the reply starts with the whole text.
+          resync();
+          return;
+        }
+        chars = chars.slice(have - message.offset); // the part already shown is skipped
+        if (!chars.length) return;
+      }
       var item = streaming[message.step_key];
       if (!item) {
         item = el("li", "tl-item tl-message tl-streaming");
@@ -98,7 +129,15 @@
         streaming[message.step_key] = item;
         appendItem(item);
       }
-      item.querySelector(".tl-body").textContent += message.text;
+      item.querySelector(".tl-body").textContent += chars.join("");
+      streamed[message.step_key] = have + chars.length;
+    }
+
+    var resyncing = false;
+    function resync() {
+      if (resyncing || !socket || socket.readyState !== WebSocket.OPEN) return;
+      resyncing = true;
+      socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
     }
 
     function renderStatus(message) {
@@ -110,10 +149,15 @@
         badge.dataset.status = message.status;
         badge.className = "badge status-" + message.status + (tone[message.status] ? " " + tone[message.status] : "");
       });
+      if (["succeeded", "failed", "cancelled"].indexOf(message.status) >= 0) {
+        // A message still streaming when the run ended will not finish.
+        Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
+        streamed = {};
+      }
       var region = document.getElementById("run-state");
       if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
-        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", swap: "outerHTML" });
+        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes", swap: "outerHTML" });
       }
     }
 
@@ -140,6 +184,7 @@
           announce("run:status", payload);
         } else if (payload.type === "replayed") {
           timeline.dataset.replayed = "true";
+          resyncing = false;
         }
       };
       socket.onclose = function (event) {
@@ -151,6 +196,8 @@
         statusLine.textContent = "Connection lost; reconnecting…";
         // Streaming bubbles are provisional: the stored messages replace them after resync.
         Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
+        streamed = {};
+        resyncing = false;
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 15000);
       };

@@ -99,8 +99,9 @@ def _base_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_deploy_check_is_clean_with_production_values() -> None:
+def test_deploy_check_is_clean_with_production_values(tmp_path) -> None:
     env = _base_env() | {
+        "A2A_VAR_DIR": str(tmp_path),
         "DEBUG": "false",
         "SECRET_KEY": "k" * 20 + "-production-secret-" + "9" * 30,
         "ALLOWED_HOSTS": "studio.example.com",
@@ -109,9 +110,60 @@ def test_deploy_check_is_clean_with_production_values() -> None:
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
         "SECURE_HSTS_PRELOAD": "true",
     }
+    # The documented start collects the static files first; without them every page is a 500.
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "a2a.E010" in result.stderr
+    assert "collectstatic" in result.stderr
+    collected = _manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+    assert collected.returncode == 0, collected.stderr
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    # ...and a page then renders with the production settings (it names js/theme.js).
+    page = subprocess.run(
+        [sys.executable, "-c", _RENDER_LOGIN_PAGE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert page.returncode == 0, page.stderr
+    assert page.stdout.startswith("200 "), page.stdout
+    assert "/static/js/theme." in page.stdout
+
+
+_RENDER_LOGIN_PAGE = """
+import django
+django.setup()
+from django.test import Client
+response = Client().get("/accounts/login/", HTTP_HOST="studio.example.com", secure=True)
+print(response.status_code, response.content.decode())
+"""
+
+
+def test_a_missing_or_outdated_static_manifest_is_an_error(settings, tmp_path) -> None:
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}
+    }
+    messages = checks.check_static_manifest()
+    assert _ids(messages) == ["a2a.E010"]
+    assert "collectstatic" in (messages[0].hint or "")
+
+    # A manifest from an older release that lacks a file the pages now use.
+    (tmp_path / "staticfiles.json").write_text(
+        '{"version": "1.1", "paths": {"css/app.css": "css/app.0123456789ab.css"}, "hash": "x"}'
+    )
+    messages = checks.check_static_manifest()
+    assert _ids(messages) == ["a2a.E011"]
+    assert "js/theme.js" in messages[0].msg or "more" in messages[0].msg
+
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    assert checks.check_static_manifest() == []
 
 
 @pytest.mark.slow
@@ -132,3 +184,13 @@ def test_every_environment_variable_is_documented_in_env_example() -> None:
     assert read, "the pattern no longer finds the settings' variables"
     assert sorted(read - documented) == []
     assert sorted(documented - read) == []
+
+
+def test_make_web_collects_the_static_files_before_serving() -> None:
+    result = subprocess.run(
+        ["make", "-n", "web"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    commands = [line for line in result.stdout.splitlines() if line.strip()]
+    collect = next(i for i, line in enumerate(commands) if "collectstatic --noinput" in line)
+    serve = next(i for i, line in enumerate(commands) if "daphne" in line)
+    assert collect < serve

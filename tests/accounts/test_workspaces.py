@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from a2a_site.accounts.models import Membership, Role, User, Workspace
@@ -10,38 +13,70 @@ from a2a_site.accounts.selectors import SESSION_WORKSPACE_KEY
 from tests.conftest import Personas, make_user
 
 
+def _link_in(message: mail.EmailMessage) -> str:
+    match = re.search(r"https?://[^/\s]+(/accounts/signup/confirm/\S+)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
 @pytest.mark.django_db
-def test_signup_logs_in_and_shows_the_workspace_empty_state(client) -> None:
+def test_signup_confirms_the_address_then_logs_in_to_the_workspace_empty_state(client) -> None:
     response = client.post(
-        reverse("signup"),
-        {
-            "username": "nadia",
-            "email": "nadia@example.com",
-            "password1": "a-long-passphrase-42",
-            "password2": "a-long-passphrase-42",
-        },
+        reverse("signup"), {"username": "nadia", "email": "nadia@example.com"}, follow=True
+    )
+    assert "We sent a message to the address you entered" in response.content.decode()
+    assert not User.objects.filter(username="nadia").exists()
+    [message] = mail.outbox
+    assert message.to == ["nadia@example.com"]
+    link = _link_in(message)
+
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "Choose your password" in page.content.decode()
+    weak = client.post(link, {"password1": "nadia123", "password2": "nadia123"})
+    assert weak.status_code == 200
+    assert not User.objects.filter(username="nadia").exists()
+
+    response = client.post(
+        link,
+        {"password1": "a-long-passphrase-42", "password2": "a-long-passphrase-42"},
         follow=True,
     )
     assert response.status_code == 200
     assert b"Start with a <strong>workspace</strong>" in response.content
     assert User.objects.get(username="nadia").email == "nadia@example.com"
 
+    # The link served its purpose; a second visit says so instead of creating anything.
+    client.logout()
+    used = client.get(link)
+    assert used.status_code == 409
+    assert "exists already" in used.content.decode()
+
 
 @pytest.mark.django_db
-def test_signup_refuses_an_email_in_use_whatever_its_case(client) -> None:
+def test_a_tampered_or_expired_signup_link_is_refused(client, settings) -> None:
+    client.post(reverse("signup"), {"username": "nadia", "email": "nadia@example.com"})
+    link = _link_in(mail.outbox[0])
+    tampered = client.get(link.replace("/confirm/", "/confirm/x"))
+    assert tampered.status_code == 400
+    assert "expired or incomplete" in tampered.content.decode()
+    settings.SIGNUP_LINK_SECONDS = -1  # every link is older than that
+    assert client.get(link).status_code == 400
+    assert not User.objects.filter(username="nadia").exists()
+
+
+@pytest.mark.django_db
+def test_signup_of_an_email_in_use_whatever_its_case_creates_nothing(client) -> None:
     make_user("alice")
     response = client.post(
-        reverse("signup"),
-        {
-            "username": "alice2",
-            "email": "ALICE@example.com",
-            "password1": "a-long-passphrase-42",
-            "password2": "a-long-passphrase-42",
-        },
+        reverse("signup"), {"username": "alice2", "email": "ALICE@example.com"}, follow=True
     )
     assert response.status_code == 200
-    assert "An account with this e-mail already exists" in response.content.decode()
+    assert "We sent a message" in response.content.decode()
     assert not User.objects.filter(username="alice2").exists()
+    [message] = mail.outbox
+    assert message.to == ["alice@example.com"]
+    assert "Log in:" in message.body
 
 
 @pytest.mark.django_db

@@ -600,7 +600,8 @@ def test_openai_sdk_authentication(server: RunningServer) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         wrong.chat.completions.create(model="demo", messages=USER_HELLO)  # type: ignore[arg-type]
     assert caught.value.body == {
-        "message": "Incorrect API key provided: ****1234.",
+        "message": "Incorrect API key provided: sk-wrong****1234. You can find your API key "
+        "at https://platform.openai.com/account/api-keys.",
         "type": "invalid_request_error",
         "param": None,
         "code": "invalid_api_key",
@@ -1471,6 +1472,11 @@ def test_default_replies_stay_on_the_subject_down_a_pipeline(prompt: str, expect
 def test_an_agent_told_to_say_terminate_does() -> None:
     from agents.fakellm.replies import default_reply
 
-    told = default_reply("You are a moderator. Summarise, then say TERMINATE.", [("user", "Go")])
-    plain = default_reply("You are a moderator.", [("user", "Go")])
-    assert told.endswith("TERMINATE") and "TERMINATE" not in plain
+    system = "You are a moderator. Summarise, then say TERMINATE."
+    heard = [("user", "Go"), ("assistant", "For."), ("assistant", "Against."), ("user", "More")]
+    told = default_reply(system, [*heard, ("assistant", "Both sides spoke.")])
+    first_turn = default_reply(system, [("user", "Go"), ("assistant", "For.")])
+    plain = default_reply("You are a moderator.", [*heard, ("assistant", "Both sides spoke.")])
+    assert told.endswith("TERMINATE")
+    assert "TERMINATE" not in first_turn, "a moderator hears both sides before ending the chat"
+    assert "TERMINATE" not in plain

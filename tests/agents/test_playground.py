@@ -85,6 +85,8 @@ async def test_a_reply_streams_and_is_recorded_in_the_ledger(personas: Personas,
     assert entry.workspace_id == personas.workspace.id
     assert entry.source["source"] == "playground"
     assert entry.completion_tokens == done["completion_tokens"]
+    # The demo model is local: free, and said to be, not an unknown price shown as zero.
+    assert entry.price_source == "free" and done["unpriced_calls"] == 0
 
 
 async def test_tool_calls_run_and_their_results_go_back_to_the_model(
@@ -188,3 +190,74 @@ async def test_a_command_line_agent_answers_in_the_playground(personas: Personas
     entry = await LedgerEntry.objects.aget()
     assert entry.provider_kind == "cli" and entry.status == "completed"
     assert entry.cost > 0
+
+
+async def _chat_with(user, agent, messages, settings) -> tuple[int, list[tuple[str, dict]]]:
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.post(
+        reverse("agent_playground_stream", args=[agent.pk]),
+        json.dumps({"messages": messages, "settings": settings}),
+        content_type="application/json",
+    )
+    if response.status_code != 200:
+        return response.status_code, [("http", json.loads(response.content))]
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    return 200, _events(body)
+
+
+async def test_a_try_uses_the_chosen_model_and_parameters_without_changing_the_agent(
+    personas: Personas, demo_agent, llm_server
+):
+    version = await demo_agent.versions.aget()
+    provider_id = version.config["model"]["provider_id"]
+    status, events = await _chat_with(
+        personas.editor,
+        demo_agent,
+        [{"role": "user", "content": "Hi"}],
+        {
+            "model": {"provider_id": provider_id, "model": "demo-large"},
+            "temperature": "1.3",
+            "max_tokens": 64,
+        },
+    )
+    assert status == 200 and events[-1][0] == "done", events[-1]
+    sent = [r for r in llm_server.requests if r["path"] == "/v1/chat/completions"][-1]
+    assert sent["model"] == "demo-large"
+    assert sent["body"]["temperature"] == 1.3 and sent["body"]["max_tokens"] == 64
+    entry = await LedgerEntry.objects.aget()
+    assert entry.model == "demo-large"
+    assert await demo_agent.versions.acount() == 1, "the agent is not changed"
+    assert (await demo_agent.versions.aget()).config == version.config
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"),
+    [
+        ({"temperature": 5}, "temperature"),
+        ({"max_tokens": "many"}, "maximum number of tokens must be a number"),
+        ({"model": {"provider_id": "not-one", "model": "x"}}, "this workspace's providers"),
+    ],
+)
+async def test_settings_that_cannot_be_used_are_refused_with_a_reason(
+    personas: Personas, demo_agent, chosen, expected
+):
+    status, events = await _chat_with(
+        personas.editor, demo_agent, [{"role": "user", "content": "Hi"}], chosen
+    )
+    assert status == 400
+    assert expected in events[0][1]["error"]
+    assert not await LedgerEntry.objects.aexists()
+
+
+async def test_another_workspaces_provider_cannot_be_tried(personas: Personas, demo_agent):
+    from asgiref.sync import sync_to_async
+
+    foreign = await sync_to_async(make_provider)(personas.other_workspace, name="Theirs")
+    status, events = await _chat_with(
+        personas.editor,
+        demo_agent,
+        [{"role": "user", "content": "Hi"}],
+        {"model": {"provider_id": str(foreign.pk), "model": "demo"}},
+    )
+    assert status == 400 and "this workspace's providers" in events[0][1]["error"]

@@ -158,3 +158,53 @@ def test_a_relative_redirect_is_resolved_against_the_base() -> None:
     )
 
     assert url == "https://api.example.com/v2/chat?retry=1"
+
+
+def test_the_loopback_allowance_is_for_model_endpoints_only(settings) -> None:
+    from agents.urlpolicy import model_url_check
+
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+
+    assert model_url_check("http://127.0.0.1:11434") == "http://127.0.0.1:11434"
+    # Tools (and anything else calling the plain check) never get it.
+    with pytest.raises(OutboundURLRefused, match="loopback"):
+        outbound_url_check("http://127.0.0.1:11434")
+    with pytest.raises(OutboundURLRefused, match="private"):
+        model_url_check("http://192.168.1.20:11434")
+
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    with pytest.raises(OutboundURLRefused, match="loopback"):
+        model_url_check("http://127.0.0.1:11434")
+
+
+def test_the_loopback_allowance_defaults_to_the_embedded_single_machine_mode() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def default_for(**env: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("A2A_", "DJANGO_"))}
+        clean.pop("DEBUG", None)
+        clean.pop("REDIS_URL", None)
+        clean.pop("DATABASE_URL", None)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from a2a_site import settings; print(settings.OUTBOUND_ALLOW_LOOPBACK)",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env=clean | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    assert default_for() == "True"
+    assert default_for(REDIS_URL="redis://127.0.0.1:6379/0") == "False"
+    assert default_for(DEBUG="false") == "False"
+    assert default_for(A2A_OUTBOUND_ALLOW_LOOPBACK="false") == "False"

@@ -26,17 +26,27 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
     page.get_by_test_id("kind-demo").click()
     page.get_by_label("First byte within (seconds)").wait_for()
     screenshot(page, "11-provider-form")
+    # Tested before the first save: the result shows on the form, and nothing is stored.
+    page.get_by_test_id("provider-test-button").click()
+    page.locator("#provider-test .badge-ok").wait_for()
+    tested = page.locator("#provider-test").inner_text()
+    assert "Connected in" in tested and "models available" in tested
+    screenshot(page, "11b-provider-tested-before-save")
+    assert not Provider.objects.exists()
     page.get_by_role("button", name="Save provider").click()
-    page.get_by_role("button", name="Test connection").click()
+    page.locator("#provider-check").get_by_role("button", name="Test connection").click()
     page.locator("#provider-check .badge-ok").wait_for()
-    assert "model(s) available" in page.locator("#provider-check").inner_text()
+    check = page.locator("#provider-check").inner_text()
+    assert "Connection working" in check and "Tested just now" in check
+    assert check.count("models available") == 1 and "model(s)" not in check
     screenshot(page, "12-provider-connected")
     assert Provider.objects.get().last_check_ok is True
 
-    nav.get_by_role("link", name="Agents").click()
-    page.get_by_role("link", name="Create your first agent").click()
+    page.get_by_role("link", name="Create an agent with this provider").click()
     page.get_by_label("Name", exact=True).fill("Researcher")
     page.get_by_label("Role").fill("a meticulous research analyst")
+    provider_id = str(Provider.objects.get().pk)
+    assert page.get_by_label("Provider", exact=True).input_value() == provider_id
     page.get_by_label("Model", exact=True).fill("demo")
     page.get_by_label("calculator").check()
     screenshot(page, "13-agent-form")
@@ -82,3 +92,22 @@ def test_keys_never_come_back_to_the_browser(logged_in: Any, demo_model: Any) ->
         )
         assert canary not in page.content()
     assert canary[-4:] in page.content() or "Stored" in page.content()
+
+
+def test_a_refused_save_says_the_key_must_be_entered_again(logged_in: Any, demo_model: Any) -> None:
+    page = logged_in
+    page.goto("/agents/providers/new/?kind=openai_compatible")
+    page.get_by_label("Name").fill("Local gateway")
+    page.get_by_label("Base URL").fill(f"{demo_model.url}/v1")
+    page.get_by_label("API key").fill(CANARY)
+    page.get_by_test_id("provider-test-button").click()
+    page.locator("#provider-test .badge").wait_for()
+    assert "Connected in" in page.locator("#provider-test").inner_text()
+    page.get_by_label("Base URL").fill("ftp://example.com/v1")
+    page.get_by_role("button", name="Save provider").click()
+    page.get_by_text("The key you entered was not saved").wait_for()
+    assert "keep the stored key" not in page.content()
+    assert CANARY not in page.content()
+    assert page.get_by_label("API key").input_value() == ""
+    screenshot(page, "16-provider-refused-save")
+    assert not Provider.objects.exists()

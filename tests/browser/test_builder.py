@@ -360,7 +360,7 @@ def test_templates_imports_and_restores_load_as_one_undo_step(lab: Any) -> None:
 
     page.locator("#import-file").set_input_files(str(FIXTURES / "autogen_unsupported_parts.json"))
     page.locator("#import-report summary", has_text="notes about what was loaded").click()
-    page.locator("#import-report li", has_text="Not imported:").first.wait_for()
+    page.locator("#import-report li", has_text="Differs from AutoGen:").first.wait_for()
     assert any(n["type"] == "group_chat" for n in graph_of(page)["nodes"])
     screenshot(page, "46-builder-import-report")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from a2a_site.accounts.models import Membership, Role, User
+from a2a_site.accounts.services import signup_token
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
@@ -21,9 +23,18 @@ def test_newcomer_signs_up_creates_a_workspace_and_logs_out(page: Any) -> None:
 
     page.get_by_label("Username").fill("nadia")
     page.get_by_label("Email").fill("nadia@example.com")
+    screenshot(page, "02-signup")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_test_id("signup-sent").wait_for()
+    screenshot(page, "02-signup-sent")
+
+    # She follows the link her e-mail carries (the server's outbox is in another process; the
+    # link is the one it signs for her username and address).
+    token = signup_token(username="nadia", email="nadia@example.com")
+    page.goto(reverse("signup_confirm", args=[token]))
     page.get_by_label("Password:", exact=True).fill("a-long-passphrase-42")
     page.get_by_label("Password confirmation").fill("a-long-passphrase-42")
-    screenshot(page, "02-signup")
+    screenshot(page, "02-signup-password")
     page.get_by_role("button", name="Create account").click()
 
     # The empty state tells her what to do first.

@@ -38,10 +38,17 @@ def _transcript(page: Any) -> list[str]:
 
 def test_a_pipeline_streams_to_completion(lab: Any) -> None:
     page = lab
+    page.set_viewport_size({"width": 1440, "height": 900})
     _use_template(page, "Research pipeline")
     screenshot(page, "20-workflow-detail")
     page.get_by_label("Topic").fill("green roofs")
     page.get_by_role("button", name="Run version 1").click()
+    # On a laptop screen the live messages are in view without scrolling.
+    first = page.locator("#timeline li[data-kind=message]").first
+    first.wait_for(timeout=60_000)
+    box = first.bounding_box()
+    assert box is not None and box["y"] + 40 < 900, box
+    assert page.evaluate("window.scrollY") == 0
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     messages = page.locator("#timeline li[data-kind=message]")
     messages.nth(2).wait_for()
@@ -97,11 +104,26 @@ def test_a_person_approves_a_draft_inline(lab: Any) -> None:
     page.get_by_label("Topic").fill("heat pumps")
     page.get_by_role("button", name="Run version 1").click()
     page.get_by_test_id("human-request").wait_for(timeout=60_000)
+    # The node asking is shown as waiting for a person, not as one not reached.
+    page.locator('#run-nodes .node-state[data-state="waiting"]').wait_for()
+    assert "waiting for a person" in page.locator('#run-nodes [data-state="waiting"]').inner_text()
+    assert "heat pumps" in page.get_by_test_id("run-io").inner_text()
     screenshot(page, "22-run-waiting")
     page.get_by_role("button", name="Approve").click()
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     run = Run.objects.get()
     assert run.status == "succeeded" and run.attempts == 2
+    # The answer reads as what the person said, under their name.
+    answer = page.locator("#timeline li.tl-human")
+    answer.wait_for()
+    assert answer.locator(".tl-who").inner_text() == "olivia"
+    assert answer.locator(".tl-body").inner_text() == "Approved."
+    # Elapsed counts from the first start, the wait included.
+    assert page.get_by_test_id("run-elapsed").inner_text() != "0.0 s"
+    # Only the end of the branch taken is done; nothing stays pending on a finished run.
+    page.locator('#run-nodes .node-state[data-state="done"]').first.wait_for()
+    assert page.locator('#run-nodes [data-state="pending"]').count() == 0
+    screenshot(page, "22-run-approved")
 
 
 def test_a_run_is_cancelled_from_its_page(lab: Any, demo_model: Any) -> None:
@@ -135,3 +157,31 @@ def test_a_reload_mid_run_shows_the_same_transcript(
         viewer.locator("#timeline li[data-kind=message]").nth(2).wait_for()
     assert _transcript(page) == _transcript(watcher)
     assert len(_transcript(page)) == len(set(_transcript(page)))
+
+
+def test_a_reload_mid_message_restores_it_from_its_first_word(lab: Any, demo_model: Any) -> None:
+    page = lab
+    reply = "Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi."
+    demo_model.set_script({"rules": [{"reply": reply, "chunks": 24, "chunk_delay_ms": 200}]})
+    _use_template(page, "Research pipeline")
+    page.get_by_label("Topic").fill("continuity")
+    page.get_by_role("button", name="Run version 1").click()
+    streaming = page.locator("#timeline .tl-streaming .tl-body")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#timeline .tl-streaming .tl-body');"
+        " return b && b.textContent.length > 20; }",
+        timeout=30_000,
+    )
+    before = streaming.first.inner_text()
+
+    page.reload()
+
+    streaming.first.wait_for(timeout=10_000)
+    after = streaming.first.inner_text()
+    assert after.startswith("Alpha beta"), (before, after)
+    assert len(after) >= len(before) or before.startswith(after[: len(before)]), (before, after)
+    screenshot(page, "23-run-reloaded-mid-message")
+    # The finished messages are whole, each shown once.
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    bodies = page.locator("#timeline li[data-kind=message] .tl-body").all_inner_texts()
+    assert bodies == [reply] * 3

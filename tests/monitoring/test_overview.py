@@ -41,3 +41,52 @@ def test_htmx_refresh_renders_only_the_health_region(personas: Personas, client_
 def test_healthz_answers_without_login(client, db) -> None:
     response = client.get(reverse("healthz"))
     assert response.json() == {"status": "ok"}
+
+
+def test_redis_unused_in_the_embedded_mode_has_no_health_dot(
+    personas: Personas, client_for, settings
+) -> None:
+    settings.REDIS_URL = ""
+    content = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
+    cards = content.split('data-testid="probe"')[1:]
+    (redis_card,) = [card for card in cards if "Redis" in card]
+    assert 'data-state="unused"' in redis_card
+    assert "status-dot unused" in redis_card
+    assert "healthy" not in redis_card
+
+
+def test_workers_from_before_a_restart_are_folded_into_history(
+    personas: Personas, client_for
+) -> None:
+    now = timezone.now()
+    Worker.objects.create(
+        name="celery@now", kind="celery", hostname="h", pid=1, started_at=now, last_seen_at=now
+    )
+    Worker.objects.create(
+        name="celery@just-silent",
+        kind="celery",
+        hostname="h",
+        pid=2,
+        started_at=now,
+        last_seen_at=now - timedelta(minutes=2),
+    )
+    for number in range(25):
+        Worker.objects.create(
+            name=f"celery@yesterday-{number}",
+            kind="celery",
+            hostname="h",
+            pid=100 + number,
+            started_at=now - timedelta(days=1),
+            last_seen_at=now - timedelta(hours=20, minutes=number),
+            stopped_at=now - timedelta(hours=20, minutes=number) if number % 2 else None,
+        )
+
+    content = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
+
+    current, _, earlier = content.partition('data-testid="workers-earlier"')
+    assert "celery@now" in current and "celery@just-silent" in current
+    assert "celery@yesterday" not in current
+    assert "Earlier workers (25)" in earlier
+    assert earlier.count('data-testid="worker-row"') == 20
+    assert "celery@yesterday-0" in earlier and "celery@yesterday-24" not in earlier
+    assert "The 20 most recent are shown." in earlier

@@ -94,11 +94,15 @@ def test_selector_with_azure_and_anthropic(personas: Personas) -> None:
     assert analyst["tools"] == ["calculator"]
     selector = config_of(personas.workspace, "Selector")
     assert selector["model"] == {"provider_id": str(azure.pk), "model": "gpt4o-mini-selector"}
-    assert selector["system_message"].startswith("Select an agent to perform task.")
+    # AutoGen's selector settings carry over; the engine fills the prompt's placeholders.
+    assert team["selector_prompt"].startswith("Select an agent to perform task.")
+    assert "{history}" in team["selector_prompt"] and "{participants}" in team["selector_prompt"]
+    assert team["allow_repeated_speaker"] is False and team["max_selector_attempts"] == 3
+    assert team["task_counts_as_message"] is True
     report = "\n".join(result.report)
     assert "azure_endpoint was not imported" in report and "api_version" in report
-    assert "max_selector_attempts is not supported" in report
-    assert "{roles}" in report
+    assert "max_selector_attempts" not in report and "allow_repeated_speaker" not in report
+    assert "the tool “calculator” runs as the built-in calculator" in report
 
 
 def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
@@ -110,6 +114,10 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert names(team["agents"]) == ["travel_agent", "flights_refunder"]
     assert names([team["start_agent"]]) == ["travel_agent"]
     assert team["max_handoffs"] == 15
+    assert team["termination"] == {
+        "any_of": [{"handoff_to_human": True}, {"text_mention": "TERMINATE"}, {"max_messages": 15}]
+    }
+    assert team["task_counts_as_message"] is True
     travel = config_of(personas.workspace, "travel_agent")
     refunder = config_of(personas.workspace, "flights_refunder")
     assert travel["model"] == {"provider_id": str(ollama.pk), "model": "llama3.2"}
@@ -117,11 +125,12 @@ def test_swarm_with_ollama_and_handoffs(personas: Personas) -> None:
     assert names(refunder["handoff_targets"]) == ["travel_agent"]
     assert refunder["tools"] == []
     report = "\n".join(result.report)
-    assert "hand-off to “user”" in report
-    assert "custom tool “refund_flight”" in report
+    # The travel agent's hand-off to the user is AutoGen's HandoffTermination: a wait here.
+    assert "hand-off to “user”" not in report
+    assert "HandoffTermination (user): AutoGen ends the run" in report
+    assert "Agent “flights_refunder” may hand the conversation to the user here" in report
+    assert "the tool “refund_flight” (FunctionTool) was not imported" in report
     assert "host is not supported" in report
-    assert "handoff_to_human, text_mention" in report
-    assert "max_handoffs 15" in report
 
 
 def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
@@ -130,25 +139,28 @@ def test_unsupported_parts_are_all_reported(personas: Personas) -> None:
         workspace=personas.workspace, user=None, document=load("autogen_unsupported_parts.json")
     )
     team = team_config(result.workflow)
-    assert names(team["members"]) == ["coder", "reviewer"]
+    # The UserProxyAgent is a person member: the run waits for them on their turn.
+    assert names(team["members"][:2]) == ["coder", "reviewer"]
+    assert team["members"][2] == "person:user_proxy"
     # ExternalTermination is dropped; max_turns bounds the chat.
-    assert team["termination"] == {"any_of": [{"text_mention": "LGTM"}, {"max_messages": 8}]}
+    # AutoGen's max_turns counts agent turns; max_messages here counts the task too.
+    assert team["termination"] == {"any_of": [{"text_mention": "LGTM"}, {"max_messages": 9}]}
     coder = config_of(personas.workspace, "coder")
     assert coder["model"] == {"provider_id": str(demo.pk), "model": "demo"}
     assert coder["tools"] == []
     report = "\n".join(result.report)
     for expected in (
-        "ExternalTermination is not supported",
-        "custom tool “run_python”",
-        "reflect_on_tool_use is not supported",
-        "model_client_stream is not supported",
+        "ExternalTermination was left out",
+        "the tool “run_python” (FunctionTool) was not imported",
         "base_url was not imported",
         "max_retries is not supported",
         "GeminiChatCompletionClient” is not supported",
-        "UserProxyAgent, which is not supported",
-        "max_turns 8 is mapped to max_messages 8",
+        "“user_proxy” (UserProxyAgent) is a person here",
+        "max_turns 8 is mapped to max_messages 9",
     ):
         assert expected in report
+    # Streaming and reflecting on tool results are what runs here do anyway.
+    assert "model_client_stream" not in report and "reflect_on_tool_use" not in report
     assert any("no openai provider" in warning for warning in result.warnings)
     assert not Agent.objects.filter(name="user_proxy").exists()
 
@@ -165,8 +177,8 @@ def test_an_unbounded_team_gets_max_messages_20(personas: Personas) -> None:
 
 def test_not_a_team_is_refused(personas: Personas) -> None:
     document = load("autogen_round_robin_openai.json")
-    document["provider"] = "autogen_agentchat.teams.MagenticOneGroupChat"
-    with pytest.raises(ValidationError, match="MagenticOneGroupChat.*is not supported"):
+    document["provider"] = "autogen_agentchat.teams.GraphFlow"
+    with pytest.raises(ValidationError, match="GraphFlow.*is not supported"):
         autogen_import(workspace=personas.workspace, user=None, document=document)
     assert not Workflow.objects.exists()
 
@@ -177,5 +189,42 @@ def test_import_command_detects_autogen(personas: Personas, capsys) -> None:
     )
     out = capsys.readouterr().out
     assert "Imported the AutoGen Studio team as the workflow “Travel desk swarm”" in out
-    assert "Not mapped:" in out and "Warning:" in out
+    assert "Differs from AutoGen:" in out and "Warning:" in out
     assert Workflow.objects.filter(workspace=personas.workspace, latest_version=1).count() == 1
+
+
+def test_a_chat_hand_off_to_the_user_becomes_a_wait_for_a_person(personas: Personas) -> None:
+    make_provider(personas.workspace, name="Demo")
+    document = load("autogen_round_robin_openai.json")
+    writer = document["config"]["participants"][0]["config"]
+    writer["handoffs"] = [{"target": "user", "name": "transfer_to_user"}]
+    conditions = document["config"]["termination_condition"]["config"]["conditions"]
+    conditions.append(
+        {
+            "provider": "autogen_agentchat.conditions.HandoffTermination",
+            "component_type": "termination",
+            "config": {"target": "user"},
+        }
+    )
+    result = autogen_import(workspace=personas.workspace, user=None, document=document)
+    team = team_config(result.workflow)
+    assert {"handoff_to_human": True} in team["termination"]["any_of"]
+    assert config_of(personas.workspace, "writer")["system_message"].endswith(
+        "When you need the user, write HANDOFF_TO_HUMAN."
+    )
+    assert "HANDOFF_TO_HUMAN" not in config_of(personas.workspace, "critic")["system_message"]
+    assert any(line.startswith("HandoffTermination (user)") for line in result.report)
+
+
+def test_a_renamed_agent_is_the_name_the_selector_sees(personas: Personas) -> None:
+    make_provider(personas.workspace, name="Demo")
+    document = load("autogen_gallery_selector.json")
+    autogen_import(workspace=personas.workspace, user=None, document=document)
+    again = autogen_import(workspace=personas.workspace, user=None, document=document)
+    prompt = team_config(again.workflow)["selector_prompt"]
+    assert "available:\nassistant_agent (imported): An agent that helps" in prompt
+    assert "critic_agent (imported): an agent that reviews" in prompt
+    assert any(
+        line.startswith("Agent “assistant_agent” is named “assistant_agent (imported)” here")
+        for line in again.report
+    )

@@ -264,7 +264,7 @@ def test_importing_an_autogen_team_reports_what_it_could_not_map(
 def test_an_unreadable_import_says_why(personas: Personas, client_for) -> None:
     workflow = workflow_create(workspace=personas.workspace, user=None, name="Empty")
     client = client_for(personas.editor)
-    assert "not JSON" in upload(client, workflow, b"{oops").json()["error"]
+    assert "not valid JSON" in upload(client, workflow, b"{oops").json()["error"]
     assert "neither" in upload(client, workflow, b'{"hello": 1}').json()["error"]
     assert Agent.objects.filter(workspace=personas.workspace).count() == 0
 

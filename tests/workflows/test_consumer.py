@@ -35,6 +35,7 @@ from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")
 TIMEOUT = 5
 
 
@@ -82,11 +83,12 @@ Headers = list[tuple[bytes, bytes]]
 
 
 def signed_in(user: User) -> Headers:
-    """A browser's handshake headers: its session cookie and this site's origin."""
+    """A browser's handshake headers: its session cookie, the host it asks for and this site's
+    origin."""
     client = Client()
     client.force_login(user)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()), ORIGIN]
+    return [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()), HOST, ORIGIN]
 
 
 @pytest.fixture
@@ -148,7 +150,7 @@ async def subscribe(socket: WebsocketCommunicator, after_seq: int) -> list[dict[
 
 @pytest.mark.asyncio
 async def test_anonymous_is_refused(run: Run) -> None:
-    socket = communicator(run.pk, [ORIGIN])
+    socket = communicator(run.pk, [HOST, ORIGIN])
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected  # accepted only to say why: a browser cannot read a refused handshake's code
     assert await close_code(socket) == consumers.CLOSE_UNAUTHENTICATED
@@ -167,11 +169,47 @@ async def test_other_workspace_and_missing_runs_are_refused_alike(
 
 
 @pytest.mark.asyncio
-async def test_foreign_origin_is_refused(run: Run, as_owner: Headers) -> None:
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"https://evil.example",
+        # Another program on the same machine: same host name, another port or scheme.
+        b"http://127.0.0.1:9999",
+        b"https://127.0.0.1",
+        b"null",
+        None,
+    ],
+)
+async def test_foreign_origin_is_refused(run: Run, as_owner: Headers, origin: bytes | None) -> None:
     cookie = as_owner[0]
-    socket = communicator(run.pk, [cookie, (b"origin", b"https://evil.example")])
+    headers = [cookie, HOST] + ([(b"origin", origin)] if origin is not None else [])
+    socket = communicator(run.pk, headers)
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert not connected
+    await socket.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_the_origin_must_match_the_host_and_port_asked_for(
+    run: Run, as_owner: Headers, settings: Any
+) -> None:
+    cookie = as_owner[0]
+    served_on_8000 = [cookie, (b"host", b"127.0.0.1:8000")]
+    socket = communicator(run.pk, [*served_on_8000, (b"origin", b"http://127.0.0.1:8000")])
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    await socket.disconnect()
+
+    socket = communicator(run.pk, [*served_on_8000, (b"origin", b"http://127.0.0.1:9999")])
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert not connected
+    await socket.disconnect()
+
+    # An origin the administrator listed (a proxy on another port) is let in.
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["http://127.0.0.1:9999"]
+    socket = communicator(run.pk, [*served_on_8000, (b"origin", b"http://127.0.0.1:9999")])
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
     await socket.disconnect()
 
 
@@ -567,3 +605,55 @@ async def test_a_feed_that_loses_the_layer_closes_its_sockets_and_the_next_start
     await publish_events(run.pk, [live_event(2)])
     assert event_seqs([await again.receive_json_from(timeout=TIMEOUT)]) == [2]
     await again.disconnect()
+
+
+# --- a viewer arriving mid-message ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_viewer_arriving_mid_message_gets_it_from_its_first_word(
+    run: Run, as_viewer: Headers
+) -> None:
+    from workflows.live import ChannelLive
+
+    live = ChannelLive()
+    # Streamed before anyone watched.
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text="Once upon")
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text=" a time ✨")
+
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    restored = await socket.receive_json_from(timeout=TIMEOUT)
+    assert restored == {
+        "type": "delta",
+        "step_key": "draft",
+        "agent": "Writer",
+        "text": "Once upon a time ✨",
+        "offset": 0,
+    }
+    # The next batch says where it starts (in characters), so the page keeps each once.
+    await live.delta(str(run.pk), step_key="draft", agent="Writer", text=" there")
+    following = await socket.receive_json_from(timeout=TIMEOUT)
+    assert (following["text"], following["offset"]) == (" there", len("Once upon a time ✨"))
+
+    # Once the message is stored, a new viewer gets the message, not the partial text.
+    stored = {**live_event(1, kind="message", text="Once upon a time there"), "step_key": "draft"}
+    await publish_events(run.pk, [stored])
+    late = await open_socket(run.pk, as_viewer)
+    await subscribe(late, 0)
+    assert await late.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+    await late.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_finished_run_leaves_no_partial_text(run: Run, as_viewer: Headers) -> None:
+    from workflows.live import ChannelLive
+
+    await ChannelLive().delta(str(run.pk), step_key="draft", agent="Writer", text="Half a")
+    await publish_status(run.pk, "failed", "The provider stopped answering")
+
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()

@@ -267,3 +267,18 @@ def test_the_batched_renewal_extends_every_lease_of_one_owner(
     leases = dict(Run.objects.values_list("pk", "lease_until"))
     assert leases[runs[0].pk] > soon and leases[runs[1].pk] > soon
     assert leases[runs[2].pk] == soon
+
+
+def test_a_resumed_run_keeps_the_time_it_first_started(queued: Run) -> None:
+    run_lease_acquire(queued.pk, owner="worker-a")
+    queued.refresh_from_db()
+    first_start = queued.started_at
+    assert first_start is not None
+    # The run waits for a person, is answered, and another worker takes it up again.
+    run_finish(queued.pk, owner="worker-a", status=RunStatus.WAITING)
+    Run.objects.filter(pk=queued.pk).update(status=RunStatus.QUEUED)
+
+    assert run_lease_acquire(queued.pk, owner="worker-b") is True
+
+    queued.refresh_from_db()
+    assert queued.started_at == first_start

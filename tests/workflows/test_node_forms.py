@@ -181,3 +181,44 @@ def test_an_agent_step_takes_the_name_of_its_agent_unless_someone_named_it() -> 
 
     form = form_for(node, {"label": "Final copy", "agent_id": "a2", **policy})
     assert form.node_update(form.config())["label"] == "Final copy"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {
+            "id": "team",
+            "type": "group_chat",
+            "label": "Team",
+            "config": {
+                "members": ["a1", "a2"],
+                "speaker_selection": "llm_selector",
+                "selector_agent_id": "a3",
+                "allow_repeated_speaker": False,
+                "selector_prompt": "Roles:\nResearcher\n\n{history}\nPick from {participants}.",
+                "max_selector_attempts": 3,
+                "termination": {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 10}]},
+                "task_counts_as_message": True,
+                "output_variable": "transcript",
+            },
+        },
+        {
+            "id": "team",
+            "type": "handoff",
+            "label": "Team",
+            "config": {
+                "agents": ["a1", "a2"],
+                "start_agent": "a1",
+                "termination": {"any_of": [{"handoff_to_human": True}, {"max_messages": 10}]},
+                "task_counts_as_message": True,
+                "max_handoffs": 15,
+                "output_variable": "transcript",
+            },
+        },
+    ],
+    ids=["selector", "swarm"],
+)
+def test_an_imported_autogen_team_resubmits_unchanged(node: dict[str, Any]) -> None:
+    config = form_for(node, post_of(form_for(node))).config()
+    assert config is not None
+    assert {key: config.get(key) for key in node["config"]} == node["config"]

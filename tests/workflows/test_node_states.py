@@ -32,13 +32,14 @@ def parallel_run(personas: Personas, status: str) -> Run:
     )
 
 
-def step(run: Run, node_id: str, status: str) -> None:
+def step(run: Run, node_id: str, status: str, *, branch: str = "") -> None:
     Step.objects.create(
         run=run,
         key=node_id,
         node_id=node_id,
         node_type="agent",
         status=status,
+        branch=branch,
         started_at=timezone.now(),
     )
 
@@ -49,7 +50,7 @@ def states(run: Run) -> dict[str, str]:
 
 def test_a_fan_out_is_done_once_a_branch_ran(personas: Personas) -> None:
     run = parallel_run(personas, "running")
-    assert states(run)["fan-out"] == "waiting"
+    assert states(run)["fan-out"] == "pending"
     step(run, "research-a", Step.Status.RUNNING)
 
     shown = states(run)
@@ -57,7 +58,7 @@ def test_a_fan_out_is_done_once_a_branch_ran(personas: Personas) -> None:
     assert shown["start"] == "done"
     assert shown["fan-out"] == "done"
     assert shown["research-a"] == "running"
-    assert shown["research-b"] == "waiting"
+    assert shown["research-b"] == "pending"
 
 
 def test_a_finished_run_marks_what_never_ran_as_skipped(personas: Personas) -> None:
@@ -70,4 +71,61 @@ def test_a_finished_run_marks_what_never_ran_as_skipped(personas: Personas) -> N
     assert shown["fan-out"] == "done"
     assert shown["research-b"] == "failed"
     assert shown["join"] == "skipped" and shown["analysis"] == "skipped"
-    assert shown["end"] == "waiting"
+    assert shown["end"] == "skipped"
+
+
+def test_nodes_are_listed_in_the_order_the_graph_runs(personas: Personas) -> None:
+    run = parallel_run(personas, "running")
+    # Drawn in another order than they run: the list still follows the edges.
+    graph = run.version.graph
+    graph["nodes"] = list(reversed(graph["nodes"]))
+    run.version.graph = graph
+    run.version.save(update_fields=["graph"])
+
+    order = [node["id"] for node in run_node_states(run)]
+
+    assert order == ["start", "fan-out", "research-a", "research-b", "join", "analysis", "end"]
+
+
+def test_a_node_waiting_for_a_person_is_not_shown_as_not_reached(personas: Personas) -> None:
+    run = parallel_run(personas, "waiting")
+    # As a human node asks: no step of its own until answered; the request names the node.
+    run.waiting_request = {"step_key": "research-a", "node_id": "research-a", "kind": "input"}
+    run.save(update_fields=["waiting_request"])
+
+    nodes = {node["id"]: node for node in run_node_states(run)}
+
+    assert nodes["research-a"]["state"] == "waiting"
+    assert nodes["research-a"]["state_label"] == "waiting for a person"
+    assert nodes["research-b"]["state"] == "pending"
+    assert nodes["research-b"]["state_label"] == "not reached yet"
+
+
+def test_only_the_end_of_the_branch_taken_is_done(personas: Personas) -> None:
+    run = parallel_run(personas, "succeeded")
+    run.version.graph = {
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "triage", "type": "router"},
+            {"id": "billing", "type": "agent"},
+            {"id": "support", "type": "agent"},
+            {"id": "end-billing", "type": "end"},
+            {"id": "end-support", "type": "end"},
+        ],
+        "edges": [
+            {"id": "1", "source": "start", "target": "triage"},
+            {"id": "2", "source": "triage", "target": "billing", "source_handle": "billing"},
+            {"id": "3", "source": "triage", "target": "support", "source_handle": "support"},
+            {"id": "4", "source": "billing", "target": "end-billing"},
+            {"id": "5", "source": "support", "target": "end-support"},
+        ],
+    }
+    run.version.save(update_fields=["graph"])
+    step(run, "triage", Step.Status.COMPLETED, branch="support")
+    step(run, "support", Step.Status.COMPLETED)
+
+    shown = states(run)
+
+    assert shown["end-support"] == "done"
+    assert shown["end-billing"] == "skipped"
+    assert shown["billing"] == "skipped"

@@ -7,7 +7,7 @@ The Django side implements these with the database, the LLM gateway, tools and t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ class RunSnapshot:
     budget_action: str = "stop"
     tokens_used: int = 0
     cost_used: Decimal = Decimal(0)
+    answered_by: Mapping[str, str] = field(default_factory=dict)  # who answered, by step key
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class AgentReply:
     latency_ms: float = 0.0  # time in model calls, all of the turn's
     retries: int = 0
     fallbacks: int = 0
+    unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
 
 
 class AgentRunner(Protocol):

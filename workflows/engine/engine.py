@@ -6,9 +6,11 @@ keys come only from graph positions, so a resumed run meets the same keys in the
 
 * `node` on the first visit; `node@loop:i` inside loop iteration i (nested: `node@outer:i@inner:j`);
   `node[b]` inside branch b (edge order) of a parallel node; suffixes compose in walking order.
-* Team sub-steps: `chat/turn-n`, `chat/select-n` (llm selector), `chat/human-n`, `desk/agent-i-n`,
-  `poll/voter-i`, `poll/chair`; the team node's own key then records its result, so a replay of
-  a finished team node skips it whole. Budget pauses wait on `budget@n` (n-th budget's worth).
+* Team sub-steps: `chat/turn-n` (an agent's turn, or a person member's answer),
+  `chat/select-n` and its retries `chat/select-n/retry-k` (llm selector), `chat/human-n`,
+  `desk/agent-i-n`, `desk/human-n` (a hand-off to the user), `poll/voter-i`, `poll/chair`; the
+  team node's own key then records its result, so a replay of a finished team node skips it
+  whole. Budget pauses wait on `budget@n` (n-th budget's worth).
 
 Rules where a choice had to be made:
 
@@ -19,6 +21,8 @@ Rules where a choice had to be made:
 * A hand-off swarm that would exceed `max_handoffs` is a node error: its error policy decides.
 * A vote: a single leading option wins when it meets the quorum; tied leaders go to the tie
   policy; otherwise the output is `NO_DECISION`. Vote nodes have one output, no per-option branch.
+* The start node passes the run's inputs on as text: a single input as its text, several as
+  "name: value" lines; each input is also a template name of its own.
 * Start, end, parallel and loop nodes are pure and re-done on replay; max_steps counts every node
   visit, replayed ones included, so a resumed run stops where the first one would have.
 """
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
     AgentReply,
     AgentRunner,
@@ -122,7 +127,7 @@ class Engine:
         except RunWaiting:
             return RunOutcome("waiting", "Waiting for a person")
         except RunStop as stop:
-            return RunOutcome(stop.status, stop.reason)
+            return RunOutcome(stop.status, redact_secrets(stop.reason))
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -283,7 +288,7 @@ class RunContext:
             except (LeaseLost, RunWaiting, RunStop, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                error = str(exc) or type(exc).__name__
+                error = redact_secrets(str(exc)) or type(exc).__name__
             if policy.action == "retry" and retries < policy.retries:
                 await self.engine.sleep(policy.backoff_s * 2**retries)
                 retries += 1
@@ -357,7 +362,7 @@ class RunContext:
         except Exception as exc:
             if self.lease_lost:
                 raise LeaseLost() from None
-            error = str(exc) or type(exc).__name__
+            error = redact_secrets(str(exc)) or type(exc).__name__
             failed = EventDraft("node_failed", {"node_id": node.id, "error": error}, key)
             await store.step_failed(
                 self.run_id, key=key, attempt=attempt, error=error, events=[failed]
@@ -392,6 +397,10 @@ class RunContext:
             await self.wait(key, request)
         answer = self.snapshot.answers[key]
         return await self.step(key, node, answer, lambda: _ready(build(answer)))
+
+    def answerer(self, key: str) -> str:
+        """Who answered the question at `key`, as the transcript names them."""
+        return str(self.snapshot.answered_by.get(key) or "")
 
     async def wait(self, key: str, request: Mapping[str, Any]) -> None:
         # Parallel branches may ask for the same budget approval; one request is enough.

@@ -50,6 +50,7 @@ class MemoryRun:
     failures: list[tuple[str, int, str]] = field(default_factory=list)
     waiting: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)
+    answered_by: dict[str, str] = field(default_factory=dict)
     lease_held: bool = True
     cancel: bool = False
     tokens_used: int = 0
@@ -80,9 +81,11 @@ class InMemoryStore:
         self.runs[run_id] = run
         return run
 
-    def answer(self, run_id: str, key: str, value: Any) -> None:
+    def answer(self, run_id: str, key: str, value: Any, *, by: str = "") -> None:
         run = self.runs[run_id]
         run.answers[key] = value
+        if by:
+            run.answered_by[key] = by
         run.waiting.pop(key, None)
 
     def _held(self, run_id: str) -> MemoryRun:
@@ -105,6 +108,7 @@ class InMemoryStore:
             variables=variables,
             completed=dict(run.completed),
             answers=dict(run.answers),
+            answered_by=dict(run.answered_by),
             tokens_used=run.tokens_used,
             cost_used=run.cost_used,
             **run.options,

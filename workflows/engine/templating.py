@@ -49,6 +49,14 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def inputs_as_text(inputs: Mapping[str, Any]) -> str:
+    """What the first node after start reads: a lone input as its text, several as
+    "name: value" lines — never the JSON of the whole form, which a model would echo back."""
+    if len(inputs) == 1:
+        return as_text(next(iter(inputs.values())))
+    return "\n".join(f"{name}: {as_text(value)}" for name, value in inputs.items())
+
+
 def render(template: str, context: Mapping[str, Any]) -> Rendered:
     missing: list[str] = []
 

@@ -146,6 +146,7 @@ def group_chat_debate(members: list[str], *, max_messages: int = 12) -> dict[str
                 members=list(members),
                 speaker_selection="round_robin",
                 termination=termination,
+                result="transcript",
                 output_variable="transcript",
             ),
             node("end", "end", 600, 0, output="transcript"),

@@ -366,17 +366,42 @@ class SpeakerRule(_Strict):
     next_speaker: AgentId
 
 
+# A member that is a person, such as AutoGen's UserProxyAgent: "person:<name>". On its turn the
+# run waits for that person's answer, which joins the chat like an agent's message.
+PERSON_PREFIX = "person:"
+
+
+def is_person(member: str) -> bool:
+    return member.startswith(PERSON_PREFIX)
+
+
 class GroupChatConfig(NodeConfig):
-    members: list[AgentId] = Field(min_length=2, max_length=20)
+    # One member is a chat too: it keeps answering until the termination fires.
+    members: list[AgentId] = Field(min_length=1, max_length=20)
     speaker_selection: Literal["round_robin", "llm_selector", "rules"] = "round_robin"
     selector_agent_id: AgentId | None = None
+    # llm_selector only. False: whoever spoke last is not a candidate for the next turn.
+    allow_repeated_speaker: bool = True
+    # llm_selector only: the selector's whole request, with {roles}, {participants} and
+    # {history} filled in each turn (AutoGen's selector_prompt). Empty: the chat so far.
+    selector_prompt: Template | None = Field(default=None, min_length=1)
+    # llm_selector only: asks again, saying what was wrong, when no single member is named.
+    max_selector_attempts: int = Field(default=1, ge=1, le=10)
     speaker_rules: list[SpeakerRule] = Field(default_factory=list, max_length=100)
     termination: Termination
+    # What the chat hands on: its last message, or the whole conversation with its speakers.
+    result: Literal["last_message", "transcript"] = "last_message"
+    # AutoGen counts the task as the chat's first message: max_messages includes it, and a
+    # termination text in the task itself ends the chat before anyone speaks.
+    task_counts_as_message: bool = False
     output_variable: VariableName | None = None
 
     @field_validator("members")
     @classmethod
     def _members(cls, value: Any) -> Any:
+        for member in value:
+            if is_person(member) and not member[len(PERSON_PREFIX) :].strip():
+                raise ValueError(f"a person member is written {PERSON_PREFIX}<name>")
         return _unique(value, "member")
 
     @model_validator(mode="after")
@@ -401,6 +426,7 @@ class GroupChatConfig(NodeConfig):
         found = [
             Reference("agent", member, f"config.members[{index}]")
             for index, member in enumerate(self.members)
+            if not is_person(member)
         ]
         if self.selector_agent_id:
             found.append(Reference("agent", self.selector_agent_id, "config.selector_agent_id"))
@@ -408,10 +434,16 @@ class GroupChatConfig(NodeConfig):
 
 
 class HandoffConfig(NodeConfig):
-    agents: list[AgentId] = Field(min_length=2, max_length=20)
+    agents: list[AgentId] = Field(min_length=1, max_length=20)
     start_agent: AgentId
     context_variables: list[VariableName] = Field(default_factory=list, max_length=50)
     max_handoffs: int = Field(default=10, ge=1, le=100)
+    # None: the swarm ends when an agent answers without handing off. Set (AutoGen's Swarm):
+    # the agent holding the conversation keeps it until it hands off, and the swarm ends when
+    # this condition holds, checked after every message.
+    termination: Termination | None = None
+    # As for group chats: the task is the first message max_messages counts.
+    task_counts_as_message: bool = False
     output_variable: VariableName | None = None
 
     @field_validator("agents")
@@ -423,6 +455,11 @@ class HandoffConfig(NodeConfig):
     def _start_is_member(self) -> HandoffConfig:
         if self.start_agent not in self.agents:
             raise ValueError(f"start_agent '{self.start_agent}' is not one of the agents")
+        if self.termination is not None and not termination_is_bounded(self.termination):
+            raise ValueError(
+                "termination may never fire: include max_messages, token_budget, "
+                "cost_budget_usd or timeout_s (directly or under any_of)"
+            )
         return self
 
     def references(self) -> list[Reference]:

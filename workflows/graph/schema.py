@@ -11,13 +11,14 @@ This module checks shapes only. Per-type node configs, wiring and references are
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from a2a_site.json_input import JsonInputError, json_parse
 
 GRAPH_SCHEMA_VERSION = 1
 MAX_LABEL = 120
@@ -152,9 +153,9 @@ class InputField(_Strict):
         # json: forms send the text, the API sends the value itself.
         if isinstance(value, str):
             try:
-                return json.loads(value)
-            except ValueError as exc:
-                raise ValueError(f"Enter valid JSON ({exc}).") from None
+                return json_parse(value, what="This")
+            except JsonInputError as error:
+                raise ValueError(f"Enter valid JSON ({error}).") from None
         return value
 
 

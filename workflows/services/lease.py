@@ -17,7 +17,8 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agents.llm.pricing import price_usage
+from agents.llm.pricing import price_call
+from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
 from agents.models import LedgerEntry, Provider
 from workflows.models import Run, RunStatus
@@ -39,7 +40,9 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
         lease_owner=owner,
         lease_until=now + timedelta(seconds=lease_seconds()),
         attempts=F("attempts") + 1,
-        started_at=now,
+        # The first start stays: a resume after a wait or a dead worker continues the same run,
+        # and its elapsed time counts from when it began.
+        started_at=Coalesce("started_at", Value(now)),
     )
     return taken == 1
 
@@ -111,12 +114,13 @@ def ledger_close_orphans(run_id: Any) -> int:
             output_price_per_1k=provider.output_price_per_1k if provider else None,
         )
         usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
-        cost, _ = price_usage(deployment, usage)
+        cost, price_source = price_call(deployment, usage)
         closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
             status=LedgerEntry.Status.UNKNOWN,
             prompt_tokens=entry.prompt_tokens_estimate,
             cost=cost or Decimal(0),
             cost_estimated=True,
+            price_source=price_source,
             error_kind="worker_lost",
             finished_at=timezone.now(),
         )
@@ -166,7 +170,8 @@ def run_finish(
     """Ends the run and releases the lease in one write; False if the lease was lost meanwhile.
     The run's totals are copied from its ledger in the same write, so a step interrupted by a
     cancel or a failure is counted too."""
-    fields: dict[str, Any] = {"status": status, "reason": reason[:5000], "lease_owner": ""}
+    reason = redact_secrets(reason)[:5000]
+    fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
     fields.update(ledger_totals())
     fields["lease_until"] = None
     if status == RunStatus.WAITING:

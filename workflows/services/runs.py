@@ -92,10 +92,15 @@ def run_answer(*, run: Run, step_key: str, answer: Any, user: User | None) -> Ru
         if locked.status != RunStatus.WAITING or waiting.get("step_key") != step_key:
             raise ValidationError("This run is not waiting for that answer any more.")
         locked.answers = {**locked.answers, step_key: answer}
+        if user is not None:
+            name = user.get_full_name() or user.get_username()
+            locked.answered_by = {**(locked.answered_by or {}), step_key: name}
         locked.waiting_request = None
         locked.status = RunStatus.QUEUED
         locked.dispatched_at = timezone.now()
-        locked.save(update_fields=["answers", "waiting_request", "status", "dispatched_at"])
+        locked.save(
+            update_fields=["answers", "answered_by", "waiting_request", "status", "dispatched_at"]
+        )
         run_id = locked.pk
         transaction.on_commit(lambda: dispatch_run(run_id))
     run.refresh_from_db()
@@ -116,6 +121,7 @@ def run_retry(*, run: Run, user: User | None) -> Run:
             status=RunStatus.QUEUED,
             reason="",
             output=None,
+            started_at=None,  # a retry is timed from its own start
             finished_at=None,
             attempts=0,
             cancel_requested=False,

@@ -109,9 +109,11 @@ class ProviderChooser:
             return same_kind
         first = providers.first()
         if first is not None:
+            # No kind at all: a client of a kind A2A Studio lacks, reported by the importer.
+            reason = f"this workspace has no {kind} provider, so " if kind else ""
             self.warnings.append(
-                f"{for_what}: this workspace has no {kind} provider, so “{first.name}” "
-                f"({first.kind}) is used; check the agents' model names."
+                f"{for_what}: {reason}“{first.name}” ({first.kind}) is used; check the agents' "
+                "model names."
             )
             return first
         created = Provider.objects.filter(workspace=self.workspace, name=FALLBACK_PROVIDER).first()

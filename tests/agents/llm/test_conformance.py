@@ -20,6 +20,7 @@ from aiohttp import web
 from agents.fakellm import RunningServer
 from agents.llm import Deployment, Gateway, LLMRequest, Route, RoutePlan, Usage, price_usage
 from agents.llm.full import load_litellm
+from agents.llm.pricing import price_call
 
 from .conftest import API_KEY, HELLO, WEATHER_TOOL
 
@@ -249,12 +250,31 @@ def test_overrides_and_free_kinds() -> None:
         output_price_per_1k=Decimal("1.5"),
     )
     assert price_usage(dep, Usage(2000, 1000, 3000)) == (Decimal("2.5"), False)
-    for kind in ("ollama", "demo", "openai_compatible"):
-        assert price_usage(Deployment("p", kind, "gpt-4o", "http://x"), Usage(9, 9, 18)) == (
+    for kind in ("ollama", "demo"):
+        assert price_call(Deployment("p", kind, "gpt-4o", "http://x"), Usage(9, 9, 18)) == (
             0,
-            False,
+            "free",
         )
     assert price_usage(Deployment("p", "openai", "no-such-model", "http://x"), Usage(9, 9, 18)) == (
         0,
         True,
     )
+
+
+def test_an_openai_compatible_gateway_is_priced_by_the_model_it_serves_or_said_unknown() -> None:
+    usage = Usage(1_000_000, 1_000_000, 2_000_000)
+    gateway = Deployment("p", "openai_compatible", "gpt-4o-mini", "http://x")
+    listed = Deployment("p", "openai", "gpt-4o-mini", "http://x")
+
+    cost, source = price_call(gateway, usage)
+
+    assert source == "price_list"
+    assert cost > 0 and cost == price_call(listed, usage)[0]
+    # A local model behind the same kind of endpoint has no public price: unknown, not free.
+    assert price_call(Deployment("p", "openai_compatible", "my-llama", "http://x"), usage) == (
+        0,
+        "unknown",
+    )
+    # The name the provider reports is tried first: an alias priced by what answered.
+    alias = Deployment("p", "openai_compatible", "house-model", "http://x")
+    assert price_call(alias, usage, "gpt-4o-mini")[1] == "price_list"

@@ -277,7 +277,8 @@ async def test_http_get_refuses_a_redirect_to_a_loopback_host_not_allow_listed(s
     assert result.is_error
     assert "Refused redirect to http://localhost:" in result.content
     assert "localhost resolves to" in result.content
-    assert "A2A_OUTBOUND_ALLOWED_HOSTS" in result.content
+    assert "A2A_TOOL_ALLOWED_HOSTS" in result.content
+    assert "A2A_OUTBOUND_ALLOWED_HOSTS" not in result.content
 
 
 @pytest.mark.asyncio

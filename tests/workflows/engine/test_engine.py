@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -354,19 +353,30 @@ async def test_an_invalid_graph_fails_with_a_reason(harness: Harness):
 
 @pytest.mark.asyncio
 async def test_two_hundred_runs_share_one_loop():
+    in_flight = peak = 0
+
+    async def model_call_wait(seconds: float) -> None:
+        # Counts the calls waiting on "the provider" at once: the measure of sharing the loop,
+        # which a stopwatch on a shared machine is not.
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            in_flight -= 1
+
     store = InMemoryStore()
-    agents = ScriptedAgents(NAMES, delay=0.01)
+    agents = ScriptedAgents(NAMES, delay=0.2, sleep=model_call_wait)
     harness = Harness(store=store, agents=agents)
     for index in range(200):
         harness.add(three_agents(), run_id=f"run-{index}")
     engine = harness.engine(sleep=asyncio.sleep, heartbeat=1.0)
-    started = time.perf_counter()
     outcomes = await asyncio.gather(*(engine.run(f"run-{index}") for index in range(200)))
-    elapsed = time.perf_counter() - started
     assert {outcome.status for outcome in outcomes} == {"succeeded"}
     assert len(agents.calls) == 600
-    # Sequential would take 200 runs x 3 calls x 10 ms = 6 s.
-    assert elapsed < 1.5
+    # One run at a time would have one call in flight; sharing the loop, the runs wait together.
+    assert peak >= 150, peak
 
 
 def two_branches(left: dict[str, Any]) -> dict[str, Any]:
@@ -423,3 +433,26 @@ async def test_a_lease_lost_in_a_branch_stops_its_siblings_without_writes(harnes
         await asyncio.wait_for(harness.run(), 5)
     assert run.failures == [] and run.completed == {}
     assert run.writes == 2  # the two step_started calls, before the lease was lost
+
+
+@pytest.mark.asyncio
+async def test_the_transcript_names_who_answered_and_says_what_they_decided(harness: Harness):
+    harness.add(approval_graph())
+    await harness.run()
+    harness.store.answer("r1", "check", {"approved": False, "comment": "too long"}, by="olivia")
+    await harness.run()
+
+    (answer,) = [event.data for event in harness.events(kind="message") if event.data.get("role")]
+    assert answer == {"agent": "olivia", "role": "human", "text": "Rejected: too long"}
+
+
+@pytest.mark.asyncio
+async def test_a_timed_out_approval_says_no_one_answered(harness: Harness):
+    harness.add(approval_graph(timeout_s=60, on_timeout="approve"))
+    await harness.run()
+    harness.store.answer("r1", "check", HUMAN_TIMEOUT)
+    await harness.run()
+
+    (answer,) = [event.data for event in harness.events(kind="message") if event.data.get("role")]
+    assert answer["agent"] == "no answer"
+    assert answer["text"] == "No answer within 60 s, so: Approved."

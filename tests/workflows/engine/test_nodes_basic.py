@@ -39,6 +39,17 @@ async def test_start_maps_inputs_and_end_renders_a_template(harness: Harness):
 
 
 @pytest.mark.asyncio
+async def test_the_first_agent_reads_the_inputs_as_text_not_json(harness: Harness):
+    harness.add(chain(agent("one", "ann")), inputs={"topic": "green roofs"})
+    await harness.run()
+    assert harness.agents.calls[0].history == [{"role": "user", "content": "green roofs"}]
+    harness.add(chain(agent("one", "ann")), "r2", inputs={"topic": "green roofs", "pages": 3})
+    await harness.run("r2")
+    prompt = harness.agents.calls[1].history[0]["content"]
+    assert prompt == "topic: green roofs\npages: 3"
+
+
+@pytest.mark.asyncio
 async def test_the_graph_output_may_name_a_node(harness: Harness):
     harness.add(chain(agent("one", "ann"), agent("two", "bob"), output=None))
     harness.store.runs["r1"].graph["output"] = "one"  # type: ignore[index]

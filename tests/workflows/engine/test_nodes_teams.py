@@ -39,6 +39,15 @@ async def test_round_robin_turns_until_max_messages(harness: Harness):
 
 
 @pytest.mark.asyncio
+async def test_a_chat_can_hand_on_its_whole_transcript(harness: Harness):
+    harness.add(chat(result="transcript", termination={"max_messages": 3}))
+    outcome = await harness.run()
+    assert outcome.output == (
+        "Ann: Ann @ chat/turn-0\n\nBob: Bob @ chat/turn-1\n\nCy: Cy @ chat/turn-2"
+    )
+
+
+@pytest.mark.asyncio
 async def test_text_mention_ends_the_chat(harness: Harness):
     harness.add(chat(termination={"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 9}]}))
     harness.agents = ScriptedAgents(NAMES, {"bob": ["Agreed. TERMINATE"]})
@@ -103,6 +112,140 @@ async def test_an_llm_selector_picks_speakers_and_falls_back_to_round_robin(harn
 
 
 @pytest.mark.asyncio
+async def test_one_member_keeps_answering_until_the_termination(harness: Harness):
+    harness.add(chat(members=["ann"], termination={"max_messages": 3}))
+    await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "ann"]
+    roles = [message["role"] for message in harness.agents.calls[2].history]
+    assert roles == ["user", "assistant", "assistant"]
+
+
+@pytest.mark.asyncio
+async def test_the_task_may_count_as_the_first_message_as_in_autogen(harness: Harness):
+    # AutoGen's MaxMessageTermination(10) stops after 9 agent messages: the task is one.
+    harness.add(chat(termination={"max_messages": 4}, task_counts_as_message=True))
+    await harness.run()
+    assert len(harness.agents.calls) == 3
+    # And a stop text in the task ends the chat before anyone speaks.
+    stop = {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 4}]}
+    harness.add(chat(termination=stop, task_counts_as_message=True), "r2", inputs={"topic": "x"})
+    harness.add(
+        chat(termination=stop, task_counts_as_message=True), "r3", inputs={"topic": "TERMINATE"}
+    )
+    assert (await harness.run("r2")).status == "succeeded"
+    assert len(harness.agents.calls) == 6
+    outcome = await harness.run("r3")
+    assert (outcome.status, outcome.output) == ("succeeded", "TERMINATE")
+    assert len(harness.agents.calls) == 6
+
+
+@pytest.mark.asyncio
+async def test_a_selector_without_repeats_never_picks_the_last_speaker(harness: Harness):
+    harness.add(
+        chat(
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            allow_repeated_speaker=False,
+            termination={"max_messages": 4},
+        )
+    )
+    harness.agents = ScriptedAgents(NAMES, {"sel": ["Ann", "Ann", "Ann", "Ann"]})
+    await harness.run()
+    speakers = [call.agent_id for call in harness.agents.calls if call.agent_id != "sel"]
+    assert speakers == ["ann", "bob", "ann", "bob"]
+    # The selector is offered everyone but the last speaker.
+    offered = [call.instructions for call in harness.agents.calls if call.agent_id == "sel"]
+    assert offered[1].endswith("exactly one of: Bob, Cy")
+
+
+@pytest.mark.asyncio
+async def test_two_members_without_repeats_alternate_without_asking(harness: Harness):
+    harness.add(
+        chat(
+            members=["ann", "bob"],
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            allow_repeated_speaker=False,
+        )
+    )
+    harness.agents = ScriptedAgents(NAMES, {"sel": ["Bob"]})
+    await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["sel", "bob", "ann", "bob", "ann"]
+
+
+@pytest.mark.asyncio
+async def test_a_selector_prompt_is_filled_and_retried_as_autogen_does(harness: Harness):
+    prompt = "Roles:\n{roles}.\nPick from {participants}.\n\n{history}\nOnly the role."
+    harness.add(
+        chat(
+            speaker_selection="llm_selector",
+            selector_agent_id="sel",
+            selector_prompt=prompt,
+            allow_repeated_speaker=False,
+            max_selector_attempts=3,
+            termination={"max_messages": 2},
+        )
+    )
+    replies = {"sel": ["Cy", "Cy", "Ann and Bob", "nobody"], "cy": ["Cy speaks"]}
+    harness.agents = ScriptedAgents(NAMES, replies)
+    await harness.run()
+    calls = harness.agents.calls
+    assert [call.agent_id for call in calls] == ["sel", "cy", "sel", "sel", "sel", "cy"]
+    first = calls[0].history
+    assert first == [
+        {
+            "role": "user",
+            "content": "Roles:\nAnn\nBob\nCy.\nPick from ['Ann', 'Bob', 'Cy'].\n\n"
+            "user: tea\n\n\nOnly the role.",
+        }
+    ]
+    assert calls[0].instructions == ""
+    second = calls[2].history[0]["content"]
+    assert "Pick from ['Ann', 'Bob']." in second and "user: tea\n\n\nCy: Cy speaks\n\n" in second
+    # Cy again, then two names, then none: AutoGen's feedback each time, then the last speaker.
+    assert calls[3].history[1:] == [
+        {"role": "assistant", "content": "Cy"},
+        {
+            "role": "user",
+            "content": "Repeated speaker is not allowed, please select a different name from: "
+            "['Ann', 'Bob'].",
+        },
+    ]
+    assert calls[4].history[-1]["content"].startswith("Expected exactly one name")
+    assert [call.step_key for call in calls[2:5]] == [
+        "chat/select-1",
+        "chat/select-1/retry-1",
+        "chat/select-1/retry-2",
+    ]
+    fallbacks = [event.data["fallback"] for event in harness.events(kind="state")]
+    assert fallbacks == [False, True]
+
+
+@pytest.mark.asyncio
+async def test_a_person_member_answers_on_their_turn(harness: Harness):
+    # AutoGen's UserProxyAgent: on its turn the run waits for the person.
+    harness.add(chat(members=["ann", "person:Pat", "bob"], termination={"max_messages": 4}))
+    assert (await harness.run()).status == "waiting"
+    assert list(harness.store.runs["r1"].waiting) == ["chat/turn-1"]
+    request = harness.events(kind="human_request")[0].data
+    assert request["prompt"] == "Ann: Ann @ chat/turn-0" and request["person"] == "Pat"
+    harness.store.answer("r1", "chat/turn-1", "Make it green tea")
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "bob", "ann"]
+    assert harness.agents.calls[1].history[-1] == {
+        "role": "user",
+        "content": "Pat: Make it green tea",
+    }
+    assert [event.data["agent"] for event in harness.events(kind="message")] == [
+        "Ann",
+        "Pat",
+        "Bob",
+        "Ann",
+    ]
+
+
+@pytest.mark.asyncio
 async def test_handoff_to_human_waits_and_the_reply_joins_the_chat(harness: Harness):
     termination = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
     harness.add(chat(termination=termination))
@@ -158,6 +301,58 @@ async def test_agents_hand_off_with_transfer_tools(harness: Harness):
         "tool_call_id": "call-cy",
         "content": "Transferred to Cy.",
     }
+
+
+@pytest.mark.asyncio
+async def test_a_swarm_with_a_termination_keeps_the_floor_until_a_handoff(harness: Harness):
+    # AutoGen's Swarm: no hand-off means the same agent speaks again; the condition ends it.
+    stop = {"any_of": [{"text_mention": "TERMINATE"}, {"max_messages": 10}]}
+    harness.add(swarm(termination=stop, task_counts_as_message=True))
+    harness.agents = ScriptedAgents(
+        NAMES,
+        {
+            "ann": ["Thinking", Scripted("", tool_calls=(transfer_call("Bob"),))],
+            "bob": ["Working", "Done. TERMINATE"],
+        },
+    )
+    outcome = await harness.run()
+    assert outcome.output == "Done. TERMINATE"
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "bob", "bob"]
+    # Bob's second turn follows his own answer.
+    assert harness.agents.calls[3].history[-1] == {"role": "assistant", "content": "Working"}
+
+
+@pytest.mark.asyncio
+async def test_a_swarm_message_limit_counts_the_task(harness: Harness):
+    harness.add(swarm(agents=["ann"], termination={"max_messages": 3}, task_counts_as_message=True))
+    outcome = await harness.run()
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann"]
+    assert outcome.output == "Ann @ desk/agent-0-1"
+
+
+@pytest.mark.asyncio
+async def test_a_swarm_agent_may_hand_the_conversation_to_the_user(harness: Harness):
+    # AutoGen's HandoffTermination(target="user"): here the run waits for the user's answer.
+    stop = {"any_of": [{"handoff_to_human": True}, {"max_messages": 3}]}
+    harness.add(swarm(agents=["ann", "bob"], termination=stop, task_counts_as_message=True))
+    to_user = {"id": "call-user", "type": "function", "function": {"name": "transfer_to_user"}}
+    harness.agents = ScriptedAgents(
+        NAMES,
+        {"ann": [Scripted("Which city?", tool_calls=(to_user,)), "Working", "Done"]},
+    )
+    assert (await harness.run()).status == "waiting"
+    offered = [tool["function"]["name"] for tool in harness.agents.calls[0].extra_tools or []]
+    assert offered == ["transfer_to_bob", "transfer_to_user"]
+    harness.store.answer("r1", "desk/human-0", "Paris")
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    # The user's answer starts AutoGen's count over: it and two more messages make three.
+    assert [call.agent_id for call in harness.agents.calls] == ["ann", "ann", "ann"]
+    assert harness.agents.calls[1].history[-2:] == [
+        {"role": "tool", "tool_call_id": "call-user", "content": "Transferred to the user."},
+        {"role": "user", "content": "Paris"},
+    ]
+    assert outcome.output == "Done"
 
 
 @pytest.mark.asyncio

@@ -156,7 +156,8 @@ def test_a_malformed_termination_condition_is_named_precisely():
 @pytest.mark.parametrize(
     ("config", "match"),
     [
-        ({"members": ["ann"]}, "at least 2 items"),
+        ({"members": []}, "at least 1 item"),
+        ({"members": ["ann", "person: "]}, "a person member is written person:<name>"),
         ({"members": ["ann", "ann"]}, "lists each member once"),
         ({**CHAT, "speaker_selection": "llm_selector"}, "needs a selector_agent_id"),
         ({**CHAT, "speaker_selection": "rules"}, "needs at least one speaker rule"),

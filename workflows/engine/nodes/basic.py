@@ -15,7 +15,7 @@ from workflows.engine.nodes import (
     executor,
     output_update,
 )
-from workflows.engine.templating import render_value
+from workflows.engine.templating import inputs_as_text, render_value
 from workflows.graph.nodes import AgentNodeConfig, StartConfig, ToolConfig
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ def message_event(key: str, agent_id: str | None, name: str, reply: AgentReply) 
         "retries": reply.retries,
         "fallbacks": reply.fallbacks,
     }
+    if reply.unpriced_calls:
+        usage["unpriced_calls"] = reply.unpriced_calls
     data = {"agent": name, "agent_id": agent_id, "text": reply.text, "usage": usage}
     return EventDraft("message", data, key)
 
@@ -54,7 +56,8 @@ async def run_start(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResu
     inputs = ctx.snapshot.inputs
     # Pure and cheap, so it is re-done on every replay rather than recorded.
     ctx.apply({variable: inputs.get(name) for name, variable in node.config.input_mapping.items()})
-    return NodeResult(dict(inputs))
+    # Each input stays reachable by name in templates; what flows on is their text.
+    return NodeResult(inputs_as_text(inputs))
 
 
 @executor("end")

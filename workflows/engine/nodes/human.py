@@ -43,7 +43,22 @@ def is_approval(answer: Any) -> bool:
     return answer is True
 
 
-def answer_result(config: HumanConfig, answer: Any, key: str) -> StepDone:
+def answer_sentence(config: HumanConfig, output: Any, *, timed_out: bool) -> str:
+    """The answer as the transcript says it: "Approved.", "Rejected: too long", "topic: x"."""
+    if config.kind == "approval" and isinstance(output, Mapping):
+        said = "Approved" if output.get("approved") else "Rejected"
+        comment = str(output.get("comment") or "").strip()
+        sentence = f"{said}: {comment}" if comment else f"{said}."
+    elif isinstance(output, Mapping):
+        sentence = "\n".join(f"{name}: {as_text(value)}" for name, value in output.items())
+    else:
+        sentence = as_text(output)
+    if timed_out:
+        return f"No answer within {config.timeout_s} s, so: {sentence}"
+    return sentence
+
+
+def answer_result(config: HumanConfig, answer: Any, key: str, by: str = "") -> StepDone:
     branch: str | None = None
     if is_timeout(answer):
         policy = config.on_timeout
@@ -59,7 +74,10 @@ def answer_result(config: HumanConfig, answer: Any, key: str) -> StepDone:
         output, branch = approval_output(is_approval(answer), answer)
     else:
         output = answer
-    events = [EventDraft("message", {"agent": "human", "text": as_text(output)}, key)]
+    timed_out = is_timeout(answer)
+    who = "no answer" if timed_out else (by or "a person")
+    text = answer_sentence(config, output, timed_out=timed_out)
+    events = [EventDraft("message", {"agent": who, "role": "human", "text": text}, key)]
     return StepDone(output, branch, variables=output_update(config, output), events=events)
 
 
@@ -77,6 +95,6 @@ async def run_human(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResu
         "timeout_s": config.timeout_s,
     }
     record = await ctx.human_step(
-        key, node, request, lambda answer: answer_result(config, answer, key)
+        key, node, request, lambda answer: answer_result(config, answer, key, ctx.answerer(key))
     )
     return NodeResult(record.output, record.branch)

@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from workflows.engine.contracts import EventDraft
@@ -20,21 +21,19 @@ from workflows.engine.nodes import (
     output_update,
 )
 from workflows.engine.nodes.basic import message_event, reply_done
+from workflows.engine.nodes.chat import ChatState, chat_history, next_speaker
 from workflows.engine.nodes.flow import pick_named
 from workflows.engine.templating import as_text
 from workflows.graph.nodes import (
+    PERSON_PREFIX,
     AllOf,
     AnyOf,
-    CostBudget,
     GroupChatConfig,
     HandoffConfig,
     HandoffToHuman,
-    MaxMessages,
-    TextMention,
-    TokenBudget,
     VoteConfig,
+    is_person,
 )
-from workflows.graph.nodes import Timeout as TimeoutCondition
 
 if TYPE_CHECKING:
     from workflows.engine.engine import RunContext
@@ -87,51 +86,11 @@ async def _chat_turn(
     return dict(record.output)
 
 
-def _chat_history(
-    task: str, transcript: list[dict[str, Any]], speaker: str
-) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = [{"role": "user", "content": task}]
-    for message in transcript:
-        if message["agent_id"] == speaker:
-            history.append({"role": "assistant", "content": message["text"]})
-        else:
-            history.append({"role": "user", "content": f"{message['agent']}: {message['text']}"})
-    return history
-
-
 def _wants_human(condition: Any) -> bool:
     if isinstance(condition, AnyOf | AllOf):
         parts = condition.any_of if isinstance(condition, AnyOf) else condition.all_of
         return any(_wants_human(part) for part in parts)
     return isinstance(condition, HandoffToHuman)
-
-
-class _ChatState:
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.transcript: list[dict[str, Any]] = []
-        self.agent_messages = 0
-        self.tokens = 0
-        self.cost = Decimal(0)
-
-    def holds(self, condition: Any, now: float) -> bool:
-        if isinstance(condition, AnyOf):
-            return any(self.holds(part, now) for part in condition.any_of)
-        if isinstance(condition, AllOf):
-            return all(self.holds(part, now) for part in condition.all_of)
-        last = self.transcript[-1]["text"] if self.transcript else ""
-        if isinstance(condition, MaxMessages):
-            return self.agent_messages >= condition.max_messages
-        if isinstance(condition, TextMention):
-            return condition.text_mention in last
-        if isinstance(condition, TokenBudget):
-            return self.tokens >= condition.token_budget
-        if isinstance(condition, CostBudget):
-            return self.cost >= Decimal(str(condition.cost_budget_usd))
-        if isinstance(condition, TimeoutCondition):
-            # Measured on this process's clock: replayed turns take no time.
-            return now - self.started >= condition.timeout_s
-        return False  # handoff_to_human pauses the chat, it never ends it
 
 
 @executor("group_chat")
@@ -141,83 +100,77 @@ async def run_group_chat(ctx: RunContext, node: ParsedNode, scope: Scope) -> Nod
     key = scope.key(node.id)
     task = as_text(scope.last)
     members = list(config.members)
-    names = [await ctx.agent_name(member) for member in members]
-    state = _ChatState(ctx.engine.clock())
+    names = [
+        member[len(PERSON_PREFIX) :] if is_person(member) else await ctx.agent_name(member)
+        for member in members
+    ]
+    state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
     wants_human = _wants_human(config.termination)
+    if config.task_counts_as_message and state.holds(config.termination, ctx.engine.clock()):
+        # As in AutoGen: the task alone met the termination (max_messages 1, or its text).
+        return await _finish(ctx, node, key, task, {"messages": 0, "transcript": []})
     for turn in range(MAX_CHAT_TURNS):
-        speaker = await _next_speaker(ctx, node, config, key, turn, state, task, names)
-        history = _chat_history(task, state.transcript, speaker)
-        message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
+        speaker = await next_speaker(ctx, node, config, key, turn, state, names)
+        if is_person(speaker):
+            message = await _person_turn(
+                ctx, node, f"{key}/turn-{turn}", speaker, names[members.index(speaker)], state
+            )
+        else:
+            history = chat_history(task, state.transcript, speaker)
+            message = await _chat_turn(ctx, node, f"{key}/turn-{turn}", speaker, history)
         state.transcript.append(message)
         state.agent_messages += 1
         state.tokens += int(message["tokens"])
         state.cost += Decimal(message["cost"])
-        if wants_human and HUMAN_MARKER in message["text"]:
+        if wants_human and not is_person(speaker) and HUMAN_MARKER in message["text"]:
             request = {"kind": "input", "prompt": message["text"], "node_id": node.id}
+            human_key = f"{key}/human-{turn}"
             record = await ctx.human_step(
-                f"{key}/human-{turn}", node, request, lambda answer: _human_message(answer, key)
+                human_key,
+                node,
+                request,
+                partial(_human_message, key=key, by=ctx.answerer(human_key)),
             )
+            if config.task_counts_as_message:
+                # In AutoGen the person's answer starts a new run, whose counts start over.
+                state = state.restarted(ctx.engine.clock(), record.output["text"])
             state.transcript.append(dict(record.output))
         if state.holds(config.termination, ctx.engine.clock()):
             break
     else:
         raise NodeError(f"The chat did not end within {MAX_CHAT_TURNS} turns")
-    last = state.transcript[-1]["text"]
+    if config.result == "transcript":
+        result = "\n\n".join(f"{m['agent']}: {m['text']}" for m in state.transcript)
+    else:
+        result = state.transcript[-1]["text"]
     return await _finish(
-        ctx, node, key, last, {"messages": len(state.transcript), "transcript": state.transcript}
+        ctx, node, key, result, {"messages": len(state.transcript), "transcript": state.transcript}
     )
 
 
-def _human_message(answer: Any, key: str) -> StepDone:
+async def _person_turn(
+    ctx: RunContext, node: ParsedNode, key: str, member: str, name: str, state: ChatState
+) -> dict[str, Any]:
+    """A person's turn in the chat: the run waits for their answer (AutoGen's UserProxyAgent)."""
+    last = state.transcript[-1] if state.transcript else None
+    prompt = f"{last['agent']}: {last['text']}" if last else state.task
+    request = {"kind": "input", "prompt": prompt, "node_id": node.id, "person": name}
+
+    def build(answer: Any) -> StepDone:
+        text = as_text(answer)
+        output = {"agent_id": member, "agent": name, "text": text, "tokens": 0, "cost": "0"}
+        said = {"agent": name, "role": "human", "text": text}
+        return StepDone(output, events=[EventDraft("message", said, key)])
+
+    record = await ctx.human_step(key, node, request, build)
+    return dict(record.output)
+
+
+def _human_message(answer: Any, *, key: str, by: str) -> StepDone:
     text = as_text(answer)
     output = {"agent_id": None, "agent": "human", "text": text, "tokens": 0, "cost": "0"}
-    return StepDone(output, events=[EventDraft("message", {"agent": "human", "text": text}, key)])
-
-
-async def _next_speaker(
-    ctx: RunContext,
-    node: ParsedNode,
-    config: GroupChatConfig,
-    key: str,
-    turn: int,
-    state: _ChatState,
-    task: str,
-    names: list[str],
-) -> str:
-    members = list(config.members)
-    spoken = [message for message in state.transcript if message["agent_id"] is not None]
-    # Round robin continues after whoever spoke last, so rules and selectors can fall back to it.
-    after = members.index(spoken[-1]["agent_id"]) + 1 if spoken else 0
-    round_robin = members[after % len(members)]
-    if config.speaker_selection == "rules" and spoken:
-        last = spoken[-1]
-        for rule in config.speaker_rules:
-            if rule.after_speaker == last["agent_id"] and (
-                rule.when_contains is None or rule.when_contains in last["text"]
-            ):
-                return rule.next_speaker
-        return round_robin
-    if config.speaker_selection == "llm_selector":
-        assert config.selector_agent_id is not None
-        selector = config.selector_agent_id
-        select_key = f"{key}/select-{turn}"
-        history = _chat_history(task, state.transcript, selector)
-        instructions = "Who should speak next? Answer with exactly one of: " + ", ".join(names)
-
-        async def work() -> StepDone:
-            reply, _ = await ctx.agent_turn(
-                select_key, selector, history, instructions=instructions
-            )
-            chosen = pick_named(reply.text, names)
-            # An unknown name falls back to round robin, recorded so a replay agrees.
-            member = members[names.index(chosen)] if chosen else round_robin
-            reason = f"answered {reply.text.strip()[:200]!r}"
-            data = {"node_id": node.id, "speaker": member, "reason": reason, "fallback": not chosen}
-            return reply_done(reply, member, [EventDraft("state", data, select_key)])
-
-        record = await ctx.step(select_key, node, None, work)
-        return str(record.output)
-    return round_robin
+    said = {"agent": by or "a person", "role": "human", "text": text}
+    return StepDone(output, events=[EventDraft("message", said, key)])
 
 
 def _tool_name(call: dict[str, Any]) -> str:
@@ -245,7 +198,13 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
     names = [await ctx.agent_name(agent) for agent in agents]
     tool_names = _transfer_names(names)
     active = agents.index(config.start_agent)
-    history: list[dict[str, Any]] = [{"role": "user", "content": as_text(scope.last)}]
+    wants_human = config.termination is not None and _wants_human(config.termination)
+    task = as_text(scope.last)
+    history: list[dict[str, Any]] = [{"role": "user", "content": task}]
+    state = ChatState(ctx.engine.clock(), task, config.task_counts_as_message)
+    counted = config.termination is not None and config.task_counts_as_message
+    if counted and state.holds(config.termination, ctx.engine.clock()):
+        return await _finish(ctx, node, key, task, {"handoffs": 0, "agent": names[active]})
     handoffs = 0
     turn = 0
     while True:
@@ -262,6 +221,8 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
             for index in range(len(agents))
             if index != active
         ]
+        if wants_human:
+            extra_tools.append(_USER_TOOL)
         context = {name: ctx.variables.get(name) for name in config.context_variables}
         instructions = "Hand the conversation to a better-suited colleague with a transfer tool."
         if context:
@@ -280,10 +241,37 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         )
         history.extend(output["messages"])
         target = output["handoff_to"]
-        if target is None:
-            return await _finish(
-                ctx, node, key, output["text"], {"handoffs": handoffs, "agent": names[active]}
-            )
+        finished = {"handoffs": handoffs, "agent": names[active]}
+        if config.termination is not None:
+            # AutoGen's Swarm: every answer is a message, a hand-off included.
+            state.transcript.append({"agent_id": agents[active], "text": output["text"]})
+            state.agent_messages += 1
+            state.tokens += int(output.get("tokens", 0))
+            state.cost += Decimal(str(output.get("cost", "0")))
+            if state.holds(config.termination, ctx.engine.clock()):
+                return await _finish(ctx, node, key, output["text"], finished)
+            if output.get("to_user"):
+                answer = await _ask_the_user(ctx, node, key, turn, names[active], output)
+                history += [
+                    {
+                        "role": "tool",
+                        "tool_call_id": output["call_id"],
+                        "content": "Transferred to the user.",
+                    },
+                    {"role": "user", "content": answer},
+                ]
+                # In AutoGen the user's answer starts a new run, whose counts start over.
+                if config.task_counts_as_message:
+                    state = state.restarted(ctx.engine.clock(), answer)
+                turn += 1
+                continue
+            if target is None:
+                turn += 1
+                if turn >= MAX_CHAT_TURNS:
+                    raise NodeError(f"The swarm did not end within {MAX_CHAT_TURNS} turns")
+                continue
+        elif target is None:
+            return await _finish(ctx, node, key, output["text"], finished)
         if handoffs >= config.max_handoffs:
             raise NodeError(f"Hand-off limit of {config.max_handoffs} reached")
         history.append(
@@ -296,6 +284,29 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         handoffs += 1
         active = target
         turn += 1
+
+
+USER_TOOL_NAME = "transfer_to_user"
+# Offered in a swarm whose termination has handoff_to_human: AutoGen's hand-off to the user.
+_USER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": USER_TOOL_NAME,
+        "description": "Hand the conversation to the user; you go on once they answer.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+
+async def _ask_the_user(
+    ctx: RunContext, node: ParsedNode, key: str, turn: int, agent: str, output: dict[str, Any]
+) -> str:
+    prompt = output["text"].strip() or f"{agent} hands the conversation to you."
+    request = {"kind": "input", "prompt": prompt, "node_id": node.id}
+    human_key = f"{key}/human-{turn}"
+    answered = partial(_human_message, key=key, by=ctx.answerer(human_key))
+    record = await ctx.human_step(human_key, node, request, answered)
+    return str(record.output["text"])
 
 
 async def _handoff_turn(
@@ -316,9 +327,14 @@ async def _handoff_turn(
         )
         target: int | None = None
         call_id = ""
+        to_user = False
         for call in reply.tool_calls:
             if _tool_name(call) in tool_names and tool_names.index(_tool_name(call)) != active:
                 target = tool_names.index(_tool_name(call))
+                call_id = str(call.get("id", ""))
+                break
+            if _tool_name(call) == USER_TOOL_NAME and _USER_TOOL in extra_tools:
+                to_user = True
                 call_id = str(call.get("id", ""))
                 break
         messages = reply.messages or [{"role": "assistant", "content": reply.text}]
@@ -331,7 +347,10 @@ async def _handoff_turn(
             "text": reply.text,
             "messages": messages,
             "handoff_to": target,
+            "to_user": to_user,
             "call_id": call_id,
+            "tokens": reply.prompt_tokens + reply.completion_tokens,
+            "cost": str(reply.cost),
         }
         return reply_done(reply, output, events)
 

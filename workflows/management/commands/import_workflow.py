@@ -102,4 +102,4 @@ class Command(BaseCommand):
         for line in result.warnings:
             self.stdout.write(self.style.WARNING(f"Warning: {line}"))
         for line in result.report:
-            self.stdout.write(f"Not mapped: {line}")
+            self.stdout.write(f"Differs from AutoGen: {line}")
