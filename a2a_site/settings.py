@@ -186,12 +186,14 @@ CELERY_WORKER_SEND_TASK_EVENTS = env_bool("A2A_CELERY_TASK_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
-# Runs: a worker renews its lease every heartbeat; the reaper resumes runs whose lease expired,
-# and fails a run after RUN_MAX_RESUMES resumes. A process executes at most RUNS_PER_PROCESS
-# runs at once (coroutines on one event loop).
-RUN_LEASE_SECONDS = env_int("A2A_RUN_LEASE_SECONDS", 30, minimum=2)
-RUN_HEARTBEAT_SECONDS = env_int("A2A_RUN_HEARTBEAT_SECONDS", 10, minimum=1)
-RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 15, minimum=1)
+# Runs: a worker renews the leases of all its runs in one UPDATE every heartbeat; the reaper
+# resumes runs whose lease expired, and fails a run after RUN_MAX_RESUMES resumes. A killed
+# worker's runs resume within lease + reaper interval (about 6 s); a worker whose database stalls
+# for longer than lease - heartbeat loses its runs to another (fenced: it writes nothing more).
+# A process executes at most RUNS_PER_PROCESS runs at once (coroutines on one event loop).
+RUN_LEASE_SECONDS = env_int("A2A_RUN_LEASE_SECONDS", 5, minimum=2)
+RUN_HEARTBEAT_SECONDS = env_int("A2A_RUN_HEARTBEAT_SECONDS", 1, minimum=1)
+RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 1, minimum=1)
 RUN_MAX_RESUMES = env_int("A2A_RUN_MAX_RESUMES", 3, minimum=0)
 RUN_QUEUED_REDISPATCH_SECONDS = env_int("A2A_RUN_QUEUED_REDISPATCH_SECONDS", 60, minimum=5)
 RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)

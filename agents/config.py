@@ -46,6 +46,10 @@ class AgentConfig(BaseModel):
     context_window_tokens: int | None = Field(default=None, ge=256, le=2_000_000)
     max_tool_iterations: int = Field(default=5, ge=0, le=50)
     timeout_s: int = Field(default=120, ge=1, le=3600)
+    # One model call's limits, overriding the provider's (see agents/llm/timeouts.py).
+    call_timeout_s: int | None = Field(default=None, ge=1, le=3600)
+    first_byte_timeout_s: int | None = Field(default=None, ge=1, le=3600)
+    chunk_timeout_s: int | None = Field(default=None, ge=1, le=3600)
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     cost_budget_usd: float | None = Field(default=None, ge=0)

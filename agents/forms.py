@@ -54,8 +54,31 @@ class ProviderForm(forms.Form):
     )
     rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1)
     tpm_limit = forms.IntegerField(label="Tokens per minute", required=False, min_value=1)
+    first_byte_timeout_s = forms.IntegerField(
+        label="First byte within (seconds)",
+        initial=30,
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="How long to wait for the answer to begin. A provider that hangs fails here. "
+        "Answers that are not streamed arrive all at once, so for them this is the whole wait.",
+    )
+    chunk_timeout_s = forms.IntegerField(
+        label="Between chunks within (seconds)",
+        initial=30,
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="Once a streamed answer has begun, the longest silence allowed between two "
+        "of its pieces. A provider that stalls mid-answer fails here.",
+    )
     timeout_s = forms.IntegerField(
-        label="Timeout (seconds)", initial=60, min_value=1, max_value=3600
+        label="Whole call within (seconds)",
+        initial=60,
+        min_value=1,
+        max_value=3600,
+        help_text="The longest one model call may take, from sending the request to the last "
+        "word of the answer. A call that times out is retried (up to twice), then fails.",
     )
     routing_strategy = forms.ChoiceField(
         label="Routing across nodes",
@@ -112,6 +135,11 @@ class ProviderForm(forms.Form):
         if kind.value != "cli":
             for name in ("command", "workdir_mode", "repository"):
                 del self.fields[name]
+        else:  # a command's time limit is its only one
+            del self.fields["first_byte_timeout_s"]
+            del self.fields["chunk_timeout_s"]
+            self.fields["timeout_s"].label = "Timeout (seconds)"
+            self.fields["timeout_s"].help_text = "The longest the command may run for one step."
         if provider and provider.has_credential and "api_key" in self.fields:
             self.fields["api_key"].widget.attrs["placeholder"] = (
                 f"Stored: {provider.credential_masked}"
@@ -180,6 +208,8 @@ class ProviderForm(forms.Form):
             rpm_limit=data.get("rpm_limit"),
             tpm_limit=data.get("tpm_limit"),
             timeout_s=data["timeout_s"],
+            first_byte_timeout_s=data.get("first_byte_timeout_s") or 30,
+            chunk_timeout_s=data.get("chunk_timeout_s") or 30,
             routing_strategy=data.get("routing_strategy") or RoutingStrategy.LEAST_BUSY,
             model_routing=data.get("model_routing") if self.kind.value == "ollama" else None,
             cli_config=cli_config,
@@ -197,6 +227,8 @@ class ProviderForm(forms.Form):
             "rpm_limit": provider.rpm_limit,
             "tpm_limit": provider.tpm_limit,
             "timeout_s": provider.timeout_s,
+            "first_byte_timeout_s": provider.first_byte_timeout_s,
+            "chunk_timeout_s": provider.chunk_timeout_s,
             "routing_strategy": provider.routing_strategy,
             "model_routing": "\n".join(f"{m} = {s}" for m, s in provider.model_routing.items()),
             "command": shlex.join(cli.get("argv", [])),
@@ -294,7 +326,36 @@ class AgentForm(forms.Form):
     max_tool_iterations = forms.IntegerField(
         label="Max tool iterations", initial=5, min_value=0, max_value=50
     )
-    timeout_s = forms.IntegerField(label="Timeout (seconds)", initial=120, min_value=1)
+    timeout_s = forms.IntegerField(
+        label="Turn time limit (seconds)",
+        initial=120,
+        min_value=1,
+        max_value=3600,
+        help_text="The longest one turn of this agent may take in a workflow step, all its "
+        "model calls, retries and tool calls included.",
+    )
+    call_timeout_s = forms.IntegerField(
+        label="Whole call within (seconds)",
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="One model call, from request to last word. Empty: the provider's setting.",
+    )
+    first_byte_timeout_s = forms.IntegerField(
+        label="First byte within (seconds)",
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="How long a call may wait for its answer to begin. Empty: the provider's "
+        "setting.",
+    )
+    chunk_timeout_s = forms.IntegerField(
+        label="Between chunks within (seconds)",
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="The longest silence in a streamed answer. Empty: the provider's setting.",
+    )
     requests_per_minute = forms.IntegerField(required=False, min_value=1)
     tokens_per_minute = forms.IntegerField(required=False, min_value=1)
     cost_budget_usd = forms.FloatField(
@@ -370,6 +431,9 @@ class AgentForm(forms.Form):
             "requests_per_minute",
             "tokens_per_minute",
             "cost_budget_usd",
+            "call_timeout_s",
+            "first_byte_timeout_s",
+            "chunk_timeout_s",
         ):
             if data.get(key) is not None:
                 config[key] = data[key]

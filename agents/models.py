@@ -43,7 +43,10 @@ class Provider(models.Model):
     )
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    # A model call's limits (see agents/llm/timeouts.py); an agent may override each one.
     timeout_s = models.PositiveIntegerField(default=60)
+    first_byte_timeout_s = models.PositiveIntegerField(default=30)
+    chunk_timeout_s = models.PositiveIntegerField(default=30)
     routing_strategy = models.CharField(
         max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.LEAST_BUSY
     )

@@ -27,7 +27,12 @@ from workflows.engine.contracts import LeaseLost, RunFailed
 from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
-from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
+from workflows.services.lease import (
+    run_finish,
+    run_lease_acquire,
+    run_lease_renew_all,
+    run_leases_release,
+)
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
@@ -123,6 +128,8 @@ class RunExecutor:
         self._active: dict[str, concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
         self._heartbeat_thread: Any = None
+        self._renewal: asyncio.Task[None] | None = None
+        self._leased = 0  # runs executing on the loop under a lease (only the loop changes it)
         # Control checks of all the runs executing here, read in one query per round.
         self.controls = ControlBoard(owner=self.owner)
         self.loop = asyncio.new_event_loop()
@@ -184,7 +191,9 @@ class RunExecutor:
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
-        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        self._leased += 1
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(self._renew_leases())
         self.controls.hold(run_id)
         store: DatabaseRunStore | None = None
         try:
@@ -209,7 +218,7 @@ class RunExecutor:
                 None,
             )
         finally:
-            heartbeat.cancel()
+            self._leased -= 1
             self.controls.release(run_id)
             if store is not None:
                 store.release(run_id)
@@ -221,14 +230,22 @@ class RunExecutor:
             return str(status)
         return None
 
-    async def _heartbeat(self, run_id: str) -> None:
-        while True:
+    async def _renew_leases(self) -> None:
+        """Renews the leases of every run executing here in one UPDATE per heartbeat, while
+        any does. A run whose lease was lost meanwhile is not renewed (the UPDATE is fenced by
+        the owner); its engine sees the loss at its next control check."""
+        while self._leased:
             await asyncio.sleep(settings.RUN_HEARTBEAT_SECONDS)
             try:
-                if not await in_db_thread(run_lease_renew, run_id, owner=self.owner):
-                    return  # lost: the engine sees it at its next control check
+                await in_db_thread(run_lease_renew_all, owner=self.owner)
             except Exception:  # noqa: BLE001 - a missed renewal is retried next beat
-                logger.warning("Run %s: lease renewal failed; retrying.", run_id)
+                logger.warning("Renewing the run leases failed; retrying.")
+
+    async def _stop_renewal(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
 
     async def _embedded_duties(self) -> None:
         """Without Celery beat, this process reaps its own runs, probes the Ollama nodes and
@@ -263,9 +280,15 @@ class RunExecutor:
             future.cancel()
         with contextlib.suppress(Exception):  # shutting down: a pool that will not close is moot
             asyncio.run_coroutine_threadsafe(gateway_close_for_loop(), self.loop).result(timeout)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._stop_renewal(), self.loop).result(timeout)
         self.loop.call_soon_threadsafe(self.controls.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
+        # The runs left here are not executing any more: their leases end now, so the reaper
+        # hands them to another executor at its next round instead of after the lease.
+        with contextlib.suppress(Exception):  # else they expire on their own
+            run_leases_release(owner=self.owner)
         connections.close_all()
 
 

@@ -137,6 +137,8 @@ class ServerState:
             "body": body,
             "rule": None,
             "fault": None,
+            # True once a reply was sent whole (a successful call, as the client could see it).
+            "answered": False,
         }
         self.log.append(entry)
         if self._waiters:
@@ -325,11 +327,18 @@ class _Handlers:
             payload = dumps(proto.plain_body(req, plan))
             if plan.fault == "malformed":
                 payload = truncated(payload)
+            else:
+                entry["answered"] = plan.fault is None
             return web.Response(body=payload, content_type="application/json")
-        return await self._stream(request, proto, req, plan)
+        return await self._stream(request, proto, req, plan, entry)
 
     async def _stream(
-        self, request: web.Request, proto: Protocol, req: ChatRequest, plan: ReplyPlan
+        self,
+        request: web.Request,
+        proto: Protocol,
+        req: ChatRequest,
+        plan: ReplyPlan,
+        entry: dict[str, Any],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": proto.stream_content_type, "Cache-Control": "no-cache"}
@@ -355,6 +364,7 @@ class _Handlers:
                 first = False
                 await response.write(frame)
             await response.write_eof()
+            entry["answered"] = plan.fault is None
         except ConnectionResetError:
             pass
         return response

@@ -81,6 +81,8 @@ class LLMError(Exception):
                 transient = False
         self.transient = transient
         self.attempts: list[Attempt] = []
+        # For `timeout`: which limit passed ("first_byte", "between_chunks" or "total").
+        self.limit: str | None = None
 
     def __str__(self) -> str:
         return self.message

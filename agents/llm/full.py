@@ -24,6 +24,7 @@ from .errors import RefusedByPolicy, classify_litellm_exception, make_error
 from .kinds import provider_kind
 from .lean import DeltaCallback, new_session, stream_result
 from .redaction import RedactSecretsFilter
+from .timeouts import CallClock
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 _lock = threading.Lock()
@@ -143,6 +144,7 @@ async def call_full(
     on_delta: DeltaCallback | None,
     coalesce_s: float,
     client: Any = None,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     """One call through litellm; `client` is `litellm_http_client(...)` (None only in tests)."""
     litellm = load_litellm()
@@ -152,8 +154,10 @@ async def call_full(
         kwargs["client"] = client
     try:
         response = await litellm.acompletion(**kwargs)
+        if clock is not None:
+            clock.tick()  # the answer began (streaming) or arrived (not streaming)
         if req.stream:
-            return await _read_stream(response, dep, on_delta, coalesce_s, started)
+            return await _read_stream(response, dep, on_delta, coalesce_s, started, clock)
     except Exception as exc:
         refused = _refusal(exc)
         if refused is not None:
@@ -187,6 +191,7 @@ async def _read_stream(
     on_delta: DeltaCallback | None,
     coalesce_s: float,
     started: float,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     parts: list[str] = []
     pending: list[str] = []
@@ -197,6 +202,8 @@ async def _read_stream(
     last_flush = 0.0
     perf = time.perf_counter
     async for chunk in stream:
+        if clock is not None:
+            clock.tick()
         chunk_usage = _usage(getattr(chunk, "usage", None))
         if chunk_usage is not None:
             usage = chunk_usage

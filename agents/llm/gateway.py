@@ -29,6 +29,7 @@ from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt
 from .ledger import LedgerOutcome, LedgerSink, LedgerStart
 from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
+from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
 
 logger = logging.getLogger(__name__)
@@ -276,12 +277,15 @@ class Gateway:
                 )
             )
         lane = provider_kind(dep.provider_kind).lane
+        clock = CallClock(dep, asyncio.get_running_loop().time)
         if lane is Lane.LEAN:
-            call = call_lean(self._session_for_loop(), dep, request, on_delta, self.coalesce_s)
+            call = call_lean(
+                self._session_for_loop(), dep, request, on_delta, self.coalesce_s, clock
+            )
         elif lane is Lane.FULL:
             from .full import call_full
 
-            call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client())
+            call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client(), clock)
         else:
             raise make_error(
                 "bad_request",
@@ -292,6 +296,7 @@ class Gateway:
         state = resilience.begin(dep, prompt_estimate, self.clock())
         t0 = time.perf_counter()
         try:
+            call = watched(call, clock, dep)
             result = await call if cancel is None else await _race(call, cancel)
         except LLMError as error:
             latency_ms = (time.perf_counter() - t0) * 1000

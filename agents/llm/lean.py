@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from .errors import RefusedByPolicy, classify_http_error, make_error
+from .timeouts import CallClock, timeout_error
 from .types import Deployment, LaneResult, LLMRequest, ToolCall, Usage
 
 DeltaCallback = Callable[[str], Awaitable[None] | None]
@@ -148,6 +149,7 @@ async def call_lean(
     req: LLMRequest,
     on_delta: DeltaCallback | None,
     coalesce_s: float,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     url, headers = endpoint(dep)
     body = _dumps(request_body(dep, req)).encode()
@@ -157,6 +159,8 @@ async def call_lean(
         async with session.post(
             url, data=body, headers=headers, timeout=_timeout(dep.timeout_s), allow_redirects=False
         ) as resp:
+            if clock is not None:
+                clock.tick()  # the first byte: the status line and headers
             status = resp.status
             if status != 200:
                 raw = await resp.content.read(MAX_ERROR_BODY)
@@ -164,12 +168,10 @@ async def call_lean(
                     status, raw, resp.headers, deployment_id=dep.id, secret=dep.api_key
                 )
             if req.stream:
-                return await _read_stream(resp, dep, on_delta, coalesce_s, started)
+                return await _read_stream(resp, dep, on_delta, coalesce_s, started, clock)
             return _read_plain(await resp.read(), dep, started)
     except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise make_error(
-            "timeout", f"no answer within {dep.timeout_s:g} s", deployment_id=dep.id
-        ) from None
+        raise timeout_error("total", dep.timeout_s, dep.id) from None
     except aiohttp.ClientPayloadError:
         raise make_error(
             "malformed_response", "the answer was cut off", deployment_id=dep.id
@@ -224,6 +226,7 @@ async def _read_stream(
     on_delta: DeltaCallback | None,
     coalesce_s: float,
     started: float,
+    clock: CallClock | None = None,
 ) -> LaneResult:
     parts: list[str] = []
     pending: list[str] = []
@@ -240,6 +243,8 @@ async def _read_stream(
     eof = False
     while not done and not eof:
         chunk = await content.readany()
+        if clock is not None:
+            clock.tick()
         if not chunk:
             if not buffer:
                 break

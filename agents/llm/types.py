@@ -27,7 +27,11 @@ class Deployment:
     rpm: int | None = None
     tpm: int | None = None
     max_parallel: int | None = None
+    # The call's limits (see timeouts.py): the whole call, its first byte, silence between
+    # chunks; None leaves a limit to the total alone.
     timeout_s: float = 60.0
+    first_byte_timeout_s: float | None = None
+    chunk_timeout_s: float | None = None
     priority: int = 0
 
 

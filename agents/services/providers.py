@@ -34,6 +34,8 @@ class ProviderInput:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     timeout_s: int = 60
+    first_byte_timeout_s: int = 30
+    chunk_timeout_s: int = 30
     routing_strategy: str = "least_busy"
     model_routing: dict[str, str] | None = None
     cli_config: dict[str, Any] | None = None
@@ -102,6 +104,8 @@ def _apply(provider: Provider, data: ProviderInput) -> None:
     provider.rpm_limit = data.rpm_limit
     provider.tpm_limit = data.tpm_limit
     provider.timeout_s = data.timeout_s
+    provider.first_byte_timeout_s = data.first_byte_timeout_s
+    provider.chunk_timeout_s = data.chunk_timeout_s
     provider.routing_strategy = data.routing_strategy
     if data.model_routing is not None:
         provider.model_routing = data.model_routing

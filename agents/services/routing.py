@@ -6,6 +6,8 @@ Keys are decrypted here, just before a call, and only for the base URL they were
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 from django.db.models import prefetch_related_objects
@@ -54,6 +56,8 @@ def provider_deployments(provider: Provider, model: str) -> Route:
                     # Nodes say "higher first"; the gateway tries the lowest number first.
                     priority=-node.priority,
                     timeout_s=float(provider.timeout_s),
+                    first_byte_timeout_s=float(provider.first_byte_timeout_s),
+                    chunk_timeout_s=float(provider.chunk_timeout_s),
                     rpm=provider.rpm_limit,
                     tpm=provider.tpm_limit,
                     input_price_per_1k=provider.input_price_per_1k,
@@ -83,6 +87,8 @@ def provider_deployments(provider: Provider, model: str) -> Route:
                 rpm=provider.rpm_limit,
                 tpm=provider.tpm_limit,
                 timeout_s=float(provider.timeout_s),
+                first_byte_timeout_s=float(provider.first_byte_timeout_s),
+                chunk_timeout_s=float(provider.chunk_timeout_s),
                 input_price_per_1k=provider.input_price_per_1k,
                 output_price_per_1k=provider.output_price_per_1k,
             )
@@ -104,8 +110,22 @@ def route_plan_for(
             if index == 0:
                 raise RoutingError("The agent's provider was deleted; choose another model.")
             continue  # a deleted fallback is skipped, the primary still runs
-        routes.append(provider_deployments(provider, choice.model))
+        routes.append(_with_agent_limits(provider_deployments(provider, choice.model), config))
     return RoutePlan(routes[0], tuple(routes[1:]))
+
+
+def _with_agent_limits(route: Route, config: AgentConfig) -> Route:
+    """The agent's own call limits, where it sets them, replace its providers' defaults."""
+    overrides: dict[str, Any] = {}
+    if config.call_timeout_s is not None:
+        overrides["timeout_s"] = float(config.call_timeout_s)
+    if config.first_byte_timeout_s is not None:
+        overrides["first_byte_timeout_s"] = float(config.first_byte_timeout_s)
+    if config.chunk_timeout_s is not None:
+        overrides["chunk_timeout_s"] = float(config.chunk_timeout_s)
+    if not overrides:
+        return route
+    return Route([replace(dep, **overrides) for dep in route.deployments], route.strategy)
 
 
 def providers_by_id(workspace_id: UUID | str, ids: Iterable[str]) -> dict[str, Provider]:

@@ -24,6 +24,8 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
     page.get_by_role("link", name="Add your first provider").click()
     screenshot(page, "11-provider-kinds")
     page.get_by_test_id("kind-demo").click()
+    page.get_by_label("First byte within (seconds)").wait_for()
+    screenshot(page, "11-provider-form")
     # Tested before the first save: the result shows on the form, and nothing is stored.
     page.get_by_test_id("provider-test-button").click()
     page.locator("#provider-test .badge-ok").wait_for()

@@ -145,6 +145,134 @@ def test_a_question_within_its_time_keeps_waiting(queued: Run, sent: list[str]) 
     assert Run.objects.get(pk=queued.pk).status == RunStatus.WAITING
 
 
+def _pending_call(run: Run, *, tokens: int = 1000) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        call_id=uuid.uuid4(),
+        workspace_id=run.workspace_id,
+        deployment_id="p:gpt-4o-mini",
+        provider_kind="openai",
+        model="gpt-4o-mini",
+        prompt_tokens_estimate=tokens,
+        run_id=run.pk,
+        started_at=timezone.now(),
+    )
+
+
+def _ledger_cost(run: Run):
+    from django.db.models import Sum
+
+    return LedgerEntry.objects.filter(run_id=run.pk).aggregate(total=Sum("cost"))["total"]
+
+
+def test_cancelling_a_run_whose_worker_died_ends_it_at_once_with_its_cost_settled(
+    queued: Run, sent: list[str], personas: Personas
+) -> None:
+    from workflows.services.runs import run_cancel
+
+    run_lease_acquire(queued.pk, owner="dead-worker")
+    pending = _pending_call(queued)
+    Run.objects.filter(pk=queued.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    run = run_cancel(run=queued, user=personas.owner)
+
+    pending.refresh_from_db()
+    assert (run.status, run.reason, run.lease_owner) == ("cancelled", "Cancelled by olivia.", "")
+    assert run.finished_at is not None
+    assert pending.status == "unknown" and pending.cost_estimated is True
+    assert run.cost == _ledger_cost(run) > 0
+    assert run.model_calls == 1 and run.prompt_tokens == 1000
+    assert run_lease_acquire(run.pk, owner="late-worker") is False
+    assert runs_reap().resumed == [] and sent == []
+
+
+def test_cancelling_a_run_a_live_worker_holds_only_asks_it_to_stop(
+    queued: Run, sent: list[str], personas: Personas
+) -> None:
+    from workflows.services.runs import run_cancel
+
+    run_lease_acquire(queued.pk, owner="live-worker")
+    pending = _pending_call(queued)
+    run = run_cancel(run=queued, user=personas.owner)
+    pending.refresh_from_db()
+    assert (run.status, run.cancel_requested, run.lease_owner) == (
+        "running",
+        True,
+        "live-worker",
+    )
+    assert pending.status == "pending", "the live worker completes its own call"
+    assert runs_reap().cancelled == []
+    assert run_finish(run.pk, owner="live-worker", status="cancelled", reason="Cancelled.")
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+
+
+def test_the_reaper_ends_a_cancelled_run_whose_worker_died_instead_of_resuming_it(
+    queued: Run, sent: list[str], personas: Personas
+) -> None:
+    from workflows.services.runs import run_cancel
+
+    run_lease_acquire(queued.pk, owner="worker-that-dies")
+    run_cancel(run=queued, user=personas.owner)  # asked while the worker still lived
+    pending = _pending_call(queued, tokens=500)
+    Run.objects.filter(pk=queued.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    report = runs_reap()
+
+    queued.refresh_from_db()
+    pending.refresh_from_db()
+    assert report.cancelled == [queued.pk] and report.resumed == [] and sent == []
+    assert queued.status == RunStatus.CANCELLED
+    assert queued.reason == "Cancelled (the worker executing it had stopped)."
+    assert pending.status == "unknown"
+    assert queued.cost == _ledger_cost(queued) > 0
+
+
+def test_a_queued_run_whose_cancel_was_asked_is_ended_not_sent_again(
+    queued: Run, sent: list[str]
+) -> None:
+    # As runs were left by earlier versions: queued, cancel asked, nobody will ever take them.
+    Run.objects.filter(pk=queued.pk).update(
+        cancel_requested=True, dispatched_at=timezone.now() - timedelta(minutes=5)
+    )
+    report = runs_reap()
+    queued.refresh_from_db()
+    assert report.cancelled == [queued.pk] and report.redispatched == [] and sent == []
+    assert queued.status == RunStatus.CANCELLED
+
+
+def test_the_run_cost_is_copied_from_the_ledger_when_the_run_finishes(queued: Run) -> None:
+    run_lease_acquire(queued.pk, owner="worker-a")
+    call = _pending_call(queued)
+    LedgerEntry.objects.filter(pk=call.pk).update(
+        status="cancelled", prompt_tokens=10, completion_tokens=3, cost="0.00044"
+    )
+    assert run_finish(queued.pk, owner="worker-a", status="cancelled", reason="Cancelled.")
+    queued.refresh_from_db()
+    assert (queued.prompt_tokens, queued.completion_tokens, queued.model_calls) == (10, 3, 1)
+    assert str(queued.cost.normalize()) == "0.00044"
+
+
+def test_the_batched_renewal_extends_every_lease_of_one_owner(
+    personas: Personas, pipeline, settings
+) -> None:
+    from workflows.services.lease import run_lease_renew_all
+
+    settings.EXECUTION_MODE = "celery"
+    runs = [
+        run_start(workflow=pipeline, user=personas.owner, inputs={"topic": str(i)}, dispatch=False)
+        for i in range(3)
+    ]
+    for run in runs[:2]:
+        run_lease_acquire(run.pk, owner="worker-a")
+    run_lease_acquire(runs[2].pk, owner="worker-b")
+    soon = timezone.now() + timedelta(seconds=1)
+    Run.objects.update(lease_until=soon)
+    assert run_lease_renew_all(owner="worker-a") == 2
+    leases = dict(Run.objects.values_list("pk", "lease_until"))
+    assert leases[runs[0].pk] > soon and leases[runs[1].pk] > soon
+    assert leases[runs[2].pk] == soon
+
+
 def test_a_resumed_run_keeps_the_time_it_first_started(queued: Run) -> None:
     run_lease_acquire(queued.pk, owner="worker-a")
     queued.refresh_from_db()

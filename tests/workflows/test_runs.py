@@ -99,3 +99,26 @@ def test_a_provider_fault_fails_the_run_with_a_reason(
     assert run.status == RunStatus.FAILED
     assert "research" in run.reason.lower() or "Research" in run.reason
     assert "API key" in run.reason or "auth" in run.reason.lower()
+
+
+def test_a_hanging_provider_fails_the_step_at_its_first_byte_limit(
+    personas: Personas, pipeline, executor, llm_server
+) -> None:
+    import time
+
+    from agents.models import Provider
+
+    Provider.objects.filter(workspace=personas.workspace).update(first_byte_timeout_s=1)
+    llm_server.set_script({"rules": [{"fault": "hang"}]})
+    started = time.monotonic()
+    run = finished(
+        run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "x"}), timeout=30
+    )
+    took = time.monotonic() - started
+    assert run.status == RunStatus.FAILED
+    assert "no first byte within 1 s (the first-byte limit)" in run.reason
+    # Three attempts of 1 s and two short back-offs, not minutes.
+    assert len(llm_server.requests) == 3 and took < 15
+    ledger = LedgerEntry.objects.filter(run_id=run.pk)
+    assert set(ledger.values_list("error_kind", flat=True)) == {"timeout"}
+    assert run.cost == (ledger.aggregate(total=Sum("cost"))["total"] or Decimal(0))

@@ -7,15 +7,20 @@ owner it holds, so a process that lost its lease changes nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, Value
+from django.db import models, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
+from agents.llm.types import Deployment, Usage
+from agents.models import LedgerEntry, Provider
 from workflows.models import Run, RunStatus
 
 
@@ -56,12 +61,118 @@ def run_lease_held(run_id: Any, *, owner: str) -> bool:
     return Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).exists()
 
 
+def run_lease_renew_all(*, owner: str) -> int:
+    """Renews every lease one executor holds in one UPDATE; returns how many it still holds.
+
+    The executor calls it every RUN_HEARTBEAT_SECONDS for all its runs at once, so a short
+    lease (a dead worker's runs resume within seconds) costs one statement per worker per
+    interval, whatever the number of runs or steps.
+    """
+    now = timezone.now()
+    return Run.objects.filter(lease_owner=owner, status=RunStatus.RUNNING).update(
+        lease_until=now + timedelta(seconds=lease_seconds())
+    )
+
+
+def run_leases_release(*, owner: str) -> int:
+    """Ends the leases of an executor that stops, so its runs are resumed at the next reap."""
+    return Run.objects.filter(lease_owner=owner, status=RunStatus.RUNNING).update(
+        lease_until=timezone.now()
+    )
+
+
+def ledger_totals() -> dict[str, Any]:
+    """UPDATE expressions copying a run's usage and cost from its ledger rows (the truth)."""
+    rows = LedgerEntry.objects.filter(run_id=OuterRef("pk")).order_by().values("run_id")
+
+    def total(aggregate: Any, field: models.Field[Any, Any], zero: Any) -> Any:
+        summed = Subquery(rows.annotate(total=aggregate).values("total"), output_field=field)
+        return Coalesce(summed, Value(zero), output_field=field)
+
+    decimal: models.DecimalField[Any, Any] = models.DecimalField(max_digits=14, decimal_places=8)
+    return {
+        "prompt_tokens": total(Sum("prompt_tokens"), models.BigIntegerField(), 0),
+        "completion_tokens": total(Sum("completion_tokens"), models.BigIntegerField(), 0),
+        "cost": total(Sum("cost"), decimal, Decimal(0)),
+        "model_calls": total(Count("pk"), models.IntegerField(), 0),
+    }
+
+
+def ledger_close_orphans(run_id: Any) -> int:
+    """Closes calls left pending by a dead worker as `unknown`, with an estimated cost."""
+    closed = 0
+    for entry in LedgerEntry.objects.filter(run_id=run_id, status=LedgerEntry.Status.PENDING):
+        provider = (
+            Provider.objects.filter(pk=entry.provider_id).first() if entry.provider_id else None
+        )
+        deployment = Deployment(
+            id=entry.deployment_id,
+            provider_kind=entry.provider_kind,
+            model=entry.model,
+            base_url="",
+            input_price_per_1k=provider.input_price_per_1k if provider else None,
+            output_price_per_1k=provider.output_price_per_1k if provider else None,
+        )
+        usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
+        cost, price_source = price_call(deployment, usage)
+        closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
+            status=LedgerEntry.Status.UNKNOWN,
+            prompt_tokens=entry.prompt_tokens_estimate,
+            cost=cost or Decimal(0),
+            cost_estimated=True,
+            price_source=price_source,
+            error_kind="worker_lost",
+            finished_at=timezone.now(),
+        )
+    return closed
+
+
+def unattended(now: datetime) -> Q:
+    """Runs no live worker executes: queued, waiting, or running under an expired lease."""
+    return Q(status__in=[RunStatus.QUEUED, RunStatus.WAITING]) | Q(
+        status=RunStatus.RUNNING, lease_until__lt=now
+    )
+
+
+def run_cancel_unattended(
+    run_id: Any, *, reason: str, now: datetime | None = None, requested_only: bool = False
+) -> bool:
+    """Ends a run as cancelled if no live worker holds it, with its cost settled.
+
+    One conditional UPDATE decides, so a worker acquiring or renewing the run at the same moment
+    either wins (and then sees the cancel flag) or finds the run finished. Calls its dead worker
+    left pending are closed as `unknown` with an estimated cost, and the run's totals are copied
+    from the ledger. With `requested_only`, only a run whose cancel was already asked for.
+    """
+    now = now or timezone.now()
+    conditions = unattended(now)
+    if requested_only:
+        conditions &= Q(cancel_requested=True)
+    with transaction.atomic():
+        ended = Run.objects.filter(conditions, pk=run_id).update(
+            status=RunStatus.CANCELLED,
+            reason=reason[:5000],
+            cancel_requested=True,
+            waiting_request=None,
+            lease_owner="",
+            lease_until=None,
+            finished_at=now,
+        )
+        if ended:
+            ledger_close_orphans(run_id)
+            Run.objects.filter(pk=run_id).update(**ledger_totals())
+    return ended == 1
+
+
 def run_finish(
     run_id: Any, *, owner: str, status: str, reason: str = "", output: Any = None
 ) -> bool:
-    """Ends the run and releases the lease in one write; False if the lease was lost meanwhile."""
+    """Ends the run and releases the lease in one write; False if the lease was lost meanwhile.
+    The run's totals are copied from its ledger in the same write, so a step interrupted by a
+    cancel or a failure is counted too."""
     reason = redact_secrets(reason)[:5000]
     fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
+    fields.update(ledger_totals())
     fields["lease_until"] = None
     if status == RunStatus.WAITING:
         pass  # the answer re-queues it; output and finish time come later

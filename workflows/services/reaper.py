@@ -6,9 +6,9 @@ loop otherwise). Each decision is a conditional UPDATE, so two reapers at once d
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -16,11 +16,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.llm.pricing import price_call
-from agents.llm.types import Deployment, Usage
-from agents.models import LedgerEntry, Provider
 from workflows.models import Run, RunStatus
 from workflows.services.dispatch import dispatch_run
+from workflows.services.lease import (
+    ledger_close_orphans,
+    ledger_totals,
+    run_cancel_unattended,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,45 +32,26 @@ class ReapReport:
     resumed: list[Any] = field(default_factory=list)
     failed: list[Any] = field(default_factory=list)
     redispatched: list[Any] = field(default_factory=list)
+    cancelled: list[Any] = field(default_factory=list)
     ledger_closed: int = 0
-
-
-def ledger_close_orphans(run_id: Any) -> int:
-    """Closes calls left pending by a dead worker as `unknown`, with an estimated cost."""
-    closed = 0
-    for entry in LedgerEntry.objects.filter(run_id=run_id, status=LedgerEntry.Status.PENDING):
-        provider = (
-            Provider.objects.filter(pk=entry.provider_id).first() if entry.provider_id else None
-        )
-        deployment = Deployment(
-            id=entry.deployment_id,
-            provider_kind=entry.provider_kind,
-            model=entry.model,
-            base_url="",
-            input_price_per_1k=provider.input_price_per_1k if provider else None,
-            output_price_per_1k=provider.output_price_per_1k if provider else None,
-        )
-        usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
-        cost, price_source = price_call(deployment, usage)
-        closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
-            status=LedgerEntry.Status.UNKNOWN,
-            prompt_tokens=entry.prompt_tokens_estimate,
-            cost=cost or Decimal(0),
-            cost_estimated=True,
-            price_source=price_source,
-            error_kind="worker_lost",
-            finished_at=timezone.now(),
-        )
-    return closed
 
 
 def runs_reap() -> ReapReport:
     report = ReapReport()
     now = timezone.now()
     expired = Run.objects.filter(status=RunStatus.RUNNING, lease_until__lt=now).values_list(
-        "pk", "attempts"
+        "pk", "attempts", "cancel_requested"
     )
-    for run_id, attempts in expired:
+    for run_id, attempts, cancel_requested in expired:
+        if cancel_requested:
+            # Its worker died after the cancel was asked for: nobody is left to honour it, and
+            # resuming the run would only queue it for ever (a worker never takes a run whose
+            # cancel was requested).
+            if run_cancel_unattended(
+                run_id, reason=CANCELLED_UNATTENDED, now=now, requested_only=True
+            ):
+                report.cancelled.append(run_id)
+            continue
         with transaction.atomic():
             report.ledger_closed += ledger_close_orphans(run_id)
             if attempts > settings.RUN_MAX_RESUMES:
@@ -81,13 +66,20 @@ def runs_reap() -> ReapReport:
                     lease_owner="",
                     lease_until=None,
                     finished_at=now,
+                    **ledger_totals(),
                 )
                 if done:
                     report.failed.append(run_id)
                 continue
             resumed = Run.objects.filter(
                 pk=run_id, status=RunStatus.RUNNING, lease_until__lt=now
-            ).update(status=RunStatus.QUEUED, lease_owner="", lease_until=None, dispatched_at=now)
+            ).update(
+                status=RunStatus.QUEUED,
+                lease_owner="",
+                lease_until=None,
+                dispatched_at=now,
+                **ledger_totals(),
+            )
             if resumed:
                 report.resumed.append(run_id)
                 transaction.on_commit(partial(dispatch_run, run_id))
@@ -95,14 +87,32 @@ def runs_reap() -> ReapReport:
         if _human_timed_out(run.waiting_request or {}, now) and _resume_timed_out(run, now):
             report.resumed.append(run.pk)
     stale = now - timedelta(seconds=settings.RUN_QUEUED_REDISPATCH_SECONDS)
-    for run_id in Run.objects.filter(status=RunStatus.QUEUED, dispatched_at__lt=stale).values_list(
-        "pk", flat=True
-    ):
+    for run_id, cancel_requested in Run.objects.filter(
+        status=RunStatus.QUEUED, dispatched_at__lt=stale
+    ).values_list("pk", "cancel_requested"):
+        if cancel_requested:
+            if run_cancel_unattended(
+                run_id, reason=CANCELLED_UNATTENDED, now=now, requested_only=True
+            ):
+                report.cancelled.append(run_id)
+            continue
         if Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, dispatched_at__lt=stale).update(
             dispatched_at=now
         ) and dispatch_run(run_id):  # one that fails stays due for the next round
             report.redispatched.append(run_id)
+    for run_id in report.cancelled:
+        _announce_cancelled(run_id)
     return report
+
+
+CANCELLED_UNATTENDED = "Cancelled (the worker executing it had stopped)."
+
+
+def _announce_cancelled(run_id: Any) -> None:
+    from workflows.live import announce_status
+
+    # Bounded and never raising: viewers resync from the stored state anyway.
+    announce_status(run_id, RunStatus.CANCELLED, CANCELLED_UNATTENDED)
 
 
 def _human_timed_out(request: dict[str, Any], now: Any) -> bool:

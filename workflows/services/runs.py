@@ -14,6 +14,7 @@ from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
 from workflows.services.dispatch import dispatch_run
+from workflows.services.lease import run_cancel_unattended
 
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
@@ -64,22 +65,21 @@ def run_start(
 
 
 def run_cancel(*, run: Run, user: User | None) -> Run:
-    """Cancels a run: at once if it is not executing, else the engine stops within a second."""
+    """Cancels a run: at once if no live worker executes it (queued, waiting, or its worker
+    died), else the engine stops within a second."""
     who = f" by {user.username}" if user else ""
-    now = timezone.now()
-    stopped = Run.objects.filter(
-        pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.WAITING]
-    ).update(
-        status=RunStatus.CANCELLED,
-        reason=f"Cancelled{who}.",
-        finished_at=now,
-        cancel_requested=True,
-        waiting_request=None,
-    )
+    reason = f"Cancelled{who}."
+    stopped = run_cancel_unattended(run.pk, reason=reason)
     if not stopped:
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
-    else:
-        _announce(run.pk, RunStatus.CANCELLED, f"Cancelled{who}.")
+        flagged = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            cancel_requested=True
+        )
+        # The lease may have expired between the two writes; the reaper also ends such a run.
+        stopped = bool(flagged) and run_cancel_unattended(
+            run.pk, reason=reason, requested_only=True
+        )
+    if stopped:
+        _announce(run.pk, RunStatus.CANCELLED, reason)
     run.refresh_from_db()
     return run
 

@@ -1,0 +1,109 @@
+"""The three limits of one provider call, enforced the same way for every lane.
+
+- first byte: from sending the request to the first byte of the answer (for a call that does
+  not stream, the answer arrives at once, so this is its whole wait);
+- between chunks: once the answer has begun, the longest silence between two chunks;
+- total: the whole call, first byte to last.
+
+The lanes report progress (`CallClock.tick`) as bytes arrive; the gateway watches the clock and
+cancels the call when a limit passes, raising a `timeout` error that names the limit. Checking
+costs nothing per chunk (a float is stored); the watcher wakes only when a deadline comes due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, Final
+
+from .errors import LLMError, make_error
+from .types import Deployment
+
+CANCEL_GRACE_S: Final = 1.0
+LIMITS: Final = {
+    "first_byte": "no first byte within {s:g} s (the first-byte limit)",
+    "between_chunks": "the answer stalled for {s:g} s between two chunks "
+    "(the between-chunks limit)",
+    "total": "the call took longer than {s:g} s in all (the total limit)",
+}
+
+
+class CallClock:
+    """When a call started and when its last byte arrived."""
+
+    __slots__ = (
+        "started",
+        "last",
+        "first_byte_s",
+        "between_chunks_s",
+        "total_s",
+        "_time",
+        "first_byte",
+    )
+
+    def __init__(self, dep: Deployment, time: Any) -> None:
+        self._time = time
+        self.started = time()
+        self.last: float | None = None
+        self.first_byte_s = dep.first_byte_timeout_s
+        self.between_chunks_s = dep.chunk_timeout_s
+        self.total_s = dep.timeout_s
+        # Set at the first byte, which can bring the next deadline forward (a between-chunks
+        # limit shorter than the first-byte one): the watcher must look again then.
+        self.first_byte: asyncio.Future[None] | None = None
+
+    def tick(self) -> None:
+        if self.last is None and self.first_byte is not None and not self.first_byte.done():
+            self.first_byte.set_result(None)
+        self.last = self._time()
+
+    def next_deadline(self) -> tuple[float, str, float]:
+        """(when, which limit, its length in seconds) of the nearest limit."""
+        deadline = (self.started + self.total_s, "total", self.total_s)
+        if self.last is None:
+            if self.first_byte_s is not None:
+                first = (self.started + self.first_byte_s, "first_byte", self.first_byte_s)
+                deadline = min(deadline, first)
+        elif self.between_chunks_s is not None:
+            silence = (self.last + self.between_chunks_s, "between_chunks", self.between_chunks_s)
+            deadline = min(deadline, silence)
+        return deadline
+
+
+def timeout_error(limit: str, seconds: float, deployment_id: str | None) -> LLMError:
+    error = make_error("timeout", LIMITS[limit].format(s=seconds), deployment_id=deployment_id)
+    error.limit = limit
+    return error
+
+
+async def watched(call: Awaitable[Any], clock: CallClock, dep: Deployment) -> Any:
+    """Awaits the lane's call, cancelling it when one of its limits passes."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            when, limit, seconds = clock.next_deadline()
+            delay = when - loop.time()
+            if delay > 0:
+                if clock.last is None and clock.first_byte is None:
+                    clock.first_byte = loop.create_future()
+                waiting: set[asyncio.Future[Any]] = {task}
+                if clock.last is None and clock.first_byte is not None:
+                    waiting.add(clock.first_byte)
+                done, _ = await asyncio.wait(
+                    waiting, timeout=delay, return_when=asyncio.FIRST_COMPLETED
+                )
+                if task in done:
+                    return task.result()
+                continue  # progress may have moved the deadline: look again
+            task.cancel()
+            # A lane that waits in a thread (LiteLLM's, for some providers) cannot be
+            # interrupted there: give it a moment to notice, then report the timeout anyway.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait((task,), timeout=CANCEL_GRACE_S)
+            raise timeout_error(limit, seconds, dep.id)
+    except BaseException:
+        if not task.done():
+            task.cancel()
+        raise
