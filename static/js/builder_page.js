@@ -84,6 +84,7 @@
   builder.addEventListener("wf:change", function (event) {
     if (canEdit && event.detail && event.detail.graph) keepPending(event.detail.graph);
     saveSoon();
+    renderInterfaceSummary();
     refreshPanelIfStale();
   });
 
@@ -230,6 +231,75 @@
     if (label && label !== document.activeElement) label.value = event.detail.label;
   });
 
+  // --- Inputs and variables --------------------------------------------------------------------
+
+  var interfaceSummary = document.getElementById("interface-summary");
+  var interfaceBody = document.getElementById("interface-dialog-body");
+
+  function summaryLine(parts) {
+    var line = document.createElement("p");
+    line.className = "interface-line";
+    parts.forEach(function (part, index) {
+      var item = document.createElement(index === 0 ? "code" : "span");
+      item.textContent = index === 0 ? part : " " + part;
+      if (index > 0) item.className = "muted";
+      line.appendChild(item);
+    });
+    return line;
+  }
+
+  function renderInterfaceSummary() {
+    if (!interfaceSummary || !builder.getGraph) return;
+    var graph = builder.getGraph();
+    if (!graph) return;
+    var fields = (graph.inputs && graph.inputs.fields) || [];
+    var variables = graph.variables || [];
+    interfaceSummary.textContent = "";
+    var head = document.createElement("p");
+    head.className = "muted";
+    head.textContent = fields.length ? "The run form asks for:" : "No inputs: the run form asks for nothing.";
+    interfaceSummary.appendChild(head);
+    fields.forEach(function (field) {
+      var kind = field.type === "choice" ? "one of " + (field.choices || []).join(", ") : field.type;
+      interfaceSummary.appendChild(summaryLine([field.name, kind + (field.required ? ", required" : ", optional")]));
+    });
+    var names = variables.map(function (variable) { return variable.name; });
+    var tail = document.createElement("p");
+    tail.className = "muted";
+    tail.textContent = names.length ? "Variables: " + names.join(", ") : "No variables.";
+    interfaceSummary.appendChild(tail);
+  }
+
+  function loadInterfaceForm() {
+    var body = new FormData();
+    body.append("graph", JSON.stringify(builder.getGraph()));
+    fetch(page.dataset.interfaceUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      credentials: "same-origin",
+    })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        interfaceBody.innerHTML = html;
+        window.htmx.process(interfaceBody);
+        var first = interfaceBody.querySelector("input:not([type=hidden]), select");
+        if (first) first.focus();
+      });
+  }
+
+  // The editor always works on the graph as the canvas holds it, saved or not.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "interface-form") {
+      event.detail.parameters.graph = JSON.stringify(builder.getGraph());
+    }
+  });
+
+  document.body.addEventListener("wf:interface-updated", function (event) {
+    if (builder.updateInterface) builder.updateInterface(event.detail);
+    renderInterfaceSummary();
+  });
+
   // --- The checklist -------------------------------------------------------------------------
 
   document.addEventListener("click", function (event) {
@@ -260,6 +330,7 @@
     var opener = event.target.closest("[data-open-dialog]");
     if (opener) {
       if (opener.dataset.openDialog === "publish-dialog") saveNow();
+      if (opener.dataset.openDialog === "interface-dialog") loadInterfaceForm();
       openDialog(opener.dataset.openDialog);
     }
   });
@@ -453,6 +524,7 @@
 
   // The draft's problems as loaded badge its nodes at once, before any edit.
   function onReady() {
+    renderInterfaceSummary();
     var loaded = document.getElementById("builder-issues");
     if (loaded) {
       var issues = JSON.parse(loaded.textContent);
