@@ -261,7 +261,8 @@
     interfaceSummary.appendChild(head);
     fields.forEach(function (field) {
       var kind = field.type === "choice" ? "one of " + (field.choices || []).join(", ") : field.type;
-      interfaceSummary.appendChild(summaryLine([field.name, kind + (field.required ? ", required" : ", optional")]));
+      // The schema's default is required.
+      interfaceSummary.appendChild(summaryLine([field.name, kind + (field.required === false ? ", optional" : ", required")]));
     });
     var names = variables.map(function (variable) { return variable.name; });
     var tail = document.createElement("p");
@@ -294,6 +295,14 @@
       event.detail.parameters.graph = JSON.stringify(builder.getGraph());
     }
   });
+
+  // After Apply, the first problem (or the outcome) is brought into view in the long dialog.
+  if (interfaceBody) {
+    interfaceBody.addEventListener("htmx:afterSwap", function () {
+      var target = interfaceBody.querySelector(".errorlist") || interfaceBody.querySelector("[data-testid=interface-status]");
+      if (target) target.scrollIntoView({ block: "center" });
+    });
+  }
 
   document.body.addEventListener("wf:interface-updated", function (event) {
     if (builder.updateInterface) builder.updateInterface(event.detail);
@@ -352,8 +361,11 @@
     if (dialog) dialog.close();
     document.getElementById("publish-note").value = "";
     setSaveStatus("saved", "Published version " + event.detail.number);
+    // Said in the banner, not by opening the versions menu: that would cover the checklist and
+    // the canvas toolbar until someone closed it.
     var menu = document.getElementById("versions-menu");
-    if (menu) menu.open = true;
+    if (menu) menu.open = false;
+    showReport("ok", ["Published version " + event.detail.number + ". Run it with Run; Versions lists every version."]);
   });
 
   document.body.addEventListener("wf:publish-refused", function () {
@@ -491,10 +503,56 @@
     }, 150);
   }
 
+  // The transcript follows the stream while its reader is at the bottom; scrolling up stops that
+  // (they are reading) and offers a way back down.
+  var stopFollowing = null;
+
+  function followTranscript(timeline) {
+    if (stopFollowing) stopFollowing();
+    var jump = runPanel.querySelector("[data-jump-latest]");
+    var following = true;
+    var frame = null;
+    function atBottom() {
+      return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 24;
+    }
+    function toBottom() {
+      timeline.scrollTop = timeline.scrollHeight;
+    }
+    function onScroll() {
+      following = atBottom();
+      if (following && jump) jump.hidden = true;
+    }
+    function onGrow() {
+      if (frame) return;
+      frame = requestAnimationFrame(function () {
+        frame = null;
+        if (following) toBottom();
+        else if (jump) jump.hidden = false;
+      });
+    }
+    var observer = new MutationObserver(onGrow);
+    observer.observe(timeline, { childList: true, subtree: true, characterData: true });
+    timeline.addEventListener("scroll", onScroll);
+    if (jump) {
+      jump.addEventListener("click", function () {
+        following = true;
+        jump.hidden = true;
+        toBottom();
+      });
+    }
+    stopFollowing = function () {
+      observer.disconnect();
+      timeline.removeEventListener("scroll", onScroll);
+      if (frame) cancelAnimationFrame(frame);
+      stopFollowing = null;
+    };
+  }
+
   runPanel.addEventListener("htmx:afterSwap", function () {
     var timeline = runPanel.querySelector("[data-live-timeline]");
     if (!timeline) return;
     runPanel.hidden = false;
+    followTranscript(timeline);
     var dialog = document.getElementById("run-dialog");
     if (dialog && dialog.open) dialog.close();
     if (live) live.close();
@@ -537,6 +595,7 @@
 
   runPanel.addEventListener("click", function (event) {
     if (!event.target.closest("[data-clear-run]")) return;
+    if (stopFollowing) stopFollowing();
     if (live) live.close();
     live = null;
     runPanel.hidden = true;
