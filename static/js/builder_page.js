@@ -210,6 +210,12 @@
   // form keeps what it shows, so typing is never interrupted by a swap.
   nodePanel.addEventListener("htmx:beforeSwap", function (event) {
     var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    // The answer to a form of a node no longer selected must not replace the current node's form
+    // (its change still reaches the canvas through `wf:node-updated`).
+    if (form && form.dataset && form.dataset.nodeId && form.dataset.nodeId !== selectedId) {
+      event.detail.shouldSwap = false;
+      return;
+    }
     if (event.detail.xhr.status === 200 && form && form.matches && form.matches("form.node-form") && form.contains(document.activeElement)) {
       event.detail.shouldSwap = false;
       var status = form.querySelector(".node-form-status");

@@ -112,6 +112,7 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     (writer,) = new_nodes(page, before)
     ids.append(writer)
     node(page, writer).click()
+    page.locator(f'#node-panel form[data-node-id="{writer}"]').wait_for()
     page.locator("#node-panel").get_by_label("Agent").select_option(label="Writer")
     page.locator("#node-panel .node-form-status", has_text="Applied").wait_for()
     # A step still labelled “Agent” takes its agent's name.

@@ -190,11 +190,27 @@ def test_nodes_say_their_name_once_and_edges_and_map_stay_clear(lab: Any) -> Non
     settle(page)
     box = node(page, "analysis").bounding_box()
     assert box
+    # Hit-testing follows paint order: made hittable for a moment, the edge's copy is what lies
+    # on top at the node's centre.
     on_top = page.evaluate(
-        "([x, y]) => Boolean(document.elementFromPoint(x, y).closest('.react-flow__edge'))",
+        """([x, y]) => {
+            const overlay = document.querySelector('[data-testid="edge-overlay-skip"]');
+            const path = overlay.querySelector('path');
+            overlay.style.pointerEvents = path.style.pointerEvents = 'stroke';
+            path.style.strokeWidth = '12';
+            const hit = document.elementFromPoint(x, y);
+            overlay.style.pointerEvents = path.style.pointerEvents = path.style.strokeWidth = '';
+            return Boolean(hit && hit.closest('[data-testid="edge-overlay-skip"]'));
+        }""",
         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
     )
     assert on_top, "the edge runs behind the node"
+    # The copy takes no clicks: the node under it is still the one clicked.
+    hit = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('.react-flow__node')?.dataset.id",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert hit == "analysis"
     screenshot(page, "50-builder-edge-over-node")
 
 

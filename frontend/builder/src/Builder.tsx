@@ -27,8 +27,7 @@ export const NARROW_PX = 640;
 const FIT_BESIDE_MAP: FitViewOptions<WfNode> = { padding: { top: '56px', right: '224px', bottom: '24px', left: '24px' }, maxZoom: 1.25 };
 // On a phone the canvas toolbar wraps to two rows above the graph.
 const FIT_NARROW: FitViewOptions<WfNode> = { padding: { top: '96px', right: '16px', bottom: '24px', left: '16px' }, maxZoom: 1.25 };
-// Above nodes: an edge drawn by hand may cross a node, and must stay visible there.
-const EDGE_Z = 1;
+
 const MARKER = { type: MarkerType.ArrowClosed, width: 18, height: 18, color: 'var(--muted)' };
 
 /** Moves keyboard focus onto a node once React Flow has measured and shown it. */
@@ -79,7 +78,6 @@ function useDisplayEdges(edges: WfEdge[]): WfEdge[] {
         ...edge,
         animated: look.running,
         markerEnd: MARKER,
-        zIndex: EDGE_Z,
         ariaLabel: `Edge from ${edge.source} to ${edge.target}${edge.data?.source_handle ? ` (${edge.data.source_handle})` : ''}`,
         data: { ...edge.data!, look },
       };
