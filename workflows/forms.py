@@ -117,8 +117,10 @@ class InputRowForm(forms.Form):
         }
 
     def is_blank(self) -> bool:
+        """The spare row left empty; a row with anything typed in it is checked, name or not."""
         data = getattr(self, "cleaned_data", {})
-        return not data.get("name") and not data.get("original")
+        typed = ("original", "name", "label", "help", "default", "choices")
+        return not any(str(data.get(key) or "").strip() for key in typed)
 
     def row(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -154,7 +156,10 @@ class VariableRowForm(forms.Form):
         }
 
     def is_blank(self) -> bool:
-        return not getattr(self, "cleaned_data", {}).get("name")
+        data = getattr(self, "cleaned_data", {})
+        return not any(
+            str(data.get(key) or "").strip() for key in ("name", "default", "description")
+        )
 
     def row(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -295,3 +295,18 @@ def test_a_phone_gets_a_palette_drawer_and_a_top_bar_that_fits(lab: Any) -> None
     panel = page.locator("#versions").bounding_box()
     assert panel and panel["x"] >= 0 and panel["x"] + panel["width"] <= width
     screenshot(page, "53-builder-phone-versions")
+    page.locator("#versions-menu summary").click()
+
+    # The inputs editor fits the phone: one column, Apply always in reach.
+    page.get_by_test_id("edit-interface").click()
+    row = page.get_by_test_id("input-row-0")
+    row.get_by_label("Name").wait_for()
+    name_box, type_box = (
+        row.get_by_label("Name").bounding_box(),
+        row.get_by_label("Type").bounding_box(),
+    )
+    assert name_box and type_box and type_box["y"] > name_box["y"]
+    assert page.locator("#interface-dialog").get_by_role("button", name="Apply").is_visible()
+    apply_box = page.locator("#interface-dialog").get_by_role("button", name="Apply").bounding_box()
+    assert apply_box and apply_box["y"] + apply_box["height"] <= PHONE["height"]
+    screenshot(page, "53-builder-phone-inputs")

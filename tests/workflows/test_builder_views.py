@@ -451,3 +451,15 @@ def test_the_inputs_editor_names_the_bad_field(personas: Personas, client_for) -
     assert "default does not fit the field: Enter a whole number." in page
     assert "reducer &#x27;append&#x27; needs type &#x27;array&#x27;" in page
     assert "wf:interface-updated" not in response.headers.get("HX-Trigger", "")
+
+
+def test_a_row_with_a_label_but_no_name_is_not_dropped(personas: Personas, client_for) -> None:
+    client = client_for(personas.editor)
+    client.post(reverse("workflow_new"), {"name": "Explainer"})
+    workflow = Workflow.objects.get(name="Explainer")
+
+    rows = interface_rows([{"label": "Topic", "type": "string", "required": True}], [])
+    response = interface_form(client, workflow, workflow.draft, **rows)
+
+    assert response.status_code == 422
+    assert "starting with a letter or underscore" in response.content.decode()

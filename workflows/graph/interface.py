@@ -64,6 +64,13 @@ def _row_errors(error: ValidationError, candidates: Sequence[str], fallback: str
     for item in error.errors():
         location = [part for part in item["loc"] if isinstance(part, str)]
         message = error_message(item)
+        if item["type"] == "string_pattern_mismatch" and location == ["name"]:
+            message = (
+                "use letters, digits and underscores, starting with a letter or underscore "
+                "(at most 64)"
+            )
+        elif item["type"] == "string_too_short" and location == ["name"]:
+            message = "give a name"
         name = location[0] if location else _field_of(message, candidates, fallback)
         errors.setdefault(name, message)
     return errors

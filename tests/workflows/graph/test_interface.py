@@ -72,7 +72,7 @@ def test_each_bad_field_is_named_on_its_row() -> None:
         )
 
     errors = raised.value.errors
-    assert "name" in errors[("input", 0)]
+    assert "starting with a letter" in errors[("input", 0)]["name"]
     assert "choice" in errors[("input", 1)]["choices"]
     assert "whole number" in errors[("input", 2)]["default"]
     assert "already called 'level'" in errors[("input", 3)]["name"]
