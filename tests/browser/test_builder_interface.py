@@ -269,7 +269,7 @@ def test_a_phone_gets_a_palette_drawer_and_a_top_bar_that_fits(lab: Any) -> None
     # The canvas has the width; the palette waits behind a button.
     assert page.get_by_test_id("palette").count() == 0
     width = PHONE["width"]
-    for button in page.locator(".builder-bar .btn").all():
+    for button in page.locator(".builder-bar .btn:visible").all():
         box = button.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, button.inner_text()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
@@ -289,6 +289,22 @@ def test_a_phone_gets_a_palette_drawer_and_a_top_bar_that_fits(lab: Any) -> None
     page.get_by_test_id("open-palette").click()
     page.get_by_test_id("close-palette").click()
     page.get_by_test_id("palette").wait_for(state="detached")
+
+    # The top bar keeps one row of buttons: the secondary actions fold into “More”.
+    bar_buttons = [
+        b
+        for b in page.locator(".builder-actions > .btn, .builder-actions > details > summary").all()
+        if b.is_visible()
+    ]
+    rows = {round(b.bounding_box()["y"]) for b in bar_buttons}
+    assert len(rows) == 1, rows
+    page.get_by_test_id("more-menu").locator("summary").click()
+    more = page.get_by_test_id("more-menu").locator(".menu-panel")
+    more.get_by_role("menuitem", name="Export JSON").wait_for()
+    box = more.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+    screenshot(page, "53-builder-phone-more")
+    page.get_by_test_id("more-menu").locator("summary").click()
 
     # The top bar's menus open inside the screen.
     page.locator("#versions-menu summary").click()
