@@ -102,6 +102,8 @@ def test_inputs_defined_in_the_builder_drive_the_run_form(lab: Any, worker: Serv
     start = next(n for n in graph["nodes"] if n["id"] == "start")
     assert start["config"]["input_mapping"] == {"topic": "task", "audience": "audience"}
     screenshot(page, "49-builder-inputs")
+    screenshot(page, "49-builder-inputs-dark", theme="dark")
+    page.evaluate("document.documentElement.dataset.theme = 'light'")
     dialog.get_by_role("button", name="Close").click()
     assert "audience" in summary.inner_text() and "one of children, experts" in summary.inner_text()
     page.get_by_test_id("checklist-ok").wait_for()
