@@ -183,7 +183,7 @@
         streamed = {};
       }
       var region = document.getElementById("run-state");
-      if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
+      if (region && ["running", "succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
         window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes", swap: "outerHTML" });
       }
