@@ -282,6 +282,8 @@ def _pick(options: Sequence[str], seed: int, slot: int) -> str:
     return options[(seed >> (slot * 8)) % len(options)]
 
 
+_SPEAKER_LINE = re.compile(r"^[A-Z][\w .'-]{0,40}: ")
+
 # How long a conversation must be (messages, the task included) before an agent told to say
 # TERMINATE does: a three-member debate then ends on the moderator's second turn.
 TERMINATE_AFTER_MESSAGES = 5
@@ -296,7 +298,12 @@ def default_reply(system: str, messages: Sequence[tuple[str, str]]) -> str:
     seed = int.from_bytes(h.digest(), "big")
 
     opening, body, closing = _TEMPLATES[persona(system)]
-    user_text = next((text for role, text in reversed(messages) if role == "user"), "")
+    # In a group chat the other members speak as "Name: text" user messages; the subject is the
+    # task's, not a neighbour's reply.
+    asked = [text for role, text in messages if role == "user"]
+    user_text = next((t for t in reversed(asked) if not _SPEAKER_LINE.match(t)), "") or (
+        asked[-1] if asked else ""
+    )
     topic = subject(user_text)
     fill = {"s": topic, "S": topic[:1].upper() + topic[1:]}
     last_role, last_text = messages[-1] if messages else ("user", "")

@@ -185,3 +185,21 @@ def test_a_reload_mid_message_restores_it_from_its_first_word(lab: Any, demo_mod
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     bodies = page.locator("#timeline li[data-kind=message] .tl-body").all_inner_texts()
     assert bodies == [reply] * 3
+
+
+def test_the_demo_debate_hears_both_sides_and_hands_on_its_transcript(lab: Any) -> None:
+    page = lab
+    _use_template(page, "Round-robin debate")
+    page.get_by_label("Topic").fill("four-day weeks")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=90_000)
+    messages = page.locator("#timeline li[data-kind=message]")
+    speakers = messages.locator(".tl-who").all_inner_texts()
+    # Two rounds: the moderator sums up once both sides have answered each other.
+    assert speakers == ["Optimist", "Skeptic", "Moderator"] * 2
+    # The chat's end is said in words, not as a raw event name.
+    ended = page.locator("#timeline li[data-kind=node_finished]").inner_text()
+    assert ended == "■ debate ended after 6 messages."
+    output = page.get_by_test_id("run-io").locator(".run-output").inner_text()
+    assert output.startswith("Optimist: ") and "\nSkeptic: " in output
+    screenshot(page, "24-run-debate")
