@@ -82,7 +82,7 @@ def publisher(run_id: str, events: int, rate: float) -> None:
     django.setup()
     from asgiref.sync import async_to_sync
 
-    from workflows.live import publish_events
+    from workflows.live import live_outbox, publish_events
 
     async def publish_all() -> None:
         from channels.layers import get_channel_layer
@@ -103,6 +103,8 @@ def publisher(run_id: str, events: int, rate: float) -> None:
                 "at": "",
             }
             await publish_events(run_id, [event])
+        # Publishing only queues the message (workflows.live.LiveOutbox): let the last ones go.
+        await live_outbox().flush()
 
     # One event loop for the whole burst: the layer's connection pool is per loop.
     async_to_sync(publish_all)()

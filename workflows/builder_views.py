@@ -33,9 +33,16 @@ from agents.forms import AgentQuickForm
 from agents.selectors import providers_of
 from agents.services.agents import agent_create
 from agents.tools_catalog import tool_choices
-from workflows.forms import WorkflowCreateForm
+from workflows.forms import (
+    InputRowForm,
+    InputRowFormSet,
+    VariableRowForm,
+    VariableRowFormSet,
+    WorkflowCreateForm,
+)
 from workflows.graph import NODE_TYPES, GraphError, graph_dump, graph_load
 from workflows.graph.diff import diff_drawing, graph_diff
+from workflows.graph.interface import InterfaceError, interface_apply
 from workflows.models import Workflow
 from workflows.node_forms import node_form_class
 from workflows.selectors import agent_summaries, builder_catalog, get_workflow_for_user
@@ -485,4 +492,93 @@ def workflow_agent_new(request: AuthedRequest, workflow_id: UUID) -> HttpRespons
         "workflows/_agent_new.html",
         {"workflow": workflow, "form": form, "has_providers": bool(providers)},
         status=status,
+    )
+
+
+def _interface_formsets(graph: Any, data: Any = None) -> tuple[Any, Any]:
+    graph = graph if isinstance(graph, dict) else {}
+    schema = graph.get("inputs") if isinstance(graph.get("inputs"), dict) else {}
+    fields = [item for item in schema.get("fields") or [] if isinstance(item, dict)]
+    variables = [item for item in graph.get("variables") or [] if isinstance(item, dict)]
+    inputs = InputRowFormSet(
+        data, prefix="input", initial=[InputRowForm.initial_of(item) for item in fields]
+    )
+    declared = VariableRowFormSet(
+        data,
+        prefix="variable",
+        initial=[VariableRowForm.initial_of(item) for item in variables],
+    )
+    return inputs, declared
+
+
+def _kept_rows(formset: Any) -> list[Any]:
+    return [
+        form
+        for form in formset.forms
+        if form.is_valid() and not form.is_blank() and not form.cleaned_data.get("DELETE")
+    ]
+
+
+@login_required
+@require_POST
+def workflow_interface_form(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """The editor of the inputs and variables of the graph the island holds (posted: it may be
+    unsaved). Applying checks the rows and sends the canvas the new interface as one change."""
+    workflow, membership = get_workflow_for_user(request.user, workflow_id)
+    try:
+        graph = _posted_graph(request)
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=400)
+    apply = request.POST.get("apply") == "1"
+    if apply and not membership.allows(Role.EDITOR):
+        return HttpResponse("Viewers cannot change workflows.", status=403)
+    inputs, variables = _interface_formsets(graph, request.POST if apply else None)
+    context = {"workflow": workflow, "inputs": inputs, "variables": variables}
+    context["can_edit"] = membership.allows(Role.EDITOR)
+    if not apply:
+        return render(request, "workflows/_interface_form.html", context)
+    if not (inputs.is_valid() and variables.is_valid()):
+        return render(request, "workflows/_interface_form.html", context, status=422)
+    input_rows, variable_rows = _kept_rows(inputs), _kept_rows(variables)
+    renames = {
+        form.cleaned_data["original"]: form.cleaned_data["name"].strip()
+        for form in input_rows
+        if form.cleaned_data["original"]
+    }
+    try:
+        interface = interface_apply(
+            graph,
+            inputs=[form.row() for form in input_rows],
+            variables=[form.row() for form in variable_rows],
+            renames=renames,
+        )
+    except InterfaceError as error:
+        rows = {"input": input_rows, "variable": variable_rows}
+        for (kind, index), fields in error.errors.items():
+            form = rows[kind][index]
+            for name, message in fields.items():
+                form.add_error(name if name in form.fields else None, message)
+        return render(request, "workflows/_interface_form.html", context, status=422)
+    applied = {
+        **graph,
+        "inputs": interface.inputs,
+        "variables": interface.variables,
+        "nodes": [
+            {**node, "config": interface.start_configs[node["id"]]}
+            if isinstance(node, dict) and node.get("id") in interface.start_configs
+            else node
+            for node in graph.get("nodes") or []
+        ],
+    }
+    inputs, variables = _interface_formsets(applied)
+    context.update(inputs=inputs, variables=variables, applied=True)
+    response = render(request, "workflows/_interface_form.html", context)
+    return trigger_client_event(
+        response,
+        "wf:interface-updated",
+        {
+            "inputs": interface.inputs,
+            "variables": interface.variables,
+            "configs": interface.start_configs,
+        },
     )

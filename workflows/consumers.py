@@ -13,7 +13,11 @@ Protocol (JSON text frames):
 
 Close codes: 4401 not signed in, 4404 no such run for this user (missing and foreign look the
 same), 4400 a malformed message. These are sent after accepting, so a browser can read them
-(a refused handshake reaches it as a bare 1006) and stop reconnecting.
+(a refused handshake reaches it as a bare 1006) and stop reconnecting. 4500: the live feed was
+lost (the channel layer failed): reconnect, with backoff, and resubscribe from the last `seq`.
+(Not 1011: the WebSocket server refuses to send it, and the socket would stay open and silent.)
+When the layer is down at subscribe time, the stored events are still replayed before that close,
+so a viewer catches up from the database whatever the state of Redis.
 
 The channel layer delivers at most once; `seq` makes the feed whole: the consumer joins the run's
 feed before reading the database, so an event is either in the replay or arrives live (or both,
@@ -54,7 +58,8 @@ logger = logging.getLogger(__name__)
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-CLOSE_INTERNAL = 1011
+# Application codes must be 1000 or 3000–4999: the server refuses to send 1011 ("internal error").
+CLOSE_INTERNAL = 4500
 REPLAY_PAGE = 500
 # Live messages a socket may have waiting before it gives up on them and resyncs from the database
 # (the channel layer's own per-channel capacity).
@@ -307,10 +312,28 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if not self.joined and self.live_layer is not None:
             # Join before reading the database: an event committed after the read is then
             # published to us; one committed before it is in the read.
-            self.sender_task = asyncio.create_task(self._send_live())
-            await live_fanout(self.live_layer).join(self.run_id, self, prepare_live)
+            if self.sender_task is None:
+                self.sender_task = asyncio.create_task(self._send_live())
+            try:
+                await live_fanout(self.live_layer).join(self.run_id, self, prepare_live)
+            except Exception as error:  # noqa: BLE001 - the layer is down (Redis restarting)
+                logger.warning(
+                    "Run %s: live feed unavailable (%s); replaying stored events only.",
+                    self.run_id,
+                    type(error).__name__,
+                )
+                await self._replay_then_close(after_seq)
+                return
             self.joined = True
         await self._start_replay(SentSeqs(after_seq))
+
+    async def _replay_then_close(self, after_seq: int) -> None:
+        """Without a live feed, the viewer still catches up from the database; the close then
+        asks it to reconnect (with backoff) for the live part."""
+        await self._stop_replay()
+        self.sent = SentSeqs(after_seq)
+        self.replaying = True
+        self.replay_task = asyncio.create_task(self._replay(after_seq, close_after=True))
 
     async def _start_replay(self, sent: SentSeqs) -> None:
         await self._stop_replay()
@@ -327,7 +350,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _replay(self, after_seq: int) -> None:
+    async def _replay(self, after_seq: int, *, close_after: bool = False) -> None:
         try:
             cursor = after_seq
             while True:
@@ -343,6 +366,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self._drain()
             # No await between the drain finding the buffer empty and this: nothing slips by.
             self.replaying = False
+            if close_after:
+                self.authorized = False
+                await self.close(code=CLOSE_INTERNAL)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -57,3 +58,130 @@ class WorkflowCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Optional: what it is for, in a sentence.",
     )
+
+
+# --- The builder's editor of a workflow's inputs and variables -----------------------------------
+
+INPUT_TYPE_CHOICES = [
+    ("string", "Short text"),
+    ("text", "Long text"),
+    ("choice", "One of a list (enum)"),
+    ("number", "Number"),
+    ("integer", "Whole number"),
+    ("boolean", "Yes / no"),
+    ("json", "JSON"),
+]
+VARIABLE_TYPE_CHOICES = [
+    (kind, kind) for kind in ("string", "number", "integer", "boolean", "object", "array")
+]
+REDUCER_CHOICES = [
+    ("replace", "replace: the last write wins"),
+    ("append", "append: collect writes in a list"),
+    ("merge", "merge: combine objects"),
+]
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class InputRowForm(forms.Form):
+    """One run input. Rows left blank are ignored; `original` tracks renames."""
+
+    original = forms.CharField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(required=False, max_length=64)
+    label = forms.CharField(required=False, max_length=120)
+    type = forms.ChoiceField(choices=INPUT_TYPE_CHOICES, initial="string")
+    help = forms.CharField(required=False, max_length=2000, label="Description")
+    required = forms.BooleanField(required=False, initial=True)
+    default = forms.CharField(required=False, max_length=20_000)
+    choices = forms.CharField(
+        required=False,
+        max_length=20_000,
+        label="Choices",
+        help_text="For “One of a list”: the allowed values, separated by commas.",
+    )
+
+    @staticmethod
+    def initial_of(field: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "original": field.get("name", ""),
+            "name": field.get("name", ""),
+            "label": field.get("label", ""),
+            "type": field.get("type", "string"),
+            "help": field.get("help", ""),
+            "required": field.get("required", True),
+            "default": _shown(field.get("default")),
+            "choices": ", ".join(str(choice) for choice in field.get("choices") or []),
+        }
+
+    def is_blank(self) -> bool:
+        """The spare row left empty; a row with anything typed in it is checked, name or not."""
+        data = getattr(self, "cleaned_data", {})
+        typed = ("original", "name", "label", "help", "default", "choices")
+        return not any(str(data.get(key) or "").strip() for key in typed)
+
+    def row(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        choices = [part.strip() for part in data["choices"].split(",") if part.strip()]
+        return {
+            "name": data["name"].strip(),
+            "type": data["type"],
+            "label": data["label"].strip(),
+            "help": data["help"].strip(),
+            "required": data["required"],
+            "default": data["default"] if data["default"].strip() else None,
+            "choices": choices,
+        }
+
+
+class VariableRowForm(forms.Form):
+    """One variable the nodes read and write. The initial value is JSON (plain text for strings)."""
+
+    name = forms.CharField(required=False, max_length=64)
+    type = forms.ChoiceField(choices=VARIABLE_TYPE_CHOICES, initial="string")
+    reducer = forms.ChoiceField(choices=REDUCER_CHOICES, initial="replace")
+    default = forms.CharField(required=False, max_length=20_000, label="Initial value")
+    description = forms.CharField(required=False, max_length=2000)
+
+    @staticmethod
+    def initial_of(variable: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": variable.get("name", ""),
+            "type": variable.get("type", "string"),
+            "reducer": variable.get("reducer", "replace"),
+            "default": _shown(variable.get("default")),
+            "description": variable.get("description", ""),
+        }
+
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return not any(
+            str(data.get(key) or "").strip() for key in ("name", "default", "description")
+        )
+
+    def row(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        raw = data["default"]
+        default: Any = None
+        if raw.strip() and data["type"] == "string":
+            default = raw
+        elif raw.strip():
+            try:
+                default = json.loads(raw)
+            except ValueError:
+                # A bare word is what people type for a string; anything else must be JSON.
+                default = raw
+        return {
+            "name": data["name"].strip(),
+            "type": data["type"],
+            "reducer": data["reducer"],
+            "default": default,
+            "description": data["description"].strip(),
+        }
+
+
+InputRowFormSet = forms.formset_factory(InputRowForm, extra=1, can_delete=True, max_num=100)
+VariableRowFormSet = forms.formset_factory(VariableRowForm, extra=1, can_delete=True, max_num=200)

@@ -3,18 +3,46 @@
 Delivery here is at most once (the layer drops what it cannot deliver in time; a web process
 receives a run's messages once and fans them out to its sockets, see `workflows.fanout`); viewers
 that missed something re-read the stored events by `seq`, so nothing is lost.
+
+The live copy is never on a run's critical path. Publishing only puts the message in this event
+loop's `LiveOutbox` and returns; the outbox sends from a task of its own, in order, each send
+bounded in time. When the layer fails (Redis restarting, say) it drops what waits and, for a short
+while, whatever comes next, then tries again: the stored events are the truth, and the viewers'
+sockets, closed by the same outage, resync from the database when they reconnect. So a dead Redis
+costs a run its live audience for a moment, never a step, a model call or its cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
-from collections.abc import Sequence
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
 
 from workflows.partials import partial_advance, partial_clear, partial_forget, partial_save
+
+logger = logging.getLogger(__name__)
+
+# Live messages waiting on one loop before the oldest are dropped (a viewer resyncs by `seq`).
+OUTBOX_LIMIT = 2000
+# One send may take this long before it counts as a failed layer.
+SEND_TIMEOUT_S = 2.0
+# After a failure, messages are dropped for this long instead of each waiting on a dead layer.
+RETRY_AFTER_S = 1.0
+
+Send = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# Outbox entries that are not messages for viewers but work on the partial texts of the run's
+# messages still streaming (see `workflows.partials`), done in order with the messages.
+PARTIALS_FORGET = "a2a.partials.forget"
+PARTIALS_CLEAR = "a2a.partials.clear"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def run_group(run_id: Any) -> str:
@@ -40,19 +68,126 @@ async def _watched(layer: Any, group: str) -> bool:
 
 async def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
-    if layer is None or not await _watched(layer, group):
+    if layer is None:
         return
-    await layer.group_send(group, message)
+    kind = message.get("type")
+    if kind == PARTIALS_FORGET:
+        await partial_forget(layer, group, message["run_id"], message["step_keys"])
+        return
+    if kind == PARTIALS_CLEAR:
+        await partial_clear(layer, group, message["run_id"])
+        return
+    partial = message.get("partial")
+    if partial is not None:
+        # The step's text so far is kept whether or not anyone watches (one may arrive in the
+        # next second), in the same round trip as the count of watchers.
+        message = {key: value for key, value in message.items() if key != "partial"}
+        watched = await partial_save(layer, group, *partial)
+    else:
+        watched = await _watched(layer, group)
+    if watched:
+        await layer.group_send(group, message)
+
+
+class LiveOutbox:
+    """Live messages on their way to the channel layer, from one event loop. Never raises.
+
+    `put` never waits: the engine goes on at once. One task per loop sends what waits, in order
+    (it ends when nothing waits; the next `put` starts another). At most `limit` messages wait;
+    beyond that the oldest go. A failed or slow send drops what waits and whatever is put during
+    the next `retry_after_s`; then the outbox tries the layer again.
+    """
+
+    def __init__(
+        self,
+        *,
+        send: Send = _group_send,
+        limit: int = OUTBOX_LIMIT,
+        send_timeout_s: float = SEND_TIMEOUT_S,
+        retry_after_s: float = RETRY_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.send = send
+        self.limit = limit
+        self.send_timeout_s = send_timeout_s
+        self.retry_after_s = retry_after_s
+        self.clock = clock
+        self.waiting: deque[tuple[str, dict[str, Any]]] = deque()
+        self.sent = 0
+        self.dropped = 0
+        self.failures = 0
+        self.down_until: float | None = None  # set while the layer is considered down
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, group: str, message: dict[str, Any]) -> None:
+        if self.down_until is not None and self.clock() < self.down_until:
+            self.dropped += 1
+            return
+        if len(self.waiting) >= self.limit:
+            self.waiting.popleft()
+            self.dropped += 1
+        self.waiting.append((group, message))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def flush(self) -> None:
+        """Returns once nothing waits (sent or dropped). For tests and orderly shutdowns."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _pump(self) -> None:
+        waiting = self.waiting
+        while waiting:
+            group, message = waiting.popleft()
+            try:
+                await asyncio.wait_for(self.send(group, message), self.send_timeout_s)
+            except Exception as error:  # noqa: BLE001 - a live copy must never fail a run
+                self._failed(error)
+                continue
+            self.sent += 1
+            if self.down_until is not None:
+                self.down_until = None
+                logger.info("The channel layer answers again; live messages resume.")
+
+    def _failed(self, error: Exception) -> None:
+        self.failures += 1
+        lost = len(self.waiting) + 1
+        self.waiting.clear()
+        self.dropped += lost
+        if self.down_until is None:
+            # Once per outage, not once per message: viewers resync from the stored events.
+            logger.warning(
+                "The channel layer failed (%s); %d live message(s) dropped, viewers will resync.",
+                type(error).__name__,
+                lost,
+            )
+        self.down_until = self.clock() + self.retry_after_s
+
+
+_outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveOutbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def live_outbox() -> LiveOutbox:
+    """The running loop's outbox, created on first use."""
+    loop = asyncio.get_running_loop()
+    outbox = _outboxes.get(loop)
+    if outbox is None:
+        outbox = _outboxes[loop] = LiveOutbox()
+    return outbox
 
 
 async def publish_events(run_id: Any, events: Sequence[dict[str, Any]]) -> None:
     if not events:
         return
+    outbox = live_outbox()
     finished = [e["step_key"] for e in events if e.get("kind") == "message" and e.get("step_key")]
-    layer = get_channel_layer()
-    if finished and layer is not None:
-        await partial_forget(layer, run_group(run_id), run_id, finished)
-    await _group_send(run_group(run_id), {"type": "run.events", "events": list(events)})
+    if finished:
+        # The messages are stored: their partial texts are no longer needed.
+        forget = {"type": PARTIALS_FORGET, "run_id": str(run_id), "step_keys": finished}
+        outbox.put(run_group(run_id), forget)
+    outbox.put(run_group(run_id), {"type": "run.events", "events": list(events)})
 
 
 async def publish_delta(
@@ -70,25 +205,38 @@ async def publish_delta(
     if offset is not None:
         delta["offset"] = offset
     # `json` is what viewers receive, serialized once here rather than once per viewer.
-    message = {**delta, "type": "run.delta", "json": json.dumps(delta)}
-    group = run_group(run_id)
-    if partial is None:
-        await _group_send(group, message)
-        return
-    layer = get_channel_layer()
-    if layer is not None and await partial_save(layer, group, run_id, step_key, agent, partial):
-        await layer.group_send(group, message)
-
-
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+    message: dict[str, Any] = {**delta, "type": "run.delta", "json": json.dumps(delta)}
+    if partial is not None:
+        message["partial"] = (str(run_id), step_key, agent, partial)
+    live_outbox().put(run_group(run_id), message)
 
 
 async def publish_status(run_id: Any, status: str, reason: str = "") -> None:
+    outbox = live_outbox()
     if status in TERMINAL:
-        layer = get_channel_layer()
-        if layer is not None:
-            await partial_clear(layer, run_group(run_id), run_id)
-    await _group_send(run_group(run_id), {"type": "run.status", "status": status, "reason": reason})
+        # Whatever was still streaming will never finish.
+        outbox.put(run_group(run_id), {"type": PARTIALS_CLEAR, "run_id": str(run_id)})
+    outbox.put(run_group(run_id), {"type": "run.status", "status": status, "reason": reason})
+
+
+def announce_status(run_id: Any, status: str, reason: str = "") -> None:
+    """From synchronous code (a view cancelling a run): sends now, bounded, never raises.
+
+    Not through an outbox: the loop `async_to_sync` lends ends with this call.
+    """
+    from asgiref.sync import async_to_sync
+
+    message = {"type": "run.status", "status": status, "reason": reason}
+
+    async def send() -> None:
+        await asyncio.wait_for(_group_send(run_group(run_id), message), SEND_TIMEOUT_S)
+
+    try:
+        async_to_sync(send)()
+    except Exception as error:  # noqa: BLE001 - the viewers resync; the change is stored
+        logger.warning(
+            "Run %s: status %s not announced live (%s)", run_id, status, type(error).__name__
+        )
 
 
 class ChannelLive:

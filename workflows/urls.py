@@ -29,6 +29,11 @@ urlpatterns = [
         name="workflow_node_form",
     ),
     path(
+        "workflows/<uuid:workflow_id>/interface-form/",
+        builder_views.workflow_interface_form,
+        name="workflow_interface_form",
+    ),
+    path(
         "workflows/<uuid:workflow_id>/versions/<id:number>.json",
         builder_views.workflow_version_json,
         name="workflow_version_json",

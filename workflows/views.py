@@ -166,9 +166,19 @@ def _draft_is(published: Any, draft: Any) -> bool:
 
 @json_endpoint
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
-    """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version."""
+    """JSON in, JSON out: `{"inputs": {...}}` starts a run of the latest published version;
+    a GET lists the inputs that version asks for."""
+    if request.method == "GET":
+        workflow, _ = get_workflow_for_user(request.user, workflow_id)
+        version = run_services.workflow_latest_version(workflow)
+        if version is None:
+            return JsonResponse({"error": "Nothing is published yet."}, status=404)
+        fields = graph_load(version.graph).inputs.fields
+        return JsonResponse(
+            {"version": version.number, "inputs": [item.model_dump(mode="json") for item in fields]}
+        )
     workflow, _ = get_workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
     try:
         payload = json_body(request, expect=None, empty={})

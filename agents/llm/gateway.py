@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -104,8 +105,9 @@ class Gateway:
         if cancel is not None and cancel.is_set():
             raise make_error("cancelled")
         attempts: list[Attempt] = []
+        guarded = None if on_delta is None else _guarded_delta(on_delta)
         try:
-            return await self._run(request, plan, on_delta, cancel, started, attempts)
+            return await self._run(request, plan, guarded, cancel, started, attempts)
         except LLMError as error:
             error.attempts = attempts
             raise
@@ -309,7 +311,7 @@ class Gateway:
             await self._finish(call_id, "failed", None, ZERO, False, latency_ms, error)
             raise
         except BaseException as exc:
-            # Cancelled by our caller, or the delta callback failed: not the deployment's fault.
+            # Cancelled by our caller (a failing delta callback cannot get here: it is guarded).
             latency_ms = (time.perf_counter() - t0) * 1000
             resilience.released(state)
             kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal"
@@ -408,6 +410,33 @@ class Gateway:
             call_id=call_id,
             price_source=lane.price_source,
         )
+
+
+def _guarded_delta(on_delta: DeltaCallback) -> DeltaCallback:
+    """The caller's delta callback, made harmless: live output is a courtesy to viewers.
+
+    A callback that fails (the channel layer is down, a viewer's queue broke) must not turn a
+    call the provider answered, and charged for, into a failure. After its first failure it is
+    not called again for this call; the answer and its cost are recorded as usual.
+    """
+    broken = False
+
+    async def guarded(text: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            result = on_delta(text)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            broken = True
+            logger.warning(
+                "The live output callback failed (%s); the call goes on without it.",
+                type(error).__name__,
+            )
+
+    return guarded
 
 
 def _priority(dep: Deployment) -> int:

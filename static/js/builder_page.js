@@ -84,6 +84,7 @@
   builder.addEventListener("wf:change", function (event) {
     if (canEdit && event.detail && event.detail.graph) keepPending(event.detail.graph);
     saveSoon();
+    renderInterfaceSummary();
     refreshPanelIfStale();
   });
 
@@ -216,6 +217,12 @@
   // form keeps what it shows, so typing is never interrupted by a swap.
   nodePanel.addEventListener("htmx:beforeSwap", function (event) {
     var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    // The answer to a form of a node no longer selected must not replace the current node's form
+    // (its change still reaches the canvas through `wf:node-updated`).
+    if (form && form.dataset && form.dataset.nodeId && form.dataset.nodeId !== selectedId) {
+      event.detail.shouldSwap = false;
+      return;
+    }
     if (event.detail.xhr.status === 200 && form && form.matches && form.matches("form.node-form") && form.contains(document.activeElement)) {
       event.detail.shouldSwap = false;
       var status = form.querySelector(".node-form-status");
@@ -235,6 +242,84 @@
     // The server may name the step after its agent; show that unless the label is being typed.
     var label = form.querySelector("[name=label]");
     if (label && label !== document.activeElement) label.value = event.detail.label;
+  });
+
+  // --- Inputs and variables --------------------------------------------------------------------
+
+  var interfaceSummary = document.getElementById("interface-summary");
+  var interfaceBody = document.getElementById("interface-dialog-body");
+
+  function summaryLine(parts) {
+    var line = document.createElement("p");
+    line.className = "interface-line";
+    parts.forEach(function (part, index) {
+      var item = document.createElement(index === 0 ? "code" : "span");
+      item.textContent = index === 0 ? part : " " + part;
+      if (index > 0) item.className = "muted";
+      line.appendChild(item);
+    });
+    return line;
+  }
+
+  function renderInterfaceSummary() {
+    if (!interfaceSummary || !builder.getGraph) return;
+    var graph = builder.getGraph();
+    if (!graph) return;
+    var fields = (graph.inputs && graph.inputs.fields) || [];
+    var variables = graph.variables || [];
+    interfaceSummary.textContent = "";
+    var head = document.createElement("p");
+    head.className = "muted";
+    head.textContent = fields.length ? "The run form asks for:" : "No inputs: the run form asks for nothing.";
+    interfaceSummary.appendChild(head);
+    fields.forEach(function (field) {
+      var kind = field.type === "choice" ? "one of " + (field.choices || []).join(", ") : field.type;
+      // The schema's default is required.
+      interfaceSummary.appendChild(summaryLine([field.name, kind + (field.required === false ? ", optional" : ", required")]));
+    });
+    var names = variables.map(function (variable) { return variable.name; });
+    var tail = document.createElement("p");
+    tail.className = "muted";
+    tail.textContent = names.length ? "Variables: " + names.join(", ") : "No variables.";
+    interfaceSummary.appendChild(tail);
+  }
+
+  function loadInterfaceForm() {
+    var body = new FormData();
+    body.append("graph", JSON.stringify(builder.getGraph()));
+    fetch(page.dataset.interfaceUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      credentials: "same-origin",
+    })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        interfaceBody.innerHTML = html;
+        window.htmx.process(interfaceBody);
+        var first = interfaceBody.querySelector("input:not([type=hidden]), select");
+        if (first) first.focus();
+      });
+  }
+
+  // The editor always works on the graph as the canvas holds it, saved or not.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "interface-form") {
+      event.detail.parameters.graph = JSON.stringify(builder.getGraph());
+    }
+  });
+
+  // After Apply, the first problem (or the outcome) is brought into view in the long dialog.
+  if (interfaceBody) {
+    interfaceBody.addEventListener("htmx:afterSwap", function () {
+      var target = interfaceBody.querySelector(".errorlist") || interfaceBody.querySelector("[data-testid=interface-status]");
+      if (target) target.scrollIntoView({ block: "center" });
+    });
+  }
+
+  document.body.addEventListener("wf:interface-updated", function (event) {
+    if (builder.updateInterface) builder.updateInterface(event.detail);
+    renderInterfaceSummary();
   });
 
   // --- The checklist -------------------------------------------------------------------------
@@ -267,6 +352,7 @@
     var opener = event.target.closest("[data-open-dialog]");
     if (opener) {
       if (opener.dataset.openDialog === "publish-dialog") saveNow();
+      if (opener.dataset.openDialog === "interface-dialog") loadInterfaceForm();
       openDialog(opener.dataset.openDialog);
     }
   });
@@ -288,8 +374,11 @@
     if (dialog) dialog.close();
     document.getElementById("publish-note").value = "";
     setSaveStatus("saved", "Published version " + event.detail.number);
+    // Said in the banner, not by opening the versions menu: that would cover the checklist and
+    // the canvas toolbar until someone closed it.
     var menu = document.getElementById("versions-menu");
-    if (menu) menu.open = true;
+    if (menu) menu.open = false;
+    showReport("ok", ["Published version " + event.detail.number + ". Run it with Run; Versions lists every version."]);
   });
 
   document.body.addEventListener("wf:publish-refused", function () {
@@ -427,10 +516,56 @@
     }, 150);
   }
 
+  // The transcript follows the stream while its reader is at the bottom; scrolling up stops that
+  // (they are reading) and offers a way back down.
+  var stopFollowing = null;
+
+  function followTranscript(timeline) {
+    if (stopFollowing) stopFollowing();
+    var jump = runPanel.querySelector("[data-jump-latest]");
+    var following = true;
+    var frame = null;
+    function atBottom() {
+      return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 24;
+    }
+    function toBottom() {
+      timeline.scrollTop = timeline.scrollHeight;
+    }
+    function onScroll() {
+      following = atBottom();
+      if (following && jump) jump.hidden = true;
+    }
+    function onGrow() {
+      if (frame) return;
+      frame = requestAnimationFrame(function () {
+        frame = null;
+        if (following) toBottom();
+        else if (jump) jump.hidden = false;
+      });
+    }
+    var observer = new MutationObserver(onGrow);
+    observer.observe(timeline, { childList: true, subtree: true, characterData: true });
+    timeline.addEventListener("scroll", onScroll);
+    if (jump) {
+      jump.addEventListener("click", function () {
+        following = true;
+        jump.hidden = true;
+        toBottom();
+      });
+    }
+    stopFollowing = function () {
+      observer.disconnect();
+      timeline.removeEventListener("scroll", onScroll);
+      if (frame) cancelAnimationFrame(frame);
+      stopFollowing = null;
+    };
+  }
+
   runPanel.addEventListener("htmx:afterSwap", function () {
     var timeline = runPanel.querySelector("[data-live-timeline]");
     if (!timeline) return;
     runPanel.hidden = false;
+    followTranscript(timeline);
     var dialog = document.getElementById("run-dialog");
     if (dialog && dialog.open) dialog.close();
     if (live) live.close();
@@ -460,6 +595,7 @@
 
   // The draft's problems as loaded badge its nodes at once, before any edit.
   function onReady() {
+    renderInterfaceSummary();
     var loaded = document.getElementById("builder-issues");
     if (loaded) {
       var issues = JSON.parse(loaded.textContent);
@@ -472,6 +608,7 @@
 
   runPanel.addEventListener("click", function (event) {
     if (!event.target.closest("[data-clear-run]")) return;
+    if (stopFollowing) stopFollowing();
     if (live) live.close();
     live = null;
     runPanel.hidden = true;

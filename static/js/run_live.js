@@ -1,6 +1,10 @@
 // The live transcript of a run: one WebSocket, replay from the last seen seq, then live events.
 // Reconnects with backoff and resubscribes from its last seq, so a dropped connection or a reload
 // shows exactly the transcript an uninterrupted viewer sees (events are de-duplicated by seq).
+// The server closes with 4500 when its live feed is lost (Redis restarting): the page reconnects,
+// catches up from the stored events, and follows live again once the feed is back.
+// A seq missing behind later ones for 1.5 s is asked for again (live copies are best-effort).
+// `data-live` on the timeline says "connected" or "reconnecting"; `data-reconnects` counts them.
 // Model output arrives as server-sanitized HTML (`html`) or as text; never inserted otherwise.
 // `A2ARunLive.start(timeline)` follows one run into one timeline element; the run page starts
 // #timeline itself, the builder starts the one it swaps in. Each event, delta and status change is
@@ -9,13 +13,37 @@
   function start(timeline) {
     var runId = timeline.dataset.runId;
     var statusLine = document.getElementById("live-status") || timeline.parentNode.querySelector("[data-live-status]") || document.createElement("p");
-    var lastSeq = 0;
+    // Seen seqs: every one ≤ seenFloor, plus those in seenAbove (branches may publish 8 before 7).
+    var seenFloor = 0;
+    var seenAbove = {};
     var streaming = {};
     var streamed = {}; // characters shown so far of each message still streaming, by step key
     var finished = {}; // step keys whose message is stored: later deltas for them are stale
     var backoff = 1000;
+    var openedAt = 0;
+    var reconnects = 0;
     var socket = null;
     var closed = false;
+
+    // A seq missing behind later ones for a while was dropped on its way (the server's live copy
+    // is best-effort): ask the server to resend from the last contiguous seq.
+    var gapTimer = null;
+    function watchGap() {
+      if (gapTimer || Object.keys(seenAbove).length === 0) return;
+      gapTimer = setTimeout(function () {
+        gapTimer = null;
+        if (Object.keys(seenAbove).length && socket && socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify({ type: "subscribe", after_seq: seenFloor }));
+        }
+      }, 1500);
+    }
+
+    function firstSight(seq) {
+      if (seq <= seenFloor || seenAbove[seq]) return false;
+      seenAbove[seq] = true;
+      while (seenAbove[seenFloor + 1]) { delete seenAbove[seenFloor + 1]; seenFloor += 1; }
+      return true;
+    }
 
     function announce(name, detail) {
       timeline.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: detail }));
@@ -137,7 +165,7 @@
     function resync() {
       if (resyncing || !socket || socket.readyState !== WebSocket.OPEN) return;
       resyncing = true;
-      socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
+      socket.send(JSON.stringify({ type: "subscribe", after_seq: seenFloor }));
     }
 
     function renderStatus(message) {
@@ -155,7 +183,7 @@
         streamed = {};
       }
       var region = document.getElementById("run-state");
-      if (region && ["succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
+      if (region && ["running", "succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
         window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes", swap: "outerHTML" });
       }
@@ -165,15 +193,16 @@
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       socket = new WebSocket(scheme + window.location.host + "/ws/runs/" + runId + "/");
       socket.onopen = function () {
-        backoff = 1000;
+        openedAt = Date.now();
         statusLine.textContent = "";
-        socket.send(JSON.stringify({ type: "subscribe", after_seq: lastSeq }));
+        timeline.dataset.live = "connected";
+        socket.send(JSON.stringify({ type: "subscribe", after_seq: seenFloor }));
       };
       socket.onmessage = function (message) {
         var payload = JSON.parse(message.data);
         if (payload.type === "event") {
-          if (payload.seq <= lastSeq) return; // already shown: replays overlap by design
-          lastSeq = payload.seq;
+          if (!firstSight(payload.seq)) return; // already shown: replays overlap by design
+          watchGap();
           renderEvent(payload);
           announce("run:event", payload);
         } else if (payload.type === "delta") {
@@ -193,13 +222,22 @@
           statusLine.textContent = "This run cannot be watched: log in again or check your access.";
           return;
         }
-        statusLine.textContent = "Connection lost; reconnecting…";
+        statusLine.textContent = event.code === 4500
+          ? "Live updates paused; catching up and reconnecting…"
+          : "Connection lost; reconnecting…";
+        timeline.dataset.live = "reconnecting";
+        reconnects += 1;
+        timeline.dataset.reconnects = String(reconnects);
         // Streaming bubbles are provisional: the stored messages replace them after resync.
         Object.keys(streaming).forEach(function (key) { streaming[key].remove(); delete streaming[key]; });
         streamed = {};
         resyncing = false;
-        setTimeout(connect, backoff);
-        backoff = Math.min(backoff * 2, 15000);
+        // A connection that held a while starts the backoff over; one closed at once (the
+        // server's live feed still down) waits longer each time, with jitter, up to 10 s.
+        if (openedAt && Date.now() - openedAt > 10000) backoff = 1000;
+        openedAt = 0;
+        setTimeout(connect, backoff / 2 + Math.random() * backoff / 2);
+        backoff = Math.min(backoff * 2, 10000);
       };
     }
 

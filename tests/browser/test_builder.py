@@ -112,6 +112,7 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     (writer,) = new_nodes(page, before)
     ids.append(writer)
     node(page, writer).click()
+    page.locator(f'#node-panel form[data-node-id="{writer}"]').wait_for()
     page.locator("#node-panel").get_by_label("Agent").select_option(label="Writer")
     page.locator("#node-panel .node-form-status", has_text="Applied").wait_for()
     # A step still labelled “Agent” takes its agent's name.
@@ -142,7 +143,9 @@ def test_draw_publish_and_run_the_pipeline(lab: Any, worker: ServerProcess) -> N
     page.get_by_role("button", name="Publish…").click()
     page.get_by_label("Note").fill("Drawn by hand")
     page.locator("#publish-dialog").get_by_role("button", name="Publish").click()
-    page.get_by_test_id("published").wait_for()
+    page.locator("#import-report", has_text="Published version 1").wait_for()
+    # The versions menu stays shut: it would cover the checklist and the canvas toolbar.
+    assert not page.locator("#versions-menu").evaluate("menu => menu.open")
     workflow = Workflow.objects.get(name="Drawn pipeline")
     assert workflow.versions.get().note == "Drawn by hand"
 

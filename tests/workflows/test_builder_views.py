@@ -336,3 +336,130 @@ def test_saving_the_same_graph_again_from_a_stale_tab_is_not_a_conflict(
     assert again.status_code == 200
     workflow.refresh_from_db()
     assert triggers(again)["wf:saved"]["token"] == workflow.draft_updated_at.isoformat()
+
+
+def interface_form(client: Any, workflow: Workflow, graph: Any, **data: Any) -> Any:
+    return client.post(
+        reverse("workflow_interface_form", args=[workflow.pk]),
+        {"graph": json.dumps(graph), **data},
+        headers=HTMX,
+    )
+
+
+def interface_rows(inputs: list[dict[str, Any]], variables: list[dict[str, Any]]) -> dict[str, Any]:
+    """The editor's formsets as a browser posts them."""
+    data: dict[str, Any] = {
+        "apply": "1",
+        "input-TOTAL_FORMS": str(len(inputs)),
+        "input-INITIAL_FORMS": "0",
+        "variable-TOTAL_FORMS": str(len(variables)),
+        "variable-INITIAL_FORMS": "0",
+    }
+    for prefix, rows in (("input", inputs), ("variable", variables)):
+        for index, row in enumerate(rows):
+            for key, value in row.items():
+                if value is True:
+                    value = "on"
+                if value is not False:
+                    data[f"{prefix}-{index}-{key}"] = value
+    return data
+
+
+def test_the_inputs_editor_defines_a_topic_and_the_run_form_follows(
+    personas: Personas, client_for
+) -> None:
+    client = client_for(personas.editor)
+    client.post(reverse("workflow_new"), {"name": "Explainer"})
+    workflow = Workflow.objects.get(name="Explainer")
+
+    shown = interface_form(client, workflow, workflow.draft).content.decode()
+    assert 'value="task"' in shown and "New input" in shown
+
+    rows = interface_rows(
+        [
+            {
+                "original": "task",
+                "name": "topic",
+                "type": "string",
+                "label": "Topic",
+                "help": "What to explain.",
+                "required": True,
+            },
+            {
+                "name": "audience",
+                "type": "choice",
+                "choices": "children, experts",
+                "default": "experts",
+                "required": True,
+            },
+            {"name": "depth", "type": "integer", "default": "2", "required": False},
+        ],
+        [{"name": "task", "type": "string", "reducer": "replace"}],
+    )
+    response = interface_form(client, workflow, workflow.draft, **rows)
+    assert response.status_code == 200, response.content.decode()
+    update = triggers(response)["wf:interface-updated"]
+    assert [f["name"] for f in update["inputs"]["fields"]] == ["topic", "audience", "depth"]
+    assert update["configs"]["start"]["input_mapping"] == {
+        "topic": "task",
+        "audience": "audience",
+        "depth": "depth",
+    }
+
+    # The canvas applies it and autosaves; then the draft is published and run.
+    graph = {**workflow.draft, "inputs": update["inputs"], "variables": update["variables"]}
+    graph["nodes"] = [
+        {**n, "config": update["configs"].get(n["id"], n.get("config", {}))} for n in graph["nodes"]
+    ]
+    graph["edges"] = [{"id": "start-end", "source": "start", "target": "end"}]
+    workflow_create_draft = client.post(
+        reverse("workflow_draft_save", args=[workflow.pk]), {"graph": json.dumps(graph)}
+    )
+    assert workflow_create_draft.status_code == 200
+    workflow.refresh_from_db()
+    workflow_publish(workflow=workflow, user=personas.editor)
+
+    form = client.get(reverse("workflow_run", args=[workflow.pk]), headers=HTMX).content.decode()
+    assert 'name="topic"' in form and 'name="task"' not in form
+    assert '<select name="audience"' in form and 'value="experts" selected' in form
+    assert 'name="depth"' in form and 'value="2"' in form
+
+    schema = client.get(reverse("workflow_run_api", args=[workflow.pk])).json()
+    assert [f["name"] for f in schema["inputs"]] == ["topic", "audience", "depth"]
+    refused = client.post(
+        reverse("workflow_run_api", args=[workflow.pk]),
+        json.dumps({"inputs": {"audience": "pirates"}}),
+        content_type="application/json",
+    )
+    assert refused.status_code == 400
+    assert set(refused.json()["fields"]) == {"topic", "audience"}
+
+
+def test_the_inputs_editor_names_the_bad_field(personas: Personas, client_for) -> None:
+    client = client_for(personas.editor)
+    client.post(reverse("workflow_new"), {"name": "Explainer"})
+    workflow = Workflow.objects.get(name="Explainer")
+
+    rows = interface_rows(
+        [{"name": "count", "type": "integer", "default": "many", "required": True}],
+        [{"name": "notes", "type": "string", "reducer": "append"}],
+    )
+    response = interface_form(client, workflow, workflow.draft, **rows)
+
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "default does not fit the field: Enter a whole number." in page
+    assert "reducer &#x27;append&#x27; needs type &#x27;array&#x27;" in page
+    assert "wf:interface-updated" not in response.headers.get("HX-Trigger", "")
+
+
+def test_a_row_with_a_label_but_no_name_is_not_dropped(personas: Personas, client_for) -> None:
+    client = client_for(personas.editor)
+    client.post(reverse("workflow_new"), {"name": "Explainer"})
+    workflow = Workflow.objects.get(name="Explainer")
+
+    rows = interface_rows([{"label": "Topic", "type": "string", "required": True}], [])
+    response = interface_form(client, workflow, workflow.draft, **rows)
+
+    assert response.status_code == 422
+    assert "starting with a letter or underscore" in response.content.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -27,9 +28,12 @@ def queued(personas: Personas, pipeline, settings) -> Run:
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What would have been handed to the workers."""
     dispatched: list[str] = []
-    monkeypatch.setattr(
-        "workflows.services.reaper.dispatch_run", lambda run_id: dispatched.append(str(run_id))
-    )
+
+    def dispatch(run_id: Any) -> bool:
+        dispatched.append(str(run_id))
+        return True  # handed over (dispatch_run says False when the broker is down)
+
+    monkeypatch.setattr("workflows.services.reaper.dispatch_run", dispatch)
     return dispatched
 
 

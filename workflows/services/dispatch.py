@@ -1,22 +1,51 @@
-"""Handing a run to whatever executes runs here: Celery workers, or this very process."""
+"""Handing a run to whatever executes runs here: Celery workers, or this very process.
+
+Dispatch never raises. The run is committed before it is dispatched, so a broker that is down
+(Redis restarting) must not turn a launch, an answer or a retry into an error: the failure is
+logged, the run is marked as due for dispatch, and the reaper's next round sends it again.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 
-def dispatch_run(run_id: Any) -> None:
-    """Only the id travels: the worker reads everything else from the database."""
-    if settings.EXECUTION_MODE == "celery":
-        from workflows.tasks import run_execute
+def dispatch_run(run_id: Any) -> bool:
+    """Only the id travels: the worker reads everything else from the database. False if the
+    run could not be handed over now (the reaper will)."""
+    try:
+        if settings.EXECUTION_MODE == "celery":
+            from workflows.tasks import run_execute
 
-        run_execute.delay(str(run_id))
-    else:
-        from workflows.executor import process_executor
+            run_execute.delay(str(run_id))
+        else:
+            from workflows.executor import process_executor
 
-        process_executor().submit(str(run_id), block=False)
+            process_executor().submit(str(run_id), block=False)
+    except Exception as error:  # noqa: BLE001 - the run is stored; the reaper sends it again
+        logger.warning(
+            "Run %s could not be dispatched (%s); the reaper will send it again.",
+            run_id,
+            type(error).__name__,
+        )
+        dispatch_overdue(run_id)
+        return False
+    return True
+
+
+def dispatch_overdue(run_id: Any) -> None:
+    """Backdates the run's dispatch so the reaper's next round finds it stale and resends it."""
+    from workflows.models import Run, RunStatus
+
+    due = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_REDISPATCH_SECONDS + 1)
+    try:
+        Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(dispatched_at=due)
+    except Exception:  # noqa: BLE001 - then the reaper resends it after the usual wait
+        logger.exception("Run %s: could not mark it for re-dispatch", run_id)

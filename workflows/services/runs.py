@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from a2a_site.accounts.models import User
 from workflows.graph import InputError, graph_load
-from workflows.live import publish_status
+from workflows.live import announce_status
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
@@ -108,9 +108,7 @@ def run_answer(*, run: Run, step_key: str, answer: Any, user: User | None) -> Ru
 
 
 def _announce(run_id: Any, status: str, reason: str) -> None:
-    from asgiref.sync import async_to_sync
-
-    transaction.on_commit(lambda: async_to_sync(publish_status)(run_id, status, reason))
+    transaction.on_commit(lambda: announce_status(run_id, status, reason))
 
 
 def run_retry(*, run: Run, user: User | None) -> Run:

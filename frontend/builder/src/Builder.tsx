@@ -1,6 +1,7 @@
 import { Background, Controls, MarkerType, MiniMap, Panel, ReactFlow, ReactFlowProvider, useReactFlow } from '@xyflow/react';
+import type { FitViewOptions } from '@xyflow/react';
 import type { DragEvent } from 'react';
-import { useCallback, useEffect, useMemo, useRef } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ConnectMenu } from './connectMenu';
 import { StoreContext, useSlice } from './context';
 import { typeLabel } from './describe';
@@ -19,7 +20,14 @@ export interface BuilderProps {
   onNewAgent(): void;
 }
 
-const FIT = { padding: 0.2, maxZoom: 1.25 };
+const FIT: FitViewOptions<WfNode> = { padding: 0.2, maxZoom: 1.25 };
+/** Below this width the palette becomes a drawer and the overview map starts folded away. */
+export const NARROW_PX = 640;
+// The overview map sits bottom-right (200 × 150); a fit leaves it that corner's column.
+const FIT_BESIDE_MAP: FitViewOptions<WfNode> = { padding: { top: '56px', right: '224px', bottom: '24px', left: '24px' }, maxZoom: 1.25 };
+// On a phone the canvas toolbar wraps to two rows above the graph.
+const FIT_NARROW: FitViewOptions<WfNode> = { padding: { top: '96px', right: '16px', bottom: '24px', left: '16px' }, maxZoom: 1.25 };
+
 const MARKER = { type: MarkerType.ArrowClosed, width: 18, height: 18, color: 'var(--muted)' };
 
 /** Moves keyboard focus onto a node once React Flow has measured and shown it. */
@@ -79,7 +87,13 @@ function useDisplayEdges(edges: WfEdge[]): WfEdge[] {
   }, [edges, classes, statuses, marks, issues]);
 }
 
-function Toolbar({ store }: { store: BuilderStore }) {
+interface ToolbarProps {
+  store: BuilderStore;
+  mapShown: boolean;
+  onToggleMap(): void;
+}
+
+function Toolbar({ store, mapShown, onToggleMap }: ToolbarProps) {
   const readonly = useSlice((state) => state.readonly);
   const canUndo = useSlice((state) => state.canUndo);
   const canRedo = useSlice((state) => state.canRedo);
@@ -101,6 +115,9 @@ function Toolbar({ store }: { store: BuilderStore }) {
       <button type="button" className="wf-tool" onClick={() => store.fitView()} title="Show the whole workflow">
         Fit view
       </button>
+      <button type="button" className="wf-tool" onClick={onToggleMap} aria-pressed={mapShown} title={mapShown ? 'Hide the overview map' : 'Show the overview map'} data-testid="toggle-map">
+        Map
+      </button>
     </div>
   );
 }
@@ -116,11 +133,34 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
   const shownNodes = useDisplayNodes(nodes, catalog);
   const shownEdges = useDisplayEdges(edges);
   const empty = nodes.every((node) => node.data.type === 'start' || node.data.type === 'end');
+  const rootRef = useRef<HTMLDivElement>(null);
+  const [narrow, setNarrow] = useState(() => host.clientWidth > 0 && host.clientWidth < NARROW_PX);
+  const [paletteOpen, setPaletteOpen] = useState(false);
+  // null: the map follows the width (shown when wide); a click makes it the user's choice.
+  const [mapChoice, setMapChoice] = useState<boolean | null>(null);
+  const mapShown = mapChoice ?? !narrow;
+  const fitOptions = useRef(FIT);
+  fitOptions.current = narrow ? FIT_NARROW : mapShown ? FIT_BESIDE_MAP : FIT;
+
+  useEffect(() => {
+    const root = rootRef.current;
+    if (!root || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => {
+      const width = root.clientWidth;
+      if (width > 0) setNarrow(width < NARROW_PX);
+    });
+    observer.observe(root);
+    return () => observer.disconnect();
+  }, []);
+
+  useEffect(() => {
+    if (!narrow) setPaletteOpen(false);
+  }, [narrow]);
 
   useEffect(() => {
     store.attachViewport({
       // Two frames: nodes added in this tick are measured by then, so the fit includes them.
-      fitView: () => requestAnimationFrame(() => requestAnimationFrame(() => void flow.fitView(FIT))),
+      fitView: () => requestAnimationFrame(() => requestAnimationFrame(() => void flow.fitView(fitOptions.current))),
       centerOn: (x, y) => void flow.setCenter(x, y, { zoom: Math.max(flow.getZoom(), 0.9), duration: 200 }),
       center: () => {
         const rect = canvasRef.current?.getBoundingClientRect();
@@ -134,6 +174,8 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
   const add = useCallback(
     (item: PaletteItem, position?: { x: number; y: number }) => {
       const id = store.addNode(item.type, { agentId: item.agentId, position });
+      // On a phone the drawer covers the canvas: close it so the new step is seen.
+      setPaletteOpen(false);
       focusNodeElement(host, id);
     },
     [store, host],
@@ -171,8 +213,17 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
   );
 
   return (
-    <div className={`wf-root${readonly ? ' wf-root--readonly' : ''}`}>
-      {!readonly && <Palette onAdd={add} onNewAgent={onNewAgent} />}
+    <div
+      ref={rootRef}
+      className={`wf-root${readonly ? ' wf-root--readonly' : ''}${narrow ? ' wf-root--narrow' : ''}${paletteOpen ? ' wf-root--palette-open' : ''}`}
+    >
+      {!readonly && (!narrow || paletteOpen) && (
+        <Palette
+          onAdd={add}
+          onNewAgent={onNewAgent}
+          onClose={narrow ? () => setPaletteOpen(false) : undefined}
+        />
+      )}
       <div className="wf-canvas" ref={canvasRef}>
         <ReactFlow<WfNode, WfEdge>
           nodes={shownNodes}
@@ -198,17 +249,24 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
           selectionKeyCode="Shift"
           multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
           fitView
-          fitViewOptions={FIT}
+          fitViewOptions={fitOptions.current}
           minZoom={0.1}
           maxZoom={2}
           aria-label="Workflow canvas"
         >
           <Background gap={20} size={1.5} />
-          <MiniMap pannable zoomable ariaLabel="Workflow overview" />
+          {mapShown && <MiniMap pannable zoomable ariaLabel="Workflow overview" />}
           <Controls showInteractive={false} />
           <Panel position="top-right">
-            <Toolbar store={store} />
+            <Toolbar store={store} mapShown={mapShown} onToggleMap={() => setMapChoice(!mapShown)} />
           </Panel>
+          {narrow && !readonly && !paletteOpen && (
+            <Panel position="top-left">
+              <button type="button" className="wf-tool wf-tool--primary" onClick={() => setPaletteOpen(true)} aria-expanded={false} data-testid="open-palette">
+                + Add step
+              </button>
+            </Panel>
+          )}
           {connectFor && !readonly && (
             // Top-left, so the node just added at the view centre stays visible beside the menu.
             <Panel position="top-left">
@@ -218,7 +276,7 @@ function Canvas({ store, host, onNewAgent }: BuilderProps) {
         </ReactFlow>
         {empty && !readonly && (
           <div className="wf-hint" role="note">
-            Drag an agent or a step from the left, then connect the handles.
+            {narrow ? 'Tap “+ Add step” to add an agent or a step, then connect the handles.' : 'Drag an agent or a step from the left, then connect the handles.'}
           </div>
         )}
       </div>

@@ -19,11 +19,27 @@ export function typeLabel(type: string, catalog: Catalog): string {
   return catalog.node_types.find((info) => info.type === type)?.label ?? type.replace(/_/g, ' ');
 }
 
+function same(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/** An agent step named after its agent says the name once; the second line then tells the
+ * agent apart by its model (or role), unless that only repeats the name too. */
+function agentSummary(label: string, config: Config, catalog: Catalog): string {
+  const agent = typeof config.agent_id === 'string' ? catalog.agents.find((item) => item.id === config.agent_id) : undefined;
+  if (!agent) return 'Choose an agent';
+  if (!label || !same(label, agent.name)) return agent.name;
+  for (const detail of [agent.model, agent.role]) {
+    if (typeof detail === 'string' && detail.trim() && !same(detail, agent.name)) return detail;
+  }
+  return '';
+}
+
 /** The one line under a node's label that saves opening its form. */
-export function nodeSummary(type: string, config: Config, catalog: Catalog): string {
+export function nodeSummary(type: string, config: Config, catalog: Catalog, label = ''): string {
   switch (type) {
     case 'agent':
-      return agentName(catalog, config.agent_id) ?? 'Choose an agent';
+      return agentSummary(label, config, catalog);
     case 'router': {
       const routes = list(config.routes).join(' · ');
       return config.mode === 'llm' ? `Agent picks: ${routes}` : routes || 'No routes yet';

@@ -1,4 +1,4 @@
-import { BaseEdge, EdgeLabelRenderer, getBezierPath } from '@xyflow/react';
+import { BaseEdge, EdgeLabelRenderer, ViewportPortal, getBezierPath } from '@xyflow/react';
 import type { EdgeProps } from '@xyflow/react';
 import { memo } from 'react';
 import { useBuilderStore, useSlice } from './context';
@@ -59,6 +59,14 @@ function WfEdgeView(props: EdgeProps<WfEdge>) {
   return (
     <>
       <BaseEdge id={id} path={path} markerEnd={markerEnd} className={classes} data-testid={`edge-${id}`} interactionWidth={18} />
+      {/* React Flow paints edges under nodes, so a wire drawn across a node vanished behind it.
+          This copy is painted above the nodes and takes no pointer events: handles, nodes and
+          the edge's own hit area below keep working as before. */}
+      <ViewportPortal>
+        <svg className="wf-edge-overlay" aria-hidden="true" data-testid={`edge-overlay-${id}`}>
+          <path d={path} markerEnd={markerEnd} className={`react-flow__edge-path ${classes}${selected ? ' wf-edge--selected' : ''}`} />
+        </svg>
+      </ViewportPortal>
       {(label || showDelete) && (
         <EdgeLabelRenderer>
           <div

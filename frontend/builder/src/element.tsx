@@ -186,6 +186,9 @@ export class WorkflowBuilderElement extends HTMLElement {
   canRedo(): boolean {
     return this.store?.canRedo() ?? false;
   }
+  updateInterface(change: { inputs?: unknown; variables?: unknown; configs?: Record<string, Config> }): void {
+    this.use((store) => store.updateInterface(change), undefined);
+  }
   autoLayout(): void {
     this.use((store) => store.autoLayout(), undefined);
   }

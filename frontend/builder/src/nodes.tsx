@@ -63,7 +63,7 @@ function WfNodeView({ id, data, selected }: NodeProps<WfNode>) {
   useEffect(() => updateNodeInternals(id), [handleKey, id, updateNodeInternals]);
 
   const kind = typeLabel(data.type, catalog);
-  const summary = nodeSummary(data.type, data.config, catalog);
+  const summary = nodeSummary(data.type, data.config, catalog, data.label);
   const errorCount = issues.filter((issue) => issue.level === 'error').length;
   const classes = [
     'wf-node',

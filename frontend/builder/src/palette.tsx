@@ -57,7 +57,14 @@ function Item({ label, description, type, item, onAdd }: { label: string; descri
   );
 }
 
-function PaletteView({ onAdd, onNewAgent }: { onAdd(item: PaletteItem): void; onNewAgent(): void }) {
+interface PaletteProps {
+  onAdd(item: PaletteItem): void;
+  onNewAgent(): void;
+  /** Given when the palette is a drawer over the canvas (narrow screens). */
+  onClose?(): void;
+}
+
+function PaletteView({ onAdd, onNewAgent, onClose }: PaletteProps) {
   const catalog = useSlice((state) => state.catalog);
   const [query, setQuery] = useState('');
 
@@ -75,7 +82,20 @@ function PaletteView({ onAdd, onNewAgent }: { onAdd(item: PaletteItem): void; on
   const agents: Agent[] = catalog.agents.filter((agent) => matches(query, agent.name, agent.role, agent.model, 'agent'));
 
   return (
-    <aside className="wf-palette" aria-label="Steps to add">
+    <aside
+      className={`wf-palette${onClose ? ' wf-palette--drawer' : ''}`}
+      aria-label="Steps to add"
+      data-testid="palette"
+      onKeyDown={onClose ? (event) => event.key === 'Escape' && onClose() : undefined}
+    >
+      {onClose && (
+        <div className="wf-palette__bar">
+          <strong>Add a step</strong>
+          <button type="button" className="wf-tool" onClick={onClose} data-testid="close-palette">
+            Close
+          </button>
+        </div>
+      )}
       <input
         type="search"
         className="wf-palette__search"

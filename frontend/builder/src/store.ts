@@ -361,6 +361,20 @@ export class BuilderStore {
     return true;
   }
 
+  /** The workflow's inputs and variables, with the start nodes' configs that follow them: one
+   * undo step. */
+  updateInterface({ inputs, variables, configs = {} }: { inputs?: unknown; variables?: unknown; configs?: Record<string, Config> }): void {
+    const meta = { ...this.meta };
+    if (inputs !== undefined) meta.inputs = structuredClone(inputs);
+    if (variables !== undefined) meta.variables = structuredClone(variables);
+    this.meta = meta;
+    const nodes = this.state.nodes.map((node) =>
+      configs[node.id] ? { ...node, data: { ...node.data, config: structuredClone(configs[node.id]) } } : node,
+    );
+    this.set({ nodes });
+    this.commit();
+  }
+
   autoLayout(): void {
     const sized = this.state.nodes.map((node) => ({
       id: node.id,

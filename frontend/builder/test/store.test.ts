@@ -81,6 +81,23 @@ describe('BuilderStore', () => {
     }
   });
 
+  it('updateInterface sets inputs, variables and start configs as one undo step', () => {
+    const { store, changes } = make();
+    const before = store.getGraph();
+    store.updateInterface({
+      inputs: { fields: [{ name: 'topic', type: 'string' }] },
+      variables: [{ name: 'topic', type: 'string' }],
+      configs: { start: { input_mapping: { topic: 'topic' } } },
+    });
+    expect(changes).toHaveLength(1);
+    const graph = store.getGraph();
+    expect(graph.inputs).toEqual({ fields: [{ name: 'topic', type: 'string' }] });
+    expect(graph.variables).toEqual([{ name: 'topic', type: 'string' }]);
+    expect(graph.nodes[0].config).toEqual({ input_mapping: { topic: 'topic' } });
+    store.undo();
+    expect(store.getGraph()).toEqual(before);
+  });
+
   it('a drag of several nodes is one entry, committed at drag stop only', async () => {
     const { store, changes } = make();
     store.onDragStart();

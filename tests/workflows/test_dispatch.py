@@ -1,0 +1,110 @@
+"""A broker that is down never turns a launch, an answer or a cancel into an error.
+
+The run is committed before it is dispatched; when the dispatch fails the run is marked as due,
+and the reaper's next round sends it. (The same on real Redis, stopped by the test:
+tests/workflows/test_redis_outage.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from tests.conftest import Personas
+from workflows import live, tasks
+from workflows.models import Run, RunStatus
+from workflows.services.reaper import runs_reap
+from workflows.services.runs import run_answer, run_cancel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Broker:
+    """`run_execute.delay` as a broker would take it: down, or recording what it is sent."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.sent: list[str] = []
+
+    def delay(self, run_id: str) -> None:
+        if self.down:
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        self.sent.append(run_id)
+
+
+@pytest.fixture
+def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Broker:
+    settings.EXECUTION_MODE = "celery"
+    broker = Broker()
+    monkeypatch.setattr(tasks.run_execute, "delay", broker.delay)
+    return broker
+
+
+def test_a_launch_while_the_broker_is_down_is_accepted_and_sent_by_the_reaper(
+    personas: Personas, pipeline: Any, client_for: Any, broker: Broker
+) -> None:
+    response = client_for(personas.editor).post(
+        reverse("workflow_run_api", args=[pipeline.pk]),
+        json.dumps({"inputs": {"topic": "moths"}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["run_id"])
+    assert run.status == RunStatus.QUEUED
+    # Marked as due: the reaper's next round resends it, not a minute later.
+    assert runs_reap().redispatched == []  # still down: it stays due
+    assert broker.sent == []
+    broker.down = False
+    report = runs_reap()
+    assert report.redispatched == [run.pk]
+    assert broker.sent == [str(run.pk)]
+    run.refresh_from_db()
+    assert run.dispatched_at is not None and run.dispatched_at > timezone.now() - _seconds(5)
+    assert runs_reap().redispatched == []  # sent: not again until it goes stale
+
+
+def test_an_answer_while_the_broker_is_down_is_kept_and_sent_later(
+    personas: Personas, pipeline: Any, broker: Broker
+) -> None:
+    run = Run.objects.create(
+        workspace=personas.workspace,
+        workflow=pipeline,
+        version=pipeline.versions.get(),
+        created_by=personas.owner,
+        status=RunStatus.WAITING,
+        waiting_request={"step_key": "approve", "prompt": "OK?"},
+    )
+    run_answer(run=run, step_key="approve", answer={"approved": True}, user=personas.owner)
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+    assert run.answers == {"approve": {"approved": True}}
+    broker.down = False
+    assert runs_reap().redispatched == [run.pk]
+
+
+def test_a_cancel_while_the_layer_is_down_still_cancels(
+    personas: Personas, pipeline: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(group: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(live, "_group_send", broken)
+    run = Run.objects.create(
+        workspace=personas.workspace,
+        workflow=pipeline,
+        version=pipeline.versions.get(),
+        created_by=personas.owner,
+    )
+    run_cancel(run=run, user=personas.owner)
+    assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
+
+
+def _seconds(n: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=n)
