@@ -13,14 +13,12 @@ costs nothing per chunk (a float is stored); the watcher wakes only when a deadl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import Any, Final
 
 from .errors import LLMError, make_error
 from .types import Deployment
 
-CANCEL_GRACE_S: Final = 1.0
 LIMITS: Final = {
     "first_byte": "no first byte within {s:g} s (the first-byte limit)",
     "between_chunks": "the answer stalled for {s:g} s between two chunks "
@@ -39,7 +37,7 @@ class CallClock:
         "between_chunks_s",
         "total_s",
         "_time",
-        "first_byte",
+        "on_first_byte",
     )
 
     def __init__(self, dep: Deployment, time: Any) -> None:
@@ -49,14 +47,15 @@ class CallClock:
         self.first_byte_s = dep.first_byte_timeout_s
         self.between_chunks_s = dep.chunk_timeout_s
         self.total_s = dep.timeout_s
-        # Set at the first byte, which can bring the next deadline forward (a between-chunks
+        # Called at the first byte, which can bring the next deadline forward (a between-chunks
         # limit shorter than the first-byte one): the watcher must look again then.
-        self.first_byte: asyncio.Future[None] | None = None
+        self.on_first_byte: Any = None
 
     def tick(self) -> None:
-        if self.last is None and self.first_byte is not None and not self.first_byte.done():
-            self.first_byte.set_result(None)
+        first = self.last is None
         self.last = self._time()
+        if first and self.on_first_byte is not None:
+            self.on_first_byte()
 
     def next_deadline(self) -> tuple[float, str, float]:
         """(when, which limit, its length in seconds) of the nearest limit."""
@@ -78,32 +77,42 @@ def timeout_error(limit: str, seconds: float, deployment_id: str | None) -> LLME
 
 
 async def watched(call: Awaitable[Any], clock: CallClock, dep: Deployment) -> Any:
-    """Awaits the lane's call, cancelling it when one of its limits passes."""
+    """Awaits the lane's call in this task, cancelling it when one of its limits passes.
+
+    One timer per call, moved only when it comes due (or at the first byte): progress in
+    between costs the lane a stored float, not a timer.
+    """
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(call)
+    task = asyncio.current_task()
+    assert task is not None
+    expired: list[tuple[str, float]] = []
+    timer: asyncio.TimerHandle | None = None
+
+    def check() -> None:
+        nonlocal timer
+        when, limit, seconds = clock.next_deadline()
+        if when > loop.time():
+            timer = loop.call_at(when, check)
+        elif not expired:
+            expired.append((limit, seconds))
+            task.cancel()
+
+    def first_byte() -> None:
+        if timer is not None:
+            timer.cancel()
+        check()
+
+    clock.on_first_byte = first_byte
+    check()
     try:
-        while True:
-            when, limit, seconds = clock.next_deadline()
-            delay = when - loop.time()
-            if delay > 0:
-                if clock.last is None and clock.first_byte is None:
-                    clock.first_byte = loop.create_future()
-                waiting: set[asyncio.Future[Any]] = {task}
-                if clock.last is None and clock.first_byte is not None:
-                    waiting.add(clock.first_byte)
-                done, _ = await asyncio.wait(
-                    waiting, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                )
-                if task in done:
-                    return task.result()
-                continue  # progress may have moved the deadline: look again
-            task.cancel()
-            # A lane that waits in a thread (LiteLLM's, for some providers) cannot be
-            # interrupted there: give it a moment to notice, then report the timeout anyway.
-            with contextlib.suppress(BaseException):
-                await asyncio.wait((task,), timeout=CANCEL_GRACE_S)
-            raise timeout_error(limit, seconds, dep.id)
-    except BaseException:
-        if not task.done():
-            task.cancel()
+        return await call
+    except asyncio.CancelledError:
+        # Our own cancel becomes the timeout; one from our caller stays a cancel.
+        if expired and task.uncancel() == 0:
+            limit, seconds = expired[0]
+            raise timeout_error(limit, seconds, dep.id) from None
         raise
+    finally:
+        clock.on_first_byte = None
+        if timer is not None:
+            timer.cancel()

@@ -97,3 +97,21 @@ async def test_the_litellm_lane_keeps_the_same_limits(fake: RunningServer, strea
     error, took = await call(dep, stream=stream)
     assert (error.kind, error.limit) == ("timeout", "first_byte")
     assert took < 5
+
+
+@pytest.mark.asyncio
+async def test_a_callers_cancel_stays_a_cancel(fake: RunningServer) -> None:
+    import asyncio
+
+    fake.set_script({"rules": [{"fault": "hang"}]})
+    gateway = Gateway(max_retries=0)
+    dep = openai_dep(fake, first_byte_timeout_s=5)
+    task = asyncio.ensure_future(gateway.complete(LLMRequest(HELLO), RoutePlan(Route([dep]))))
+    try:
+        while not fake.requests:  # the request reached the provider
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await gateway.aclose()
