@@ -48,7 +48,7 @@ from django.http import Http404
 from a2a_site.accounts.access import get_for_member
 from a2a_site.json_input import JsonInputError, json_parse
 from workflows.fanout import live_fanout
-from workflows.live import run_group
+from workflows.live import RESYNC, run_group
 from workflows.models import Run, RunEvent
 from workflows.partials import partials_of
 from workflows.rendering import markdown_html
@@ -410,7 +410,11 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
                         # Keeps what was sent: the replay sends only what is missing.
                         await self._start_replay(self.sent)
                     message = self.inbox.popleft()
-                    if self.replaying:
+                    if message.get("type") == RESYNC:
+                        # Live messages to this run were lost on the way (the layer was down):
+                        # send from the database whatever this socket has not had yet.
+                        await self._start_replay(self.sent)
+                    elif self.replaying:
                         self.buffered.append(message)
                     else:
                         await self._forward(message)

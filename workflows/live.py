@@ -41,6 +41,11 @@ Send = Callable[[str, dict[str, Any]], Awaitable[None]]
 # Outbox entries that are not messages for viewers but work on the partial texts of the run's
 # messages still streaming (see `workflows.partials`), done in order with the messages.
 PARTIALS_FORGET = "a2a.partials.forget"
+# Sent to a run's viewers once the layer answers again after live messages to them were lost:
+# each consumer then replays, from the database, whatever it has not sent yet.
+RESYNC = "run.resync"
+# How long the outbox keeps trying to tell viewers to resync while the layer stays down.
+RESYNC_GIVE_UP_S = 120.0
 PARTIALS_CLEAR = "a2a.partials.clear"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -95,7 +100,10 @@ class LiveOutbox:
     `put` never waits: the engine goes on at once. One task per loop sends what waits, in order
     (it ends when nothing waits; the next `put` starts another). At most `limit` messages wait;
     beyond that the oldest go. A failed or slow send drops what waits and whatever is put during
-    the next `retry_after_s`; then the outbox tries the layer again.
+    the next `retry_after_s`; then the outbox tries the layer again. The groups that lost
+    messages are remembered: once the layer answers again, each gets a `run.resync`, so a viewer
+    whose socket outlived the outage (or reconnected before this process could send again)
+    catches up from the stored events instead of missing the run's last messages.
     """
 
     def __init__(
@@ -117,41 +125,83 @@ class LiveOutbox:
         self.dropped = 0
         self.failures = 0
         self.down_until: float | None = None  # set while the layer is considered down
+        self.lost: set[str] = set()  # groups owed a resync
+        self.lost_since: float | None = None
+        self._sending = False
         self._task: asyncio.Task[None] | None = None
 
     def put(self, group: str, message: dict[str, Any]) -> None:
         if self.down_until is not None and self.clock() < self.down_until:
             self.dropped += 1
-            return
-        if len(self.waiting) >= self.limit:
-            self.waiting.popleft()
-            self.dropped += 1
-        self.waiting.append((group, message))
+            self._owe_resync(group)
+        else:
+            if len(self.waiting) >= self.limit:
+                dropped_group, _ = self.waiting.popleft()
+                self.dropped += 1
+                self._owe_resync(dropped_group)
+            self.waiting.append((group, message))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._pump())
 
     async def flush(self) -> None:
-        """Returns once nothing waits (sent or dropped). For tests and orderly shutdowns."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        """Returns once nothing waits to be sent (sent, or dropped while the layer is down).
+        For tests and orderly shutdowns; resyncs still owed go on in the background."""
+        while (self.waiting or self._sending) and self._task is not None and not self._task.done():
+            await asyncio.sleep(0.005)
+
+    def close(self) -> None:
+        """Stops sending (resyncs still owed included). For tests."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def _owe_resync(self, group: str) -> None:
+        if not self.lost:
+            self.lost_since = self.clock()
+        self.lost.add(group)
 
     async def _pump(self) -> None:
         waiting = self.waiting
-        while waiting:
-            group, message = waiting.popleft()
+        while waiting or self.lost:
+            if self.down_until is not None:
+                remaining = self.down_until - self.clock()
+                if remaining > 0:
+                    await asyncio.sleep(min(remaining, self.retry_after_s))
+                    continue
+            if waiting:
+                group, message = waiting.popleft()
+            else:
+                if (
+                    self.lost_since is not None
+                    and self.clock() - self.lost_since > RESYNC_GIVE_UP_S
+                ):
+                    logger.warning(
+                        "The channel layer stayed down; %d run(s) not told to resync live.",
+                        len(self.lost),
+                    )
+                    self.lost.clear()
+                    break
+                group, message = self.lost.pop(), {"type": RESYNC}
+            self._sending = True
             try:
                 await asyncio.wait_for(self.send(group, message), self.send_timeout_s)
             except Exception as error:  # noqa: BLE001 - a live copy must never fail a run
-                self._failed(error)
+                self._failed(error, group)
                 continue
+            finally:
+                self._sending = False
             self.sent += 1
             if self.down_until is not None:
                 self.down_until = None
                 logger.info("The channel layer answers again; live messages resume.")
+        if not self.lost:
+            self.lost_since = None
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, group: str) -> None:
         self.failures += 1
         lost = len(self.waiting) + 1
+        self._owe_resync(group)
+        for waiting_group, _ in self.waiting:
+            self._owe_resync(waiting_group)
         self.waiting.clear()
         self.dropped += lost
         if self.down_until is None:

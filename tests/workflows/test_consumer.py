@@ -657,3 +657,21 @@ async def test_a_finished_run_leaves_no_partial_text(run: Run, as_viewer: Header
     await subscribe(socket, 0)
     assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_resync_sends_what_the_viewer_missed_from_the_database(
+    run: Run, as_viewer: Headers
+) -> None:
+    socket = await open_socket(run.pk, as_viewer)
+    await subscribe(socket, 0)
+    # Stored while the layer was down: their live copies were lost on the way.
+    await database_sync_to_async(add_events)(run, 3)
+
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(run_group(run.pk), {"type": "run.resync"})
+
+    caught_up = await until(socket, is_status)
+    assert event_seqs(caught_up) == [1, 2, 3]
+    await socket.disconnect()

@@ -44,7 +44,11 @@ def numbered(n: int) -> dict[str, Any]:
 
 
 def sent_numbers(layer: Layer) -> list[int]:
-    return [message["n"] for _, message in layer.sent]
+    return [message["n"] for _, message in layer.sent if "n" in message]
+
+
+def resyncs(layer: Layer) -> list[str]:
+    return [group for group, message in layer.sent if message["type"] == "run.resync"]
 
 
 @pytest.mark.asyncio
@@ -81,9 +85,13 @@ async def test_a_failing_layer_drops_the_live_copies_and_is_tried_again_later() 
 
     clock.now += 1.5
     outbox.put("run.1", numbered(4))
-    await outbox.flush()
-    assert sent_numbers(layer) == [4]
+    outbox.put("run.2", numbered(5))
+    assert outbox._task is not None
+    await asyncio.wait_for(outbox._task, 5)  # ends once nothing is owed
+    assert sent_numbers(layer) == [4, 5]
     assert outbox.down_until is None
+    # The run whose messages were lost is told to resync, once; the other is not.
+    assert resyncs(layer) == ["run.1"]
 
 
 @pytest.mark.asyncio
@@ -96,6 +104,7 @@ async def test_a_hanging_layer_is_given_up_on_after_the_send_timeout() -> None:
     await asyncio.wait_for(outbox.flush(), 2)
     assert outbox.failures == 1
     assert outbox.dropped == 2
+    outbox.close()
 
 
 @pytest.mark.asyncio
@@ -124,6 +133,7 @@ async def test_publishing_through_a_broken_layer_never_raises(
     await outbox.flush()
     assert outbox.failures == 1
     assert outbox.dropped == 4
+    outbox.close()
 
 
 def test_a_status_announced_from_synchronous_code_survives_a_broken_layer(
@@ -134,3 +144,20 @@ def test_a_status_announced_from_synchronous_code_survives_a_broken_layer(
 
     monkeypatch.setattr(live, "_group_send", broken)
     live.announce_status("r1", "cancelled", "Cancelled by olivia.")  # no exception
+
+
+@pytest.mark.asyncio
+async def test_runs_that_lost_messages_are_told_to_resync_when_the_layer_is_back() -> None:
+    layer = Layer()
+    outbox = LiveOutbox(send=layer.send, retry_after_s=0.05)
+    layer.failing = True
+    outbox.put("run.1", numbered(0))
+    outbox.put("run.2", numbered(1))
+    await outbox.flush()
+    assert outbox.dropped == 2 and layer.sent == []
+    # Nothing more is published for these runs (they ended): the resync goes out on its own.
+    layer.failing = False
+    assert outbox._task is not None
+    await asyncio.wait_for(outbox._task, 5)
+    assert sorted(resyncs(layer)) == ["run.1", "run.2"]
+    assert outbox.lost == set()
