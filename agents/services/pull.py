@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 from dataclasses import asdict, dataclass
@@ -23,7 +24,12 @@ from django.db import connections, transaction
 from agents.models import OllamaNode
 from agents.urlpolicy import policy_resolver
 
+logger = logging.getLogger(__name__)
+
 PULL_CACHE_SECONDS = 3600
+PULL_NOT_QUEUED = (
+    "The download could not be queued: the task queue (Redis) does not answer. Try again."
+)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,150}(:[A-Za-z0-9._-]{1,80})?$")
 
 
@@ -48,12 +54,21 @@ def _key(node_id: int, model: str) -> str:
 def pull_progress(node_id: int, model: str) -> PullProgress | None:
     if not MODEL_NAME.match(model):  # no pull of it was started; not a cache key either
         return None
-    data = cache.get(_key(node_id, model))
+    try:
+        data = cache.get(_key(node_id, model))
+    except Exception as error:  # noqa: BLE001 - the cache (Redis) may be away for a while
+        logger.warning("Pull progress of %s not read (%s)", model, type(error).__name__)
+        return PullProgress(
+            model=model, status="progress unknown for now: the cache does not answer"
+        )
     return PullProgress(**data) if data else None
 
 
 def _save(node_id: int, progress: PullProgress) -> None:
-    cache.set(_key(node_id, progress.model), asdict(progress), PULL_CACHE_SECONDS)
+    try:
+        cache.set(_key(node_id, progress.model), asdict(progress), PULL_CACHE_SECONDS)
+    except Exception as error:  # noqa: BLE001 - the download goes on; its page shows less
+        logger.warning("Pull progress of %s not saved (%s)", progress.model, type(error).__name__)
 
 
 async def _pull(base_url: str, progress: PullProgress, publish: Any) -> None:
@@ -123,7 +138,14 @@ def node_pull_start(*, node: OllamaNode, model: str) -> PullProgress:
     if settings.EXECUTION_MODE == "celery":
         from agents.tasks import ollama_pull
 
-        transaction.on_commit(lambda: ollama_pull.delay(node.pk, model))
+        def send() -> None:
+            try:
+                ollama_pull.delay(node.pk, model)
+            except Exception as error:  # noqa: BLE001 - said on the page, not a 500
+                logger.warning("Pull of %s not queued (%s)", model, type(error).__name__)
+                _save(node.pk, PullProgress(model=model, done=True, error=PULL_NOT_QUEUED))
+
+        transaction.on_commit(send)
     else:
         threading.Thread(
             target=_pull_in_thread, args=(node.pk, model), name=f"pull:{model}", daemon=True

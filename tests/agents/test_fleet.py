@@ -155,3 +155,25 @@ def test_a_bad_model_name_is_refused(personas: Personas, client_for, llm_server)
     )
     assert response.status_code == 400
     assert "Enter a model name" in response.content.decode()
+
+
+def test_pull_progress_with_the_cache_away_is_said_not_a_500(
+    personas: Personas, client_for, llm_server, settings
+) -> None:
+    # A cache on a port where nothing listens: Redis stopped.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    provider = _fleet(personas, llm_server.url)
+    node = provider.nodes.get()
+
+    status = client_for(personas.editor).get(
+        reverse("node_pull_status", args=[provider.pk, node.pk]), {"model": "mistral"}
+    )
+
+    assert status.status_code == 200
+    assert "the cache does not answer" in status.content.decode()
