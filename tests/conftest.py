@@ -64,6 +64,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger().addHandler(canary.watch)
+    _flush_retries_deadlocks()
+
+
+def _flush_retries_deadlocks() -> None:
+    """Emptying the database after a test that used real processes retries a deadlock.
+
+    The processes a test starts (daphne, Celery workers) keep their own connections and may be
+    renewing a lease or recording a heartbeat when the test ends; PostgreSQL may then pick the
+    TRUNCATE as a deadlock's victim. The victim's work is undone whole, so trying again is safe —
+    and the alternative is the next test starting on the last one's rows.
+    """
+    import time
+
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    teardown = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self: TransactionTestCase) -> None:
+        for attempt in range(5):
+            try:
+                teardown(self)
+                return
+            except Exception as error:  # CommandError wraps the OperationalError
+                cause = error.__cause__ or error
+                if attempt == 4 or not (
+                    isinstance(cause, OperationalError) and "deadlock" in str(cause)
+                ):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
