@@ -151,21 +151,20 @@ def run_node_states(run: Run) -> list[dict[str, Any]]:
         )
     finished = run.status in TERMINAL_STATUSES
     # A fan-out or a loop has no step of its own: it was passed when something after it ran.
+    types = {node["id"]: node["type"] for node in nodes}
     reached = set(steps)
     changed = True
     while changed:
         changed = False
         for edge in edges:
-            source = next((n for n in nodes if n["id"] == edge["source"]), None)
+            source = edge["source"]
             if (
-                source is not None
-                and source["type"] in _PASSED_THROUGH
-                and source["id"] not in reached
+                types.get(source) in _PASSED_THROUGH
+                and source not in reached
                 and edge["target"] in reached
             ):
-                reached.add(source["id"])
+                reached.add(source)
                 changed = True
-    types = {node["id"]: node["type"] for node in nodes}
 
     def passed(node_id: str) -> bool:
         if types.get(node_id) == "start":
