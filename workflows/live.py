@@ -25,7 +25,13 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from workflows.partials import partial_advance, partial_clear, partial_forget, partial_save
+from workflows.partials import (
+    partial_advance,
+    partial_clear,
+    partial_forget,
+    partial_save,
+    watcher_count_args,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +72,7 @@ async def _watched(layer: Any, group: str) -> bool:
     if group_key is None or not hasattr(layer, "consistent_hash"):
         return True  # the in-memory layer: sending to nobody costs nothing
     connection = layer.connection(layer.consistent_hash(group))
-    # group_send drops members whose score is at most now - group_expiry: count the others.
-    oldest = int(time.time()) - layer.group_expiry
-    return bool(await connection.zcount(group_key(group), f"({oldest}", "+inf"))
+    return bool(await connection.zcount(*watcher_count_args(layer, group)))
 
 
 async def _group_send(group: str, message: dict[str, Any]) -> None:

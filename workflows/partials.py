@@ -36,6 +36,13 @@ def partials_key(run_id: Any) -> str:
     return f"a2a:run:{run_id}:partials"
 
 
+def watcher_count_args(layer: Any, group: str) -> tuple[str, str, str]:
+    """ZCOUNT arguments counting the members the Redis layer's group_send would keep (it drops
+    those whose score is at most now - group_expiry)."""
+    oldest = int(time.time()) - layer.group_expiry
+    return layer._group_key(group), f"({oldest}", "+inf"
+
+
 def _redis(layer: Any, group: str) -> Any | None:
     if not hasattr(layer, "consistent_hash") or not hasattr(layer, "connection"):
         return None
@@ -70,8 +77,7 @@ async def partial_save(
         pipe = connection.pipeline(transaction=False)
         pipe.hset(partials_key(run_id), step_key, json.dumps({"agent": agent, "text": text}))
         pipe.expire(partials_key(run_id), PARTIAL_TTL_S)
-        oldest = int(time.time()) - layer.group_expiry
-        pipe.zcount(layer._group_key(group), f"({oldest}", "+inf")
+        pipe.zcount(*watcher_count_args(layer, group))
         *_, watchers = await pipe.execute()
     except Exception as error:  # noqa: BLE001 - viewers resync from the stored messages
         logger.debug("Partial text of %s/%s not kept (%s)", run_id, step_key, error)
