@@ -62,6 +62,19 @@
       }
     });
     turn.live = window.A2ARunLive.start(timeline);
+    // The live status is best-effort; the run's stored state is not. Ask it now and then, as the
+    // run page does, so a status that never arrived live does not leave the turn running.
+    var poll = setInterval(function () {
+      if (FINISHED.indexOf(section.dataset.status) >= 0) { clearInterval(poll); return; }
+      fetch("/runs/" + timeline.dataset.runId + "/nodes.json", { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (data && data.status !== section.dataset.status && FINISHED.indexOf(data.status) >= 0) {
+            timeline.dispatchEvent(new CustomEvent("run:status", { bubbles: true, detail: { status: data.status } }));
+          }
+        })
+        .catch(function () {});
+    }, 3000);
   }
 
   async function say(text) {
