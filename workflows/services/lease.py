@@ -22,6 +22,7 @@ from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
 from agents.models import LedgerEntry, Provider
 from workflows.models import Run, RunStatus
+from workflows.search import run_search_refresh
 
 
 def lease_seconds() -> int:
@@ -160,6 +161,7 @@ def run_cancel_unattended(
         )
         if ended:
             ledger_close_orphans(run_id)
+            run_search_refresh(run_id)
             Run.objects.filter(pk=run_id).update(**ledger_totals())
     return ended == 1
 
@@ -179,7 +181,11 @@ def run_finish(
     else:
         fields["output"] = output
         fields["finished_at"] = timezone.now()
-    return (
+    ended = (
         Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(**fields)
         == 1
     )
+    if ended:
+        # What the run said becomes searchable in the history once it stops.
+        run_search_refresh(run_id)
+    return ended
