@@ -24,6 +24,7 @@ from agents.models import LedgerEntry, Provider
 from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
+from workflows.search import run_search_refresh
 
 
 def lease_seconds() -> int:
@@ -167,6 +168,7 @@ def run_cancel_unattended(
         )
         if ended:
             ledger_close_orphans(run_id)
+            run_search_refresh(run_id)
             Run.objects.filter(pk=run_id).update(**ledger_totals())
     return ended == 1
 
@@ -186,7 +188,11 @@ def run_finish(
     else:
         fields["output"] = output
         fields["finished_at"] = timezone.now()
-    return (
+    ended = (
         Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(**fields)
         == 1
     )
+    if ended:
+        # What the run said becomes searchable in the history once it stops.
+        run_search_refresh(run_id)
+    return ended
