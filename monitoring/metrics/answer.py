@@ -155,7 +155,9 @@ def _grouped(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
         names.append("bucket")
     sums = {"agg_runs": Count("id")} if query.over_runs else _sums_for(query.measures)
     found = []
-    for raw in rows.order_by().values(*names).annotate(**sums):
+    # values() with no names would group by every column: a plain total is an aggregate.
+    grouped = rows.order_by().values(*names).annotate(**sums) if names else [rows.aggregate(**sums)]
+    for raw in grouped:
         row: dict[str, Any] = {}
         if query.granularity is not None:
             row["time"] = bucket_start(raw["bucket"], query.granularity).isoformat()

@@ -73,7 +73,7 @@
 
   function format(value, unit) {
     if (value === null || value === undefined) return "unknown";
-    if (unit === "USD") return "$" + (value >= 100 ? value.toFixed(2) : value.toFixed(4));
+    if (unit === "USD") return "$" + (value >= 1 || value === 0 ? value.toFixed(2) : value.toFixed(4));
     if (unit === "ms") return value >= 1000 ? (value / 1000).toFixed(2) + " s" : Math.round(value) + " ms";
     if (unit === "ratio") return (value * 100).toFixed(1) + " %";
     return Number(value).toLocaleString();
