@@ -54,6 +54,7 @@ os.environ.update(
 )
 os.environ.pop("REDIS_URL", None)  # the pages need no cache or broker
 
+LATENCIES = "latency_p50,latency_p95,latency_p99"
 # The charts of the page (templates/monitoring/dashboards.html), as its script asks them.
 CHARTS = {
     "spend": "measure=cost&dimension=provider&granularity=auto",
@@ -62,8 +63,8 @@ CHARTS = {
     "outcomes": "measure=runs&dimension=status&granularity=auto",
     "error-rate": "measure=error_rate&granularity=auto",
     "error-kinds": "measure=errors&dimension=error_kind&granularity=auto",
-    "latency-model": "measure=latency_p50,latency_p95,latency_p99&dimension=model&granularity=total",
-    "latency-agent": "measure=latency_p50,latency_p95,latency_p99&dimension=agent&granularity=total",
+    "latency-model": f"measure={LATENCIES}&dimension=model&granularity=total",
+    "latency-agent": f"measure={LATENCIES}&dimension=agent&granularity=total",
     "first-token": "measure=first_token_p50,first_token_p95&granularity=auto",
     "unpriced": "measure=unpriced_tokens&dimension=model&granularity=auto",
     "live-poll": "measure=calls,cost&granularity=total",
@@ -154,7 +155,9 @@ def main() -> None:
                 response = client.get(url, **headers)
                 elapsed = (time.perf_counter() - began) * 1000
                 if response.status_code != 200:
-                    raise SystemExit(f"{name}: HTTP {response.status_code} {response.content[:300]!r}")
+                    raise SystemExit(
+                        f"{name}: HTTP {response.status_code} {response.content[:300]!r}"
+                    )
                 if round_number == 0 and attempt == 0:
                     continue  # warm-up
                 samples[name].append(elapsed)
