@@ -130,14 +130,19 @@ def main() -> None:
     workflow_id = Run.objects.filter(workspace=workspace).values_list("workflow_id", flat=True)[0]
 
     api = reverse("metrics_query")
-    pages = {
-        "page 7d": (reverse("dashboards"), {}),
-        "page 90d": (reverse("dashboards") + "?range=90d", {}),
-        "page 7d (live refresh)": (reverse("dashboards"), {"HTTP_HX_REQUEST": "true"}),
-        "agent tab 30d": (reverse("agent_dashboard", args=[agent_id]) + "?range=30d", {}),
-        "workflow tab 30d": (reverse("workflow_dashboard", args=[workflow_id]) + "?range=30d", {}),
-        "report csv 90d": (reverse("dashboard_report", args=["csv"]) + "?range=90d", {}),
-    }
+    region = {"HTTP_HX_REQUEST": "true"}
+    pages: dict[str, tuple[str, dict[str, str]]] = {}
+    for where, url in (
+        ("page", reverse("dashboards")),
+        ("agent tab", reverse("agent_dashboard", args=[agent_id])),
+        ("workflow tab", reverse("workflow_dashboard", args=[workflow_id])),
+    ):
+        for days in ("7d", "90d"):
+            pages[f"{where} {days}"] = (f"{url}?range={days}", {})
+            # The page's regions, each its own request (as its script asks them).
+            for name in ("headline", "agents", "costs", "slow"):
+                pages[f"{where} {days} {name}"] = (f"{url}?range={days}&region={name}", region)
+    pages["report csv 90d"] = (reverse("dashboard_report", args=["csv"]) + "?range=90d", {})
     queries = {}
     for name, params in CHARTS.items():
         queries[f"chart {name} 7d"] = (f"{api}?{params}&range=7d", {})

@@ -332,7 +332,10 @@ def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
     )
 
 
-def top_lists(workspace_id: Any, scope: DashboardScope) -> TopLists:
+def top_lists(workspace_id: Any, scope: DashboardScope, part: str) -> TopLists:
+    """The top lists of one card group: "costs" (runs, workflows, agents) or "slow" (models by
+    p95 latency, deployments by retries); each group is its own request of the page."""
+
     def ranked(measure: str, dimension: str) -> dict[str, Any]:
         return _ask(
             workspace_id,
@@ -344,32 +347,42 @@ def top_lists(workspace_id: Any, scope: DashboardScope) -> TopLists:
             limit=str(TOP + 1),
         )
 
-    workflows = ranked("cost", "workflow")
-    agents = ranked("cost", "agent")
-    slow = ranked("latency_p95,calls", "model")
-    retried = ranked("retries,calls", "deployment")
-    return TopLists(
-        runs=list(_costliest_runs(workspace_id, scope)),
+    top = TopLists(
+        runs=[],
         runs_unfiltered=sorted(set(scope.query.filters) - set(RUN_FILTERS)),
-        workflows=[
-            (row["workflow"], workflows["labels"]["workflow"][row["workflow"]], row["cost"])
-            for row in workflows["rows"]
-            if row["workflow"] and row["cost"] > 0
-        ][:TOP],
-        agents=[
-            (row["agent"], agents["labels"]["agent"][row["agent"]], row["cost"])
-            for row in agents["rows"]
-            if row["agent"] and row["cost"] > 0
-        ][:TOP],
-        slowest_models=[
-            (row["model"], row["latency_p95"], row["calls"]) for row in slow["rows"] if row["model"]
-        ][:TOP],
-        retried_deployments=[
-            (retried["labels"]["deployment"][row["deployment"]], row["retries"], row["calls"])
-            for row in retried["rows"]
-            if row["retries"] > 0
-        ][:TOP],
+        workflows=[],
+        agents=[],
+        slowest_models=[],
+        retried_deployments=[],
     )
+    if part == "costs":
+        workflows = ranked("cost", "workflow")
+        agents = ranked("cost", "agent")
+        top.runs.extend(_costliest_runs(workspace_id, scope))
+        top.workflows.extend(
+            (row["workflow"], workflows["labels"]["workflow"][row["workflow"]], row["cost"])
+            for row in workflows["rows"][:TOP]
+            if row["workflow"] and row["cost"] > 0
+        )
+        top.agents.extend(
+            (row["agent"], agents["labels"]["agent"][row["agent"]], row["cost"])
+            for row in agents["rows"][:TOP]
+            if row["agent"] and row["cost"] > 0
+        )
+    else:
+        slow = ranked("latency_p95,calls", "model")
+        retried = ranked("retries,calls", "deployment")
+        top.slowest_models.extend(
+            (row["model"], row["latency_p95"], row["calls"])
+            for row in slow["rows"][:TOP]
+            if row["model"]
+        )
+        top.retried_deployments.extend(
+            (retried["labels"]["deployment"][row["deployment"]], row["retries"], row["calls"])
+            for row in retried["rows"][:TOP]
+            if row["retries"] > 0
+        )
+    return top
 
 
 def range_choices() -> list[tuple[str, str]]:

@@ -45,8 +45,16 @@ def calls(personas: Personas) -> dict[str, Any]:
     return {"writer": writer, "critic": critic}
 
 
+def region(client: Any, url: str, name: str, **params: str) -> str:
+    """One region of the page, as its script asks for it."""
+    response = client.get(url, {**params, "region": name}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_a_new_workspace_is_told_how_to_get_figures(personas: Personas, client_for: Any) -> None:
-    page = client_for(personas.owner).get(reverse("dashboards")).content.decode()
+    client = client_for(personas.owner)
+    page = "".join(region(client, reverse("dashboards"), name) for name in ("headline", "agents"))
 
     assert "No model calls in this range yet" in page
     assert reverse("workflow_list") in page
@@ -56,28 +64,36 @@ def test_a_new_workspace_is_told_how_to_get_figures(personas: Personas, client_f
 def test_the_dashboard_shows_the_ranges_figures_and_the_agent_report(
     calls: dict[str, Any], personas: Personas, client_for: Any
 ) -> None:
-    page = client_for(personas.viewer).get(reverse("dashboards"), {"range": "24h"})
+    client = client_for(personas.viewer)
+    page = client.get(reverse("dashboards"), {"range": "24h"})
+    html = "".join(
+        region(client, reverse("dashboards"), name, range="24h")
+        for name in ("headline", "agents", "costs", "slow")
+    )
 
-    html = page.content.decode()
     assert page.status_code == 200
+    assert page.content.decode().count('class="card chart"') == 10
     assert 'data-testid="dashboard-headline"' in html
     assert "$0.0300" in html  # three priced calls
     assert "+ price unknown" in html  # the critic's call has no known price, not $0
     assert "Writer" in html and "75.0 %" in html  # 3 of 4 calls succeeded
     assert "timeout at" in html
-    assert html.count('class="card chart"') == 10
+    assert "Costliest agents" in html and "Slowest models" in html
 
 
 def test_an_agents_tab_shows_that_agent_only(
     calls: dict[str, Any], personas: Personas, client_for: Any
 ) -> None:
     critic = calls["critic"]
-    page = client_for(personas.viewer).get(reverse("agent_dashboard", args=[critic.pk]))
+    client = client_for(personas.viewer)
+    url = reverse("agent_dashboard", args=[critic.pk])
+    html = client.get(url).content.decode()
+    report = region(client, url, "agents")
 
-    html = page.content.decode()
     assert f'data-fixed-agent="{critic.pk}"' in html
-    assert "Writer" not in html.split('id="agent-report"')[1]
+    assert "Critic" in report and "Writer" not in report
     assert 'name="agent"' not in html  # the agent is fixed: no agent filter to change
+    assert "narrowed by workflow and user only" in region(client, url, "costs")
 
 
 def test_the_agent_report_downloads_as_csv_and_markdown(
@@ -102,7 +118,9 @@ def test_a_bad_range_is_refused_with_the_reason(personas: Personas, client_for: 
     client = client_for(personas.viewer)
     page = client.get(reverse("dashboards"), {"from": "2026-13-45"})
     report = client.get(reverse("dashboard_report", args=["pdf"]))
+    unknown = client.get(reverse("dashboards"), {"region": "nav"}, HTTP_HX_REQUEST="true")
 
+    assert unknown.status_code == 400
     assert page.status_code == 400
     assert "is not a date" in page.content.decode()
     assert report.status_code == 404
