@@ -251,7 +251,11 @@
           return;
         }
         var shaped = shape(figure, result.answer);
-        var hasData = shaped.series.some(function (s) { return s.values.some(function (v) { return v !== null && v !== 0; }); });
+        // A line's 0 is a figure (no errors); a stack of zeros is nothing to show.
+        var line = figure.dataset.kind === "line";
+        var hasData = shaped.series.some(function (s) {
+          return s.values.some(function (v) { return v !== null && (line || v !== 0); });
+        });
         draw(figure, shaped);
         table(figure, shaped, result.answer);
         empty(figure, !hasData);

@@ -110,8 +110,10 @@ def test_the_dashboard_renders_charts_with_data_after_runs_live(lab: Any) -> Non
     for name in ("Researcher", "Analyst", "Writer"):
         assert name in report.inner_text()
     screenshot(page, "61-dashboards-light")
-    screenshot(page, "62-dashboards-dark", theme="dark")
+    page.get_by_role("button", name="Light / dark theme").click()
+    page.locator("#chart-calls[data-state=loading]").wait_for(state="detached")
     _settled(page)  # redrawn in the dark theme's colours
+    screenshot(page, "62-dashboards-dark")
 
 
 def test_the_range_picker_and_a_filter_change_every_chart(lab: Any) -> None:
