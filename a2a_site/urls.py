@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("a2a_site.accounts.urls")),
     path("agents/", include("agents.urls")),
     path("", include("workflows.urls")),
+    path("", include("monitoring.run_urls")),
     path("monitoring/", include("monitoring.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from a2a_site.db import (
@@ -17,7 +18,10 @@ from a2a_site.db import (
     statement_due,
 )
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import LedgerEntry
+from agents.models import CallPayload, LedgerEntry
+from agents.payloads import bounded, call_payload, payload_max_bytes
+
+logger = logging.getLogger(__name__)
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
@@ -25,6 +29,7 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 # Two statements per model call, written by hand: the ORM's compiling of them cost more than
 # the database took to run them.
 _LEDGER = Columns(LedgerEntry)
+_PAYLOAD = Columns(CallPayload)
 
 
 def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
@@ -43,21 +48,74 @@ def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
         raise
 
 
-def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
+def _ledger_update(
+    call_id: str, fields: dict[str, object], run_id: object = None, outcome: object = None
+) -> None:
     assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
+    statements = [
+        (
             f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
             [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
         )
+    ]
+    if run_id is not None and isinstance(outcome, LedgerOutcome):
+        payload = _payload_insert(call_id, run_id, outcome, fields["finished_at"])
+        if payload is not None:
+            statements.append(payload)
+    with connection.cursor() as cursor:
+        if len(statements) == 1:
+            cursor.execute(*statements[0])
+            return
+        try:
+            # One round trip for the row's completion and what the call sent and received
+            # (on PostgreSQL one implicit transaction: both or neither).
+            execute_together(cursor, statements)
+        except DatabaseError:
+            # A payload the database refuses must never leave the call's row pending.
+            logger.warning("The payload of call %s could not be kept.", call_id)
+            cursor.execute(*statements[0])
+
+
+def _payload_insert(
+    call_id: str, run_id: object, outcome: LedgerOutcome, at: object
+) -> tuple[str, list[object]] | None:
+    """The statement keeping a run's call's request and response (redacted, bounded), if any.
+
+    Built here, on the database thread, so the redaction of a long prompt never holds the event
+    loop. A repeated completion keeps the first payload."""
+    payload = call_payload(outcome)
+    if payload is None:
+        return None
+    kept, truncated, size = bounded(payload, payload_max_bytes())
+    row = {
+        "call_id": call_id,
+        "run_id": run_id,
+        "request": kept["request"],
+        "response": kept["response"],
+        "truncated": truncated,
+        "size_bytes": size,
+        "created_at": at,
+    }
+    columns = ", ".join(_PAYLOAD[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
+    return (
+        f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+        _PAYLOAD.values(row),
+    )
 
 
 class DatabaseLedger:
     """Writes a `LedgerEntry` before each provider attempt and completes it after.
 
     The gateway calls `call_started` before the HTTP request and makes no request if it fails,
-    so a call without a row cannot happen. `metadata` must name the workspace.
+    so a call without a row cannot happen. `metadata` must name the workspace. A run's calls
+    also keep what they sent and received (`CallPayload`), written with the completion.
     """
+
+    def __init__(self) -> None:
+        # The run of each call in flight, from its start to its end (one dict per process).
+        self._runs: dict[str, object] = {}
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -68,6 +126,8 @@ class DatabaseLedger:
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
         run_id = metadata.pop("run_id", None)
         source = {key: str(value) for key, value in metadata.items()}
+        if run_id is not None:
+            self._runs[entry.call_id] = run_id
         await in_db_thread(
             _ledger_insert,
             {
@@ -113,6 +173,8 @@ class DatabaseLedger:
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),
             },
+            self._runs.pop(call_id, None),
+            outcome,
         )
 
 
