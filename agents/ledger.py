@@ -20,6 +20,7 @@ from a2a_site.db import (
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import CallPayload, LedgerEntry
 from agents.payloads import bounded, call_payload, payload_max_bytes
+from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
 
@@ -48,44 +49,28 @@ def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
         raise
 
 
-def _ledger_update(
-    call_id: str, fields: dict[str, object], run_id: object = None, outcome: object = None
+def _call_finish(
+    call_id: str, fields: dict[str, object], run_id: object, outcome: LedgerOutcome
 ) -> None:
-    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
-    statements = [
-        (
-            f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
-            [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
-        )
-    ]
-    if run_id is not None and isinstance(outcome, LedgerOutcome):
-        payload = _payload_insert(call_id, run_id, outcome, fields["finished_at"])
-        if payload is not None:
-            statements.append(payload)
-    with connection.cursor() as cursor:
-        if len(statements) == 1:
-            cursor.execute(*statements[0])
-            return
-        try:
-            # One round trip for the row's completion and what the call sent and received
-            # (on PostgreSQL one implicit transaction: both or neither).
-            execute_together(cursor, statements)
-        except DatabaseError:
-            # A payload the database refuses must never leave the call's row pending.
-            logger.warning("The payload of call %s could not be kept.", call_id)
-            cursor.execute(*statements[0])
+    """Completes the row (with its rollup), then keeps what a run's call sent and received."""
+    ledger_finish(call_id, fields)
+    if run_id is None:
+        return
+    try:
+        _payload_keep(call_id, run_id, outcome, fields["finished_at"])
+    except DatabaseError:
+        # The row is complete already: a payload the database refuses loses only itself.
+        logger.warning("The payload of call %s could not be kept.", call_id)
 
 
-def _payload_insert(
-    call_id: str, run_id: object, outcome: LedgerOutcome, at: object
-) -> tuple[str, list[object]] | None:
-    """The statement keeping a run's call's request and response (redacted, bounded), if any.
+def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+    """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
 
     Built here, on the database thread, so the redaction of a long prompt never holds the event
     loop. A repeated completion keeps the first payload."""
     payload = call_payload(outcome)
     if payload is None:
-        return None
+        return
     kept, truncated, size = bounded(payload, payload_max_bytes())
     row = {
         "call_id": call_id,
@@ -98,11 +83,12 @@ def _payload_insert(
     }
     columns = ", ".join(_PAYLOAD[name] for name in row)
     marks = ", ".join(["%s"] * len(row))
-    return (
-        f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
-        _PAYLOAD.values(row),
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+            _PAYLOAD.values(row),
+        )
 
 
 class DatabaseLedger:
@@ -110,7 +96,7 @@ class DatabaseLedger:
 
     The gateway calls `call_started` before the HTTP request and makes no request if it fails,
     so a call without a row cannot happen. `metadata` must name the workspace. A run's calls
-    also keep what they sent and received (`CallPayload`), written with the completion.
+    also keep what they sent and received (`CallPayload`), written after the completion.
     """
 
     def __init__(self) -> None:
@@ -142,10 +128,12 @@ class DatabaseLedger:
                 "prompt_tokens_estimate": entry.prompt_tokens_estimate,
                 "prompt_tokens": 0,
                 "completion_tokens": 0,
+                "cached_tokens": 0,
                 "cost": Decimal(0),
                 "cost_estimated": False,
                 "price_source": "",
                 "latency_ms": None,
+                "first_token_ms": None,
                 "error_kind": "",
                 "http_status": None,
                 "run_id": run_id,
@@ -158,17 +146,21 @@ class DatabaseLedger:
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
+        first_token = outcome.first_token_ms
+        # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            _ledger_update,
+            _call_finish,
             call_id,
             {
                 "status": outcome.status,
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": usage.completion_tokens if usage else 0,
+                "cached_tokens": usage.cached_tokens if usage else 0,
                 "cost": outcome.cost,
                 "cost_estimated": outcome.cost_estimated,
                 "price_source": outcome.price_source,
                 "latency_ms": round(outcome.latency_ms),
+                "first_token_ms": None if first_token is None else round(first_token),
                 "error_kind": outcome.error_kind or "",
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),

@@ -359,6 +359,8 @@ class Gateway:
             price_source=price_source,
             request=request,
             response=result,
+            # Time to first token means something only when the answer streamed.
+            first_token_ms=result.first_token_ms if request.stream else None,
         )
         return result, call_id
 
@@ -376,6 +378,7 @@ class Gateway:
         price_source: str = "",
         request: LLMRequest | None = None,
         response: LaneResult | None = None,
+        first_token_ms: float | None = None,
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -392,6 +395,7 @@ class Gateway:
             request=request,
             response=response,
             error_message=error.message if error is not None else "",
+            first_token_ms=first_token_ms,
         )
         try:
             await ledger.call_finished(call_id, outcome)

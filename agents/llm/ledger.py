@@ -38,6 +38,7 @@ class LedgerOutcome:
     error_kind: str | None
     http_status: int | None
     price_source: str = ""
+    first_token_ms: float | None = None  # streamed calls only
     # What was sent and what came back, for the trace's inspector; a sink may keep or drop them
     # (the database ledger keeps them, redacted and bounded, beside the row: agents/payloads.py).
     request: LLMRequest | None = None
