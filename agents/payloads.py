@@ -69,14 +69,23 @@ def bounded(payload: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bo
         shortened = _shortened(payload, cap)
         if _size(shortened) <= max_bytes:
             return shortened, True, whole
-    # Thousands of short messages: keep the system message and the most recent ones.
+    # Thousands of short messages: keep the first (system) message and the most recent ones.
     request = dict(shortened.get("request") or {})
     messages = list(request.get("messages") or [])
-    while messages and _size({**shortened, "request": request}) > max_bytes:
-        dropped = messages.pop(1 if len(messages) > 1 else 0)
-        request["messages"] = messages
-        request["messages_dropped"] = int(request.get("messages_dropped", 0)) + 1
-        del dropped
+    request["messages"] = []
+    room = max_bytes - _size({**shortened, "request": {**request, "messages_dropped": 10**9}})
+    sizes = [_size(message) + 2 for message in messages]
+    kept_tail: list[Any] = []
+    first = messages[:1]
+    room -= sum(sizes[:1])
+    for message, size in zip(reversed(messages[1:]), reversed(sizes[1:]), strict=True):
+        if size > room:
+            break
+        kept_tail.append(message)
+        room -= size
+    kept_tail.reverse()
+    request["messages"] = first + kept_tail
+    request["messages_dropped"] = len(messages) - len(request["messages"])
     return {**shortened, "request": request}, True, whole
 
 
