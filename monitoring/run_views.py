@@ -7,7 +7,7 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from a2a_site.accounts.models import Role
@@ -16,10 +16,19 @@ from a2a_site.refusals import refusal
 from monitoring.trace.compare import compare_candidates, runs_compare
 from monitoring.trace.inspector import inspect_span
 from monitoring.trace.spans import run_trace as trace_of
+from monitoring.trace.waterfall import waterfall_rows
 from workflows.selectors import get_run_for_user
 
 # The longest span id a link makes (a step key is at most 300 characters).
 _SPAN_ID_MAX = 400
+
+
+def _fork_url(run_id: UUID) -> str:
+    """Where "Run again from here" goes, once forking a run exists."""
+    try:
+        return reverse("run_fork", args=[run_id])
+    except NoReverseMatch:
+        return ""
 
 
 @login_required
@@ -30,20 +39,29 @@ def run_trace(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     if len(span_id) > _SPAN_ID_MAX:
         return refusal(request, "That span id is too long to be one of this run's spans.")
     trace = trace_of(run)
+    trace_url = reverse("run_trace", args=[run.pk])
+    can_edit = membership.allows(Role.EDITOR)
     context = {
         "run": run,
         "trace": trace,
         "selected": span_id,
         "inspection": inspect_span(trace, span_id),
-        "can_edit": membership.allows(Role.EDITOR),
-        "trace_url": reverse("run_trace", args=[run.pk]),
+        "can_edit": can_edit,
+        "trace_url": trace_url,
     }
     target = request.htmx.target if request.htmx else None
-    template = {
-        "trace-inspector": "monitoring/_trace_inspector.html",
-        "trace-live": "monitoring/_trace_live.html",
-    }.get(target or "", "monitoring/run_trace.html")
-    return render(request, template, context)
+    if target == "trace-inspector":  # a span was selected: only the inspector changes
+        return render(request, "monitoring/_trace_inspector.html", context)
+    context["waterfall_rows"] = waterfall_rows(
+        trace.rows,
+        trace_url=trace_url,
+        fork_url=_fork_url(run.pk),
+        can_edit=can_edit,
+        selected=span_id,
+    )
+    if target == "trace-live":  # the live refresh of a run still going
+        return render(request, "monitoring/_trace_live.html", context)
+    return render(request, "monitoring/run_trace.html", context)
 
 
 @login_required

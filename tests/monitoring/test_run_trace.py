@@ -159,3 +159,28 @@ def test_a_run_without_calls_and_an_unknown_span_say_so(
     odd = client.get(url, {"span": "call:not-a-call"})
     assert odd.status_code == 200 and "no such span" in odd.content.decode()
     assert client.get(url, {"span": "x" * 1000}).status_code == 400
+
+
+def test_the_waterfall_escapes_what_runs_and_models_wrote() -> None:
+    from monitoring.trace.types import Row, Span
+    from monitoring.trace.waterfall import waterfall_rows
+
+    span = Span(
+        'step:a"b',
+        "step",
+        "<img src=x onerror=alert(1)>",
+        None,
+        None,
+        error="<script>alert(2)</script>",
+        step_key='a"b',
+    )
+    html = waterfall_rows(
+        [Row(span, 1, 0, 2, "+0 ms", "1 ms", "<b>parent</b>")],
+        trace_url="/runs/x/trace/",
+        fork_url="",
+        can_edit=True,
+        selected="",
+    )
+    assert "<img" not in html and "<script>" not in html and "<b>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'data-span="step:a&quot;b"' in html and "span=step%3Aa%22b" in html
