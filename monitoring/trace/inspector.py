@@ -25,6 +25,10 @@ def shown(value: Any, limit: int = DISPLAY_LIMIT) -> str:
         return ""
     if isinstance(value, str):
         text = value
+    elif isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+        # Named texts (a prompt, a variable's new value) read better as text than as JSON with
+        # its escaped newlines.
+        text = "\n\n".join(f"{name}:\n{item}" for name, item in value.items())
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     text = redact_secrets(text)

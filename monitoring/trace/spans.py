@@ -272,7 +272,7 @@ class _Builder:
                 self._add(span, parent)
                 current[step_key] = span
                 continue
-            if group.kind == "call":
+            if group.id.startswith("call:"):  # a single attempt so far: becomes a group
                 group = self._regroup(group)
                 current[step_key] = group
             previous = group.children[-1]

@@ -27,8 +27,8 @@ SCRIPT = {
             "has_tools": True,
             "tool_call": {"name": "calculator", "arguments": {"expression": "6*7"}},
         },
-        # The analyst's first attempt fails; the gateway retries it.
-        {"system_regex": "(?i)analyst", "fault": "500x1"},
+        # The analyst's first two attempts fail; the gateway retries twice.
+        {"system_regex": "(?i)analyst", "fault": "500x2"},
     ]
 }
 
@@ -77,16 +77,17 @@ def test_a_finished_run_is_drawn_span_by_span(
     tool = research.children[1]
     assert tool.name == "calculator" and tool.timing_known and tool.status == "ok"
     assert research.children[0].end <= tool.start <= tool.end <= research.children[2].start
-    # The analyst's call: a failed attempt, then its retry, grouped as one call.
+    # The analyst's call: two failed attempts, then the retry that answered, as one call.
     (call,) = analysis.children
-    assert [attempt.status for attempt in call.children] == ["failed", "ok"]
-    assert call.status == "ok" and call.children[1].name.startswith("retry of")
+    assert [attempt.kind for attempt in call.children] == ["attempt"] * 3
+    assert [attempt.status for attempt in call.children] == ["failed", "failed", "ok"]
+    assert call.status == "ok" and call.children[2].name == "retry of demo"
     # Usage adds up to the ledger, which is the truth.
     ledger = LedgerEntry.objects.filter(run_id=run.pk)
-    assert trace.root.calls == ledger.count() == 5
+    assert trace.root.calls == ledger.count() == 6
     assert trace.root.tokens_in == sum(entry.prompt_tokens for entry in ledger)
     # Every call of the run kept what it sent and received.
-    assert CallPayload.objects.filter(run_id=run.pk).count() == 5
+    assert CallPayload.objects.filter(run_id=run.pk).count() == 6
     assert {total.name for total in trace.agent_totals} == {"Researcher", "Analyst", "Writer"}
     assert [total.visits for total in trace.node_totals] == [1, 1, 1]
 

@@ -111,6 +111,7 @@ class _RunWriter:
                 "prompt_tokens": 0 if fail else prompt,
                 "completion_tokens": completion,
                 "cost": cost,
+                "cached_tokens": 0,
                 "cost_estimated": False,
                 "price_source": "" if fail else price_source,
                 "latency_ms": latency,
