@@ -101,13 +101,14 @@ def _side(run: Run) -> Side:
     steps = list(
         Step.objects.filter(run_id=run.pk)
         .order_by("started_at")
-        .values_list("key", "node_id", "status", "started_at", "finished_at", "output")
+        .values_list("key", "node_id", "status", "started_at", "finished_at", "output", "error")
     )
     node_of_step = {key: node_id for key, node_id, *_ in steps}
     nodes: dict[str, NodeStats] = {}
     outputs: dict[str, tuple[str, Any]] = {}
-    for key, node_id, status, started, finished, output in steps:
-        outputs[key] = (status, output)
+    for key, node_id, status, started, finished, output, error in steps:
+        # A failed step's "output" is what went wrong.
+        outputs[key] = (status, f"Error: {error}" if status == Step.Status.FAILED else output)
         if "/" in key:
             continue  # a team's sub-step: its team node's step counts it
         stats = nodes.setdefault(node_id, NodeStats())

@@ -36,7 +36,12 @@ def waterfall_rows(
             if row.parent_name
             else ""
         )
-        detail = f'<span class="span-detail">{escape(span.detail)}</span>' if span.detail else ""
+        # The status is said in words beside the name (the bar's colour says it too); "done"
+        # goes without saying.
+        said = [span.detail] if span.detail else []
+        if span.status != "ok":
+            said.append(span.status_label)
+        detail = f'<span class="span-detail">{escape(" · ".join(said))}</span>' if said else ""
         error = (
             f'<span class="span-error">{escape(_cut(span.error, 160))}</span>' if span.error else ""
         )
@@ -62,8 +67,7 @@ def waterfall_rows(
             f'<td class="num">{escape(row.offset)}</td>'
             f'<td class="num">{escape(row.duration)}</td>'
             f'<td class="num">{escape(span.tokens_text)}</td>'
-            f'<td class="num">{escape(span.cost_text)}</td>'
-            f'<td><span class="span-status">{escape(span.status_label)}</span></td></tr>'
+            f'<td class="num">{escape(span.cost_text)}</td></tr>'
         )
     return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
 
