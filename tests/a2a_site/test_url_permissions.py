@@ -111,6 +111,13 @@ TABLE: dict[str, Row] = {
     "workflow_list": Row("get", CURRENT),
     "run_list": Row("get", CURRENT),
     "monitoring_overview": Row("get", CURRENT),
+    "dashboards": Row("get", CURRENT),
+    "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
+    "agent_dashboard": Row("get", SEE_OBJECT, _agent),
+    "workflow_dashboard": Row("get", SEE_OBJECT, _workflow),
+    # Read by the page's script: anonymous callers get a JSON 403, not a login page; a query
+    # that names no measure is refused with the reason.
+    "metrics_query": Row("get", {**members(400), ANON: 403}),
     "healthz": Row("get", everyone(200)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
