@@ -29,6 +29,7 @@ from agents.budgets.enforcement import (
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
+from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +84,6 @@ def _reserve(reservation: dict[str, object]) -> bool:
         ) from error
 
 
-def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
-    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
-            [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
-        )
-
-
 class DatabaseLedger:
     """Writes a `LedgerEntry` before each provider attempt and completes it after.
 
@@ -140,10 +132,12 @@ class DatabaseLedger:
             "prompt_tokens_estimate": entry.prompt_tokens_estimate,
             "prompt_tokens": 0,
             "completion_tokens": 0,
+            "cached_tokens": 0,
             "cost": Decimal(0),
             "cost_estimated": False,
             "price_source": "",
             "latency_ms": None,
+            "first_token_ms": None,
             "error_kind": "",
             "http_status": None,
             "run_id": run_id,
@@ -171,17 +165,21 @@ class DatabaseLedger:
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
+        first_token = outcome.first_token_ms
+        # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            _ledger_update,
+            ledger_finish,
             call_id,
             {
                 "status": outcome.status,
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": usage.completion_tokens if usage else 0,
+                "cached_tokens": usage.cached_tokens if usage else 0,
                 "cost": outcome.cost,
                 "cost_estimated": outcome.cost_estimated,
                 "price_source": outcome.price_source,
                 "latency_ms": round(outcome.latency_ms),
+                "first_token_ms": None if first_token is None else round(first_token),
                 "error_kind": outcome.error_kind or "",
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),

@@ -97,24 +97,17 @@ class DjangoAgentRunner:
     workspace_id: str
     agent_versions: Mapping[str, int]
     ledger: Any = None
+    # Who and what the calls were for, recorded on each ledger row for the dashboards.
+    workflow_id: str = ""
+    user_id: str = ""
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
-    # The run's workflow and the person who launched it: budgets over them count its calls.
-    _spender: dict[str, str] | None = None
 
     def _load_all(self) -> None:
         """Every agent the version pinned, with their providers, in a few queries."""
         if self._tool_hosts is None:
             self._tool_hosts = tool_hosts_for(self.workspace_id)
-        if self._spender is None:
-            from workflows.models import Run
-
-            row = Run.objects.filter(pk=self.run_id).values("workflow_id", "created_by_id").first()
-            self._spender = {
-                "workflow_id": str(row["workflow_id"]) if row else "",
-                "user_id": str(row["created_by_id"] or "") if row else "",
-            }
         wanted = [agent_id for agent_id in self.agent_versions if agent_id not in self._cache]
         versions = agent_versions_load(
             {agent_id: self.agent_versions[agent_id] for agent_id in wanted}, self.workspace_id
@@ -195,7 +188,8 @@ class DjangoAgentRunner:
             "agent_id": agent_id,
             "agent_version": loaded.version,
             "source": "run",
-            **{name: value for name, value in (self._spender or {}).items() if value},
+            "workflow_id": self.workflow_id,
+            "user_id": self.user_id,
         }
         try:
             if loaded.cli_provider is not None:

@@ -25,23 +25,18 @@ from workflows.engine.contracts import SpendStop
 
 @dataclass
 class DatabaseSpendGate:
-    run_id: str
     workspace_id: str
+    workflow_id: str
+    user_id: str
     _budgets: list[Budget] | None = field(default=None, repr=False)
 
     def _exhausted(self) -> SpendStop | None:
         if self._budgets is None:
-            from workflows.models import Run
-
-            row = Run.objects.filter(pk=self.run_id).values("workflow_id", "created_by_id").first()
-            if row is None:
-                self._budgets = []
-                return None
             self._budgets = hard_budgets_for(
                 SpendScope(
                     workspace_id=str(self.workspace_id),
-                    workflow_id=str(row["workflow_id"]),
-                    user_id=str(row["created_by_id"]) if row["created_by_id"] else None,
+                    workflow_id=self.workflow_id or None,
+                    user_id=self.user_id or None,
                 )
             )
         exhausted = budgets_exhausted(self._budgets)
@@ -51,7 +46,7 @@ class DatabaseSpendGate:
 
     async def exhausted(self, run_id: str) -> SpendStop | None:
         if self._budgets == []:
-            return None
+            return None  # no budget over this run when it started: nothing to ask
         return await in_db_thread(self._exhausted)
 
 

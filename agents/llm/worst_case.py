@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from .pricing import FREE_KINDS, price_call, price_map
+from .pricing import price_call, price_map
 from .types import Deployment, Usage
 
 DEFAULT_MAX_OUTPUT: Final = 4096
@@ -29,8 +29,6 @@ def worst_case_cost(
     dep: Deployment, prompt_estimate: int, max_tokens: int | None
 ) -> Decimal | None:
     """The call's highest possible cost in USD, or None when its price is not known."""
-    if dep.provider_kind in FREE_KINDS and dep.input_price_per_1k is None:
-        return Decimal(0)
     prompt = prompt_estimate + prompt_estimate // 4 + 16
     completion = _max_output(dep, max_tokens)
     cost, source = price_call(dep, Usage(prompt, completion, prompt + completion))

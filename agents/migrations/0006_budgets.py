@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0004_provider_call_timeouts'),
+        ('agents', '0005_ledger_rollups_and_model_prices'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
