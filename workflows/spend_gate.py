@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from a2a_site.db import in_db_thread
 from agents.budgets.enforcement import (
     SpendScope,
@@ -21,6 +23,10 @@ from agents.budgets.enforcement import (
 )
 from agents.budgets.models import Budget
 from workflows.engine.contracts import SpendStop
+
+
+class LaunchRefused(ValidationError):
+    """A run may not start (or be retried): a hard budget over it has no headroom."""
 
 
 @dataclass

@@ -128,3 +128,47 @@ def test_an_agent_budget_refuses_its_call_and_the_run_stops_there(
     assert "Budget “Tiny” reached its hard limit of $0" in run.reason
     # The researcher's call was made; the analyst's was refused before any request.
     assert LedgerEntry.objects.filter(run_id=run.pk).count() == 1
+
+
+def _spent(personas: Personas, **fields: Any) -> Budget:
+    """A budget whose current period already reached its hard limit."""
+    from django.utils import timezone
+
+    from agents.budgets.periods import period_bounds
+
+    budget = _budget(personas, name="Spent", hard_limit=Decimal("2"), **fields)
+    start, end = period_bounds("day", "UTC", timezone.now())
+    BudgetPeriod.objects.create(budget=budget, starts_at=start, ends_at=end, spent=Decimal("2.5"))
+    return budget
+
+
+def test_every_way_of_launching_says_why_a_spent_budget_refuses(
+    personas: Personas, priced: Workflow, client_for: Any
+) -> None:
+    from django.urls import reverse
+
+    from workflows.models import Run
+
+    _spent(personas)
+    client = client_for(personas.editor)
+    reason = "Budget “Spent” reached its hard limit of $2.00"
+
+    form = client.post(reverse("workflow_run", args=[priced.pk]), {"topic": "tea"})
+    assert form.status_code == 400 and reason in form.content.decode()
+
+    api = client.post(
+        reverse("workflow_run_api", args=[priced.pk]),
+        {"inputs": {"topic": "tea"}},
+        content_type="application/json",
+    )
+    assert api.status_code == 409
+    assert reason in api.json()["error"] and api.json()["refused_by"] == "budget"
+    assert not Run.objects.exists()
+
+
+def test_a_budget_over_another_workflow_does_not_refuse_this_one(
+    personas: Personas, priced: Workflow
+) -> None:
+    _spent(personas, scope="workflow", target="00000000-0000-0000-0000-000000000000")
+    run = run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}, dispatch=False)
+    assert run.status == "queued"

@@ -16,7 +16,7 @@ from workflows.models import LaunchedVia, Run, RunStatus, Workflow, WorkflowVers
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
-from workflows.spend_gate import launch_refusal
+from workflows.spend_gate import LaunchRefused, launch_refusal
 
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
@@ -52,7 +52,7 @@ def run_start(
         agent_versions=version.agent_versions or {},
     )
     if refused:
-        raise ValidationError(refused)
+        raise LaunchRefused(refused)
     # One INSERT, committed on its own unless the caller has a transaction open: Django runs
     # an on_commit callback at once outside a transaction (the row is committed by then) and
     # at the commit of the caller's otherwise, so the run is dispatched after it exists either
@@ -133,7 +133,7 @@ def run_retry(*, run: Run, user: User | None) -> Run:
         agent_versions=run.version.agent_versions or {},
     )
     if refused:
-        raise ValidationError(refused.replace("Not started", "Not retried", 1))
+        raise LaunchRefused(refused.replace("Not started", "Not retried", 1))
     now = timezone.now()
     with transaction.atomic():
         updated = Run.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(
