@@ -11,6 +11,7 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("", include("workflows.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("budgets/", include("monitoring.budgets.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
