@@ -64,7 +64,7 @@ class ForkForms:
         self.inputs = run_form_class(graph.inputs)(data, prefix="input", initial=point.run.inputs)
         shown = {name: value for name, value in point.variables.items() if value is not None}
         variables_form = fork_variables_form_class(graph.variables, point.variables)
-        self.variables = variables_form(data, prefix="var", initial=shown)
+        self.variables = variables_form(data, prefix="var", initial=shown, label_suffix="")
 
     def is_valid(self) -> bool:
         return all([self.version.is_valid(), self.inputs.is_valid(), self.variables.is_valid()])

@@ -70,6 +70,7 @@ def test_a_fork_reuses_the_steps_before_and_runs_the_rest_with_the_edit(
     assert [event.seq for event in events] == list(range(1, len(events) + 1))
     messages = [event.step_key for event in events if event.kind == "message"]
     assert messages == ["research", "analysis", "writing"]
+    assert events[0].data["reused_from"] == str(parent.pk), "a reused message says so"
     note = next(event for event in events if event.kind == "log")
     assert "reused" in note.data["message"] and "findings" in note.data["message"]
     # The parent is untouched.

@@ -315,8 +315,8 @@ def run_fork(
                 seq=seq,
                 step_key=event.step_key,
                 kind=event.kind,
-                data=event.data,
-                created_at=event.created_at,
+                # Marked, so a reader does not count a reused message's usage as the fork's.
+                data={"reused_from": str(run.pk), **event.data},
             )
             for seq, event in enumerate(
                 RunEvent.objects.filter(run=run, step_key__in=reused_keys).order_by("seq"),
