@@ -18,6 +18,7 @@ from a2a_site.db import (
 )
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import LedgerEntry
+from agents.rollups import ledger_finish
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
@@ -41,15 +42,6 @@ def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
         if before is not None:  # rolled back with the row: the step's failure writes it
             statement_before_call(row["run_id"], str(step_key), *before)
         raise
-
-
-def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
-    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
-            [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
-        )
 
 
 class DatabaseLedger:
@@ -82,10 +74,12 @@ class DatabaseLedger:
                 "prompt_tokens_estimate": entry.prompt_tokens_estimate,
                 "prompt_tokens": 0,
                 "completion_tokens": 0,
+                "cached_tokens": 0,
                 "cost": Decimal(0),
                 "cost_estimated": False,
                 "price_source": "",
                 "latency_ms": None,
+                "first_token_ms": None,
                 "error_kind": "",
                 "http_status": None,
                 "run_id": run_id,
@@ -98,17 +92,21 @@ class DatabaseLedger:
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
+        first_token = outcome.first_token_ms
+        # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            _ledger_update,
+            ledger_finish,
             call_id,
             {
                 "status": outcome.status,
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": usage.completion_tokens if usage else 0,
+                "cached_tokens": usage.cached_tokens if usage else 0,
                 "cost": outcome.cost,
                 "cost_estimated": outcome.cost_estimated,
                 "price_source": outcome.price_source,
                 "latency_ms": round(outcome.latency_ms),
+                "first_token_ms": None if first_token is None else round(first_token),
                 "error_kind": outcome.error_kind or "",
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),

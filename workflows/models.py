@@ -76,6 +76,17 @@ class RunStatus(models.TextChoices):
 TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+class LaunchedVia(models.TextChoices):
+    """Which edge started a run; `created_by` says who, when a person did."""
+
+    WEB = "web", "Web"
+    API = "api", "API"
+    SCHEDULE = "schedule", "Schedule"
+    A2A = "a2a", "A2A"
+    COMMAND_LINE = "command_line", "Command line"
+    WORKFLOW = "workflow", "Parent workflow"
+
+
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
@@ -123,6 +134,14 @@ class Run(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    launched_via = models.CharField(
+        max_length=16, choices=LaunchedVia.choices, default=LaunchedVia.WEB
+    )
+    # A pinned run outlives the workspace's retention policy.
+    pinned = models.BooleanField(default=False)
+    # Plain text of the inputs, output and messages, for the history's search (a GIN index over
+    # its tsvector on PostgreSQL). Written at launch and again when the run stops.
+    search_text = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # When the run was last handed to the executors; the reaper re-sends runs queued too long.
     dispatched_at = models.DateTimeField(null=True, blank=True)

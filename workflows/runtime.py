@@ -96,6 +96,9 @@ class DjangoAgentRunner:
     workspace_id: str
     agent_versions: Mapping[str, int]
     ledger: Any = None
+    # Who and what the calls were for, recorded on each ledger row for the dashboards.
+    workflow_id: str = ""
+    user_id: str = ""
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
@@ -184,6 +187,8 @@ class DjangoAgentRunner:
             "agent_id": agent_id,
             "agent_version": loaded.version,
             "source": "run",
+            "workflow_id": self.workflow_id,
+            "user_id": self.user_id,
         }
         if loaded.cli_provider is not None:
             from agents.ledger import DatabaseLedger

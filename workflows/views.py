@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from json import dumps as json_dumps
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -292,11 +293,23 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
-            "unpriced_calls": LedgerEntry.objects.filter(
-                run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
-            ).count(),
+            **_unpriced(run),
         },
     )
+
+
+def _unpriced(run: Run) -> dict[str, Any]:
+    """How many of the run's calls have no known price, and where to set the first one's."""
+    unpriced = LedgerEntry.objects.filter(
+        run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+    ).order_by()
+    count = unpriced.count()
+    first = unpriced.values("provider_id", "model").first() if count else None
+    where = reverse("provider_list")
+    if first is not None and first["provider_id"] is not None:
+        query = urlencode({"model": first["model"]})
+        where = f"{reverse('provider_detail', args=[first['provider_id']])}?{query}#prices"
+    return {"unpriced_calls": count, "unpriced_where": where}
 
 
 @login_required

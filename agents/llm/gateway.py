@@ -345,6 +345,8 @@ class Gateway:
             latency_ms,
             None,
             price_source=price_source,
+            # Time to first token means something only when the answer streamed.
+            first_token_ms=result.first_token_ms if request.stream else None,
         )
         return result, call_id
 
@@ -360,6 +362,7 @@ class Gateway:
         error_kind: str | None = None,
         *,
         price_source: str = "",
+        first_token_ms: float | None = None,
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -373,6 +376,7 @@ class Gateway:
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
             price_source=price_source,
+            first_token_ms=first_token_ms,
         )
         try:
             await ledger.call_finished(call_id, outcome)

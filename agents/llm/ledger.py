@@ -38,6 +38,7 @@ class LedgerOutcome:
     error_kind: str | None
     http_status: int | None
     price_source: str = ""
+    first_token_ms: float | None = None  # streamed calls only
 
 
 class LedgerSink(Protocol):

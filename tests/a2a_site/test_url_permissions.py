@@ -154,6 +154,9 @@ TABLE: dict[str, Row] = {
     "provider_edit": Row("get", edit_object(200), _provider),
     "provider_delete": Row("post", edit_object(302), _provider),
     "provider_check": Row("post", edit_object(302), _provider),
+    # Refused with a reason (nothing posted) or saved: back to the prices card either way.
+    "provider_price_set": Row("post", edit_object(302), _provider),
+    "provider_price_remove": Row("post", edit_object(302), _provider),
     # The settings as entered are tested; a form with no name is refused (200 with the form).
     "provider_test_new": Row("post", {**EDITORS_HERE, OUTSIDER: 404, EDITOR: 404, OWNER: 404}),
     "provider_test": Row("post", edit_object(200), _provider),

@@ -12,7 +12,8 @@ from django.utils import timezone
 from a2a_site.accounts.models import User
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
-from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import LaunchedVia, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
 
@@ -30,6 +31,7 @@ def run_start(
     parent: Run | None = None,
     parent_step_key: str = "",
     dispatch: bool = True,
+    launched_via: str = LaunchedVia.WEB,
 ) -> Run:
     """Validates the inputs, pins the version, and queues the run (dispatched after commit)."""
     version = version or workflow_latest_version(workflow)
@@ -55,6 +57,8 @@ def run_start(
         parent=parent,
         parent_step_key=parent_step_key,
         depth=(parent.depth + 1) if parent else 0,
+        launched_via=LaunchedVia.WORKFLOW if parent else launched_via,
+        search_text=search_text_of(inputs=clean),
         deadline=timezone.now() + timedelta(seconds=graph.settings.timeout_s),
         dispatched_at=timezone.now() if dispatch else None,
     )
