@@ -32,7 +32,8 @@ from django.utils import timezone
 from a2a_site.accounts.models import User
 from workflows.engine.engine import variables_apply
 from workflows.graph import InputError, graph_load
-from workflows.models import Run, RunEvent, Step, WorkflowVersion
+from workflows.models import LaunchedVia, Run, RunEvent, Step, WorkflowVersion
+from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 
 
@@ -234,6 +235,7 @@ def run_fork(
     version: WorkflowVersion | None = None,
     inputs: Mapping[str, Any] | None = None,
     variables: Mapping[str, Any] | None = None,
+    launched_via: str = LaunchedVia.WEB,
 ) -> Run:
     """Starts a fork of `run` from `step_key` on `version` (the run's own by default), with
     `inputs` (the run's by default) and the edited `variables` set at that step. Everything is
@@ -288,6 +290,8 @@ def run_fork(
             fork_edits=edits,
             steps_completed=len(point.reused),
             created_by=user,
+            launched_via=launched_via,
+            search_text=search_text_of(inputs=clean),
             deadline=now + timedelta(seconds=graph.settings.timeout_s),
             dispatched_at=now,
         )

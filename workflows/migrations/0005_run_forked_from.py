@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0003_run_answered_by"),
+        ("workflows", "0004_run_launch_pin_search"),
     ]
 
     operations = [
