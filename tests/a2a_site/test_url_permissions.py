@@ -220,6 +220,8 @@ TABLE: dict[str, Row] = {
     "run_answer": Row("post", edit_object(302), _run),
     "run_retry": Row("post", edit_object(302), _run),
     "run_rerun": Row("post", edit_object(302), _run),
+    # The run has no such step: refused with the reason (the fork tests cover the form itself).
+    "run_fork": Row("get", edit_object(400), _run, {"step": "research"}),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }
