@@ -9,6 +9,7 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("", include("workflows.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("alerts/", include("monitoring.alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
