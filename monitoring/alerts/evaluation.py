@@ -157,7 +157,7 @@ def incident_open(
                 threshold=rule.threshold,
                 opened_at=now,
             )
-            incident_notify(incident=incident, event="alert.fired")
+            incident_notify(incident=incident, event="alert.fired", now=now)
     except IntegrityError:  # another evaluator opened it a moment ago: it notified
         return None
     return incident
@@ -176,7 +176,7 @@ def incident_recover(*, rule: AlertRule, subject: str, summary: str, now: dateti
         )
         if changed:
             incident.refresh_from_db()
-            incident_notify(incident=incident, event="alert.resolved")
+            incident_notify(incident=incident, event="alert.resolved", now=now)
     return bool(changed)
 
 
@@ -208,7 +208,7 @@ def incident_resolve(*, incident: AlertIncident, user: Any, now: datetime | None
         )
         if changed:
             incident.refresh_from_db()
-            incident_notify(incident=incident, event="alert.resolved")
+            incident_notify(incident=incident, event="alert.resolved", now=now)
     return changed == 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -75,7 +76,8 @@ def incident_payload(incident: AlertIncident, event: str) -> dict[str, Any]:
     }
 
 
-def incident_notify(*, incident: AlertIncident, event: str) -> Notification:
+def incident_notify(*, incident: AlertIncident, event: str, now: datetime) -> Notification:
+    """`now`: the moment of the change, when its deliveries become due."""
     rule = incident.rule
     body = incident.resolved_summary if event == "alert.resolved" else incident.summary
     notification = Notification.objects.create(
@@ -87,7 +89,7 @@ def incident_notify(*, incident: AlertIncident, event: str) -> Notification:
     )
     payload = json.dumps(incident_payload(incident, event), separators=(",", ":"))
     deliveries = deliveries_create(
-        workspace_id=incident.workspace_id, event=event, body=payload, incident=incident
+        workspace_id=incident.workspace_id, event=event, body=payload, incident=incident, now=now
     )
     live = notification_message(notification, url=incident_url(incident))
     transaction.on_commit(lambda: notification_publish(incident.workspace_id, live))
@@ -102,10 +104,11 @@ def deliveries_create(
     body: str,
     incident: AlertIncident | None = None,
     channels: list[AlertChannel] | None = None,
+    now: datetime | None = None,
 ) -> list[AlertDelivery]:
     if channels is None:
         channels = list(AlertChannel.objects.filter(workspace_id=workspace_id, enabled=True))
-    now = timezone.now()
+    now = now or timezone.now()
     return AlertDelivery.objects.bulk_create(
         AlertDelivery(
             channel=channel,
