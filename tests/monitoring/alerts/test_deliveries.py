@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 
 from agents.crypto import credential_decrypt
-from monitoring.alerts.deliveries import delivery_attempt, delivery_redeliver, deliveries_send_due
+from monitoring.alerts.deliveries import deliveries_send_due, delivery_attempt, delivery_redeliver
 from monitoring.alerts.evaluation import alerts_evaluate
 from monitoring.alerts.models import AlertChannel, AlertDelivery, DeliveryStatus
 from monitoring.alerts.services import alert_channel_create
