@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0005_ledger_rollups_and_model_prices'),
+        ('agents', '0006_budgets'),
     ]
 
     operations = [
