@@ -224,7 +224,7 @@ def _inspect_step(trace: Trace, span: Span, inspection: Inspection) -> None:
                 inspection.sections.append(Section("Tool arguments", shown(data.get("arguments"))))
             else:
                 inspection.sections.append(Section("Tool result", shown(data.get("content"))))
-    if step.status == Step.Status.COMPLETED and "/" not in step.key:
+    if span.forkable:
         inspection.fork_step = step.key
 
 

@@ -147,7 +147,7 @@ class _Builder:
     def add_steps(self, steps: list[tuple[Any, ...]]) -> None:
         # Parents before their sub-steps, whatever order they started in.
         for row in sorted(steps, key=lambda row: row[0].count("/")):
-            key, node_id, node_type, status, attempt, error, started, finished = row
+            key, node_id, node_type, status, attempt, error, started, finished, reused = row
             node, segments, sub = key_parts(key)
             parent = self.parent_of(key, segments)
             name = self.labels.get(node, node)
@@ -171,6 +171,8 @@ class _Builder:
             )
             if attempt > 1:
                 span.detail = f"{span.detail} · attempt {attempt}"
+            if reused:
+                span.detail = f"{span.detail} · reused from the run it was forked from"
             self.steps[key] = span
 
     def parent_of(self, key: str, segments: list[tuple[str, str]]) -> Span:
@@ -554,7 +556,15 @@ def run_trace(run: Run, *, now: datetime | None = None) -> Trace:
         Step.objects.filter(run_id=run.pk)
         .order_by("started_at")
         .values_list(
-            "key", "node_id", "node_type", "status", "attempt", "error", "started_at", "finished_at"
+            "key",
+            "node_id",
+            "node_type",
+            "status",
+            "attempt",
+            "error",
+            "started_at",
+            "finished_at",
+            "reused",
         )
     )
     builder.add_steps(steps)

@@ -94,8 +94,9 @@ class Span:
 
     @property
     def forkable(self) -> bool:
-        """A finished step of the graph itself (not a team's sub-step): a fork may start here."""
-        return self.kind == "step" and self.status == "ok" and "/" not in self.step_key
+        """A finished (or failed) step of the graph itself, not a team's sub-step: a fork may
+        start there, as on the run page."""
+        return self.kind == "step" and self.status in ("ok", "failed") and "/" not in self.step_key
 
     @property
     def tokens_text(self) -> str:

@@ -121,6 +121,11 @@ def test_selecting_a_call_shows_what_it_sent_and_received(
 
     step = client.get(url, {"span": "step:analysis"}).content.decode()
     assert "Variable updates" in step and "Bees visit" in step
+    # "Run again from here" leads editors to the fork of that step; viewers cannot fork.
+    assert "Run again from here" not in step
+    as_editor = client_for(personas.editor).get(url, {"span": "step:analysis"}).content.decode()
+    fork = reverse("run_fork", args=[run.pk]) + "?step=analysis"
+    assert 'data-testid="fork-here"' in as_editor and fork in as_editor
 
 
 def test_secrets_in_a_call_are_never_kept_or_shown(
