@@ -15,6 +15,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.fixture
+def csp_refusals(page: Any) -> list[str]:
+    """What the Content-Security-Policy refused on the pages visited (nothing, we hope)."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return found
+
+
+@pytest.fixture
 def lab(logged_in: Any, demo_model: Any, worker: ServerProcess) -> Any:
     from a2a_site.accounts.models import Workspace
     from tests.agents.factories import make_provider
@@ -40,7 +53,9 @@ def _launch(page: Any, topic: str) -> None:
     page.get_by_test_id("run-summary").wait_for()
 
 
-def test_open_a_trace_and_inspect_a_call(lab: Any, demo_model: Any) -> None:
+def test_open_a_trace_and_inspect_a_call(
+    lab: Any, demo_model: Any, csp_refusals: list[str]
+) -> None:
     page = lab
     # Slow enough answers that the trace is watched while the run goes on.
     demo_model.set_script({"rules": [{"reply": "Noted, with care.", "delay_ms": 1500}]})
@@ -80,9 +95,10 @@ def test_open_a_trace_and_inspect_a_call(lab: Any, demo_model: Any) -> None:
     screenshot(page, "61-trace-inspected-dark", theme="dark")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "62-trace-phone", theme="light")
+    assert csp_refusals == []  # nothing refused by the Content-Security-Policy
 
 
-def test_compare_two_runs(lab: Any, demo_model: Any) -> None:
+def test_compare_two_runs(lab: Any, demo_model: Any, csp_refusals: list[str]) -> None:
     page = lab
     # The second run's every call fails: a failed run compared with one that succeeded.
     demo_model.set_script({"rules": [{"last_message_contains": "wasps", "fault": "500"}]})
@@ -112,3 +128,17 @@ def test_compare_two_runs(lab: Any, demo_model: Any) -> None:
     screenshot(page, "64-compare-dark", theme="dark")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "65-compare-phone", theme="light")
+
+    # A run that never got to call anything says so on its trace.
+    page.set_viewport_size({"width": 1280, "height": 820})
+    empty = Run.objects.create(
+        workspace=first.workspace,
+        workflow=first.workflow,
+        version=first.version,
+        status="failed",
+        reason="The workflow graph cannot run: a node's agent was deleted.",
+    )
+    page.goto(f"/runs/{empty.pk}/trace/")
+    page.get_by_test_id("trace-empty").wait_for()
+    screenshot(page, "66-trace-no-calls")
+    assert csp_refusals == []
