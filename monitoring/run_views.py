@@ -19,6 +19,7 @@ from monitoring.trace.spans import run_trace as trace_of
 from monitoring.trace.waterfall import waterfall_rows
 from workflows.selectors import get_run_for_user
 
+_GOING = frozenset({"running", "waiting", "pending"})
 # The longest span id a link makes (a step key is at most 300 characters).
 _SPAN_ID_MAX = 400
 
@@ -39,13 +40,14 @@ def run_trace(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     if len(span_id) > _SPAN_ID_MAX:
         return refusal(request, "That span id is too long to be one of this run's spans.")
     trace = trace_of(run)
+    inspection = inspect_span(trace, span_id)
     trace_url = reverse("run_trace", args=[run.pk])
     can_edit = membership.allows(Role.EDITOR)
     context = {
         "run": run,
         "trace": trace,
         "selected": span_id,
-        "inspection": inspect_span(trace, span_id),
+        "inspection": inspection,
         "can_edit": can_edit,
         "trace_url": trace_url,
     }
@@ -60,6 +62,10 @@ def run_trace(request: AuthedRequest, run_id: UUID) -> HttpResponse:
         selected=span_id,
     )
     if target == "trace-live":  # the live refresh of a run still going
+        # A selected span still going is refreshed with it (out of band); a finished one is
+        # left alone, so whoever reads a long prompt keeps their place.
+        span = inspection.span
+        context["inspector_refresh"] = span is not None and span.status in _GOING
         return render(request, "monitoring/_trace_live.html", context)
     return render(request, "monitoring/run_trace.html", context)
 

@@ -130,7 +130,9 @@ def _side(run: Run) -> Side:
         part = Money()
         if price_source == LedgerEntry.PriceSource.UNKNOWN:
             part.unknown = 1
-        elif status != LedgerEntry.Status.PENDING:
+        elif status == LedgerEntry.Status.PENDING:
+            part.pending = 1
+        else:
             part.known = cost
         stats.money.add(part)
         money.add(part)
@@ -152,6 +154,8 @@ def _money_delta(a: Money | None, b: Money | None) -> str:
         return "—"
     if a.unknown or b.unknown:
         return "cannot be compared: price unknown"
+    if a.pending or b.pending:
+        return "not yet: calls in flight"
     delta = b.known - a.known
     if delta == 0:
         return "same"

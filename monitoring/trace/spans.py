@@ -237,7 +237,7 @@ class _Builder:
             parent = self.step_for(step_key) if step_key else self.root
             money = Money()
             if status == LedgerEntry.Status.PENDING:
-                pass
+                money.pending = 1
             elif price_source == LedgerEntry.PriceSource.UNKNOWN:
                 money.unknown = 1
             else:

@@ -39,25 +39,33 @@ _STATUS_LABELS = {
 
 @dataclass
 class Money:
-    """A sum of costs that knows how many of its parts had no known price."""
+    """A sum of costs that knows how many of its parts had no known price, and how many are
+    calls still in flight (their cost is not known yet either)."""
 
     known: Decimal = Decimal(0)
     unknown: int = 0
     estimated: bool = False
+    pending: int = 0
 
     def add(self, other: Money) -> None:
         self.known += other.known
         self.unknown += other.unknown
         self.estimated = self.estimated or other.estimated
+        self.pending += other.pending
 
     @property
     def text(self) -> str:
         known = f"${self.known:.6f}"
-        if self.unknown and not self.known:
-            return "price unknown"
-        if self.unknown:
-            return f"{known} + price unknown"
-        return f"~{known}" if self.estimated else known
+        if self.estimated:
+            known = f"~{known}"
+        not_yet = [
+            said
+            for count, said in ((self.unknown, "price unknown"), (self.pending, "in flight"))
+            if count
+        ]
+        if not_yet and not self.known:
+            return " + ".join(not_yet)
+        return " + ".join([known, *not_yet])
 
 
 @dataclass

@@ -43,6 +43,14 @@
     if (next) next.focus();
   });
 
+  // The live refresh asks for the span selected now (its address changes as spans are picked),
+  // so a span still going is refreshed in the inspector too.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "trace-live") {
+      event.detail.path = window.location.pathname + window.location.search;
+    }
+  });
+
   var focused = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (!event.detail.target || event.detail.target.id !== "trace-live") return;

@@ -190,3 +190,93 @@ def test_the_waterfall_escapes_what_runs_and_models_wrote() -> None:
     assert "<img" not in html and "<script>" not in html and "<b>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert 'data-span="step:a&quot;b"' in html and "span=step%3Aa%22b" in html
+
+
+def _row(run: Run, key: str, node: str, started, finished, status="completed") -> None:
+    from workflows.models import Step
+
+    Step.objects.create(
+        run=run,
+        key=key,
+        node_id=node,
+        node_type="agent",
+        status=status,
+        started_at=started,
+        finished_at=finished,
+    )
+
+
+def _call(run: Run, key: str, started, finished, status="completed", **fields: Any) -> None:
+    import uuid
+
+    LedgerEntry.objects.create(
+        call_id=uuid.uuid4(),
+        workspace=run.workspace,
+        deployment_id="p:demo",
+        provider_kind="demo",
+        model="demo",
+        status=status,
+        prompt_tokens=10,
+        completion_tokens=4,
+        price_source="" if status == "pending" else fields.pop("price_source", "free"),
+        run_id=run.pk,
+        source={"step_key": key},
+        started_at=started,
+        finished_at=finished,
+        **fields,
+    )
+
+
+def test_a_live_run_with_parallel_branches_and_a_person_waited_for(
+    personas: Personas, pipeline: Workflow, client_for
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.models import RunEvent
+
+    t0 = timezone.now() - timedelta(seconds=10)
+    at = lambda seconds: t0 + timedelta(seconds=seconds)  # noqa: E731
+    run = Run.objects.create(
+        workspace=personas.workspace,
+        workflow=pipeline,
+        version=pipeline.versions.get(),
+        status=RunStatus.WAITING,
+        started_at=t0,
+        waiting_request={"step_key": "approve", "kind": "approval", "prompt": "Ship it?"},
+    )
+    # Two branches at the same time; the second's call is still in flight (a live run).
+    _row(run, "research[0]", "research", at(1), at(4))
+    _call(run, "research[0]", at(1), at(3.9))
+    _row(run, "analysis[1]", "analysis", at(1.2), None, status="running")
+    _call(run, "analysis[1]", at(1.3), None, status="pending")
+    _call(run, "analysis[1]", at(1.3), at(2), price_source="unknown")
+    RunEvent.objects.create(
+        run=run, seq=1, step_key="approve", kind="human_request", data={"kind": "approval"}
+    )
+    trace = run_trace(run)
+    groups = [span for span in trace.root.children if span.kind == "group"]
+    assert [group.name for group in groups] == ["Branch 1", "Branch 2"]
+    first, second = (group.children[0] for group in groups)
+    assert first.start < second.start < first.end  # side by side on the time axis
+    assert second.status == "running" and second.end is None
+    assert second.money.text == "price unknown + in flight"
+    wait = trace.by_id["wait:approve"]
+    assert wait.status == "waiting" and wait.end is None and wait.parent.status == "waiting"
+
+    url = reverse("run_trace", args=[run.pk])
+    client = client_for(personas.viewer)
+    page = client.get(url).content.decode()
+    assert 'hx-trigger="every 2s"' in page  # polled while the run goes on
+    live = client.get(
+        url, {"span": "step:analysis[1]"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trace-live"
+    ).content.decode()
+    assert live.lstrip().startswith('<div id="trace-live"')
+    assert 'id="trace-inspector" hx-swap-oob="true"' in live  # the span selected is still going
+    done = client.get(
+        url, {"span": "step:research[0]"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trace-live"
+    ).content.decode()
+    assert "hx-swap-oob" not in done  # a finished span is left as it is read
+    waiting = client.get(url, {"span": "wait:approve"}).content.decode()
+    assert "Ship it?" in waiting and "Still waiting" in waiting
