@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from django.urls import reverse
 
@@ -9,7 +12,7 @@ from tests.conftest import Personas
 from tests.workflows.test_fork import DONE, FAILED, run_with_steps
 from workflows.models import Run, Step, Workflow
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def _forkable(pipeline: Workflow) -> Run:
@@ -107,3 +110,39 @@ def test_viewers_see_no_fork_links(personas: Personas, pipeline, client_for) -> 
     page = client_for(personas.viewer).get(reverse("run_detail", args=[run.pk])).content.decode()
     assert "Run again from here" not in page
     assert 'data-step-key="analysis"' in page
+
+
+def _republish(workflow: Workflow, user: Any, node_id: str, template: str) -> Any:
+    from workflows.services.workflows import workflow_publish
+
+    draft = json.loads(json.dumps(workflow.versions.order_by("-number").first().graph))
+    next(node for node in draft["nodes"] if node["id"] == node_id)["config"]["input_template"] = (
+        template
+    )
+    workflow.draft = draft
+    workflow.save(update_fields=["draft"])
+    return workflow_publish(workflow=workflow, user=user)
+
+
+def test_the_latest_version_is_offered_only_where_the_run_can_continue_on_it(
+    personas: Personas, pipeline, client_for, settings
+) -> None:
+    settings.EXECUTION_MODE = "celery"
+    run = _forkable(pipeline)
+    latest = _republish(pipeline, personas.owner, "writing", "Write it short: {{ analysis }}")
+    client = client_for(personas.editor)
+    page = client.get(_url(run)).content.decode()
+    assert f"Version {latest.number}, the latest published" in page
+    response = client.post(
+        _url(run), {"fork-version": "latest", "input-topic": "kelp", "var-topic": "kelp"}
+    )
+    assert response.status_code == 302
+    assert Run.objects.get(forked_from=run).version == latest
+
+    changed = _republish(pipeline, personas.owner, "research", "Research: {{ topic }}")
+    page = client.get(_url(run)).content.decode()
+    assert f"Version {changed.number}, the latest published" not in page
+    assert "changed node “research”" in page, "the page says why it is not offered"
+    refused = client.post(_url(run), {"fork-version": "latest", "input-topic": "kelp"})
+    assert refused.status_code == 400
+    assert Run.objects.filter(forked_from=run).count() == 1
