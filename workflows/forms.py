@@ -210,13 +210,14 @@ def fork_variables_form_class(variables: list[Any], values: Mapping[str, Any]) -
             "required": False,
         }
         value = values.get(variable.name)
+        attrs = {"rows": 3, "placeholder": "Not set yet at this step"}
         if variable.type == "string" and (value is None or isinstance(value, str)):
             fields[variable.name] = forms.CharField(
-                widget=forms.Textarea(attrs={"rows": 3}), strip=False, **common
+                widget=forms.Textarea(attrs=attrs), strip=False, **common
             )
         else:
             fields[variable.name] = JsonInputField(
-                widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}), **common
+                widget=forms.Textarea(attrs={**attrs, "class": "mono"}), **common
             )
     return type("ForkVariablesForm", (forms.Form,), fields)
 
