@@ -286,3 +286,55 @@ def test_the_variables_at_a_step_are_the_ones_the_walk_had_there(
     Step.objects.filter(run=run, key="analysis").update(variables={"analysis": "A"})
     point = fork_point(run=run, step_key="analysis")
     assert point.variables == {"topic": "kelp", "findings": "F", "analysis": None, "report": None}
+
+
+def test_a_fork_after_parallel_branches_reuses_both_and_the_join(
+    personas: Personas, executor, llm_server
+) -> None:
+    from tests.workflows.conftest import research_agents
+    from workflows.graph.examples import parallel_research
+    from workflows.services.workflows import workflow_create
+
+    a, b, analyst = research_agents(personas)
+    workflow = workflow_create(
+        workspace=personas.workspace,
+        user=personas.owner,
+        name="Parallel",
+        graph=parallel_research(str(a.pk), str(b.pk), str(analyst.pk)),
+    )
+    workflow_publish(workflow=workflow, user=personas.owner)
+    parent = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "kelp"}))
+    assert parent.status == RunStatus.SUCCEEDED, parent.reason
+    assert len(llm_server.requests) == 3
+    fork = finished(
+        run_fork(run=parent, step_key="analysis", user=personas.owner, variables={"notes": "N"})
+    )
+    assert fork.status == RunStatus.SUCCEEDED, fork.reason
+    assert len(llm_server.requests) == 4, "both branches and the join reused"
+    assert "Analyse:\\nN" in _prompts(llm_server)[3]
+    reused = set(Step.objects.filter(run=fork, reused=True).values_list("key", flat=True))
+    assert reused == {"research-a[0]", "research-b[1]", "join"}
+
+
+def test_a_team_step_is_forked_from_its_first_turn(personas: Personas, pipeline) -> None:
+    run = run_with_steps(
+        pipeline,
+        [
+            ("research", DONE, 0, 1),
+            ("chat/turn-1", DONE, 2, 3),
+            ("chat/select-2", DONE, 3, 4),
+            ("chat/turn-2", DONE, 4, 5),
+            ("chat", DONE, 5, 6),
+            ("writing", DONE, 7, 8),
+        ],
+    )
+    # The team records its own step after its turns: forking it runs the conversation again.
+    assert [step.key for step in fork_point(run=run, step_key="chat").reused] == ["research"]
+    after = fork_point(run=run, step_key="writing").reused
+    assert [step.key for step in after] == [
+        "research",
+        "chat/turn-1",
+        "chat/select-2",
+        "chat/turn-2",
+        "chat",
+    ]
