@@ -317,3 +317,7 @@ class ToolHostPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Tool hosts of {self.workspace_id}"
+
+
+# Budgets sit in their own module; importing them here lets Django find them.
+from agents.budgets.models import Budget, BudgetCharge, BudgetPeriod  # noqa: E402, F401

@@ -33,6 +33,7 @@ from workflows.services.lease import (
     run_lease_renew_all,
     run_leases_release,
 )
+from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,9 @@ class RunExecutor:
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
             live=ChannelLive(),
+            spend_gate=DatabaseSpendGate(
+                workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
+            ),
         )
 
     async def execute(self, run_id: str) -> str | None:

@@ -38,6 +38,7 @@ from workflows.selectors import (
 from workflows.services import runs as run_services
 from workflows.services.team_chat import chat_input_field, team_chat_start
 from workflows.services.transfer import workflow_export
+from workflows.spend_gate import LaunchRefused
 from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
 
@@ -191,6 +192,9 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
     try:
         run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+    except LaunchRefused as refused:
+        # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
+        return JsonResponse({"error": refused.messages[0], "refused_by": "budget"}, status=409)
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
         return JsonResponse({"error": "The inputs are not valid.", "fields": errors}, status=400)

@@ -31,10 +31,12 @@ from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
+from .worst_case import worst_case_cost
 
 logger = logging.getLogger(__name__)
 
-RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled"})
+# A budget's refusal too: another route would spend from the same budget (or dodge it).
+RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled", "budget"})
 # How long a call may queue for a deployment that is rate-limited or at max_parallel before the
 # gateway moves on to the fallback instead.
 DEFAULT_MAX_QUEUE_WAIT_S: Final = 2.0
@@ -274,6 +276,7 @@ class Gateway:
                     prompt_tokens_estimate=prompt_estimate,
                     metadata=request.metadata,
                     started_at=datetime.now(UTC),
+                    worst_case_cost=worst_case_cost(dep, prompt_estimate, request.max_tokens),
                 )
             )
         lane = provider_kind(dep.provider_kind).lane

@@ -26,6 +26,9 @@ class LedgerStart:
     prompt_tokens_estimate: int
     metadata: Mapping[str, Any]
     started_at: datetime
+    # The most the call can cost (see worst_case.py), None when its price is unknown: what a
+    # budget reserves before the call.
+    worst_case_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,13 @@ def _run(p: Personas, status: str = "succeeded") -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _budget(p: Personas) -> dict[str, Any]:
+    from agents.budgets.models import Budget
+
+    budget = Budget.objects.create(workspace=p.workspace, name="Lab", hard_limit=5)
+    return {"budget_id": budget.pk}
+
+
 @dataclass
 class Row:
     method: str
@@ -111,6 +118,18 @@ TABLE: dict[str, Row] = {
     "workflow_list": Row("get", CURRENT),
     "run_list": Row("get", CURRENT),
     "monitoring_overview": Row("get", CURRENT),
+    "dashboards": Row("get", CURRENT),
+    "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
+    "agent_dashboard": Row("get", SEE_OBJECT, _agent),
+    "workflow_dashboard": Row("get", SEE_OBJECT, _workflow),
+    # Read by the page's script: anonymous callers get a JSON 403, not a login page; a query
+    # that names no measure is refused with the reason.
+    "metrics_query": Row("get", {**members(400), ANON: 403}),
+    "budget_list": Row("get", CURRENT),
+    "budget_create": Row("get", EDITORS_HERE),
+    "budget_detail": Row("get", SEE_OBJECT, _budget),
+    "budget_edit": Row("get", edit_object(200), _budget),
+    "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),

@@ -169,6 +169,30 @@ class SubworkflowRunner(Protocol):
     ) -> Any: ...
 
 
+@dataclass(frozen=True)
+class SpendStop:
+    """A budget over the run has no headroom: stop the run, or ask a person (`pause`).
+
+    `key` names the budget's period; a person's answers are recorded under `key@n`."""
+
+    reason: str
+    key: str
+    pause: bool = False
+
+
+class SpendGate(Protocol):
+    # Between steps: a budget over this run whose hard limit is reached, or None.
+    async def exhausted(self, run_id: str) -> SpendStop | None: ...
+
+
+class SpendRefused(Exception):
+    """Raised by an AgentRunner when a budget refused a model call (the call was not made)."""
+
+    def __init__(self, stop: SpendStop) -> None:
+        super().__init__(stop.reason)
+        self.stop = stop
+
+
 class LeaseLost(Exception):
     """This process must stop touching the run at once."""
 

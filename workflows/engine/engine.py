@@ -57,6 +57,9 @@ from workflows.engine.contracts import (
     RunSnapshot,
     RunStore,
     RunWaiting,
+    SpendGate,
+    SpendRefused,
+    SpendStop,
     StepRecord,
     SubworkflowRunner,
     ToolRunner,
@@ -105,6 +108,7 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_steps_default: int = 200,
         heartbeat: float | None = 1.0,
+        spend_gate: SpendGate | None = None,
     ) -> None:
         self.store = store
         self.agents = agents
@@ -116,6 +120,8 @@ class Engine:
         self.max_steps_default = max_steps_default
         # Seconds between control checks while a step is in flight; None turns them off.
         self.heartbeat = heartbeat
+        # Budgets over the run (workspace, workflow, person), asked between steps.
+        self.spend_gate = spend_gate
 
     async def run(self, run_id: str, *, snapshot: RunSnapshot | None = None) -> RunOutcome:
         """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost.
@@ -393,6 +399,16 @@ class RunContext:
             raise
         except (LeaseLost, RunWaiting, RunStop):
             raise
+        except SpendRefused as refused:
+            # The call was not made: the step ends here, and the budget decides what follows.
+            failed = EventDraft(
+                "node_failed", {"node_id": node.id, "error": refused.stop.reason}, key
+            )
+            await store.step_failed(
+                self.run_id, key=key, attempt=attempt, error=refused.stop.reason, events=[failed]
+            )
+            await self.spend_stopped(refused.stop)
+            raise RunStop("failed", refused.stop.reason) from None
         except Exception as exc:
             if self.lease_lost:
                 raise LeaseLost() from None
@@ -504,6 +520,10 @@ class RunContext:
             if snapshot.cost_budget > 0:
                 crossings = max(crossings, int(cost // snapshot.cost_budget))
         if not reasons:
+            gate = self.engine.spend_gate
+            stop = await gate.exhausted(self.run_id) if gate is not None else None
+            if stop is not None:
+                await self.spend_stopped(stop)
             return
         reason = "; ".join(reasons)
         if snapshot.budget_action != "pause":
@@ -514,6 +534,23 @@ class RunContext:
             await self.wait(key, {"kind": "approval", "prompt": f"{reason}. Continue?"})
         if not is_approval(snapshot.answers[key]):
             raise RunStop("failed", f"{reason}; continuing was rejected")
+
+    async def spend_stopped(self, stop: SpendStop) -> None:
+        """A budget over the run has no headroom: fail the run with its reason, or ask a person.
+
+        A person answers under `key@n`: approving resumes the run (after raising the limit, or
+        when the period has reset), and if the budget still has no headroom it asks again under
+        `key@n+1`; rejecting ends the run. Always raises (RunStop or RunWaiting)."""
+        if not stop.pause:
+            raise RunStop("failed", stop.reason)
+        answers = self.snapshot.answers
+        number = 1
+        while f"{stop.key}@{number}" in answers:
+            if not is_approval(answers[f"{stop.key}@{number}"]):
+                raise RunStop("cancelled", f"{stop.reason} A person stopped the run.")
+            number += 1
+        prompt = f"{stop.reason} Raise the budget's limit, then approve to resume; reject to stop."
+        await self.wait(f"{stop.key}@{number}", {"kind": "approval", "prompt": prompt})
 
     async def watch(self, interval: float) -> None:
         """Interrupts in-flight steps when the run is cancelled or its lease is lost."""
