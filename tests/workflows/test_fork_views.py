@@ -146,3 +146,27 @@ def test_the_latest_version_is_offered_only_where_the_run_can_continue_on_it(
     refused = client.post(_url(run), {"fork-version": "latest", "input-topic": "kelp"})
     assert refused.status_code == 400
     assert Run.objects.filter(forked_from=run).count() == 1
+
+
+def test_a_spent_budget_refuses_a_fork_with_its_reason(
+    personas: Personas, pipeline, client_for
+) -> None:
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from agents.budgets.models import Budget, BudgetPeriod
+    from agents.budgets.periods import period_bounds
+
+    run = _forkable(pipeline)
+    budget = Budget.objects.create(
+        workspace=personas.workspace, name="Spent", period="day", hard_limit=Decimal("2")
+    )
+    start, end = period_bounds("day", "UTC", timezone.now())
+    BudgetPeriod.objects.create(budget=budget, starts_at=start, ends_at=end, spent=Decimal("2.5"))
+    response = client_for(personas.editor).post(
+        _url(run), {"fork-version": "same", "input-topic": "kelp"}
+    )
+    assert response.status_code == 400
+    assert "Budget “Spent” reached its hard limit" in response.content.decode()
+    assert not Run.objects.filter(forked_from=run).exists()

@@ -35,6 +35,7 @@ from workflows.graph import InputError, graph_load
 from workflows.models import LaunchedVia, Run, RunEvent, Step, WorkflowVersion
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
+from workflows.spend_gate import LaunchRefused, launch_refusal
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,14 @@ def run_fork(
                 f"Version {version.number} has no variable {', '.join(unknown)} to set."
             )
         started = {step.key: step.started_at for step in [*point.reused, point.step]}
+        refused = launch_refusal(
+            workspace_id=run.workspace_id,
+            workflow_id=run.workflow_id,
+            user_id=user.pk if user else None,
+            agent_versions=version.agent_versions or {},
+        )
+        if refused:
+            raise LaunchRefused(refused)
         values = _variables_at(run, clean, point.reused, point.inherited, started)
         values.update(edited)
         now = timezone.now()
