@@ -338,3 +338,96 @@ def test_a_team_step_is_forked_from_its_first_turn(personas: Personas, pipeline)
         "chat/turn-2",
         "chat",
     ]
+
+
+def test_a_person_s_answer_is_reused_before_the_fork_and_asked_again_at_it(
+    personas: Personas, executor, llm_server
+) -> None:
+    from tests.workflows.conftest import research_agents
+    from workflows.services.runs import run_answer
+    from workflows.services.workflows import workflow_create
+
+    drafter, shipper, redoer = research_agents(personas)
+
+    def agent(node_id: str, agent_id: Any, template: str) -> dict[str, Any]:
+        return node(node_id, "agent", 0, 0, agent_id=str(agent_id), input_template=template)
+
+    doc = {
+        "schema_version": 1,
+        "nodes": [
+            node("start", "start", 0, 0),
+            agent("draft", drafter.pk, "Draft {{ topic }}"),
+            node("check", "human", 0, 0, prompt="Ship it?", kind="approval"),
+            agent("ship", shipper.pk, "Ship it"),
+            agent("redo", redoer.pk, "Redo it"),
+            node("end", "end", 0, 0),
+        ],
+        "edges": [
+            edge("start", "draft"),
+            edge("draft", "check"),
+            edge("check", "ship", "approved"),
+            edge("check", "redo", "rejected"),
+            edge("ship", "end"),
+            edge("redo", "end"),
+        ],
+        "variables": [],
+        "inputs": {"fields": [{"name": "topic", "type": "text"}]},
+    }
+    workflow = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Approved", graph=doc
+    )
+    workflow_publish(workflow=workflow, user=personas.owner)
+    parent = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "tea"}))
+    assert parent.status == RunStatus.WAITING
+    run_answer(run=parent, step_key="check", answer=True, user=personas.editor)
+    parent = finished(parent)
+    assert parent.status == RunStatus.SUCCEEDED, parent.reason
+    assert len(llm_server.requests) == 2
+
+    after = finished(run_fork(run=parent, step_key="ship", user=personas.owner))
+    assert after.status == RunStatus.SUCCEEDED, "the answer was reused: nobody is asked"
+    assert after.answered_by == {"check": "eddie"}
+    assert len(llm_server.requests) == 3
+
+    again = finished(run_fork(run=parent, step_key="check", user=personas.owner))
+    assert again.status == RunStatus.WAITING, "the fork asks the person again"
+    run_answer(run=again, step_key="check", answer=False, user=personas.owner)
+    again = finished(again)
+    assert again.status == RunStatus.SUCCEEDED, again.reason
+    assert set(Step.objects.filter(run=again).values_list("key", flat=True)) == {
+        "draft",
+        "check",
+        "redo",
+    }
+    assert len(llm_server.requests) == 4, "draft reused; only redo called"
+
+
+def test_a_fork_of_a_fork_keeps_the_edits_made_before_its_point(
+    personas: Personas, pipeline, settings
+) -> None:
+    settings.EXECUTION_MODE = "celery"  # queued only: what is written is the point here
+    first = run_with_steps(
+        pipeline, [("research", DONE, 0, 1), ("analysis", DONE, 2, 3), ("writing", DONE, 4, 5)]
+    )
+    Step.objects.filter(run=first, key="research").update(variables={"findings": "R"})
+    first.fork_edits = [
+        {"step": "analysis", "variables": {"findings": "X"}, "before": ["research"]}
+    ]
+    first.save(update_fields=["fork_edits"])
+
+    assert fork_point(run=first, step_key="analysis").variables["findings"] == "X"
+    assert fork_point(run=first, step_key="writing").variables["findings"] == "X"
+    earlier = fork_point(run=first, step_key="research")
+    assert earlier.inherited == [] and earlier.variables["findings"] is None
+
+    same = run_fork(run=first, step_key="analysis", user=None, variables={"analysis": "Y"})
+    assert same.fork_edits == [
+        {
+            "step": "analysis",
+            "variables": {"findings": "X", "analysis": "Y"},
+            "before": ["research"],
+        }
+    ]
+    later = run_fork(run=first, step_key="writing", user=None)
+    assert later.fork_edits == first.fork_edits
+    assert later.variables["findings"] == "X"
