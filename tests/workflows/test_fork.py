@@ -22,7 +22,9 @@ from workflows.services.fork import fork_point, run_fork
 from workflows.services.runs import run_start
 from workflows.services.workflows import workflow_publish
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Tests that execute runs need the executor's own connections to see their rows.
+pytestmark = pytest.mark.django_db
+executed = pytest.mark.django_db(transaction=True)
 
 
 def _prompts(llm_server: Any) -> list[str]:
@@ -35,6 +37,7 @@ def _finished_pipeline_run(personas: Personas, pipeline: Workflow) -> Run:
     return run
 
 
+@executed
 def test_a_fork_reuses_the_steps_before_and_runs_the_rest_with_the_edit(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -79,6 +82,7 @@ def test_a_fork_reuses_the_steps_before_and_runs_the_rest_with_the_edit(
     assert LedgerEntry.objects.filter(run_id=parent.pk).count() == 3
 
 
+@executed
 def test_edited_inputs_reach_the_later_steps_and_the_reused_ones_keep_theirs(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -93,6 +97,7 @@ def test_edited_inputs_reach_the_later_steps_and_the_reused_ones_keep_theirs(
     assert not Step.objects.filter(run=fork, reused=True).exists()
 
 
+@executed
 def test_a_fork_of_a_fork_reuses_what_each_one_ran(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -111,6 +116,7 @@ def test_a_fork_of_a_fork_reuses_what_each_one_ran(
     assert second.forked_from == first and second.variables["findings"] == "edited"
 
 
+@executed
 def test_a_fork_runs_on_the_latest_version_that_changed_the_forked_step(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -288,6 +294,7 @@ def test_the_variables_at_a_step_are_the_ones_the_walk_had_there(
     assert point.variables == {"topic": "kelp", "findings": "F", "analysis": None, "report": None}
 
 
+@executed
 def test_a_fork_after_parallel_branches_reuses_both_and_the_join(
     personas: Personas, executor, llm_server
 ) -> None:
@@ -340,6 +347,7 @@ def test_a_team_step_is_forked_from_its_first_turn(personas: Personas, pipeline)
     ]
 
 
+@executed
 def test_a_person_s_answer_is_reused_before_the_fork_and_asked_again_at_it(
     personas: Personas, executor, llm_server
 ) -> None:
