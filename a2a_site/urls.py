@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("workflows.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("budgets/", include("monitoring.budgets.urls")),
+    path("alerts/", include("monitoring.alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "monitoring"
+
+    def ready(self) -> None:
+        # Without Celery beat, the embedded executor runs the alert rounds with its housekeeping.
+        from django.conf import settings
+
+        from monitoring.alerts.rounds import alerts_round
+        from workflows.housekeeping import Duty, housekeeping_register
+
+        housekeeping_register(
+            Duty("alerts", alerts_round, lambda: float(settings.ALERTS_ROUND_SECONDS))
+        )
