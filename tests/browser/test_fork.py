@@ -39,7 +39,7 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
 
     page.locator('#run-steps [data-step-key="analysis"] [data-testid="fork-link"]').wait_for()
     screenshot(page, "60-run-steps")
-    page.get_by_role("link", name="Run again from “Analysis”").click()
+    page.get_by_role("link", name="Run again from here: “Analysis”").click()
     page.get_by_role("heading", name="Run again from “Analysis”").wait_for()
     reused = page.get_by_test_id("fork-reused").inner_text()
     assert "research" in reused
