@@ -60,11 +60,6 @@ class ForkPoint:
         return self.step.node_id
 
 
-def step_can_be_forked(step: Step) -> bool:
-    """Whether the run page offers "Run again from here" on this step (a finished node step)."""
-    return step.status in (Step.Status.COMPLETED, Step.Status.FAILED) and "/" not in step.key
-
-
 def fork_point(*, run: Run, step_key: str) -> ForkPoint:
     """The fork point at `step_key`; a ValidationError saying why when there is none."""
     if run.parent_id is not None:
