@@ -87,6 +87,11 @@ def test_a_submission_creates_the_fork_with_only_what_was_edited(
     parent_page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert "Forks:" in parent_page and str(fork.pk)[:8] in parent_page
     assert parent_page.count('data-testid="fork-link"') == 3
+    # Retention may delete the parent: the fork stands on its own and says so.
+    run.delete()
+    orphan = client.get(reverse("run_detail", args=[fork.pk])).content.decode()
+    assert "Forked from a run since deleted, at step" in orphan
+    assert Step.objects.filter(run=fork, key="research").exists()
 
 
 def test_bad_submissions_are_explained_and_create_nothing(
