@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.fixture
-def priced_lab(logged_in: Any, demo_model: Any, worker: ServerProcess) -> Any:
+def priced_lab(logged_in: Any, demo_model: Any, worker: ServerProcess, settings: Any) -> Any:
     """Olivia's “Lab” with a three-agent workflow on a gateway serving gpt-4o-mini (priced)."""
     from a2a_site.accounts.models import User, Workspace
     from tests.agents.factories import make_agent, make_provider
@@ -23,6 +23,7 @@ def priced_lab(logged_in: Any, demo_model: Any, worker: ServerProcess) -> Any:
 
     demo_model.set_script(None)
     demo_model.reset()
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]  # as the live server and worker have it
     workspace = Workspace.objects.get(name="Lab")
     gateway = make_provider(
         workspace, kind="openai_compatible", name="Gateway", base_url=f"{demo_model.url}/v1"
