@@ -31,6 +31,7 @@ from workflows.selectors import (
     get_run_for_user,
     get_workflow_for_user,
     run_node_states,
+    run_steps_shown,
     runs_of,
     workflows_of,
 )
@@ -289,6 +290,10 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             "cost_budget": settings.get("cost_budget_usd"),
             "children": list(
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
+            ),
+            "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")),
+            "steps": run_steps_shown(
+                run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),

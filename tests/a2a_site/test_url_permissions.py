@@ -81,6 +81,57 @@ def _budget(p: Personas) -> dict[str, Any]:
     return {"budget_id": budget.pk}
 
 
+def _alert_rule(p: Personas) -> Any:
+    from monitoring.alerts.models import AlertRule
+
+    return AlertRule.objects.create(
+        workspace=p.workspace, name="Errors", kind="error_rate", threshold=10
+    )
+
+
+def _incident(p: Personas) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from monitoring.alerts.models import AlertIncident
+
+    rule = _alert_rule(p)
+    incident = AlertIncident.objects.create(
+        workspace=p.workspace, rule=rule, summary="Errors", threshold=10, opened_at=timezone.now()
+    )
+    return {"incident_id": incident.pk}
+
+
+def _channel_object(p: Personas) -> Any:
+    from monitoring.alerts.services import alert_channel_create
+
+    channel, _ = alert_channel_create(
+        workspace=p.workspace,
+        kind="webhook",
+        data={"name": "Hook", "enabled": True, "url": "https://hooks.example.com/a2a"},
+    )
+    return channel
+
+
+def _channel(p: Personas) -> dict[str, Any]:
+    return {"channel_id": _channel_object(p).pk}
+
+
+def _delivery(p: Personas) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from monitoring.alerts.models import AlertDelivery
+
+    delivery = AlertDelivery.objects.create(
+        channel=_channel_object(p),
+        event="alert.test",
+        message_id=AlertDelivery.new_message_id(),
+        body="{}",
+        status="failed",
+        next_attempt_at=timezone.now(),
+    )
+    return {"delivery_id": delivery.pk}
+
+
 @dataclass
 class Row:
     method: str
@@ -118,6 +169,13 @@ TABLE: dict[str, Row] = {
     "workflow_list": Row("get", CURRENT),
     "run_list": Row("get", CURRENT),
     "monitoring_overview": Row("get", CURRENT),
+    "dashboards": Row("get", CURRENT),
+    "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
+    "agent_dashboard": Row("get", SEE_OBJECT, _agent),
+    "workflow_dashboard": Row("get", SEE_OBJECT, _workflow),
+    # Read by the page's script: anonymous callers get a JSON 403, not a login page; a query
+    # that names no measure is refused with the reason.
+    "metrics_query": Row("get", {**members(400), ANON: 403}),
     "budget_list": Row("get", CURRENT),
     "budget_create": Row("get", EDITORS_HERE),
     "budget_detail": Row("get", SEE_OBJECT, _budget),
@@ -213,6 +271,23 @@ TABLE: dict[str, Row] = {
     "run_answer": Row("post", edit_object(302), _run),
     "run_retry": Row("post", edit_object(302), _run),
     "run_rerun": Row("post", edit_object(302), _run),
+    # The run has no such step: refused with the reason (the fork tests cover the form itself).
+    "run_fork": Row("get", edit_object(400), _run, {"step": "research"}),
+    "alert_list": Row("get", CURRENT),
+    "alert_acknowledge": Row("post", edit_object(302), _incident),
+    "alert_resolve": Row("post", edit_object(302), _incident),
+    "alert_rule_list": Row("get", CURRENT),
+    "alert_rule_create": Row("get", EDITORS_HERE),
+    "alert_rule_edit": Row("get", edit_object(200), lambda p: {"rule_id": _alert_rule(p).pk}),
+    "alert_rule_delete": Row("post", edit_object(302), lambda p: {"rule_id": _alert_rule(p).pk}),
+    "alert_channel_list": Row("get", CURRENT),
+    "alert_channel_create": Row("get", EDITORS_HERE),
+    "alert_channel_detail": Row("get", SEE_OBJECT, _channel),
+    # Renders the new secret once, in the answer itself.
+    "alert_channel_rotate": Row("post", edit_object(200), _channel),
+    "alert_channel_delete": Row("post", edit_object(302), _channel),
+    "alert_channel_test": Row("post", edit_object(302), _channel),
+    "alert_delivery_redeliver": Row("post", edit_object(302), _delivery),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }

@@ -36,6 +36,13 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class ForkEdit:
+    step: str  # the step key where the values are set, before that step runs or replays
+    variables: Mapping[str, Any]
+    before: frozenset[str]  # reused steps whose updates the values already include
+
+
+@dataclass(frozen=True)
 class RunSnapshot:
     run_id: str
     workspace_id: str
@@ -52,6 +59,9 @@ class RunSnapshot:
     tokens_used: int = 0
     cost_used: Decimal = Decimal(0)
     answered_by: Mapping[str, str] = field(default_factory=dict)  # who answered, by step key
+    # A fork's edits: at each step key, the variable values a person set there, and the keys
+    # of the reused steps those values already include — see the engine's docstring.
+    fork_edits: Sequence[ForkEdit] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,15 @@ Rules where a choice had to be made:
   "name: value" lines; each input is also a template name of its own.
 * Start, end, parallel and loop nodes are pure and re-done on replay; max_steps counts every node
   visit, replayed ones included, so a resumed run stops where the first one would have.
+
+Forks ride on replay: a fork starts with copies of the parent's steps that had finished before
+the chosen step started (`workflows/services/fork.py` decides which, and refuses what replay
+cannot reproduce), so the walk replays them and executes from the chosen step on. The variable
+values a person edited are set, replacing (no reducer), when the walk reaches the chosen step's
+key — before that step runs or replays, so a fork resumed after a wait sets them at the same
+place again. A reused step replayed after that point (a sibling branch) leaves those variables
+alone: the values set already include its updates. A fork of a fork carries its parent's edits
+that lie before its own point, so each is set where it was.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from workflows.engine.contracts import (
     AgentReply,
     AgentRunner,
     EventDraft,
+    ForkEdit,
     LeaseLost,
     LiveSink,
     RunSnapshot,
@@ -172,6 +182,9 @@ class RunContext:
     tokens_live: int = 0
     cost_live: Decimal = Decimal(0)
     lease_lost: bool = False
+    # A fork's edits by step key, and for each variable set so, the steps it already includes.
+    fork_edits: dict[str, ForkEdit] = field(default_factory=dict)
+    pinned: dict[str, frozenset[str]] = field(default_factory=dict)
     cancel_seen: bool = False
     attempts: dict[str, int] = field(default_factory=dict)
     node_outputs: dict[str, Any] = field(default_factory=dict)
@@ -198,6 +211,7 @@ class RunContext:
         self.variables = {variable.name: variable.default for variable in self.graph.variables}
         self.reducers = {variable.name: variable.reducer for variable in self.graph.variables}
         self.completed = dict(self.snapshot.completed)
+        self.fork_edits = {edit.step: edit for edit in self.snapshot.fork_edits}
         settings = self.snapshot.graph.get("settings")
         has_own = isinstance(settings, Mapping) and "max_steps" in settings
         self.max_steps = self.graph.settings.max_steps if has_own else self.engine.max_steps_default
@@ -224,6 +238,25 @@ class RunContext:
 
     def apply(self, updates: Mapping[str, Any]) -> None:
         variables_apply(self.variables, updates, self.reducers)
+
+    def replay(self, done: StepRecord) -> None:
+        """Re-applies a recorded step's updates, except to a variable a fork set after that
+        step had finished (a sibling branch replayed late): the value set includes them."""
+        updates = done.variables
+        if self.pinned:
+            updates = {
+                name: value
+                for name, value in updates.items()
+                if done.key not in self.pinned.get(name, ())
+            }
+        self.apply(updates)
+
+    def at_fork_edit(self, key: str) -> None:
+        edit = self.fork_edits.get(key)
+        if edit is not None:
+            self.variables.update(edit.variables)
+            for name in edit.variables:
+                self.pinned[name] = edit.before
 
     # Walking
 
@@ -282,9 +315,10 @@ class RunContext:
         if node.type in _STRUCTURAL:
             return await run(self, node, scope)
         key = scope.key(node.id)
+        self.at_fork_edit(key)
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return NodeResult(done.output, done.branch)
         policy = node.config.error_policy
         retries = 0
@@ -323,7 +357,7 @@ class RunContext:
         """Runs `work` once as the durable step `key`, or replays its record."""
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return done
         try:
             return await self._execute(key, node, step_input, work)
@@ -407,7 +441,7 @@ class RunContext:
         """The recorded answer to `request`, or WAITING until a person gives one."""
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return done
         if key not in self.snapshot.answers:
             await self.wait(key, request)

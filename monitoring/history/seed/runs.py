@@ -34,6 +34,8 @@ class _RunWriter:
         self.completion_tokens = 0
         self.cost = Decimal(0)
         self.calls = 0
+        # The workflow and launching user, as the engine records them on each ledger row.
+        self.dimensions: dict[str, str] = {}
         self.messages: list[str] = []
 
     def event(self, at: datetime, step_key: str, kind: str, data: dict[str, Any]) -> None:
@@ -124,6 +126,7 @@ class _RunWriter:
                     "agent_id": agent_id,
                     "agent_version": "1",
                     "source": "run",
+                    **self.dimensions,
                 },
                 "started_at": at,
                 "finished_at": end,
@@ -261,6 +264,10 @@ def run_rows(world: World, batch: Batch, index: int, *, long_run: bool = False) 
         via, created_by = LaunchedVia.A2A, None
 
     writer = _RunWriter(world, batch, rng, run_id)
+    writer.dimensions = {
+        "workflow_id": str(workflow.pk),
+        "user_id": str(created_by.pk) if created_by else "",
+    }
     started = created + timedelta(milliseconds=rng.randint(20, 900))
     at = started
     nodes = [n for n in graph["nodes"] if n["type"] not in ("start", "end", "parallel")]
