@@ -33,9 +33,18 @@ from workflows.services.lease import (
     run_lease_renew_all,
     run_leases_release,
 )
+from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
+
+
+def run_dimensions(run_id: str) -> tuple[str, str]:
+    """(workflow id, launching user id) of a run, as its ledger rows record them."""
+    found = Run.objects.filter(pk=run_id).values_list("workflow_id", "created_by_id").first()
+    if found is None:
+        return "", ""
+    return str(found[0]), "" if found[1] is None else str(found[1])
 
 
 class SubworkflowRunnerOnExecutor:
@@ -174,15 +183,23 @@ class RunExecutor:
         workspace_id: str,
         agent_versions: dict[str, int],
         store: DatabaseRunStore,
+        dimensions: tuple[str, str] = ("", ""),
     ) -> Engine:
         return Engine(
             store=store,
             agents=DjangoAgentRunner(
-                run_id=run_id, workspace_id=workspace_id, agent_versions=agent_versions
+                run_id=run_id,
+                workspace_id=workspace_id,
+                agent_versions=agent_versions,
+                workflow_id=dimensions[0],
+                user_id=dimensions[1],
             ),
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
             live=ChannelLive(),
+            spend_gate=DatabaseSpendGate(
+                workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
+            ),
         )
 
     async def execute(self, run_id: str) -> str | None:
@@ -201,7 +218,11 @@ class RunExecutor:
             # One read of the run serves the executor and the engine.
             snapshot = await store.load(run_id)
             engine = self._engine(
-                run_id, snapshot.workspace_id, store.agent_versions(run_id), store
+                run_id,
+                snapshot.workspace_id,
+                store.agent_versions(run_id),
+                store,
+                await in_db_thread(run_dimensions, run_id),
             )
             outcome = await engine.run(run_id, snapshot=snapshot)
             status, reason, output = outcome.status, outcome.reason, outcome.output

@@ -76,6 +76,17 @@ class RunStatus(models.TextChoices):
 TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+class LaunchedVia(models.TextChoices):
+    """Which edge started a run; `created_by` says who, when a person did."""
+
+    WEB = "web", "Web"
+    API = "api", "API"
+    SCHEDULE = "schedule", "Schedule"
+    A2A = "a2a", "A2A"
+    COMMAND_LINE = "command_line", "Command line"
+    WORKFLOW = "workflow", "Parent workflow"
+
+
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
@@ -103,6 +114,15 @@ class Run(models.Model):
     )
     parent_step_key = models.CharField(max_length=300, blank=True)
     depth = models.PositiveSmallIntegerField(default=0)
+    # Forks: a run started again from a finished step of another. The steps before that step
+    # were copied from it (reused, not run again). `fork_edits` lists where a person set
+    # variable values — this fork's step and those its ancestors set earlier — as
+    # [{"step": key, "variables": {...}, "before": [reused keys]}] (workflows/services/fork.py).
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    fork_step_key = models.CharField(max_length=300, blank=True, db_default="")
+    fork_edits = models.JSONField(default=list, blank=True, db_default=[])
     # Totals, kept current as steps finish (the ledger remains the source of cost truth).
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
@@ -114,6 +134,14 @@ class Run(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    launched_via = models.CharField(
+        max_length=16, choices=LaunchedVia.choices, default=LaunchedVia.WEB
+    )
+    # A pinned run outlives the workspace's retention policy.
+    pinned = models.BooleanField(default=False)
+    # Plain text of the inputs, output and messages, for the history's search (a GIN index over
+    # its tsvector on PostgreSQL). Written at launch and again when the run stops.
+    search_text = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # When the run was last handed to the executors; the reaper re-sends runs queued too long.
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +191,8 @@ class Step(models.Model):
     branch = models.CharField(max_length=64, blank=True)
     variables = models.JSONField(default=dict)
     error = models.TextField(blank=True)
+    # Copied from the run this one was forked from: its result is reused, it was not run here.
+    reused = models.BooleanField(default=False, db_default=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -31,10 +31,12 @@ from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
+from .worst_case import worst_case_cost
 
 logger = logging.getLogger(__name__)
 
-RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled"})
+# A budget's refusal too: another route would spend from the same budget (or dodge it).
+RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled", "budget"})
 # How long a call may queue for a deployment that is rate-limited or at max_parallel before the
 # gateway moves on to the fallback instead.
 DEFAULT_MAX_QUEUE_WAIT_S: Final = 2.0
@@ -274,6 +276,7 @@ class Gateway:
                     prompt_tokens_estimate=prompt_estimate,
                     metadata=request.metadata,
                     started_at=datetime.now(UTC),
+                    worst_case_cost=worst_case_cost(dep, prompt_estimate, request.max_tokens),
                 )
             )
         lane = provider_kind(dep.provider_kind).lane
@@ -345,6 +348,8 @@ class Gateway:
             latency_ms,
             None,
             price_source=price_source,
+            # Time to first token means something only when the answer streamed.
+            first_token_ms=result.first_token_ms if request.stream else None,
         )
         return result, call_id
 
@@ -360,6 +365,7 @@ class Gateway:
         error_kind: str | None = None,
         *,
         price_source: str = "",
+        first_token_ms: float | None = None,
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -373,6 +379,7 @@ class Gateway:
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
             price_source=price_source,
+            first_token_ms=first_token_ms,
         )
         try:
             await ledger.call_finished(call_id, outcome)

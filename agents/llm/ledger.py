@@ -26,6 +26,9 @@ class LedgerStart:
     prompt_tokens_estimate: int
     metadata: Mapping[str, Any]
     started_at: datetime
+    # The most the call can cost (see worst_case.py), None when its price is unknown: what a
+    # budget reserves before the call.
+    worst_case_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class LedgerOutcome:
     error_kind: str | None
     http_status: int | None
     price_source: str = ""
+    first_token_ms: float | None = None  # streamed calls only
 
 
 class LedgerSink(Protocol):

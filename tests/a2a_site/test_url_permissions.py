@@ -74,6 +74,13 @@ def _run(p: Personas, status: str = "succeeded") -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _budget(p: Personas) -> dict[str, Any]:
+    from agents.budgets.models import Budget
+
+    budget = Budget.objects.create(workspace=p.workspace, name="Lab", hard_limit=5)
+    return {"budget_id": budget.pk}
+
+
 def _alert_rule(p: Personas) -> Any:
     from monitoring.alerts.models import AlertRule
 
@@ -162,6 +169,18 @@ TABLE: dict[str, Row] = {
     "workflow_list": Row("get", CURRENT),
     "run_list": Row("get", CURRENT),
     "monitoring_overview": Row("get", CURRENT),
+    "dashboards": Row("get", CURRENT),
+    "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
+    "agent_dashboard": Row("get", SEE_OBJECT, _agent),
+    "workflow_dashboard": Row("get", SEE_OBJECT, _workflow),
+    # Read by the page's script: anonymous callers get a JSON 403, not a login page; a query
+    # that names no measure is refused with the reason.
+    "metrics_query": Row("get", {**members(400), ANON: 403}),
+    "budget_list": Row("get", CURRENT),
+    "budget_create": Row("get", EDITORS_HERE),
+    "budget_detail": Row("get", SEE_OBJECT, _budget),
+    "budget_edit": Row("get", edit_object(200), _budget),
+    "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
@@ -205,6 +224,9 @@ TABLE: dict[str, Row] = {
     "provider_edit": Row("get", edit_object(200), _provider),
     "provider_delete": Row("post", edit_object(302), _provider),
     "provider_check": Row("post", edit_object(302), _provider),
+    # Refused with a reason (nothing posted) or saved: back to the prices card either way.
+    "provider_price_set": Row("post", edit_object(302), _provider),
+    "provider_price_remove": Row("post", edit_object(302), _provider),
     # The settings as entered are tested; a form with no name is refused (200 with the form).
     "provider_test_new": Row("post", {**EDITORS_HERE, OUTSIDER: 404, EDITOR: 404, OWNER: 404}),
     "provider_test": Row("post", edit_object(200), _provider),
@@ -249,6 +271,8 @@ TABLE: dict[str, Row] = {
     "run_answer": Row("post", edit_object(302), _run),
     "run_retry": Row("post", edit_object(302), _run),
     "run_rerun": Row("post", edit_object(302), _run),
+    # The run has no such step: refused with the reason (the fork tests cover the form itself).
+    "run_fork": Row("get", edit_object(400), _run, {"step": "research"}),
     "alert_list": Row("get", CURRENT),
     "alert_acknowledge": Row("post", edit_object(302), _incident),
     "alert_resolve": Row("post", edit_object(302), _incident),

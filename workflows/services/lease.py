@@ -21,7 +21,10 @@ from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
 from agents.models import LedgerEntry, Provider
+from agents.prices import model_prices_of
+from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
+from workflows.search import run_search_refresh
 
 
 def lease_seconds() -> int:
@@ -112,17 +115,22 @@ def ledger_close_orphans(run_id: Any) -> int:
             base_url="",
             input_price_per_1k=provider.input_price_per_1k if provider else None,
             output_price_per_1k=provider.output_price_per_1k if provider else None,
+            model_prices=model_prices_of(provider, entry.model),
         )
         usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
         cost, price_source = price_call(deployment, usage)
-        closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
-            status=LedgerEntry.Status.UNKNOWN,
-            prompt_tokens=entry.prompt_tokens_estimate,
-            cost=cost or Decimal(0),
-            cost_estimated=True,
-            price_source=price_source,
-            error_kind="worker_lost",
-            finished_at=timezone.now(),
+        # Through the rollups' seam, so the hour's sums count the closed call too.
+        closed += ledger_close_pending(
+            entry.pk,
+            {
+                "status": LedgerEntry.Status.UNKNOWN,
+                "prompt_tokens": entry.prompt_tokens_estimate,
+                "cost": cost or Decimal(0),
+                "cost_estimated": True,
+                "price_source": price_source,
+                "error_kind": "worker_lost",
+                "finished_at": timezone.now(),
+            },
         )
     return closed
 
@@ -160,6 +168,7 @@ def run_cancel_unattended(
         )
         if ended:
             ledger_close_orphans(run_id)
+            run_search_refresh(run_id)
             Run.objects.filter(pk=run_id).update(**ledger_totals())
     return ended == 1
 
@@ -179,7 +188,11 @@ def run_finish(
     else:
         fields["output"] = output
         fields["finished_at"] = timezone.now()
-    return (
+    ended = (
         Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(**fields)
         == 1
     )
+    if ended:
+        # What the run said becomes searchable in the history once it stops.
+        run_search_refresh(run_id)
+    return ended

@@ -10,7 +10,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows.models import TERMINAL_STATUSES, Run, RunEvent, RunStatus, Workflow
+from workflows.models import (
+    TERMINAL_STATUSES,
+    LaunchedVia,
+    Run,
+    RunEvent,
+    RunStatus,
+    Workflow,
+)
 from workflows.services.runs import run_start
 
 POLL_S = 0.2
@@ -56,7 +63,12 @@ class Command(BaseCommand):
             raise CommandError("--input must be a JSON object of named inputs.")
         workflow = self._workflow(options["workflow"], options["workspace"])
         try:
-            run = run_start(workflow=workflow, user=None, inputs=inputs)
+            run = run_start(
+                workflow=workflow,
+                user=None,
+                inputs=inputs,
+                launched_via=LaunchedVia.COMMAND_LINE,
+            )
         except ValidationError as error:
             raise CommandError(_explain(error)) from None
         if settings.EXECUTION_MODE == "embedded" and not (options["follow"] or options["json"]):

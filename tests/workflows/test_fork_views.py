@@ -1,0 +1,109 @@
+"""The fork page: who may open it, what it shows, and what a submission creates."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import Personas
+from tests.workflows.test_fork import DONE, FAILED, run_with_steps
+from workflows.models import Run, Step, Workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _forkable(pipeline: Workflow) -> Run:
+    run = run_with_steps(
+        pipeline, [("research", DONE, 0, 1), ("analysis", DONE, 2, 3), ("writing", FAILED, 4, 5)]
+    )
+    Step.objects.filter(run=run, key="research").update(
+        variables={"findings": "Kelp grows fast.\nVery fast."}
+    )
+    return run
+
+
+def _url(run: Run, step: str = "analysis") -> str:
+    return f"{reverse('run_fork', args=[run.pk])}?step={step}"
+
+
+def test_each_persona_gets_what_its_role_allows(personas: Personas, pipeline, client_for) -> None:
+    run = _forkable(pipeline)
+    url = _url(run)
+    assert client_for(None).get(url).status_code == 302
+    assert client_for(personas.outsider).get(url).status_code == 404
+    assert client_for(personas.viewer).get(url).status_code == 403
+    assert client_for(personas.viewer).post(url, {}).status_code == 403
+    assert client_for(personas.owner).get(url).status_code == 200
+    page = client_for(personas.editor).get(url)
+    assert page.status_code == 200
+    assert not Run.objects.filter(forked_from=run).exists()
+
+
+def test_the_form_shows_the_step_the_reused_steps_and_the_values_there(
+    personas: Personas, pipeline, client_for
+) -> None:
+    page = client_for(personas.editor).get(_url(_forkable(pipeline))).content.decode()
+    assert "Run again from “Analysis”" in page
+    assert "<code>research</code>" in page, "the reused step is listed"
+    assert "Kelp grows fast.\nVery fast." in page, "findings as they were at the step"
+    assert 'name="input-topic"' in page and "kelp" in page
+
+
+def test_a_submission_creates_the_fork_with_only_what_was_edited(
+    personas: Personas, pipeline, client_for, settings
+) -> None:
+    settings.EXECUTION_MODE = "celery"  # queued only: the engine tests execute forks
+    run = _forkable(pipeline)
+    response = client_for(personas.editor).post(
+        _url(run),
+        {
+            "fork-version": "same",
+            "input-topic": "kelp",
+            # Unchanged, as a browser sends a text area back (CRLF line ends).
+            "var-findings": "Kelp grows fast.\r\nVery fast.",
+            "var-analysis": "Slow down.\r\nReally.",
+        },
+    )
+    fork = Run.objects.get(forked_from=run)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("run_detail", args=[fork.pk])
+    assert fork.fork_step_key == "analysis" and fork.created_by == personas.editor
+    assert fork.fork_edits == [
+        {
+            "step": "analysis",
+            "variables": {"analysis": "Slow down.\nReally."},
+            "before": ["research"],
+        }
+    ]
+    assert list(Step.objects.filter(run=fork).values_list("key", "reused")) == [("research", True)]
+    assert fork.variables["findings"] == "Kelp grows fast.\nVery fast."
+
+    client = client_for(personas.editor)
+    child_page = client.get(reverse("run_detail", args=[fork.pk])).content.decode()
+    assert "Forked from" in child_page and str(run.pk)[:8] in child_page
+    parent_page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "Forks:" in parent_page and str(fork.pk)[:8] in parent_page
+    assert parent_page.count("Run again from here") == 3
+
+
+def test_bad_submissions_are_explained_and_create_nothing(
+    personas: Personas, pipeline, client_for
+) -> None:
+    run = _forkable(pipeline)
+    client = client_for(personas.editor)
+    missing = client.post(_url(run), {"fork-version": "same", "input-topic": ""})
+    assert missing.status_code == 400 and "This field is required" in missing.content.decode()
+    wrong = client.post(_url(run), {"fork-version": "someday", "input-topic": "kelp"})
+    assert wrong.status_code == 400 and "Select a valid choice" in wrong.content.decode()
+    no_step = client.get(reverse("run_fork", args=[run.pk]))
+    assert no_step.status_code == 400 and "Say which step" in no_step.content.decode()
+    unknown = client.get(_url(run, "nowhere"))
+    assert unknown.status_code == 400 and "no step" in unknown.content.decode()
+    assert not Run.objects.filter(forked_from=run).exists()
+
+
+def test_viewers_see_no_fork_links(personas: Personas, pipeline, client_for) -> None:
+    run = _forkable(pipeline)
+    page = client_for(personas.viewer).get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "Run again from here" not in page
+    assert 'data-step-key="analysis"' in page
