@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tests.browser.conftest import screenshot
 from tests.support.processes import ServerProcess, start_daphne
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
@@ -34,6 +35,13 @@ def test_an_alert_fires_and_its_notification_appears_live(
     from monitoring.tasks import alerts_round
 
     page = logged_in
+    csp_refusals: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            csp_refusals.append(message.text)
+
+    page.on("console", on_console)
     page.goto("/workflows/")
     page.wait_for_selector('[data-notifications][data-live="connected"]', state="attached")
     assert page.locator("[data-unread-count]").first.is_hidden()
@@ -74,6 +82,25 @@ def test_an_alert_fires_and_its_notification_appears_live(
     page.get_by_role("button", name="Create channel").click()
     page.get_by_text("is a private address").wait_for()
     screenshot(page, "64-alert-channel-refused-dark", theme="dark")
+
+    # A port nobody listens on, on a host the administrator allowed: made, then retried.
+    page.get_by_label("URL (webhooks)").fill("http://127.0.0.1:9/hook")
+    page.get_by_role("button", name="Create channel").click()
+    secret = page.get_by_test_id("webhook-secret")
+    secret.wait_for()
+    assert "whsec_" in secret.inner_text()
+    page.get_by_role("button", name="Send a test message").click()
+    assert "whsec_" not in page.content()  # shown once
+
+    def attempted() -> bool:
+        page.reload()
+        return "Could not connect" in page.get_by_test_id("deliveries").inner_text()
+
+    wait_for(attempted, timeout=30, interval=0.5, what="the worker's first attempt")
+    screenshot(page, "65-alert-channel-deliveries")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "65-alert-channel-deliveries-phone-dark", theme="dark")
+    assert not csp_refusals, csp_refusals
 
 
 @pytest.fixture(scope="module")

@@ -411,3 +411,24 @@ def test_a_budget_crossing_its_threshold_alerts_once_per_period(personas: Person
     assert incident.state == IncidentState.RESOLVED
     assert "a new period began" in incident.resolved_summary
     assert events_of(rule) == ["alert.fired", "alert.resolved"]
+
+
+# --- scheduling -----------------------------------------------------------------------------------
+
+
+def test_beat_and_the_embedded_executor_both_run_the_rounds(
+    personas: Personas, now: datetime
+) -> None:
+    from a2a_site.celery import app
+    from monitoring.tasks import alerts_round
+    from workflows.housekeeping import housekeeping_duties
+
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-round"]
+    assert entry["task"] == alerts_round.name and entry["task"] in app.tasks
+    (duty,) = [duty for duty in housekeeping_duties() if duty.name == "alerts"]
+    assert duty.every_seconds() == settings.ALERTS_ROUND_SECONDS
+
+    _errors(personas, now)
+    duty.run()  # what either scheduler calls
+
+    assert AlertIncident.objects.filter(workspace=personas.workspace).count() == 1
