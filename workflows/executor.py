@@ -33,6 +33,7 @@ from workflows.services.lease import (
     run_lease_renew_all,
     run_leases_release,
 )
+from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,9 @@ class RunExecutor:
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
             live=ChannelLive(),
+            spend_gate=DatabaseSpendGate(
+                workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
+            ),
         )
 
     async def execute(self, run_id: str) -> str | None:
@@ -268,6 +272,7 @@ class RunExecutor:
         """Without Celery beat, this process reaps its own runs, probes the Ollama nodes and
         reports itself."""
         from agents.services.nodes import fleet_probe
+        from workflows.housekeeping import housekeeping_duties
         from workflows.services.reaper import runs_reap
         from workflows.workers import HeartbeatThread
 
@@ -276,6 +281,7 @@ class RunExecutor:
         )
         self._heartbeat_thread.start()
         last_probe = float("-inf")
+        last_run: dict[str, float] = {}
         while True:
             try:
                 await in_db_thread(runs_reap)
@@ -284,6 +290,14 @@ class RunExecutor:
                     await in_db_thread(fleet_probe)
             except Exception:  # noqa: BLE001 - the next round tries again
                 logger.exception("The embedded housekeeping failed; retrying.")
+            for duty in housekeeping_duties():
+                if self.loop.time() - last_run.get(duty.name, float("-inf")) < duty.every_seconds():
+                    continue
+                last_run[duty.name] = self.loop.time()
+                try:
+                    await in_db_thread(duty.run)
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    logger.exception("The embedded duty %s failed; retrying.", duty.name)
             await asyncio.sleep(min(settings.RUN_REAPER_SECONDS, settings.OLLAMA_PROBE_SECONDS))
 
     def shutdown(self, timeout: float = 10.0) -> None:

@@ -31,12 +31,14 @@ from workflows.selectors import (
     get_run_for_user,
     get_workflow_for_user,
     run_node_states,
+    run_steps_shown,
     runs_of,
     workflows_of,
 )
 from workflows.services import runs as run_services
 from workflows.services.team_chat import chat_input_field, team_chat_start
 from workflows.services.transfer import workflow_export
+from workflows.spend_gate import LaunchRefused
 from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
 
@@ -190,6 +192,9 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
     try:
         run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+    except LaunchRefused as refused:
+        # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
+        return JsonResponse({"error": refused.messages[0], "refused_by": "budget"}, status=409)
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
         return JsonResponse({"error": "The inputs are not valid.", "fields": errors}, status=400)
@@ -285,6 +290,10 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             "cost_budget": settings.get("cost_budget_usd"),
             "children": list(
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
+            ),
+            "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")[:20]),
+            "steps": run_steps_shown(
+                run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('workflows', '0004_run_launch_pin_search'),
+        ('workflows', '0005_run_forked_from'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

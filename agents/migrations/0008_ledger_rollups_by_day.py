@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0005_ledger_rollups_and_model_prices'),
+        ('agents', '0007_call_payloads_and_ledger_run_time'),
     ]
 
     operations = [
