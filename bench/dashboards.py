@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="requests per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-check", action="store_true", help="skip check_rollups")
+    parser.add_argument(
+        "--budget-rounds", type=int, default=None, help="rounds of bench/budget_overspend.py"
+    )
     args = parser.parse_args()
 
     import django
@@ -185,8 +188,25 @@ def main() -> None:
     overspend: Any = None
     budget_bench = ROOT / "bench" / "budget_overspend.py"
     if budget_bench.exists():
+        rounds = [] if args.budget_rounds is None else ["--rounds", str(args.budget_rounds)]
+        # Its own database and Redis database (it flushes the latter): BENCH_BUDGET_* here.
+        environment = {
+            **os.environ,
+            "BENCH_DATABASE_URL": os.environ.get(
+                "BENCH_BUDGET_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/a2a_bench_budget"
+            ),
+            "BENCH_REDIS_URL": os.environ.get(
+                "BENCH_BUDGET_REDIS_URL", "redis://127.0.0.1:6379/14"
+            ),
+        }
+        for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS"):
+            environment.pop(name, None)
         done = subprocess.run(
-            [sys.executable, str(budget_bench)], capture_output=True, text=True, check=False
+            [sys.executable, str(budget_bench), *rounds],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=environment,
         )
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         try:
