@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("a2a_site.accounts.urls")),
     path("agents/", include("agents.urls")),
+    path("", include("monitoring.history.urls")),
     path("", include("workflows.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("healthz", views.healthz, name="healthz"),

@@ -248,9 +248,10 @@ class RunExecutor:
                 await self._renewal
 
     async def _embedded_duties(self) -> None:
-        """Without Celery beat, this process reaps its own runs, probes the Ollama nodes and
-        reports itself."""
+        """Without Celery beat, this process reaps its own runs, probes the Ollama nodes,
+        applies the workspaces' retention and reports itself."""
         from agents.services.nodes import fleet_probe
+        from workflows.services.history import runs_retention_enforce
         from workflows.services.reaper import runs_reap
         from workflows.workers import HeartbeatThread
 
@@ -258,13 +259,16 @@ class RunExecutor:
             name=f"embedded@{socket.gethostname()}:{os.getpid()}", kind="embedded"
         )
         self._heartbeat_thread.start()
-        last_probe = float("-inf")
+        last_probe = last_retention = float("-inf")
         while True:
             try:
                 await in_db_thread(runs_reap)
                 if self.loop.time() - last_probe >= settings.OLLAMA_PROBE_SECONDS:
                     last_probe = self.loop.time()
                     await in_db_thread(fleet_probe)
+                if self.loop.time() - last_retention >= settings.RUN_RETENTION_SECONDS:
+                    last_retention = self.loop.time()
+                    await in_db_thread(runs_retention_enforce)
             except Exception:  # noqa: BLE001 - the next round tries again
                 logger.exception("The embedded housekeeping failed; retrying.")
             await asyncio.sleep(min(settings.RUN_REAPER_SECONDS, settings.OLLAMA_PROBE_SECONDS))

@@ -216,15 +216,6 @@ def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpRespo
     return response
 
 
-@workspace_required()
-@require_GET
-def run_list(request: AuthedRequest) -> HttpResponse:
-    assert request.membership is not None
-    runs = runs_of(request.membership.workspace_id, limit=100)
-    template = "workflows/_run_rows.html" if request.htmx else "workflows/run_list.html"
-    return render(request, template, {"runs": runs, "show_workflow": True})
-
-
 def _inputs_shown(run: Run) -> list[tuple[str, str]]:
     """The run's inputs as the run form labelled them, for the reader of the run page."""
     try:

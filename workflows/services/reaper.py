@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows.models import Run, RunStatus
+from workflows.search import run_search_refresh
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import (
     ledger_close_orphans,
@@ -70,6 +71,7 @@ def runs_reap() -> ReapReport:
                 )
                 if done:
                     report.failed.append(run_id)
+                    run_search_refresh(run_id)
                 continue
             resumed = Run.objects.filter(
                 pk=run_id, status=RunStatus.RUNNING, lease_until__lt=now
