@@ -2,14 +2,19 @@ from django.contrib import admin
 from django.urls import include, path
 
 from a2a_site import views
+from monitoring.urls import dashboard_urlpatterns
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("", include(dashboard_urlpatterns)),
     path("", include("a2a_site.accounts.urls")),
     path("agents/", include("agents.urls")),
     path("", include("monitoring.history.urls")),
     path("", include("workflows.urls")),
+    path("", include("monitoring.run_urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("budgets/", include("monitoring.budgets.urls")),
+    path("alerts/", include("monitoring.alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import time
 from decimal import Decimal
+from typing import Final
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from a2a_site.db import (
@@ -16,8 +20,26 @@ from a2a_site.db import (
     statement_before_call,
     statement_due,
 )
+from agents.budgets.enforcement import (
+    SpendScope,
+    budget_refusal_count,
+    budgets_reserve,
+    budgets_settle,
+)
+from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import LedgerEntry
+from agents.models import CallPayload, LedgerEntry
+from agents.payloads import bounded, call_payload, payload_max_bytes
+from agents.rollups import ledger_finish
+
+logger = logging.getLogger(__name__)
+
+# How long a call waits for calls in flight to settle when only their reservations fill a
+# budget (they usually cost far less than their worst case), and how often it asks again. The
+# calls it waits for end within their own time limits (or the reaper settles them), so this
+# only bounds the unforeseen.
+BUDGET_WAIT_S: Final = 300.0
+BUDGET_RETRY_S: Final = 0.05
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
@@ -25,9 +47,16 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 # Two statements per model call, written by hand: the ORM's compiling of them cost more than
 # the database took to run them.
 _LEDGER = Columns(LedgerEntry)
+_PAYLOAD = Columns(CallPayload)
 
 
-def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
+def _ledger_insert(
+    row: dict[str, object],
+    step_key: object = None,
+    reservation: dict[str, object] | None = None,
+) -> bool:
+    """Writes the row (and reserves the call in its budgets, in the same transaction: a
+    reservation exists exactly when its row does). Returns whether a budget was charged."""
     columns = ", ".join(_LEDGER[name] for name in row)
     marks = ", ".join(["%s"] * len(row))
     insert = (f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", _LEDGER.values(row))
@@ -35,20 +64,69 @@ def _ledger_insert(row: dict[str, object], step_key: object = None) -> None:
     # written by the same statement batch, before the call.
     before = statement_due(row["run_id"], step_key)
     try:
-        with connection.cursor() as cursor:
-            execute_together(cursor, [before, insert] if before else [insert])
+        with transaction.atomic():
+            charged = reservation is not None and _reserve(reservation)
+            with connection.cursor() as cursor:
+                execute_together(cursor, [before, insert] if before else [insert])
+        return charged
     except Exception:
         if before is not None:  # rolled back with the row: the step's failure writes it
             statement_before_call(row["run_id"], str(step_key), *before)
         raise
 
 
-def _ledger_update(call_id: str, fields: dict[str, object]) -> None:
-    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
+def _reserve(reservation: dict[str, object]) -> bool:
+    try:
+        return budgets_reserve(**reservation)  # type: ignore[arg-type]
+    except BudgetExceeded:
+        raise
+    except Exception as error:
+        # Never let a call through unchecked, nor book it at $0: it is not made at all.
+        raise BudgetExceeded(
+            f"The budget check could not be made ({type(error).__name__}), so the call was "
+            "not made."
+        ) from error
+
+
+def _call_finish(
+    call_id: str, fields: dict[str, object], run_id: object, outcome: LedgerOutcome
+) -> None:
+    """Completes the row (with its rollup), then keeps what a run's call sent and received."""
+    ledger_finish(call_id, fields)
+    if run_id is None:
+        return
+    try:
+        _payload_keep(call_id, run_id, outcome, fields["finished_at"])
+    except DatabaseError:
+        # The row is complete already: a payload the database refuses loses only itself.
+        logger.warning("The payload of call %s could not be kept.", call_id)
+
+
+def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+    """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
+
+    Built here, on the database thread, so the redaction of a long prompt never holds the event
+    loop. A repeated completion keeps the first payload."""
+    payload = call_payload(outcome)
+    if payload is None:
+        return
+    kept, truncated, size = bounded(payload, payload_max_bytes())
+    row = {
+        "call_id": call_id,
+        "run_id": run_id,
+        "request": kept["request"],
+        "response": kept["response"],
+        "truncated": truncated,
+        "size_bytes": size,
+        "created_at": at,
+    }
+    columns = ", ".join(_PAYLOAD[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s",
-            [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)],
+            f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+            _PAYLOAD.values(row),
         )
 
 
@@ -57,7 +135,18 @@ class DatabaseLedger:
 
     The gateway calls `call_started` before the HTTP request and makes no request if it fails,
     so a call without a row cannot happen. `metadata` must name the workspace.
+
+    Before the row is written the call is reserved in the budgets over it (see
+    `agents.budgets.enforcement`); a refusal raises `BudgetExceeded` and no row is written.
+    A run's calls also keep what they sent and received (`CallPayload`), after the completion.
     """
+
+    def __init__(self) -> None:
+        # Calls started by this process that hold budget reservations; their ends settle them.
+        # (A call whose process died is settled by `budget_charges_settle_orphans`.)
+        self._charged: set[str] = set()
+        # The run of each call in flight, from its start to its end.
+        self._runs: dict[str, object] = {}
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -68,52 +157,93 @@ class DatabaseLedger:
         provider_id = metadata.pop("provider_id", None) or entry.deployment_id.split(":", 1)[0]
         run_id = metadata.pop("run_id", None)
         source = {key: str(value) for key, value in metadata.items()}
-        await in_db_thread(
-            _ledger_insert,
-            {
-                "call_id": entry.call_id,
-                "workspace": workspace_id,
-                "provider": provider_id,
-                "deployment_id": entry.deployment_id,
-                "provider_kind": entry.provider_kind,
-                "model": entry.model,
-                "attempt": entry.attempt,
-                "status": LedgerEntry.Status.PENDING,
-                "prompt_tokens_estimate": entry.prompt_tokens_estimate,
-                "prompt_tokens": 0,
-                "completion_tokens": 0,
-                "cost": Decimal(0),
-                "cost_estimated": False,
-                "price_source": "",
-                "latency_ms": None,
-                "error_kind": "",
-                "http_status": None,
-                "run_id": run_id,
-                "source": source,
-                "started_at": entry.started_at,
-                "finished_at": None,
-            },
-            source.get("step_key"),
-        )
+        reservation = {
+            "call_id": entry.call_id,
+            "scope": SpendScope(
+                workspace_id=str(workspace_id),
+                workflow_id=source.get("workflow_id"),
+                user_id=source.get("user_id"),
+                agent_id=source.get("agent_id"),
+                provider_id=str(provider_id) if provider_id else None,
+            ),
+            "worst_case": entry.worst_case_cost,
+            "model": entry.model,
+        }
+        row = {
+            "call_id": entry.call_id,
+            "workspace": workspace_id,
+            "provider": provider_id,
+            "deployment_id": entry.deployment_id,
+            "provider_kind": entry.provider_kind,
+            "model": entry.model,
+            "attempt": entry.attempt,
+            "status": LedgerEntry.Status.PENDING,
+            "prompt_tokens_estimate": entry.prompt_tokens_estimate,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cached_tokens": 0,
+            "cost": Decimal(0),
+            "cost_estimated": False,
+            "price_source": "",
+            "latency_ms": None,
+            "first_token_ms": None,
+            "error_kind": "",
+            "http_status": None,
+            "run_id": run_id,
+            "source": source,
+            "started_at": entry.started_at,
+            "finished_at": None,
+        }
+        waited_until = time.monotonic() + BUDGET_WAIT_S
+        while True:
+            try:
+                charged = await in_db_thread(
+                    _ledger_insert, row, source.get("step_key"), reservation
+                )
+            except BudgetExceeded as refusal:
+                if not refusal.final and time.monotonic() < waited_until:
+                    # Only reservations of calls in flight fill the budget: they settle soon.
+                    await asyncio.sleep(BUDGET_RETRY_S)
+                    continue
+                with contextlib.suppress(Exception):
+                    await in_db_thread(budget_refusal_count, refusal)
+                raise
+            break
+        if charged:
+            self._charged.add(entry.call_id)
+        if run_id is not None:
+            self._runs[entry.call_id] = run_id
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
+        first_token = outcome.first_token_ms
+        # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            _ledger_update,
+            _call_finish,
             call_id,
             {
                 "status": outcome.status,
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": usage.completion_tokens if usage else 0,
+                "cached_tokens": usage.cached_tokens if usage else 0,
                 "cost": outcome.cost,
                 "cost_estimated": outcome.cost_estimated,
                 "price_source": outcome.price_source,
                 "latency_ms": round(outcome.latency_ms),
+                "first_token_ms": None if first_token is None else round(first_token),
                 "error_kind": outcome.error_kind or "",
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),
             },
+            self._runs.pop(call_id, None),
+            outcome,
         )
+        if call_id in self._charged:
+            self._charged.discard(call_id)
+            try:
+                await in_db_thread(budgets_settle, call_id, outcome.cost, outcome.price_source)
+            except Exception as error:  # noqa: BLE001 - the reservation stays held: safe side
+                logger.warning("Budget charges of call %s not settled yet: %s", call_id, error)
 
 
 def breaker_record(deployment_id: str, state: str) -> None:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from a2a_site.accounts.models import Workspace
+from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS
 from agents.llm.kinds import KINDS, ProviderKind, provider_kind
 
 PROVIDER_KIND_CHOICES = [(kind.value, kind.label) for kind in KINDS.values()]
@@ -41,6 +42,10 @@ class Provider(models.Model):
     output_price_per_1k = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True
     )
+    # Prices of single models, USD per 1M tokens, as strings so no float noise creeps in:
+    # {"gpt-4o-mini": {"input": "0.15", "output": "0.60", "cached_input": "0.075"}}. They win
+    # over the per-1k prices above and the public price list (see agents/prices.py).
+    model_prices = models.JSONField(default=dict, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
     # A model call's limits (see agents/llm/timeouts.py); an agent may override each one.
@@ -192,6 +197,8 @@ class LedgerEntry(models.Model):
     prompt_tokens_estimate = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Of prompt_tokens, those the provider read from its prompt cache (when it says).
+    cached_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal(0))
     cost_estimated = models.BooleanField(default=False)
 
@@ -205,11 +212,13 @@ class LedgerEntry(models.Model):
     # "" a call that never completed (or made before this was recorded).
     price_source = models.CharField(max_length=12, choices=PriceSource.choices, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Streamed calls only: from the request to the first token of the answer.
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=32, blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     # The run it was made for (no foreign key: runs live in the workflows app, which depends on
     # this one); totals per run are sums over this column.
-    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    run_id = models.UUIDField(null=True, blank=True)
     # Where the call came from: step, agent, playground.
     source = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
@@ -220,10 +229,96 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["workspace", "started_at"], name="agents_ledger_ws_time"),
             models.Index(fields=["status", "started_at"], name="agents_ledger_status_time"),
+            # A run's calls in order: the trace reads them without a sort.
+            models.Index(fields=["run_id", "started_at"], name="agents_ledger_run_time"),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.status} {self.call_id}"
+
+
+class CallPayload(models.Model):
+    """What one provider attempt of a run sent and received, for the trace's inspector.
+
+    Kept beside the ledger rather than in it: the ledger is summed by every dashboard and must
+    stay narrow, while a payload is read one at a time, when someone opens a call. Written with
+    the ledger row's completion (agents/payloads.py), redacted and bounded in size; `truncated`
+    says that something was cut. A call without a row was made before payloads were kept.
+    """
+
+    call_id = models.UUIDField(primary_key=True)
+    # The run it belongs to (as on the ledger row): retention deletes a run's payloads with it.
+    run_id = models.UUIDField(db_index=True)
+    request = models.JSONField(default=dict)
+    response = models.JSONField(default=dict)
+    truncated = models.BooleanField(default=False)
+    # The payload's size as it would have been stored whole (JSON bytes).
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"payload {self.call_id}"
+
+
+class LedgerRollup(models.Model):
+    """Sums of the ledger's finished calls per hour and per dimension, for the dashboards.
+
+    Kept up to date in the transaction that finishes each call (`agents.rollups`), so no
+    dashboard reads the ledger itself; `manage.py check_rollups` recomputes them from the ledger
+    and reports any difference. Dimension columns hold ids as text, "" for none, so that the
+    unique key (which NULLs would slip through) catches every row.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()  # the call's start, truncated to the hour (UTC)
+    provider_id = models.CharField(max_length=36, blank=True)
+    deployment_id = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    agent_id = models.CharField(max_length=36, blank=True)
+    workflow_id = models.CharField(max_length=36, blank=True)
+    user_id = models.CharField(max_length=36, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)  # "" for a call that succeeded
+
+    calls = models.BigIntegerField(default=0)
+    retries = models.BigIntegerField(default=0)  # attempts after the first of one request
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal(0))
+    # Calls (and their tokens) whose price is unknown: their cost above counts nothing for them.
+    unpriced_calls = models.BigIntegerField(default=0)
+    unpriced_tokens = models.BigIntegerField(default=0)
+    estimated_calls = models.BigIntegerField(default=0)
+    latency_ms_sum = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+    first_token_ms_sum = models.BigIntegerField(default=0)
+    first_token_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "workspace",
+                    "hour",
+                    "provider_id",
+                    "deployment_id",
+                    "model",
+                    "agent_id",
+                    "workflow_id",
+                    "user_id",
+                    "error_kind",
+                ],
+                name="agents_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.model} ×{self.calls}"
+
+
+# One count per latency bucket (see agents/histogram.py), and the same for time to first token.
+for _column in (*LATENCY_COLUMNS, *FIRST_TOKEN_COLUMNS):
+    LedgerRollup.add_to_class(_column, models.BigIntegerField(default=0))
 
 
 class ToolHostPolicy(models.Model):
@@ -247,3 +342,7 @@ class ToolHostPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Tool hosts of {self.workspace_id}"
+
+
+# Budgets sit in their own module; importing them here lets Django find them.
+from agents.budgets.models import Budget, BudgetCharge, BudgetPeriod  # noqa: E402, F401

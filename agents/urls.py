@@ -1,7 +1,7 @@
 from django.urls import path
 
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
-from agents import playground, views
+from agents import playground, price_views, views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
@@ -22,6 +22,16 @@ urlpatterns = [
     path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),
     path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),
     path("providers/<uuid:provider_id>/delete/", views.provider_delete, name="provider_delete"),
+    path(
+        "providers/<uuid:provider_id>/prices/",
+        price_views.provider_price_set,
+        name="provider_price_set",
+    ),
+    path(
+        "providers/<uuid:provider_id>/prices/remove/",
+        price_views.provider_price_remove,
+        name="provider_price_remove",
+    ),
     path("providers/<uuid:provider_id>/check/", views.provider_check, name="provider_check"),
     path("providers/test/", views.provider_test_new, name="provider_test_new"),
     path("providers/<uuid:provider_id>/test/", views.provider_test, name="provider_test"),

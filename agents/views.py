@@ -25,6 +25,7 @@ from agents.forms import AgentForm, NodeForm, ProviderForm, ToolHostPolicyForm
 from agents.ledger import breaker_states
 from agents.llm.kinds import KINDS, ProviderKind, provider_kind
 from agents.models import Agent, OllamaNode, Provider, ToolHostPolicy
+from agents.prices import model_price_rows
 from agents.selectors import (
     agent_latest_version,
     agents_of,
@@ -114,6 +115,8 @@ def provider_detail(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
             "effective_base_url": provider_services.provider_effective_base_url(provider),
             "breakers": breakers,
             "loopback_allowed": settings.OUTBOUND_ALLOW_LOOPBACK,
+            "model_prices": model_price_rows(provider),
+            "price_model": request.GET.get("model", "")[:200],
         },
     )
 

@@ -5,3 +5,16 @@ from monitoring import views
 urlpatterns = [
     path("", views.overview, name="monitoring_overview"),
 ]
+
+# Mounted at the site's root: the dashboards, their tabs on agents and workflows, the metrics API.
+dashboard_urlpatterns = [
+    path("dashboards/", views.dashboards, name="dashboards"),
+    path("dashboards/agents-report.<str:fmt>", views.dashboard_report, name="dashboard_report"),
+    path("agents/<uuid:agent_id>/dashboard/", views.agent_dashboard, name="agent_dashboard"),
+    path(
+        "workflows/<uuid:workflow_id>/dashboard/",
+        views.workflow_dashboard,
+        name="workflow_dashboard",
+    ),
+    path("api/metrics/query", views.metrics_query, name="metrics_query"),
+]

@@ -1,10 +1,38 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+from __future__ import annotations
 
+import csv
+import io
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from a2a_site.accounts.access import get_membership_for_user
 from a2a_site.accounts.decorators import workspace_required
 from a2a_site.http import AuthedRequest
+from a2a_site.refusals import json_endpoint, refusal
+from agents.selectors import get_agent_for_user
 from monitoring import health
+from monitoring.dashboards import (
+    FILTERS,
+    STACK_CHOICES,
+    DashboardScope,
+    agent_report,
+    agent_report_csv,
+    agent_report_markdown,
+    dashboard_scope,
+    filter_options,
+    headline,
+    range_choices,
+    top_lists,
+)
+from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_parse
 from monitoring.selectors import workers_overview
+from workflows.selectors import get_workflow_for_user
 
 
 @workspace_required()
@@ -16,3 +44,161 @@ def overview(request: AuthedRequest) -> HttpResponse:
     }
     template = "monitoring/_health.html" if request.htmx else "monitoring/overview.html"
     return render(request, template, context)
+
+
+def _report_url(fmt: str, workspace_id: Any, scope: DashboardScope) -> str:
+    return f"{reverse('dashboard_report', args=[fmt])}?{scope.params(workspace=workspace_id)}"
+
+
+def _workspace_asked(request: HttpRequest) -> Any:
+    """The workspace a dashboard read is about: `workspace=<id>` (an agent's or workflow's tab
+    may belong to another of the user's workspaces), or the current one. 404 for non-members."""
+    asked = request.GET.get("workspace", "")
+    if asked:
+        return get_membership_for_user(request.user, asked).workspace_id  # type: ignore[arg-type]
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        raise Http404("No workspace.")
+    return membership.workspace_id
+
+
+def _dashboard(
+    request: AuthedRequest,
+    workspace_id: Any,
+    *,
+    title: str,
+    fixed: dict[str, str] | None = None,
+    subject: Any = None,
+) -> HttpResponse:
+    try:
+        scope = dashboard_scope(request.GET, fixed)
+    except MetricsQueryError as error:
+        return refusal(request, f"The dashboard cannot show that: {error}")
+    context = {
+        "title": title,
+        "subject": subject,
+        "scope": scope,
+        "shared": scope.params(),
+        "headline": headline(workspace_id, scope),
+        "report": agent_report(workspace_id, scope),
+        "top": top_lists(workspace_id, scope),
+        "report_csv": _report_url("csv", workspace_id, scope),
+        "report_md": _report_url("md", workspace_id, scope),
+        "workspace_id": str(workspace_id),
+        "api": reverse("metrics_query"),
+    }
+    if request.htmx:
+        return render(request, "monitoring/_dashboard_tables.html", context)
+    context.update(
+        options=filter_options(workspace_id, scope),
+        ranges=range_choices(),
+        stacks=[(value, label) for value, label in STACK_CHOICES if value not in scope.fixed],
+        filters=[name for name in FILTERS if name not in scope.fixed],
+    )
+    return render(request, "monitoring/dashboards.html", context)
+
+
+@workspace_required()
+@require_GET
+def dashboards(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    return _dashboard(request, request.membership.workspace_id, title="Dashboards")
+
+
+@login_required
+@require_GET
+def agent_dashboard(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
+    agent, _ = get_agent_for_user(request.user, agent_id)
+    return _dashboard(
+        request,
+        agent.workspace_id,
+        title=f"{agent.name} · dashboard",
+        fixed={"agent": str(agent.pk)},
+        subject=agent,
+    )
+
+
+@login_required
+@require_GET
+def workflow_dashboard(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    workflow, _ = get_workflow_for_user(request.user, workflow_id)
+    return _dashboard(
+        request,
+        workflow.workspace_id,
+        title=f"{workflow.name} · dashboard",
+        fixed={"workflow": str(workflow.pk)},
+        subject=workflow,
+    )
+
+
+@workspace_required()
+@require_GET
+def dashboard_report(request: AuthedRequest, fmt: str) -> HttpResponse:
+    """The per-agent report of the dashboard's range and filters, as CSV or Markdown."""
+    workspace_id = _workspace_asked(request)
+    if fmt not in ("csv", "md"):
+        return refusal(request, "The report comes as .csv or .md.", status=404)
+    try:
+        scope: DashboardScope = dashboard_scope(request.GET)
+    except MetricsQueryError as error:
+        return refusal(request, f"The report cannot cover that: {error}")
+    rows = agent_report(workspace_id, scope)
+    stamp = scope.query.end.strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        response = HttpResponse(agent_report_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        title = (
+            f"Agents, {scope.query.start:%Y-%m-%d %H:%M} to {scope.query.end:%Y-%m-%d %H:%M} UTC"
+        )
+        response = HttpResponse(
+            agent_report_markdown(rows, title), content_type="text/markdown; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="agents-{stamp}.{fmt}"'
+    return response
+
+
+def _answer_csv(answer: dict[str, Any]) -> str:
+    query = answer["query"]
+    dimensions = query["dimensions"]
+    measures = query["measures"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    timed = query["granularity"] != "total"
+    writer.writerow([*(["time"] if timed else []), *dimensions, *measures])
+    for row in answer["rows"]:
+        labels = [answer["labels"][name].get(row[name], row[name]) for name in dimensions]
+        labels = ["'" + text if text[:1] in ("=", "+", "-", "@") else text for text in labels]
+        values = ["" if row[name] is None else row[name] for name in measures]
+        writer.writerow([*([row["time"]] if timed else []), *labels, *values])
+    return out.getvalue()
+
+
+@json_endpoint
+@require_GET
+def metrics_query(request: HttpRequest) -> HttpResponse:
+    """The metrics query over the current workspace (session auth; API tokens come later).
+
+    Parameters: see `monitoring.metrics.query.metrics_query_parse`; `format=csv` for a file.
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Log in first."}, status=403)
+    try:
+        workspace_id = _workspace_asked(request)
+    except Http404:
+        return JsonResponse(
+            {"error": "No such workspace of yours; join or create one.", "parameter": "workspace"},
+            status=404,
+        )
+    fmt = request.GET.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return JsonResponse({"error": "format is json or csv.", "parameter": "format"}, status=400)
+    try:
+        query = metrics_query_parse(request.GET)
+    except MetricsQueryError as error:
+        return JsonResponse({"error": str(error), "parameter": error.parameter}, status=400)
+    answer = metrics_answer(workspace_id, query)
+    if fmt == "csv":
+        response = HttpResponse(_answer_csv(answer), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="metrics.csv"'
+        return response
+    return JsonResponse(answer)

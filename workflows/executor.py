@@ -33,9 +33,18 @@ from workflows.services.lease import (
     run_lease_renew_all,
     run_leases_release,
 )
+from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
+
+
+def run_dimensions(run_id: str) -> tuple[str, str]:
+    """(workflow id, launching user id) of a run, as its ledger rows record them."""
+    found = Run.objects.filter(pk=run_id).values_list("workflow_id", "created_by_id").first()
+    if found is None:
+        return "", ""
+    return str(found[0]), "" if found[1] is None else str(found[1])
 
 
 class SubworkflowRunnerOnExecutor:
@@ -174,15 +183,23 @@ class RunExecutor:
         workspace_id: str,
         agent_versions: dict[str, int],
         store: DatabaseRunStore,
+        dimensions: tuple[str, str] = ("", ""),
     ) -> Engine:
         return Engine(
             store=store,
             agents=DjangoAgentRunner(
-                run_id=run_id, workspace_id=workspace_id, agent_versions=agent_versions
+                run_id=run_id,
+                workspace_id=workspace_id,
+                agent_versions=agent_versions,
+                workflow_id=dimensions[0],
+                user_id=dimensions[1],
             ),
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
             live=ChannelLive(),
+            spend_gate=DatabaseSpendGate(
+                workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
+            ),
         )
 
     async def execute(self, run_id: str) -> str | None:
@@ -201,7 +218,11 @@ class RunExecutor:
             # One read of the run serves the executor and the engine.
             snapshot = await store.load(run_id)
             engine = self._engine(
-                run_id, snapshot.workspace_id, store.agent_versions(run_id), store
+                run_id,
+                snapshot.workspace_id,
+                store.agent_versions(run_id),
+                store,
+                await in_db_thread(run_dimensions, run_id),
             )
             outcome = await engine.run(run_id, snapshot=snapshot)
             status, reason, output = outcome.status, outcome.reason, outcome.output
@@ -248,10 +269,10 @@ class RunExecutor:
                 await self._renewal
 
     async def _embedded_duties(self) -> None:
-        """Without Celery beat, this process reaps its own runs, probes the Ollama nodes,
-        applies the workspaces' retention and reports itself."""
+        """Without Celery beat, this process reaps its own runs, probes the Ollama nodes and
+        reports itself."""
         from agents.services.nodes import fleet_probe
-        from workflows.services.history import runs_retention_enforce
+        from workflows.housekeeping import housekeeping_duties
         from workflows.services.reaper import runs_reap
         from workflows.workers import HeartbeatThread
 
@@ -259,18 +280,24 @@ class RunExecutor:
             name=f"embedded@{socket.gethostname()}:{os.getpid()}", kind="embedded"
         )
         self._heartbeat_thread.start()
-        last_probe = last_retention = float("-inf")
+        last_probe = float("-inf")
+        last_run: dict[str, float] = {}
         while True:
             try:
                 await in_db_thread(runs_reap)
                 if self.loop.time() - last_probe >= settings.OLLAMA_PROBE_SECONDS:
                     last_probe = self.loop.time()
                     await in_db_thread(fleet_probe)
-                if self.loop.time() - last_retention >= settings.RUN_RETENTION_SECONDS:
-                    last_retention = self.loop.time()
-                    await in_db_thread(runs_retention_enforce)
             except Exception:  # noqa: BLE001 - the next round tries again
                 logger.exception("The embedded housekeeping failed; retrying.")
+            for duty in housekeeping_duties():
+                if self.loop.time() - last_run.get(duty.name, float("-inf")) < duty.every_seconds():
+                    continue
+                last_run[duty.name] = self.loop.time()
+                try:
+                    await in_db_thread(duty.run)
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    logger.exception("The embedded duty %s failed; retrying.", duty.name)
             await asyncio.sleep(min(settings.RUN_REAPER_SECONDS, settings.OLLAMA_PROBE_SECONDS))
 
     def shutdown(self, timeout: float = 10.0) -> None:

@@ -185,3 +185,93 @@ class VariableRowForm(forms.Form):
 
 InputRowFormSet = forms.formset_factory(InputRowForm, extra=1, can_delete=True, max_num=100)
 VariableRowFormSet = forms.formset_factory(VariableRowForm, extra=1, can_delete=True, max_num=200)
+
+
+# --- Forking a run from one of its steps ----------------------------------------------------------
+
+
+def _same_value(submitted: Any, original: Any) -> bool:
+    """Whether a submitted value is the one shown: browsers send text areas' line ends as CRLF."""
+    if isinstance(submitted, str) and isinstance(original, str):
+        return submitted.replace("\r\n", "\n") == original.replace("\r\n", "\n")
+    if submitted in (None, "") and original in (None, ""):
+        return True
+    return bool(submitted == original)
+
+
+_JSON_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "number": ((int, float), "a number"),
+    "integer": ((int,), "a whole number"),
+    "boolean": ((bool,), "true or false"),
+    "object": ((dict,), 'a JSON object, such as {"key": "value"}'),
+    "array": ((list,), 'a JSON list, such as ["a", "b"]'),
+}
+
+
+class VariableValueField(JsonInputField):
+    """A variable's value as JSON, checked against the variable's type (empty: not set)."""
+
+    def __init__(self, *, kind: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        expected = _JSON_KINDS.get(self.kind)
+        if value is None or expected is None:
+            return
+        types, wanted = expected
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, types) or (is_bool and self.kind != "boolean"):
+            raise forms.ValidationError(f"This variable holds {wanted}.", code="invalid")
+
+
+def fork_variables_form_class(variables: list[Any], values: Mapping[str, Any]) -> type[forms.Form]:
+    """One field per variable of the graph, holding its value at the fork point: plain text for
+    strings, JSON for the rest."""
+    fields: dict[str, forms.Field] = {}
+    for variable in variables:
+        common: dict[str, Any] = {
+            "label": variable.name,
+            "help_text": variable.description,
+            "required": False,
+        }
+        value = values.get(variable.name)
+        attrs = {"rows": 3, "placeholder": "Not set yet at this step"}
+        if variable.type == "string" and (value is None or isinstance(value, str)):
+            fields[variable.name] = forms.CharField(
+                widget=forms.Textarea(attrs=attrs), strip=False, **common
+            )
+        else:
+            fields[variable.name] = VariableValueField(
+                kind=variable.type,
+                widget=forms.Textarea(attrs={**attrs, "class": "mono"}),
+                **common,
+            )
+    return type("ForkVariablesForm", (forms.Form,), fields)
+
+
+def fork_variables_edited(form: forms.Form, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables whose submitted value differs from the one the walk had there (a field
+    left out of the submission is not an edit)."""
+    edited = {}
+    for name, submitted in form.cleaned_data.items():
+        if form.add_prefix(name) not in form.data:
+            continue
+        original = values.get(name)
+        if not _same_value(submitted, original):
+            edited[name] = (
+                submitted.replace("\r\n", "\n") if isinstance(submitted, str) else submitted
+            )
+    return edited
+
+
+class ForkVersionForm(forms.Form):
+    version = forms.ChoiceField(widget=forms.RadioSelect, label="Run on")
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["version"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
+        field.initial = choices[0][0]

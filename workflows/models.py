@@ -114,6 +114,15 @@ class Run(models.Model):
     )
     parent_step_key = models.CharField(max_length=300, blank=True)
     depth = models.PositiveSmallIntegerField(default=0)
+    # Forks: a run started again from a finished step of another. The steps before that step
+    # were copied from it (reused, not run again). `fork_edits` lists where a person set
+    # variable values — this fork's step and those its ancestors set earlier — as
+    # [{"step": key, "variables": {...}, "before": [reused keys]}] (workflows/services/fork.py).
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    fork_step_key = models.CharField(max_length=300, blank=True, db_default="")
+    fork_edits = models.JSONField(default=list, blank=True, db_default=[])
     # Totals, kept current as steps finish (the ledger remains the source of cost truth).
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
@@ -185,6 +194,8 @@ class Step(models.Model):
     branch = models.CharField(max_length=64, blank=True)
     variables = models.JSONField(default=dict)
     error = models.TextField(blank=True)
+    # Copied from the run this one was forked from: its result is reused, it was not run here.
+    reused = models.BooleanField(default=False, db_default=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 

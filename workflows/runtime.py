@@ -15,6 +15,7 @@ from typing import Any
 from a2a_site.db import in_db_thread
 from agents.config import AgentConfig, agent_config_load
 from agents.llm import gateway_for_loop
+from agents.llm.errors import BudgetExceeded
 from agents.llm.types import RoutePlan
 from agents.models import Agent, AgentVersion
 from agents.selectors import tool_hosts_for
@@ -24,7 +25,7 @@ from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
 from agents.tools.registry import builtin_registry
 from agents.urlpolicy import ToolHosts
-from workflows.engine.contracts import AgentReply, EventDraft, RunFailed
+from workflows.engine.contracts import AgentReply, EventDraft, RunFailed, SpendRefused, SpendStop
 
 
 @dataclass
@@ -96,6 +97,9 @@ class DjangoAgentRunner:
     workspace_id: str
     agent_versions: Mapping[str, int]
     ledger: Any = None
+    # Who and what the calls were for, recorded on each ledger row for the dashboards.
+    workflow_id: str = ""
+    user_id: str = ""
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
@@ -184,45 +188,52 @@ class DjangoAgentRunner:
             "agent_id": agent_id,
             "agent_version": loaded.version,
             "source": "run",
+            "workflow_id": self.workflow_id,
+            "user_id": self.user_id,
         }
-        if loaded.cli_provider is not None:
-            from agents.ledger import DatabaseLedger
+        try:
+            if loaded.cli_provider is not None:
+                from agents.ledger import DatabaseLedger
 
-            result = await cli_turn(
-                provider=loaded.cli_provider,
-                name=loaded.name,
-                config=loaded.config,
-                history=history,
-                ledger=self.ledger or DatabaseLedger(),
-                metadata=metadata,
-                on_event=on_event,
-            )
-        else:
-            assert loaded.plan is not None
-            turn = agent_turn(
-                gateway=gateway_for_loop(),
-                name=loaded.name,
-                config=loaded.config,
-                history=history,
-                plan=loaded.plan,
-                registry=builtin_registry(),
-                tool_context=tool_context_with(
-                    self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
-                ),
-                metadata=metadata,
-                on_event=on_event,
-                limit_key=str(agent_id),
-                instructions=instructions,
-                extra_tools=extra_tools or (),
-                response_schema=response_schema,
-            )
-            try:
-                # The agent's own time limit covers its whole turn, tool calls included.
-                result = await asyncio.wait_for(turn, timeout=loaded.config.timeout_s)
-            except TimeoutError:
-                raise AgentTimeout(
-                    f"{loaded.name} did not finish its turn within {loaded.config.timeout_s} s."
-                ) from None
+                result = await cli_turn(
+                    provider=loaded.cli_provider,
+                    name=loaded.name,
+                    config=loaded.config,
+                    history=history,
+                    ledger=self.ledger or DatabaseLedger(),
+                    metadata=metadata,
+                    on_event=on_event,
+                )
+            else:
+                assert loaded.plan is not None
+                turn = agent_turn(
+                    gateway=gateway_for_loop(),
+                    name=loaded.name,
+                    config=loaded.config,
+                    history=history,
+                    plan=loaded.plan,
+                    registry=builtin_registry(),
+                    tool_context=tool_context_with(
+                        self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
+                    ),
+                    metadata=metadata,
+                    on_event=on_event,
+                    limit_key=str(agent_id),
+                    instructions=instructions,
+                    extra_tools=extra_tools or (),
+                    response_schema=response_schema,
+                )
+                try:
+                    # The agent's own time limit covers its whole turn, tool calls included.
+                    result = await asyncio.wait_for(turn, timeout=loaded.config.timeout_s)
+                except TimeoutError:
+                    raise AgentTimeout(
+                        f"{loaded.name} did not finish its turn within {loaded.config.timeout_s} s."
+                    ) from None
+        except BudgetExceeded as refused:
+            # Not made: the engine ends the step and lets the budget decide the run's fate.
+            stop = SpendStop(refused.message, refused.key or "spend-check", refused.pause)
+            raise SpendRefused(stop) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None
         return AgentReply(

@@ -22,7 +22,10 @@ def get_workflow_for_user(
 
 def get_run_for_user(user: User, pk: Any, *, role: Role = Role.VIEWER) -> tuple[Run, Membership]:
     return get_for_member(
-        Run.objects.select_related("workflow", "version", "created_by"), user, pk, role=role
+        Run.objects.select_related("workflow", "version", "created_by", "forked_from"),
+        user,
+        pk,
+        role=role,
     )
 
 
@@ -214,3 +217,28 @@ def run_node_states(run: Run) -> list[dict[str, Any]]:
             }
         )
     return states
+
+
+def run_steps_shown(run: Run, *, can_fork: bool) -> list[dict[str, Any]]:
+    """The run's node steps in the order they started (a team's turns are inside its step),
+    each with whether "Run again from here" is offered on it."""
+    labels = {node["id"]: node.get("label") or node["id"] for node in run.version.graph["nodes"]}
+    finished = (Step.Status.COMPLETED, Step.Status.FAILED)
+    shown = []
+    steps = (
+        Step.objects.filter(run=run)
+        .exclude(key__contains="/")
+        .only("key", "node_id", "status", "reused", "started_at")
+        .order_by("started_at", "pk")
+    )
+    for step in steps:
+        shown.append(
+            {
+                "key": step.key,
+                "label": labels.get(step.node_id, step.node_id),
+                "status": step.status,
+                "reused": step.reused,
+                "forkable": can_fork and step.status in finished,
+            }
+        )
+    return shown

@@ -31,6 +31,7 @@ from agents.models import LedgerEntry
 from workflows.engine.contracts import (
     Control,
     EventDraft,
+    ForkEdit,
     LeaseLost,
     RunSnapshot,
     StepRecord,
@@ -93,6 +94,18 @@ def _event_json(event: RunEvent) -> dict[str, Any]:
         "data": event.data,
         "at": event.created_at.isoformat(),
     }
+
+
+def fork_edits_loaded(stored: Any) -> tuple[ForkEdit, ...]:
+    """A fork's edits as `Run.fork_edits` keeps them (JSON), for the engine."""
+    return tuple(
+        ForkEdit(
+            step=str(edit["step"]),
+            variables=dict(edit.get("variables") or {}),
+            before=frozenset(edit.get("before") or ()),
+        )
+        for edit in stored or ()
+    )
 
 
 class ControlBoard:
@@ -210,6 +223,7 @@ class DatabaseRunStore:
             "cancel_requested",
             "lease_owner",
             "status",
+            "fork_edits",
         )
         version_fields = ("graph", "agent_versions")
         step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
@@ -285,6 +299,7 @@ class DatabaseRunStore:
             budget_action=settings.get("budget_action", "stop"),
             tokens_used=run.total_tokens,
             cost_used=run.cost,
+            fork_edits=fork_edits_loaded(run.fork_edits),
         )
 
     async def load(self, run_id: str) -> RunSnapshot:

@@ -1,7 +1,7 @@
 from django.urls import path
 
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
-from workflows import builder_views, views
+from workflows import builder_views, fork_views, views
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow_list"),
@@ -75,4 +75,5 @@ urlpatterns = [
     path("runs/<uuid:run_id>/answer/", views.run_answer, name="run_answer"),
     path("runs/<uuid:run_id>/retry/", views.run_retry, name="run_retry"),
     path("runs/<uuid:run_id>/again/", views.run_rerun, name="run_rerun"),
+    path("runs/<uuid:run_id>/fork/", fork_views.run_fork_view, name="run_fork"),
 ]

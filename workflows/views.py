@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from json import dumps as json_dumps
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -30,12 +31,14 @@ from workflows.selectors import (
     get_run_for_user,
     get_workflow_for_user,
     run_node_states,
+    run_steps_shown,
     runs_of,
     workflows_of,
 )
 from workflows.services import runs as run_services
 from workflows.services.team_chat import chat_input_field, team_chat_start
 from workflows.services.transfer import workflow_export
+from workflows.spend_gate import LaunchRefused
 from workflows.templates_catalog import TEMPLATES, template_instantiate, template_provider
 
 
@@ -189,6 +192,9 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
     try:
         run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+    except LaunchRefused as refused:
+        # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
+        return JsonResponse({"error": refused.messages[0], "refused_by": "budget"}, status=409)
     except ValidationError as error:
         errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
         return JsonResponse({"error": "The inputs are not valid.", "fields": errors}, status=400)
@@ -276,13 +282,29 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             "children": list(
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
+            "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")[:20]),
+            "steps": run_steps_shown(
+                run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
+            ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
-            "unpriced_calls": LedgerEntry.objects.filter(
-                run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
-            ).count(),
+            **_unpriced(run),
         },
     )
+
+
+def _unpriced(run: Run) -> dict[str, Any]:
+    """How many of the run's calls have no known price, and where to set the first one's."""
+    unpriced = LedgerEntry.objects.filter(
+        run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+    ).order_by()
+    count = unpriced.count()
+    first = unpriced.values("provider_id", "model").first() if count else None
+    where = reverse("provider_list")
+    if first is not None and first["provider_id"] is not None:
+        query = urlencode({"model": first["model"]})
+        where = f"{reverse('provider_detail', args=[first['provider_id']])}?{query}#prices"
+    return {"unpriced_calls": count, "unpriced_where": where}
 
 
 @login_required

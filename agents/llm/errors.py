@@ -30,6 +30,7 @@ KINDS: Final = (
     "cancelled",
     "no_deployment",
     "refused",
+    "budget",
 )
 TRANSIENT_KINDS: Final = frozenset(
     {"rate_limit", "timeout", "provider_error", "unreachable", "malformed_response"}
@@ -102,6 +103,21 @@ class LLMError(Exception):
         return self
 
 
+class BudgetExceeded(LLMError):
+    """A budget refused the call before it was made (see `agents.budgets`).
+
+    `final` is False when only other calls' reservations fill the budget (they may settle for
+    less); `pause` says the budget wants a person asked rather than the run stopped; `key`
+    names the budget's period, so a person's answer applies to that period only.
+    """
+
+    def __init__(self, message: str, *, key: str = "", pause: bool = False, final: bool = True):
+        super().__init__("budget", message, transient=False)
+        self.key = key
+        self.pause = pause
+        self.final = final
+
+
 _LABELS: Final = {
     "auth": "The provider rejected the API key",
     "rate_limit": "The provider's rate limit was reached",
@@ -115,6 +131,7 @@ _LABELS: Final = {
     "cancelled": "The call was cancelled",
     "no_deployment": "No deployment is available",
     "refused": "The studio's outbound policy refused the connection",
+    "budget": "A budget refused the call",
 }
 
 

@@ -106,7 +106,11 @@ def _usage(raw: Any) -> Usage | None:
     if not prompt and not completion:
         return None
     total = getattr(raw, "total_tokens", None) or prompt + completion
-    return Usage(int(prompt), int(completion), int(total))
+    # LiteLLM reports cache reads in OpenAI's shape for every provider it normalises.
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or getattr(raw, "cache_read_input_tokens", 0)
+    cached = cached if isinstance(cached, int) and cached > 0 else 0
+    return Usage(int(prompt), int(completion), int(total), cached)
 
 
 def litellm_http_client(session: aiohttp.ClientSession) -> Any:

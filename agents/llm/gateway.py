@@ -31,10 +31,12 @@ from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
+from .worst_case import worst_case_cost
 
 logger = logging.getLogger(__name__)
 
-RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled"})
+# A budget's refusal too: another route would spend from the same budget (or dodge it).
+RAISE_AT_ONCE: Final = frozenset({"context_length", "bad_request", "cancelled", "budget"})
 # How long a call may queue for a deployment that is rate-limited or at max_parallel before the
 # gateway moves on to the fallback instead.
 DEFAULT_MAX_QUEUE_WAIT_S: Final = 2.0
@@ -274,6 +276,7 @@ class Gateway:
                     prompt_tokens_estimate=prompt_estimate,
                     metadata=request.metadata,
                     started_at=datetime.now(UTC),
+                    worst_case_cost=worst_case_cost(dep, prompt_estimate, request.max_tokens),
                 )
             )
         lane = provider_kind(dep.provider_kind).lane
@@ -308,7 +311,9 @@ class Gateway:
             else:
                 resilience.failed(dep, state, error)
             attempts.append(Attempt(dep.id, "failed", error.kind, latency_ms, error.status))
-            await self._finish(call_id, "failed", None, ZERO, False, latency_ms, error)
+            await self._finish(
+                call_id, "failed", None, ZERO, False, latency_ms, error, request=request
+            )
             raise
         except BaseException as exc:
             # Cancelled by our caller (a failing delta callback cannot get here: it is guarded).
@@ -318,7 +323,17 @@ class Gateway:
             attempts.append(Attempt(dep.id, "failed", kind, latency_ms, None))
             with contextlib.suppress(BaseException):
                 await asyncio.shield(
-                    self._finish(call_id, "failed", None, ZERO, False, latency_ms, None, kind)
+                    self._finish(
+                        call_id,
+                        "failed",
+                        None,
+                        ZERO,
+                        False,
+                        latency_ms,
+                        None,
+                        kind,
+                        request=request,
+                    )
                 )
             raise
         latency_ms = (time.perf_counter() - t0) * 1000
@@ -345,6 +360,10 @@ class Gateway:
             latency_ms,
             None,
             price_source=price_source,
+            request=request,
+            response=result,
+            # Time to first token means something only when the answer streamed.
+            first_token_ms=result.first_token_ms if request.stream else None,
         )
         return result, call_id
 
@@ -360,6 +379,9 @@ class Gateway:
         error_kind: str | None = None,
         *,
         price_source: str = "",
+        request: LLMRequest | None = None,
+        response: LaneResult | None = None,
+        first_token_ms: float | None = None,
     ) -> None:
         ledger = self.ledger
         if ledger is None:
@@ -373,6 +395,10 @@ class Gateway:
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
             price_source=price_source,
+            request=request,
+            response=response,
+            error_message=error.message if error is not None else "",
+            first_token_ms=first_token_ms,
         )
         try:
             await ledger.call_finished(call_id, outcome)

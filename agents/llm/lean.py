@@ -140,7 +140,15 @@ def _usage(raw: Any) -> Usage | None:
         return None
     prompt = raw.get("prompt_tokens") or 0
     completion = raw.get("completion_tokens") or 0
-    return Usage(prompt, completion, raw.get("total_tokens") or prompt + completion)
+    details = raw.get("prompt_tokens_details")
+    # OpenAI's way of saying how much of the prompt came from its cache (others say nothing).
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        prompt,
+        completion,
+        raw.get("total_tokens") or prompt + completion,
+        cached if isinstance(cached, int) and cached > 0 else 0,
+    )
 
 
 async def call_lean(

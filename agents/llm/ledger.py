@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .types import Usage
+from .types import LaneResult, LLMRequest, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,9 @@ class LedgerStart:
     prompt_tokens_estimate: int
     metadata: Mapping[str, Any]
     started_at: datetime
+    # The most the call can cost (see worst_case.py), None when its price is unknown: what a
+    # budget reserves before the call.
+    worst_case_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,12 @@ class LedgerOutcome:
     error_kind: str | None
     http_status: int | None
     price_source: str = ""
+    first_token_ms: float | None = None  # streamed calls only
+    # What was sent and what came back, for the trace's inspector; a sink may keep or drop them
+    # (the database ledger keeps them, redacted and bounded, beside the row: agents/payloads.py).
+    request: LLMRequest | None = None
+    response: LaneResult | None = None
+    error_message: str = ""
 
 
 class LedgerSink(Protocol):

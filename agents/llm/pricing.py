@@ -1,6 +1,7 @@
 """What a call cost, in USD as a Decimal, and how that was known.
 
-Per-deployment prices win; models on the user's own hardware are free; otherwise LiteLLM's bundled
+A model's own prices on its provider (per 1M tokens, with a cached-input price) win, then the
+provider's per-1k prices; models on the user's own hardware are free; otherwise LiteLLM's bundled
 price map, by the model name the provider reports and then the configured one, read with plain
 `json` from the installed package (found without importing litellm, which costs seconds and
 hundreds of MB). Anything else is unknown — recorded as such, never passed off as free.
@@ -22,6 +23,7 @@ from .types import Deployment, Usage
 PRICE_FILE: Final = "model_prices_and_context_window_backup.json"
 ZERO: Final = Decimal(0)
 THOUSAND: Final = Decimal(1000)
+MILLION: Final = Decimal(1_000_000)
 # Kinds that run on the user's own hardware (or nowhere): free unless prices are configured.
 # An OpenAI-compatible endpoint is not among them: it may be a paid gateway serving gpt-4o-mini.
 FREE_KINDS: Final = frozenset({"ollama", "demo", "cli"})
@@ -62,8 +64,9 @@ def price_map() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1024)
-def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal] | None:
-    """(input, output) USD per token as LiteLLM prices the model, or None when unknown."""
+def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal, Decimal | None] | None:
+    """(input, output, cached input or None) USD per token as LiteLLM prices the model, or
+    None when unknown."""
     kind = KINDS.get(provider_kind)
     provider = kind.litellm_provider if kind is not None else provider_kind
     prices = price_map()
@@ -80,8 +83,25 @@ def model_prices(provider_kind: str, model: str) -> tuple[Decimal, Decimal] | No
     output_cost = entry.get("output_cost_per_token")
     if input_cost is None and output_cost is None:
         return None
+    cached_cost = entry.get("cache_read_input_token_cost")
     # str() first: Decimal(float) would carry the float's binary noise.
-    return Decimal(str(input_cost or 0)), Decimal(str(output_cost or 0))
+    return (
+        Decimal(str(input_cost or 0)),
+        Decimal(str(output_cost or 0)),
+        None if cached_cost is None else Decimal(str(cached_cost)),
+    )
+
+
+def _cost(
+    usage: Usage, input_rate: Decimal, output_rate: Decimal, cached: Decimal | None
+) -> Decimal:
+    """Prompt tokens read from the provider's cache cost `cached` each when it is known."""
+    cached_tokens = min(usage.cached_tokens, usage.prompt_tokens) if cached is not None else 0
+    return (
+        (usage.prompt_tokens - cached_tokens) * input_rate
+        + cached_tokens * (cached or ZERO)
+        + usage.completion_tokens * output_rate
+    )
 
 
 def price_call(
@@ -89,6 +109,10 @@ def price_call(
 ) -> tuple[Decimal, str]:
     """(cost, how it was priced: one of PRICE_SOURCES). An unknown price costs 0 here and is
     recorded as unknown, so totals can say how much of them is unpriced."""
+    own = deployment.model_prices
+    if own is not None:
+        per_million = _cost(usage, own.input, own.output, own.cached_input)
+        return per_million / MILLION, "configured"
     if deployment.input_price_per_1k is not None or deployment.output_price_per_1k is not None:
         cost = (
             usage.prompt_tokens * (deployment.input_price_per_1k or ZERO)
@@ -101,8 +125,7 @@ def price_call(
     for name in [*names, deployment.model]:
         per_token = model_prices(deployment.provider_kind, name)
         if per_token is not None:
-            cost = usage.prompt_tokens * per_token[0] + usage.completion_tokens * per_token[1]
-            return cost, "price_list"
+            return _cost(usage, *per_token), "price_list"
     return ZERO, "unknown"
 
 

@@ -11,6 +11,19 @@ STRATEGIES: Final = ("priority", "round_robin", "least_busy", "lowest_latency")
 _EMPTY: Final[Mapping[str, Any]] = {}
 
 
+@dataclass(frozen=True, slots=True)
+class ModelPrices:
+    """One model's prices as its provider charges them, USD per 1M tokens.
+
+    `cached_input` prices the prompt tokens the provider reports as read from its cache; None
+    bills them as ordinary input.
+    """
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Deployment:
     """One callable endpoint of one model. `api_key` is never shown in its repr."""
@@ -24,6 +37,9 @@ class Deployment:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     input_price_per_1k: Decimal | None = None
     output_price_per_1k: Decimal | None = None
+    # This model's own prices on its provider, USD per 1M tokens (`agents.prices`); they win
+    # over the provider-wide per-1k prices above.
+    model_prices: ModelPrices | None = None
     rpm: int | None = None
     tpm: int | None = None
     max_parallel: int | None = None
@@ -90,6 +106,8 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    # Of `prompt_tokens`, how many the provider read from its prompt cache (billed lower).
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

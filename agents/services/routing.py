@@ -16,6 +16,7 @@ from agents.config import AgentConfig, ModelChoice
 from agents.crypto import credential_decrypt
 from agents.llm.types import Deployment, Route, RoutePlan
 from agents.models import OllamaNode, Provider
+from agents.prices import model_prices_of
 from agents.services.providers import provider_effective_base_url
 
 
@@ -62,6 +63,7 @@ def provider_deployments(provider: Provider, model: str) -> Route:
                     tpm=provider.tpm_limit,
                     input_price_per_1k=provider.input_price_per_1k,
                     output_price_per_1k=provider.output_price_per_1k,
+                    model_prices=model_prices_of(provider, model),
                 )
                 for node in nodes
             ],
@@ -91,6 +93,7 @@ def provider_deployments(provider: Provider, model: str) -> Route:
                 chunk_timeout_s=float(provider.chunk_timeout_s),
                 input_price_per_1k=provider.input_price_per_1k,
                 output_price_per_1k=provider.output_price_per_1k,
+                model_prices=model_prices_of(provider, model),
             )
         ]
     )

@@ -97,6 +97,8 @@
         if (usage.latency_ms) meta.push(usage.latency_ms + " ms");
         if (usage.retries) meta.push(usage.retries + " retries");
         if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
+        // Copied into a fork: the call was made (and paid) by the run it came from.
+        if (data.reused_from) meta.push("reused from run " + String(data.reused_from).slice(0, 8) + ", not called again");
         if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
       } else if (event.kind === "tool_call" || event.kind === "tool_result") {
         item = el("li", "tl-item tl-note");
@@ -185,7 +187,7 @@
       var region = document.getElementById("run-state");
       if (region && ["running", "succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
-        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes", swap: "outerHTML" });
+        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes,#run-steps", swap: "outerHTML" });
       }
     }
 

@@ -74,12 +74,84 @@ def _run(p: Personas, status: str = "succeeded") -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _two_runs(p: Personas) -> list[Any]:
+    from workflows.models import Run
+
+    workflow = _published(p)
+    return [
+        Run.objects.create(
+            workspace=p.workspace, workflow=workflow, version=workflow.versions.get()
+        ).pk
+        for _ in range(2)
+    ]
+
+
+def _budget(p: Personas) -> dict[str, Any]:
+    from agents.budgets.models import Budget
+
+    budget = Budget.objects.create(workspace=p.workspace, name="Lab", hard_limit=5)
+    return {"budget_id": budget.pk}
+
+
+def _alert_rule(p: Personas) -> Any:
+    from monitoring.alerts.models import AlertRule
+
+    return AlertRule.objects.create(
+        workspace=p.workspace, name="Errors", kind="error_rate", threshold=10
+    )
+
+
+def _incident(p: Personas) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from monitoring.alerts.models import AlertIncident
+
+    rule = _alert_rule(p)
+    incident = AlertIncident.objects.create(
+        workspace=p.workspace, rule=rule, summary="Errors", threshold=10, opened_at=timezone.now()
+    )
+    return {"incident_id": incident.pk}
+
+
+def _channel_object(p: Personas) -> Any:
+    from monitoring.alerts.services import alert_channel_create
+
+    channel, _ = alert_channel_create(
+        workspace=p.workspace,
+        kind="webhook",
+        data={"name": "Hook", "enabled": True, "url": "https://hooks.example.com/a2a"},
+    )
+    return channel
+
+
+def _channel(p: Personas) -> dict[str, Any]:
+    return {"channel_id": _channel_object(p).pk}
+
+
+def _delivery(p: Personas) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from monitoring.alerts.models import AlertDelivery
+
+    delivery = AlertDelivery.objects.create(
+        channel=_channel_object(p),
+        event="alert.test",
+        message_id=AlertDelivery.new_message_id(),
+        body="{}",
+        status="failed",
+        next_attempt_at=timezone.now(),
+    )
+    return {"delivery_id": delivery.pk}
+
+
 @dataclass
 class Row:
     method: str
     expect: dict[str, int | str]
     kwargs: Callable[[Personas], dict[str, Any]] = lambda p: {}
     data: dict[str, str] = field(default_factory=dict)
+    # Query parameters naming objects made for the test (such as two runs to compare).
+    query: Callable[[Personas], dict[str, Any]] | None = None
 
 
 def everyone(status: int | str) -> dict[str, int | str]:
@@ -119,6 +191,18 @@ TABLE: dict[str, Row] = {
         "post", {**OWNER_ONLY_POST, OWNER: 302}, _ws, {"mode": "days", "days": "30"}
     ),
     "monitoring_overview": Row("get", CURRENT),
+    "dashboards": Row("get", CURRENT),
+    "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
+    "agent_dashboard": Row("get", SEE_OBJECT, _agent),
+    "workflow_dashboard": Row("get", SEE_OBJECT, _workflow),
+    # Read by the page's script: anonymous callers get a JSON 403, not a login page; a query
+    # that names no measure is refused with the reason.
+    "metrics_query": Row("get", {**members(400), ANON: 403}),
+    "budget_list": Row("get", CURRENT),
+    "budget_create": Row("get", EDITORS_HERE),
+    "budget_detail": Row("get", SEE_OBJECT, _budget),
+    "budget_edit": Row("get", edit_object(200), _budget),
+    "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
@@ -162,6 +246,9 @@ TABLE: dict[str, Row] = {
     "provider_edit": Row("get", edit_object(200), _provider),
     "provider_delete": Row("post", edit_object(302), _provider),
     "provider_check": Row("post", edit_object(302), _provider),
+    # Refused with a reason (nothing posted) or saved: back to the prices card either way.
+    "provider_price_set": Row("post", edit_object(302), _provider),
+    "provider_price_remove": Row("post", edit_object(302), _provider),
     # The settings as entered are tested; a form with no name is refused (200 with the form).
     "provider_test_new": Row("post", {**EDITORS_HERE, OUTSIDER: 404, EDITOR: 404, OWNER: 404}),
     "provider_test": Row("post", edit_object(200), _provider),
@@ -206,6 +293,27 @@ TABLE: dict[str, Row] = {
     "run_answer": Row("post", edit_object(302), _run),
     "run_retry": Row("post", edit_object(302), _run),
     "run_rerun": Row("post", edit_object(302), _run),
+    "run_trace": Row("get", SEE_OBJECT, _run),
+    "run_compare": Row(
+        "get", SEE_OBJECT, query=lambda p: dict(zip("ab", _two_runs(p), strict=True))
+    ),
+    # The run has no such step: refused with the reason (the fork tests cover the form itself).
+    "run_fork": Row("get", edit_object(400), _run, {"step": "research"}),
+    "alert_list": Row("get", CURRENT),
+    "alert_acknowledge": Row("post", edit_object(302), _incident),
+    "alert_resolve": Row("post", edit_object(302), _incident),
+    "alert_rule_list": Row("get", CURRENT),
+    "alert_rule_create": Row("get", EDITORS_HERE),
+    "alert_rule_edit": Row("get", edit_object(200), lambda p: {"rule_id": _alert_rule(p).pk}),
+    "alert_rule_delete": Row("post", edit_object(302), lambda p: {"rule_id": _alert_rule(p).pk}),
+    "alert_channel_list": Row("get", CURRENT),
+    "alert_channel_create": Row("get", EDITORS_HERE),
+    "alert_channel_detail": Row("get", SEE_OBJECT, _channel),
+    # Renders the new secret once, in the answer itself.
+    "alert_channel_rotate": Row("post", edit_object(200), _channel),
+    "alert_channel_delete": Row("post", edit_object(302), _channel),
+    "alert_channel_test": Row("post", edit_object(302), _channel),
+    "alert_delivery_redeliver": Row("post", edit_object(302), _delivery),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }
@@ -238,7 +346,8 @@ def test_view_answers_each_persona(name: str, persona: str, personas: Personas, 
     user = None if persona == ANON else getattr(personas, persona)
     client = client_for(user)
     url = reverse(name, kwargs=row.kwargs(personas))
-    response = getattr(client, row.method)(url, row.data)
+    data = row.query(personas) if row.query is not None else row.data
+    response = getattr(client, row.method)(url, data)
     expected = row.expect[persona]
     if expected == LOGIN:
         assert response.status_code == 302, f"{name} as {persona}"

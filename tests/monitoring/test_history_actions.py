@@ -168,9 +168,11 @@ def test_retention_deletes_old_unpinned_finished_runs_in_batches(personas: Perso
 def test_retention_is_scheduled_in_both_modes() -> None:
     schedule = settings.CELERY_BEAT_SCHEDULE["run-retention"]
     assert schedule["task"] == "workflows.tasks.runs_retention_enforce"
-    from workflows import executor
+    from workflows.housekeeping import housekeeping_duties
 
-    assert "runs_retention_enforce" in executor.RunExecutor._embedded_duties.__code__.co_names
+    (duty,) = [duty for duty in housekeeping_duties() if duty.name == "run-retention"]
+    assert duty.run is runs_retention_enforce
+    assert duty.every_seconds() == settings.RUN_RETENTION_SECONDS
 
 
 def test_a_workspace_without_a_policy_keeps_everything(personas: Personas, flow) -> None:

@@ -36,6 +36,13 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class ForkEdit:
+    step: str  # the step key where the values are set, before that step runs or replays
+    variables: Mapping[str, Any]
+    before: frozenset[str]  # reused steps whose updates the values already include
+
+
+@dataclass(frozen=True)
 class RunSnapshot:
     run_id: str
     workspace_id: str
@@ -52,6 +59,9 @@ class RunSnapshot:
     tokens_used: int = 0
     cost_used: Decimal = Decimal(0)
     answered_by: Mapping[str, str] = field(default_factory=dict)  # who answered, by step key
+    # A fork's edits: at each step key, the variable values a person set there, and the keys
+    # of the reused steps those values already include — see the engine's docstring.
+    fork_edits: Sequence[ForkEdit] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,30 @@ class SubworkflowRunner(Protocol):
         step_key: str,
         depth: int,
     ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SpendStop:
+    """A budget over the run has no headroom: stop the run, or ask a person (`pause`).
+
+    `key` names the budget's period; a person's answers are recorded under `key@n`."""
+
+    reason: str
+    key: str
+    pause: bool = False
+
+
+class SpendGate(Protocol):
+    # Between steps: a budget over this run whose hard limit is reached, or None.
+    async def exhausted(self, run_id: str) -> SpendStop | None: ...
+
+
+class SpendRefused(Exception):
+    """Raised by an AgentRunner when a budget refused a model call (the call was not made)."""
+
+    def __init__(self, stop: SpendStop) -> None:
+        super().__init__(stop.reason)
+        self.stop = stop
 
 
 class LeaseLost(Exception):

@@ -25,6 +25,15 @@ Rules where a choice had to be made:
   "name: value" lines; each input is also a template name of its own.
 * Start, end, parallel and loop nodes are pure and re-done on replay; max_steps counts every node
   visit, replayed ones included, so a resumed run stops where the first one would have.
+
+Forks ride on replay: a fork starts with copies of the parent's steps that had finished before
+the chosen step started (`workflows/services/fork.py` decides which, and refuses what replay
+cannot reproduce), so the walk replays them and executes from the chosen step on. The variable
+values a person edited are set, replacing (no reducer), when the walk reaches the chosen step's
+key — before that step runs or replays, so a fork resumed after a wait sets them at the same
+place again. A reused step replayed after that point (a sibling branch) leaves those variables
+alone: the values set already include its updates. A fork of a fork carries its parent's edits
+that lie before its own point, so each is set where it was.
 """
 
 from __future__ import annotations
@@ -42,11 +51,15 @@ from workflows.engine.contracts import (
     AgentReply,
     AgentRunner,
     EventDraft,
+    ForkEdit,
     LeaseLost,
     LiveSink,
     RunSnapshot,
     RunStore,
     RunWaiting,
+    SpendGate,
+    SpendRefused,
+    SpendStop,
     StepRecord,
     SubworkflowRunner,
     ToolRunner,
@@ -95,6 +108,7 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_steps_default: int = 200,
         heartbeat: float | None = 1.0,
+        spend_gate: SpendGate | None = None,
     ) -> None:
         self.store = store
         self.agents = agents
@@ -106,6 +120,8 @@ class Engine:
         self.max_steps_default = max_steps_default
         # Seconds between control checks while a step is in flight; None turns them off.
         self.heartbeat = heartbeat
+        # Budgets over the run (workspace, workflow, person), asked between steps.
+        self.spend_gate = spend_gate
 
     async def run(self, run_id: str, *, snapshot: RunSnapshot | None = None) -> RunOutcome:
         """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost.
@@ -166,6 +182,9 @@ class RunContext:
     tokens_live: int = 0
     cost_live: Decimal = Decimal(0)
     lease_lost: bool = False
+    # A fork's edits by step key, and for each variable set so, the steps it already includes.
+    fork_edits: dict[str, ForkEdit] = field(default_factory=dict)
+    pinned: dict[str, frozenset[str]] = field(default_factory=dict)
     cancel_seen: bool = False
     attempts: dict[str, int] = field(default_factory=dict)
     node_outputs: dict[str, Any] = field(default_factory=dict)
@@ -192,6 +211,7 @@ class RunContext:
         self.variables = {variable.name: variable.default for variable in self.graph.variables}
         self.reducers = {variable.name: variable.reducer for variable in self.graph.variables}
         self.completed = dict(self.snapshot.completed)
+        self.fork_edits = {edit.step: edit for edit in self.snapshot.fork_edits}
         settings = self.snapshot.graph.get("settings")
         has_own = isinstance(settings, Mapping) and "max_steps" in settings
         self.max_steps = self.graph.settings.max_steps if has_own else self.engine.max_steps_default
@@ -218,6 +238,25 @@ class RunContext:
 
     def apply(self, updates: Mapping[str, Any]) -> None:
         variables_apply(self.variables, updates, self.reducers)
+
+    def replay(self, done: StepRecord) -> None:
+        """Re-applies a recorded step's updates, except to a variable a fork set after that
+        step had finished (a sibling branch replayed late): the value set includes them."""
+        updates = done.variables
+        if self.pinned:
+            updates = {
+                name: value
+                for name, value in updates.items()
+                if done.key not in self.pinned.get(name, ())
+            }
+        self.apply(updates)
+
+    def at_fork_edit(self, key: str) -> None:
+        edit = self.fork_edits.get(key)
+        if edit is not None:
+            self.variables.update(edit.variables)
+            for name in edit.variables:
+                self.pinned[name] = edit.before
 
     # Walking
 
@@ -276,9 +315,10 @@ class RunContext:
         if node.type in _STRUCTURAL:
             return await run(self, node, scope)
         key = scope.key(node.id)
+        self.at_fork_edit(key)
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return NodeResult(done.output, done.branch)
         policy = node.config.error_policy
         retries = 0
@@ -317,7 +357,7 @@ class RunContext:
         """Runs `work` once as the durable step `key`, or replays its record."""
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return done
         try:
             return await self._execute(key, node, step_input, work)
@@ -359,6 +399,16 @@ class RunContext:
             raise
         except (LeaseLost, RunWaiting, RunStop):
             raise
+        except SpendRefused as refused:
+            # The call was not made: the step ends here, and the budget decides what follows.
+            failed = EventDraft(
+                "node_failed", {"node_id": node.id, "error": refused.stop.reason}, key
+            )
+            await store.step_failed(
+                self.run_id, key=key, attempt=attempt, error=refused.stop.reason, events=[failed]
+            )
+            await self.spend_stopped(refused.stop)
+            raise RunStop("failed", refused.stop.reason) from None
         except Exception as exc:
             if self.lease_lost:
                 raise LeaseLost() from None
@@ -391,7 +441,7 @@ class RunContext:
         """The recorded answer to `request`, or WAITING until a person gives one."""
         done = self.completed.get(key)
         if done is not None:
-            self.apply(done.variables)
+            self.replay(done)
             return done
         if key not in self.snapshot.answers:
             await self.wait(key, request)
@@ -470,6 +520,10 @@ class RunContext:
             if snapshot.cost_budget > 0:
                 crossings = max(crossings, int(cost // snapshot.cost_budget))
         if not reasons:
+            gate = self.engine.spend_gate
+            stop = await gate.exhausted(self.run_id) if gate is not None else None
+            if stop is not None:
+                await self.spend_stopped(stop)
             return
         reason = "; ".join(reasons)
         if snapshot.budget_action != "pause":
@@ -480,6 +534,23 @@ class RunContext:
             await self.wait(key, {"kind": "approval", "prompt": f"{reason}. Continue?"})
         if not is_approval(snapshot.answers[key]):
             raise RunStop("failed", f"{reason}; continuing was rejected")
+
+    async def spend_stopped(self, stop: SpendStop) -> None:
+        """A budget over the run has no headroom: fail the run with its reason, or ask a person.
+
+        A person answers under `key@n`: approving resumes the run (after raising the limit, or
+        when the period has reset), and if the budget still has no headroom it asks again under
+        `key@n+1`; rejecting ends the run. Always raises (RunStop or RunWaiting)."""
+        if not stop.pause:
+            raise RunStop("failed", stop.reason)
+        answers = self.snapshot.answers
+        number = 1
+        while f"{stop.key}@{number}" in answers:
+            if not is_approval(answers[f"{stop.key}@{number}"]):
+                raise RunStop("cancelled", f"{stop.reason} A person stopped the run.")
+            number += 1
+        prompt = f"{stop.reason} Raise the budget's limit, then approve to resume; reject to stop."
+        await self.wait(f"{stop.key}@{number}", {"kind": "approval", "prompt": prompt})
 
     async def watch(self, interval: float) -> None:
         """Interrupts in-flight steps when the run is cancelled or its lease is lost."""

@@ -21,6 +21,8 @@ from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
 from agents.models import LedgerEntry, Provider
+from agents.prices import model_prices_of
+from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
 from workflows.search import run_search_refresh
 
@@ -113,17 +115,22 @@ def ledger_close_orphans(run_id: Any) -> int:
             base_url="",
             input_price_per_1k=provider.input_price_per_1k if provider else None,
             output_price_per_1k=provider.output_price_per_1k if provider else None,
+            model_prices=model_prices_of(provider, entry.model),
         )
         usage = Usage(entry.prompt_tokens_estimate, 0, entry.prompt_tokens_estimate)
         cost, price_source = price_call(deployment, usage)
-        closed += LedgerEntry.objects.filter(pk=entry.pk, status=LedgerEntry.Status.PENDING).update(
-            status=LedgerEntry.Status.UNKNOWN,
-            prompt_tokens=entry.prompt_tokens_estimate,
-            cost=cost or Decimal(0),
-            cost_estimated=True,
-            price_source=price_source,
-            error_kind="worker_lost",
-            finished_at=timezone.now(),
+        # Through the rollups' seam, so the hour's sums count the closed call too.
+        closed += ledger_close_pending(
+            entry.pk,
+            {
+                "status": LedgerEntry.Status.UNKNOWN,
+                "prompt_tokens": entry.prompt_tokens_estimate,
+                "cost": cost or Decimal(0),
+                "cost_estimated": True,
+                "price_source": price_source,
+                "error_kind": "worker_lost",
+                "finished_at": timezone.now(),
+            },
         )
     return closed
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.budgets.enforcement import budget_charges_settle_orphans
 from workflows.models import Run, RunStatus
 from workflows.search import run_search_refresh
 from workflows.services.dispatch import dispatch_run
@@ -104,6 +105,8 @@ def runs_reap() -> ReapReport:
             report.redispatched.append(run_id)
     for run_id in report.cancelled:
         _announce_cancelled(run_id)
+    # Calls closed above (or by a cancel) release their budget reservations.
+    budget_charges_settle_orphans()
     return report
 
 

@@ -16,6 +16,7 @@ from workflows.models import LaunchedVia, Run, RunStatus, Workflow, WorkflowVers
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
+from workflows.spend_gate import LaunchRefused, launch_refusal
 
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
@@ -44,6 +45,14 @@ def run_start(
         clean = graph.inputs.validate_inputs(inputs, allow_unknown=True)
     except InputError as error:
         raise ValidationError(dict(error.errors)) from None
+    refused = launch_refusal(
+        workspace_id=workflow.workspace_id,
+        workflow_id=workflow.pk,
+        user_id=user.pk if user else None,
+        agent_versions=version.agent_versions or {},
+    )
+    if refused:
+        raise LaunchRefused(refused)
     # One INSERT, committed on its own unless the caller has a transaction open: Django runs
     # an on_commit callback at once outside a transaction (the row is committed by then) and
     # at the commit of the caller's otherwise, so the run is dispatched after it exists either
@@ -117,6 +126,14 @@ def _announce(run_id: Any, status: str, reason: str) -> None:
 
 def run_retry(*, run: Run, user: User | None) -> Run:
     """Continues a failed run from its failed step: finished steps are kept, not redone."""
+    refused = launch_refusal(
+        workspace_id=run.workspace_id,
+        workflow_id=run.workflow_id,
+        user_id=run.created_by_id,
+        agent_versions=run.version.agent_versions or {},
+    )
+    if refused:
+        raise LaunchRefused(refused.replace("Not started", "Not retried", 1))
     now = timezone.now()
     with transaction.atomic():
         updated = Run.objects.filter(pk=run.pk, status=RunStatus.FAILED).update(

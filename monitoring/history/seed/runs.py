@@ -34,6 +34,8 @@ class _RunWriter:
         self.completion_tokens = 0
         self.cost = Decimal(0)
         self.calls = 0
+        # The workflow and launching user, as the engine records them on each ledger row.
+        self.dimensions: dict[str, str] = {}
         self.messages: list[str] = []
         self.facets: dict[str, set[str]] = {
             "models": set(),
@@ -116,10 +118,12 @@ class _RunWriter:
                 "prompt_tokens_estimate": prompt,
                 "prompt_tokens": 0 if fail else prompt,
                 "completion_tokens": completion,
+                "cached_tokens": 0,
                 "cost": cost,
                 "cost_estimated": False,
                 "price_source": "" if fail else price_source,
                 "latency_ms": latency,
+                "first_token_ms": None if fail else min(latency, 150 + latency // 10),
                 "error_kind": fail[0] if fail else "",
                 "http_status": fail[1] if fail else 200,
                 "run_id": self.run_id,
@@ -128,6 +132,7 @@ class _RunWriter:
                     "agent_id": agent_id,
                     "agent_version": "1",
                     "source": "run",
+                    **self.dimensions,
                 },
                 "started_at": at,
                 "finished_at": end,
@@ -270,6 +275,10 @@ def run_rows(world: World, batch: Batch, index: int, *, long_run: bool = False) 
         via, created_by = LaunchedVia.A2A, None
 
     writer = _RunWriter(world, batch, rng, run_id)
+    writer.dimensions = {
+        "workflow_id": str(workflow.pk),
+        "user_id": str(created_by.pk) if created_by else "",
+    }
     started = created + timedelta(milliseconds=rng.randint(20, 900))
     at = started
     nodes = [n for n in graph["nodes"] if n["type"] not in ("start", "end", "parallel")]

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from a2a_site.accounts.models import User
+from agents.rollups import rollups_rebuild
 from monitoring.history.seed import LONG_RUN_ID, SEED_WORKSPACE_NAME, seed_history
 
 
@@ -42,6 +43,9 @@ class Command(BaseCommand):
                 )
 
         result = seed_history(runs=runs, member=member, progress=progress)
+        # The dashboards read hourly rollups of the ledger: rebuilt for the rows just written.
+        rollup_rows = rollups_rebuild(result.workspace.pk)
+        self.stdout.write(f"  {rollup_rows:,} rollup rows rebuilt from the ledger")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Added {result.created:,} runs; “{result.workspace.name}” holds {result.total:,} "

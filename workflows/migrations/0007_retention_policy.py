@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('workflows', '0005_run_facets_and_history_indexes'),
+        ('workflows', '0006_run_facets_and_history_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -30,7 +30,7 @@ class PostgresOnly(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0004_run_launch_pin_search"),
+        ("workflows", "0005_run_forked_from"),
     ]
 
     operations = [

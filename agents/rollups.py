@@ -1,0 +1,370 @@
+"""The ledger's hourly rollups: added to as each call finishes, rebuilt and checked from the ledger.
+
+One rule decides what a finished ledger row adds (`fact_of`); the incremental path (the call's
+own transaction), `rollups_rebuild` and `rollups_check` all go through it, so they cannot
+disagree about what counts. A row counts once it is no longer pending: completed, failed, or
+closed as unknown by the reaper. A row changed after it counted (a late answer overwriting the
+reaper's estimate) is taken out with its old values and added back with its new ones.
+
+What a row adds: one call under its key (hour of its start, provider, deployment, model, agent,
+workflow, user, error kind), its tokens and cost, one retry if it was not the request's first
+attempt, its tokens again as unpriced when its price is unknown, and its latency (and, when it
+streamed, its time to first token) in a histogram bucket.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from django.db import connection, transaction
+
+from a2a_site.db import Columns
+from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, bucket_of
+from agents.models import LedgerEntry, LedgerRollup
+
+KEY_FIELDS: Final = (
+    "hour",
+    "provider_id",
+    "deployment_id",
+    "model",
+    "agent_id",
+    "workflow_id",
+    "user_id",
+    "error_kind",
+)
+SUM_FIELDS: Final = (
+    "calls",
+    "retries",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "unpriced_calls",
+    "unpriced_tokens",
+    "estimated_calls",
+    "latency_ms_sum",
+    "latency_count",
+    "first_token_ms_sum",
+    "first_token_count",
+    *LATENCY_COLUMNS,
+    *FIRST_TOKEN_COLUMNS,
+)
+# What a finished ledger row is read with, by every path.
+LEDGER_FIELDS: Final = (
+    "workspace",
+    "started_at",
+    "provider",
+    "deployment_id",
+    "model",
+    "attempt",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "cost_estimated",
+    "price_source",
+    "latency_ms",
+    "first_token_ms",
+    "error_kind",
+    "source",
+)
+_LEDGER = Columns(LedgerEntry)
+_ROLLUP = Columns(LedgerRollup)
+_ALL_ROLLUP_FIELDS: Final = ("workspace", *KEY_FIELDS, *SUM_FIELDS)
+
+Key = tuple[Any, ...]  # (workspace id, *KEY_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    key: Key
+    sums: Mapping[str, Any]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def fact_of(row: Mapping[str, Any]) -> Fact | None:
+    """What one ledger row (by LEDGER_FIELDS) adds to the rollups; None while it is pending."""
+    if row["status"] == LedgerEntry.Status.PENDING:
+        return None
+    source = row["source"] if isinstance(row["source"], Mapping) else {}
+    key = (
+        str(row["workspace"]),
+        hour_of(row["started_at"]),
+        _text(row["provider"]),
+        row["deployment_id"] or "",
+        row["model"] or "",
+        _text(source.get("agent_id")),
+        _text(source.get("workflow_id")),
+        _text(source.get("user_id")),
+        row["error_kind"] or "",
+    )
+    tokens = (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)
+    unpriced = row["price_source"] == LedgerEntry.PriceSource.UNKNOWN
+    sums: dict[str, Any] = {
+        "calls": 1,
+        "retries": 1 if (row["attempt"] or 1) > 1 else 0,
+        "prompt_tokens": row["prompt_tokens"] or 0,
+        "completion_tokens": row["completion_tokens"] or 0,
+        "cached_tokens": row["cached_tokens"] or 0,
+        "cost": Decimal(row["cost"] or 0),
+        "unpriced_calls": 1 if unpriced else 0,
+        "unpriced_tokens": tokens if unpriced else 0,
+        "estimated_calls": 1 if row["cost_estimated"] else 0,
+    }
+    latency = row["latency_ms"]
+    if latency is not None:
+        sums["latency_ms_sum"] = latency
+        sums["latency_count"] = 1
+        sums[LATENCY_COLUMNS[bucket_of(latency)]] = 1
+    first_token = row["first_token_ms"]
+    if first_token is not None:
+        sums["first_token_ms_sum"] = first_token
+        sums["first_token_count"] = 1
+        sums[FIRST_TOKEN_COLUMNS[bucket_of(first_token)]] = 1
+    return Fact(key, sums)
+
+
+def _upsert_sql(rows: int) -> str:
+    table = _ROLLUP.table
+    columns = ", ".join(_ROLLUP[name] for name in _ALL_ROLLUP_FIELDS)
+    marks = "(" + ", ".join(["%s"] * len(_ALL_ROLLUP_FIELDS)) + ")"
+    conflict = ", ".join(_ROLLUP[name] for name in ("workspace", *KEY_FIELDS))
+    updates = ", ".join(
+        f"{_ROLLUP[name]} = {table}.{_ROLLUP[name]} + EXCLUDED.{_ROLLUP[name]}"
+        for name in SUM_FIELDS
+    )
+    values = ", ".join([marks] * rows)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES {values} "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    )
+
+
+def _params(key: Key, sums: Mapping[str, Any]) -> list[Any]:
+    row: dict[str, Any] = dict(zip(("workspace", *KEY_FIELDS), key, strict=True))
+    for name in SUM_FIELDS:
+        row[name] = sums.get(name, 0)
+    return _ROLLUP.values(row)
+
+
+def rollups_add(cursor: Any, facts: Iterable[tuple[Key, Mapping[str, Any]]]) -> None:
+    """Adds sums to their rows in one statement (negative sums take a row's share out)."""
+    # One statement may not touch a row twice (PostgreSQL refuses): same keys merge first.
+    merged: dict[Key, dict[str, Any]] = {}
+    for key, sums in facts:
+        into = merged.setdefault(key, {})
+        for name, value in sums.items():
+            into[name] = into.get(name, 0) + value
+    items = list(merged.items())
+    for start in range(0, len(items), 200):
+        chunk = items[start : start + 200]
+        params = [param for key, sums in chunk for param in _params(key, sums)]
+        cursor.execute(_upsert_sql(len(chunk)), params)
+
+
+def _negated(sums: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: -value for name, value in sums.items()}
+
+
+def _returning() -> str:
+    return ", ".join(_LEDGER[name] for name in LEDGER_FIELDS)
+
+
+def _loaded(raw: Iterable[Any]) -> dict[str, Any]:
+    return {
+        name: _LEDGER.loaded(name, value) for name, value in zip(LEDGER_FIELDS, raw, strict=True)
+    }
+
+
+def _finish_pending(cursor: Any, call: Any, fields: Mapping[str, Any]) -> bool:
+    """Completes the row if it is still pending and adds its share; False if it was not."""
+    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
+    cursor.execute(
+        f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s "
+        f"AND {_LEDGER['status']} = %s RETURNING {_returning()}",
+        [*_LEDGER.values(fields), call, LedgerEntry.Status.PENDING],
+    )
+    found = cursor.fetchone()
+    if found is None:
+        return False
+    fact = fact_of(_loaded(found))
+    if fact is not None:
+        rollups_add(cursor, [(fact.key, fact.sums)])
+    return True
+
+
+def ledger_finish(call_id: str, fields: Mapping[str, Any]) -> None:
+    """Completes a ledger row and adds it to the rollups, in one transaction.
+
+    The usual case, a pending row finishing, is one UPDATE … RETURNING and one upsert. A row
+    that already counted (closed meanwhile by the reaper) takes the answer that came after all:
+    its old share is taken out and its new one added.
+    """
+    call = _LEDGER.value("call_id", call_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _finish_pending(cursor, call, fields):
+            _rewrite(cursor, call, fields)
+
+
+def ledger_close_pending(call_id: Any, fields: Mapping[str, Any]) -> int:
+    """Closes a row only if it is still pending (the reaper's orphans); 1 if it did."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        return int(_finish_pending(cursor, _LEDGER.value("call_id", call_id), fields))
+
+
+def _rewrite(cursor: Any, call: Any, fields: Mapping[str, Any]) -> None:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(
+        f"SELECT {_returning()} FROM {_LEDGER.table} WHERE {_LEDGER['call_id']} = %s{lock}",
+        [call],
+    )
+    before = cursor.fetchone()
+    if before is None:
+        return
+    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
+    cursor.execute(
+        f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s "
+        f"RETURNING {_returning()}",
+        [*_LEDGER.values(fields), call],
+    )
+    after = cursor.fetchone()
+    changes: list[tuple[Key, Mapping[str, Any]]] = []
+    old = fact_of(_loaded(before))
+    if old is not None:
+        changes.append((old.key, _negated(old.sums)))
+    new = fact_of(_loaded(after)) if after is not None else None
+    if new is not None:
+        changes.append((new.key, new.sums))
+    if changes:
+        rollups_add(cursor, changes)
+
+
+# Rebuilding and checking, a day at a time, so memory stays bounded on a long history.
+
+
+def _expected(workspace_id: Any, start: datetime, end: datetime) -> dict[Key, dict[str, Any]]:
+    totals: dict[Key, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    rows = (
+        LedgerEntry.objects.filter(workspace_id=workspace_id, started_at__gte=start)
+        .filter(started_at__lt=end)
+        .exclude(status=LedgerEntry.Status.PENDING)
+        .order_by()
+        .values_list(*LEDGER_FIELDS)
+    )
+    for raw in rows.iterator(chunk_size=5000):
+        fact = fact_of(dict(zip(LEDGER_FIELDS, raw, strict=True)))
+        if fact is None:
+            continue
+        bucket = totals[fact.key]
+        for name, value in fact.sums.items():
+            bucket[name] += value
+    return totals
+
+
+def _stored(workspace_id: Any, start: datetime, end: datetime) -> dict[Key, dict[str, Any]]:
+    stored: dict[Key, dict[str, Any]] = {}
+    rows = LedgerRollup.objects.filter(
+        workspace_id=workspace_id, hour__gte=start, hour__lt=end
+    ).values_list("workspace_id", *KEY_FIELDS, *SUM_FIELDS)
+    width = 1 + len(KEY_FIELDS)
+    for raw in rows.iterator(chunk_size=5000):
+        key = (str(raw[0]), hour_of(raw[1]), *raw[2:width])
+        stored[key] = {
+            name: value for name, value in zip(SUM_FIELDS, raw[width:], strict=True) if value
+        }
+    return stored
+
+
+def _days(workspace_id: Any) -> Iterator[tuple[datetime, datetime]]:
+    """Day windows covering the workspace's ledger and rollups."""
+    from django.db.models import Max, Min
+
+    ledger = LedgerEntry.objects.filter(workspace_id=workspace_id).aggregate(
+        low=Min("started_at"), high=Max("started_at")
+    )
+    rolled = LedgerRollup.objects.filter(workspace_id=workspace_id).aggregate(
+        low=Min("hour"), high=Max("hour")
+    )
+    lows = [moment for moment in (ledger["low"], rolled["low"]) if moment is not None]
+    highs = [moment for moment in (ledger["high"], rolled["high"]) if moment is not None]
+    if not lows:
+        return
+    day = hour_of(min(lows)).replace(hour=0)
+    last = max(highs)
+    while day <= last:
+        yield day, day + timedelta(days=1)
+        day += timedelta(days=1)
+
+
+def _workspaces() -> list[Any]:
+    ids = set(LedgerEntry.objects.order_by().values_list("workspace_id", flat=True).distinct())
+    ids |= set(LedgerRollup.objects.order_by().values_list("workspace_id", flat=True).distinct())
+    return sorted(ids, key=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    key: Key
+    field: str
+    expected: Any
+    stored: Any
+
+    def __str__(self) -> str:
+        workspace, hour, *dims = self.key
+        named = ", ".join(
+            f"{name}={value!r}" for name, value in zip(KEY_FIELDS[1:], dims, strict=True) if value
+        )
+        return (
+            f"workspace {workspace} {hour:%Y-%m-%d %H}:00 [{named}] {self.field}: "
+            f"ledger says {self.expected}, rollup holds {self.stored}"
+        )
+
+
+def rollups_check() -> list[Mismatch]:
+    """Every difference between the stored rollups and a recomputation from the ledger."""
+    found: list[Mismatch] = []
+    for workspace_id in _workspaces():
+        for start, end in _days(workspace_id):
+            expected = _expected(workspace_id, start, end)
+            stored = _stored(workspace_id, start, end)
+            for key in expected.keys() | stored.keys():
+                want = {name: value for name, value in expected.get(key, {}).items() if value}
+                have = stored.get(key, {})
+                for name in sorted(want.keys() | have.keys()):
+                    if want.get(name, 0) != have.get(name, 0):
+                        found.append(Mismatch(key, name, want.get(name, 0), have.get(name, 0)))
+    return found
+
+
+def rollups_rebuild(workspace_id: Any = None) -> int:
+    """Recomputes the rollups from the ledger (all workspaces, or one); returns rows written.
+
+    Each day is replaced in its own transaction. Meant for a quiet ledger (after seeding, or to
+    repair what `rollups_check` found); a call finishing in the very day being replaced may need
+    a second rebuild, which `check_rollups` would point out.
+    """
+    written = 0
+    for workspace in [workspace_id] if workspace_id is not None else _workspaces():
+        for start, end in _days(workspace):
+            with transaction.atomic():
+                LedgerRollup.objects.filter(
+                    workspace_id=workspace, hour__gte=start, hour__lt=end
+                ).delete()
+                expected = _expected(workspace, start, end)
+                with connection.cursor() as cursor:
+                    rollups_add(cursor, expected.items())
+                written += len(expected)
+    return written

@@ -1,0 +1,1 @@
+"""The budget pages: each budget's spend against its limits, forecast and history."""

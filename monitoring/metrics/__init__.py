@@ -1,0 +1,11 @@
+"""One metrics query for the dashboards' charts and for programs: parse, validate, answer."""
+
+from monitoring.metrics.answer import metrics_answer
+from monitoring.metrics.query import (
+    MEASURES,
+    MetricsQuery,
+    MetricsQueryError,
+    metrics_query_parse,
+)
+
+__all__ = ["MEASURES", "MetricsQuery", "MetricsQueryError", "metrics_answer", "metrics_query_parse"]

@@ -1,0 +1,270 @@
+"""Answering a metrics query from the rollups (calls) or the run rows (runs), as JSON-ready data.
+
+Calls are read from `LedgerRollup` only, never from the ledger: an hour's row holds the sums
+and latency histogram of that hour's calls, so a 90-day query reads rows per hour and group,
+not a row per call. Percentiles are read from the summed histograms (see agents/histogram.py for
+their precision). Times are UTC; a week starts on Monday.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+
+from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, PRECISION_NOTE, quantile
+from agents.models import Agent, LedgerRollup, OllamaNode, Provider
+from monitoring.metrics.query import MEASURES, MetricsQuery
+from workflows.models import Run, Workflow
+
+CALL_COLUMNS = {
+    "provider": "provider_id",
+    "model": "model",
+    "agent": "agent_id",
+    "workflow": "workflow_id",
+    "user": "user_id",
+    "deployment": "deployment_id",
+    "error_kind": "error_kind",
+}
+RUN_COLUMNS = {"workflow": "workflow_id", "user": "created_by_id", "status": "status"}
+_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if granularity == "hour":
+        return moment
+    moment = moment.replace(hour=0)
+    if granularity == "week":
+        moment -= timedelta(days=moment.weekday())
+    return moment
+
+
+def time_buckets(query: MetricsQuery) -> list[datetime]:
+    if query.granularity is None:
+        return []
+    step = _STEPS[query.granularity]
+    moment = bucket_start(query.start, query.granularity)
+    found = []
+    while moment < query.end:
+        found.append(moment)
+        moment += step
+    return found
+
+
+def _sums_for(measures: Iterable[str]) -> dict[str, Any]:
+    """The aggregates the measures are computed from."""
+    sums: dict[str, Any] = {}
+    for measure in measures:
+        if measure in ("calls", "error_rate"):
+            sums["agg_calls"] = Sum("calls")
+        if measure in ("errors", "error_rate"):
+            sums["agg_errors"] = Sum("calls", filter=~Q(error_kind=""))
+        if measure == "tokens":
+            sums["agg_prompt_tokens"] = Sum("prompt_tokens")
+            sums["agg_completion_tokens"] = Sum("completion_tokens")
+        if measure in (
+            "cost",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "unpriced_tokens",
+            "unpriced_calls",
+            "retries",
+        ):
+            sums["agg_" + measure] = Sum(measure)
+        if measure == "cost":
+            sums["agg_unpriced_tokens"] = Sum("unpriced_tokens")
+        if measure.startswith("latency_") or measure.startswith("first_token_"):
+            prefix = "latency" if measure.startswith("latency_") else "first_token"
+            if measure.endswith("_avg"):
+                sums[f"agg_{prefix}_ms_sum"] = Sum(f"{prefix}_ms_sum")
+                sums[f"agg_{prefix}_count"] = Sum(f"{prefix}_count")
+            else:
+                for column in LATENCY_COLUMNS if prefix == "latency" else FIRST_TOKEN_COLUMNS:
+                    sums["agg_" + column] = Sum(column)
+    return sums
+
+
+def _ratio(part: Any, whole: Any) -> float | None:
+    return None if not whole else round(float(part or 0) / float(whole), 6)
+
+
+def _value(measure: str, sums: Mapping[str, Any]) -> float | int | None:
+    """One measure from a group's aggregates; None where it cannot be computed."""
+    if measure == "tokens":
+        return int((sums.get("agg_prompt_tokens") or 0) + (sums.get("agg_completion_tokens") or 0))
+    if measure == "cost":
+        return round(float(sums.get("agg_cost") or Decimal(0)), 8)
+    if measure == "error_rate":
+        return _ratio(sums.get("agg_errors"), sums.get("agg_calls"))
+    if measure.endswith("_avg"):
+        prefix = measure.removesuffix("_avg")
+        average = _ratio(sums.get(f"agg_{prefix}_ms_sum"), sums.get(f"agg_{prefix}_count"))
+        return None if average is None else round(average, 1)
+    for suffix, q in _QUANTILES.items():
+        if measure.endswith(f"_{suffix}"):
+            columns = LATENCY_COLUMNS if measure.startswith("latency_") else FIRST_TOKEN_COLUMNS
+            found = quantile([int(sums.get("agg_" + column) or 0) for column in columns], q)
+            if found is None:
+                return None
+            # Past the last edge only "slower than 120 s" is known: no number is made up.
+            return None if found == float("inf") else round(found, 1)
+    return int(sums.get("agg_" + measure) or 0)
+
+
+def rollups_in_scope(workspace_id: Any, query: MetricsQuery) -> QuerySet[LedgerRollup]:
+    start_hour = query.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = LedgerRollup.objects.filter(
+        workspace_id=workspace_id, hour__gte=start_hour, hour__lt=query.end
+    )
+    for name, values in query.filters.items():
+        rows = rows.filter(**{f"{CALL_COLUMNS[name]}__in": values})
+    return rows
+
+
+def _runs(workspace_id: Any, query: MetricsQuery) -> QuerySet[Run]:
+    # Sub-workflow runs are steps of their parent's run, not outcomes of their own.
+    rows = Run.objects.filter(
+        workspace_id=workspace_id,
+        created_at__gte=query.start,
+        created_at__lt=query.end,
+        parent__isnull=True,
+    )
+    for name, values in query.filters.items():
+        rows = rows.filter(**{f"{RUN_COLUMNS[name]}__in": values})
+    return rows
+
+
+def _grouped(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
+    columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
+    group = {dimension: columns[dimension] for dimension in query.dimensions}
+    time_field = "created_at" if query.over_runs else "hour"
+    rows: QuerySet[Any] = (
+        _runs(workspace_id, query) if query.over_runs else rollups_in_scope(workspace_id, query)
+    )
+    names = list(group.values())
+    if query.granularity is not None:
+        rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
+        names.append("bucket")
+    sums = {"agg_runs": Count("id")} if query.over_runs else _sums_for(query.measures)
+    found = []
+    # values() with no names would group by every column: a plain total is an aggregate.
+    grouped = rows.order_by().values(*names).annotate(**sums) if names else [rows.aggregate(**sums)]
+    for raw in grouped:
+        row: dict[str, Any] = {}
+        if query.granularity is not None:
+            row["time"] = bucket_start(raw["bucket"], query.granularity).isoformat()
+        for dimension, column in group.items():
+            value = raw[column]
+            row[dimension] = "" if value is None else str(value)
+        for measure in query.measures:
+            row[measure] = int(raw["agg_runs"]) if query.over_runs else _value(measure, raw)
+        if "cost" in query.measures:
+            row["unpriced_tokens"] = int(raw.get("agg_unpriced_tokens") or 0)
+        found.append(row)
+    return found
+
+
+def _deployment_label(
+    deployment_id: str, providers: Mapping[str, str], nodes: Mapping[str, str]
+) -> str:
+    parts = deployment_id.split(":")
+    provider = providers.get(parts[0], "removed provider")
+    if len(parts) == 3:
+        return f"{provider} / {nodes.get(parts[1], 'removed node')} / {parts[2]}"
+    return f"{provider} / {parts[-1]}" if len(parts) > 1 else provider
+
+
+def dimension_labels(
+    workspace_id: Any, dimensions: Iterable[str], rows: list[dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """Names for the ids in `rows`, per dimension ("" reads as none)."""
+    labels: dict[str, dict[str, str]] = {}
+    wanted = {
+        dimension: {row[dimension] for row in rows if row.get(dimension)}
+        for dimension in dimensions
+    }
+
+    def names(model: Any, ids: set[str], field: str = "name") -> dict[str, str]:
+        valid = [value for value in ids if _looks_like_key(model, value)]
+        found = model.objects.filter(pk__in=valid)
+        if hasattr(model, "workspace"):
+            found = found.filter(workspace_id=workspace_id)
+        return {str(pk): str(name) for pk, name in found.values_list("pk", field)}
+
+    for dimension, ids in wanted.items():
+        if dimension == "provider":
+            known = names(Provider, ids)
+        elif dimension == "agent":
+            known = names(Agent, ids)
+        elif dimension == "workflow":
+            known = names(Workflow, ids)
+        elif dimension == "user":
+            known = names(get_user_model(), ids, get_user_model().USERNAME_FIELD)
+        elif dimension == "deployment":
+            providers = names(Provider, {value.split(":")[0] for value in ids})
+            nodes = {
+                str(pk): name
+                for pk, name in OllamaNode.objects.filter(
+                    provider__workspace_id=workspace_id
+                ).values_list("pk", "name")
+            }
+            known = {value: _deployment_label(value, providers, nodes) for value in ids}
+        else:
+            known = {value: value for value in ids}
+        fallback = {
+            "provider": "removed provider",
+            "agent": "removed agent",
+            "workflow": "removed workflow",
+            "user": "removed user",
+        }.get(dimension, "")
+        labels[dimension] = {value: known.get(value, fallback or value) for value in ids}
+        labels[dimension][""] = {
+            "agent": "no agent",
+            "workflow": "outside workflows",
+            "user": "nobody",
+            "error_kind": "no error",
+        }.get(dimension, "none")
+    return labels
+
+
+def _looks_like_key(model: Any, value: str) -> bool:
+    try:
+        model._meta.pk.to_python(value)
+    except Exception:  # noqa: BLE001 - a stale or foreign id names nothing
+        return False
+    return True
+
+
+def metrics_answer(workspace_id: Any, query: MetricsQuery) -> dict[str, Any]:
+    """The query's answer: rows of dimension values and measures, labels, units and notes."""
+    rows = _grouped(workspace_id, query)
+    if query.granularity is None and query.order:
+        measure = query.order.lstrip("-")
+        ascending = query.order.startswith("-")
+        present = [row for row in rows if row.get(measure) is not None]
+        present.sort(key=lambda row: row[measure], reverse=not ascending)
+        rows = present + [row for row in rows if row.get(measure) is None]
+    elif query.granularity is not None:
+        rows.sort(key=lambda row: row["time"])
+    if query.limit is not None and query.granularity is None:
+        rows = rows[: query.limit]
+    answer: dict[str, Any] = {
+        "query": query.as_dict(),
+        "units": {measure: MEASURES[measure] for measure in query.measures},
+        "buckets": [moment.isoformat() for moment in time_buckets(query)],
+        "rows": rows,
+        "labels": dimension_labels(workspace_id, query.dimensions, rows),
+    }
+    if any("_p" in measure for measure in query.measures):
+        answer["precision"] = PRECISION_NOTE
+    if "cost" in query.measures:
+        answer["unpriced_tokens"] = sum(row.get("unpriced_tokens", 0) for row in rows)
+    return answer
