@@ -74,26 +74,26 @@ class HistoryQueryForm(forms.Form):
 
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.MultipleChoiceField(required=False, choices=RunStatus.choices)
-    workflow = forms.UUIDField(required=False)
+    workflow = forms.UUIDField(required=False, label="Workflow")
     version = forms.IntegerField(required=False, min_value=1, label="Version")
-    agent = forms.UUIDField(required=False)
+    agent = forms.UUIDField(required=False, label="Agent")
     model = forms.CharField(required=False, max_length=200)
-    provider = forms.UUIDField(required=False)
+    provider = forms.UUIDField(required=False, label="Provider")
     by = forms.IntegerField(required=False, min_value=1, label="Launched by")
     via = forms.ChoiceField(required=False, choices=[("", "Any way"), *LaunchedVia.choices])
-    from_ = forms.DateField(required=False, label="From")
-    to = forms.DateField(required=False, label="To")
+    from_ = forms.DateField(required=False, label="Started from")
+    to = forms.DateField(required=False, label="Started until")
     min_duration = forms.DecimalField(
-        required=False, min_value=0, max_digits=12, decimal_places=3, label="Min seconds"
+        required=False, min_value=0, max_digits=12, decimal_places=3, label="Min duration (s)"
     )
     max_duration = forms.DecimalField(
-        required=False, min_value=0, max_digits=12, decimal_places=3, label="Max seconds"
+        required=False, min_value=0, max_digits=12, decimal_places=3, label="Max duration (s)"
     )
     min_cost = forms.DecimalField(
-        required=False, min_value=0, max_digits=14, decimal_places=8, label="Min $"
+        required=False, min_value=0, max_digits=14, decimal_places=8, label="Min cost ($)"
     )
     max_cost = forms.DecimalField(
-        required=False, min_value=0, max_digits=14, decimal_places=8, label="Max $"
+        required=False, min_value=0, max_digits=14, decimal_places=8, label="Max cost ($)"
     )
     error = forms.ChoiceField(
         required=False, choices=[("", "Any"), ("any", "Failed runs"), *ERROR_KINDS]
@@ -103,7 +103,7 @@ class HistoryQueryForm(forms.Form):
     sort = forms.ChoiceField(
         required=False, choices=[(name, label) for name, (label, _desc) in SORTS.items()]
     )
-    cursor = forms.CharField(required=False, max_length=400)
+    cursor = forms.CharField(required=False, max_length=400, label="Page")
 
     def __init__(self, data: QueryDict, **kwargs: Any) -> None:
         # `from` is a Python keyword: the form field is `from_`, the URL parameter `from`.
@@ -115,14 +115,14 @@ class HistoryQueryForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         pairs = (
-            ("from_", "to", "The start date"),
-            ("min_duration", "max_duration", "Min seconds"),
-            ("min_cost", "max_cost", "Min $"),
+            ("from_", "to", "The dates"),
+            ("min_duration", "max_duration", "The durations"),
+            ("min_cost", "max_cost", "The costs"),
         )
         for low, high, label in pairs:
             low_value, high_value = cleaned.get(low), cleaned.get(high)
             if low_value is not None and high_value is not None and low_value > high_value:
-                self.add_error(high, f"{label} is after the end of the range.")
+                self.add_error(high, f"{label} end before they start: swap them.")
         if cleaned.get("version") and not cleaned.get("workflow"):
             self.add_error("version", "Pick a workflow first: version numbers are per workflow.")
         if cleaned.get("cursor"):
@@ -155,6 +155,15 @@ class HistoryQuery:
     pinned: bool = False
     sort: str = DEFAULT_SORT
     cursor: tuple[str, str] | None = None
+
+    @property
+    def filter_count(self) -> int:
+        """How many filters other than the search (and the workflow of a tab) are set."""
+        return sum(
+            getattr(self, name) not in (None, "", (), False)
+            for name in self.__dataclass_fields__
+            if name not in ("sort", "cursor", "q", "workflow_id")
+        )
 
     @property
     def is_filtered(self) -> bool:

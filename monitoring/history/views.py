@@ -40,6 +40,20 @@ from workflows.selectors import get_run_for_user, get_workflow_for_user
 from workflows.services import history as history_services
 
 
+def _problems(form: HistoryQueryForm) -> list[tuple[str, str, str]]:
+    """Each invalid parameter as (its name in the URL, its label, what is wrong)."""
+    problems = []
+    for name, errors in form.errors.items():
+        message = " ".join(str(error) for error in errors)
+        if name == "__all__":
+            problems.append(("", "", message))
+            continue
+        field = form.fields.get(name)
+        label = str(field.label) if field and field.label else name.replace("_", " ").capitalize()
+        problems.append((name.rstrip("_"), label, message))
+    return problems
+
+
 def _history(
     request: AuthedRequest, membership: Membership, workflow: Workflow | None = None
 ) -> HttpResponse:
@@ -58,6 +72,7 @@ def _history(
     base = reverse("workflow_runs", args=[workflow.pk]) if workflow else reverse("run_list")
     context: dict[str, Any] = {
         "form": form,
+        "problems": _problems(form),
         "page": page,
         "query": query,
         "workflow": workflow,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
+from agents.templatetags.provider_tags import ago
 from workflows.models import LaunchedVia
 
 register = template.Library()
@@ -23,6 +26,20 @@ def input_preview(inputs: Any) -> str:
     text = " · ".join(values)
     text = " ".join(text.split())
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+@register.filter
+def when(moment: datetime | None) -> str:
+    """“5 minutes ago” within the day, “3 Dec 14:05” this year, else “3 Dec 2025”."""
+    if moment is None:
+        return ""
+    now = timezone.now()
+    if now - moment < timedelta(hours=24):
+        return str(ago(moment))
+    local = timezone.localtime(moment)
+    if local.year == timezone.localtime(now).year:
+        return local.strftime("%-d %b %H:%M")
+    return local.strftime("%-d %b %Y")
 
 
 @register.filter
