@@ -25,7 +25,7 @@ from a2a_site.refusals import json_endpoint
 from agents.models import LedgerEntry, Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
-from workflows.models import TERMINAL_STATUSES, Run
+from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
@@ -191,7 +191,9 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
     try:
-        run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+        run = run_services.run_start(
+            workflow=workflow, user=request.user, inputs=inputs, launched_via=LaunchedVia.API
+        )
     except LaunchRefused as refused:
         # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
         return JsonResponse({"error": refused.messages[0], "refused_by": "budget"}, status=409)
