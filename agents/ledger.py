@@ -35,8 +35,10 @@ from agents.rollups import ledger_finish
 logger = logging.getLogger(__name__)
 
 # How long a call waits for calls in flight to settle when only their reservations fill a
-# budget (they usually cost far less than their worst case), and how often it asks again.
-BUDGET_WAIT_S: Final = 30.0
+# budget (they usually cost far less than their worst case), and how often it asks again. The
+# calls it waits for end within their own time limits (or the reaper settles them), so this
+# only bounds the unforeseen.
+BUDGET_WAIT_S: Final = 300.0
 BUDGET_RETRY_S: Final = 0.05
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
