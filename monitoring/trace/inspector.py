@@ -60,6 +60,7 @@ class Inspection:
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fork_step: str = ""  # the step key "Run again from here" starts at
+    subrun: str = ""  # the id of the sub-run whose trace this span stands for
 
 
 def _usage_facts(span: Span) -> list[tuple[str, str]]:
@@ -320,6 +321,9 @@ def inspect_span(trace: Trace, span_id: str) -> Inspection:
         _inspect_tool(trace, span, inspection)
     elif span.kind == "wait":
         _inspect_wait(trace, span, inspection)
+    elif span.kind == "subrun":
+        inspection.subrun = span.id.split(":", 1)[1]
+        inspection.notes.append("A sub-workflow's run: its own trace shows its steps and calls.")
     elif span.kind == "group":
         inspection.notes.append("A group of steps: select one of them.")
     return inspection

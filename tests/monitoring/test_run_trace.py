@@ -255,7 +255,23 @@ def test_a_live_run_with_parallel_branches_and_a_person_waited_for(
     RunEvent.objects.create(
         run=run, seq=1, step_key="approve", kind="human_request", data={"kind": "approval"}
     )
+    # A sub-workflow the first branch called, with its own totals.
+    child = Run.objects.create(
+        workspace=personas.workspace,
+        workflow=pipeline,
+        version=pipeline.versions.get(),
+        status=RunStatus.SUCCEEDED,
+        parent=run,
+        parent_step_key="research[0]",
+        depth=1,
+        started_at=at(1.5),
+        finished_at=at(3),
+        prompt_tokens=7,
+        model_calls=1,
+    )
     trace = run_trace(run)
+    sub = trace.by_id[f"subrun:{child.pk}"]
+    assert sub.parent.step_key == "research[0]" and sub.tokens_in == 7
     groups = [span for span in trace.root.children if span.kind == "group"]
     assert [group.name for group in groups] == ["Branch 1", "Branch 2"]
     first, second = (group.children[0] for group in groups)
@@ -278,5 +294,7 @@ def test_a_live_run_with_parallel_branches_and_a_person_waited_for(
         url, {"span": "step:research[0]"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trace-live"
     ).content.decode()
     assert "hx-swap-oob" not in done  # a finished span is left as it is read
+    subrun = client.get(url, {"span": f"subrun:{child.pk}"}).content.decode()
+    assert reverse("run_trace", args=[child.pk]) in subrun
     waiting = client.get(url, {"span": "wait:approve"}).content.decode()
     assert "Ship it?" in waiting and "Still waiting" in waiting
