@@ -313,10 +313,12 @@ def inspect_span(trace: Trace, span_id: str) -> Inspection:
         _inspect_step(trace, span, inspection)
     elif span.kind == "attempt" or (span.kind == "call" and span.id.startswith("call:")):
         _inspect_attempt(span, inspection)
-    elif span.kind == "call":
+    elif span.kind == "call" and span.children:
         inspection.notes.append(
-            f"{len(span.children)} attempts: select one to see what it sent and received."
+            f"{len(span.children)} attempts; below, the last one. Select another attempt in the "
+            "waterfall to see what it sent and received."
         )
+        _inspect_attempt(span.children[-1], inspection)
     elif span.kind == "tool":
         _inspect_tool(trace, span, inspection)
     elif span.kind == "wait":

@@ -116,6 +116,15 @@ def test_selecting_a_call_shows_what_it_sent_and_received(
     assert "Tools offered" in html and "calculator" in html
     assert "Tool calls asked for" in html and "6*7" in html
 
+    # The analyst's call with its retries: the last attempt's payload, and a word on the others.
+    first_try = (
+        LedgerEntry.objects.filter(run_id=run.pk, source__step_key="analysis")
+        .order_by("started_at")
+        .first()
+    )
+    retried = client.get(url, {"span": f"calls:{first_try.pk}"}).content.decode()
+    assert "3 attempts" in retried and "Analyse these findings" in retried
+
     tool = client.get(url, {"span": "tool:research:1"}).content.decode()
     assert "Arguments" in tool and "42" in tool  # the calculator's result
 
