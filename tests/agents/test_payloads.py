@@ -122,6 +122,7 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     )
     await ledger.call_started(start)
     await ledger.call_finished(call_id, _outcome([{"role": "user", "content": "hello"}]))
+    await ledger.payloads_written()  # kept off the call's path, just after it
     row = await LedgerEntry.objects.aget(pk=call_id)
     payload = await CallPayload.objects.aget(pk=call_id)
     assert row.status == "completed" and str(payload.run_id) == str(run_id)
@@ -134,5 +135,6 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
         dataclasses.replace(start, call_id=other, metadata={"workspace_id": personas.workspace.pk})
     )
     await ledger.call_finished(other, _outcome([{"role": "user", "content": "hi"}]))
+    await ledger.payloads_written()
     assert (await LedgerEntry.objects.aget(pk=other)).status == "completed"
     assert not await CallPayload.objects.filter(pk=other).aexists()

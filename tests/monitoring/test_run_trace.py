@@ -11,6 +11,7 @@ from agents.models import CallPayload, LedgerEntry
 from monitoring.trace.spans import run_trace
 from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
+from tests.support.waiting import wait_for
 from tests.workflows.conftest import finished
 from workflows.graph import examples
 from workflows.models import Run, RunStatus, Workflow
@@ -56,7 +57,16 @@ def traced(personas: Personas, llm_server: Any) -> Workflow:
 
 def _run(client: Any, workflow: Workflow, topic: str) -> Run:
     client.post(reverse("workflow_run", args=[workflow.pk]), {"topic": topic})
-    return finished(Run.objects.filter(workflow=workflow).order_by("-created_at").first())
+    run = finished(Run.objects.filter(workflow=workflow).order_by("-created_at").first())
+    # Each call's payload is written just after the call, off its path.
+    wait_for(
+        lambda: (
+            CallPayload.objects.filter(run_id=run.pk).count()
+            == LedgerEntry.objects.filter(run_id=run.pk).count()
+        ),
+        what="the run's payloads",
+    )
+    return run
 
 
 def test_a_finished_run_is_drawn_span_by_span(
@@ -86,8 +96,8 @@ def test_a_finished_run_is_drawn_span_by_span(
     ledger = LedgerEntry.objects.filter(run_id=run.pk)
     assert trace.root.calls == ledger.count() == 6
     assert trace.root.tokens_in == sum(entry.prompt_tokens for entry in ledger)
-    # Every call of the run kept what it sent and received.
-    assert CallPayload.objects.filter(run_id=run.pk).count() == 6
+    # Every call of the run kept what it sent and received (written just after each call).
+    wait_for(lambda: CallPayload.objects.filter(run_id=run.pk).count() == 6, what="payloads")
     assert {total.name for total in trace.agent_totals} == {"Researcher", "Analyst", "Writer"}
     assert [total.visits for total in trace.node_totals] == [1, 1, 1]
 
@@ -142,6 +152,7 @@ def test_secrets_in_a_call_are_never_kept_or_shown(
 ) -> None:
     secret = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
     run = _run(client_for(personas.editor), traced, f"my key is {secret}")
+    wait_for(lambda: CallPayload.objects.filter(run_id=run.pk).count() == 6, what="payloads")
     stored = " ".join(str(p.request) + str(p.response) for p in CallPayload.objects.all())
     assert stored and secret not in stored and "sk-live" not in stored
     url = reverse("run_trace", args=[run.pk])
