@@ -123,8 +123,8 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     await ledger.call_started(start)
     await ledger.call_finished(call_id, _outcome([{"role": "user", "content": "hello"}]))
     await ledger.payloads_written()  # kept off the call's path, just after it
-    row = await LedgerEntry.objects.aget(pk=call_id)
-    payload = await CallPayload.objects.aget(pk=call_id)
+    row = await asyncio.to_thread(LedgerEntry.objects.get, pk=call_id)
+    payload = await asyncio.to_thread(CallPayload.objects.get, pk=call_id)
     assert row.status == "completed" and str(payload.run_id) == str(run_id)
     assert payload.request["messages"] == [{"role": "user", "content": "hello"}]
     assert not payload.truncated
@@ -136,5 +136,5 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     )
     await ledger.call_finished(other, _outcome([{"role": "user", "content": "hi"}]))
     await ledger.payloads_written()
-    assert (await LedgerEntry.objects.aget(pk=other)).status == "completed"
-    assert not await CallPayload.objects.filter(pk=other).aexists()
+    assert (await asyncio.to_thread(LedgerEntry.objects.get, pk=other)).status == "completed"
+    assert not await asyncio.to_thread(CallPayload.objects.filter(pk=other).exists)
