@@ -88,15 +88,19 @@ def _reserve(reservation: dict[str, object]) -> bool:
         ) from error
 
 
-def _payload_keep_logged(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+def _payload_keep_logged(
+    call_id: str, owner: tuple[object, object], outcome: LedgerOutcome, at: object
+) -> None:
     try:
-        _payload_keep(call_id, run_id, outcome, at)
+        _payload_keep(call_id, owner, outcome, at)
     except Exception as error:  # noqa: BLE001 - nobody awaits this: say it here
         # The row is complete already: a payload that cannot be kept loses only itself.
         logger.warning("The payload of call %s could not be kept: %s", call_id, type(error))
 
 
-def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+def _payload_keep(
+    call_id: str, owner: tuple[object, object], outcome: LedgerOutcome, at: object
+) -> None:
     """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
 
     Built on a database thread, so the redaction of a long prompt never holds the event loop,
@@ -106,8 +110,10 @@ def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: obje
     if payload is None:
         return
     kept, truncated, size = bounded(payload, payload_max_bytes())
+    run_id, workspace_id = owner
     row = {
         "call_id": call_id,
+        "workspace": workspace_id,
         "run_id": run_id,
         "request": kept["request"],
         "response": kept["response"],
@@ -140,8 +146,8 @@ class DatabaseLedger:
         # Calls started by this process that hold budget reservations; their ends settle them.
         # (A call whose process died is settled by `budget_charges_settle_orphans`.)
         self._charged: set[str] = set()
-        # The run of each call in flight, from its start to its end.
-        self._runs: dict[str, object] = {}
+        # The run (and workspace) of each call in flight, from its start to its end.
+        self._runs: dict[str, tuple[object, object]] = {}
         # Payloads being written (held so that they are not collected half-way).
         self._payloads: set[asyncio.Future[None]] = set()
 
@@ -209,7 +215,7 @@ class DatabaseLedger:
         if charged:
             self._charged.add(entry.call_id)
         if run_id is not None:
-            self._runs[entry.call_id] = run_id
+            self._runs[entry.call_id] = (run_id, workspace_id)
 
     async def payloads_written(self) -> None:
         """Waits for the payloads being written (tests, and a process on its way out)."""
@@ -239,14 +245,14 @@ class DatabaseLedger:
                 "finished_at": finished_at,
             },
         )
-        run_id = self._runs.pop(call_id, None)
-        if run_id is not None:
+        owner = self._runs.pop(call_id, None)
+        if owner is not None:
             # What the call sent and received is kept off the call's path: redacting and
             # writing it (about half a millisecond of CPU and a round trip for a few kB) would
             # otherwise be added to every step. It is a record for people reviewing the run,
             # not part of it: a process that dies first loses only its payload.
             task = asyncio.ensure_future(
-                in_db_thread(_payload_keep_logged, call_id, run_id, outcome, finished_at)
+                in_db_thread(_payload_keep_logged, call_id, owner, outcome, finished_at)
             )
             self._payloads.add(task)
             task.add_done_callback(self._payloads.discard)

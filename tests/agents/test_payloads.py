@@ -138,3 +138,19 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     await ledger.payloads_written()
     assert (await asyncio.to_thread(LedgerEntry.objects.get, pk=other)).status == "completed"
     assert not await asyncio.to_thread(CallPayload.objects.filter(pk=other).exists)
+
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payloads_go_with_their_runs_and_their_workspace(personas: Personas) -> None:
+    from agents.payloads import payloads_delete_for_runs
+
+    provider = make_provider(personas.workspace)
+    asyncio.run(_keep_payloads(personas, provider))
+    (kept,) = CallPayload.objects.all()
+    assert kept.workspace_id == personas.workspace.pk
+    assert payloads_delete_for_runs([uuid.uuid4()]) == 0
+    assert payloads_delete_for_runs([kept.run_id]) == 1
+    asyncio.run(_keep_payloads(personas, provider))
+    personas.workspace.delete()
+    assert not CallPayload.objects.exists()
