@@ -140,7 +140,6 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     assert not await asyncio.to_thread(CallPayload.objects.filter(pk=other).exists)
 
 
-
 @pytest.mark.django_db(transaction=True)
 def test_payloads_go_with_their_runs_and_their_workspace(personas: Personas) -> None:
     from agents.payloads import payloads_delete_for_runs
