@@ -129,13 +129,16 @@ def budgets_reserve(
     worst_case: Decimal | None,
     model: str = "",
     now: datetime | None = None,
+    budgets: list[Budget] | None = None,
 ) -> bool:
     """Reserves the call's worst case in every budget over it, or raises BudgetExceeded and
     reserves nothing. Returns whether anything was reserved (the call then needs settling).
 
     Must run inside the caller's transaction, with the ledger row the call writes, so a
-    reservation exists exactly when its ledger row does."""
-    budgets = budgets_for(scope)
+    reservation exists exactly when its ledger row does. `budgets`: those over the call, when the
+    caller has just read them."""
+    if budgets is None:
+        budgets = budgets_for(scope)
     if not budgets:
         return False
     now = now or timezone.now()

@@ -252,3 +252,24 @@ def test_two_workers_count_against_one_budget_and_stop_past_it(
     assert not BudgetCharge.objects.filter(settled_at=None).exists()
     assert period.spent == sum((cost for _, _, cost in calls), Decimal(0)) > limit
     assert _overspend_within_in_flight(calls, limit)
+
+
+def test_a_failed_budget_check_ends_the_run_with_its_reason_and_makes_no_call(
+    personas: Personas, priced: Workflow, executor: Any, llm_server: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError
+
+    from agents import ledger
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    _budget(personas, hard_limit=Decimal("10"))
+    monkeypatch.setattr(ledger, "budgets_for", unreachable)
+
+    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
+
+    assert run.status == "failed"
+    assert "The budget check could not be made (OperationalError)" in run.reason
+    assert not LedgerEntry.objects.filter(run_id=run.pk).exists()
+    assert llm_server.requests == []  # nothing reached the provider
