@@ -30,7 +30,7 @@ from agents.budgets.enforcement import (
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import LedgerEntry
+from agents.models import Budget, LedgerEntry
 from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def _ledger_insert(
     # written by the same statement batch, before the call.
     before = statement_due(row["run_id"], step_key)
     try:
-        # Without a budget over the call, one indexed SELECT is all it costs: no transaction.
-        budgets = _budget_check(budgets_for, reservation["scope"]) if reservation else []
+        # Without a budget in the workspace, one indexed SELECT is all it costs: no transaction.
+        budgets = _budget_check(_budgets_over, reservation["scope"]) if reservation else []
         if not budgets:
             with connection.cursor() as cursor:
                 execute_together(cursor, [before, insert] if before else [insert])
@@ -80,6 +80,22 @@ def _ledger_insert(
         if before is not None:  # rolled back with the row: the step's failure writes it
             statement_before_call(row["run_id"], str(step_key), *before)
         raise
+
+
+_ANY_BUDGET = Columns(Budget)
+
+
+def _budgets_over(scope: SpendScope) -> list[Budget]:
+    # Hand-written like the ledger's statements: most workspaces have no budget, and compiling
+    # the ORM's query would cost more than the database takes to answer it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_ANY_BUDGET.table} WHERE {_ANY_BUDGET['workspace']} = %s LIMIT 1",
+            [_ANY_BUDGET.value("workspace", scope.workspace_id)],
+        )
+        if cursor.fetchone() is None:
+            return []
+    return budgets_for(scope)
 
 
 def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
