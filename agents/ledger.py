@@ -27,6 +27,7 @@ from agents.budgets.enforcement import (
     budgets_for,
     budgets_reserve,
     budgets_settle,
+    workspace_has_budgets,
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
@@ -82,20 +83,8 @@ def _ledger_insert(
         raise
 
 
-_ANY_BUDGET = Columns(Budget)
-
-
 def _budgets_over(scope: SpendScope) -> list[Budget]:
-    # Hand-written like the ledger's statements: most workspaces have no budget, and compiling
-    # the ORM's query would cost more than the database takes to answer it.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {_ANY_BUDGET.table} WHERE {_ANY_BUDGET['workspace']} = %s LIMIT 1",
-            [_ANY_BUDGET.value("workspace", scope.workspace_id)],
-        )
-        if cursor.fetchone() is None:
-            return []
-    return budgets_for(scope)
+    return budgets_for(scope) if workspace_has_budgets(scope.workspace_id) else []
 
 
 def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
