@@ -248,7 +248,12 @@ class CallPayload(models.Model):
     """
 
     call_id = models.UUIDField(primary_key=True)
-    # The run it belongs to (as on the ledger row): retention deletes a run's payloads with it.
+    # Deleting a workspace deletes its payloads with it (the prompts of its runs).
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The run it belongs to (as on the ledger row); whatever deletes runs deletes their payloads
+    # with `agents.payloads.payloads_delete_for_runs` (no foreign key: runs live in workflows).
     run_id = models.UUIDField(db_index=True)
     request = models.JSONField(default=dict)
     response = models.JSONField(default=dict)

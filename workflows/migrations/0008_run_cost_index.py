@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('workflows', '0005_run_forked_from'),
+        ('workflows', '0007_retention_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
