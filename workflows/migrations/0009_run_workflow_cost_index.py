@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('workflows', '0006_run_cost_index'),
+        ('workflows', '0008_run_cost_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
