@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Final
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from a2a_site.db import (
@@ -28,14 +28,17 @@ from agents.budgets.enforcement import (
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import LedgerEntry
+from agents.models import CallPayload, LedgerEntry
+from agents.payloads import bounded, call_payload, payload_max_bytes
 from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
 
 # How long a call waits for calls in flight to settle when only their reservations fill a
-# budget (they usually cost far less than their worst case), and how often it asks again.
-BUDGET_WAIT_S: Final = 30.0
+# budget (they usually cost far less than their worst case), and how often it asks again. The
+# calls it waits for end within their own time limits (or the reaper settles them), so this
+# only bounds the unforeseen.
+BUDGET_WAIT_S: Final = 300.0
 BUDGET_RETRY_S: Final = 0.05
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
@@ -44,6 +47,7 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 # Two statements per model call, written by hand: the ORM's compiling of them cost more than
 # the database took to run them.
 _LEDGER = Columns(LedgerEntry)
+_PAYLOAD = Columns(CallPayload)
 
 
 def _ledger_insert(
@@ -84,6 +88,48 @@ def _reserve(reservation: dict[str, object]) -> bool:
         ) from error
 
 
+def _call_finish(
+    call_id: str, fields: dict[str, object], run_id: object, outcome: LedgerOutcome
+) -> None:
+    """Completes the row (with its rollup), then keeps what a run's call sent and received."""
+    ledger_finish(call_id, fields)
+    if run_id is None:
+        return
+    try:
+        _payload_keep(call_id, run_id, outcome, fields["finished_at"])
+    except DatabaseError:
+        # The row is complete already: a payload the database refuses loses only itself.
+        logger.warning("The payload of call %s could not be kept.", call_id)
+
+
+def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+    """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
+
+    Built here, on the database thread, so the redaction of a long prompt never holds the event
+    loop. A repeated completion keeps the first payload."""
+    payload = call_payload(outcome)
+    if payload is None:
+        return
+    kept, truncated, size = bounded(payload, payload_max_bytes())
+    row = {
+        "call_id": call_id,
+        "run_id": run_id,
+        "request": kept["request"],
+        "response": kept["response"],
+        "truncated": truncated,
+        "size_bytes": size,
+        "created_at": at,
+    }
+    columns = ", ".join(_PAYLOAD[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+            _PAYLOAD.values(row),
+        )
+
+
 class DatabaseLedger:
     """Writes a `LedgerEntry` before each provider attempt and completes it after.
 
@@ -92,12 +138,15 @@ class DatabaseLedger:
 
     Before the row is written the call is reserved in the budgets over it (see
     `agents.budgets.enforcement`); a refusal raises `BudgetExceeded` and no row is written.
+    A run's calls also keep what they sent and received (`CallPayload`), after the completion.
     """
 
     def __init__(self) -> None:
         # Calls started by this process that hold budget reservations; their ends settle them.
         # (A call whose process died is settled by `budget_charges_settle_orphans`.)
         self._charged: set[str] = set()
+        # The run of each call in flight, from its start to its end.
+        self._runs: dict[str, object] = {}
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -162,13 +211,15 @@ class DatabaseLedger:
             break
         if charged:
             self._charged.add(entry.call_id)
+        if run_id is not None:
+            self._runs[entry.call_id] = run_id
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
         first_token = outcome.first_token_ms
         # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            ledger_finish,
+            _call_finish,
             call_id,
             {
                 "status": outcome.status,
@@ -184,6 +235,8 @@ class DatabaseLedger:
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),
             },
+            self._runs.pop(call_id, None),
+            outcome,
         )
         if call_id in self._charged:
             self._charged.discard(call_id)

@@ -56,6 +56,17 @@ class PeriodFigures:
         return "ok"
 
     @property
+    def meter_low(self) -> Decimal | None:
+        # <meter> colours: green under half the limit, amber to 80 %, red past it.
+        limit = self.limit
+        return None if limit is None else limit / 2
+
+    @property
+    def meter_high(self) -> Decimal | None:
+        limit = self.limit
+        return None if limit is None else limit * 8 / 10
+
+    @property
     def meter_value(self) -> Decimal:
         limit = self.limit
         return min(self.spent, limit) if limit is not None else self.spent

@@ -37,6 +37,8 @@ def priced(personas: Personas, llm_server: Any) -> Workflow:
                 name=name,
                 provider=gateway,
                 model={"provider_id": str(gateway.pk), "model": "gpt-4o-mini"},
+                # A bounded answer bounds what a budget reserves for each call.
+                max_tokens=64,
             ).pk
         )
         for name in ("Researcher", "Analyst", "Writer")
@@ -62,7 +64,7 @@ def test_a_hard_limit_stops_the_run_at_its_next_step_with_the_reason(
 ) -> None:
     budget = _budget(personas, scope="workflow", target=str(priced.pk))
 
-    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}))
+    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
 
     assert run.status == "failed"
     assert "Budget “Tiny” reached its hard limit of $0.000001" in run.reason
@@ -84,14 +86,14 @@ def test_a_pausing_budget_waits_for_a_person_who_raises_the_limit_and_resumes(
 ) -> None:
     budget = _budget(personas, scope="user", target=str(personas.owner.pk), on_exceed="pause")
 
-    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}))
+    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
 
     assert run.status == "waiting"
     request = run.waiting_request or {}
     assert "Budget “Tiny” reached its hard limit" in request["prompt"]
     budget.hard_limit = Decimal("10")
     budget.save()
-    run = finished(run_answer(run=run, step_key=request["step_key"], answer=True, user=None))
+    run = finished(run_answer(run=run, step_key=request["step_key"], answer=True, user=None), 60)
     assert run.status == "succeeded", run.reason
     assert LedgerEntry.objects.filter(run_id=run.pk).count() == 3
 
@@ -100,11 +102,11 @@ def test_a_person_can_stop_a_paused_run(
     personas: Personas, priced: Workflow, executor: Any
 ) -> None:
     _budget(personas, on_exceed="pause")
-    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}))
+    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
     assert run.status == "waiting"
 
     key = (run.waiting_request or {})["step_key"]
-    run = finished(run_answer(run=run, step_key=key, answer=False, user=None))
+    run = finished(run_answer(run=run, step_key=key, answer=False, user=None), 60)
 
     assert run.status == "cancelled"
     assert "A person stopped the run" in run.reason
@@ -172,3 +174,81 @@ def test_a_budget_over_another_workflow_does_not_refuse_this_one(
     _spent(personas, scope="workflow", target="00000000-0000-0000-0000-000000000000")
     run = run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}, dispatch=False)
     assert run.status == "queued"
+
+
+def _overspend_within_in_flight(calls: list[tuple[Any, Any, Decimal]], limit: Decimal) -> bool:
+    """Spend past the limit is at most the cost of the calls in flight when (in order of the
+    calls' ends) cumulative spend crossed it."""
+    total = sum((cost for _, _, cost in calls), Decimal(0))
+    if total <= limit:
+        return True
+    running = Decimal(0)
+    for _, finished_at, cost in sorted(calls, key=lambda call: call[1]):
+        running += cost
+        if running > limit:
+            crossing = finished_at
+            break
+    in_flight = sum(
+        (cost for started, finished_at, cost in calls if started <= crossing <= finished_at),
+        Decimal(0),
+    )
+    return total - limit <= in_flight
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_two_workers_count_against_one_budget_and_stop_past_it(
+    personas: Personas, priced: Workflow, llm_server: Any, settings: Any
+) -> None:
+    import uuid
+
+    from agents.budgets.models import BudgetCharge
+    from tests.support.processes import start_celery_worker
+    from tests.support.waiting import wait_for
+    from workflows.models import Run
+
+    settings.EXECUTION_MODE = "celery"
+    # Slow enough that the runs' calls overlap on both workers.
+    llm_server.set_script(
+        {"rules": [{"reply": "A steady answer.", "chunks": 4, "chunk_delay_ms": 80}]}
+    )
+    limit = Decimal("0.0001")  # about half of what the twelve runs would spend
+    budget = _budget(personas, hard_limit=limit, scope="workflow", target=str(priced.pk))
+    workers = [
+        start_celery_worker(
+            f"budget-{index}-{uuid.uuid4().hex[:6]}",
+            A2A_DEMO_MODEL_URL=llm_server.url,
+            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+        )
+        for index in range(2)
+    ]
+    try:
+        ids = [
+            run_start(workflow=priced, user=personas.owner, inputs={"topic": f"t{i}"}).pk
+            for i in range(12)
+        ]
+        wait_for(
+            lambda: not Run.objects.filter(pk__in=ids, status__in=["queued", "running"]).exists(),
+            timeout=120,
+            interval=0.2,
+            what="every run to end",
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+    runs = Run.objects.filter(pk__in=ids)
+    stopped = runs.filter(status="failed", reason__contains="Budget “Tiny” reached its hard limit")
+    outcomes = list(runs.values_list("status", "reason"))
+    assert stopped.exists(), set(outcomes)
+    assert runs.filter(status__in=["succeeded", "failed"]).count() == 12, outcomes
+    # Every reservation was settled at its call's real cost, whichever worker made it.
+    calls = list(
+        LedgerEntry.objects.filter(run_id__in=ids, finished_at__isnull=False).values_list(
+            "started_at", "finished_at", "cost"
+        )
+    )
+    period = BudgetPeriod.objects.get(budget=budget)
+    assert period.reserved == 0
+    assert not BudgetCharge.objects.filter(settled_at=None).exists()
+    assert period.spent == sum((cost for _, _, cost in calls), Decimal(0)) > limit
+    assert _overspend_within_in_flight(calls, limit)
