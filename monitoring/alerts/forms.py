@@ -23,7 +23,6 @@ class AlertRuleForm(forms.Form):
     kind = forms.ChoiceField(
         label="Measure",
         choices=RuleKind.choices,
-        help_text=" ".join(f"{RuleKind(k).label}: {info.explain}" for k, info in KINDS.items()),
     )
     threshold = forms.DecimalField(
         max_digits=16,
