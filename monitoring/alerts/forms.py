@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused
-from monitoring.alerts.kinds import KINDS
 from monitoring.alerts.models import ChannelKind, RuleKind
 from monitoring.alerts.webhooks import webhook_url_check
 
