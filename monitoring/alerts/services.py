@@ -10,7 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from a2a_site.accounts.models import Workspace
-from agents.crypto import credential_encrypt
+from agents.crypto import credential_encrypt, credential_rotate_token
 from monitoring.alerts.evaluation import incident_recover
 from monitoring.alerts.models import (
     AlertChannel,
@@ -93,6 +93,17 @@ def alert_channel_secret_rotate(*, channel: AlertChannel) -> str:
     channel.secret_encrypted = credential_encrypt(secret)
     channel.save(update_fields=["secret_encrypted", "updated_at"])
     return secret
+
+
+def alert_channel_secrets_rotate() -> int:
+    """Re-encrypts every webhook's signing secret with the first credential key (called by
+    `rotate_credential_keys`, inside its transaction)."""
+    rotated = 0
+    for channel in AlertChannel.objects.select_for_update().exclude(secret_encrypted=""):
+        channel.secret_encrypted = credential_rotate_token(channel.secret_encrypted)
+        channel.save(update_fields=["secret_encrypted"])
+        rotated += 1
+    return rotated
 
 
 def alert_channel_delete(*, channel: AlertChannel) -> None:

@@ -68,6 +68,20 @@ def test_the_secret_is_stored_encrypted(personas: Personas) -> None:
     assert credential_decrypt(channel.secret_encrypted) == secret
 
 
+def test_a_key_rotation_re_encrypts_the_secrets(personas: Personas, settings: Any) -> None:
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CREDENTIAL_KEYS = [old]
+    channel, secret = hook(personas, "https://hooks.example.com/a2a")
+    settings.CREDENTIAL_KEYS = [new, old]
+    call_command("rotate_credential_keys", verbosity=0)
+    settings.CREDENTIAL_KEYS = [new]
+    channel.refresh_from_db()
+    assert credential_decrypt(channel.secret_encrypted) == secret
+
+
 def test_an_alert_reaches_a_webhook_signed(
     personas: Personas, now: datetime, webhook_receiver: WebhookReceiver, allow_loopback_hooks: None
 ) -> None:
