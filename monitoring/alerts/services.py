@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -18,6 +20,7 @@ from monitoring.alerts.models import (
     AlertIncident,
     AlertRule,
     ChannelKind,
+    DeliveryStatus,
     IncidentState,
     Notification,
     NotificationSeen,
@@ -143,3 +146,20 @@ def notifications_mark_seen(*, user: Any, workspace: Workspace) -> None:
         NotificationSeen.objects.filter(pk=seen.pk, last_seen_id__lt=latest).update(
             last_seen_id=latest
         )
+
+
+FORGET_BATCH = 1000
+
+
+def alerts_forget_old(*, now: datetime) -> int:
+    """Deletes one batch of notifications and finished deliveries older than ALERTS_KEEP_DAYS
+    (a batch per round keeps each delete short); incidents, the history, are kept."""
+    cutoff = now - timedelta(days=settings.ALERTS_KEEP_DAYS)
+    old_notifications = Notification.objects.filter(created_at__lt=cutoff).order_by("id")
+    notifications = list(old_notifications.values_list("id", flat=True)[:FORGET_BATCH])
+    old_deliveries = AlertDelivery.objects.filter(created_at__lt=cutoff).exclude(
+        status=DeliveryStatus.PENDING
+    )
+    deliveries = list(old_deliveries.order_by("id").values_list("id", flat=True)[:FORGET_BATCH])
+    deleted = Notification.objects.filter(id__in=notifications).delete()[0]
+    return deleted + AlertDelivery.objects.filter(id__in=deliveries).delete()[0]

@@ -221,3 +221,20 @@ def test_disabled_channels_get_nothing(personas: Personas, now: datetime) -> Non
     fire_error_alert(personas, now)
     assert not AlertDelivery.objects.exists()
     assert Decimal(1)  # the incident itself is there: see test_evaluation
+
+
+def test_old_notifications_and_finished_deliveries_are_forgotten(
+    personas: Personas, now: datetime, settings: Any
+) -> None:
+    from monitoring.alerts.models import AlertIncident, Notification
+    from monitoring.alerts.services import alerts_forget_old
+
+    settings.ALERTS_KEEP_DAYS = 30
+    hook(personas, "https://hooks.example.com/a2a")
+    fire_error_alert(personas, now)
+    AlertDelivery.objects.update(status=DeliveryStatus.FAILED)
+
+    assert alerts_forget_old(now=now + timedelta(days=29)) == 0
+    assert alerts_forget_old(now=now + timedelta(days=31)) == 2
+    assert not Notification.objects.exists() and not AlertDelivery.objects.exists()
+    assert AlertIncident.objects.count() == 1  # the history stays
