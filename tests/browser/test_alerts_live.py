@@ -106,6 +106,7 @@ def test_an_alert_fires_and_its_notification_appears_live(
         return "Could not connect" in page.get_by_test_id("deliveries").inner_text()
 
     wait_for(attempted, timeout=30, interval=0.5, what="the worker's first attempt")
+    page.get_by_test_id("deliveries").locator("summary").first.click()
     screenshot(page, "65-alert-channel-deliveries")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "65-alert-channel-deliveries-phone-dark", theme="dark")
