@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -23,16 +24,19 @@ from a2a_site.db import (
 from agents.budgets.enforcement import (
     SpendScope,
     budget_refusal_count,
+    budgets_for,
     budgets_reserve,
     budgets_settle,
+    workspace_has_budgets,
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import CallPayload, LedgerEntry
+from agents.models import Budget, CallPayload, LedgerEntry
 from agents.payloads import bounded, call_payload, payload_max_bytes
 from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a call waits for calls in flight to settle when only their reservations fill a
 # budget (they usually cost far less than their worst case), and how often it asks again. The
@@ -64,20 +68,30 @@ def _ledger_insert(
     # written by the same statement batch, before the call.
     before = statement_due(row["run_id"], step_key)
     try:
-        with transaction.atomic():
-            charged = reservation is not None and _reserve(reservation)
+        # Without a budget in the workspace, one indexed SELECT is all it costs: no transaction.
+        budgets = _budget_check(_budgets_over, reservation["scope"]) if reservation else []
+        if not budgets:
             with connection.cursor() as cursor:
                 execute_together(cursor, [before, insert] if before else [insert])
-        return charged
+            return False
+        with transaction.atomic():
+            _budget_check(budgets_reserve, **reservation, budgets=budgets)  # type: ignore[arg-type]
+            with connection.cursor() as cursor:
+                execute_together(cursor, [before, insert] if before else [insert])
+        return True
     except Exception:
         if before is not None:  # rolled back with the row: the step's failure writes it
             statement_before_call(row["run_id"], str(step_key), *before)
         raise
 
 
-def _reserve(reservation: dict[str, object]) -> bool:
+def _budgets_over(scope: SpendScope) -> list[Budget]:
+    return budgets_for(scope) if workspace_has_budgets(scope.workspace_id) else []
+
+
+def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
-        return budgets_reserve(**reservation)  # type: ignore[arg-type]
+        return check(*args, **kwargs)
     except BudgetExceeded:
         raise
     except Exception as error:

@@ -232,7 +232,9 @@ class DjangoAgentRunner:
                     ) from None
         except BudgetExceeded as refused:
             # Not made: the engine ends the step and lets the budget decide the run's fate.
-            stop = SpendStop(refused.message, refused.key or "spend-check", refused.pause)
+            key = refused.key or "spend-check"
+            budget_id = key.split(":")[1] if key.startswith("spend-limit:") else ""
+            stop = SpendStop(refused.message, key, refused.pause, budget_id)
             raise SpendRefused(stop) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None

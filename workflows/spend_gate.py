@@ -20,6 +20,7 @@ from agents.budgets.enforcement import (
     SpendScope,
     budgets_exhausted,
     hard_budgets_for,
+    workspace_has_budgets,
 )
 from agents.budgets.models import Budget
 from workflows.engine.contracts import SpendStop
@@ -37,6 +38,9 @@ class DatabaseSpendGate:
     _budgets: list[Budget] | None = field(default=None, repr=False)
 
     def _exhausted(self) -> SpendStop | None:
+        if self._budgets is None and not workspace_has_budgets(self.workspace_id):
+            self._budgets = []
+            return None
         if self._budgets is None:
             self._budgets = hard_budgets_for(
                 SpendScope(
@@ -48,7 +52,7 @@ class DatabaseSpendGate:
         exhausted = budgets_exhausted(self._budgets)
         if exhausted is None:
             return None
-        return SpendStop(exhausted.reason, exhausted.key, exhausted.pause)
+        return SpendStop(exhausted.reason, exhausted.key, exhausted.pause, exhausted.budget_id)
 
     async def exhausted(self, run_id: str) -> SpendStop | None:
         if self._budgets == []:
@@ -71,7 +75,7 @@ def launch_refusal(
         workflow_id=str(workflow_id),
         user_id=str(user_id) if user_id else None,
     )
-    if not Budget.objects.filter(workspace_id=workspace_id, hard_limit__isnull=False).exists():
+    if not workspace_has_budgets(workspace_id):
         return None
     versions = agent_versions_load(agent_versions, str(workspace_id)) if agent_versions else {}
     provider_ids: Iterable[str] = {

@@ -26,10 +26,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
+from a2a_site.db import Columns
 from agents.budgets.models import Budget, BudgetCharge, BudgetPeriod
 from agents.budgets.periods import period_bounds, period_label
 from agents.budgets.signals import budget_threshold_crossed
@@ -63,6 +64,21 @@ def money(amount: Decimal | None) -> str:
     if text.endswith("."):
         text += "00"
     return f"${text}"
+
+
+_BUDGET = Columns(Budget)
+
+
+def workspace_has_budgets(workspace_id: Any) -> bool:
+    """Whether the workspace has any budget: asked before every call, every run's first step
+    and every launch, so hand-written (most workspaces have none, and compiling the ORM's query
+    would cost more than the database takes to answer it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s LIMIT 1",
+            [_BUDGET.value("workspace", workspace_id)],
+        )
+        return cursor.fetchone() is not None
 
 
 def budgets_for(scope: SpendScope, *, agent_ids=(), provider_ids=()) -> list[Budget]:
@@ -129,13 +145,16 @@ def budgets_reserve(
     worst_case: Decimal | None,
     model: str = "",
     now: datetime | None = None,
+    budgets: list[Budget] | None = None,
 ) -> bool:
     """Reserves the call's worst case in every budget over it, or raises BudgetExceeded and
     reserves nothing. Returns whether anything was reserved (the call then needs settling).
 
     Must run inside the caller's transaction, with the ledger row the call writes, so a
-    reservation exists exactly when its ledger row does."""
-    budgets = budgets_for(scope)
+    reservation exists exactly when its ledger row does. `budgets`: those over the call, when the
+    caller has just read them."""
+    if budgets is None:
+        budgets = budgets_for(scope)
     if not budgets:
         return False
     now = now or timezone.now()
@@ -191,7 +210,10 @@ def budget_refusal_count(refusal: BudgetExceeded) -> None:
 def budgets_settle(call_id: str, cost: Decimal, price_source: str = "") -> int:
     """Replaces the call's reservations by its real cost; idempotent (each charge settles once).
     Returns how many charges it settled."""
-    charges = list(BudgetCharge.objects.filter(call_id=call_id, settled_at=None))
+    # In budget order, as reservations lock the period rows: no deadlock between the two.
+    charges = list(
+        BudgetCharge.objects.filter(call_id=call_id, settled_at=None).order_by("budget_id")
+    )
     if not charges:
         return 0
     now = timezone.now()
@@ -310,6 +332,7 @@ class Exhausted:
     reason: str
     key: str
     pause: bool
+    budget_id: str
 
 
 def hard_budgets_for(scope: SpendScope, *, agent_ids=(), provider_ids=()) -> list[Budget]:
@@ -339,5 +362,6 @@ def budgets_exhausted(budgets: list[Budget], now: datetime | None = None) -> Exh
                 _exhausted_reason(budget, start, used),
                 period_key(budget, start),
                 budget.on_exceed == Budget.OnExceed.PAUSE,
+                str(budget.pk),
             )
     return None

@@ -82,8 +82,10 @@ def test_a_hard_limit_stops_the_run_at_its_next_step_with_the_reason(
 
 
 def test_a_pausing_budget_waits_for_a_person_who_raises_the_limit_and_resumes(
-    personas: Personas, priced: Workflow, executor: Any
+    personas: Personas, priced: Workflow, executor: Any, client_for: Any
 ) -> None:
+    from django.urls import reverse
+
     budget = _budget(personas, scope="user", target=str(personas.owner.pk), on_exceed="pause")
 
     run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
@@ -91,6 +93,8 @@ def test_a_pausing_budget_waits_for_a_person_who_raises_the_limit_and_resumes(
     assert run.status == "waiting"
     request = run.waiting_request or {}
     assert "Budget “Tiny” reached its hard limit" in request["prompt"]
+    page = client_for(personas.editor).get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert reverse("budget_detail", args=[budget.pk]) in page and "Approve" in page
     budget.hard_limit = Decimal("10")
     budget.save()
     run = finished(run_answer(run=run, step_key=request["step_key"], answer=True, user=None), 60)
@@ -252,3 +256,24 @@ def test_two_workers_count_against_one_budget_and_stop_past_it(
     assert not BudgetCharge.objects.filter(settled_at=None).exists()
     assert period.spent == sum((cost for _, _, cost in calls), Decimal(0)) > limit
     assert _overspend_within_in_flight(calls, limit)
+
+
+def test_a_failed_budget_check_ends_the_run_with_its_reason_and_makes_no_call(
+    personas: Personas, priced: Workflow, executor: Any, llm_server: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError
+
+    from agents import ledger
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    _budget(personas, hard_limit=Decimal("10"))
+    monkeypatch.setattr(ledger, "budgets_for", unreachable)
+
+    run = finished(run_start(workflow=priced, user=personas.owner, inputs={"topic": "tea"}), 60)
+
+    assert run.status == "failed"
+    assert "The budget check could not be made (OperationalError)" in run.reason
+    assert not LedgerEntry.objects.filter(run_id=run.pk).exists()
+    assert llm_server.requests == []  # nothing reached the provider

@@ -178,6 +178,7 @@ class SpendStop:
     reason: str
     key: str
     pause: bool = False
+    budget_id: str = ""  # where a person raises the limit
 
 
 class SpendGate(Protocol):

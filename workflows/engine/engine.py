@@ -550,7 +550,8 @@ class RunContext:
                 raise RunStop("cancelled", f"{stop.reason} A person stopped the run.")
             number += 1
         prompt = f"{stop.reason} Raise the budget's limit, then approve to resume; reject to stop."
-        await self.wait(f"{stop.key}@{number}", {"kind": "approval", "prompt": prompt})
+        request = {"kind": "approval", "prompt": prompt, "budget_id": stop.budget_id}
+        await self.wait(f"{stop.key}@{number}", request)
 
     async def watch(self, interval: float) -> None:
         """Interrupts in-flight steps when the run is cancelled or its lease is lost."""

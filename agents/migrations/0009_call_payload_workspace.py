@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0007_call_payloads_and_ledger_run_time'),
+        ('agents', '0008_ledger_rollups_by_day'),
     ]
 
     operations = [
