@@ -150,6 +150,11 @@ def _inspect_attempt(span: Span, inspection: Inspection) -> None:
             inspection.notes.append(
                 "This call is still in flight: what it sent and received is kept when it ends."
             )
+        elif span.status == "unknown":
+            inspection.notes.append(
+                "The worker making this call stopped before it ended: what it sent and received "
+                "was not kept."
+            )
         else:
             inspection.notes.append(
                 "What this call sent and received was not kept: it was made before the studio "
