@@ -211,12 +211,14 @@ RUN_RETENTION_MAX_BATCHES = env_int("A2A_RUN_RETENTION_MAX_BATCHES", 20, minimum
 # executor's housekeeping) evaluates the rules that are due — each once per
 # ALERTS_EVALUATE_SECONDS, whatever the number of evaluators — and sends the e-mails and webhooks
 # that are due, retried ALERTS_DELIVERY_ATTEMPTS times with a backoff doubling from
-# ALERTS_DELIVERY_BACKOFF_SECONDS. SITE_URL makes the links in e-mails and webhooks absolute.
+# ALERTS_DELIVERY_BACKOFF_SECONDS. Notifications and finished deliveries are kept ALERTS_KEEP_DAYS.
+# SITE_URL makes the links in e-mails and webhooks absolute.
 ALERTS_ROUND_SECONDS = env_int("A2A_ALERTS_ROUND_SECONDS", 10, minimum=1)
 ALERTS_EVALUATE_SECONDS = env_int("A2A_ALERTS_EVALUATE_SECONDS", 60, minimum=1)
 ALERTS_DELIVERY_ATTEMPTS = env_int("A2A_ALERTS_DELIVERY_ATTEMPTS", 6, minimum=1)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("A2A_ALERTS_DELIVERY_BACKOFF_SECONDS", 30, minimum=1)
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("A2A_ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+ALERTS_KEEP_DAYS = env_int("A2A_ALERTS_KEEP_DAYS", 90, minimum=1)
 SITE_URL = env_str("A2A_SITE_URL")
 CELERY_BEAT_SCHEDULE = {
     "ollama-fleet-probe": {
