@@ -19,6 +19,7 @@ rows_events, seq_scans (null with a note for what could not be measured).
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import re
@@ -83,11 +84,11 @@ def deep_url(client: Any, base: str, pages: int) -> str:
     """The URL of page `pages` of the unfiltered list, reached by following "Next page"."""
     url = base
     for _ in range(pages):
-        response = client.get(url)
-        following = response.context["next_page_url"]
-        if not following:
+        page = client.get(url).content.decode()
+        found = re.search(r'href="([^"]+)" data-testid="next-page"', page)
+        if found is None:
             break
-        url = following
+        url = html.unescape(found.group(1))
     return url
 
 

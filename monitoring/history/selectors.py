@@ -249,7 +249,9 @@ def history_page(
         next_cursor = cursor_encode(_key_text(query.sort, last.sort_key), str(last.pk))
     _mark_unknown_prices(rows)
     # Counting every match is slow at scale: count up to the cap and say "1,000+".
-    count = matching.order_by().values("pk")[: COUNT_CAP + 1].count() if counted else 0
+    # In the order of the time index, so the planner walks an index (not the table) to the cap.
+    capped = matching.order_by("-created_at", "-pk").values("pk")[: COUNT_CAP + 1]
+    count = capped.count() if counted else 0
     return HistoryPage(rows, next_cursor, min(count, COUNT_CAP), count > COUNT_CAP)
 
 
