@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("a2a_site.accounts.urls")),
     path("agents/", include("agents.urls")),
     path("", include("workflows.urls")),
+    path("", include("monitoring.run_urls")),
     path("monitoring/", include("monitoring.urls")),
     path("budgets/", include("monitoring.budgets.urls")),
     path("alerts/", include("monitoring.alerts.urls")),

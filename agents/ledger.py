@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from a2a_site.db import (
@@ -23,6 +23,7 @@ from a2a_site.db import (
 )
 from agents.budgets.enforcement import (
     SpendScope,
+    budget_charges_settle_orphans,
     budget_refusal_count,
     budgets_for,
     budgets_reserve,
@@ -31,7 +32,8 @@ from agents.budgets.enforcement import (
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
-from agents.models import Budget, LedgerEntry
+from agents.models import Budget, CallPayload, LedgerEntry
+from agents.payloads import bounded, call_payload, payload_max_bytes
 from agents.rollups import ledger_finish
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ T = TypeVar("T")
 # only bounds the unforeseen.
 BUDGET_WAIT_S: Final = 300.0
 BUDGET_RETRY_S: Final = 0.05
+BUDGET_HEAL_EVERY: Final = 20
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
@@ -50,6 +53,7 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 # Two statements per model call, written by hand: the ORM's compiling of them cost more than
 # the database took to run them.
 _LEDGER = Columns(LedgerEntry)
+_PAYLOAD = Columns(CallPayload)
 
 
 def _ledger_insert(
@@ -100,6 +104,48 @@ def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from error
 
 
+def _call_finish(
+    call_id: str, fields: dict[str, object], run_id: object, outcome: LedgerOutcome
+) -> None:
+    """Completes the row (with its rollup), then keeps what a run's call sent and received."""
+    ledger_finish(call_id, fields)
+    if run_id is None:
+        return
+    try:
+        _payload_keep(call_id, run_id, outcome, fields["finished_at"])
+    except DatabaseError:
+        # The row is complete already: a payload the database refuses loses only itself.
+        logger.warning("The payload of call %s could not be kept.", call_id)
+
+
+def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+    """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
+
+    Built here, on the database thread, so the redaction of a long prompt never holds the event
+    loop. A repeated completion keeps the first payload."""
+    payload = call_payload(outcome)
+    if payload is None:
+        return
+    kept, truncated, size = bounded(payload, payload_max_bytes())
+    row = {
+        "call_id": call_id,
+        "run_id": run_id,
+        "request": kept["request"],
+        "response": kept["response"],
+        "truncated": truncated,
+        "size_bytes": size,
+        "created_at": at,
+    }
+    columns = ", ".join(_PAYLOAD[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+            _PAYLOAD.values(row),
+        )
+
+
 class DatabaseLedger:
     """Writes a `LedgerEntry` before each provider attempt and completes it after.
 
@@ -108,12 +154,15 @@ class DatabaseLedger:
 
     Before the row is written the call is reserved in the budgets over it (see
     `agents.budgets.enforcement`); a refusal raises `BudgetExceeded` and no row is written.
+    A run's calls also keep what they sent and received (`CallPayload`), after the completion.
     """
 
     def __init__(self) -> None:
         # Calls started by this process that hold budget reservations; their ends settle them.
         # (A call whose process died is settled by `budget_charges_settle_orphans`.)
         self._charged: set[str] = set()
+        # The run of each call in flight, from its start to its end.
+        self._runs: dict[str, object] = {}
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -162,6 +211,7 @@ class DatabaseLedger:
             "finished_at": None,
         }
         waited_until = time.monotonic() + BUDGET_WAIT_S
+        retries = 0
         while True:
             try:
                 charged = await in_db_thread(
@@ -170,6 +220,12 @@ class DatabaseLedger:
             except BudgetExceeded as refusal:
                 if not refusal.final and time.monotonic() < waited_until:
                     # Only reservations of calls in flight fill the budget: they settle soon.
+                    # Now and then settle those whose calls ended without it (a settle that
+                    # failed, a dead worker), so a lost settle cannot hold the budget.
+                    retries += 1
+                    if retries % BUDGET_HEAL_EVERY == 0:
+                        with contextlib.suppress(Exception):
+                            await in_db_thread(budget_charges_settle_orphans)
                     await asyncio.sleep(BUDGET_RETRY_S)
                     continue
                 with contextlib.suppress(Exception):
@@ -178,13 +234,15 @@ class DatabaseLedger:
             break
         if charged:
             self._charged.add(entry.call_id)
+        if run_id is not None:
+            self._runs[entry.call_id] = run_id
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
         first_token = outcome.first_token_ms
         # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            ledger_finish,
+            _call_finish,
             call_id,
             {
                 "status": outcome.status,
@@ -200,13 +258,20 @@ class DatabaseLedger:
                 "http_status": outcome.http_status,
                 "finished_at": timezone.now(),
             },
+            self._runs.pop(call_id, None),
+            outcome,
         )
         if call_id in self._charged:
             self._charged.discard(call_id)
-            try:
-                await in_db_thread(budgets_settle, call_id, outcome.cost, outcome.price_source)
-            except Exception as error:  # noqa: BLE001 - the reservation stays held: safe side
-                logger.warning("Budget charges of call %s not settled yet: %s", call_id, error)
+            for attempt in range(3):
+                try:
+                    await in_db_thread(budgets_settle, call_id, outcome.cost, outcome.price_source)
+                    break
+                except Exception as error:  # noqa: BLE001 - the reservation stays held
+                    # Safe side: the reservation keeps counting until a later settle (the
+                    # next waiting call or the reaper settles it from the finished row).
+                    logger.warning("Budget charges of call %s not settled: %r", call_id, error)
+                    await asyncio.sleep(0.1 * (attempt + 1))
 
 
 def breaker_record(deployment_id: str, state: str) -> None:

@@ -218,7 +218,7 @@ class LedgerEntry(models.Model):
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     # The run it was made for (no foreign key: runs live in the workflows app, which depends on
     # this one); totals per run are sums over this column.
-    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    run_id = models.UUIDField(null=True, blank=True)
     # Where the call came from: step, agent, playground.
     source = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
@@ -229,10 +229,35 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["workspace", "started_at"], name="agents_ledger_ws_time"),
             models.Index(fields=["status", "started_at"], name="agents_ledger_status_time"),
+            # A run's calls in order: the trace reads them without a sort.
+            models.Index(fields=["run_id", "started_at"], name="agents_ledger_run_time"),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.status} {self.call_id}"
+
+
+class CallPayload(models.Model):
+    """What one provider attempt of a run sent and received, for the trace's inspector.
+
+    Kept beside the ledger rather than in it: the ledger is summed by every dashboard and must
+    stay narrow, while a payload is read one at a time, when someone opens a call. Written with
+    the ledger row's completion (agents/payloads.py), redacted and bounded in size; `truncated`
+    says that something was cut. A call without a row was made before payloads were kept.
+    """
+
+    call_id = models.UUIDField(primary_key=True)
+    # The run it belongs to (as on the ledger row): retention deletes a run's payloads with it.
+    run_id = models.UUIDField(db_index=True)
+    request = models.JSONField(default=dict)
+    response = models.JSONField(default=dict)
+    truncated = models.BooleanField(default=False)
+    # The payload's size as it would have been stored whole (JSON bytes).
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"payload {self.call_id}"
 
 
 class LedgerRollup(models.Model):

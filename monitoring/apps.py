@@ -14,10 +14,8 @@ class MonitoringConfig(AppConfig):
         from monitoring.alerts.rounds import alerts_round
         from workflows.housekeeping import Duty, housekeeping_register
 
-        # Budgets announce their thresholds; budget alert rules turn them into incidents.
-        budget_threshold_crossed.connect(
-            budget_threshold_crossed_receive, dispatch_uid="alerts-budget-thresholds"
-        )
+        # A budget crossing a threshold opens its alert at once, in the process that saw it.
+        budget_threshold_crossed.connect(budget_threshold_crossed_receive, dispatch_uid="alerts")
 
         housekeeping_register(
             Duty("alerts", alerts_round, lambda: float(settings.ALERTS_ROUND_SECONDS))

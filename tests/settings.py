@@ -22,8 +22,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Tests start executors themselves when they want one.
-EXECUTOR_AUTOSTART = False
+# Tests start executors themselves when they want one (a server the suite starts may ask for its
+# own with A2A_EXECUTOR_AUTOSTART=true, as `make run` has it).
+EXECUTOR_AUTOSTART = os.environ.get("A2A_EXECUTOR_AUTOSTART") == "true"
 
 # The suite and the servers it starts speak plain HTTP on loopback.
 DEBUG = False

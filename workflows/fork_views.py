@@ -43,7 +43,7 @@ def _version_choices(
     own = point.run.version
     choices = [("same", f"Version {own.number}, the one this run used")]
     if latest is None or latest.pk == own.pk:
-        return choices, ""
+        return [("same", f"Version {own.number}, the one this run used and the latest")], ""
     try:
         fork_version_check(point, latest)
     except ValidationError as error:

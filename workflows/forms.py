@@ -199,6 +199,33 @@ def _same_value(submitted: Any, original: Any) -> bool:
     return bool(submitted == original)
 
 
+_JSON_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "number": ((int, float), "a number"),
+    "integer": ((int,), "a whole number"),
+    "boolean": ((bool,), "true or false"),
+    "object": ((dict,), 'a JSON object, such as {"key": "value"}'),
+    "array": ((list,), 'a JSON list, such as ["a", "b"]'),
+}
+
+
+class VariableValueField(JsonInputField):
+    """A variable's value as JSON, checked against the variable's type (empty: not set)."""
+
+    def __init__(self, *, kind: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        expected = _JSON_KINDS.get(self.kind)
+        if value is None or expected is None:
+            return
+        types, wanted = expected
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, types) or (is_bool and self.kind != "boolean"):
+            raise forms.ValidationError(f"This variable holds {wanted}.", code="invalid")
+
+
 def fork_variables_form_class(variables: list[Any], values: Mapping[str, Any]) -> type[forms.Form]:
     """One field per variable of the graph, holding its value at the fork point: plain text for
     strings, JSON for the rest."""
@@ -210,13 +237,16 @@ def fork_variables_form_class(variables: list[Any], values: Mapping[str, Any]) -
             "required": False,
         }
         value = values.get(variable.name)
+        attrs = {"rows": 3, "placeholder": "Not set yet at this step"}
         if variable.type == "string" and (value is None or isinstance(value, str)):
             fields[variable.name] = forms.CharField(
-                widget=forms.Textarea(attrs={"rows": 3}), strip=False, **common
+                widget=forms.Textarea(attrs=attrs), strip=False, **common
             )
         else:
-            fields[variable.name] = JsonInputField(
-                widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}), **common
+            fields[variable.name] = VariableValueField(
+                kind=variable.type,
+                widget=forms.Textarea(attrs={**attrs, "class": "mono"}),
+                **common,
             )
     return type("ForkVariablesForm", (forms.Form,), fields)
 

@@ -291,7 +291,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             "children": list(
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
-            "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")),
+            "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")[:20]),
             "steps": run_steps_shown(
                 run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
             ),

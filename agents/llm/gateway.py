@@ -311,7 +311,9 @@ class Gateway:
             else:
                 resilience.failed(dep, state, error)
             attempts.append(Attempt(dep.id, "failed", error.kind, latency_ms, error.status))
-            await self._finish(call_id, "failed", None, ZERO, False, latency_ms, error)
+            await self._finish(
+                call_id, "failed", None, ZERO, False, latency_ms, error, request=request
+            )
             raise
         except BaseException as exc:
             # Cancelled by our caller (a failing delta callback cannot get here: it is guarded).
@@ -321,7 +323,17 @@ class Gateway:
             attempts.append(Attempt(dep.id, "failed", kind, latency_ms, None))
             with contextlib.suppress(BaseException):
                 await asyncio.shield(
-                    self._finish(call_id, "failed", None, ZERO, False, latency_ms, None, kind)
+                    self._finish(
+                        call_id,
+                        "failed",
+                        None,
+                        ZERO,
+                        False,
+                        latency_ms,
+                        None,
+                        kind,
+                        request=request,
+                    )
                 )
             raise
         latency_ms = (time.perf_counter() - t0) * 1000
@@ -348,6 +360,8 @@ class Gateway:
             latency_ms,
             None,
             price_source=price_source,
+            request=request,
+            response=result,
             # Time to first token means something only when the answer streamed.
             first_token_ms=result.first_token_ms if request.stream else None,
         )
@@ -365,6 +379,8 @@ class Gateway:
         error_kind: str | None = None,
         *,
         price_source: str = "",
+        request: LLMRequest | None = None,
+        response: LaneResult | None = None,
         first_token_ms: float | None = None,
     ) -> None:
         ledger = self.ledger
@@ -379,6 +395,9 @@ class Gateway:
             error_kind=error.kind if error is not None else error_kind,
             http_status=error.status if error is not None else (200 if usage else None),
             price_source=price_source,
+            request=request,
+            response=response,
+            error_message=error.message if error is not None else "",
             first_token_ms=first_token_ms,
         )
         try:

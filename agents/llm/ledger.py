@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .types import Usage
+from .types import LaneResult, LLMRequest, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,11 @@ class LedgerOutcome:
     http_status: int | None
     price_source: str = ""
     first_token_ms: float | None = None  # streamed calls only
+    # What was sent and what came back, for the trace's inspector; a sink may keep or drop them
+    # (the database ledger keeps them, redacted and bounded, beside the row: agents/payloads.py).
+    request: LLMRequest | None = None
+    response: LaneResult | None = None
+    error_message: str = ""
 
 
 class LedgerSink(Protocol):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -220,9 +222,15 @@ async def agent_turn(
         result.tool_iterations += 1
         messages.append(_assistant_with_calls(call.text, call.tool_calls))
         for tool_call in call.tool_calls:
+            # When it started and how long it took: a run's trace draws each tool call.
             await emit(
-                "tool_call", id=tool_call.id, name=tool_call.name, arguments=tool_call.arguments
+                "tool_call",
+                id=tool_call.id,
+                name=tool_call.name,
+                arguments=tool_call.arguments,
+                started_at=datetime.now(UTC).isoformat(),
             )
+            began = time.perf_counter()
             outcome = await registry.call(tool_call.name, tool_call.arguments, tool_context)
             await emit(
                 "tool_result",
@@ -230,6 +238,7 @@ async def agent_turn(
                 name=tool_call.name,
                 content=outcome.content,
                 is_error=outcome.is_error,
+                latency_ms=round((time.perf_counter() - began) * 1000, 1),
             )
             messages.append(
                 {"role": "tool", "tool_call_id": tool_call.id, "content": outcome.content}

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -102,6 +103,10 @@ def alerts_evaluate(*, now: datetime | None = None) -> int:
         .order_by("next_evaluation_at")
         .values_list("pk", flat=True)[:RULES_PER_ROUND]
     )
+    try:
+        budget_incidents_recover(now=now)
+    except Exception:  # the rules below still get their turn
+        logger.exception("Budget alerts could not be checked.")
     evaluated = 0
     for rule_id in due:
         if not rule_claim(rule_id=rule_id, now=now):
@@ -212,6 +217,11 @@ def incident_resolve(*, incident: AlertIncident, user: Any, now: datetime | None
     return changed == 1
 
 
+def _budget_subject(budget_id: Any, period_start: datetime | None) -> str:
+    start = period_start.isoformat() if period_start is not None else ""
+    return f"budget:{budget_id}:{start}"
+
+
 def budget_threshold_crossed_receive(
     sender: Any,
     *,
@@ -219,10 +229,13 @@ def budget_threshold_crossed_receive(
     threshold_percent: Any,
     spend: Any,
     limit: Any,
+    kind: str = "hard",
+    period_start: datetime | None = None,
     **kwargs: Any,
 ) -> None:
-    """The budgets' `budget_threshold_crossed` signal: every enabled budget rule of the budget's
-    workspace at or below the crossed percentage opens an incident for that budget (once)."""
+    """The budgets' `budget_threshold_crossed` signal (agents.budgets.signals): each enabled
+    budget rule of the budget's workspace at or below the crossed percentage opens one incident
+    for the budget's period; it resolves when the period ends (`budget_incidents_recover`)."""
     percent = Decimal(str(threshold_percent))
     now = timezone.now()
     rules = AlertRule.objects.filter(
@@ -234,14 +247,47 @@ def budget_threshold_crossed_receive(
     name = getattr(budget, "name", "") or f"Budget {budget.pk}"
     spent = Decimal(str(spend)).quantize(Decimal("0.0001")).normalize()
     limit_text = f"${Decimal(str(limit)).normalize():f}"
+    which = "soft limit" if kind == "soft" else "limit"
     for rule in rules:
         incident_open(
             rule=rule,
-            subject=f"budget:{budget.pk}",
+            subject=_budget_subject(budget.pk, period_start),
             summary=(
-                f"{name} reached {percent.normalize():f} % of its limit (${spent:f} of "
+                f"{name} reached {percent.normalize():f} % of its {which} (${spent:f} of "
                 f"{limit_text}); threshold {rule.threshold.normalize():f} %."
             ),
             value=percent,
             now=now,
         )
+
+
+def budget_incidents_recover(*, now: datetime) -> int:
+    """Resolves budget incidents whose period is over (spend starts again from zero) or whose
+    budget is gone."""
+    from agents.budgets.models import Budget
+    from agents.budgets.periods import period_bounds
+
+    open_incidents = list(
+        AlertIncident.objects.filter(rule__kind=RuleKind.BUDGET)
+        .exclude(state=IncidentState.RESOLVED)
+        .select_related("rule")
+        .order_by("id")[:RULES_PER_ROUND]
+    )
+    resolved = 0
+    for incident in open_incidents:
+        _, budget_id, started = (incident.subject.split(":", 2) + ["", "", ""])[:3]
+        try:
+            budget = Budget.objects.filter(pk=budget_id).first() if budget_id else None
+        except (ValueError, ValidationError):  # not a budget's id: nothing will ever resolve it
+            budget = None
+        if budget is None:
+            summary = "The budget was deleted."
+        else:
+            current, _ = period_bounds(budget.period, budget.time_zone, now)
+            if not started or current.isoformat() == started:
+                continue
+            summary = f"{budget.name}: a new period began; its spend starts again."
+        resolved += incident_recover(
+            rule=incident.rule, subject=incident.subject, summary=summary, now=now
+        )
+    return resolved

@@ -72,13 +72,13 @@ class AlertChannelForm(forms.Form):
     name = forms.CharField(max_length=120)
     enabled = forms.BooleanField(required=False, initial=True)
     email_to = forms.CharField(
-        label="Send to",
+        label="Send to (e-mail channels)",
         required=False,
         max_length=1000,
         help_text="E-mail addresses, separated by commas.",
     )
     url = forms.CharField(
-        label="URL",
+        label="URL (webhooks)",
         required=False,
         max_length=500,
         help_text="Receives a signed POST for each alert. Private and loopback addresses are "

@@ -35,4 +35,6 @@ def rule_window(rule: object) -> str:
 def measured(value: Decimal | None, kind: str) -> str:
     if value is None:
         return "—"
+    if kind == "run_waiting":  # the threshold is minutes; the measure, runs waiting longer
+        return f"{value.normalize():f} run(s)"
     return threshold_text(kind, value)

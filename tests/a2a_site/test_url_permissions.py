@@ -74,6 +74,18 @@ def _run(p: Personas, status: str = "succeeded") -> dict[str, Any]:
     return {"run_id": run.pk}
 
 
+def _two_runs(p: Personas) -> list[Any]:
+    from workflows.models import Run
+
+    workflow = _published(p)
+    return [
+        Run.objects.create(
+            workspace=p.workspace, workflow=workflow, version=workflow.versions.get()
+        ).pk
+        for _ in range(2)
+    ]
+
+
 def _budget(p: Personas) -> dict[str, Any]:
     from agents.budgets.models import Budget
 
@@ -138,6 +150,8 @@ class Row:
     expect: dict[str, int | str]
     kwargs: Callable[[Personas], dict[str, Any]] = lambda p: {}
     data: dict[str, str] = field(default_factory=dict)
+    # Query parameters naming objects made for the test (such as two runs to compare).
+    query: Callable[[Personas], dict[str, Any]] | None = None
 
 
 def everyone(status: int | str) -> dict[str, int | str]:
@@ -271,6 +285,10 @@ TABLE: dict[str, Row] = {
     "run_answer": Row("post", edit_object(302), _run),
     "run_retry": Row("post", edit_object(302), _run),
     "run_rerun": Row("post", edit_object(302), _run),
+    "run_trace": Row("get", SEE_OBJECT, _run),
+    "run_compare": Row(
+        "get", SEE_OBJECT, query=lambda p: dict(zip("ab", _two_runs(p), strict=True))
+    ),
     # The run has no such step: refused with the reason (the fork tests cover the form itself).
     "run_fork": Row("get", edit_object(400), _run, {"step": "research"}),
     "alert_list": Row("get", CURRENT),
@@ -320,7 +338,8 @@ def test_view_answers_each_persona(name: str, persona: str, personas: Personas, 
     user = None if persona == ANON else getattr(personas, persona)
     client = client_for(user)
     url = reverse(name, kwargs=row.kwargs(personas))
-    response = getattr(client, row.method)(url, row.data)
+    data = row.query(personas) if row.query is not None else row.data
+    response = getattr(client, row.method)(url, data)
     expected = row.expect[persona]
     if expected == LOGIN:
         assert response.status_code == 302, f"{name} as {persona}"

@@ -39,7 +39,7 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
 
     page.locator('#run-steps [data-step-key="analysis"] [data-testid="fork-link"]').wait_for()
     screenshot(page, "60-run-steps")
-    page.get_by_role("link", name="Run again from “Analysis”").click()
+    page.get_by_role("link", name="Run again from here: “Analysis”").click()
     page.get_by_role("heading", name="Run again from “Analysis”").wait_for()
     reused = page.get_by_test_id("fork-reused").inner_text()
     assert "research" in reused
@@ -71,6 +71,9 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
     assert "Forked from run" in page.get_by_test_id("forked-from").inner_text()
     screenshot(page, "62-fork-run")
     screenshot(page, "62-fork-run-dark", theme="dark")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "62-fork-run-phone", theme="light")
+    page.set_viewport_size({"width": 1280, "height": 820})
     page.get_by_test_id("forked-from").get_by_role("link").click()
     page.get_by_test_id("run-forks").wait_for()
     assert str(fork.pk)[:8] in page.get_by_test_id("run-forks").inner_text()

@@ -22,7 +22,9 @@ from workflows.services.fork import fork_point, run_fork
 from workflows.services.runs import run_start
 from workflows.services.workflows import workflow_publish
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Tests that execute runs need the executor's own connections to see their rows.
+pytestmark = pytest.mark.django_db
+executed = pytest.mark.django_db(transaction=True)
 
 
 def _prompts(llm_server: Any) -> list[str]:
@@ -35,6 +37,7 @@ def _finished_pipeline_run(personas: Personas, pipeline: Workflow) -> Run:
     return run
 
 
+@executed
 def test_a_fork_reuses_the_steps_before_and_runs_the_rest_with_the_edit(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -79,6 +82,7 @@ def test_a_fork_reuses_the_steps_before_and_runs_the_rest_with_the_edit(
     assert LedgerEntry.objects.filter(run_id=parent.pk).count() == 3
 
 
+@executed
 def test_edited_inputs_reach_the_later_steps_and_the_reused_ones_keep_theirs(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -93,6 +97,7 @@ def test_edited_inputs_reach_the_later_steps_and_the_reused_ones_keep_theirs(
     assert not Step.objects.filter(run=fork, reused=True).exists()
 
 
+@executed
 def test_a_fork_of_a_fork_reuses_what_each_one_ran(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -111,6 +116,7 @@ def test_a_fork_of_a_fork_reuses_what_each_one_ran(
     assert second.forked_from == first and second.variables["findings"] == "edited"
 
 
+@executed
 def test_a_fork_runs_on_the_latest_version_that_changed_the_forked_step(
     personas: Personas, pipeline, executor, llm_server
 ) -> None:
@@ -286,3 +292,150 @@ def test_the_variables_at_a_step_are_the_ones_the_walk_had_there(
     Step.objects.filter(run=run, key="analysis").update(variables={"analysis": "A"})
     point = fork_point(run=run, step_key="analysis")
     assert point.variables == {"topic": "kelp", "findings": "F", "analysis": None, "report": None}
+
+
+@executed
+def test_a_fork_after_parallel_branches_reuses_both_and_the_join(
+    personas: Personas, executor, llm_server
+) -> None:
+    from tests.workflows.conftest import research_agents
+    from workflows.graph.examples import parallel_research
+    from workflows.services.workflows import workflow_create
+
+    a, b, analyst = research_agents(personas)
+    workflow = workflow_create(
+        workspace=personas.workspace,
+        user=personas.owner,
+        name="Parallel",
+        graph=parallel_research(str(a.pk), str(b.pk), str(analyst.pk)),
+    )
+    workflow_publish(workflow=workflow, user=personas.owner)
+    parent = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "kelp"}))
+    assert parent.status == RunStatus.SUCCEEDED, parent.reason
+    assert len(llm_server.requests) == 3
+    fork = finished(
+        run_fork(run=parent, step_key="analysis", user=personas.owner, variables={"notes": "N"})
+    )
+    assert fork.status == RunStatus.SUCCEEDED, fork.reason
+    assert len(llm_server.requests) == 4, "both branches and the join reused"
+    assert "Analyse:\\nN" in _prompts(llm_server)[3]
+    reused = set(Step.objects.filter(run=fork, reused=True).values_list("key", flat=True))
+    assert reused == {"research-a[0]", "research-b[1]", "join"}
+
+
+def test_a_team_step_is_forked_from_its_first_turn(personas: Personas, pipeline) -> None:
+    run = run_with_steps(
+        pipeline,
+        [
+            ("research", DONE, 0, 1),
+            ("chat/turn-1", DONE, 2, 3),
+            ("chat/select-2", DONE, 3, 4),
+            ("chat/turn-2", DONE, 4, 5),
+            ("chat", DONE, 5, 6),
+            ("writing", DONE, 7, 8),
+        ],
+    )
+    # The team records its own step after its turns: forking it runs the conversation again.
+    assert [step.key for step in fork_point(run=run, step_key="chat").reused] == ["research"]
+    after = fork_point(run=run, step_key="writing").reused
+    assert [step.key for step in after] == [
+        "research",
+        "chat/turn-1",
+        "chat/select-2",
+        "chat/turn-2",
+        "chat",
+    ]
+
+
+@executed
+def test_a_person_s_answer_is_reused_before_the_fork_and_asked_again_at_it(
+    personas: Personas, executor, llm_server
+) -> None:
+    from tests.workflows.conftest import research_agents
+    from workflows.services.runs import run_answer
+    from workflows.services.workflows import workflow_create
+
+    drafter, shipper, redoer = research_agents(personas)
+
+    def agent(node_id: str, agent_id: Any, template: str) -> dict[str, Any]:
+        return node(node_id, "agent", 0, 0, agent_id=str(agent_id), input_template=template)
+
+    doc = {
+        "schema_version": 1,
+        "nodes": [
+            node("start", "start", 0, 0),
+            agent("draft", drafter.pk, "Draft {{ topic }}"),
+            node("check", "human", 0, 0, prompt="Ship it?", kind="approval"),
+            agent("ship", shipper.pk, "Ship it"),
+            agent("redo", redoer.pk, "Redo it"),
+            node("end", "end", 0, 0),
+        ],
+        "edges": [
+            edge("start", "draft"),
+            edge("draft", "check"),
+            edge("check", "ship", "approved"),
+            edge("check", "redo", "rejected"),
+            edge("ship", "end"),
+            edge("redo", "end"),
+        ],
+        "variables": [],
+        "inputs": {"fields": [{"name": "topic", "type": "text"}]},
+    }
+    workflow = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Approved", graph=doc
+    )
+    workflow_publish(workflow=workflow, user=personas.owner)
+    parent = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "tea"}))
+    assert parent.status == RunStatus.WAITING
+    run_answer(run=parent, step_key="check", answer=True, user=personas.editor)
+    parent = finished(parent)
+    assert parent.status == RunStatus.SUCCEEDED, parent.reason
+    assert len(llm_server.requests) == 2
+
+    after = finished(run_fork(run=parent, step_key="ship", user=personas.owner))
+    assert after.status == RunStatus.SUCCEEDED, "the answer was reused: nobody is asked"
+    assert after.answered_by == {"check": "eddie"}
+    assert len(llm_server.requests) == 3
+
+    again = finished(run_fork(run=parent, step_key="check", user=personas.owner))
+    assert again.status == RunStatus.WAITING, "the fork asks the person again"
+    run_answer(run=again, step_key="check", answer=False, user=personas.owner)
+    again = finished(again)
+    assert again.status == RunStatus.SUCCEEDED, again.reason
+    assert set(Step.objects.filter(run=again).values_list("key", flat=True)) == {
+        "draft",
+        "check",
+        "redo",
+    }
+    assert len(llm_server.requests) == 4, "draft reused; only redo called"
+
+
+def test_a_fork_of_a_fork_keeps_the_edits_made_before_its_point(
+    personas: Personas, pipeline, settings
+) -> None:
+    settings.EXECUTION_MODE = "celery"  # queued only: what is written is the point here
+    first = run_with_steps(
+        pipeline, [("research", DONE, 0, 1), ("analysis", DONE, 2, 3), ("writing", DONE, 4, 5)]
+    )
+    Step.objects.filter(run=first, key="research").update(variables={"findings": "R"})
+    first.fork_edits = [
+        {"step": "analysis", "variables": {"findings": "X"}, "before": ["research"]}
+    ]
+    first.save(update_fields=["fork_edits"])
+
+    assert fork_point(run=first, step_key="analysis").variables["findings"] == "X"
+    assert fork_point(run=first, step_key="writing").variables["findings"] == "X"
+    earlier = fork_point(run=first, step_key="research")
+    assert earlier.inherited == [] and earlier.variables["findings"] is None
+
+    same = run_fork(run=first, step_key="analysis", user=None, variables={"analysis": "Y"})
+    assert same.fork_edits == [
+        {
+            "step": "analysis",
+            "variables": {"findings": "X", "analysis": "Y"},
+            "before": ["research"],
+        }
+    ]
+    later = run_fork(run=first, step_key="writing", user=None)
+    assert later.fork_edits == first.fork_edits
+    assert later.variables["findings"] == "X"

@@ -35,6 +35,7 @@ from workflows.graph import InputError, graph_load
 from workflows.models import LaunchedVia, Run, RunEvent, Step, WorkflowVersion
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
+from workflows.spend_gate import LaunchRefused, launch_refusal
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,6 @@ class ForkPoint:
             if node.get("id") == self.step.node_id:
                 return str(node.get("label") or node["id"])
         return self.step.node_id
-
-
-def step_can_be_forked(step: Step) -> bool:
-    """Whether the run page offers "Run again from here" on this step (a finished node step)."""
-    return step.status in (Step.Status.COMPLETED, Step.Status.FAILED) and "/" not in step.key
 
 
 def fork_point(*, run: Run, step_key: str) -> ForkPoint:
@@ -261,6 +257,14 @@ def run_fork(
                 f"Version {version.number} has no variable {', '.join(unknown)} to set."
             )
         started = {step.key: step.started_at for step in [*point.reused, point.step]}
+        refused = launch_refusal(
+            workspace_id=run.workspace_id,
+            workflow_id=run.workflow_id,
+            user_id=user.pk if user else None,
+            agent_versions=version.agent_versions or {},
+        )
+        if refused:
+            raise LaunchRefused(refused)
         values = _variables_at(run, clean, point.reused, point.inherited, started)
         values.update(edited)
         now = timezone.now()

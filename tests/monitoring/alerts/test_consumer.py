@@ -68,3 +68,18 @@ async def test_a_member_hears_an_alert_fire_live(personas: Personas) -> None:
     assert "3 of 10 calls failed" in message["body"]
     assert message["url"].startswith("/alerts/")
     await socket.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_frame_from_a_former_member_closes_the_socket(personas: Personas) -> None:
+    from a2a_site.accounts.models import Membership
+
+    socket = socket_for(personas, await sync_to_async(signed_in)(personas.viewer))
+    assert (await socket.connect(timeout=TIMEOUT))[0]
+    await socket.send_to(text_data="{not json")  # ignored: the socket stays open
+    assert await socket.receive_nothing(timeout=0.2)
+
+    await sync_to_async(Membership.objects.filter(user=personas.viewer).delete)()
+    await socket.send_to(text_data="ping")
+    assert await close_code(socket) == consumers.CLOSE_NOT_FOUND
+    await socket.disconnect()

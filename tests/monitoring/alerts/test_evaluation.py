@@ -6,6 +6,7 @@ Every test here runs in both passes: SQLite (embedded) and PostgreSQL (services)
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +16,16 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from a2a_site.accounts.models import Workspace
+from agents.budgets.enforcement import SpendScope, budgets_reserve, budgets_settle
+from agents.budgets.models import Budget
 from agents.models import LedgerEntry, OllamaNode
 from monitoring.alerts.evaluation import (
     PERIODIC_KINDS,
     alert_defaults_ensure,
     alerts_evaluate,
-    budget_threshold_crossed_receive,
     incident_acknowledge,
     incident_resolve,
     rule_evaluate,
@@ -364,39 +367,68 @@ def test_acknowledge_then_resolve_by_a_person(personas: Personas, now: datetime)
     assert events_of(rule) == ["alert.fired", "alert.resolved"]
 
 
-# --- budgets --------------------------------------------------------------------------------------
+# --- budgets ---------------------------------------------------------------------------------
 
 
-@dataclass
-class BudgetLike:
-    """What the budgets' signal hands over: a budget of a workspace."""
-
-    pk: int
-    workspace_id: Any
-    name: str
-
-
-def test_a_budget_crossing_its_threshold_alerts_once(personas: Personas) -> None:
-    quiet(personas.workspace)
-    rule = AlertRule.objects.create(
-        workspace=personas.workspace, name="Budget 80 %", kind=RuleKind.BUDGET, threshold=80
+def _spend(personas: Personas, cost: str, now: datetime) -> None:
+    """One call reserved and settled against the workspace's budgets, as the gateway does."""
+    call_id = str(uuid.uuid4())
+    budgets_reserve(
+        call_id=call_id,
+        scope=SpendScope(workspace_id=str(personas.workspace.pk)),
+        worst_case=Decimal("0.01"),
+        model="gpt-4o-mini",
+        now=now,
     )
-    budget = BudgetLike(7, personas.workspace.pk, "Team budget")
+    budgets_settle(call_id, Decimal(cost), "price_list")
 
-    budget_threshold_crossed_receive(
-        sender=None, budget=budget, threshold_percent=50, spend="50", limit="100"
-    )
-    assert not AlertIncident.objects.exists()  # below the rule's 80 %
 
-    for _ in range(2):  # 100 % after 80 %: the budget's incident is open already
-        budget_threshold_crossed_receive(
-            sender=None, budget=budget, threshold_percent=80, spend="81.5", limit="100"
-        )
-    budget_threshold_crossed_receive(
-        sender=None, budget=budget, threshold_percent=100, spend="100.2", limit="100"
+@pytest.mark.django_db(transaction=True)
+def test_a_budget_crossing_its_threshold_alerts_once_per_period(personas: Personas) -> None:
+    # The default rule fires at 80 %; the budgets announce 50, 80 and 100 % after each commit.
+    alert_defaults_ensure(workspace=personas.workspace)
+    rule = AlertRule.objects.get(workspace=personas.workspace, kind=RuleKind.BUDGET)
+    now = timezone.now()
+    Budget.objects.create(
+        workspace=personas.workspace, name="Lab spend", period="day", hard_limit=Decimal("1")
     )
+
+    _spend(personas, "0.55", now)
+    assert not AlertIncident.objects.filter(rule=rule).exists()  # 50 %: below the rule
+    _spend(personas, "0.30", now)  # 85 %
+    _spend(personas, "0.30", now)  # 115 %: the period's incident is open already
 
     incident = AlertIncident.objects.get(rule=rule)
-    assert incident.subject == "budget:7"
-    assert "Team budget reached 80 % of its limit ($81.5 of $100)" in incident.summary
+    assert "Lab spend reached 80 % of its limit ($0.85 of $1)" in incident.summary
     assert events_of(rule) == ["alert.fired"]
+
+    # The same period: still open. The next day, spend starts again: resolved, once.
+    alerts_evaluate(now=now)
+    assert AlertIncident.objects.get(rule=rule).state == IncidentState.OPEN
+    alerts_evaluate(now=now + timedelta(days=1))
+    alerts_evaluate(now=now + timedelta(days=1, minutes=5))
+    incident.refresh_from_db()
+    assert incident.state == IncidentState.RESOLVED
+    assert "a new period began" in incident.resolved_summary
+    assert events_of(rule) == ["alert.fired", "alert.resolved"]
+
+
+# --- scheduling -----------------------------------------------------------------------------------
+
+
+def test_beat_and_the_embedded_executor_both_run_the_rounds(
+    personas: Personas, now: datetime
+) -> None:
+    from a2a_site.celery import app
+    from monitoring.tasks import alerts_round
+    from workflows.housekeeping import housekeeping_duties
+
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-round"]
+    assert entry["task"] == alerts_round.name and entry["task"] in app.tasks
+    (duty,) = [duty for duty in housekeeping_duties() if duty.name == "alerts"]
+    assert duty.every_seconds() == settings.ALERTS_ROUND_SECONDS
+
+    _errors(personas, now)
+    duty.run()  # what either scheduler calls
+
+    assert AlertIncident.objects.filter(workspace=personas.workspace).count() == 1

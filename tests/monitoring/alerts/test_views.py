@@ -266,3 +266,29 @@ def test_test_message_and_redeliver_from_the_page(
     deliveries_send_due()
     assert len(mail.outbox) == 2
     assert Notification.objects.count() == 0  # a test message is not an alert
+
+
+def test_the_history_reads_a_fixed_number_of_queries(
+    personas: Personas, client_for: Any, now: datetime, django_assert_max_num_queries: Any
+) -> None:
+    fire(personas, now)
+    rule = AlertRule.objects.get(kind="error_rate", workspace=personas.workspace)
+    AlertIncident.objects.bulk_create(
+        AlertIncident(
+            workspace=personas.workspace,
+            rule=rule,
+            subject=f"s{n}",
+            state=IncidentState.RESOLVED,
+            summary="old",
+            threshold=10,
+            opened_at=now,
+            acknowledged_by=personas.editor,
+            resolved_by=personas.owner,
+        )
+        for n in range(30)
+    )
+    client = client_for(personas.editor)
+    client.get(reverse("alert_list"))  # session and defaults settled
+    with django_assert_max_num_queries(20):
+        answer = client.get(reverse("alert_list") + "?state=all")
+    assert answer.content.decode().count('data-testid="incident"') == 31
