@@ -202,16 +202,23 @@ RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.
 EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
+# Retention: how often old runs are deleted, and in batches of how many runs (each batch one
+# short transaction), at most so many batches a round.
+RUN_RETENTION_SECONDS = env_int("A2A_RUN_RETENTION_SECONDS", 600, minimum=1)
+RUN_RETENTION_BATCH = env_int("A2A_RUN_RETENTION_BATCH", 500, minimum=1)
+RUN_RETENTION_MAX_BATCHES = env_int("A2A_RUN_RETENTION_MAX_BATCHES", 20, minimum=1)
 # Alerts (monitoring/alerts): every ALERTS_ROUND_SECONDS a round (Celery beat, or the embedded
 # executor's housekeeping) evaluates the rules that are due — each once per
 # ALERTS_EVALUATE_SECONDS, whatever the number of evaluators — and sends the e-mails and webhooks
 # that are due, retried ALERTS_DELIVERY_ATTEMPTS times with a backoff doubling from
-# ALERTS_DELIVERY_BACKOFF_SECONDS. SITE_URL makes the links in e-mails and webhooks absolute.
+# ALERTS_DELIVERY_BACKOFF_SECONDS. Notifications and finished deliveries are kept ALERTS_KEEP_DAYS.
+# SITE_URL makes the links in e-mails and webhooks absolute.
 ALERTS_ROUND_SECONDS = env_int("A2A_ALERTS_ROUND_SECONDS", 10, minimum=1)
 ALERTS_EVALUATE_SECONDS = env_int("A2A_ALERTS_EVALUATE_SECONDS", 60, minimum=1)
 ALERTS_DELIVERY_ATTEMPTS = env_int("A2A_ALERTS_DELIVERY_ATTEMPTS", 6, minimum=1)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("A2A_ALERTS_DELIVERY_BACKOFF_SECONDS", 30, minimum=1)
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("A2A_ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+ALERTS_KEEP_DAYS = env_int("A2A_ALERTS_KEEP_DAYS", 90, minimum=1)
 SITE_URL = env_str("A2A_SITE_URL")
 CELERY_BEAT_SCHEDULE = {
     "ollama-fleet-probe": {
@@ -219,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": OLLAMA_PROBE_SECONDS,
     },
     "run-reaper": {"task": "workflows.tasks.runs_reap", "schedule": RUN_REAPER_SECONDS},
+    "run-retention": {
+        "task": "workflows.tasks.runs_retention_enforce",
+        "schedule": RUN_RETENTION_SECONDS,
+    },
     "alerts-round": {"task": "monitoring.tasks.alerts_round", "schedule": ALERTS_ROUND_SECONDS},
 }
 

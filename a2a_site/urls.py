@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include(dashboard_urlpatterns)),
     path("", include("a2a_site.accounts.urls")),
     path("agents/", include("agents.urls")),
+    path("", include("monitoring.history.urls")),
     path("", include("workflows.urls")),
     path("", include("monitoring.run_urls")),
     path("monitoring/", include("monitoring.urls")),

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from a2a_site.db import (
@@ -104,31 +104,32 @@ def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from error
 
 
-def _call_finish(
-    call_id: str, fields: dict[str, object], run_id: object, outcome: LedgerOutcome
+def _payload_keep_logged(
+    call_id: str, owner: tuple[object, object], outcome: LedgerOutcome, at: object
 ) -> None:
-    """Completes the row (with its rollup), then keeps what a run's call sent and received."""
-    ledger_finish(call_id, fields)
-    if run_id is None:
-        return
     try:
-        _payload_keep(call_id, run_id, outcome, fields["finished_at"])
-    except DatabaseError:
-        # The row is complete already: a payload the database refuses loses only itself.
-        logger.warning("The payload of call %s could not be kept.", call_id)
+        _payload_keep(call_id, owner, outcome, at)
+    except Exception as error:  # noqa: BLE001 - nobody awaits this: say it here
+        # The row is complete already: a payload that cannot be kept loses only itself.
+        logger.warning("The payload of call %s could not be kept: %s", call_id, type(error))
 
 
-def _payload_keep(call_id: str, run_id: object, outcome: LedgerOutcome, at: object) -> None:
+def _payload_keep(
+    call_id: str, owner: tuple[object, object], outcome: LedgerOutcome, at: object
+) -> None:
     """Keeps the call's request and response, redacted and bounded (agents/payloads.py).
 
-    Built here, on the database thread, so the redaction of a long prompt never holds the event
-    loop. A repeated completion keeps the first payload."""
+    Built on a database thread, so the redaction of a long prompt never holds the event loop,
+    and after the call's answer went back to its caller (see `DatabaseLedger.call_finished`).
+    A repeated completion keeps the first payload."""
     payload = call_payload(outcome)
     if payload is None:
         return
     kept, truncated, size = bounded(payload, payload_max_bytes())
+    run_id, workspace_id = owner
     row = {
         "call_id": call_id,
+        "workspace": workspace_id,
         "run_id": run_id,
         "request": kept["request"],
         "response": kept["response"],
@@ -161,8 +162,10 @@ class DatabaseLedger:
         # Calls started by this process that hold budget reservations; their ends settle them.
         # (A call whose process died is settled by `budget_charges_settle_orphans`.)
         self._charged: set[str] = set()
-        # The run of each call in flight, from its start to its end.
-        self._runs: dict[str, object] = {}
+        # The run (and workspace) of each call in flight, from its start to its end.
+        self._runs: dict[str, tuple[object, object]] = {}
+        # Payloads being written (held so that they are not collected half-way).
+        self._payloads: set[asyncio.Future[None]] = set()
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -235,14 +238,20 @@ class DatabaseLedger:
         if charged:
             self._charged.add(entry.call_id)
         if run_id is not None:
-            self._runs[entry.call_id] = run_id
+            self._runs[entry.call_id] = (run_id, workspace_id)
+
+    async def payloads_written(self) -> None:
+        """Waits for the payloads being written (tests, and a process on its way out)."""
+        while self._payloads:
+            await asyncio.gather(*self._payloads, return_exceptions=True)
 
     async def call_finished(self, call_id: str, outcome: LedgerOutcome) -> None:
         usage = outcome.usage
         first_token = outcome.first_token_ms
+        finished_at = timezone.now()
         # The row and its hour's rollup change together (agents/rollups.py).
         await in_db_thread(
-            _call_finish,
+            ledger_finish,
             call_id,
             {
                 "status": outcome.status,
@@ -256,11 +265,20 @@ class DatabaseLedger:
                 "first_token_ms": None if first_token is None else round(first_token),
                 "error_kind": outcome.error_kind or "",
                 "http_status": outcome.http_status,
-                "finished_at": timezone.now(),
+                "finished_at": finished_at,
             },
-            self._runs.pop(call_id, None),
-            outcome,
         )
+        owner = self._runs.pop(call_id, None)
+        if owner is not None:
+            # What the call sent and received is kept off the call's path: redacting and
+            # writing it (about half a millisecond of CPU and a round trip for a few kB) would
+            # otherwise be added to every step. It is a record for people reviewing the run,
+            # not part of it: a process that dies first loses only its payload.
+            task = asyncio.ensure_future(
+                in_db_thread(_payload_keep_logged, call_id, owner, outcome, finished_at)
+            )
+            self._payloads.add(task)
+            task.add_done_callback(self._payloads.discard)
         if call_id in self._charged:
             self._charged.discard(call_id)
             for attempt in range(3):

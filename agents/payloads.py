@@ -14,7 +14,7 @@ completion. Two rules hold for every payload:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from django.conf import settings
@@ -87,6 +87,15 @@ def bounded(payload: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bo
     request["messages"] = first + kept_tail
     request["messages_dropped"] = len(messages) - len(request["messages"])
     return {**shortened, "request": request}, True, whole
+
+
+def payloads_delete_for_runs(run_ids: Iterable[Any]) -> int:
+    """Deletes what the runs' calls sent and received (for whatever deletes runs: their prompts
+    must not outlive them). Returns how many payloads went."""
+    from agents.models import CallPayload
+
+    deleted, _ = CallPayload.objects.filter(run_id__in=list(run_ids)).delete()
+    return deleted
 
 
 def call_payload(outcome: LedgerOutcome) -> dict[str, Any] | None:

@@ -24,8 +24,14 @@ from typing import Any, Final
 from django.db import connection, transaction
 
 from a2a_site.db import Columns
-from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, bucket_of
-from agents.models import LedgerEntry, LedgerRollup
+from agents.histogram import (
+    BUCKET_EDGES_MS,
+    BUCKETS,
+    FIRST_TOKEN_COLUMNS,
+    LATENCY_COLUMNS,
+    bucket_of,
+)
+from agents.models import LedgerEntry, LedgerRollup, LedgerRollupDay
 
 KEY_FIELDS: Final = (
     "hour",
@@ -76,6 +82,7 @@ LEDGER_FIELDS: Final = (
 )
 _LEDGER = Columns(LedgerEntry)
 _ROLLUP = Columns(LedgerRollup)
+_DAY = Columns(LedgerRollupDay)
 _ALL_ROLLUP_FIELDS: Final = ("workspace", *KEY_FIELDS, *SUM_FIELDS)
 
 Key = tuple[Any, ...]  # (workspace id, *KEY_FIELDS)
@@ -137,42 +144,66 @@ def fact_of(row: Mapping[str, Any]) -> Fact | None:
     return Fact(key, sums)
 
 
-def _upsert_sql(rows: int) -> str:
-    table = _ROLLUP.table
-    columns = ", ".join(_ROLLUP[name] for name in _ALL_ROLLUP_FIELDS)
-    marks = "(" + ", ".join(["%s"] * len(_ALL_ROLLUP_FIELDS)) + ")"
-    conflict = ", ".join(_ROLLUP[name] for name in ("workspace", *KEY_FIELDS))
+def _fields(time_field: str) -> tuple[str, ...]:
+    return ("workspace", time_field, *KEY_FIELDS[1:], *SUM_FIELDS)
+
+
+def _upsert_sql(table: Columns, time_field: str, rows: int) -> str:
+    fields = _fields(time_field)
+    name = table.table
+    columns = ", ".join(table[field] for field in fields)
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = ", ".join(table[field] for field in fields[: 1 + len(KEY_FIELDS)])
     updates = ", ".join(
-        f"{_ROLLUP[name]} = {table}.{_ROLLUP[name]} + EXCLUDED.{_ROLLUP[name]}"
-        for name in SUM_FIELDS
+        f"{table[field]} = {name}.{table[field]} + EXCLUDED.{table[field]}" for field in SUM_FIELDS
     )
     values = ", ".join([marks] * rows)
     return (
-        f"INSERT INTO {table} ({columns}) VALUES {values} "
+        f"INSERT INTO {name} ({columns}) VALUES {values} "
         f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     )
 
 
-def _params(key: Key, sums: Mapping[str, Any]) -> list[Any]:
-    row: dict[str, Any] = dict(zip(("workspace", *KEY_FIELDS), key, strict=True))
+def _params(table: Columns, time_field: str, key: Key, sums: Mapping[str, Any]) -> list[Any]:
+    row: dict[str, Any] = dict(zip(_fields(time_field), key, strict=False))
     for name in SUM_FIELDS:
         row[name] = sums.get(name, 0)
-    return _ROLLUP.values(row)
+    return table.values(row)
 
 
-def rollups_add(cursor: Any, facts: Iterable[tuple[Key, Mapping[str, Any]]]) -> None:
-    """Adds sums to their rows in one statement (negative sums take a row's share out)."""
-    # One statement may not touch a row twice (PostgreSQL refuses): same keys merge first.
+def day_key(key: Key) -> Key:
+    return (key[0], key[1].replace(hour=0), *key[2:])
+
+
+def _merged(facts: Iterable[tuple[Key, Mapping[str, Any]]]) -> dict[Key, dict[str, Any]]:
     merged: dict[Key, dict[str, Any]] = {}
     for key, sums in facts:
         into = merged.setdefault(key, {})
         for name, value in sums.items():
             into[name] = into.get(name, 0) + value
+    return merged
+
+
+def _write(cursor: Any, table: Columns, time_field: str, merged: dict[Key, dict[str, Any]]) -> None:
     items = list(merged.items())
     for start in range(0, len(items), 200):
         chunk = items[start : start + 200]
-        params = [param for key, sums in chunk for param in _params(key, sums)]
-        cursor.execute(_upsert_sql(len(chunk)), params)
+        params = [param for key, sums in chunk for param in _params(table, time_field, key, sums)]
+        cursor.execute(_upsert_sql(table, time_field, len(chunk)), params)
+
+
+def rollups_add(
+    cursor: Any, facts: Iterable[tuple[Key, Mapping[str, Any]]], *, hours: bool = True
+) -> None:
+    """Adds sums to their hourly and daily rows (negative sums take a row's share out).
+
+    One statement per table: a statement may not touch a row twice (PostgreSQL refuses), so
+    facts with the same key are merged first.
+    """
+    merged = _merged(facts)
+    if hours:
+        _write(cursor, _ROLLUP, "hour", merged)
+    _write(cursor, _DAY, "day", _merged((day_key(key), sums) for key, sums in merged.items()))
 
 
 def _negated(sums: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,11 +305,15 @@ def _expected(workspace_id: Any, start: datetime, end: datetime) -> dict[Key, di
     return totals
 
 
-def _stored(workspace_id: Any, start: datetime, end: datetime) -> dict[Key, dict[str, Any]]:
+def _stored(
+    workspace_id: Any, start: datetime, end: datetime, *, days: bool = False
+) -> dict[Key, dict[str, Any]]:
     stored: dict[Key, dict[str, Any]] = {}
-    rows = LedgerRollup.objects.filter(
-        workspace_id=workspace_id, hour__gte=start, hour__lt=end
-    ).values_list("workspace_id", *KEY_FIELDS, *SUM_FIELDS)
+    model: Any = LedgerRollupDay if days else LedgerRollup
+    time_field = "day" if days else "hour"
+    rows = model.objects.filter(
+        workspace_id=workspace_id, **{f"{time_field}__gte": start, f"{time_field}__lt": end}
+    ).values_list("workspace_id", time_field, *KEY_FIELDS[1:], *SUM_FIELDS)
     width = 1 + len(KEY_FIELDS)
     for raw in rows.iterator(chunk_size=5000):
         key = (str(raw[0]), hour_of(raw[1]), *raw[2:width])
@@ -333,20 +368,88 @@ class Mismatch:
         )
 
 
+def _differences(
+    expected: dict[Key, dict[str, Any]], stored: dict[Key, dict[str, Any]]
+) -> Iterator[Mismatch]:
+    for key in expected.keys() | stored.keys():
+        want = {name: value for name, value in expected.get(key, {}).items() if value}
+        have = stored.get(key, {})
+        for name in sorted(want.keys() | have.keys()):
+            if want.get(name, 0) != have.get(name, 0):
+                yield Mismatch(key, name, want.get(name, 0), have.get(name, 0))
+
+
 def rollups_check() -> list[Mismatch]:
-    """Every difference between the stored rollups and a recomputation from the ledger."""
+    """Every difference between the stored rollups (hourly and daily) and a recomputation from
+    the ledger."""
     found: list[Mismatch] = []
     for workspace_id in _workspaces():
         for start, end in _days(workspace_id):
             expected = _expected(workspace_id, start, end)
-            stored = _stored(workspace_id, start, end)
-            for key in expected.keys() | stored.keys():
-                want = {name: value for name, value in expected.get(key, {}).items() if value}
-                have = stored.get(key, {})
-                for name in sorted(want.keys() | have.keys()):
-                    if want.get(name, 0) != have.get(name, 0):
-                        found.append(Mismatch(key, name, want.get(name, 0), have.get(name, 0)))
+            found.extend(_differences(expected, _stored(workspace_id, start, end)))
+            by_day = _merged((day_key(key), sums) for key, sums in expected.items())
+            found.extend(_differences(by_day, _stored(workspace_id, start, end, days=True)))
     return found
+
+
+def _bucket_counts(column: str) -> list[str]:
+    """COUNT … FILTER per histogram bucket, with `bucket_of`'s edges (inclusive upper bounds)."""
+    counts = []
+    for index in range(BUCKETS):
+        low = BUCKET_EDGES_MS[index - 1] if index > 0 else None
+        high = BUCKET_EDGES_MS[index] if index < len(BUCKET_EDGES_MS) else None
+        conditions = [f"{column} IS NOT NULL"]
+        if low is not None:
+            conditions.append(f"{column} > {low}")
+        if high is not None:
+            conditions.append(f"{column} <= {high}")
+        counts.append(f"COUNT(*) FILTER (WHERE {' AND '.join(conditions)})")
+    return counts
+
+
+def _rebuild_sql() -> str:
+    """One INSERT … SELECT … GROUP BY for a day of one workspace, on PostgreSQL: the same sums
+    as `fact_of`, computed by the database (`rollups_check` recomputes them in Python)."""
+    ledger = {name: _LEDGER[name] for name in LEDGER_FIELDS}
+
+    def source(key: str) -> str:
+        return f"COALESCE({ledger['source']}->>'{key}', '')"
+
+    unknown = f"{ledger['price_source']} = 'unknown'"
+    selected = [
+        ledger["workspace"],
+        f"date_trunc('hour', {ledger['started_at']} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        f"COALESCE({ledger['provider']}::text, '')",
+        ledger["deployment_id"],
+        ledger["model"],
+        source("agent_id"),
+        source("workflow_id"),
+        source("user_id"),
+        ledger["error_kind"],
+        "COUNT(*)",
+        f"COUNT(*) FILTER (WHERE {ledger['attempt']} > 1)",
+        f"SUM({ledger['prompt_tokens']})",
+        f"SUM({ledger['completion_tokens']})",
+        f"SUM({ledger['cached_tokens']})",
+        f"SUM({ledger['cost']})",
+        f"COUNT(*) FILTER (WHERE {unknown})",
+        f"COALESCE(SUM({ledger['prompt_tokens']} + {ledger['completion_tokens']}) "
+        f"FILTER (WHERE {unknown}), 0)",
+        f"COUNT(*) FILTER (WHERE {ledger['cost_estimated']})",
+        f"COALESCE(SUM({ledger['latency_ms']}), 0)",
+        f"COUNT({ledger['latency_ms']})",
+        f"COALESCE(SUM({ledger['first_token_ms']}), 0)",
+        f"COUNT({ledger['first_token_ms']})",
+        *_bucket_counts(ledger["latency_ms"]),
+        *_bucket_counts(ledger["first_token_ms"]),
+    ]
+    columns = ", ".join(_ROLLUP[name] for name in _ALL_ROLLUP_FIELDS)
+    return (
+        f"INSERT INTO {_ROLLUP.table} ({columns}) SELECT {', '.join(selected)} "
+        f"FROM {_LEDGER.table} WHERE {ledger['workspace']} = %s AND {ledger['started_at']} >= %s "
+        f"AND {ledger['started_at']} < %s AND {ledger['status']} <> 'pending' "
+        f"GROUP BY {', '.join(str(n) for n in range(1, 10))}"
+    )
 
 
 def rollups_rebuild(workspace_id: Any = None) -> int:
@@ -363,8 +466,38 @@ def rollups_rebuild(workspace_id: Any = None) -> int:
                 LedgerRollup.objects.filter(
                     workspace_id=workspace, hour__gte=start, hour__lt=end
                 ).delete()
-                expected = _expected(workspace, start, end)
+                LedgerRollupDay.objects.filter(
+                    workspace_id=workspace, day__gte=start, day__lt=end
+                ).delete()
                 with connection.cursor() as cursor:
-                    rollups_add(cursor, expected.items())
-                written += len(expected)
+                    if connection.vendor == "postgresql":
+                        cursor.execute(
+                            _rebuild_sql(), [_LEDGER.value("workspace", workspace), start, end]
+                        )
+                        written += cursor.rowcount
+                        _day_from_hours(cursor, workspace, start, end)
+                    else:
+                        expected = _expected(workspace, start, end)
+                        rollups_add(cursor, expected.items())
+                        written += len(expected)
     return written
+
+
+def _day_from_hours(cursor: Any, workspace: Any, start: datetime, end: datetime) -> None:
+    """The day's row per key, summed from its hourly rows."""
+    from django.db.models import Sum
+
+    hourly = (
+        LedgerRollup.objects.filter(workspace_id=workspace, hour__gte=start, hour__lt=end)
+        .order_by()
+        .values(*KEY_FIELDS[1:])
+        .annotate(**{f"total_{name}": Sum(name) for name in SUM_FIELDS})
+    )
+    facts = [
+        (
+            (str(workspace), start, *(row[name] for name in KEY_FIELDS[1:])),
+            {name: row[f"total_{name}"] for name in SUM_FIELDS},
+        )
+        for row in hourly
+    ]
+    rollups_add(cursor, facts, hours=False)

@@ -8,16 +8,16 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Max, QuerySet
 from django.http import QueryDict
 
-from agents.models import Agent, LedgerEntry, LedgerRollup, Provider
+from agents.models import Agent, LedgerEntry, LedgerRollup, LedgerRollupDay, Provider
 from monitoring.metrics import MetricsQuery, metrics_answer, metrics_query_parse
-from monitoring.metrics.answer import rollups_in_scope
+from monitoring.metrics.answer import rollup_rows
 from monitoring.metrics.query import RANGES
 from workflows.models import Run, Workflow
 
@@ -74,10 +74,10 @@ def filter_options(workspace_id: Any, scope: DashboardScope) -> dict[str, list[t
     and the models its calls used in the range."""
     user_model = get_user_model()
     models = (
-        LedgerRollup.objects.filter(
+        LedgerRollupDay.objects.filter(
             workspace_id=workspace_id,
-            hour__gte=scope.query.start - timedelta(hours=1),
-            hour__lt=scope.query.end,
+            day__gte=scope.query.start - timedelta(days=1),
+            day__lt=scope.query.end,
         )
         .order_by("model")
         .values_list("model", flat=True)
@@ -148,19 +148,44 @@ class AgentReportRow:
 def _last_errors(
     workspace_id: Any, scope: DashboardScope, agent_ids: Sequence[str]
 ) -> dict[str, tuple[str, str]]:
-    """Each agent's latest failed call in the range: its hour from the rollups, then the call
-    itself from the ledger within that hour only."""
-    rollups = (
-        rollups_in_scope(workspace_id, scope.query)
-        .filter(agent_id__in=agent_ids)
-        .exclude(error_kind="")
-    )
-    latest = dict(
-        rollups.order_by()
-        .values("agent_id")
-        .annotate(hour=Max("hour"))
-        .values_list("agent_id", "hour")
-    )
+    """Each agent's latest failed call in the range: its hour from the rollups (the last two
+    days' hours first, then the latest day with an error and its hours), then the call itself
+    from the ledger within that hour only."""
+    query = scope.query
+    start_hour = query.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+    def latest_hours(low: datetime, high: datetime, agents: Sequence[str]) -> dict[str, datetime]:
+        rows = rollup_rows(LedgerRollup, "hour", workspace_id, query, low, high)
+        return dict(
+            rows.filter(agent_id__in=agents)
+            .exclude(error_kind="")
+            .order_by()
+            .values("agent_id")
+            .annotate(latest=Max("hour"))
+            .values_list("agent_id", "latest")
+        )
+
+    recent = max(start_hour, query.end - timedelta(days=2))
+    latest = latest_hours(recent, query.end, agent_ids)
+    missing = [agent for agent in agent_ids if agent not in latest]
+    if missing and recent > start_hour:
+        days = (
+            rollup_rows(LedgerRollupDay, "day", workspace_id, query, start_hour, recent)
+            .filter(agent_id__in=missing)
+            .exclude(error_kind="")
+            .order_by()
+            .values("agent_id")
+            .annotate(latest=Max("day"))
+            .values_list("agent_id", "latest")
+        )
+        for agent, day in days:
+            low = max(day, start_hour)
+            latest.update(latest_hours(low, min(day + timedelta(days=1), recent), [agent]))
+        # Hours of the partial first day are only in the hourly table.
+        still = [agent for agent in missing if agent not in latest]
+        if still:
+            first_day_end = min(start_hour.replace(hour=0) + timedelta(days=1), recent)
+            latest.update(latest_hours(start_hour, first_day_end, still))
     found: dict[str, tuple[str, str]] = {}
     for agent_id, hour in latest.items():
         entry = (
@@ -276,10 +301,16 @@ def agent_report_markdown(rows: Sequence[AgentReportRow], title: str) -> str:
 @dataclass(frozen=True)
 class TopLists:
     runs: list[Run]
+    runs_unfiltered: list[str]  # filters the costliest runs do not follow
     workflows: list[tuple[str, str, float]]
     agents: list[tuple[str, str, float]]
     slowest_models: list[tuple[str, float | None, int]]
     retried_deployments: list[tuple[str, int, int]]
+
+
+# Run rows carry no provider, model or agent, and finding the runs that used one would mean
+# reading the ledger: the costliest runs follow the range, the workflow and the user only.
+RUN_FILTERS = ("workflow", "user")
 
 
 def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
@@ -294,14 +325,6 @@ def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
         runs = runs.filter(workflow_id__in=filters["workflow"])
     if "user" in filters:
         runs = runs.filter(created_by_id__in=filters["user"])
-    # Runs carry no provider, model or agent: narrowed by those, the runs that used them count.
-    for name, column in (
-        ("provider", "provider_id"),
-        ("model", "model"),
-        ("agent", "source__agent_id"),
-    ):
-        if name in filters:
-            runs = runs.filter(pk__in=_runs_using(workspace_id, scope, column, filters[name]))
     return (
         runs.select_related("workflow")
         .only("id", "cost", "status", "created_at", "workflow__name")
@@ -309,23 +332,10 @@ def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
     )
 
 
-def _runs_using(
-    workspace_id: Any, scope: DashboardScope, column: str, values: Sequence[str]
-) -> Any:
-    return (
-        LedgerEntry.objects.filter(
-            workspace_id=workspace_id,
-            started_at__gte=scope.query.start,
-            started_at__lt=scope.query.end,
-            run_id__isnull=False,
-            **{f"{column}__in": values},
-        )
-        .order_by()
-        .values("run_id")
-    )
+def top_lists(workspace_id: Any, scope: DashboardScope, part: str) -> TopLists:
+    """The top lists of one card group: "costs" (runs, workflows, agents) or "slow" (models by
+    p95 latency, deployments by retries); each group is its own request of the page."""
 
-
-def top_lists(workspace_id: Any, scope: DashboardScope) -> TopLists:
     def ranked(measure: str, dimension: str) -> dict[str, Any]:
         return _ask(
             workspace_id,
@@ -337,31 +347,42 @@ def top_lists(workspace_id: Any, scope: DashboardScope) -> TopLists:
             limit=str(TOP + 1),
         )
 
-    workflows = ranked("cost", "workflow")
-    agents = ranked("cost", "agent")
-    slow = ranked("latency_p95,calls", "model")
-    retried = ranked("retries,calls", "deployment")
-    return TopLists(
-        runs=list(_costliest_runs(workspace_id, scope)),
-        workflows=[
-            (row["workflow"], workflows["labels"]["workflow"][row["workflow"]], row["cost"])
-            for row in workflows["rows"]
-            if row["workflow"] and row["cost"] > 0
-        ][:TOP],
-        agents=[
-            (row["agent"], agents["labels"]["agent"][row["agent"]], row["cost"])
-            for row in agents["rows"]
-            if row["agent"] and row["cost"] > 0
-        ][:TOP],
-        slowest_models=[
-            (row["model"], row["latency_p95"], row["calls"]) for row in slow["rows"] if row["model"]
-        ][:TOP],
-        retried_deployments=[
-            (retried["labels"]["deployment"][row["deployment"]], row["retries"], row["calls"])
-            for row in retried["rows"]
-            if row["retries"] > 0
-        ][:TOP],
+    top = TopLists(
+        runs=[],
+        runs_unfiltered=sorted(set(scope.query.filters) - set(RUN_FILTERS)),
+        workflows=[],
+        agents=[],
+        slowest_models=[],
+        retried_deployments=[],
     )
+    if part == "costs":
+        workflows = ranked("cost", "workflow")
+        agents = ranked("cost", "agent")
+        top.runs.extend(_costliest_runs(workspace_id, scope))
+        top.workflows.extend(
+            (row["workflow"], workflows["labels"]["workflow"][row["workflow"]], row["cost"])
+            for row in workflows["rows"][:TOP]
+            if row["workflow"] and row["cost"] > 0
+        )
+        top.agents.extend(
+            (row["agent"], agents["labels"]["agent"][row["agent"]], row["cost"])
+            for row in agents["rows"][:TOP]
+            if row["agent"] and row["cost"] > 0
+        )
+    else:
+        slow = ranked("latency_p95,calls", "model")
+        retried = ranked("retries,calls", "deployment")
+        top.slowest_models.extend(
+            (row["model"], row["latency_p95"], row["calls"])
+            for row in slow["rows"][:TOP]
+            if row["model"]
+        )
+        top.retried_deployments.extend(
+            (retried["labels"]["deployment"][row["deployment"]], row["retries"], row["calls"])
+            for row in retried["rows"][:TOP]
+            if row["retries"] > 0
+        )
+    return top
 
 
 def range_choices() -> list[tuple[str, str]]:

@@ -73,9 +73,18 @@ def run_trace(request: AuthedRequest, run_id: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def run_compare(request: AuthedRequest) -> HttpResponse:
+    """Two runs side by side: `?a=<id>&b=<id>`, or `?run=<id>&run=<id>` as a list whose rows
+    carry checkboxes named "run" submits it (select two, then Compare)."""
+    selected = request.GET.getlist("run")
+    if selected and "a" not in request.GET:
+        if len(selected) != 2:
+            return refusal(request, f"Select two runs to compare ({len(selected)} selected).")
+        query = {"a": selected[0], "b": selected[1]}
+    else:
+        query = {name: request.GET.get(name, "") for name in ("a", "b")}
     ids = {}
     for name in ("a", "b"):
-        raw = request.GET.get(name, "").strip()
+        raw = query[name].strip()
         if not raw:
             continue
         try:

@@ -74,26 +74,35 @@ def _dashboard(
         scope = dashboard_scope(request.GET, fixed)
     except MetricsQueryError as error:
         return refusal(request, f"The dashboard cannot show that: {error}")
-    context = {
+    context: dict[str, Any] = {
         "title": title,
         "subject": subject,
         "scope": scope,
         "shared": scope.params(),
-        "headline": headline(workspace_id, scope),
-        "report": agent_report(workspace_id, scope),
-        "top": top_lists(workspace_id, scope),
         "report_csv": _report_url("csv", workspace_id, scope),
         "report_md": _report_url("md", workspace_id, scope),
         "workspace_id": str(workspace_id),
         "api": reverse("metrics_query"),
     }
-    if request.htmx:
-        return render(request, "monitoring/_dashboard_tables.html", context)
+    region = request.GET.get("region", "")
+    if region:
+        # Each region of the page is its own request, asked when the page loads and again
+        # when the range, a filter or the figures change: none waits for the others.
+        if region == "headline":
+            context["headline"] = headline(workspace_id, scope)
+        elif region == "agents":
+            context["report"] = agent_report(workspace_id, scope)
+        elif region in ("costs", "slow"):
+            context["top"] = top_lists(workspace_id, scope, region)
+        else:
+            return refusal(request, "Unknown region: ask headline, agents, costs or slow.")
+        return render(request, f"monitoring/_dashboard_{region}.html", context)
     context.update(
         options=filter_options(workspace_id, scope),
         ranges=range_choices(),
         stacks=[(value, label) for value, label in STACK_CHOICES if value not in scope.fixed],
         filters=[name for name in FILTERS if name not in scope.fixed],
+        regions=("headline", "agents", "costs", "slow"),
     )
     return render(request, "monitoring/dashboards.html", context)
 

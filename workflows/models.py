@@ -142,6 +142,9 @@ class Run(models.Model):
     # Plain text of the inputs, output and messages, for the history's search (a GIN index over
     # its tsvector on PostgreSQL). Written at launch and again when the run stops.
     search_text = models.TextField(blank=True, default="")
+    # What the run's calls used, for the history's filters once it stops: {"models": [...],
+    # "providers": [...], "agents": [...], "errors": [...]} (a GIN index on PostgreSQL).
+    facets = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the run was last handed to the executors; the reaper re-sends runs queued too long.
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +156,8 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["status", "lease_until"], name="workflows_run_lease"),
             models.Index(fields=["workspace", "created_at"], name="workflows_run_ws_time"),
+            # The dashboards' costliest runs: walked by cost, the range checked row by row.
+            models.Index(fields=["workspace", "-cost"], name="workflows_run_ws_cost"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -250,3 +255,20 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RetentionPolicy(models.Model):
+    """How long a workspace keeps its runs. Pinned runs are kept whatever the policy says."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="run_retention"
+    )
+    # None keeps every run forever.
+    keep_days = models.PositiveIntegerField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Retention of {self.workspace_id}: {self.keep_days or 'forever'}"

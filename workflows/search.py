@@ -35,8 +35,32 @@ def search_text_of(
     return redact_secrets(text[:SEARCH_TEXT_MAX_CHARS])
 
 
+def run_facets(run_id: Any) -> dict[str, list[str]]:
+    """The models, providers, agents and error kinds of the run's calls, from its ledger."""
+    from agents.models import LedgerEntry
+
+    rows = (
+        LedgerEntry.objects.filter(run_id=run_id)
+        .values_list("model", "provider_id", "source", "error_kind")
+        .distinct()
+    )
+    found: dict[str, set[str]] = {"models": set(), "providers": set(), "agents": set()}
+    found["errors"] = set()
+    for model, provider_id, source, error_kind in rows:
+        found["models"].add(model)
+        if provider_id:
+            found["providers"].add(str(provider_id))
+        agent_id = (source or {}).get("agent_id") if isinstance(source, dict) else None
+        if agent_id:
+            found["agents"].add(str(agent_id))
+        if error_kind:
+            found["errors"].add(error_kind)
+    return {name: sorted(values) for name, values in found.items()}
+
+
 def run_search_refresh(run_id: Any) -> None:
-    """Rewrites the run's search text from its stored inputs, output and message events."""
+    """Rewrites what the history finds the run by: its search text (from its stored inputs,
+    output and message events) and its facets (from its ledger)."""
     from workflows.models import Run, RunEvent
 
     row = Run.objects.filter(pk=run_id).values("inputs", "output").first()
@@ -49,5 +73,6 @@ def run_search_refresh(run_id: Any) -> None:
     )
     messages = [str(data.get("text") or "") for data in texts if isinstance(data, dict)]
     Run.objects.filter(pk=run_id).update(
-        search_text=search_text_of(inputs=row["inputs"], output=row["output"], messages=messages)
+        search_text=search_text_of(inputs=row["inputs"], output=row["output"], messages=messages),
+        facets=run_facets(run_id),
     )

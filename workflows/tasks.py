@@ -22,3 +22,10 @@ def runs_reap() -> None:
     from workflows.services.reaper import runs_reap as reap
 
     reap()
+
+
+@shared_task(name="workflows.tasks.runs_retention_enforce", ignore_result=True)
+def runs_retention_enforce() -> None:
+    from workflows.services.history import runs_retention_enforce as enforce
+
+    enforce()

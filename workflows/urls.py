@@ -69,7 +69,6 @@ urlpatterns = [
     path(
         "workflows/<uuid:workflow_id>/export/", views.workflow_export_view, name="workflow_export"
     ),
-    path("runs/", views.run_list, name="run_list"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/nodes.json", views.run_nodes_json, name="run_nodes_json"),
     path("runs/<uuid:run_id>/cancel/", views.run_cancel, name="run_cancel"),

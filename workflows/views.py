@@ -25,7 +25,7 @@ from a2a_site.refusals import json_endpoint
 from agents.models import LedgerEntry, Provider
 from workflows.forms import run_form_class, run_inputs
 from workflows.graph import GraphError, graph_dump, graph_load
-from workflows.models import TERMINAL_STATUSES, Run
+from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
@@ -191,7 +191,9 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
     try:
-        run = run_services.run_start(workflow=workflow, user=request.user, inputs=inputs)
+        run = run_services.run_start(
+            workflow=workflow, user=request.user, inputs=inputs, launched_via=LaunchedVia.API
+        )
     except LaunchRefused as refused:
         # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
         return JsonResponse({"error": refused.messages[0], "refused_by": "budget"}, status=409)
@@ -220,15 +222,6 @@ def workflow_export_view(request: AuthedRequest, workflow_id: UUID) -> HttpRespo
     filename = "".join(c if c.isalnum() or c in "-_" else "-" for c in workflow.name)
     response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
     return response
-
-
-@workspace_required()
-@require_GET
-def run_list(request: AuthedRequest) -> HttpResponse:
-    assert request.membership is not None
-    runs = runs_of(request.membership.workspace_id, limit=100)
-    template = "workflows/_run_rows.html" if request.htmx else "workflows/run_list.html"
-    return render(request, template, {"runs": runs, "show_workflow": True})
 
 
 def _inputs_shown(run: Run) -> list[tuple[str, str]]:

@@ -31,6 +31,7 @@ from a2a_site.accounts.forms import (
 )
 from a2a_site.accounts.models import AuthAttempt, Membership, Role, User
 from a2a_site.accounts.selectors import SESSION_WORKSPACE_KEY, members_of, memberships_of
+from a2a_site.accounts.settings_sections import settings_sections_for
 from a2a_site.accounts.throttle import Throttled, attempt_begin, client_address
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest, HtmxRequest
@@ -198,6 +199,7 @@ def _settings_context(membership: Membership, **forms: Form) -> dict[str, object
         "rename_form": WorkspaceForm(initial={"name": workspace.name}),
         "invite_form": InviteForm(),
         "delete_form": DeleteWorkspaceForm(),
+        "sections": settings_sections_for(membership),
     }
     context.update(forms)
     return context

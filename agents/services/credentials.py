@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 
 from agents.crypto import credential_rotate_token
 from agents.models import Provider
+
+# Other apps keep secrets encrypted with the same keys (alert webhooks' signing secrets); they
+# register here, since this app cannot import them, and rotate in the same transaction.
+CredentialRotator = Callable[[], int]
+_rotators: list[CredentialRotator] = []
+
+
+def credential_rotator_register(rotator: CredentialRotator) -> None:
+    if rotator not in _rotators:
+        _rotators.append(rotator)
 
 
 def credentials_rotate() -> int:
@@ -20,4 +32,6 @@ def credentials_rotate() -> int:
             provider.credential_ciphertext = credential_rotate_token(provider.credential_ciphertext)
             provider.save(update_fields=["credential_ciphertext"])
             rotated += 1
+        for rotator in _rotators:
+            rotated += rotator()
     return rotated

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -12,6 +13,7 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated or workspace is None:
         return {}
 
+    @cache  # the header and the nav both show it: one query per page
     def unread() -> int:
         from monitoring.alerts.selectors import notifications_unread
 

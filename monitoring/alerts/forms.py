@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused
-from monitoring.alerts.kinds import KINDS
 from monitoring.alerts.models import ChannelKind, RuleKind
 from monitoring.alerts.webhooks import webhook_url_check
 
@@ -23,7 +22,6 @@ class AlertRuleForm(forms.Form):
     kind = forms.ChoiceField(
         label="Measure",
         choices=RuleKind.choices,
-        help_text=" ".join(f"{RuleKind(k).label}: {info.explain}" for k, info in KINDS.items()),
     )
     threshold = forms.DecimalField(
         max_digits=16,

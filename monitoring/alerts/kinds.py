@@ -44,7 +44,7 @@ KINDS: dict[str, KindInfo] = {
     RuleKind.SPEND_SPIKE: KindInfo(
         "×",
         "Fires above (times the usual spend)",
-        "Spend in the window against the average of the 24 windows before it.",
+        "Spend in the window against the average of the 24 windows before it (whole hours).",
     ),
     RuleKind.BUDGET: KindInfo(
         "%",

@@ -125,17 +125,32 @@ def measure_spend_rate(rule: AlertRule, now: datetime) -> Measurement:
     )
 
 
+def _usual_spend(rule: AlertRule, start: datetime) -> Decimal:
+    """The spend of an ordinary window: the average over the SPIKE_BASELINE_WINDOWS before this
+    one, read from the dashboards' hourly rollups (whole hours ending before the window) through
+    their metrics query, so a day of baseline costs a few dozen rows, not the raw ledger."""
+    from monitoring.metrics.answer import metrics_answer
+    from monitoring.metrics.query import MetricsQuery
+
+    end = start.replace(minute=0, second=0, microsecond=0)
+    hours = max(1, math.ceil(rule.window_minutes * SPIKE_BASELINE_WINDOWS / 60))
+    query = MetricsQuery(
+        measures=("cost",), start=end - timedelta(hours=hours), end=end, range_name="custom"
+    )
+    rows = metrics_answer(rule.workspace_id, query)["rows"]
+    total = sum((Decimal(str(row.get("cost") or 0)) for row in rows), Decimal(0))
+    return total * rule.window_minutes / (hours * 60)
+
+
 def measure_spend_spike(rule: AlertRule, now: datetime) -> Measurement:
     start, end = _window(rule, now)
     spend, unpriced = _spend(rule, start, end)
-    baseline_start = start - timedelta(minutes=rule.window_minutes * SPIKE_BASELINE_WINDOWS)
-    baseline_total, _ = _spend(rule, baseline_start, start)
-    if baseline_total <= 0:
+    baseline = _usual_spend(rule, start)
+    if baseline <= 0:
         return _unknown(
             f"No priced spend in the {SPIKE_BASELINE_WINDOWS} windows before the last "
             f"{_minutes(rule)} to compare with."
         )
-    baseline = baseline_total / SPIKE_BASELINE_WINDOWS
     ratio = (spend / baseline).quantize(Decimal("0.01"))
     return Measurement(
         ratio,

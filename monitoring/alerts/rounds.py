@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from monitoring.alerts.deliveries import deliveries_send_due
 from monitoring.alerts.evaluation import alerts_evaluate
+from monitoring.alerts.services import alerts_forget_old
 
 logger = logging.getLogger(__name__)
 
@@ -23,3 +24,4 @@ def alerts_round() -> None:
     finally:
         # Deliveries go out even when an evaluation failed.
         deliveries_send_due(now=timezone.now())
+    alerts_forget_old(now=now)

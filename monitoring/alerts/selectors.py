@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member, get_membership_for_user
@@ -89,11 +90,16 @@ def incident_counts(*, workspace: Workspace) -> dict[str, int]:
 
 
 def notifications_unread(*, user: Any, workspace: Workspace) -> int:
-    seen = (
-        NotificationSeen.objects.filter(workspace=workspace, user=user)
-        .values_list("last_seen_id", flat=True)
-        .first()
-    ) or 0
+    """Notifications after the last one this person saw here, capped: one query (every page's
+    header asks)."""
+    seen = Coalesce(
+        Subquery(
+            NotificationSeen.objects.filter(workspace=workspace, user=user).values("last_seen_id")[
+                :1
+            ]
+        ),
+        Value(0),
+    )
     return (
         Notification.objects.filter(workspace=workspace, id__gt=seen)
         .order_by()

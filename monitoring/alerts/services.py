@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from a2a_site.accounts.models import Workspace
-from agents.crypto import credential_encrypt
+from agents.crypto import credential_encrypt, credential_rotate_token
 from monitoring.alerts.evaluation import incident_recover
 from monitoring.alerts.models import (
     AlertChannel,
@@ -18,6 +20,7 @@ from monitoring.alerts.models import (
     AlertIncident,
     AlertRule,
     ChannelKind,
+    DeliveryStatus,
     IncidentState,
     Notification,
     NotificationSeen,
@@ -95,6 +98,17 @@ def alert_channel_secret_rotate(*, channel: AlertChannel) -> str:
     return secret
 
 
+def alert_channel_secrets_rotate() -> int:
+    """Re-encrypts every webhook's signing secret with the first credential key (called by
+    `rotate_credential_keys`, inside its transaction)."""
+    rotated = 0
+    for channel in AlertChannel.objects.select_for_update().exclude(secret_encrypted=""):
+        channel.secret_encrypted = credential_rotate_token(channel.secret_encrypted)
+        channel.save(update_fields=["secret_encrypted"])
+        rotated += 1
+    return rotated
+
+
 def alert_channel_delete(*, channel: AlertChannel) -> None:
     channel.delete()
 
@@ -132,3 +146,20 @@ def notifications_mark_seen(*, user: Any, workspace: Workspace) -> None:
         NotificationSeen.objects.filter(pk=seen.pk, last_seen_id__lt=latest).update(
             last_seen_id=latest
         )
+
+
+FORGET_BATCH = 1000
+
+
+def alerts_forget_old(*, now: datetime) -> int:
+    """Deletes one batch of notifications and finished deliveries older than ALERTS_KEEP_DAYS
+    (a batch per round keeps each delete short); incidents, the history, are kept."""
+    cutoff = now - timedelta(days=settings.ALERTS_KEEP_DAYS)
+    old_notifications = Notification.objects.filter(created_at__lt=cutoff).order_by("id")
+    notifications = list(old_notifications.values_list("id", flat=True)[:FORGET_BATCH])
+    old_deliveries = AlertDelivery.objects.filter(created_at__lt=cutoff).exclude(
+        status=DeliveryStatus.PENDING
+    )
+    deliveries = list(old_deliveries.order_by("id").values_list("id", flat=True)[:FORGET_BATCH])
+    deleted = Notification.objects.filter(id__in=notifications).delete()[0]
+    return deleted + AlertDelivery.objects.filter(id__in=deliveries).delete()[0]

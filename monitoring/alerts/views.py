@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -23,6 +24,13 @@ from monitoring.alerts.forms import AlertChannelForm, AlertRuleForm
 from monitoring.alerts.kinds import KINDS
 from monitoring.alerts.models import AlertChannel, AlertRule, ChannelKind
 from monitoring.alerts.notify import deliveries_dispatch
+
+
+def _every(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds" if seconds != 1 else "second"
+    minutes = seconds // 60
+    return "minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def _int_param(raw: str | None) -> int | None:
@@ -58,6 +66,7 @@ def alert_list(request: AuthedRequest) -> HttpResponse:
         "channels": selectors.channels_of(workspace=workspace),
         "can_edit": request.membership.allows(Role.EDITOR),
         "kinds": KINDS,
+        "evaluate_every": _every(settings.ALERTS_EVALUATE_SECONDS),
     }
     template = "monitoring/_alert_incidents.html" if request.htmx else "monitoring/alert_list.html"
     return render(request, template, context)

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, PRECISION_NOTE, quantile
-from agents.models import Agent, LedgerRollup, OllamaNode, Provider
+from agents.models import Agent, LedgerRollup, LedgerRollupDay, OllamaNode, Provider
 from monitoring.metrics.query import MEASURES, MetricsQuery
 from workflows.models import Run, Workflow
 
@@ -119,10 +119,17 @@ def _value(measure: str, sums: Mapping[str, Any]) -> float | int | None:
     return int(sums.get("agg_" + measure) or 0)
 
 
-def rollups_in_scope(workspace_id: Any, query: MetricsQuery) -> QuerySet[LedgerRollup]:
-    start_hour = query.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    rows = LedgerRollup.objects.filter(
-        workspace_id=workspace_id, hour__gte=start_hour, hour__lt=query.end
+def rollup_rows(
+    model: Any,
+    time_field: str,
+    workspace_id: Any,
+    query: MetricsQuery,
+    low: datetime,
+    high: datetime,
+) -> QuerySet[Any]:
+    """A rollup table's rows of the workspace between two times, narrowed by the filters."""
+    rows = model.objects.filter(
+        workspace_id=workspace_id, **{f"{time_field}__gte": low, f"{time_field}__lt": high}
     )
     for name, values in query.filters.items():
         rows = rows.filter(**{f"{CALL_COLUMNS[name]}__in": values})
@@ -142,30 +149,79 @@ def _runs(workspace_id: Any, query: MetricsQuery) -> QuerySet[Run]:
     return rows
 
 
+def _call_parts(query: MetricsQuery) -> list[tuple[Any, str, datetime, datetime]]:
+    """Where the range's calls are read: whole days from the daily rollups (for day, week and
+    total answers), the partial days at either end from the hourly ones."""
+    start_hour = query.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if query.granularity == "hour":
+        return [(LedgerRollup, "hour", start_hour, query.end)]
+    first_day = start_hour.replace(hour=0)
+    if first_day < start_hour:
+        first_day += timedelta(days=1)
+    last_day = query.end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day >= last_day:
+        return [(LedgerRollup, "hour", start_hour, query.end)]
+    return [
+        (LedgerRollup, "hour", start_hour, first_day),
+        (LedgerRollupDay, "day", first_day, last_day),
+        (LedgerRollup, "hour", last_day, query.end),
+    ]
+
+
+def _raw_groups(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
+    """Each group's aggregates (and time bucket), summed over where they were read."""
+    columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
+    names = [columns[dimension] for dimension in query.dimensions]
+    if query.over_runs:
+        parts: list[tuple[QuerySet[Any], str]] = [(_runs(workspace_id, query), "created_at")]
+        sums: dict[str, Any] = {"agg_runs": Count("id")}
+    else:
+        parts = []
+        for model, time_field, low, high in _call_parts(query):
+            if low >= high:
+                continue
+            parts.append(
+                (rollup_rows(model, time_field, workspace_id, query, low, high), time_field)
+            )
+        sums = _sums_for(query.measures)
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rows, time_field in parts:
+        grouping = list(names)
+        if query.granularity is not None:
+            rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
+            grouping.append("bucket")
+        # values() with no names would group by every column: a plain total is an aggregate.
+        found = (
+            rows.order_by().values(*grouping).annotate(**sums)
+            if grouping
+            else [rows.aggregate(**sums)]
+        )
+        for raw in found:
+            if query.granularity is not None:
+                raw["bucket"] = bucket_start(raw["bucket"], query.granularity)
+            key = tuple(raw.get(name) for name in grouping)
+            into = merged.get(key)
+            if into is None:
+                merged[key] = dict(raw)
+                continue
+            for name in sums:
+                if raw[name] is not None:
+                    into[name] = raw[name] if into[name] is None else into[name] + raw[name]
+    return list(merged.values())
+
+
 def _grouped(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
     columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
-    group = {dimension: columns[dimension] for dimension in query.dimensions}
-    time_field = "created_at" if query.over_runs else "hour"
-    rows: QuerySet[Any] = (
-        _runs(workspace_id, query) if query.over_runs else rollups_in_scope(workspace_id, query)
-    )
-    names = list(group.values())
-    if query.granularity is not None:
-        rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
-        names.append("bucket")
-    sums = {"agg_runs": Count("id")} if query.over_runs else _sums_for(query.measures)
     found = []
-    # values() with no names would group by every column: a plain total is an aggregate.
-    grouped = rows.order_by().values(*names).annotate(**sums) if names else [rows.aggregate(**sums)]
-    for raw in grouped:
+    for raw in _raw_groups(workspace_id, query):
         row: dict[str, Any] = {}
         if query.granularity is not None:
-            row["time"] = bucket_start(raw["bucket"], query.granularity).isoformat()
-        for dimension, column in group.items():
-            value = raw[column]
+            row["time"] = raw["bucket"].isoformat()
+        for dimension in query.dimensions:
+            value = raw[columns[dimension]]
             row[dimension] = "" if value is None else str(value)
         for measure in query.measures:
-            row[measure] = int(raw["agg_runs"]) if query.over_runs else _value(measure, raw)
+            row[measure] = int(raw["agg_runs"] or 0) if query.over_runs else _value(measure, raw)
         if "cost" in query.measures:
             row["unpriced_tokens"] = int(raw.get("agg_unpriced_tokens") or 0)
         found.append(row)

@@ -3,6 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from monitoring.alerts.kinds import KINDS, threshold_text
 
@@ -38,3 +40,12 @@ def measured(value: Decimal | None, kind: str) -> str:
     if kind == "run_waiting":  # the threshold is minutes; the measure, runs waiting longer
         return f"{value.normalize():f} run(s)"
     return threshold_text(kind, value)
+
+
+@register.filter
+def attempt_time(text: str) -> str:
+    """An attempt's ISO time from the delivery log, as people read it (in the site's zone)."""
+    moment = parse_datetime(str(text or ""))
+    if moment is None:
+        return "?"
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")

@@ -60,6 +60,7 @@ class Inspection:
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fork_step: str = ""  # the step key "Run again from here" starts at
+    subrun: str = ""  # the id of the sub-run whose trace this span stands for
 
 
 def _usage_facts(span: Span) -> list[tuple[str, str]]:
@@ -312,14 +313,19 @@ def inspect_span(trace: Trace, span_id: str) -> Inspection:
         _inspect_step(trace, span, inspection)
     elif span.kind == "attempt" or (span.kind == "call" and span.id.startswith("call:")):
         _inspect_attempt(span, inspection)
-    elif span.kind == "call":
+    elif span.kind == "call" and span.children:
         inspection.notes.append(
-            f"{len(span.children)} attempts: select one to see what it sent and received."
+            f"{len(span.children)} attempts; below, the last one. Select another attempt in the "
+            "waterfall to see what it sent and received."
         )
+        _inspect_attempt(span.children[-1], inspection)
     elif span.kind == "tool":
         _inspect_tool(trace, span, inspection)
     elif span.kind == "wait":
         _inspect_wait(trace, span, inspection)
+    elif span.kind == "subrun":
+        inspection.subrun = span.id.split(":", 1)[1]
+        inspection.notes.append("A sub-workflow's run: its own trace shows its steps and calls.")
     elif span.kind == "group":
         inspection.notes.append("A group of steps: select one of them.")
     return inspection

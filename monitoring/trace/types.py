@@ -114,7 +114,11 @@ class Span:
 
     @property
     def cost_text(self) -> str:
-        return self.money.text if self.calls else ""
+        if not self.calls:
+            return ""
+        if self.status == "failed" and self.kind == "attempt" and not self.money.known:
+            return "—"  # an attempt that failed booked nothing
+        return self.money.text
 
     def adopt(self, child: Span) -> None:
         child.parent = self

@@ -42,8 +42,11 @@ def waterfall_rows(
         if span.status != "ok":
             said.append(span.status_label)
         detail = f'<span class="span-detail">{escape(" · ".join(said))}</span>' if said else ""
+        # The run's own reason is said in the summary above the waterfall.
         error = (
-            f'<span class="span-error">{escape(_cut(span.error, 160))}</span>' if span.error else ""
+            f'<span class="span-error">{escape(_cut(span.error, 100))}</span>'
+            if span.error and span.kind != "run"
+            else ""
         )
         again = ""
         if fork and span.forkable:

@@ -251,7 +251,11 @@
           return;
         }
         var shaped = shape(figure, result.answer);
-        var hasData = shaped.series.some(function (s) { return s.values.some(function (v) { return v !== null && v !== 0; }); });
+        // A line's 0 is a figure (no errors); a stack of zeros is nothing to show.
+        var line = figure.dataset.kind === "line";
+        var hasData = shaped.series.some(function (s) {
+          return s.values.some(function (v) { return v !== null && (line || v !== 0); });
+        });
         draw(figure, shaped);
         table(figure, shaped, result.answer);
         empty(figure, !hasData);
@@ -263,21 +267,24 @@
       });
   }
 
-  // The headline and the tables are rendered by the server: asked again as the page's partial.
+  // The headline and the tables are rendered by the server: each region is asked on its own.
   function refreshRegions(run) {
     var params = pageParams();
-    return fetch(window.location.pathname + "?" + params.toString(), { headers: { "HX-Request": "true" }, credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (html === null || run !== generation) return;
-        var parsed = new DOMParser().parseFromString(html, "text/html");
-        ["dash-headline", "dash-tables"].forEach(function (id) {
-          var fresh = parsed.getElementById(id);
-          var current = document.getElementById(id);
+    var regions = Array.prototype.slice.call(root.querySelectorAll("[data-region]"));
+    return Promise.all(regions.map(function (region) {
+      var name = region.dataset.region;
+      var asked = new URLSearchParams(params);
+      asked.set("region", name);
+      return fetch(window.location.pathname + "?" + asked.toString(), { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null || run !== generation) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("dash-" + name);
+          var current = document.getElementById("dash-" + name);
           if (fresh && current) current.replaceWith(document.importNode(fresh, true));
-        });
-      })
-      .catch(function () { /* the next change or poll tries again */ });
+        })
+        .catch(function () { /* the next change or poll tries again */ });
+    }));
   }
 
   function refreshAll() {

@@ -59,6 +59,16 @@
       ? active.getAttribute("data-span") : null;
   });
 
+  // Where the inspector sits below the waterfall (narrow screens), a span picked brings it into
+  // view; beside it, nothing moves.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var inspector = document.getElementById("trace-inspector");
+    if (inspector && event.detail.target && event.detail.target.id === "trace-inspector" &&
+        window.matchMedia("(max-width: 1100px)").matches) {
+      inspector.scrollIntoView({ block: "start" });
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     mark(selected());
     if (focused) {

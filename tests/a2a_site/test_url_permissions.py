@@ -182,6 +182,14 @@ TABLE: dict[str, Row] = {
     "agent_list": Row("get", CURRENT),
     "workflow_list": Row("get", CURRENT),
     "run_list": Row("get", CURRENT),
+    "run_export_csv": Row("get", CURRENT),
+    "run_export_json": Row("get", CURRENT),
+    "run_bulk": Row("post", {**EDITORS_HERE, OUTSIDER: 302, EDITOR: 302, OWNER: 302}),
+    "run_pin": Row("post", edit_object(302), _run, {"pinned": "yes"}),
+    "workflow_runs": Row("get", SEE_OBJECT, _workflow),
+    "workspace_retention": Row(
+        "post", {**OWNER_ONLY_POST, OWNER: 302}, _ws, {"mode": "days", "days": "30"}
+    ),
     "monitoring_overview": Row("get", CURRENT),
     "dashboards": Row("get", CURRENT),
     "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),

@@ -122,8 +122,9 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
     )
     await ledger.call_started(start)
     await ledger.call_finished(call_id, _outcome([{"role": "user", "content": "hello"}]))
-    row = await LedgerEntry.objects.aget(pk=call_id)
-    payload = await CallPayload.objects.aget(pk=call_id)
+    await ledger.payloads_written()  # kept off the call's path, just after it
+    row = await asyncio.to_thread(LedgerEntry.objects.get, pk=call_id)
+    payload = await asyncio.to_thread(CallPayload.objects.get, pk=call_id)
     assert row.status == "completed" and str(payload.run_id) == str(run_id)
     assert payload.request["messages"] == [{"role": "user", "content": "hello"}]
     assert not payload.truncated
@@ -134,5 +135,21 @@ async def _keep_payloads(personas: Personas, provider: Any) -> None:
         dataclasses.replace(start, call_id=other, metadata={"workspace_id": personas.workspace.pk})
     )
     await ledger.call_finished(other, _outcome([{"role": "user", "content": "hi"}]))
-    assert (await LedgerEntry.objects.aget(pk=other)).status == "completed"
-    assert not await CallPayload.objects.filter(pk=other).aexists()
+    await ledger.payloads_written()
+    assert (await asyncio.to_thread(LedgerEntry.objects.get, pk=other)).status == "completed"
+    assert not await asyncio.to_thread(CallPayload.objects.filter(pk=other).exists)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payloads_go_with_their_runs_and_their_workspace(personas: Personas) -> None:
+    from agents.payloads import payloads_delete_for_runs
+
+    provider = make_provider(personas.workspace)
+    asyncio.run(_keep_payloads(personas, provider))
+    (kept,) = CallPayload.objects.all()
+    assert kept.workspace_id == personas.workspace.pk
+    assert payloads_delete_for_runs([uuid.uuid4()]) == 0
+    assert payloads_delete_for_runs([kept.run_id]) == 1
+    asyncio.run(_keep_payloads(personas, provider))
+    personas.workspace.delete()
+    assert not CallPayload.objects.exists()

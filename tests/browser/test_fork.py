@@ -69,11 +69,18 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
     assert f"reused from run {str(parent.pk)[:8]}" in first
     assert "reused" in page.locator("#timeline li[data-kind=log]").first.inner_text()
     assert "Forked from run" in page.get_by_test_id("forked-from").inner_text()
+    # The summary and node list catch up when the run state refreshes, just after the status.
+    page.locator(".node-state.state-done").nth(4).wait_for()
+    calls = page.get_by_test_id("run-summary").locator('dt:has-text("Model calls") + dd')
+    assert calls.inner_text() == "2", "the fork's own calls only"
     screenshot(page, "62-fork-run")
     screenshot(page, "62-fork-run-dark", theme="dark")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "62-fork-run-phone", theme="light")
     page.set_viewport_size({"width": 1280, "height": 820})
-    page.get_by_test_id("forked-from").get_by_role("link").click()
+    page.get_by_test_id("compare-with-parent").click()
+    page.wait_for_url(f"**/runs/compare/?a={parent.pk}&b={fork.pk}")
+    page.go_back()
+    page.get_by_test_id("forked-from").get_by_role("link", name=f"run {str(parent.pk)[:8]}").click()
     page.get_by_test_id("run-forks").wait_for()
     assert str(fork.pk)[:8] in page.get_by_test_id("run-forks").inner_text()

@@ -42,6 +42,7 @@ def test_a_budget_crossing_a_rules_threshold_opens_one_incident(personas: Person
     _spend(personas, "3")  # 115 %: the incident is open already
 
     incident = AlertIncident.objects.get(rule=rule)
-    assert incident.subject.startswith(f"budget:{budget.pk}")
+    # One incident per budget and period: the subject names both.
+    assert incident.subject.startswith(f"budget:{budget.pk}:")
     assert "Team reached 80 % of its limit ($8.5 of $10" in incident.summary
     assert Notification.objects.filter(incident=incident).count() == 1

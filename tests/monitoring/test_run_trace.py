@@ -11,6 +11,7 @@ from agents.models import CallPayload, LedgerEntry
 from monitoring.trace.spans import run_trace
 from tests.agents.factories import make_agent, make_provider
 from tests.conftest import Personas
+from tests.support.waiting import wait_for
 from tests.workflows.conftest import finished
 from workflows.graph import examples
 from workflows.models import Run, RunStatus, Workflow
@@ -56,7 +57,16 @@ def traced(personas: Personas, llm_server: Any) -> Workflow:
 
 def _run(client: Any, workflow: Workflow, topic: str) -> Run:
     client.post(reverse("workflow_run", args=[workflow.pk]), {"topic": topic})
-    return finished(Run.objects.filter(workflow=workflow).order_by("-created_at").first())
+    run = finished(Run.objects.filter(workflow=workflow).order_by("-created_at").first())
+    # Each call's payload is written just after the call, off its path.
+    wait_for(
+        lambda: (
+            CallPayload.objects.filter(run_id=run.pk).count()
+            == LedgerEntry.objects.filter(run_id=run.pk).count()
+        ),
+        what="the run's payloads",
+    )
+    return run
 
 
 def test_a_finished_run_is_drawn_span_by_span(
@@ -86,8 +96,8 @@ def test_a_finished_run_is_drawn_span_by_span(
     ledger = LedgerEntry.objects.filter(run_id=run.pk)
     assert trace.root.calls == ledger.count() == 6
     assert trace.root.tokens_in == sum(entry.prompt_tokens for entry in ledger)
-    # Every call of the run kept what it sent and received.
-    assert CallPayload.objects.filter(run_id=run.pk).count() == 6
+    # Every call of the run kept what it sent and received (written just after each call).
+    wait_for(lambda: CallPayload.objects.filter(run_id=run.pk).count() == 6, what="payloads")
     assert {total.name for total in trace.agent_totals} == {"Researcher", "Analyst", "Writer"}
     assert [total.visits for total in trace.node_totals] == [1, 1, 1]
 
@@ -116,6 +126,15 @@ def test_selecting_a_call_shows_what_it_sent_and_received(
     assert "Tools offered" in html and "calculator" in html
     assert "Tool calls asked for" in html and "6*7" in html
 
+    # The analyst's call with its retries: the last attempt's payload, and a word on the others.
+    first_try = (
+        LedgerEntry.objects.filter(run_id=run.pk, source__step_key="analysis")
+        .order_by("started_at")
+        .first()
+    )
+    retried = client.get(url, {"span": f"calls:{first_try.pk}"}).content.decode()
+    assert "3 attempts" in retried and "Analyse these findings" in retried
+
     tool = client.get(url, {"span": "tool:research:1"}).content.decode()
     assert "Arguments" in tool and "42" in tool  # the calculator's result
 
@@ -133,6 +152,7 @@ def test_secrets_in_a_call_are_never_kept_or_shown(
 ) -> None:
     secret = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
     run = _run(client_for(personas.editor), traced, f"my key is {secret}")
+    wait_for(lambda: CallPayload.objects.filter(run_id=run.pk).count() == 6, what="payloads")
     stored = " ".join(str(p.request) + str(p.response) for p in CallPayload.objects.all())
     assert stored and secret not in stored and "sk-live" not in stored
     url = reverse("run_trace", args=[run.pk])
@@ -255,7 +275,23 @@ def test_a_live_run_with_parallel_branches_and_a_person_waited_for(
     RunEvent.objects.create(
         run=run, seq=1, step_key="approve", kind="human_request", data={"kind": "approval"}
     )
+    # A sub-workflow the first branch called, with its own totals.
+    child = Run.objects.create(
+        workspace=personas.workspace,
+        workflow=pipeline,
+        version=pipeline.versions.get(),
+        status=RunStatus.SUCCEEDED,
+        parent=run,
+        parent_step_key="research[0]",
+        depth=1,
+        started_at=at(1.5),
+        finished_at=at(3),
+        prompt_tokens=7,
+        model_calls=1,
+    )
     trace = run_trace(run)
+    sub = trace.by_id[f"subrun:{child.pk}"]
+    assert sub.parent.step_key == "research[0]" and sub.tokens_in == 7
     groups = [span for span in trace.root.children if span.kind == "group"]
     assert [group.name for group in groups] == ["Branch 1", "Branch 2"]
     first, second = (group.children[0] for group in groups)
@@ -278,5 +314,7 @@ def test_a_live_run_with_parallel_branches_and_a_person_waited_for(
         url, {"span": "step:research[0]"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trace-live"
     ).content.decode()
     assert "hx-swap-oob" not in done  # a finished span is left as it is read
+    subrun = client.get(url, {"span": f"subrun:{child.pk}"}).content.decode()
+    assert reverse("run_trace", args=[child.pk]) in subrun
     waiting = client.get(url, {"span": "wait:approve"}).content.decode()
     assert "Ship it?" in waiting and "Still waiting" in waiting

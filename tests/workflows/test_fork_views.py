@@ -84,6 +84,8 @@ def test_a_submission_creates_the_fork_with_only_what_was_edited(
     client = client_for(personas.editor)
     child_page = client.get(reverse("run_detail", args=[fork.pk])).content.decode()
     assert "Forked from" in child_page and str(run.pk)[:8] in child_page
+    compare = f"{reverse('run_compare')}?a={run.pk}&amp;b={fork.pk}"
+    assert compare in child_page, "the fork offers to compare itself with its parent"
     parent_page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert "Forks:" in parent_page and str(fork.pk)[:8] in parent_page
     assert parent_page.count('data-testid="fork-link"') == 3

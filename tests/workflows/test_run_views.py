@@ -31,6 +31,12 @@ def test_the_run_form_starts_a_run_and_shows_it(
     assert finished(run).status == RunStatus.SUCCEEDED
     page = client.get(response["Location"]).content.decode()
     assert "succeeded" in page and "Run again with the same inputs" in page
+    # Once it stopped, the history finds it by what was said and by the models it called.
+    done = Run.objects.get()
+    assert done.launched_via == "web"
+    message = done.events.filter(kind="message").last()
+    assert message is not None and message.data["text"][:40] in done.search_text
+    assert done.facets["models"] and done.facets["agents"]
 
 
 def test_the_json_endpoint_starts_a_run(personas: Personas, pipeline, client_for, settings) -> None:
@@ -46,6 +52,8 @@ def test_the_json_endpoint_starts_a_run(personas: Personas, pipeline, client_for
     body = good.json()
     run = Run.objects.get(pk=body["run_id"])
     assert run.inputs == {"topic": "moths"} and body["version"] == 1
+    assert run.launched_via == "api" and run.created_by == personas.editor
+    assert "moths" in run.search_text  # found by its inputs in the history from its launch
     assert body["url"].endswith(reverse("run_detail", args=[run.pk]))
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from agents.budgets.enforcement import budget_charges_settle_orphans
 from workflows.models import Run, RunStatus
+from workflows.search import run_search_refresh
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import (
     ledger_close_orphans,
@@ -71,6 +72,7 @@ def runs_reap() -> ReapReport:
                 )
                 if done:
                     report.failed.append(run_id)
+                    run_search_refresh(run_id)
                 continue
             resumed = Run.objects.filter(
                 pk=run_id, status=RunStatus.RUNNING, lease_until__lt=now

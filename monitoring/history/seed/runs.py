@@ -37,6 +37,12 @@ class _RunWriter:
         # The workflow and launching user, as the engine records them on each ledger row.
         self.dimensions: dict[str, str] = {}
         self.messages: list[str] = []
+        self.facets: dict[str, set[str]] = {
+            "models": set(),
+            "providers": set(),
+            "agents": set(),
+            "errors": set(),
+        }
 
     def event(self, at: datetime, step_key: str, kind: str, data: dict[str, Any]) -> None:
         self.seq += 1
@@ -133,6 +139,11 @@ class _RunWriter:
             }
         )
         self.calls += 1
+        self.facets["models"].add(model)
+        self.facets["providers"].add(str(provider.pk))
+        self.facets["agents"].add(agent_id)
+        if fail:
+            self.facets["errors"].add(fail[0])
         if not fail:
             self.prompt_tokens += prompt
             self.completion_tokens += completion
@@ -481,6 +492,7 @@ def run_rows(world: World, batch: Batch, index: int, *, long_run: bool = False) 
             "launched_via": via,
             "pinned": (not long_run) and rng.random() < 0.005,
             "search_text": search_text_of(inputs=inputs, output=output, messages=writer.messages),
+            "facets": {name: sorted(values) for name, values in writer.facets.items()},
             "created_at": created,
             "dispatched_at": created,
             "started_at": started,

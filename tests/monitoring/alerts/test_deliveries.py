@@ -68,6 +68,20 @@ def test_the_secret_is_stored_encrypted(personas: Personas) -> None:
     assert credential_decrypt(channel.secret_encrypted) == secret
 
 
+def test_a_key_rotation_re_encrypts_the_secrets(personas: Personas, settings: Any) -> None:
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CREDENTIAL_KEYS = [old]
+    channel, secret = hook(personas, "https://hooks.example.com/a2a")
+    settings.CREDENTIAL_KEYS = [new, old]
+    call_command("rotate_credential_keys", verbosity=0)
+    settings.CREDENTIAL_KEYS = [new]
+    channel.refresh_from_db()
+    assert credential_decrypt(channel.secret_encrypted) == secret
+
+
 def test_an_alert_reaches_a_webhook_signed(
     personas: Personas, now: datetime, webhook_receiver: WebhookReceiver, allow_loopback_hooks: None
 ) -> None:
@@ -207,3 +221,20 @@ def test_disabled_channels_get_nothing(personas: Personas, now: datetime) -> Non
     fire_error_alert(personas, now)
     assert not AlertDelivery.objects.exists()
     assert Decimal(1)  # the incident itself is there: see test_evaluation
+
+
+def test_old_notifications_and_finished_deliveries_are_forgotten(
+    personas: Personas, now: datetime, settings: Any
+) -> None:
+    from monitoring.alerts.models import AlertIncident, Notification
+    from monitoring.alerts.services import alerts_forget_old
+
+    settings.ALERTS_KEEP_DAYS = 30
+    hook(personas, "https://hooks.example.com/a2a")
+    fire_error_alert(personas, now)
+    AlertDelivery.objects.update(status=DeliveryStatus.FAILED)
+
+    assert alerts_forget_old(now=now + timedelta(days=29)) == 0
+    assert alerts_forget_old(now=now + timedelta(days=31)) == 2
+    assert not Notification.objects.exists() and not AlertDelivery.objects.exists()
+    assert AlertIncident.objects.count() == 1  # the history stays

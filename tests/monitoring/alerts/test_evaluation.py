@@ -22,6 +22,7 @@ from a2a_site.accounts.models import Workspace
 from agents.budgets.enforcement import SpendScope, budgets_reserve, budgets_settle
 from agents.budgets.models import Budget
 from agents.models import LedgerEntry, OllamaNode
+from agents.rollups import rollups_rebuild
 from monitoring.alerts.evaluation import (
     PERIODIC_KINDS,
     alert_defaults_ensure,
@@ -131,6 +132,7 @@ def _spike(p: Personas, now: datetime) -> None:
     for hour in range(1, 25):  # the usual: a cent an hour over the day before
         ledger_call(p.workspace, at=now - timedelta(hours=hour, minutes=30), cost="0.01")
     ledger_call(p.workspace, at=now - timedelta(minutes=5), cost="0.10")
+    rollups_rebuild(p.workspace.pk)  # the usual is read from the dashboards' rollups
 
 
 def _spike_over(p: Personas, now: datetime, _: Any) -> datetime:

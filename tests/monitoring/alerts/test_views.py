@@ -261,6 +261,7 @@ def test_test_message_and_redeliver_from_the_page(
     delivery = AlertDelivery.objects.get()
     page = editor.get(reverse("alert_channel_detail", args=[channel.pk])).content.decode()
     assert 'data-status="delivered"' in page and "Redeliver" in page
+    assert "1 attempt</summary>" in page and "sent ·" in page
 
     editor.post(reverse("alert_delivery_redeliver", args=[delivery.pk]))
     deliveries_send_due()
