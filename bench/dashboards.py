@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="requests per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-check", action="store_true", help="skip check_rollups")
+    parser.add_argument("--skip-budget", action="store_true", help="skip bench/budget_overspend.py")
     parser.add_argument(
         "--budget-rounds", type=int, default=None, help="rounds of bench/budget_overspend.py"
     )
@@ -187,7 +188,7 @@ def main() -> None:
 
     overspend: Any = None
     budget_bench = ROOT / "bench" / "budget_overspend.py"
-    if budget_bench.exists():
+    if budget_bench.exists() and not args.skip_budget:
         rounds = [] if args.budget_rounds is None else ["--rounds", str(args.budget_rounds)]
         # Its own database and Redis database (it flushes the latter): BENCH_BUDGET_* here.
         environment = {

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_parse
+from monitoring.metrics import (
+    MetricsQueryError,
+    metrics_answer,
+    metrics_answers,
+    metrics_query_parse,
+)
 from tests.conftest import Personas
 from tests.monitoring.ledger_rows import ledger_rows
 
@@ -95,6 +100,31 @@ def test_a_longer_range_reaches_older_calls(history: Personas) -> None:
     assert month["query"]["granularity"] == "total"
     assert ask(history.workspace, measure="calls", range="30d")["query"]["granularity"] == "day"
     assert ask(history.workspace, measure="calls", range="24h")["query"]["granularity"] == "hour"
+
+
+def test_several_answers_from_one_read_equal_each_asked_alone(history: Personas) -> None:
+    def query(**params: str) -> Any:
+        params = {"range": "30d", "granularity": "total", **params}
+        return metrics_query_parse({name: [value] for name, value in params.items()}, now=NOW)
+
+    queries = [
+        query(measure="latency_p95,calls", dimension="model", order="latency_p95", limit="6"),
+        query(measure="retries,calls,cost", dimension="deployment", order="retries"),
+        query(measure="error_rate,latency_avg", dimension="agent"),
+    ]
+    together = metrics_answers(history.workspace.pk, queries)
+    alone = [metrics_answer(history.workspace.pk, each) for each in queries]
+
+    def by_group(answer: dict[str, Any]) -> dict[str, Any]:
+        rows = {
+            tuple(row[name] for name in answer["query"]["dimensions"]) for row in answer["rows"]
+        }
+        return {**answer, "rows": sorted(answer["rows"], key=repr), "groups": rows}
+
+    assert [by_group(answer) for answer in together] == [by_group(answer) for answer in alone]
+    assert together[0]["rows"][0]["model"] == "gpt-4o-mini"  # ordered as asked
+    with pytest.raises(ValueError):
+        metrics_answers(history.workspace.pk, [queries[0], query(measure="calls", range="7d")])
 
 
 @pytest.mark.parametrize(
