@@ -1,25 +1,32 @@
 """Answering a metrics query from the rollups (calls) or the run rows (runs), as JSON-ready data.
 
-Calls are read from `LedgerRollup` only, never from the ledger: an hour's row holds the sums
-and latency histogram of that hour's calls, so a 90-day query reads rows per hour and group,
-not a row per call. Percentiles are read from the summed histograms (see agents/histogram.py for
-their precision). Times are UTC; a week starts on Monday.
+Calls are read from the rollups only, never from the ledger: an hour's row holds the sums
+and latency histogram of that hour's calls, a day's row those of its day; a range reads its
+whole days from `LedgerRollupDay` and its partial days from `LedgerRollup`, and keeps what it
+read of whole past days in the cache until one of them changes (`_past_days_read`).
+Percentiles are read from the summed histograms (see agents/histogram.py for their
+precision). Times are UTC; a week starts on Monday.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, PRECISION_NOTE, quantile
 from agents.models import Agent, LedgerRollup, LedgerRollupDay, OllamaNode, Provider
+from agents.rollups import rollup_days_version
 from monitoring.metrics.query import MEASURES, MetricsQuery
 from workflows.models import Run, Workflow
 
@@ -35,6 +42,11 @@ CALL_COLUMNS = {
 RUN_COLUMNS = {"workflow": "workflow_id", "user": "created_by_id", "status": "status"}
 _STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+# Past days' reads are kept this long at most: a bound on memory, and on staleness should a
+# new days version ever fail to reach the cache.
+DAYS_KEPT_SECONDS = 15 * 60
+DAYS_KEPT_PREFIX = "metrics:past-days:"
+logger = logging.getLogger(__name__)
 
 
 def bucket_start(moment: datetime, granularity: str) -> datetime:
@@ -169,41 +181,92 @@ def _call_parts(query: MetricsQuery) -> list[tuple[Any, str, datetime, datetime]
     ]
 
 
+def _read(rows: QuerySet[Any], grouping: list[str], sums: dict[str, Any]) -> list[dict[str, Any]]:
+    if not grouping:
+        # values() with no names would group by every column: a plain total is an aggregate.
+        return [rows.aggregate(**sums)]
+    return list(rows.order_by().values(*grouping).annotate(**sums))
+
+
+def _past_days_read(
+    workspace_id: Any,
+    query: MetricsQuery,
+    span: tuple[datetime, datetime],
+    grouping: list[str],
+    sums: dict[str, Any],
+    read: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The groups of whole past days, kept under the workspace's days version: they change only
+    when a late call lands on such a day, which gives the workspace a new version (see
+    agents/rollups.py). A 90-day answer then reads only its partial days, whatever it asks."""
+    version = rollup_days_version(workspace_id)
+    if version is None:
+        return read()
+    asked = (
+        str(workspace_id),
+        version,
+        span[0].isoformat(),
+        span[1].isoformat(),
+        tuple(grouping),
+        query.granularity,
+        sorted((name, sorted(values)) for name, values in query.filters.items()),
+        sorted(sums),
+    )
+    key = DAYS_KEPT_PREFIX + hashlib.sha256(repr(asked).encode()).hexdigest()
+    try:
+        kept = cache.get(key)
+    except Exception:  # noqa: BLE001 - without the cache the rollups are read
+        kept = None
+    if kept is not None:
+        return list(kept)
+    found = read()
+    try:
+        cache.set(key, found, DAYS_KEPT_SECONDS)
+    except Exception:  # noqa: BLE001 - kept or not, the answer is the same
+        logger.warning("metrics: could not keep a past days' read in the cache")
+    return found
+
+
 def _raw_groups(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
     """Each group's aggregates (and time bucket), summed over where they were read."""
     columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
     names = [columns[dimension] for dimension in query.dimensions]
+    parts: list[tuple[QuerySet[Any], str, datetime, datetime]]
     if query.over_runs:
-        parts: list[tuple[QuerySet[Any], str]] = [(_runs(workspace_id, query), "created_at")]
+        parts = [(_runs(workspace_id, query), "created_at", query.start, query.end)]
         sums: dict[str, Any] = {"agg_runs": Count("id")}
     else:
-        parts = []
-        for model, time_field, low, high in _call_parts(query):
-            if low >= high:
-                continue
-            parts.append(
-                (rollup_rows(model, time_field, workspace_id, query, low, high), time_field)
-            )
+        parts = [
+            (rollup_rows(model, time_field, workspace_id, query, low, high), time_field, low, high)
+            for model, time_field, low, high in _call_parts(query)
+            if low < high
+        ]
         sums = _sums_for(query.measures)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rows, time_field in parts:
+    for rows, time_field, low, high in parts:
         grouping = list(names)
         if query.granularity is not None:
             rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
             grouping.append("bucket")
-        # values() with no names would group by every column: a plain total is an aggregate.
-        found = (
-            rows.order_by().values(*grouping).annotate(**sums)
-            if grouping
-            else [rows.aggregate(**sums)]
-        )
+        if time_field == "day":
+            found = _past_days_read(
+                workspace_id,
+                query,
+                (low, high),
+                grouping,
+                sums,
+                partial(_read, rows, grouping, sums),
+            )
+        else:
+            found = _read(rows, grouping, sums)
         for raw in found:
+            raw = dict(raw)
             if query.granularity is not None:
                 raw["bucket"] = bucket_start(raw["bucket"], query.granularity)
             key = tuple(raw.get(name) for name in grouping)
             into = merged.get(key)
             if into is None:
-                merged[key] = dict(raw)
+                merged[key] = raw
                 continue
             for name in sums:
                 if raw[name] is not None:

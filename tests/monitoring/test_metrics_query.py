@@ -7,8 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from agents.models import LedgerEntry
+from agents.rollups import ledger_finish, rollups_rebuild
 from monitoring.metrics import (
     MetricsQueryError,
     metrics_answer,
@@ -125,6 +130,37 @@ def test_several_answers_from_one_read_equal_each_asked_alone(history: Personas)
     assert together[0]["rows"][0]["model"] == "gpt-4o-mini"  # ordered as asked
     with pytest.raises(ValueError):
         metrics_answers(history.workspace.pk, [queries[0], query(measure="calls", range="7d")])
+
+
+def test_past_days_are_read_once_until_a_late_call_or_a_rebuild_changes_them(
+    personas: Personas,
+) -> None:
+    workspace = personas.workspace
+    days_ago = timezone.now() - timedelta(days=3)
+    ledger_rows(
+        workspace,
+        [{"at": days_ago, "latency_ms": 300}, {"at": days_ago, "status": "pending", "cost": 0}],
+    )
+    late = LedgerEntry.objects.get(workspace=workspace, status="pending")
+
+    def calls() -> tuple[int, list[str]]:
+        query = metrics_query_parse({"measure": ["calls"], "range": ["7d"]})
+        with CaptureQueriesContext(connection) as read:
+            rows = metrics_answer(workspace.pk, query)["rows"]
+        daily = [entry["sql"] for entry in read.captured_queries if "rollupday" in entry["sql"]]
+        return rows[0]["calls"], daily
+
+    first, first_reads = calls()
+    again, again_reads = calls()
+    ledger_finish(str(late.call_id), {"status": "completed", "latency_ms": 900})
+    after_late, late_reads = calls()
+    LedgerEntry.objects.filter(pk=late.pk).delete()
+    rollups_rebuild(workspace.pk)
+    after_rebuild, _ = calls()
+
+    assert (first, again, after_late, after_rebuild) == (1, 1, 2, 1)
+    assert first_reads and not again_reads  # the second answer read no daily rollup
+    assert late_reads  # the late call on a past day made the daily rollups be read again
 
 
 @pytest.mark.parametrize(
