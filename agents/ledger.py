@@ -23,6 +23,7 @@ from a2a_site.db import (
 )
 from agents.budgets.enforcement import (
     SpendScope,
+    budget_charges_settle_orphans,
     budget_refusal_count,
     budgets_for,
     budgets_reserve,
@@ -44,6 +45,7 @@ T = TypeVar("T")
 # only bounds the unforeseen.
 BUDGET_WAIT_S: Final = 300.0
 BUDGET_RETRY_S: Final = 0.05
+BUDGET_HEAL_EVERY: Final = 20
 
 BREAKER_CACHE_PREFIX = "a2a:breaker:"
 BREAKER_CACHE_SECONDS = 24 * 3600
@@ -212,6 +214,7 @@ class DatabaseLedger:
             "finished_at": None,
         }
         waited_until = time.monotonic() + BUDGET_WAIT_S
+        retries = 0
         while True:
             try:
                 charged = await in_db_thread(
@@ -220,6 +223,12 @@ class DatabaseLedger:
             except BudgetExceeded as refusal:
                 if not refusal.final and time.monotonic() < waited_until:
                     # Only reservations of calls in flight fill the budget: they settle soon.
+                    # Now and then settle those whose calls ended without it (a settle that
+                    # failed, a dead worker), so a lost settle cannot hold the budget.
+                    retries += 1
+                    if retries % BUDGET_HEAL_EVERY == 0:
+                        with contextlib.suppress(Exception):
+                            await in_db_thread(budget_charges_settle_orphans)
                     await asyncio.sleep(BUDGET_RETRY_S)
                     continue
                 with contextlib.suppress(Exception):
@@ -272,10 +281,15 @@ class DatabaseLedger:
             task.add_done_callback(self._payloads.discard)
         if call_id in self._charged:
             self._charged.discard(call_id)
-            try:
-                await in_db_thread(budgets_settle, call_id, outcome.cost, outcome.price_source)
-            except Exception as error:  # noqa: BLE001 - the reservation stays held: safe side
-                logger.warning("Budget charges of call %s not settled yet: %s", call_id, error)
+            for attempt in range(3):
+                try:
+                    await in_db_thread(budgets_settle, call_id, outcome.cost, outcome.price_source)
+                    break
+                except Exception as error:  # noqa: BLE001 - the reservation stays held
+                    # Safe side: the reservation keeps counting until a later settle (the
+                    # next waiting call or the reaper settles it from the finished row).
+                    logger.warning("Budget charges of call %s not settled: %r", call_id, error)
+                    await asyncio.sleep(0.1 * (attempt + 1))
 
 
 def breaker_record(deployment_id: str, state: str) -> None:

@@ -214,6 +214,8 @@ def main() -> None:
         except json.JSONDecodeError:
             overspend = None
         print(f"budget_overspend.py exited {done.returncode}: {lines[-1] if lines else ''}")
+        if done.returncode:
+            print("\n".join(done.stderr.splitlines()[-15:]))
 
     print(
         json.dumps(

@@ -314,15 +314,16 @@ RUN_FILTERS = ("workflow", "user")
 
 
 def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
-    runs = Run.objects.filter(
-        workspace_id=workspace_id,
-        created_at__gte=scope.query.start,
-        created_at__lt=scope.query.end,
-        cost__gt=0,
-    )
     filters = scope.query.filters
+    runs = Run.objects.filter(
+        created_at__gte=scope.query.start, created_at__lt=scope.query.end, cost__gt=0
+    )
     if "workflow" in filters:
-        runs = runs.filter(workflow_id__in=filters["workflow"])
+        # The workspace through the workflow, so the planner walks that workflow's runs by
+        # cost (index workflows_run_wf_cost) rather than the workspace's, skipping the others'.
+        runs = runs.filter(workflow_id__in=filters["workflow"], workflow__workspace_id=workspace_id)
+    else:
+        runs = runs.filter(workspace_id=workspace_id)
     if "user" in filters:
         runs = runs.filter(created_by_id__in=filters["user"])
     return (
@@ -356,19 +357,20 @@ def top_lists(workspace_id: Any, scope: DashboardScope, part: str) -> TopLists:
         retried_deployments=[],
     )
     if part == "costs":
-        workflows = ranked("cost", "workflow")
-        agents = ranked("cost", "agent")
+        # One read grouped by workflow and agent serves both lists (summed apart here).
+        pairs = _ask(
+            workspace_id, scope, measure="cost", dimension="workflow,agent", granularity="total"
+        )
+        for dimension, into in (("workflow", top.workflows), ("agent", top.agents)):
+            totals: dict[str, float] = {}
+            for row in pairs["rows"]:
+                if row[dimension]:
+                    totals[row[dimension]] = totals.get(row[dimension], 0.0) + row["cost"]
+            labels = pairs["labels"][dimension]
+            ranked_ids = sorted(totals, key=lambda key: totals[key], reverse=True)
+            into.extend((key, labels[key], totals[key]) for key in ranked_ids if totals[key] > 0)
+            del into[TOP:]
         top.runs.extend(_costliest_runs(workspace_id, scope))
-        top.workflows.extend(
-            (row["workflow"], workflows["labels"]["workflow"][row["workflow"]], row["cost"])
-            for row in workflows["rows"][:TOP]
-            if row["workflow"] and row["cost"] > 0
-        )
-        top.agents.extend(
-            (row["agent"], agents["labels"]["agent"][row["agent"]], row["cost"])
-            for row in agents["rows"][:TOP]
-            if row["agent"] and row["cost"] > 0
-        )
     else:
         slow = ranked("latency_p95,calls", "model")
         retried = ranked("retries,calls", "deployment")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import render
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
@@ -79,7 +79,11 @@ def run_compare(request: AuthedRequest) -> HttpResponse:
     if selected and "a" not in request.GET:
         if len(selected) != 2:
             return refusal(request, f"Select two runs to compare ({len(selected)} selected).")
-        query = {"a": selected[0], "b": selected[1]}
+        # The list's form sends its other fields too (its CSRF token among them): the address
+        # kept in the browser's history is the plain one.
+        plain = QueryDict(mutable=True)
+        plain.update({"a": selected[0], "b": selected[1]})
+        return redirect(f"{reverse('run_compare')}?{plain.urlencode()}")
     else:
         query = {name: request.GET.get(name, "") for name in ("a", "b")}
     ids = {}

@@ -158,6 +158,7 @@ class Run(models.Model):
             models.Index(fields=["workspace", "created_at"], name="workflows_run_ws_time"),
             # The dashboards' costliest runs: walked by cost, the range checked row by row.
             models.Index(fields=["workspace", "-cost"], name="workflows_run_ws_cost"),
+            models.Index(fields=["workflow", "-cost"], name="workflows_run_wf_cost"),
             # The history's "pinned only" (few rows, counted whole) and retention's exclusions.
             models.Index(
                 fields=["workspace", "created_at"],

@@ -67,14 +67,11 @@ def _usage_facts(span: Span) -> list[tuple[str, str]]:
     facts = []
     if span.start is not None:
         end = span.end
-        facts.append(
-            (
-                "Duration",
-                seconds_text((end - span.start).total_seconds())
-                if end is not None
-                else "still going",
-            )
-        )
+        if end is not None:
+            took = seconds_text((end - span.start).total_seconds())
+        else:
+            took = "still going" if span.status in ("running", "waiting", "pending") else "—"
+        facts.append(("Duration", took))
     if span.calls or span.kind in ("call", "attempt"):
         facts.append(("Tokens", f"{span.tokens_in:,} in · {span.tokens_out:,} out"))
         facts.append(("Cost", span.money.text))
@@ -152,6 +149,11 @@ def _inspect_attempt(span: Span, inspection: Inspection) -> None:
         if span.status == "running":
             inspection.notes.append(
                 "This call is still in flight: what it sent and received is kept when it ends."
+            )
+        elif span.status == "unknown":
+            inspection.notes.append(
+                "The worker making this call stopped before it ended: what it sent and received "
+                "was not kept."
             )
         else:
             inspection.notes.append(
@@ -293,7 +295,7 @@ def _inspect_run(trace: Trace, inspection: Inspection) -> None:
         inspection.sections.append(Section("Output", shown(run.output), testid="run-output"))
     if run.variables:
         inspection.sections.append(Section("Variables", shown(run.variables)))
-    if run.reason:
+    if run.reason and run.status != "failed":  # a failure's reason is its error, above
         inspection.notes.append(redact_secrets(run.reason))
 
 

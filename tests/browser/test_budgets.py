@@ -59,7 +59,7 @@ def test_a_hard_budget_stops_a_run_with_its_reason_on_the_run_page(priced_lab: A
 
     # Only the target the chosen scope needs is shown.
     page.get_by_label("Name").fill("Pipeline cap")
-    assert not page.get_by_label("Workflow").is_visible()
+    page.get_by_label("Workflow").wait_for(state="hidden")  # once the page's script ran
     page.get_by_label("Covers").select_option("workflow")
     page.get_by_label("Workflow").select_option(label="Priced pipeline")
     assert not page.get_by_label("Agent").is_visible()

@@ -93,19 +93,26 @@ def test_the_dashboard_renders_charts_with_data_after_runs_live(lab: Any) -> Non
 
     _finished(_launch(page, 2))
 
-    # No reload: the page's poll sees the new calls and asks every chart again.
+    # No reload: the page's poll sees the new calls and finished runs, and asks again.
     page.get_by_test_id("dashboard-headline").wait_for(timeout=30_000)
+    outcomes = page.locator("#chart-outcomes [data-chart-table] thead")
+    wait_for(
+        lambda: (
+            "succeeded" in (outcomes.text_content() or "")
+            and "running" not in (outcomes.text_content() or "")
+        ),
+        timeout=30,
+        what="the run outcomes to show the finished runs",
+    )
     charts = {c["id"]: c for c in _settled(page)}
     for drawn in ("chart-calls", "chart-tokens", "chart-outcomes", "chart-latency-model"):
         assert charts[drawn]["state"] == "drawn", charts[drawn]
     assert charts["chart-spend"]["state"] == "empty"  # the demo model is free, not unknown
     assert page.url.endswith("/dashboards/")
-    assert "6" in page.get_by_test_id("dashboard-headline").inner_text()  # 2 runs × 3 calls
+    headline = page.get_by_test_id("dashboard-headline")
+    wait_for(lambda: "6" in headline.inner_text(), timeout=15, what="6 calls")  # 2 runs × 3
     calls_table = page.locator("#chart-calls [data-chart-table] tbody tr")
     assert calls_table.count() >= 1
-    assert "succeeded" in (
-        page.locator("#chart-outcomes [data-chart-table] thead").text_content() or ""
-    )
     report = page.get_by_test_id("agent-report")
     for name in ("Researcher", "Analyst", "Writer"):
         assert name in report.inner_text()

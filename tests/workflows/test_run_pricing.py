@@ -63,6 +63,8 @@ def test_a_gateway_call_is_priced_by_its_model_or_said_to_be_unknown(
         assert run.cost == 0
         assert "price unknown" in page
         assert "3 calls with no known price" in page
+        # The note links to the card where that model's prices are set.
+        assert f"/agents/providers/{gateway.pk}/?model=house-llama#prices" in page
 
 
 def test_local_models_are_free_and_say_so(personas: Personas, pipeline: Any, executor: Any):

@@ -1,6 +1,7 @@
 """Changes made from the run history: pins, bulk cancel and delete, and retention.
 
-Deleting a run deletes its steps, events and child runs; its ledger rows stay, because they are
+Deleting a run deletes its steps, events and child runs, and what their calls sent and received
+(the call payloads the trace shows: prompts and answers); its ledger rows stay, because they are
 the record of what was spent (dashboards and budgets read them) and hold no inputs or outputs.
 """
 
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from a2a_site.accounts.models import User, Workspace
+from agents.payloads import payloads_delete_for_runs
 from workflows.models import TERMINAL_STATUSES, RetentionPolicy, Run, RunStatus
 from workflows.services.runs import run_cancel
 
@@ -35,6 +37,18 @@ class BulkOutcome:
 
 def _short(run_id: Any) -> str:
     return str(run_id)[:8]
+
+
+def _runs_delete(run_ids: list[Any], **still: Any) -> None:
+    """Deletes the runs (those still matching `still`) with their child runs and the payloads of
+    all their calls, in the caller's transaction."""
+    family, generation = list(run_ids), list(run_ids)
+    while generation:  # sub-workflow runs, depth-limited by the engine
+        generation = list(Run.objects.filter(parent__in=generation).values_list("pk", flat=True))
+        family += generation
+    Run.objects.filter(pk__in=run_ids, **still).delete()
+    gone = set(family) - set(Run.objects.filter(pk__in=family).values_list("pk", flat=True))
+    payloads_delete_for_runs(gone)
 
 
 def run_pin(*, run: Run, pinned: bool) -> Run:
@@ -91,7 +105,7 @@ def runs_delete_many(*, workspace: Workspace, run_ids: Iterable[Any]) -> BulkOut
             deletable.append(run.pk)
     with transaction.atomic():
         # Re-checked in the statement: a run that was pinned or restarted meanwhile stays.
-        Run.objects.filter(pk__in=deletable, pinned=False, status__in=TERMINAL_STATUSES).delete()
+        _runs_delete(deletable, pinned=False, status__in=TERMINAL_STATUSES)
     left = set(Run.objects.filter(pk__in=deletable).values_list("pk", flat=True))
     for pk in deletable:
         if pk in left:
@@ -150,7 +164,7 @@ def runs_retention_enforce(
             if not ids:
                 break
             with transaction.atomic():
-                Run.objects.filter(pk__in=ids, pinned=False).delete()
+                _runs_delete(ids, pinned=False)
             deleted += len(ids)
             batches += 1
     if deleted:

@@ -238,3 +238,21 @@ def test_old_notifications_and_finished_deliveries_are_forgotten(
     assert alerts_forget_old(now=now + timedelta(days=31)) == 2
     assert not Notification.objects.exists() and not AlertDelivery.objects.exists()
     assert AlertIncident.objects.count() == 1  # the history stays
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_at_once_send_one_attempt(
+    personas: Personas, now: datetime, webhook_receiver: WebhookReceiver, allow_loopback_hooks: None
+) -> None:
+    from tests.monitoring.alerts.test_evaluation import _together
+
+    hook(personas, webhook_receiver.url)
+    fire_error_alert(personas, now)
+    delivery = AlertDelivery.objects.get()
+
+    made = _together(2, lambda: delivery_attempt(delivery_id=delivery.pk, now=now))
+
+    assert sorted(made) == [False, True]
+    assert len(webhook_receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 1
