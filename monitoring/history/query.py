@@ -155,23 +155,25 @@ class HistoryQuery:
     pinned: bool = False
     sort: str = DEFAULT_SORT
     cursor: tuple[str, str] | None = None
+    # The workflow is the page's own (its Runs tab), not a filter the reader chose.
+    workflow_fixed: bool = False
 
     @property
     def filter_count(self) -> int:
         """How many filters other than the search (and the workflow of a tab) are set."""
+        skipped = {"sort", "cursor", "q", "workflow_fixed"}
+        if self.workflow_fixed:
+            skipped.add("workflow_id")
         return sum(
             getattr(self, name) not in (None, "", (), False)
             for name in self.__dataclass_fields__
-            if name not in ("sort", "cursor", "q", "workflow_id")
+            if name not in skipped
         )
 
     @property
     def is_filtered(self) -> bool:
-        return any(
-            getattr(self, name) not in (None, "", (), False)
-            for name in self.__dataclass_fields__
-            if name not in ("sort", "cursor")
-        )
+        """Whether the reader narrowed the list (a search or a filter; a tab's workflow is not)."""
+        return bool(self.q) or self.filter_count > 0
 
 
 def _day_start(day: date) -> datetime:
@@ -202,6 +204,7 @@ def history_query_from(form: HistoryQueryForm, *, workflow_id: Any = None) -> Hi
         pinned=bool(data.get("pinned")),
         sort=data.get("sort") or DEFAULT_SORT,
         cursor=data.get("cursor") or None,
+        workflow_fixed=workflow_id is not None,
     )
 
 

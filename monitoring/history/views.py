@@ -89,7 +89,6 @@ def _history(
             else None
         ),
         "export_query": query_string(request.GET, workflow=str(workflow.pk) if workflow else None),
-        "workspace_has_runs": page is not None and (page.runs or query.is_filtered),
         "live": page is not None and any(not run.is_terminal for run in page.runs),
     }
     template = (

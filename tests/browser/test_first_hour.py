@@ -142,7 +142,7 @@ def test_the_first_hour(page: Any, demo_model: Any, worker: ServerProcess) -> No
 
     # And the history has it.
     nav.get_by_role("link", name="Runs").click()
-    row = page.get_by_test_id("run-row")
+    row = page.get_by_test_id("history-row")
     row.first.wait_for()
     assert row.count() == 1 and "Briefing" in row.first.inner_text()
     run = Run.objects.get()

@@ -124,4 +124,24 @@ def test_filter_and_search_then_open_the_bookmarked_view(
     page.get_by_test_id("history-errors").wait_for()
     assert "min_cost" in page.get_by_test_id("history-errors").inner_text()
     screenshot(page, "history-bad-query-light", theme="light")
+
+    # The workflow's Runs tab, a bulk delete asked for, and the retention setting.
+    page.goto(f"/workflows/{history['weekly'].workflow_id}/runs/")
+    page.get_by_test_id("workflow-runs-tab").wait_for()
+    assert str(history["weekly"].pk) in _row_ids(page)
+    page.locator(f'input[name="run"][value="{history["weekly"].pk}"]').check()
+    page.get_by_test_id("bulk-delete").click()
+    page.get_by_test_id("bulk-confirm").wait_for()
+    screenshot(page, "history-bulk-confirm-dark", theme="dark")
+    page.get_by_test_id("bulk-confirm").click()
+    page.get_by_test_id("bulk-result").wait_for()
+    from workflows.models import Run
+
+    assert not Run.objects.filter(pk=history["weekly"].pk).exists()
+    page.goto("/workspace/")
+    page.get_by_test_id("retention-days-mode").check()
+    page.get_by_test_id("retention-days").fill("30")
+    page.get_by_role("button", name="Save retention").click()
+    page.get_by_text("older than 30 days").first.wait_for()
+    screenshot(page, "history-retention-light", theme="light")
     assert csp_refusals == []

@@ -65,7 +65,7 @@ def test_a_pipeline_streams_to_completion(lab: Any) -> None:
     screenshot(page, "21-run-succeeded")
     screenshot(page, "21-run-succeeded-dark", theme="dark")
     page.goto("/runs/")
-    assert page.get_by_test_id("run-row").count() == 1
+    assert page.get_by_test_id("history-row").count() == 1
 
 
 def test_model_output_is_rendered_inert(lab: Any, demo_model: Any) -> None:

@@ -261,3 +261,15 @@ def test_search_text_and_facets_follow_the_ledger(history) -> None:
     assert "Database outage" in outage.search_text
     assert outage.facets["models"] == ["gpt-4o"] and outage.facets["errors"] == ["rate_limit"]
     assert Decimal(history["old"].cost) == Decimal("1.50")
+
+
+def test_a_workflow_without_runs_guides_rather_than_blames_filters(
+    personas: Personas, client_for
+) -> None:
+    quiet = make_workflow(personas.workspace, "Quiet")
+    client = client_for(personas.viewer)
+    tab = client.get(reverse("workflow_runs", args=[quiet.pk])).content.decode()
+    assert 'data-testid="empty-runs"' in tab and "Run this workflow" in tab
+    # On the workspace's list the same workflow is a filter the reader chose.
+    listed = client.get(reverse("run_list") + f"?workflow={quiet.pk}").content.decode()
+    assert 'data-testid="history-no-results"' in listed
