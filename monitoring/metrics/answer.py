@@ -248,7 +248,8 @@ def _raw_groups(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
         if query.granularity is not None:
             rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
             grouping.append("bucket")
-        if time_field == "day":
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if time_field == "day" and high <= today:  # a range may end in the future
             found = _past_days_read(
                 workspace_id,
                 query,

@@ -163,6 +163,28 @@ def test_past_days_are_read_once_until_a_late_call_or_a_rebuild_changes_them(
     assert late_reads  # the late call on a past day made the daily rollups be read again
 
 
+def test_a_range_reaching_into_the_future_reads_today_live(personas: Personas) -> None:
+    workspace = personas.workspace
+    now = timezone.now()
+    ledger_rows(
+        workspace,
+        [{"at": now - timedelta(days=2)}, {"at": now, "status": "pending", "cost": 0}],
+    )
+    pending = LedgerEntry.objects.get(workspace=workspace, status="pending")
+    params = {
+        "measure": ["calls"],
+        "granularity": ["total"],
+        "from": [(now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")],
+        "to": [(now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")],
+    }
+
+    before = metrics_answer(workspace.pk, metrics_query_parse(params))["rows"][0]["calls"]
+    ledger_finish(str(pending.call_id), {"status": "completed", "latency_ms": 500})
+    after = metrics_answer(workspace.pk, metrics_query_parse(params))["rows"][0]["calls"]
+
+    assert (before, after) == (1, 2)
+
+
 @pytest.mark.parametrize(
     ("params", "parameter", "message"),
     [
