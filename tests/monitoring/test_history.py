@@ -194,6 +194,20 @@ def test_rows_say_when_a_price_is_unknown(personas: Personas, client_for, histor
     assert "Quarterly numbers" in row and "Report" in row and "Schedule" in row
 
 
+def test_rows_escape_what_people_typed(personas: Personas, client_for) -> None:
+    """The rows are printed in Python (monitoring/history/rows.py), not by the template engine:
+    every value a person or a run wrote must still come out escaped."""
+    workflow = make_workflow(personas.workspace, 'Tri"age <b>')
+    make_run(workflow, text='<script>alert("x")</script> & more', by=personas.owner)
+    for user in (personas.owner, personas.viewer):
+        page = client_for(user).get(reverse("run_list")).content.decode()
+        row = page.split('data-testid="history-row"')[1].split("</tr>")[0]
+        assert "<script>" not in row and "<b>" not in row
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in row
+        assert "Tri&quot;age &lt;b&gt;" in row
+        assert ('name="run"' in row) is (user == personas.owner)
+
+
 @pytest.mark.parametrize(
     "query, blamed",
     [
