@@ -79,7 +79,8 @@ def _history(
         "query": query,
         "workflow": workflow,
         "base_url": base,
-        "choices": history_choices(membership.workspace_id),
+        # The filter menus are only in the full page, not in the results htmx refreshes.
+        "choices": None if request.htmx else history_choices(membership.workspace_id),
         "sorts": [(name, label) for name, (label, _desc) in SORTS.items()],
         "can_edit": can_edit,
         "statuses": HistoryQueryForm.base_fields["status"].choices,  # type: ignore[attr-defined]

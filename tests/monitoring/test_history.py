@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -172,6 +174,21 @@ def test_counts_stop_at_the_cap(personas: Personas, client_for, history, monkeyp
     assert "3+</strong> runs" in page
     page = client_for(personas.viewer).get(reverse("run_list") + "?status=failed").content.decode()
     assert "<strong>1</strong> run match" in page
+
+
+def test_a_first_page_holding_every_match_is_not_counted_again(personas: Personas, history) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        page = history_page(personas.workspace.pk, HistoryQuery(statuses=("failed",)))
+    assert (page.count, page.count_capped, len(page.runs)) == (1, False, 1)
+    assert not any("COUNT(" in query["sql"] for query in captured.captured_queries)
+    # A later page still counts every match, not only those after the cursor.
+    first = history_page(personas.workspace.pk, HistoryQuery(), page_size=2)
+    later = history_page(
+        personas.workspace.pk,
+        HistoryQuery(cursor=cursor_decode(first.next_cursor or "")),
+        page_size=2,
+    )
+    assert (first.count, later.count, len(later.runs)) == (5, 5, 2)
 
 
 def test_a_page_link_carries_the_whole_query(
