@@ -14,6 +14,8 @@ streamed, its time to first token) in a histogram bucket.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from a2a_site.db import Columns
@@ -84,6 +87,7 @@ _LEDGER = Columns(LedgerEntry)
 _ROLLUP = Columns(LedgerRollup)
 _DAY = Columns(LedgerRollupDay)
 _ALL_ROLLUP_FIELDS: Final = ("workspace", *KEY_FIELDS, *SUM_FIELDS)
+logger = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]  # (workspace id, *KEY_FIELDS)
 
@@ -192,6 +196,37 @@ def _write(cursor: Any, table: Columns, time_field: str, merged: dict[Key, dict[
         cursor.execute(_upsert_sql(table, time_field, len(chunk)), params)
 
 
+# Readers may keep what they summed from whole past days (the daily rows before today) under
+# the workspace's "days version"; a change to such a day gives the workspace a new version once
+# it commits. Today's row changes with every call and is never kept, so the common write skips
+# this. The margin covers clocks that disagree about when today began.
+DAYS_VERSION_PREFIX: Final = "rollups:days-version:"
+_CLOCK_MARGIN: Final = timedelta(minutes=10)
+
+
+def rollup_days_version(workspace_id: Any) -> str | None:
+    """The workspace's current days version (made on first use); None if the cache is down."""
+    try:
+        return str(cache.get_or_set(f"{DAYS_VERSION_PREFIX}{workspace_id}", uuid.uuid4().hex, None))
+    except Exception:  # noqa: BLE001 - without the cache readers just read the rollups
+        logger.warning("rollups: the cache is unavailable; daily rollups read uncached")
+        return None
+
+
+def _days_changed(workspace_ids: Iterable[Any]) -> None:
+    def renew() -> None:
+        for workspace_id in workspace_ids:
+            try:
+                cache.set(f"{DAYS_VERSION_PREFIX}{workspace_id}", uuid.uuid4().hex, None)
+            except Exception:  # noqa: BLE001 - what readers keep expires on its own
+                logger.warning("rollups: could not renew the days version of %s", workspace_id)
+
+    # Now, and again once the change commits: a reader between the two may keep what it read
+    # before the commit, under a version the second renewal retires.
+    renew()
+    transaction.on_commit(renew)
+
+
 def rollups_add(
     cursor: Any, facts: Iterable[tuple[Key, Mapping[str, Any]]], *, hours: bool = True
 ) -> None:
@@ -203,7 +238,12 @@ def rollups_add(
     merged = _merged(facts)
     if hours:
         _write(cursor, _ROLLUP, "hour", merged)
-    _write(cursor, _DAY, "day", _merged((day_key(key), sums) for key, sums in merged.items()))
+    days = _merged((day_key(key), sums) for key, sums in merged.items())
+    _write(cursor, _DAY, "day", days)
+    today = hour_of(datetime.now(UTC) + _CLOCK_MARGIN).replace(hour=0)
+    past = {key[0] for key in days if key[1] < today}
+    if past:
+        _days_changed(past)
 
 
 def _negated(sums: Mapping[str, Any]) -> dict[str, Any]:
@@ -480,6 +520,7 @@ def rollups_rebuild(workspace_id: Any = None) -> int:
                         expected = _expected(workspace, start, end)
                         rollups_add(cursor, expected.items())
                         written += len(expected)
+        _days_changed([workspace])
     return written
 
 

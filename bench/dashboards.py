@@ -14,6 +14,7 @@ differences; and `bench/budget_overspend.py`, when it exists, runs as a subproce
 
     python bench/dashboards.py                  # seeds 100k runs first if they are not there
     python bench/dashboards.py --runs 5000      # a smaller history, quicker
+    python bench/dashboards.py --cold           # no answer of past days kept in the cache
 
 The last line is one JSON object: `dashboard_p95_ms_max`, `metrics_query_p95_ms`,
 `budget_overspend_calls` (null without the budgets bench), `rollup_mismatches`.
@@ -82,6 +83,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="requests per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-check", action="store_true", help="skip check_rollups")
+    parser.add_argument("--skip-budget", action="store_true", help="skip bench/budget_overspend.py")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="empty the cache before every request (what whole past days summed is not kept)",
+    )
     parser.add_argument(
         "--budget-rounds", type=int, default=None, help="rounds of bench/budget_overspend.py"
     )
@@ -90,6 +97,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.core.cache import cache
     from django.core.management import call_command
     from django.test import Client
     from django.urls import reverse
@@ -159,6 +167,8 @@ def main() -> None:
     for round_number in range(args.rounds):
         for name, (url, headers) in [*pages.items(), *queries.items()]:
             for attempt in range(args.repeat + (1 if round_number == 0 else 0)):
+                if args.cold:
+                    cache.clear()  # the sessions live in the database, not the cache
                 began = time.perf_counter()
                 response = client.get(url, **headers)
                 elapsed = (time.perf_counter() - began) * 1000
@@ -187,7 +197,7 @@ def main() -> None:
 
     overspend: Any = None
     budget_bench = ROOT / "bench" / "budget_overspend.py"
-    if budget_bench.exists():
+    if budget_bench.exists() and not args.skip_budget:
         rounds = [] if args.budget_rounds is None else ["--rounds", str(args.budget_rounds)]
         # Its own database and Redis database (it flushes the latter): BENCH_BUDGET_* here.
         environment = {

@@ -7,16 +7,21 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.http import QueryDict
 
 from agents.models import Agent, LedgerEntry, LedgerRollup, LedgerRollupDay, Provider
-from monitoring.metrics import MetricsQuery, metrics_answer, metrics_query_parse
+from monitoring.metrics import (
+    MetricsQuery,
+    metrics_answer,
+    metrics_answers,
+    metrics_query_parse,
+)
 from monitoring.metrics.answer import rollup_rows
 from monitoring.metrics.query import RANGES
 from workflows.models import Run, Workflow
@@ -187,23 +192,30 @@ def _last_errors(
             first_day_end = min(start_hour.replace(hour=0) + timedelta(days=1), recent)
             latest.update(latest_hours(start_hour, first_day_end, still))
     found: dict[str, tuple[str, str]] = {}
+    if not latest:
+        return found
+    # Every agent's hour in one read (an OR of one indexed hour per agent): the failed calls of
+    # those hours are few, and the latest of each agent's is kept.
+    hours = Q()
     for agent_id, hour in latest.items():
-        entry = (
-            LedgerEntry.objects.filter(
-                workspace_id=workspace_id,
-                started_at__gte=hour,
-                started_at__lt=hour + timedelta(hours=1),
-                source__agent_id=agent_id,
-            )
-            .exclude(error_kind="")
-            .order_by("-started_at")
-            .values("error_kind", "started_at", "run_id")
-            .first()
+        hours |= Q(
+            started_at__gte=hour,
+            started_at__lt=hour + timedelta(hours=1),
+            source__agent_id=agent_id,
         )
-        if entry is not None:
-            when = entry["started_at"].strftime("%Y-%m-%d %H:%M UTC")
-            run = str(entry["run_id"]) if entry["run_id"] else ""
-            found[agent_id] = (f"{entry['error_kind']} at {when}", run)
+    failed = (
+        LedgerEntry.objects.filter(workspace_id=workspace_id)
+        .filter(hours)
+        .exclude(error_kind="")
+        .order_by("-started_at")
+        .values_list("source__agent_id", "error_kind", "started_at", "run_id")
+    )
+    for agent, error_kind, started_at, run_id in failed:
+        agent_id = str(agent)
+        if agent_id in found or agent_id not in latest:
+            continue
+        when = started_at.strftime("%Y-%m-%d %H:%M UTC")
+        found[agent_id] = (f"{error_kind} at {when}", str(run_id) if run_id else "")
     return found
 
 
@@ -337,15 +349,15 @@ def top_lists(workspace_id: Any, scope: DashboardScope, part: str) -> TopLists:
     """The top lists of one card group: "costs" (runs, workflows, agents) or "slow" (models by
     p95 latency, deployments by retries); each group is its own request of the page."""
 
-    def ranked(measure: str, dimension: str) -> dict[str, Any]:
-        return _ask(
-            workspace_id,
-            scope,
-            measure=measure,
-            dimension=dimension,
-            granularity="total",
-            order=measure.split(",")[0],
-            limit=str(TOP + 1),
+    def ranked(measures: tuple[str, ...], dimension: str) -> MetricsQuery:
+        # The scope's own range and filters (parsed once), so both lists share one "now".
+        return replace(
+            scope.query,
+            measures=measures,
+            dimensions=(dimension,),
+            granularity=None,
+            order=measures[0],
+            limit=TOP + 1,
         )
 
     top = TopLists(
@@ -372,8 +384,14 @@ def top_lists(workspace_id: Any, scope: DashboardScope, part: str) -> TopLists:
             del into[TOP:]
         top.runs.extend(_costliest_runs(workspace_id, scope))
     else:
-        slow = ranked("latency_p95,calls", "model")
-        retried = ranked("retries,calls", "deployment")
+        # A deployment serves one model: one read grouped by both serves both lists.
+        slow, retried = metrics_answers(
+            workspace_id,
+            [
+                ranked(("latency_p95", "calls"), "model"),
+                ranked(("retries", "calls"), "deployment"),
+            ],
+        )
         top.slowest_models.extend(
             (row["model"], row["latency_p95"], row["calls"])
             for row in slow["rows"][:TOP]

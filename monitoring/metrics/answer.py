@@ -1,24 +1,32 @@
 """Answering a metrics query from the rollups (calls) or the run rows (runs), as JSON-ready data.
 
-Calls are read from `LedgerRollup` only, never from the ledger: an hour's row holds the sums
-and latency histogram of that hour's calls, so a 90-day query reads rows per hour and group,
-not a row per call. Percentiles are read from the summed histograms (see agents/histogram.py for
-their precision). Times are UTC; a week starts on Monday.
+Calls are read from the rollups only, never from the ledger: an hour's row holds the sums
+and latency histogram of that hour's calls, a day's row those of its day; a range reads its
+whole days from `LedgerRollupDay` and its partial days from `LedgerRollup`, and keeps what it
+read of whole past days in the cache until one of them changes (`_past_days_read`).
+Percentiles are read from the summed histograms (see agents/histogram.py for their
+precision). Times are UTC; a week starts on Monday.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from agents.histogram import FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS, PRECISION_NOTE, quantile
 from agents.models import Agent, LedgerRollup, LedgerRollupDay, OllamaNode, Provider
+from agents.rollups import rollup_days_version
 from monitoring.metrics.query import MEASURES, MetricsQuery
 from workflows.models import Run, Workflow
 
@@ -34,6 +42,11 @@ CALL_COLUMNS = {
 RUN_COLUMNS = {"workflow": "workflow_id", "user": "created_by_id", "status": "status"}
 _STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 _QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+# Past days' reads are kept this long at most: a bound on memory, and on staleness should a
+# new days version ever fail to reach the cache.
+DAYS_KEPT_SECONDS = 15 * 60
+DAYS_KEPT_PREFIX = "metrics:past-days:"
+logger = logging.getLogger(__name__)
 
 
 def bucket_start(moment: datetime, granularity: str) -> datetime:
@@ -168,41 +181,93 @@ def _call_parts(query: MetricsQuery) -> list[tuple[Any, str, datetime, datetime]
     ]
 
 
+def _read(rows: QuerySet[Any], grouping: list[str], sums: dict[str, Any]) -> list[dict[str, Any]]:
+    if not grouping:
+        # values() with no names would group by every column: a plain total is an aggregate.
+        return [rows.aggregate(**sums)]
+    return list(rows.order_by().values(*grouping).annotate(**sums))
+
+
+def _past_days_read(
+    workspace_id: Any,
+    query: MetricsQuery,
+    span: tuple[datetime, datetime],
+    grouping: list[str],
+    sums: dict[str, Any],
+    read: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The groups of whole past days, kept under the workspace's days version: they change only
+    when a late call lands on such a day, which gives the workspace a new version (see
+    agents/rollups.py). A 90-day answer then reads only its partial days, whatever it asks."""
+    version = rollup_days_version(workspace_id)
+    if version is None:
+        return read()
+    asked = (
+        str(workspace_id),
+        version,
+        span[0].isoformat(),
+        span[1].isoformat(),
+        tuple(grouping),
+        query.granularity,
+        sorted((name, sorted(values)) for name, values in query.filters.items()),
+        sorted(sums),
+    )
+    key = DAYS_KEPT_PREFIX + hashlib.sha256(repr(asked).encode()).hexdigest()
+    try:
+        kept = cache.get(key)
+    except Exception:  # noqa: BLE001 - without the cache the rollups are read
+        kept = None
+    if kept is not None:
+        return list(kept)
+    found = read()
+    try:
+        cache.set(key, found, DAYS_KEPT_SECONDS)
+    except Exception:  # noqa: BLE001 - kept or not, the answer is the same
+        logger.warning("metrics: could not keep a past days' read in the cache")
+    return found
+
+
 def _raw_groups(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
     """Each group's aggregates (and time bucket), summed over where they were read."""
     columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
     names = [columns[dimension] for dimension in query.dimensions]
+    parts: list[tuple[QuerySet[Any], str, datetime, datetime]]
     if query.over_runs:
-        parts: list[tuple[QuerySet[Any], str]] = [(_runs(workspace_id, query), "created_at")]
+        parts = [(_runs(workspace_id, query), "created_at", query.start, query.end)]
         sums: dict[str, Any] = {"agg_runs": Count("id")}
     else:
-        parts = []
-        for model, time_field, low, high in _call_parts(query):
-            if low >= high:
-                continue
-            parts.append(
-                (rollup_rows(model, time_field, workspace_id, query, low, high), time_field)
-            )
+        parts = [
+            (rollup_rows(model, time_field, workspace_id, query, low, high), time_field, low, high)
+            for model, time_field, low, high in _call_parts(query)
+            if low < high
+        ]
         sums = _sums_for(query.measures)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rows, time_field in parts:
+    for rows, time_field, low, high in parts:
         grouping = list(names)
         if query.granularity is not None:
             rows = rows.annotate(bucket=Trunc(time_field, query.granularity, tzinfo=UTC))
             grouping.append("bucket")
-        # values() with no names would group by every column: a plain total is an aggregate.
-        found = (
-            rows.order_by().values(*grouping).annotate(**sums)
-            if grouping
-            else [rows.aggregate(**sums)]
-        )
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if time_field == "day" and high <= today:  # a range may end in the future
+            found = _past_days_read(
+                workspace_id,
+                query,
+                (low, high),
+                grouping,
+                sums,
+                partial(_read, rows, grouping, sums),
+            )
+        else:
+            found = _read(rows, grouping, sums)
         for raw in found:
+            raw = dict(raw)
             if query.granularity is not None:
                 raw["bucket"] = bucket_start(raw["bucket"], query.granularity)
             key = tuple(raw.get(name) for name in grouping)
             into = merged.get(key)
             if into is None:
-                merged[key] = dict(raw)
+                merged[key] = raw
                 continue
             for name in sums:
                 if raw[name] is not None:
@@ -210,10 +275,10 @@ def _raw_groups(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def _grouped(workspace_id: Any, query: MetricsQuery) -> list[dict[str, Any]]:
+def _grouped(query: MetricsQuery, raw_groups: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     columns = RUN_COLUMNS if query.over_runs else CALL_COLUMNS
     found = []
-    for raw in _raw_groups(workspace_id, query):
+    for raw in raw_groups:
         row: dict[str, Any] = {}
         if query.granularity is not None:
             row["time"] = raw["bucket"].isoformat()
@@ -301,7 +366,57 @@ def _looks_like_key(model: Any, value: str) -> bool:
 
 def metrics_answer(workspace_id: Any, query: MetricsQuery) -> dict[str, Any]:
     """The query's answer: rows of dimension values and measures, labels, units and notes."""
-    rows = _grouped(workspace_id, query)
+    return _answer(workspace_id, query, _raw_groups(workspace_id, query))
+
+
+def _regrouped(
+    query: MetricsQuery, raw_groups: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Groups read by more dimensions, summed down to the query's (every aggregate is a sum)."""
+    names = [CALL_COLUMNS[dimension] for dimension in query.dimensions]
+    if query.granularity is not None:
+        names.append("bucket")
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for raw in raw_groups:
+        key = tuple(raw.get(name) for name in names)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = dict(raw)
+            continue
+        for name, value in raw.items():
+            if name.startswith("agg_") and value is not None:
+                into[name] = value if into.get(name) is None else into[name] + value
+    return list(merged.values())
+
+
+def metrics_answers(workspace_id: Any, queries: Sequence[MetricsQuery]) -> list[dict[str, Any]]:
+    """The answers of several call queries sharing their range, filters and granularity, from
+    one read of the rollups grouped by all their dimensions together, summed down to each
+    query's own. One scan of a 90-day range instead of one per query: worth it where the
+    dimensions' combinations are few (models and their deployments)."""
+    first = queries[0]
+    shared = (first.start, first.end, dict(first.filters), first.granularity)
+    if first.over_runs or any(
+        query.over_runs
+        or (query.start, query.end, dict(query.filters), query.granularity) != shared
+        for query in queries
+    ):
+        raise ValueError("metrics_answers reads calls over one range, filters and granularity")
+    combined = replace(
+        first,
+        measures=tuple(dict.fromkeys(m for query in queries for m in query.measures)),
+        dimensions=tuple(dict.fromkeys(d for query in queries for d in query.dimensions)),
+        order="",
+        limit=None,
+    )
+    raw_groups = _raw_groups(workspace_id, combined)
+    return [_answer(workspace_id, query, _regrouped(query, raw_groups)) for query in queries]
+
+
+def _answer(
+    workspace_id: Any, query: MetricsQuery, raw_groups: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    rows = _grouped(query, raw_groups)
     if query.granularity is None and query.order:
         measure = query.order.lstrip("-")
         ascending = query.order.startswith("-")

@@ -6,9 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from monitoring.dashboards import agent_report, dashboard_scope, top_lists
 from tests.agents.factories import make_agent
 from tests.conftest import Personas
 from tests.monitoring.ledger_rows import ledger_rows
@@ -112,6 +114,74 @@ def test_the_agent_report_downloads_as_csv_and_markdown(
     text = markdown.content.decode()
     assert text.startswith("# Agents, ")
     assert "| Writer | 4 | 75.0 % |" in text
+
+
+def test_the_slow_lists_rank_models_by_p95_and_deployments_by_retries(
+    personas: Personas,
+) -> None:
+    now = timezone.now()
+    ledger_rows(
+        personas.workspace,
+        [
+            # Whole days (the daily rollups) and today's hours (the hourly ones) both count.
+            *[{"at": now - timedelta(days=40), "model": "slow-model", "latency_ms": 9000}] * 4,
+            {"at": now - timedelta(hours=1), "model": "slow-model", "latency_ms": 9000},
+            *[{"at": now - timedelta(days=3), "model": "quick-model", "latency_ms": 200}] * 3,
+            {"at": now - timedelta(days=3), "model": "quick-model", "attempt": 2},
+            {"at": now - timedelta(days=3), "model": "quick-model", "attempt": 3},
+        ],
+    )
+    scope = dashboard_scope(QueryDict("range=90d"))
+
+    top = top_lists(personas.workspace.pk, scope, "slow")
+
+    assert [(model, calls) for model, _, calls in top.slowest_models] == [
+        ("slow-model", 5),
+        ("quick-model", 5),
+    ]
+    assert top.slowest_models[0][1] is not None and top.slowest_models[0][1] > 5000
+    assert [(retries, calls) for _, retries, calls in top.retried_deployments] == [(2, 5)]
+    assert top.retried_deployments[0][0].endswith("quick-model")
+
+
+def test_the_report_names_each_agents_latest_error_in_the_range(personas: Personas) -> None:
+    writer = make_agent(personas.workspace, name="Writer")
+    critic = make_agent(personas.workspace, name="Critic")
+    quiet = make_agent(personas.workspace, name="Quiet")
+    now = timezone.now()
+
+    def failed(agent: Any, at: Any, kind: str) -> dict[str, Any]:
+        return {
+            "at": at,
+            "agent_id": str(agent.pk),
+            "status": "failed",
+            "error_kind": kind,
+            "cost": 0,
+            "price_source": "",
+        }
+
+    ledger_rows(
+        personas.workspace,
+        [
+            failed(writer, now - timedelta(days=30), "timeout"),
+            failed(writer, now - timedelta(hours=3, minutes=10), "rate_limited"),
+            failed(writer, now - timedelta(hours=3, minutes=20), "server_error"),
+            failed(critic, now - timedelta(days=20), "rate_limited"),
+            failed(critic, now - timedelta(days=12), "auth"),
+            {"at": now - timedelta(days=1), "agent_id": str(critic.pk)},
+            {"at": now - timedelta(hours=1), "agent_id": str(quiet.pk)},
+            failed(quiet, now - timedelta(days=100), "timeout"),  # before the range
+        ],
+    )
+
+    report = {
+        row.name: row.last_error
+        for row in agent_report(personas.workspace.pk, dashboard_scope(QueryDict("range=90d")))
+    }
+
+    assert report["Writer"].startswith("rate_limited at ")
+    assert report["Critic"].startswith("auth at ")
+    assert report["Quiet"] == ""
 
 
 def test_a_bad_range_is_refused_with_the_reason(personas: Personas, client_for: Any) -> None:

@@ -7,9 +7,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_parse
+from agents.models import LedgerEntry
+from agents.rollups import ledger_finish, rollups_rebuild
+from monitoring.metrics import (
+    MetricsQueryError,
+    metrics_answer,
+    metrics_answers,
+    metrics_query_parse,
+)
 from tests.conftest import Personas
 from tests.monitoring.ledger_rows import ledger_rows
 
@@ -95,6 +105,84 @@ def test_a_longer_range_reaches_older_calls(history: Personas) -> None:
     assert month["query"]["granularity"] == "total"
     assert ask(history.workspace, measure="calls", range="30d")["query"]["granularity"] == "day"
     assert ask(history.workspace, measure="calls", range="24h")["query"]["granularity"] == "hour"
+
+
+def test_several_answers_from_one_read_equal_each_asked_alone(history: Personas) -> None:
+    def query(**params: str) -> Any:
+        params = {"range": "30d", "granularity": "total", **params}
+        return metrics_query_parse({name: [value] for name, value in params.items()}, now=NOW)
+
+    queries = [
+        query(measure="latency_p95,calls", dimension="model", order="latency_p95", limit="6"),
+        query(measure="retries,calls,cost", dimension="deployment", order="retries"),
+        query(measure="error_rate,latency_avg", dimension="agent"),
+    ]
+    together = metrics_answers(history.workspace.pk, queries)
+    alone = [metrics_answer(history.workspace.pk, each) for each in queries]
+
+    def by_group(answer: dict[str, Any]) -> dict[str, Any]:
+        rows = {
+            tuple(row[name] for name in answer["query"]["dimensions"]) for row in answer["rows"]
+        }
+        return {**answer, "rows": sorted(answer["rows"], key=repr), "groups": rows}
+
+    assert [by_group(answer) for answer in together] == [by_group(answer) for answer in alone]
+    assert together[0]["rows"][0]["model"] == "gpt-4o-mini"  # ordered as asked
+    with pytest.raises(ValueError):
+        metrics_answers(history.workspace.pk, [queries[0], query(measure="calls", range="7d")])
+
+
+def test_past_days_are_read_once_until_a_late_call_or_a_rebuild_changes_them(
+    personas: Personas,
+) -> None:
+    workspace = personas.workspace
+    days_ago = timezone.now() - timedelta(days=3)
+    ledger_rows(
+        workspace,
+        [{"at": days_ago, "latency_ms": 300}, {"at": days_ago, "status": "pending", "cost": 0}],
+    )
+    late = LedgerEntry.objects.get(workspace=workspace, status="pending")
+
+    def calls() -> tuple[int, list[str]]:
+        query = metrics_query_parse({"measure": ["calls"], "range": ["7d"]})
+        with CaptureQueriesContext(connection) as read:
+            rows = metrics_answer(workspace.pk, query)["rows"]
+        daily = [entry["sql"] for entry in read.captured_queries if "rollupday" in entry["sql"]]
+        return rows[0]["calls"], daily
+
+    first, first_reads = calls()
+    again, again_reads = calls()
+    ledger_finish(str(late.call_id), {"status": "completed", "latency_ms": 900})
+    after_late, late_reads = calls()
+    LedgerEntry.objects.filter(pk=late.pk).delete()
+    rollups_rebuild(workspace.pk)
+    after_rebuild, _ = calls()
+
+    assert (first, again, after_late, after_rebuild) == (1, 1, 2, 1)
+    assert first_reads and not again_reads  # the second answer read no daily rollup
+    assert late_reads  # the late call on a past day made the daily rollups be read again
+
+
+def test_a_range_reaching_into_the_future_reads_today_live(personas: Personas) -> None:
+    workspace = personas.workspace
+    now = timezone.now()
+    ledger_rows(
+        workspace,
+        [{"at": now - timedelta(days=2)}, {"at": now, "status": "pending", "cost": 0}],
+    )
+    pending = LedgerEntry.objects.get(workspace=workspace, status="pending")
+    params = {
+        "measure": ["calls"],
+        "granularity": ["total"],
+        "from": [(now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")],
+        "to": [(now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")],
+    }
+
+    before = metrics_answer(workspace.pk, metrics_query_parse(params))["rows"][0]["calls"]
+    ledger_finish(str(pending.call_id), {"status": "completed", "latency_ms": 500})
+    after = metrics_answer(workspace.pk, metrics_query_parse(params))["rows"][0]["calls"]
+
+    assert (before, after) == (1, 2)
 
 
 @pytest.mark.parametrize(
