@@ -250,8 +250,13 @@ def history_page(
     _mark_unknown_prices(rows)
     # Counting every match is slow at scale: count up to the cap and say "1,000+".
     # In the order of the time index, so the planner walks an index (not the table) to the cap.
-    capped = matching.order_by("-created_at", "-pk").values("pk")[: COUNT_CAP + 1]
-    count = capped.count() if counted else 0
+    if not counted:
+        count = 0
+    elif query.cursor is None and next_cursor is None:
+        count = len(rows)  # the first page holds every match: nothing more to count
+    else:
+        capped = matching.order_by("-created_at", "-pk").values("pk")[: COUNT_CAP + 1]
+        count = capped.count()
     return HistoryPage(rows, next_cursor, min(count, COUNT_CAP), count > COUNT_CAP)
 
 
@@ -278,10 +283,14 @@ def history_choices(workspace_id: UUID) -> HistoryChoices:
     agents = list(
         Agent.objects.filter(workspace_id=workspace_id).order_by("name").values_list("pk", "name")
     )
-    providers = Provider.objects.filter(workspace_id=workspace_id).order_by("name")
+    providers = list(
+        Provider.objects.filter(workspace_id=workspace_id)
+        .order_by("name")
+        .values_list("pk", "name", "models_available")
+    )
     models: set[str] = set()
-    for provider in providers.only("models_available"):
-        models.update(str(name) for name in provider.models_available or [] if name)
+    for _pk, _name, available in providers:
+        models.update(str(name) for name in available or [] if name)
     recent = (
         LedgerEntry.objects.filter(workspace_id=workspace_id)
         .order_by("-started_at")
@@ -296,7 +305,7 @@ def history_choices(workspace_id: UUID) -> HistoryChoices:
     return HistoryChoices(
         workflows=[(str(pk), name) for pk, name in workflows],
         agents=[(str(pk), name) for pk, name in agents],
-        providers=[(str(pk), name) for pk, name in providers.values_list("pk", "name")],
+        providers=[(str(pk), name) for pk, name, _available in providers],
         models=sorted(models),
         people=people,
     )

@@ -34,6 +34,7 @@ from monitoring.history.query import (
     history_query_from,
     query_string,
 )
+from monitoring.history.rows import history_rows
 from monitoring.history.selectors import history_choices, history_page
 from workflows.models import Workflow
 from workflows.selectors import get_run_for_user, get_workflow_for_user
@@ -70,6 +71,7 @@ def _history(
     if page is None:
         status = 400
     base = reverse("workflow_runs", args=[workflow.pk]) if workflow else reverse("run_list")
+    can_edit = membership.allows(Role.EDITOR)
     context: dict[str, Any] = {
         "form": form,
         "problems": _problems(form),
@@ -77,9 +79,10 @@ def _history(
         "query": query,
         "workflow": workflow,
         "base_url": base,
-        "choices": history_choices(membership.workspace_id),
+        # The filter menus are only in the full page, not in the results htmx refreshes.
+        "choices": None if request.htmx else history_choices(membership.workspace_id),
         "sorts": [(name, label) for name, (label, _desc) in SORTS.items()],
-        "can_edit": membership.allows(Role.EDITOR),
+        "can_edit": can_edit,
         "statuses": HistoryQueryForm.base_fields["status"].choices,  # type: ignore[attr-defined]
         "selected_statuses": request.GET.getlist("status"),
         "first_page_url": f"{base}?{query_string(request.GET)}",
@@ -90,6 +93,11 @@ def _history(
         ),
         "export_query": query_string(request.GET, workflow=str(workflow.pk) if workflow else None),
         "live": page is not None and any(not run.is_terminal for run in page.runs),
+        "rows": (
+            history_rows(page.runs, show_workflow=workflow is None, can_edit=can_edit)
+            if page is not None
+            else ""
+        ),
     }
     template = (
         "monitoring/history/_results.html" if request.htmx else "monitoring/history/list.html"

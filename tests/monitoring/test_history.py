@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -174,6 +176,21 @@ def test_counts_stop_at_the_cap(personas: Personas, client_for, history, monkeyp
     assert "<strong>1</strong> run match" in page
 
 
+def test_a_first_page_holding_every_match_is_not_counted_again(personas: Personas, history) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        page = history_page(personas.workspace.pk, HistoryQuery(statuses=("failed",)))
+    assert (page.count, page.count_capped, len(page.runs)) == (1, False, 1)
+    assert not any("COUNT(" in query["sql"] for query in captured.captured_queries)
+    # A later page still counts every match, not only those after the cursor.
+    first = history_page(personas.workspace.pk, HistoryQuery(), page_size=2)
+    later = history_page(
+        personas.workspace.pk,
+        HistoryQuery(cursor=cursor_decode(first.next_cursor or "")),
+        page_size=2,
+    )
+    assert (first.count, later.count, len(later.runs)) == (5, 5, 2)
+
+
 def test_a_page_link_carries_the_whole_query(
     personas: Personas, client_for, history, monkeypatch
 ) -> None:
@@ -192,6 +209,20 @@ def test_rows_say_when_a_price_is_unknown(personas: Personas, client_for, histor
     assert "price unknown" in page and "$0<" not in page
     row = page.split('data-testid="history-row"')[1]
     assert "Quarterly numbers" in row and "Report" in row and "Schedule" in row
+
+
+def test_rows_escape_what_people_typed(personas: Personas, client_for) -> None:
+    """The rows are printed in Python (monitoring/history/rows.py), not by the template engine:
+    every value a person or a run wrote must still come out escaped."""
+    workflow = make_workflow(personas.workspace, 'Tri"age <b>')
+    make_run(workflow, text='<script>alert("x")</script> & more', by=personas.owner)
+    for user in (personas.owner, personas.viewer):
+        page = client_for(user).get(reverse("run_list")).content.decode()
+        row = page.split('data-testid="history-row"')[1].split("</tr>")[0]
+        assert "<script>" not in row and "<b>" not in row
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in row
+        assert "Tri&quot;age &lt;b&gt;" in row
+        assert ('name="run"' in row) is (user == personas.owner)
 
 
 @pytest.mark.parametrize(
