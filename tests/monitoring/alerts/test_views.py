@@ -36,7 +36,7 @@ def test_a_newcomer_sees_the_default_rules_and_an_empty_history(
     assert page.status_code == 200
     text = page.content.decode()
     assert "All quiet" in text
-    assert "error rate above 10 %" in text  # what is watched without any set-up
+    assert "“Error rate above 10 %”" in text  # what is watched without any set-up
     rules = client_for(personas.owner).get(reverse("alert_rule_list")).content.decode()
     assert "made for this workspace when it started" in rules
     assert (
