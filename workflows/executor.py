@@ -135,6 +135,8 @@ class RunExecutor:
         self.embedded = embedded
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._active: dict[str, concurrent.futures.Future[Any]] = {}
+        # Runs delivered again while executing here: submitted anew once that execution ends.
+        self._again: set[str] = set()
         self._lock = threading.Lock()
         self._heartbeat_thread: Any = None
         self._renewal: asyncio.Task[None] | None = None
@@ -161,18 +163,27 @@ class RunExecutor:
         run_id = str(run_id)
         with self._lock:
             existing = self._active.get(run_id)
-        if existing is not None:
-            return existing  # already executing here: a duplicate delivery
+            if existing is not None:
+                # Executing here already. Either a duplicate delivery, or a resume sent while
+                # that execution winds down (a run answered the moment it began to wait): look
+                # again when it ends — the lease makes a true duplicate find nothing to do.
+                self._again.add(run_id)
+                return existing
         if not self._slots.acquire(blocking=block):
             return None
         future = asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
         with self._lock:
             self._active[run_id] = future
 
-        def done(_: concurrent.futures.Future[Any]) -> None:
+        def done(ended: concurrent.futures.Future[Any]) -> None:
             with self._lock:
                 self._active.pop(run_id, None)
+                again = run_id in self._again
+                self._again.discard(run_id)
             self._slots.release()
+            # Not when shutting down (cancelled): the reaper hands the run to another executor.
+            if again and not ended.cancelled() and self.loop.is_running():
+                self.submit(run_id, block=False)
 
         future.add_done_callback(done)
         return future
