@@ -34,7 +34,7 @@ from agents.histogram import (
     LATENCY_COLUMNS,
     bucket_of,
 )
-from agents.models import LedgerEntry, LedgerRollup, LedgerRollupDay
+from agents.models import ROLLUP_SUM_FIELDS, LedgerEntry, LedgerRollup, LedgerRollupDay
 
 KEY_FIELDS: Final = (
     "hour",
@@ -47,19 +47,7 @@ KEY_FIELDS: Final = (
     "error_kind",
 )
 SUM_FIELDS: Final = (
-    "calls",
-    "retries",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cost",
-    "unpriced_calls",
-    "unpriced_tokens",
-    "estimated_calls",
-    "latency_ms_sum",
-    "latency_count",
-    "first_token_ms_sum",
-    "first_token_count",
+    *ROLLUP_SUM_FIELDS,
     *LATENCY_COLUMNS,
     *FIRST_TOKEN_COLUMNS,
 )
