@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import random
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from .allowance import Allowance, Grant
 from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
@@ -102,14 +104,16 @@ class Gateway:
         *,
         on_delta: DeltaCallback | None = None,
         cancel: asyncio.Event | None = None,
+        allowance: Allowance | None = None,
     ) -> LLMResult:
+        """`allowance`: the limits over this call (budgets, a time limit; see allowance.py)."""
         started = time.perf_counter()
         if cancel is not None and cancel.is_set():
             raise make_error("cancelled")
         attempts: list[Attempt] = []
         guarded = None if on_delta is None else _guarded_delta(on_delta)
         try:
-            return await self._run(request, plan, guarded, cancel, started, attempts)
+            return await self._run(request, plan, guarded, cancel, started, attempts, allowance)
         except LLMError as error:
             error.attempts = attempts
             raise
@@ -122,6 +126,7 @@ class Gateway:
         cancel: asyncio.Event | None,
         started: float,
         attempts: list[Attempt],
+        allowance: Allowance | None = None,
     ) -> LLMResult:
         prompt_estimate = estimate_tokens(prompt_chars(request.messages))
         retries = 0
@@ -138,6 +143,10 @@ class Gateway:
                     rounds += 1
                     if waited + wait > self.max_queue_wait_s or rounds > _MAX_QUEUE_ROUNDS:
                         break
+                    deadline = allowance.deadline if allowance is not None else None
+                    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                        assert allowance is not None
+                        raise allowance.time_error()
                     waited += wait
                     await self._sleep(wait, cancel)
                     continue
@@ -150,10 +159,11 @@ class Gateway:
                         attempts,
                         on_delta,
                         cancel,
+                        allowance,
                     )
                 except LLMError as error:
                     last_error = error
-                    if error.kind in RAISE_AT_ONCE:
+                    if error.kind in RAISE_AT_ONCE or error.limit == "deadline":
                         raise
                     if not error.transient or retries_here >= self.max_retries:
                         break
@@ -261,6 +271,40 @@ class Gateway:
         attempts: list[Attempt],
         on_delta: DeltaCallback | None,
         cancel: asyncio.Event | None,
+        allowance: Allowance | None = None,
+    ) -> tuple[LaneResult, str]:
+        grant: Grant | None = None
+        if allowance is not None:
+            # Raises before any request (and any ledger row) when the call may not be made.
+            grant = allowance.grant(
+                dep, prompt_estimate, request.max_tokens, asyncio.get_running_loop().time()
+            )
+            if grant.capped:
+                request = dataclasses.replace(request, max_tokens=grant.max_tokens)
+        try:
+            result, call_id = await self._attempt_granted(
+                dep, request, number, prompt_estimate, attempts, on_delta, cancel, grant
+            )
+        except BaseException:
+            if grant is not None:
+                grant.settle(None, ZERO)
+            raise
+        if grant is not None:
+            grant.settle(result.usage, result.cost)
+            if not result.stopped and grant.capped and result.finish_reason == "length":
+                result.stopped = f"{grant.stop_label} was reached: the answer was cut short."
+        return result, call_id
+
+    async def _attempt_granted(
+        self,
+        dep: Deployment,
+        request: LLMRequest,
+        number: int,
+        prompt_estimate: int,
+        attempts: list[Attempt],
+        on_delta: DeltaCallback | None,
+        cancel: asyncio.Event | None,
+        grant: Grant | None,
     ) -> tuple[LaneResult, str]:
         call_id = str(uuid.uuid4())
         ledger = self.ledger
@@ -280,7 +324,7 @@ class Gateway:
                 )
             )
         lane = provider_kind(dep.provider_kind).lane
-        clock = CallClock(dep, asyncio.get_running_loop().time)
+        clock = CallClock(dep, asyncio.get_running_loop().time, grant)
         if lane is Lane.LEAN:
             call = call_lean(
                 self._session_for_loop(), dep, request, on_delta, self.coalesce_s, clock
@@ -435,6 +479,7 @@ class Gateway:
             fallbacks=fallbacks,
             call_id=call_id,
             price_source=lane.price_source,
+            stopped=lane.stopped,
         )
 
 

@@ -86,6 +86,8 @@
         if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
         else body.textContent = data.text || "";
         item.appendChild(body);
+        // A limit (a budget, the time limit) stopped the answer: what came is kept, marked.
+        if (data.stopped) item.appendChild(el("div", "tl-meta tl-warning", "✂ cut short — " + data.stopped));
         var meta = [];
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
