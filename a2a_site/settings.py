@@ -167,6 +167,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 10,
     "health_check_interval": 25,
+    # A worker takes from its queues in the order they are declared: high-priority runs first.
+    "queue_order_strategy": "priority",
+}
+# One queue per run priority (workflows/services/dispatch.py); a worker started without -Q
+# consumes all three, high first. "celery" (normal) is Celery's default queue.
+CELERY_TASK_QUEUES = {
+    "a2a-runs-high": {"routing_key": "a2a-runs-high"},
+    "celery": {"routing_key": "celery"},
+    "a2a-runs-low": {"routing_key": "a2a-runs-low"},
 }
 if REDIS_URL:
     # kombu's Redis transport with a fix for a worker that died reconnecting after a Redis
@@ -198,6 +207,9 @@ RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 1, minimum=1)
 RUN_MAX_RESUMES = env_int("A2A_RUN_MAX_RESUMES", 3, minimum=0)
 RUN_QUEUED_REDISPATCH_SECONDS = env_int("A2A_RUN_QUEUED_REDISPATCH_SECONDS", 60, minimum=5)
 RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
+# The "minute" of requests- and tokens-per-minute limits, in seconds: 60, except in tests and
+# benchmarks that must see a window pass quickly.
+RATE_WINDOW_SECONDS = env_int("A2A_RATE_WINDOW_SECONDS", 60, minimum=1)
 # Threads (each with its own database connection) that run executors use for their queries.
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.

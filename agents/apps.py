@@ -19,9 +19,16 @@ class AgentsConfig(AppConfig):
         capacity = None
         if settings.REDIS_URL and settings.EXECUTION_MODE != "embedded":
             # Rate limits, cool-downs and breakers shared by every worker process.
-            capacity = RedisCapacity(settings.REDIS_URL, listener=breaker_record)
+            capacity = RedisCapacity(
+                settings.REDIS_URL,
+                listener=breaker_record,
+                window_s=settings.RATE_WINDOW_SECONDS,
+            )
         agent_limiter.capacity = capacity
         configure_gateways(
-            ledger=DatabaseLedger(), breaker_listener=breaker_record, capacity=capacity
+            ledger=DatabaseLedger(),
+            breaker_listener=breaker_record,
+            capacity=capacity,
+            rate_window_s=settings.RATE_WINDOW_SECONDS,
         )
         lean.resolver_factory = policy_resolver

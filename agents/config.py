@@ -53,6 +53,9 @@ class AgentConfig(BaseModel):
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
     cost_budget_usd: float | None = Field(default=None, ge=0)
+    # How long a call waits in line for a deployment's capacity (rate limits, cool-down, max
+    # parallel) before falling back to the next model or failing with the reason.
+    max_queue_wait_s: int = Field(default=120, ge=0, le=3600)
 
     @field_validator("tools", "handoff_targets")
     @classmethod

@@ -359,7 +359,19 @@ class AgentForm(forms.Form):
     requests_per_minute = forms.IntegerField(required=False, min_value=1)
     tokens_per_minute = forms.IntegerField(required=False, min_value=1)
     cost_budget_usd = forms.FloatField(
-        label="Cost budget per run (USD)", required=False, min_value=0
+        label="Cost budget per run (USD)",
+        required=False,
+        min_value=0,
+        help_text="Checked before and during every call of this agent in a run. A model whose "
+        "price is not known is refused while this is set.",
+    )
+    max_queue_wait_s = forms.IntegerField(
+        label="Max wait for capacity (s)",
+        required=False,
+        min_value=0,
+        max_value=3600,
+        help_text="How long a call waits in line when its model is at its rate limit, cooling "
+        "down or busy, before the fallback model is tried or the step fails. Empty: 120.",
     )
     note = forms.CharField(
         label="Change note", max_length=200, required=False, help_text="Shown in the version list."
@@ -431,6 +443,7 @@ class AgentForm(forms.Form):
             "requests_per_minute",
             "tokens_per_minute",
             "cost_budget_usd",
+            "max_queue_wait_s",
             "call_timeout_s",
             "first_byte_timeout_s",
             "chunk_timeout_s",

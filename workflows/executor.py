@@ -39,12 +39,17 @@ from workflows.store import ControlBoard, DatabaseRunStore
 logger = logging.getLogger(__name__)
 
 
-def run_dimensions(run_id: str) -> tuple[str, str]:
-    """(workflow id, launching user id) of a run, as its ledger rows record them."""
-    found = Run.objects.filter(pk=run_id).values_list("workflow_id", "created_by_id").first()
+def run_dimensions(run_id: str) -> tuple[str, str, int]:
+    """(workflow id, launching user id) of a run, as its ledger rows record them, and its
+    priority."""
+    found = (
+        Run.objects.filter(pk=run_id)
+        .values_list("workflow_id", "created_by_id", "priority")
+        .first()
+    )
     if found is None:
-        return "", ""
-    return str(found[0]), "" if found[1] is None else str(found[1])
+        return "", "", 1
+    return str(found[0]), "" if found[1] is None else str(found[1]), int(found[2])
 
 
 class SubworkflowRunnerOnExecutor:
@@ -194,7 +199,7 @@ class RunExecutor:
         workspace_id: str,
         agent_versions: dict[str, int],
         store: DatabaseRunStore,
-        dimensions: tuple[str, str] = ("", ""),
+        dimensions: tuple[str, str, int] = ("", "", 1),
     ) -> Engine:
         return Engine(
             store=store,
@@ -204,6 +209,7 @@ class RunExecutor:
                 agent_versions=agent_versions,
                 workflow_id=dimensions[0],
                 user_id=dimensions[1],
+                priority=dimensions[2],
             ),
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),

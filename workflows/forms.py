@@ -39,11 +39,48 @@ def run_form_class(schema: InputSchema) -> type[forms.Form]:
         else:
             field = forms.CharField(**common)
         fields[item.name] = field
-    return type("RunForm", (forms.Form,), fields)
+    form_class = type("RunForm", (forms.Form,), fields)
+    form_class.input_names = frozenset(fields)  # type: ignore[attr-defined]
+    return form_class
+
+
+PRIORITY_FIELD = "run_priority"
+PRIORITY_CHOICES = [("low", "Low"), ("normal", "Normal"), ("high", "High")]
+
+
+def run_form_with_priority(form_class: type[forms.Form], default: str) -> type[forms.Form]:
+    """The run form with the run's priority (unless an input already has the field's name)."""
+    if PRIORITY_FIELD in form_class.base_fields:
+        return form_class
+    field = forms.ChoiceField(
+        label="Priority",
+        choices=PRIORITY_CHOICES,
+        initial=default,
+        required=False,  # not sent (the API, an old page): the workflow's default
+        help_text="Higher-priority runs are picked up first and served first by a model that "
+        "is at its rate limit.",
+    )
+    return type("RunForm", (form_class,), {PRIORITY_FIELD: field})
 
 
 def run_inputs(form: forms.Form) -> dict[str, Any]:
-    return {name: value for name, value in form.cleaned_data.items() if value not in (None, "")}
+    return {
+        name: value
+        for name, value in form.cleaned_data.items()
+        if value not in (None, "") and not (name == PRIORITY_FIELD and name not in _inputs(form))
+    }
+
+
+def run_priority(form: forms.Form) -> str | None:
+    """The priority chosen in the run form, if it has the field."""
+    if PRIORITY_FIELD in _inputs(form):
+        return None
+    value = form.cleaned_data.get(PRIORITY_FIELD)
+    return str(value) if value else None
+
+
+def _inputs(form: forms.Form) -> set[str]:
+    return set(getattr(form, "input_names", ()))
 
 
 def inputs_json(inputs: dict[str, Any]) -> str:

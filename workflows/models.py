@@ -87,6 +87,20 @@ class LaunchedVia(models.TextChoices):
     WORKFLOW = "workflow", "Parent workflow"
 
 
+class RunPriority(models.IntegerChoices):
+    LOW = 0, "low"
+    NORMAL = 1, "normal"
+    HIGH = 2, "high"
+
+    @classmethod
+    def parse(cls, value: object) -> RunPriority:
+        """ "low", "normal" or "high" (or 0, 1, 2); anything else is a ValueError that says so."""
+        for member in cls:
+            if value == member.label or (isinstance(value, int) and value == member.value):
+                return member
+        raise ValueError(f"priority: expected low, normal or high, got {value!r}")
+
+
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
@@ -114,6 +128,11 @@ class Run(models.Model):
     )
     parent_step_key = models.CharField(max_length=300, blank=True)
     depth = models.PositiveSmallIntegerField(default=0)
+    # Served in this order: by the Celery queues (one per priority) and by a deployment's line
+    # of calls waiting for capacity (agents/llm/capacity.py).
+    priority = models.PositiveSmallIntegerField(
+        choices=RunPriority.choices, default=RunPriority.NORMAL, db_default=RunPriority.NORMAL
+    )
     # Forks: a run started again from a finished step of another. The steps before that step
     # were copied from it (reused, not run again). `fork_edits` lists where a person set
     # variable values — this fork's step and those its ancestors set earlier — as

@@ -17,6 +17,7 @@ from a2a_site.db import in_db_thread
 from agents.config import AgentConfig, agent_config_load
 from agents.llm import LLMError, gateway_for_loop
 from agents.llm.allowance import Allowance, SpendLimit
+from agents.llm.capacity import LINE_POLL_S, Waiting
 from agents.llm.errors import BudgetExceeded
 from agents.llm.types import RoutePlan
 from agents.models import Agent, AgentVersion
@@ -53,6 +54,26 @@ def _labels(plan: RoutePlan, providers: Mapping[str, Any]) -> dict[str, str]:
                 name = f"{name} / {node.name if node else parts[1]}"
             labels[deployment.id] = name
     return labels
+
+
+class _TurnClock:
+    """An agent turn's time limit, moved on by the time its calls wait in line for capacity."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.timer: asyncio.Timeout | None = None
+        self.start = asyncio.get_running_loop().time()
+        self.before = 0.0  # waited in the turn's earlier lines
+        self.current = 0.0  # waited in the present one
+
+    def waiting(self, waited: float) -> None:
+        if waited < self.current:  # a new line (the next call of the turn)
+            self.before += self.current
+        self.current = waited
+        if self.timer is not None:
+            # The next report comes within one poll: the limit stays ahead of it.
+            total = self.before + self.current + LINE_POLL_S * 2
+            self.timer.reschedule(self.start + self.limit_s + total)
 
 
 class AgentTimeout(Exception):
@@ -105,6 +126,8 @@ class DjangoAgentRunner:
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
+    # The run's priority (0 low, 1 normal, 2 high): its place in a deployment's line.
+    priority: int = 1
     # Each agent's "cost budget per run", as a limit over its calls in this run.
     _agent_limits: dict[str, SpendLimit] = field(default_factory=dict)
 
@@ -118,6 +141,25 @@ class DjangoAgentRunner:
             run_id=self.run_id, source__agent_id=str(agent_id)
         ).aggregate(total=Sum("cost"))["total"]
         return Decimal(total or 0)
+
+    def _waiting(
+        self,
+        loaded: _LoadedAgent,
+        on_wait: Callable[[str, int, float], Awaitable[None]] | None,
+        clock: _TurnClock,
+    ) -> Waiting:
+        labels = loaded.labels
+
+        async def told(deployment_id: str, position: int, waited: float) -> None:
+            clock.waiting(waited)
+            if on_wait is not None:
+                await on_wait(labels.get(deployment_id, deployment_id), position, waited)
+
+        return Waiting(
+            max_wait_s=float(loaded.config.max_queue_wait_s),
+            priority=self.priority,
+            on_wait=told,
+        )
 
     async def _allowance(
         self, agent_id: str, loaded: _LoadedAgent, allowance: Allowance | None
@@ -200,10 +242,12 @@ class DjangoAgentRunner:
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Allowance | None = None,
+        on_wait: Callable[[str, int, float], Awaitable[None]] | None = None,
     ) -> AgentReply:
         loaded = await self._get(agent_id)
         events: list[EventDraft] = []
         allowance = await self._allowance(agent_id, loaded, allowance)
+        clock = _TurnClock(float(loaded.config.timeout_s))
 
         async def on_event(event: TurnEvent) -> None:
             if event.kind == "delta":
@@ -256,10 +300,13 @@ class DjangoAgentRunner:
                     extra_tools=extra_tools or (),
                     response_schema=response_schema,
                     allowance=allowance,
+                    waiting=self._waiting(loaded, on_wait, clock),
                 )
                 try:
-                    # The agent's own time limit covers its whole turn, tool calls included.
-                    result = await asyncio.wait_for(turn, timeout=loaded.config.timeout_s)
+                    # The agent's own time limit covers its whole turn, tool calls included,
+                    # but not its time waiting in line for capacity (the clock moves it on).
+                    async with asyncio.timeout(loaded.config.timeout_s) as clock.timer:
+                        result = await turn
                 except TimeoutError:
                     raise AgentTimeout(
                         f"{loaded.name} did not finish its turn within {loaded.config.timeout_s} s."
@@ -271,6 +318,11 @@ class DjangoAgentRunner:
             stop = SpendStop(refused.message, key, refused.pause, budget_id)
             raise SpendRefused(stop) from None
         except LLMError as error:
+            if error.kind == "no_deployment":
+                # Named as the person knows them, not by their ids.
+                for deployment_id, label in loaded.labels.items():
+                    error.message = error.message.replace(deployment_id, label)
+                error.args = (error.message,)
             if error.limit != "deadline":
                 raise
             # The run's time limit passed before the call could answer: the run ends there.

@@ -11,7 +11,7 @@ from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Membership, Role, User
 from agents.models import Agent, AgentVersion
 from workflows.graph import NODE_TYPES
-from workflows.models import TERMINAL_STATUSES, Run, Step, Workflow
+from workflows.models import TERMINAL_STATUSES, Run, RunEvent, RunStatus, Step, Workflow
 
 
 def get_workflow_for_user(
@@ -242,3 +242,24 @@ def run_steps_shown(run: Run, *, can_fork: bool) -> list[dict[str, Any]]:
             }
         )
     return shown
+
+
+def run_capacity_wait(run: Run) -> dict[str, Any] | None:
+    """The call of a running run that waits in line for a model's capacity, if one does now:
+    its last "waiting for capacity" report, unless its step has moved on since."""
+    if run.status != RunStatus.RUNNING:
+        return None
+    last = (
+        RunEvent.objects.filter(run=run, kind="log", data__has_key="capacity")
+        .order_by("-seq")
+        .values("seq", "step_key", "data")
+        .first()
+    )
+    if last is None:
+        return None
+    moved_on = RunEvent.objects.filter(
+        run=run, step_key=last["step_key"], seq__gt=last["seq"]
+    ).exists()
+    if moved_on:
+        return None
+    return {**last["data"]["capacity"], "step_key": last["step_key"]}

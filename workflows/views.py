@@ -23,13 +23,14 @@ from a2a_site.http import AuthedRequest
 from a2a_site.json_input import JsonInputError, json_body
 from a2a_site.refusals import json_endpoint
 from agents.models import LedgerEntry, Provider
-from workflows.forms import run_form_class, run_inputs
+from workflows.forms import run_form_class, run_form_with_priority, run_inputs, run_priority
 from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
     get_workflow_for_user,
+    run_capacity_wait,
     run_node_states,
     run_steps_shown,
     runs_of,
@@ -87,7 +88,9 @@ def _run_form(workflow: Any, data: Any = None, initial: Any = None) -> Any:
     version = run_services.workflow_latest_version(workflow)
     if version is None:
         return None
-    return run_form_class(graph_load(version.graph).inputs)(data, initial=initial)
+    graph = graph_load(version.graph)
+    form_class = run_form_with_priority(run_form_class(graph.inputs), graph.settings.priority)
+    return form_class(data, initial=initial)
 
 
 def _detail(workflow: Any, membership: Any, form: Any) -> dict[str, Any]:
@@ -127,7 +130,10 @@ def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     if form is not None and form.is_valid():
         try:
             run = run_services.run_start(
-                workflow=workflow, user=request.user, inputs=run_inputs(form)
+                workflow=workflow,
+                user=request.user,
+                inputs=run_inputs(form),
+                priority=run_priority(form),
             )
         except ValidationError as error:
             form_add_errors(form, error)
@@ -190,9 +196,16 @@ def workflow_run_api(request: AuthedRequest, workflow_id: UUID) -> JsonResponse:
     inputs = payload.get("inputs", {}) if isinstance(payload, dict) else None
     if not isinstance(inputs, dict):
         return JsonResponse({"error": 'Send {"inputs": {...}}.'}, status=400)
+    priority = payload.get("priority")
+    if priority is not None and priority not in ("low", "normal", "high"):
+        return JsonResponse({"error": 'priority: send "low", "normal" or "high".'}, status=400)
     try:
         run = run_services.run_start(
-            workflow=workflow, user=request.user, inputs=inputs, launched_via=LaunchedVia.API
+            workflow=workflow,
+            user=request.user,
+            inputs=inputs,
+            launched_via=LaunchedVia.API,
+            priority=priority,
         )
     except LaunchRefused as refused:
         # Not the inputs' fault: a budget over the run is spent (409: retry once it is raised).
@@ -290,6 +303,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
+            "capacity_wait": run_capacity_wait(run),
             **_unpriced(run),
         },
     )

@@ -13,6 +13,10 @@ Rules where a choice had to be made:
   time limit (plus a margin), so a worker that dies mid-call does not hold a slot forever.
 * The same failures as in process (`resilience.BREAKER_KINDS`) count towards a breaker; when its
   cool-down has passed, exactly one call across all processes is the half-open trial.
+* A call that finds no capacity waits in its route's line (`Waiting`): while a call of a higher
+  priority waits there, lower-priority calls do not take the capacity it waits for; calls of the
+  same priority race for it when it frees (each sleeps exactly until then), so a line adds no
+  latency of its own. A waiter's place lapses if it stops polling (its worker died).
 * If Redis cannot be reached the caller falls back to its own process's limits (`Resilience`,
   which keeps its bookkeeping all along) for a few seconds, then tries Redis again: a Redis blip
   never fails a step, it only loosens the limits to per-process ones meanwhile.
@@ -26,6 +30,8 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import LLMError
@@ -40,6 +46,52 @@ FALLBACK_S: Final = 5.0
 # An in-flight place outlives its call's time limit by this much before it expires by itself.
 INFLIGHT_MARGIN_S: Final = 30.0
 KEY_TTL_S: Final = 3600
+PRIORITIES: Final = {"low": 0, "normal": 1, "high": 2}
+# A waiter polls its line at least this often (its place lapses after LINE_TTL_S unpolled).
+LINE_POLL_S: Final = 0.5
+LINE_TTL_S: Final = 10
+_CLASS: Final = 10**13  # line scores: priority class, then milliseconds since the epoch
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How a call waits for capacity: up to `max_wait_s`, in line by `priority` (0 low,
+    1 normal, 2 high), reporting `(deployment id, position in line, seconds waited)`."""
+
+    max_wait_s: float
+    priority: int = 1
+    on_wait: Callable[[str, int, float], Awaitable[None] | None] | None = None
+
+
+def line_score(priority: int, now_ms: float) -> float:
+    return (2 - max(0, min(2, priority))) * _CLASS + now_ms
+
+
+class LocalLines:
+    """The lines of this process (embedded mode, or while Redis cannot be reached)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, dict[str, float]] = {}
+
+    def check(self, line: str, ticket: str, priority: int, join: bool) -> tuple[int, int]:
+        """(waiters of a higher priority, this ticket's position: 1 is next; 0 if not in)."""
+        members = self._lines.setdefault(line, {})
+        if join and ticket not in members:
+            members[ticket] = line_score(priority, time.time() * 1000)
+        mine = line_score(priority, 0)
+        higher = sum(1 for score in members.values() if score < (mine // _CLASS) * _CLASS)
+        if ticket not in members:
+            return higher, 0
+        score = members[ticket]
+        return higher, 1 + sum(1 for other in members.values() if other < score)
+
+    def leave(self, line: str, ticket: str) -> None:
+        members = self._lines.get(line)
+        if members is not None:
+            members.pop(ticket, None)
+            if not members:
+                self._lines.pop(line, None)
+
 
 # KEYS[1]: key prefix of the deployment (or agent). ARGV: id, tokens, rpm, tpm, max_parallel,
 # in-flight ttl, breaker cool-down, window seconds. Returns {admitted, wait_ms, transition}.
@@ -167,6 +219,30 @@ return ''
 """
 
 
+# KEYS[1]: the line (sorted set), ARGV: ticket, score, join (0/1), ttl, class bound.
+# Returns {waiters of a higher priority, position (0: not in line)}.
+_LINE: Final = """
+local line, ticket = KEYS[1], ARGV[1]
+local score, join, ttl, bound = tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4]), ARGV[5]
+if join then
+  redis.call('ZADD', line, 'NX', score, ticket)
+  redis.call('EXPIRE', line, 3600)
+end
+if redis.call('ZSCORE', line, ticket) then
+  redis.call('SET', line .. ':alive:' .. ticket, 1, 'EX', ttl)
+end
+for _ = 1, 20 do
+  local head = redis.call('ZRANGE', line, 0, 0)
+  if #head == 0 or redis.call('EXISTS', line .. ':alive:' .. head[1]) == 1 then break end
+  redis.call('ZREM', line, head[1])
+end
+local higher = redis.call('ZCOUNT', line, '-inf', '(' .. bound)
+local rank = redis.call('ZRANK', line, ticket)
+if rank then return {higher, rank + 1} end
+return {higher, 0}
+"""
+
+
 class RedisCapacity:
     """The shared limits of every deployment (and agent) across processes, kept in Redis."""
 
@@ -202,6 +278,7 @@ class RedisCapacity:
             )
             client.acquire_script = client.register_script(_ACQUIRE)
             client.end_script = client.register_script(_END)
+            client.line_script = client.register_script(_LINE)
             self._clients[loop] = client
         return client
 
@@ -302,6 +379,41 @@ class RedisCapacity:
             self._failed(error_)
             return
         self._notify(key, transition)
+
+    async def line_check(
+        self, line: str, ticket: str, priority: int, join: bool
+    ) -> tuple[int, int] | None:
+        """As `LocalLines.check`, shared; None when Redis cannot answer."""
+        if not self.available:
+            return None
+        try:
+            higher, position = await self._client().line_script(
+                keys=[self.key_prefix + "line:" + line],
+                args=[
+                    ticket,
+                    line_score(priority, time.time() * 1000),
+                    "1" if join else "0",
+                    LINE_TTL_S,
+                    int(line_score(priority, 0) // _CLASS) * _CLASS,
+                ],
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - see the module docstring
+            self._failed(error)
+            return None
+        return int(higher), int(position)
+
+    async def line_leave(self, line: str, ticket: str) -> None:
+        key = self.key_prefix + "line:" + line
+        try:
+            client = self._client()
+            await client.zrem(key, ticket)
+            await client.delete(key + ":alive:" + ticket)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the place lapses by itself
+            self._failed(error)
 
     async def breaker_state(self, key: str) -> str:
         try:

@@ -25,7 +25,7 @@ from typing import Any, Final
 import aiohttp
 
 from .allowance import Allowance, Grant
-from .capacity import RedisCapacity, inflight_ttl
+from .capacity import LINE_POLL_S, LocalLines, RedisCapacity, Waiting, inflight_ttl
 from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
@@ -68,6 +68,7 @@ class Gateway:
         max_queue_wait_s: float = DEFAULT_MAX_QUEUE_WAIT_S,
         resilience: Resilience | None = None,
         capacity: RedisCapacity | None = None,
+        rate_window_s: float = 60.0,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
@@ -83,6 +84,7 @@ class Gateway:
             threshold=breaker_threshold,
             cooldown_s=breaker_cooldown_s,
             listener=breaker_listener,
+            window_s=rate_window_s,
         )
         # Limits shared with every other process (distributed mode); the process's own
         # `resilience` keeps its bookkeeping all along and decides whenever Redis cannot.
@@ -110,15 +112,20 @@ class Gateway:
         on_delta: DeltaCallback | None = None,
         cancel: asyncio.Event | None = None,
         allowance: Allowance | None = None,
+        waiting: Waiting | None = None,
     ) -> LLMResult:
-        """`allowance`: the limits over this call (budgets, a time limit; see allowance.py)."""
+        """`allowance`: the limits over this call (budgets, a time limit; see allowance.py).
+        `waiting`: how long (and in which line) the call waits for a deployment's capacity;
+        without it, up to `max_queue_wait_s`, out of line."""
         started = time.perf_counter()
         if cancel is not None and cancel.is_set():
             raise make_error("cancelled")
         attempts: list[Attempt] = []
         guarded = None if on_delta is None else _guarded_delta(on_delta)
         try:
-            return await self._run(request, plan, guarded, cancel, started, attempts, allowance)
+            return await self._run(
+                request, plan, guarded, cancel, started, attempts, allowance, waiting
+            )
         except LLMError as error:
             error.attempts = attempts
             raise
@@ -132,6 +139,7 @@ class Gateway:
         started: float,
         attempts: list[Attempt],
         allowance: Allowance | None = None,
+        waiting: Waiting | None = None,
     ) -> LLMResult:
         prompt_estimate = estimate_tokens(prompt_chars(request.messages))
         retries = 0
@@ -142,50 +150,66 @@ class Gateway:
             avoid: str | None = None
             waited = 0.0
             rounds = 0
-            while True:
-                dep, wait, slot = await self._pick(route, prompt_estimate, avoid)
-                if dep is None:
-                    rounds += 1
-                    if waited + wait > self.max_queue_wait_s or rounds > _MAX_QUEUE_ROUNDS:
-                        break
-                    deadline = allowance.deadline if allowance is not None else None
-                    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                        assert allowance is not None
-                        raise allowance.time_error()
-                    waited += wait
-                    await self._sleep(wait, cancel)
-                    continue
-                try:
-                    lane, call_id = await self._attempt(
-                        dep,
-                        request,
-                        len(attempts) + 1,
-                        prompt_estimate,
-                        attempts,
-                        on_delta,
-                        cancel,
-                        allowance,
-                        slot,
-                    )
-                except LLMError as error:
-                    last_error = error
-                    if error.kind in RAISE_AT_ONCE or error.limit == "deadline":
-                        raise
-                    if not error.transient or retries_here >= self.max_retries:
-                        break
-                    delay = self._backoff(retries_here)
-                    if error.retry_after is not None:
-                        if error.retry_after > self.backoff_max_s:
+            line = _Line(self, route, waiting) if waiting is not None else None
+            try:
+                while True:
+                    if line is not None and await line.behind_higher():
+                        dep, wait, slot = None, LINE_POLL_S, None
+                    else:
+                        dep, wait, slot = await self._pick(route, prompt_estimate, avoid)
+                    if dep is None:
+                        rounds += 1
+                        if line is not None:
+                            if not await line.wait(wait, cancel, allowance):
+                                last_error = line.gave_up()
+                                break
+                            continue
+                        if waited + wait > self.max_queue_wait_s or rounds > _MAX_QUEUE_ROUNDS:
                             break
-                        delay = max(delay, error.retry_after)
-                    retries_here += 1
-                    retries += 1
-                    avoid = dep.id
-                    await self._sleep(delay, cancel)
-                    continue
-                return self._result(
-                    request, dep, lane, call_id, attempts, retries, route_index, started
-                )
+                        _check_deadline(allowance)
+                        waited += wait
+                        await self._sleep(wait, cancel)
+                        continue
+                    if line is not None:
+                        await line.leave()
+                    try:
+                        lane, call_id = await self._attempt(
+                            dep,
+                            request,
+                            len(attempts) + 1,
+                            prompt_estimate,
+                            attempts,
+                            on_delta,
+                            cancel,
+                            allowance,
+                            slot,
+                        )
+                    except LLMError as error:
+                        last_error = error
+                        if error.kind in RAISE_AT_ONCE or error.limit == "deadline":
+                            raise
+                        if line is not None and error.kind == "rate_limit":
+                            # The provider's own 429: its cool-down is recorded, and the call
+                            # waits for it in line (up to its max wait) like for any limit.
+                            continue
+                        if not error.transient or retries_here >= self.max_retries:
+                            break
+                        delay = self._backoff(retries_here)
+                        if error.retry_after is not None:
+                            if error.retry_after > self.backoff_max_s:
+                                break
+                            delay = max(delay, error.retry_after)
+                        retries_here += 1
+                        retries += 1
+                        avoid = dep.id
+                        await self._sleep(delay, cancel)
+                        continue
+                    return self._result(
+                        request, dep, lane, call_id, attempts, retries, route_index, started
+                    )
+            finally:
+                if line is not None:
+                    await line.leave()
         if last_error is None:
             last_error = make_error(
                 "no_deployment",
@@ -562,6 +586,95 @@ class Gateway:
         )
 
 
+def _check_deadline(allowance: Allowance | None) -> None:
+    deadline = allowance.deadline if allowance is not None else None
+    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+        assert allowance is not None
+        raise allowance.time_error()
+
+
+_local_lines = LocalLines()
+
+
+class _Line:
+    """One call's place in its route's line while it waits for capacity (capacity.py)."""
+
+    def __init__(self, gateway: Gateway, route: Route, waiting: Waiting) -> None:
+        self.gateway = gateway
+        self.key = "|".join(route.key)
+        self.label = route.deployments[0].id if route.deployments else ""
+        self.waiting = waiting
+        self.ticket = uuid.uuid4().hex
+        self.joined = False
+        self.position = 0
+        self.started: float | None = None
+
+    async def _check(self, join: bool) -> tuple[int, int]:
+        capacity = self.gateway.capacity
+        if capacity is not None:
+            shared = await capacity.line_check(self.key, self.ticket, self.waiting.priority, join)
+            if shared is not None:
+                return shared
+        return _local_lines.check(self.key, self.ticket, self.waiting.priority, join)
+
+    async def behind_higher(self) -> bool:
+        """Whether a call of a higher priority waits in this line (then this one must not take
+        the capacity it waits for). A high-priority call not yet in line asks nothing."""
+        if not self.joined and self.waiting.priority >= 2:
+            return False
+        higher, position = await self._check(self.joined)
+        self.position = position or self.position
+        return higher > 0
+
+    async def wait(
+        self, wait: float, cancel: asyncio.Event | None, allowance: Allowance | None
+    ) -> bool:
+        """Waits in line a little (never past the max wait); False once the max wait passed."""
+        clock = self.gateway.clock
+        if self.started is None:
+            self.started = clock()
+        if not self.joined:
+            self.joined = True
+            _, self.position = await self._check(True)
+        waited = clock() - self.started
+        left = self.waiting.max_wait_s - waited
+        if left <= 0:
+            await self.leave()
+            return False
+        _check_deadline(allowance)
+        on_wait = self.waiting.on_wait
+        if on_wait is not None:
+            with contextlib.suppress(Exception):  # a report must not fail the call
+                reported = on_wait(self.label, max(self.position, 1), waited)
+                if inspect.isawaitable(reported):
+                    await reported
+        try:
+            await self.gateway._sleep(max(0.005, min(wait, LINE_POLL_S, left)), cancel)
+        except BaseException:
+            await self.leave()
+            raise
+        return True
+
+    def gave_up(self) -> LLMError:
+        waited = self.waiting.max_wait_s
+        return make_error(
+            "no_deployment",
+            f"no capacity on {self.label} within {waited:g} s of waiting: its rate limits, "
+            "cool-down or max parallel calls stayed taken",
+            deployment_id=self.label,
+        )
+
+    async def leave(self) -> None:
+        if not self.joined:
+            return
+        self.joined = False
+        _local_lines.leave(self.key, self.ticket)
+        capacity = self.gateway.capacity
+        if capacity is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(capacity.line_leave(self.key, self.ticket))
+
+
 def _guarded_delta(on_delta: DeltaCallback) -> DeltaCallback:
     """The caller's delta callback, made harmless: live output is a courtesy to viewers.
 
@@ -643,6 +756,7 @@ def gateway_for_loop() -> Gateway:
                     threshold=kwargs.get("breaker_threshold", 5),
                     cooldown_s=kwargs.get("breaker_cooldown_s", 30.0),
                     listener=kwargs.get("breaker_listener"),
+                    window_s=kwargs.get("rate_window_s", 60.0),
                 )
             kwargs["resilience"] = _shared_resilience
         gateway = _gateways[loop] = Gateway(**kwargs)

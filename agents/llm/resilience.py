@@ -67,8 +67,11 @@ class Resilience:
         threshold: int = 5,
         cooldown_s: float = 30.0,
         listener: BreakerListener | None = None,
+        window_s: float = WINDOW_S,
     ) -> None:
         self.clock = clock
+        # The length of a "minute" of rpm/tpm (shortened only by tests and benchmarks).
+        self.window_s = window_s
         self.threshold = threshold
         self.cooldown_s = cooldown_s
         self.listener = listener
@@ -119,28 +122,28 @@ class Resilience:
             wait = max(wait, 0.05)
         if dep.rpm is not None:
             requests = state.requests
-            horizon = now - WINDOW_S
+            horizon = now - self.window_s
             while requests and requests[0] <= horizon:
                 requests.popleft()
             if len(requests) >= dep.rpm:
-                wait = max(wait, requests[len(requests) - dep.rpm] + WINDOW_S - now)
+                wait = max(wait, requests[len(requests) - dep.rpm] + self.window_s - now)
         if dep.tpm is not None:
-            self._prune_tokens(state, now)
+            self._prune_tokens(state, now, self.window_s)
             if state.tokens_sum + tokens > dep.tpm and state.tokens:
                 need = state.tokens_sum + tokens - dep.tpm
                 freed = 0
                 until = now
                 for at, count in state.tokens:
                     freed += count
-                    until = at + WINDOW_S
+                    until = at + self.window_s
                     if freed >= need:
                         break
-                wait = max(wait, until - now if freed >= need else WINDOW_S)
+                wait = max(wait, until - now if freed >= need else self.window_s)
         return wait
 
     @staticmethod
-    def _prune_tokens(state: DeploymentState, now: float) -> None:
-        horizon = now - WINDOW_S
+    def _prune_tokens(state: DeploymentState, now: float, window_s: float = WINDOW_S) -> None:
+        horizon = now - window_s
         tokens = state.tokens
         while tokens and tokens[0][0] <= horizon:
             state.tokens_sum -= tokens.popleft()[1]

@@ -18,6 +18,7 @@ from typing import Any
 from agents.config import AgentConfig
 from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan, ToolCall
 from agents.llm.allowance import Allowance
+from agents.llm.capacity import Waiting
 from agents.services.limits import AgentLimiter, agent_limiter
 from agents.tools.base import ToolContext
 from agents.tools.registry import ToolRegistry
@@ -166,6 +167,7 @@ async def agent_turn(
     extra_tools: Sequence[dict[str, Any]] = (),
     response_schema: dict[str, Any] | None = None,
     allowance: Allowance | None = None,
+    waiting: Waiting | None = None,
 ) -> TurnResult:
     async def emit(kind: str, **data: Any) -> None:
         if on_event is not None:
@@ -193,7 +195,9 @@ async def agent_turn(
             tokens=sum(estimate_tokens(m) for m in request.messages),
             max_wait_s=float(config.timeout_s),
         )
-        call = await gateway.complete(request, plan, on_delta=on_delta, allowance=allowance)
+        call = await gateway.complete(
+            request, plan, on_delta=on_delta, allowance=allowance, waiting=waiting
+        )
         result.calls.append(call)
         await emit(
             "model_call",

@@ -25,23 +25,26 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Broker:
-    """`run_execute.delay` as a broker would take it: down, or recording what it is sent."""
+    """`run_execute.apply_async` as a broker would take it: down, or recording what it is sent
+    and to which queue."""
 
     def __init__(self) -> None:
         self.down = True
         self.sent: list[str] = []
+        self.queues: list[str] = []
 
-    def delay(self, run_id: str) -> None:
+    def apply_async(self, args: tuple[str], queue: str = "celery", **options: Any) -> None:
         if self.down:
             raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        self.sent.append(run_id)
+        self.sent.append(args[0])
+        self.queues.append(queue)
 
 
 @pytest.fixture
 def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Broker:
     settings.EXECUTION_MODE = "celery"
     broker = Broker()
-    monkeypatch.setattr(tasks.run_execute, "delay", broker.delay)
+    monkeypatch.setattr(tasks.run_execute, "apply_async", broker.apply_async)
     return broker
 
 
@@ -108,3 +111,49 @@ def _seconds(n: float) -> Any:
     from datetime import timedelta
 
     return timedelta(seconds=n)
+
+
+def test_each_priority_has_its_queue_and_a_bad_one_is_named(
+    personas: Personas, pipeline: Any, client_for: Any, broker: Broker
+) -> None:
+    broker.down = False
+    client = client_for(personas.editor)
+    url = reverse("workflow_run_api", args=[pipeline.pk])
+    for priority in ("high", "low", None):
+        body: dict[str, Any] = {"inputs": {"topic": "moths"}}
+        if priority is not None:
+            body["priority"] = priority
+        response = client.post(url, json.dumps(body), content_type="application/json")
+        assert response.status_code == 201, response.content
+    # The workflow's default is normal: Celery's default queue.
+    assert broker.queues == ["a2a-runs-high", "a2a-runs-low", "celery"]
+    assert [run.get_priority_display() for run in Run.objects.order_by("created_at")] == [
+        "high",
+        "low",
+        "normal",
+    ]
+
+    response = client.post(
+        url,
+        json.dumps({"inputs": {"topic": "moths"}, "priority": "urgent"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "low" in response.json()["error"] and "high" in response.json()["error"]
+
+
+def test_the_run_form_offers_the_priority_and_sends_it_to_its_queue(
+    personas: Personas, pipeline: Any, client_for: Any, broker: Broker
+) -> None:
+    broker.down = False
+    client = client_for(personas.editor)
+    page = client.get(reverse("workflow_detail", args=[pipeline.pk]))
+    assert 'name="run_priority"' in page.content.decode()
+
+    response = client.post(
+        reverse("workflow_run", args=[pipeline.pk]), {"topic": "moths", "run_priority": "high"}
+    )
+    assert response.status_code == 302
+    run = Run.objects.get()
+    assert run.priority == 2 and run.inputs == {"topic": "moths"}
+    assert broker.queues == ["a2a-runs-high"]

@@ -150,6 +150,9 @@ class AgentRunner(Protocol):
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Any = None,
+        # Told (deployment name, position in line, seconds waited) while a call waits for
+        # capacity.
+        on_wait: Callable[[str, int, float], Awaitable[None]] | None = None,
     ) -> AgentReply: ...
 
 

@@ -87,6 +87,7 @@ from workflows.graph import NODE_TYPES, Edge, Graph, GraphError, graph_load
 # Nodes that are pure bookkeeping: no model, tool or human, so nothing to record or retry.
 _STRUCTURAL = frozenset({"start", "end", "parallel", "loop"})
 CANCELLED_REASON = "Cancelled by a user"
+CAPACITY_REPORT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -525,6 +526,7 @@ class RunContext:
             response_schema=response_schema,
             on_delta=on_delta,
             allowance=self.allowance(),
+            on_wait=self.capacity_wait_reporter(key),
         )
         if reply.stopped and not self.limit_stop:
             self.limit_stop = reply.stopped
@@ -575,6 +577,33 @@ class RunContext:
             await self.wait(key, {"kind": "approval", "prompt": f"{reason}. Continue?"})
         if not is_approval(snapshot.answers[key]):
             raise RunStop("failed", f"{reason}; continuing was rejected")
+
+    def capacity_wait_reporter(
+        self, key: str
+    ) -> Callable[[str, int, float], Coroutine[Any, Any, None]]:
+        """Tells the run page that a call of step `key` waits for capacity, and where it is in
+        line: when it begins to wait, then when its place changes (at most every few seconds,
+        so a long line does not fill the transcript)."""
+        told: dict[str, Any] = {}
+
+        async def on_wait(deployment: str, position: int, waited: float) -> None:
+            now = self.engine.clock()
+            if told and (
+                told["position"] == position or now - told["at"] < CAPACITY_REPORT_EVERY_S
+            ):
+                return
+            told.update(position=position, at=now)
+            message = f"Waiting for capacity on {deployment}: position {position} in line" + (
+                f", {waited:.0f} s so far." if waited >= 1 else "."
+            )
+            data = {
+                "level": "info",
+                "message": message,
+                "capacity": {"deployment": deployment, "position": position},
+            }
+            await self.engine.store.emit(self.run_id, [EventDraft("log", data, key)])
+
+        return on_wait
 
     def stop_at_limit(self) -> None:
         """A limit cut an answer short: the run ends there, failed with the reason — unless

@@ -253,6 +253,7 @@ class ScriptedAgents:
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Any = None,
+        on_wait: Any = None,
     ) -> AgentReply:
         call = AgentCall(
             agent_id, step_key, list(history), instructions, extra_tools, response_schema

@@ -244,6 +244,8 @@ class GraphSettings(_Strict):
     token_budget: int | None = Field(default=None, ge=1)
     cost_budget_usd: float | None = Field(default=None, ge=0)
     budget_action: Literal["stop", "pause"] = "stop"
+    # The runs' priority unless their launch says otherwise (workflows.models.RunPriority).
+    priority: Literal["low", "normal", "high"] = "normal"
 
 
 class Graph(_Strict):

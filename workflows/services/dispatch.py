@@ -17,14 +17,34 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 
-def dispatch_run(run_id: Any) -> bool:
+# One Celery queue per run priority; a worker consumes them all (high first, see the
+# settings' CELERY_TASK_QUEUES and queue_order_strategy). "celery" is Celery's default queue,
+# so normal runs go where they always went.
+PRIORITY_QUEUES = {0: "a2a-runs-low", 1: "celery", 2: "a2a-runs-high"}
+
+
+def run_queue(priority: int | None) -> str:
+    return PRIORITY_QUEUES.get(1 if priority is None else int(priority), "celery")
+
+
+def _priority_of(run_id: Any) -> int:
+    from workflows.models import Run
+
+    found = Run.objects.filter(pk=run_id).values_list("priority", flat=True).first()
+    return 1 if found is None else int(found)
+
+
+def dispatch_run(run_id: Any, *, priority: int | None = None) -> bool:
     """Only the id travels: the worker reads everything else from the database. False if the
-    run could not be handed over now (the reaper will)."""
+    run could not be handed over now (the reaper will). `priority` picks the Celery queue
+    (read from the run when not given)."""
     try:
         if settings.EXECUTION_MODE == "celery":
             from workflows.tasks import run_execute
 
-            run_execute.delay(str(run_id))
+            if priority is None:
+                priority = _priority_of(run_id)
+            run_execute.apply_async((str(run_id),), queue=run_queue(priority))
         else:
             from workflows.executor import process_executor
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from a2a_site.accounts.models import User
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
-from workflows.models import LaunchedVia, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import LaunchedVia, Run, RunPriority, RunStatus, Workflow, WorkflowVersion
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
@@ -33,8 +33,11 @@ def run_start(
     parent_step_key: str = "",
     dispatch: bool = True,
     launched_via: str = LaunchedVia.WEB,
+    priority: str | int | None = None,
 ) -> Run:
-    """Validates the inputs, pins the version, and queues the run (dispatched after commit)."""
+    """Validates the inputs, pins the version, and queues the run (dispatched after commit).
+    `priority`: "low", "normal" or "high"; None takes the workflow's default (a child run
+    takes its parent's)."""
     version = version or workflow_latest_version(workflow)
     if version is None:
         raise ValidationError(
@@ -45,6 +48,12 @@ def run_start(
         clean = graph.inputs.validate_inputs(inputs, allow_unknown=True)
     except InputError as error:
         raise ValidationError(dict(error.errors)) from None
+    if priority is None:
+        priority = parent.priority if parent is not None else graph.settings.priority
+    try:
+        rank = RunPriority.parse(priority)
+    except ValueError as error:
+        raise ValidationError({"priority": [str(error)]}) from None
     refused = launch_refusal(
         workspace_id=workflow.workspace_id,
         workflow_id=workflow.pk,
@@ -70,10 +79,11 @@ def run_start(
         search_text=search_text_of(inputs=clean),
         deadline=timezone.now() + timedelta(seconds=graph.settings.timeout_s),
         dispatched_at=timezone.now() if dispatch else None,
+        priority=rank,
     )
     if dispatch:
         run_id = run.pk
-        transaction.on_commit(lambda: dispatch_run(run_id))
+        transaction.on_commit(lambda: dispatch_run(run_id, priority=rank))
     return run
 
 
@@ -159,4 +169,10 @@ def run_retry(*, run: Run, user: User | None) -> Run:
 
 def run_again(*, run: Run, user: User | None) -> Run:
     """A new run of the same version with the same inputs."""
-    return run_start(workflow=run.workflow, user=user, inputs=dict(run.inputs), version=run.version)
+    return run_start(
+        workflow=run.workflow,
+        user=user,
+        inputs=dict(run.inputs),
+        version=run.version,
+        priority=run.priority,
+    )
