@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -120,3 +122,97 @@ def test_a_run_without_a_consensus_node_has_no_decision_log(
     )
     page = client_for(personas.viewer).get(reverse("run_detail", args=[run.pk])).content.decode()
     assert 'id="run-decisions" hidden' in page and "Decision log" not in page
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_worker_killed_mid_consensus_leaves_the_next_one_to_replay_the_log(
+    personas: Personas, llm_server: Any, settings: Any
+) -> None:
+    """Killed once the first term's ballots are stored: the second worker replays term 1 from
+    its steps (no call, event or ledger row twice) and carries on to the same commit."""
+    from django.utils import timezone
+
+    from agents.models import LedgerEntry
+    from tests.support.processes import start_celery_worker
+    from tests.support.waiting import wait_for
+    from workflows.services.reaper import runs_reap
+
+    settings.EXECUTION_MODE = "celery"
+    slow = [{**rule, "delay_ms": 400} for rule in COUNCIL_SCRIPT["rules"]]
+    llm_server.set_script({"rules": slow})
+    workflow = council_workflow(personas)
+    lease = {"A2A_RUN_LEASE_SECONDS": "3", "A2A_RUN_HEARTBEAT_SECONDS": "1"}
+
+    def worker(label: str) -> Any:
+        return start_celery_worker(
+            f"{label}-{uuid.uuid4().hex[:6]}",
+            A2A_DEMO_MODEL_URL=llm_server.url,
+            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+            **lease,
+        )
+
+    def ballots_done(run: Run) -> int:
+        return Step.objects.filter(
+            run=run, key__startswith="agree/term-1/member-", status=Step.Status.COMPLETED
+        ).count()
+
+    first = worker("first")
+    second = None
+    try:
+        run = run_start(workflow=workflow, user=personas.owner, inputs={"topic": "Fridays"})
+        wait_for(
+            lambda: (first.assert_running(), ballots_done(run) == 3)[1],
+            timeout=60,
+            interval=0.02,
+            what="the first term's ballots",
+        )
+        first.process.kill()
+        first.process.wait(10)
+        term1 = {
+            step.key: step.finished_at
+            for step in Step.objects.filter(run=run, key__startswith="agree/term-1/")
+        }
+        second = worker("second")
+        wait_for(
+            lambda: Run.objects.get(pk=run.pk).lease_until < timezone.now(),
+            timeout=30,
+            what="the dead worker's lease to expire",
+        )
+        assert runs_reap().resumed == [run.pk]
+        run = wait_for(
+            lambda: (r := Run.objects.get(pk=run.pk)).status in ("succeeded", "failed") and r,
+            timeout=60,
+            interval=0.05,
+            what="the second worker to finish",
+        )
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts == 2
+    assert run.output == "Plan B: a four-day week, with Friday cover on a rota."
+    # Term 1 was replayed from its steps, not decided again.
+    for step in Step.objects.filter(run=run, key__startswith="agree/term-1/"):
+        assert step.attempt == 1 and step.finished_at == term1[step.key]
+    calls = Counter(
+        entry["source"].get("step_key")
+        for entry in LedgerEntry.objects.filter(run_id=run.pk, status="completed").values("source")
+    )
+    assert calls == {
+        "agree/term-1/propose": 1,
+        "agree/term-1/member-0": 1,
+        "agree/term-1/member-1": 1,
+        "agree/term-1/member-2": 1,
+        "agree/term-2/propose": 1,
+        "agree/term-2/member-0": 1,
+        "agree/term-2/member-1": 1,
+        "agree/term-2/member-2": 1,
+    }
+    ballots = list(run.events.filter(kind="ballot").values_list("step_key", flat=True))
+    assert len(ballots) == len(set(ballots)) == 6
+    [decision] = run.events.filter(kind="consensus")
+    assert [term["committed"] for term in decision.data["log"]] == [False, True]
+    assert decision.data["log"][0]["votes"][0]["reason"] == "Who covers Fridays?"
