@@ -156,7 +156,7 @@ class ToolRunner(Protocol):
 
 
 class SubworkflowRunner(Protocol):
-    # The child's output; raises RunFailed.
+    # The child's output, of any type; raises RunFailed, or SubrunWaiting while the child waits.
     async def run(
         self,
         *,
@@ -206,3 +206,14 @@ class RunFailed(Exception):
 
 class RunWaiting(Exception):
     """Raised inside the engine when a human step must wait; `run()` then returns WAITING."""
+
+
+class SubrunWaiting(RunWaiting):
+    """Raised by a SubworkflowRunner: the child run waits (for a person, or still runs in
+    another worker). The parent waits with it, showing `request` (the child's question, or
+    kind "subrun" when there is nothing to answer), and resumes when the child moves on."""
+
+    def __init__(self, child_run_id: str, request: Mapping[str, Any]) -> None:
+        super().__init__(child_run_id)
+        self.child_run_id = child_run_id
+        self.request = dict(request)
