@@ -16,6 +16,7 @@ from tests.workflows.conftest import finished, research_agents
 from workflows.graph.examples import edge, graph, node, text_variable
 from workflows.models import Run, RunEvent, RunStatus, Step, Workflow
 from workflows.selectors import runs_of
+from workflows.services.reaper import runs_reap
 from workflows.services.runs import run_answer, run_cancel, run_start
 from workflows.services.workflows import workflow_create, workflow_publish
 
@@ -317,3 +318,25 @@ def test_the_parents_page_shows_the_childs_question_and_answers_it(
     )
     child.refresh_from_db()
     assert child.answers == {"ask": "its colour"} and parent.output == child.output
+
+
+def test_a_lost_wake_up_is_made_up_for_by_the_reaper(
+    personas: Personas, executor, llm_server
+) -> None:
+    agent = research_agents(personas)[2]
+    parent = run_start(
+        workflow=_delegator(personas, _asking_child(personas, str(agent.pk)), output="report"),
+        user=personas.owner,
+        inputs={"topic": "moss"},
+    )
+    parent = finished(parent, timeout=60)
+    child = Run.objects.get(parent=parent)
+    # The child ended and its process died before waking the parent.
+    Run.objects.filter(pk=child.pk).update(
+        status=RunStatus.SUCCEEDED, waiting_request=None, output="written"
+    )
+    assert runs_reap().resumed == [parent.pk]
+    parent = finished(parent, timeout=60)
+    assert parent.status == RunStatus.SUCCEEDED, parent.reason
+    assert parent.output == "written"
+    assert runs_reap().resumed == [], "a settled wait is not resumed again"
