@@ -11,16 +11,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from workflows.engine.envelope import enveloped
+
 
 @dataclass(frozen=True)
 class EventDraft:
-    """Something that happened, to be stored and shown on the run page."""
+    """Something that happened, to be stored and shown on the run page.
+
+    Its data always carries the envelope (type, sender, receiver, correlation_id), derived from
+    the kind and the data unless the data sets them: `workflows.engine.envelope`."""
 
     # "message" | "tool_call" | "tool_result" | "handoff" | "router_decision" | "vote" | "state"
     # | "human_request" | "node_started" | "node_finished" | "node_failed" | "node_skipped" | "log"
     kind: str
     data: Mapping[str, Any]  # JSON-ready
     step_key: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", enveloped(self.kind, self.data, self.step_key))
 
 
 @dataclass(frozen=True)
