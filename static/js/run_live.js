@@ -150,7 +150,22 @@
       }
       item.dataset.seq = event.seq;
       item.dataset.kind = event.kind;
+      item.id = "event-" + event.seq;
+      linkCorrelated(item, data.correlation_id, event.seq);
       appendItem(item);
+    }
+
+    // A tool's result, a hand-off's acceptance and a person's answer share a correlation id
+    // with the event they answer: the reply links back to it.
+    var opened = {};
+    function linkCorrelated(item, correlation, seq) {
+      if (typeof correlation !== "string" || !/^(tool|handoff|ask):/.test(correlation)) return;
+      item.dataset.correlation = correlation;
+      var first = opened[correlation];
+      if (first === undefined || first === seq) { opened[correlation] = seq; return; }
+      var link = el("a", "tl-reply-link small muted", "↩ answers #" + first);
+      link.href = "#event-" + first;
+      item.appendChild(link);
     }
 
     function renderDelta(message) {
