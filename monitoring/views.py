@@ -5,6 +5,7 @@ import io
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -34,13 +35,23 @@ from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_
 from monitoring.selectors import workers_overview
 from workflows.selectors import get_workflow_for_user
 
+SPANS = {"hour": "last hour", "day": "last day"}
+
 
 @workspace_required()
 def overview(request: AuthedRequest) -> HttpResponse:
+    span = request.GET.get("span", "hour")
+    if span not in SPANS:
+        return refusal(request, "The history spans the last hour (span=hour) or day (span=day).")
     context = {
         "probes": [health.probe_database(), health.probe_redis(), health.probe_execution()],
+        "queues": health.celery_queues(),
         "process": health.this_process(),
-        "workers": workers_overview(),
+        "workers": workers_overview(span=span),
+        "span": span,
+        "spans": SPANS,
+        "span_label": SPANS[span],
+        "keep_days": settings.WORKER_KEEP_DAYS,
     }
     template = "monitoring/_health.html" if request.htmx else "monitoring/overview.html"
     return render(request, template, context)
