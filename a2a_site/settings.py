@@ -186,6 +186,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("A2A_CELERY_TASK_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# The rows of worker processes silent this long are deleted (the monitoring page's history).
+WORKER_KEEP_DAYS = env_int("A2A_WORKER_KEEP_DAYS", 7, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
 # Runs: a worker renews the leases of all its runs in one UPDATE every heartbeat; the reaper
 # resumes runs whose lease expired, and fails a run after RUN_MAX_RESUMES resumes. A killed
@@ -202,6 +204,8 @@ RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.
 EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
+# In the distributed mode each web process reports itself on the monitoring page too.
+WEB_HEARTBEAT = env_bool("A2A_WEB_HEARTBEAT", True)
 # Retention: how often old runs are deleted, and in batches of how many runs (each batch one
 # short transaction), at most so many batches a round.
 RUN_RETENTION_SECONDS = env_int("A2A_RUN_RETENTION_SECONDS", 600, minimum=1)

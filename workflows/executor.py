@@ -168,7 +168,10 @@ class RunExecutor:
             asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
 
     def _serve(self) -> None:
+        from workflows.workers import loop_watch
+
         asyncio.set_event_loop(self.loop)
+        loop_watch(self.loop)
         self.loop.run_forever()
 
     @property

@@ -191,6 +191,12 @@ TABLE: dict[str, Row] = {
         "post", {**OWNER_ONLY_POST, OWNER: 302}, _ws, {"mode": "days", "days": "30"}
     ),
     "monitoring_overview": Row("get", CURRENT),
+    "monitoring_fleet": Row("get", CURRENT),
+    "monitoring_capacity": Row("get", CURRENT),
+    # With nothing to plan, editors are told so; viewers may not pull models.
+    "monitoring_capacity_apply": Row(
+        "post", {**EDITORS_HERE, OUTSIDER: 400, EDITOR: 400, OWNER: 400}
+    ),
     "dashboards": Row("get", CURRENT),
     "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
     "agent_dashboard": Row("get", SEE_OBJECT, _agent),
