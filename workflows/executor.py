@@ -146,6 +146,10 @@ class RunExecutor:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
+        from a2a_site.process_gauges import gauges
+
+        gauges.lag_probe_ensure(self.loop)
+        gauges.publisher_ensure(kind="embedded" if embedded else "celery")
         if embedded:
             asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
 
