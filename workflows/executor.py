@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connections
 
 from a2a_site.db import in_db_thread
+from a2a_site.tracing import run_span
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed
 from workflows.live import ChannelLive, publish_status
@@ -239,7 +240,10 @@ class RunExecutor:
                 store,
                 await in_db_thread(run_dimensions, run_id),
             )
-            outcome = await engine.run(run_id, snapshot=snapshot)
+            with run_span(run_id) as span:
+                outcome = await engine.run(run_id, snapshot=snapshot)
+                if span is not None:
+                    span.set_attribute("a2a.run.status", str(outcome.status))
             status, reason, output = outcome.status, outcome.reason, outcome.output
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)

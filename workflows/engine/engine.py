@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from a2a_site.tracing import step_span
 from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
     AgentReply,
@@ -360,7 +361,8 @@ class RunContext:
             self.replay(done)
             return done
         try:
-            return await self._execute(key, node, step_input, work)
+            with step_span(self.run_id, key, node.id, node.type, self.attempts.get(key, 0) + 1):
+                return await self._execute(key, node, step_input, work)
         except LeaseLost:
             # Siblings still in flight must not write either.
             self.lease_lost = True
