@@ -237,6 +237,17 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-round": {"task": "monitoring.tasks.alerts_round", "schedule": ALERTS_ROUND_SECONDS},
 }
 
+# --- Operations telemetry ------------------------------------------------------------------------
+# /metrics (Prometheus) answers a scrape that sends `Authorization: Bearer <A2A_METRICS_TOKEN>` or
+# comes from an address in A2A_METRICS_ALLOWED_NETWORKS (addresses or CIDR networks; behind a
+# proxy the client address is read as A2A_LOGIN_PROXY_HOPS says). With neither set it refuses all.
+METRICS_TOKEN = env_str("A2A_METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("A2A_METRICS_ALLOWED_NETWORKS")
+# OpenTelemetry traces of runs, steps and model calls, exported over OTLP/HTTP to this endpoint
+# (e.g. http://collector:4318). Unset: tracing is off and costs nothing.
+OTEL_ENDPOINT = env_str("A2A_OTEL_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "a2a-studio")
+
 # --- Accounts -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from a2a_site import views
+from monitoring.prometheus.views import metrics
 from monitoring.urls import dashboard_urlpatterns
 
 urlpatterns = [
@@ -16,5 +17,6 @@ urlpatterns = [
     path("budgets/", include("monitoring.budgets.urls")),
     path("alerts/", include("monitoring.alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

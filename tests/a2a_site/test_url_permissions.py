@@ -210,6 +210,9 @@ TABLE: dict[str, Row] = {
     "budget_edit": Row("get", edit_object(200), _budget),
     "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
+    # For Prometheus: refused to every persona until a token or an allow-list is configured
+    # (tests/monitoring/test_prometheus.py covers both).
+    "metrics": Row("get", everyone(403)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
     "signup_confirm": Row(

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from a2a_site.tracing import step_span
 from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
@@ -399,7 +400,8 @@ class RunContext:
             self.replay(done)
             return done
         try:
-            return await self._execute(key, node, step_input, work)
+            with step_span(self.run_id, key, node.id, node.type, self.attempts.get(key, 0) + 1):
+                return await self._execute(key, node, step_input, work)
         except LeaseLost:
             # Siblings still in flight must not write either.
             self.lease_lost = True
