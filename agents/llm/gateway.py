@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import aiohttp
 
+from a2a_site.tracing import model_call_record
+
 from .allowance import Allowance, Grant
 from .capacity import LINE_POLL_S, LocalLines, RedisCapacity, Waiting, inflight_ttl
 from .errors import LLMError, make_error
@@ -456,7 +458,7 @@ class Gateway:
                 await self._release(dep, slot, "failed", error)
             attempts.append(Attempt(dep.id, "failed", error.kind, latency_ms, error.status))
             await self._finish(
-                call_id, "failed", None, ZERO, False, latency_ms, error, request=request
+                call_id, "failed", None, ZERO, False, latency_ms, error, request=request, dep=dep
             )
             raise
         except BaseException as exc:
@@ -479,6 +481,7 @@ class Gateway:
                         None,
                         kind,
                         request=request,
+                        dep=dep,
                     )
                 )
             raise
@@ -511,6 +514,7 @@ class Gateway:
             response=result,
             # Time to first token means something only when the answer streamed.
             first_token_ms=result.first_token_ms if request.stream else None,
+            dep=dep,
         )
         return result, call_id
 
@@ -529,7 +533,24 @@ class Gateway:
         request: LLMRequest | None = None,
         response: LaneResult | None = None,
         first_token_ms: float | None = None,
+        dep: Deployment | None = None,
     ) -> None:
+        if dep is not None:
+            model_call_record(
+                provider_kind=dep.provider_kind,
+                model=dep.model,
+                call_id=call_id,
+                latency_ms=latency_ms,
+                input_tokens=usage.prompt_tokens if usage is not None else None,
+                output_tokens=usage.completion_tokens if usage is not None else None,
+                finish_reason=response.finish_reason if response is not None else None,
+                response_model=response.model if response is not None else None,
+                error_kind=error.kind if error is not None else error_kind,
+                cost=cost,
+                price_source=price_source,
+                temperature=request.temperature if request is not None else None,
+                max_tokens=request.max_tokens if request is not None else None,
+            )
         ledger = self.ledger
         if ledger is None:
             return

@@ -11,16 +11,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from workflows.engine.envelope import enveloped
+
 
 @dataclass(frozen=True)
 class EventDraft:
-    """Something that happened, to be stored and shown on the run page."""
+    """Something that happened, to be stored and shown on the run page.
+
+    Its data always carries the envelope (type, sender, receiver, correlation_id), derived from
+    the kind and the data unless the data sets them: `workflows.engine.envelope`."""
 
     # "message" | "tool_call" | "tool_result" | "handoff" | "router_decision" | "vote" | "state"
     # | "human_request" | "node_started" | "node_finished" | "node_failed" | "node_skipped" | "log"
     kind: str
     data: Mapping[str, Any]  # JSON-ready
     step_key: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", enveloped(self.kind, self.data, self.step_key))
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,7 @@ class ToolRunner(Protocol):
 
 
 class SubworkflowRunner(Protocol):
-    # The child's output; raises RunFailed.
+    # The child's output, of any type; raises RunFailed, or SubrunWaiting while the child waits.
     async def run(
         self,
         *,
@@ -213,3 +221,14 @@ class RunFailed(Exception):
 
 class RunWaiting(Exception):
     """Raised inside the engine when a human step must wait; `run()` then returns WAITING."""
+
+
+class SubrunWaiting(RunWaiting):
+    """Raised by a SubworkflowRunner: the child run waits (for a person, or still runs in
+    another worker). The parent waits with it, showing `request` (the child's question, or
+    kind "subrun" when there is nothing to answer), and resumes when the child moves on."""
+
+    def __init__(self, child_run_id: str, request: Mapping[str, Any]) -> None:
+        super().__init__(child_run_id)
+        self.child_run_id = child_run_id
+        self.request = dict(request)

@@ -8,7 +8,8 @@ keys come only from graph positions, so a resumed run meets the same keys in the
   `node[b]` inside branch b (edge order) of a parallel node; suffixes compose in walking order.
 * Team sub-steps: `chat/turn-n` (an agent's turn, or a person member's answer),
   `chat/select-n` and its retries `chat/select-n/retry-k` (llm selector), `chat/human-n`,
-  `desk/agent-i-n`, `desk/human-n` (a hand-off to the user), `poll/voter-i`, `poll/chair`; the
+  `desk/agent-i-n`, `desk/human-n` (a hand-off to the user), `poll/voter-i`, `poll/chair`,
+  `agree/term-t/propose`, `agree/term-t/member-i`, `agree/term-t/elect[-i]` (consensus); the
   team node's own key then records its result, so a replay of a finished team node skips it
   whole. Budget pauses wait on `budget@n` (n-th budget's worth).
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from a2a_site.tracing import step_span
 from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
@@ -75,6 +77,7 @@ from workflows.engine.nodes import (
     Scope,
     StepDone,
     basic,  # noqa: F401  (registers executors)
+    consensus,  # noqa: F401
     flow,  # noqa: F401
     human,  # noqa: F401
     output_update,
@@ -398,7 +401,8 @@ class RunContext:
             self.replay(done)
             return done
         try:
-            return await self._execute(key, node, step_input, work)
+            with step_span(self.run_id, key, node.id, node.type, self.attempts.get(key, 0) + 1):
+                return await self._execute(key, node, step_input, work)
         except LeaseLost:
             # Siblings still in flight must not write either.
             self.lease_lost = True

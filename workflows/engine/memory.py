@@ -23,6 +23,7 @@ from workflows.engine.contracts import (
     RunFailed,
     RunSnapshot,
     StepRecord,
+    SubrunWaiting,
 )
 
 
@@ -305,7 +306,8 @@ class EchoTools:
 
 
 class ScriptedSubworkflows:
-    """A SubworkflowRunner returning fixed outputs per workflow id (a RunFailed is raised)."""
+    """A SubworkflowRunner returning fixed outputs per workflow id (a RunFailed or a
+    SubrunWaiting is raised)."""
 
     def __init__(self, outputs: Mapping[str, Any] | None = None) -> None:
         self.outputs = dict(outputs or {})
@@ -330,7 +332,7 @@ class ScriptedSubworkflows:
             }
         )
         output = self.outputs.get(workflow_id, {"echo": dict(inputs)})
-        if isinstance(output, RunFailed):
+        if isinstance(output, RunFailed | SubrunWaiting):
             raise output
         return output
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0011_run_history_via_index'),
+        ('workflows', '0012_worker_figures_and_history'),
     ]
 
     operations = [
