@@ -14,6 +14,12 @@ _heartbeat: HeartbeatThread | None = None
 @worker_ready.connect
 def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     global _heartbeat
+    # The price list (a few MB of JSON, about a second to read) is read now, before the worker
+    # says it is ready, not by the first priced call: that read would hold the event loop, and
+    # every run on it, for a second.
+    from agents.llm.pricing import price_map
+
+    price_map()
     name = getattr(sender, "hostname", None) or "celery"
     _heartbeat = HeartbeatThread(name=name, kind="celery")
     _heartbeat.start()
