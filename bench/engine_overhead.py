@@ -4,12 +4,18 @@ Workloads, against the fake LLM server (in its own process) at 0 ms and 1 s late
   W1  three agents in sequence
   W2  four agents in parallel, then an aggregator
   W3  200 concurrent W1 runs (at 1 s latency: the ideal wall time is 3 s)
+  W4  200 concurrent one-agent runs sharing one deployment limited to RATE_RPM requests per
+      RATE_WINDOW_S seconds (the "minute" shortened, A2A_RATE_WINDOW_SECONDS): every run must
+      finish (waiting its turn in line), at the limit's pace — throughput ratio = calls let
+      through per second after the first window's burst / (RATE_RPM / RATE_WINDOW_S), from the
+      ledger's call starts
 on SQLite with the embedded executor (this process), and on PostgreSQL with one Celery worker
 process. Overhead per step = (run time - time inside model calls, from the ledger) / steps, so
 persistence, scheduling and event publishing are all counted. Loopback only; bounded counts.
 
     python bench/engine_overhead.py            # both databases
     python bench/engine_overhead.py --quick    # fewer runs
+    python bench/engine_overhead.py --ratelimited-only   # W4 alone
 
 The last line is one JSON object with the figures.
 """
@@ -31,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 POSTGRES_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/a2a_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+RATE_RPM = 20
+RATE_WINDOW_S = 2
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -83,7 +91,7 @@ def set_latency(url: str, delay_ms: int) -> None:
 # --- one phase, in a process of its own (settings are per process) -------------------------------
 
 
-def phase(database: str, fakellm_url: str, quick: bool) -> dict[str, Any]:
+def phase(database: str, fakellm_url: str, quick: bool, only_w4: bool = False) -> dict[str, Any]:
     import django
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "a2a_site.settings"
@@ -93,6 +101,7 @@ def phase(database: str, fakellm_url: str, quick: bool) -> dict[str, Any]:
     os.environ["DEBUG"] = "false"  # DEBUG records every query: not what production pays
     os.environ["SECRET_KEY"] = "bench-" + "k" * 60
     os.environ["A2A_RUNS_PER_PROCESS"] = "400"
+    os.environ["A2A_RATE_WINDOW_SECONDS"] = str(RATE_WINDOW_S)
     if database == "postgres":
         os.environ["DATABASE_URL"] = POSTGRES_URL
         os.environ["REDIS_URL"] = REDIS_URL
@@ -114,18 +123,20 @@ def phase(database: str, fakellm_url: str, quick: bool) -> dict[str, Any]:
     try:
         figures: dict[str, Any] = {}
         runs_w1 = 10 if quick else 30
-        for latency in (0, 1000):
+        for latency in () if only_w4 else (0, 1000):
             set_latency(fakellm_url, latency)
             count = runs_w1 if latency == 0 else 3
             w1 = _measure(workspace, "W1", agents, count=count, concurrent=False)
             w2 = _measure(workspace, "W2", agents, count=max(3, count // 3), concurrent=False)
             figures[f"w1_{latency}ms"] = w1
             figures[f"w2_{latency}ms"] = w2
-        set_latency(fakellm_url, 1000)
-        w3 = _measure(
-            workspace, "W1", agents, count=100 if quick else 200, concurrent=True, worker=worker
-        )
-        figures["w3_1000ms"] = w3
+        if not only_w4:
+            set_latency(fakellm_url, 1000)
+            figures["w3_1000ms"] = _measure(
+                workspace, "W1", agents, count=100 if quick else 200, concurrent=True, worker=worker
+            )
+        set_latency(fakellm_url, 50)
+        figures["w4_ratelimited"] = _measure_ratelimited(workspace, count=100 if quick else 200)
         return figures
     finally:
         if worker is not None:
@@ -306,6 +317,90 @@ def _measure(
     return result
 
 
+def _measure_ratelimited(workspace: Any, *, count: int) -> dict[str, Any]:
+    """W4: `count` one-call runs at once on a deployment that takes RATE_RPM calls a window."""
+    from agents.models import LedgerEntry
+    from agents.services.agents import agent_create
+    from agents.services.providers import ProviderInput, provider_create
+    from workflows.graph.examples import agent, edge, graph, node, text_variable
+    from workflows.models import Run
+    from workflows.services.runs import run_start
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    provider = provider_create(
+        workspace=workspace,
+        user=None,
+        data=ProviderInput(kind="demo", name=f"Limited {time.time_ns()}", rpm_limit=RATE_RPM),
+    )
+    limited = agent_create(
+        workspace=workspace,
+        user=None,
+        name=f"Limited agent {time.time_ns()}",
+        description="",
+        config={
+            "role": "a bench agent",
+            "model": {"provider_id": str(provider.pk), "model": "demo"},
+            "max_queue_wait_s": 600,
+        },
+        known_tools=[],
+    )
+    one_step = graph(
+        [
+            node("start", "start", 0, 0, input_mapping={"topic": "topic"}),
+            agent("answer", str(limited.pk), 250, "Answer: {{ topic }}", "answer"),
+            node("end", "end", 500, 0, output="answer"),
+        ],
+        [edge("start", "answer"), edge("answer", "end")],
+        [text_variable("topic"), text_variable("answer")],
+        "answer",
+    )
+    workflow = workflow_create(
+        workspace=workspace, user=None, name=f"W4 {time.time_ns()}", graph=one_step
+    )
+    workflow_publish(workflow=workflow, user=None)
+    started = time.perf_counter()
+    runs = [
+        run_start(workflow=workflow, user=None, inputs={"topic": f"t{i}"}) for i in range(count)
+    ]
+    pending = {run.pk for run in runs}
+    deadline = time.monotonic() + 600
+    while pending and time.monotonic() < deadline:
+        done = set(
+            Run.objects.filter(
+                pk__in=pending, status__in=["succeeded", "failed", "cancelled"]
+            ).values_list("pk", flat=True)
+        )
+        pending -= done
+        time.sleep(0.05)  # polling another process's progress: there is no event to await
+    wall = time.perf_counter() - started
+    ids = [run.pk for run in runs]
+    failed = Run.objects.filter(pk__in=ids).exclude(status="succeeded").count()
+    starts = sorted(
+        at.timestamp()
+        for at in LedgerEntry.objects.filter(run_id__in=ids).values_list("started_at", flat=True)
+    )
+    limit_rate = RATE_RPM / RATE_WINDOW_S
+    ratio = None
+    if len(starts) > RATE_RPM and starts[-1] > starts[0]:
+        # The first window's calls go at once; after that the limit sets the pace.
+        ratio = round((len(starts) - RATE_RPM) / (starts[-1] - starts[0]) / limit_rate, 3)
+    # The most calls let through in any window: never above the limit.
+    busiest = max(
+        (sum(1 for t in starts[i:] if t < start + RATE_WINDOW_S) for i, start in enumerate(starts)),
+        default=0,
+    )
+    return {
+        "runs": count,
+        "failed": failed,
+        "calls": len(starts),
+        "limit": f"{RATE_RPM} per {RATE_WINDOW_S} s",
+        "wall_s": round(wall, 3),
+        "ideal_s": round((count - RATE_RPM) / limit_rate, 3),
+        "throughput_ratio": ratio,
+        "busiest_window_calls": busiest,
+    }
+
+
 def _critical_llm_ms(run: Any) -> float:
     from agents.models import LedgerEntry
 
@@ -340,7 +435,10 @@ def _start_worker(fakellm_url: str) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # BENCH_WORKER_LOG=path keeps what the worker said (warnings and errors).
+        stderr=open(os.environ["BENCH_WORKER_LOG"], "ab")  # noqa: SIM115 - lives with the worker
+        if os.environ.get("BENCH_WORKER_LOG")
+        else subprocess.DEVNULL,
     )
     from workflows.models import Worker
 
@@ -358,9 +456,12 @@ def main() -> None:
     parser.add_argument("--phase", choices=["sqlite", "postgres"])
     parser.add_argument("--fakellm")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--ratelimited-only", action="store_true", help="only W4 (runs sharing a rate limit)"
+    )
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase(args.phase, args.fakellm, args.quick)))
+        print(json.dumps(phase(args.phase, args.fakellm, args.quick, args.ratelimited_only)))
         return
     fake, url = start_fakellm()
     results: dict[str, Any] = {}
@@ -369,6 +470,8 @@ def main() -> None:
             command = [sys.executable, __file__, "--phase", database, "--fakellm", url]
             if args.quick:
                 command.append("--quick")
+            if args.ratelimited_only:
+                command.append("--ratelimited-only")
             output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
             if output.returncode != 0:
                 print(output.stderr[-3000:], file=sys.stderr)
@@ -397,6 +500,18 @@ def main() -> None:
         .get("w3_1000ms", {})
         .get("ratio_to_ideal"),
         "worker_rss_mb": results.get("postgres", {}).get("w3_1000ms", {}).get("rss_peak_mb"),
+        "ratelimited_failed": results.get("postgres", results.get("sqlite", {}))
+        .get("w4_ratelimited", {})
+        .get("failed"),
+        "ratelimited_throughput_ratio": results.get("postgres", results.get("sqlite", {}))
+        .get("w4_ratelimited", {})
+        .get("throughput_ratio"),
+        "ratelimited_failed_sqlite": results.get("sqlite", {})
+        .get("w4_ratelimited", {})
+        .get("failed"),
+        "ratelimited_throughput_ratio_sqlite": results.get("sqlite", {})
+        .get("w4_ratelimited", {})
+        .get("throughput_ratio"),
     }
     print(json.dumps(summary))
 

@@ -170,6 +170,11 @@ class RunExecutor:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
+        # Read off the loop: the first priced call would otherwise hold every run's loop for
+        # the second it takes (a worker has read it already; see workflows/signals.py).
+        from agents.llm.pricing import price_map
+
+        threading.Thread(target=price_map, name="price-list", daemon=True).start()
         from a2a_site.process_gauges import gauges
 
         gauges.lag_probe_ensure(self.loop)

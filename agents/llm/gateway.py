@@ -19,6 +19,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -33,7 +34,7 @@ from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
 from .ledger import LedgerOutcome, LedgerSink, LedgerStart
 from .pricing import ZERO, price_call
-from .resilience import BreakerListener, Resilience
+from .resilience import BreakerListener, DeploymentState, Resilience
 from .timeouts import CallClock, watched
 from .types import Attempt, Deployment, LaneResult, LLMRequest, LLMResult, Route, RoutePlan, Usage
 from .worst_case import worst_case_cost
@@ -156,9 +157,9 @@ class Gateway:
             try:
                 while True:
                     if line is not None and await line.behind_higher():
-                        dep, wait, slot = None, LINE_POLL_S, None
+                        dep, wait, place = None, LINE_POLL_S, None
                     else:
-                        dep, wait, slot = await self._pick(route, prompt_estimate, avoid)
+                        dep, wait, place = await self._pick(route, prompt_estimate, avoid)
                     if dep is None:
                         rounds += 1
                         if line is not None:
@@ -184,7 +185,7 @@ class Gateway:
                             on_delta,
                             cancel,
                             allowance,
-                            slot,
+                            place,
                         )
                     except LLMError as error:
                         last_error = error
@@ -223,12 +224,11 @@ class Gateway:
 
     async def _pick(
         self, route: Route, tokens: int, avoid: str | None
-    ) -> tuple[Deployment | None, float, str | None]:
+    ) -> tuple[Deployment | None, float, _Place | None]:
         """The first deployment that can take the call now (with its place in the shared
         limits, if taken there), or (None, shortest wait, None). The deployment just tried
         (`avoid`) comes last."""
         deployments = route.deployments
-        now = self.clock()
         if len(deployments) == 1:
             ordered: list[Deployment] = [deployments[0]]
         else:
@@ -237,15 +237,19 @@ class Gateway:
                 ordered.sort(key=lambda dep: dep.id == avoid)
         best_wait = float("inf")
         for dep in ordered:
-            wait, slot = await self._admit(dep, tokens, now)
-            if wait <= 0:
-                return dep, 0.0, slot
+            wait, place = await self._admit(dep, tokens)
+            if place is not None:
+                return dep, 0.0, place
             best_wait = min(best_wait, wait)
         return None, best_wait, None
 
-    async def _admit(self, dep: Deployment, tokens: int, now: float) -> tuple[float, str | None]:
-        """(0, slot) when `dep` may take the call now, else (seconds to wait, None)."""
+    async def _admit(self, dep: Deployment, tokens: int) -> tuple[float, _Place | None]:
+        """(0, its place) when `dep` takes the call now, else (seconds to wait, None).
+
+        The place is taken in the same step as the check (in Redis by its script, here before
+        the next await): calls checking side by side cannot all pass one last free place."""
         capacity = self.capacity
+        slot: str | None = None
         if capacity is not None:
             slot = uuid.uuid4().hex
             wait = await capacity.acquire(
@@ -257,9 +261,23 @@ class Gateway:
                 max_parallel=dep.max_parallel,
                 inflight_ttl_s=inflight_ttl(dep),
             )
-            if wait is not None:
-                return (0.0, slot) if wait <= 0 else (wait, None)
-        return self.resilience.wait_needed(dep, tokens, self.clock() if now is None else now), None
+            if wait is None:
+                slot = None  # Redis cannot answer: this process's own limits decide
+            elif wait > 0:
+                return wait, None
+        resilience = self.resilience
+        if slot is None:
+            wait = resilience.wait_needed(dep, tokens, self.clock())
+            if wait > 0:
+                return wait, None
+        # This process's bookkeeping (kept even when Redis decides, for when it cannot).
+        return 0.0, _Place(slot, resilience.begin(dep, tokens, self.clock()))
+
+    async def _give_back(self, dep: Deployment, place: _Place | None) -> None:
+        """A place taken for a call that was not made."""
+        if place is not None:
+            self.resilience.released(place.state)
+            await self._release(dep, place.slot, "released")
 
     async def _release(
         self,
@@ -334,7 +352,7 @@ class Gateway:
         on_delta: DeltaCallback | None,
         cancel: asyncio.Event | None,
         allowance: Allowance | None = None,
-        slot: str | None = None,
+        place: _Place | None = None,
     ) -> tuple[LaneResult, str]:
         grant: Grant | None = None
         if allowance is not None:
@@ -344,13 +362,13 @@ class Gateway:
                     dep, prompt_estimate, request.max_tokens, asyncio.get_running_loop().time()
                 )
             except BaseException:
-                await self._release(dep, slot, "released")
+                await self._give_back(dep, place)
                 raise
             if grant.capped:
                 request = dataclasses.replace(request, max_tokens=grant.max_tokens)
         try:
             result, call_id = await self._attempt_granted(
-                dep, request, number, prompt_estimate, attempts, on_delta, cancel, grant, slot
+                dep, request, number, prompt_estimate, attempts, on_delta, cancel, grant, place
             )
         except BaseException:
             if grant is not None:
@@ -372,7 +390,7 @@ class Gateway:
         on_delta: DeltaCallback | None,
         cancel: asyncio.Event | None,
         grant: Grant | None,
-        slot: str | None = None,
+        place: _Place | None = None,
     ) -> tuple[LaneResult, str]:
         call_id = str(uuid.uuid4())
         ledger = self.ledger
@@ -381,10 +399,12 @@ class Gateway:
             try:
                 await self._ledger_start(ledger, call_id, dep, number, prompt_estimate, request)
             except BaseException:
-                await self._release(dep, slot, "released")
+                await self._give_back(dep, place)
                 raise
+        if place is None:  # a caller of its own (tests): the place is taken here
+            place = _Place(None, self.resilience.begin(dep, prompt_estimate, self.clock()))
         return await self._call(
-            call_id, dep, request, prompt_estimate, attempts, on_delta, cancel, grant, slot
+            call_id, dep, request, prompt_estimate, attempts, on_delta, cancel, grant, place
         )
 
     async def _ledger_start(
@@ -420,8 +440,9 @@ class Gateway:
         on_delta: DeltaCallback | None,
         cancel: asyncio.Event | None,
         grant: Grant | None,
-        slot: str | None,
+        place: _Place,
     ) -> tuple[LaneResult, str]:
+        slot = place.slot
         lane = provider_kind(dep.provider_kind).lane
         clock = CallClock(dep, asyncio.get_running_loop().time, grant)
         if lane is Lane.LEAN:
@@ -433,14 +454,14 @@ class Gateway:
 
             call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client(), clock)
         else:
-            await self._release(dep, slot, "released")
+            await self._give_back(dep, place)
             raise make_error(
                 "bad_request",
                 f"provider kind {dep.provider_kind!r} is not served by the gateway",
                 deployment_id=dep.id,
             )
         resilience = self.resilience
-        state = resilience.begin(dep, prompt_estimate, self.clock())
+        state = place.state
         t0 = time.perf_counter()
         try:
             call = watched(call, clock, dep)
@@ -605,6 +626,15 @@ class Gateway:
             price_source=lane.price_source,
             stopped=lane.stopped,
         )
+
+
+@dataclass(slots=True)
+class _Place:
+    """A call's place at a deployment: in Redis (`slot`, None when this process decided) and in
+    this process's own bookkeeping (`state`)."""
+
+    slot: str | None
+    state: DeploymentState
 
 
 def _check_deadline(allowance: Allowance | None) -> None:

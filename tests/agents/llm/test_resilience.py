@@ -170,3 +170,34 @@ async def test_max_parallel_sends_overflow_elsewhere(
     finally:
         await gw.aclose()
     assert sorted(r.deployment_id for r in results) == ["dep-a", "dep-b", "dep-b"]
+
+
+@pytest.mark.asyncio
+async def test_calls_checking_side_by_side_cannot_all_take_the_last_places(
+    fake: RunningServer,
+) -> None:
+    import asyncio
+
+    class SlowLedger:
+        """Writing the row before a call takes a round trip: other calls run meanwhile."""
+
+        async def call_started(self, entry: object) -> None:
+            await asyncio.sleep(0.01)
+
+        async def call_finished(self, call_id: str, outcome: object) -> None:
+            return None
+
+    # Ten calls at once on an rpm of 3: each takes its place as it passes the check, so the
+    # ones behind see the window full (they used to all pass before any was counted).
+    gw = Gateway(max_queue_wait_s=0, max_retries=0, ledger=SlowLedger())  # type: ignore[arg-type]
+    plan = RoutePlan(Route([openai_dep(fake, rpm=3)]))
+    try:
+        outcomes = await asyncio.gather(
+            *(gw.complete(LLMRequest(HELLO), plan) for _ in range(10)), return_exceptions=True
+        )
+    finally:
+        await gw.aclose()
+    answered = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, LLMError) and o.kind == "no_deployment"]
+    assert (len(answered), len(refused)) == (3, 7)
+    assert len(fake.requests) == 3
