@@ -384,7 +384,9 @@ def _measure_ratelimited(workspace: Any, *, count: int) -> dict[str, Any]:
     if len(starts) > RATE_RPM and starts[-1] > starts[0]:
         # The first window's calls go at once; after that the limit sets the pace.
         ratio = round((len(starts) - RATE_RPM) / (starts[-1] - starts[0]) / limit_rate, 3)
-    # The most calls let through in any window: never above the limit.
+    # The most ledger starts in any window. A start is written after its call was admitted,
+    # later when the loop is busy, so this can read above the limit without the limit being
+    # passed; far above it (106 of 20 when in-process checks did not take their place) it was.
     busiest = max(
         (sum(1 for t in starts[i:] if t < start + RATE_WINDOW_S) for i, start in enumerate(starts)),
         default=0,
@@ -397,7 +399,7 @@ def _measure_ratelimited(workspace: Any, *, count: int) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "ideal_s": round((count - RATE_RPM) / limit_rate, 3),
         "throughput_ratio": ratio,
-        "busiest_window_calls": busiest,
+        "busiest_window_ledger_starts": busiest,
     }
 
 
