@@ -4,6 +4,7 @@ same-origin check (scheme, host and port: a2a_site/origin.py)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 from typing import Any
@@ -59,3 +60,4 @@ if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
     # it reports itself like the workers do (the embedded executor's heartbeat covers the other).
     web_heartbeat = HeartbeatThread(name=f"web@{socket.gethostname()}:{os.getpid()}", kind="web")
     web_heartbeat.start()
+    atexit.register(web_heartbeat.stop)  # a server stopped on purpose says goodbye

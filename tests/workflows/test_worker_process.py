@@ -45,3 +45,31 @@ def test_a_celery_worker_heartbeats_and_shows_on_monitoring(personas: Personas, 
         worker.stop()
     stopped = Worker.objects.get(pk=row.pk)
     assert stopped.stopped_at is not None, worker.log()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_of_the_distributed_mode_reports_itself(personas: Personas) -> None:
+    import urllib.request
+
+    from tests.support.processes import start_daphne
+
+    server, url = start_daphne(
+        "daphne-heartbeat", A2A_WEB_HEARTBEAT="true", A2A_WORKER_HEARTBEAT_SECONDS="1"
+    )
+    try:
+        urllib.request.urlopen(f"{url}/healthz", timeout=5).read()  # its loop is now watched
+        row = wait_for(
+            lambda: Worker.objects.filter(
+                kind="web", pid=server.process.pid, loop_lag_ms__isnull=False
+            ).first(),
+            timeout=30,
+            interval=0.1,
+            what="the web process's heartbeat with its loop lag",
+        )
+        assert row.name.startswith("web@")
+        assert row.runs_in_flight is None and row.runs_capacity is None  # Celery runs them
+        assert row.loop_lag_ms is not None and row.loop_lag_ms < 2000
+    finally:
+        server.stop()
+    stopped = Worker.objects.get(pk=row.pk)
+    assert stopped.stopped_at is not None, server.log()
