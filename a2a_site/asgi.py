@@ -31,6 +31,10 @@ if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
 
     process_executor()
 
+from a2a_site.process_gauges import gauges  # noqa: E402
+
+gauges.publisher_ensure(kind="web")  # memory, lag and WebSockets of this process, for /metrics
+
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

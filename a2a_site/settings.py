@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "a2a_site.accounts",
+    "a2a_site.api",
     "agents",
     "workflows",
     "monitoring",
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may refuse a request, so /api/v1/ refusals get the API's shape.
+    "a2a_site.api.middleware.ApiProblemMiddleware",
     "a2a_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,6 +240,17 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-round": {"task": "monitoring.tasks.alerts_round", "schedule": ALERTS_ROUND_SECONDS},
 }
 
+# --- Operations telemetry ------------------------------------------------------------------------
+# /metrics (Prometheus) answers a scrape that sends `Authorization: Bearer <A2A_METRICS_TOKEN>` or
+# comes from an address in A2A_METRICS_ALLOWED_NETWORKS (addresses or CIDR networks; behind a
+# proxy the client address is read as A2A_LOGIN_PROXY_HOPS says). With neither set it refuses all.
+METRICS_TOKEN = env_str("A2A_METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("A2A_METRICS_ALLOWED_NETWORKS")
+# OpenTelemetry traces of runs, steps and model calls, exported over OTLP/HTTP to this endpoint
+# (e.g. http://collector:4318). Unset: tracing is off and costs nothing.
+OTEL_ENDPOINT = env_str("A2A_OTEL_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "a2a-studio")
+
 # --- Accounts -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -268,6 +282,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Public API (/api/v1/, a2a_site/api) ----------------------------------------------------------
+# Requests per token per window (429 with Retry-After beyond), counted in the cache: Redis in the
+# distributed mode, process memory in the embedded one. A token's last use is written at most once
+# per API_TOKEN_TOUCH_SECONDS. Idempotency keys are kept API_IDEMPOTENCY_HOURS.
+API_RATE_LIMIT = env_int("A2A_API_RATE_LIMIT", 600, minimum=1)
+API_RATE_WINDOW_SECONDS = env_int("A2A_API_RATE_WINDOW_SECONDS", 60, minimum=1)
+API_TOKEN_TOUCH_SECONDS = env_int("A2A_API_TOKEN_TOUCH_SECONDS", 60, minimum=1)
+API_IDEMPOTENCY_HOURS = env_int("A2A_API_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 # --- Credentials ----------------------------------------------------------------------------------
 # Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation). Without any, the
