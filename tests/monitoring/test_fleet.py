@@ -62,9 +62,15 @@ def test_the_fleet_page_shows_health_models_load_and_warns_of_missing_models(
         provider=provider,
         model={"provider_id": str(provider.pk), "model": "qwen2.5:7b"},
     )
-    # A call in flight on gpu-a, and one that failed there a minute ago.
-    for status in (LedgerEntry.Status.PENDING, LedgerEntry.Status.FAILED):
+    # A call in flight on gpu-a, one that failed there a minute ago, and one it served after
+    # a first attempt failed.
+    for status, attempt in (
+        (LedgerEntry.Status.PENDING, 1),
+        (LedgerEntry.Status.FAILED, 1),
+        (LedgerEntry.Status.COMPLETED, 2),
+    ):
         LedgerEntry.objects.create(
+            attempt=attempt,
             call_id=uuid.uuid4(),
             workspace=personas.workspace,
             provider=provider,
@@ -95,7 +101,7 @@ def test_the_fleet_page_shows_health_models_load_and_warns_of_missing_models(
     assert 'class="sparkline"' in a or "1 point so far" in a
     # The node's own report of what it holds in memory: all of it in VRAM.
     assert "0.0 GB / 2.4 GB" in a
-    assert ">1</span>" in a  # one failed call in the last hour
+    assert "1 failed here" in a and "1 taken over from a failed attempt" in a
     assert "down" in b and "refused" in b
     warnings = content.split('data-testid="fleet-warnings"')[1].split("</div>")[0]
     assert "Coder" in warnings and "qwen2.5:7b" in warnings and "no node has pulled it" in warnings
