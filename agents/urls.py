@@ -42,6 +42,11 @@ urlpatterns = [
         name="node_delete",
     ),
     path(
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/memory/",
+        views.node_memory,
+        name="node_memory",
+    ),
+    path(
         "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/",
         views.node_pull,
         name="node_pull",

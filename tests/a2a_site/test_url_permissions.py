@@ -282,6 +282,7 @@ TABLE: dict[str, Row] = {
     "node_create": Row("post", edit_object(400), _ollama),
     "node_delete": Row("post", edit_object(302), _node),
     "node_pull": Row("post", edit_object(400), _node),
+    "node_memory": Row("post", edit_object(302), _node, {"memory_gb": "24"}),
     "node_pull_status": Row("get", SEE_OBJECT, _node),
     "agent_create": Row("get", EDITORS_HERE),
     "agent_detail": Row("get", SEE_OBJECT, _agent),
