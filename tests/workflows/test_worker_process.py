@@ -40,7 +40,7 @@ def test_a_celery_worker_heartbeats_and_shows_on_monitoring(personas: Personas, 
         )
         page = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
         assert row.name in page
-        assert "1 worker(s) alive" in page
+        assert "1 worker(s) alive" in page, [(w.name, w.pid, w.kind) for w in Worker.objects.all()]
     finally:
         worker.stop()
     stopped = Worker.objects.get(pk=row.pk)
@@ -73,3 +73,61 @@ def test_a_web_process_of_the_distributed_mode_reports_itself(personas: Personas
         server.stop()
     stopped = Worker.objects.get(pk=row.pk)
     assert stopped.stopped_at is not None, server.log()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_prefork_pool_each_child_reports_the_runs_it_executes() -> None:
+    import sys
+
+    from tests.support.processes import ServerProcess, child_environment
+
+    name = f"prefork-{uuid.uuid4().hex[:8]}"
+    worker = ServerProcess(
+        f"celery-{name}",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "a2a_site",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        child_environment(A2A_WORKER_HEARTBEAT_SECONDS="1"),
+    )
+    try:
+        parent = wait_for(
+            lambda: (worker.assert_running(), Worker.objects.filter(pid=worker.process.pid))[
+                1
+            ].first(),
+            timeout=60,
+            interval=0.1,
+            what="the parent's heartbeat",
+        )
+        # The parent executes no run: it says so rather than "0 of 300".
+        assert parent.runs_in_flight is None and parent.runs_capacity is None
+        child = wait_for(
+            lambda: Worker.objects.filter(
+                name__startswith="pool@", pid__in=_children_of(worker.process.pid)
+            ).first(),
+            timeout=60,
+            interval=0.1,
+            what="the pool child's heartbeat",
+        )
+        assert child.kind == "celery" and child.runs_capacity == 300
+    finally:
+        worker.stop()
+
+
+def _children_of(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
+        return []
