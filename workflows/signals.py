@@ -23,8 +23,11 @@ def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     name = getattr(sender, "hostname", None) or "celery"
     # With the prefork pool the runs execute in the children, which report themselves
     # (below); this parent executes none.
-    _heartbeat = HeartbeatThread(name=name, kind="celery", executes_runs=not _pool_forks(sender))
+    executes_runs = not _pool_forks(sender)
+    _heartbeat = HeartbeatThread(name=name, kind="celery", executes_runs=executes_runs)
     _heartbeat.start()
+    if executes_runs:
+        _executor_start()
     from a2a_site.process_gauges import gauges
 
     gauges.publisher_ensure(kind="celery")
@@ -58,6 +61,15 @@ def _start_pool_process_heartbeat(**kwargs: Any) -> None:
         return  # the solo pool sends this too, in the worker's own process: it beats already
     _heartbeat = HeartbeatThread(name=f"pool@{socket.gethostname()}:{os.getpid()}", kind="celery")
     _heartbeat.start()
+    _executor_start()
+
+
+def _executor_start() -> None:
+    """The executor (its event loop) starts with the process that executes runs rather than
+    with its first run: the monitoring page shows the loop's lag from the start."""
+    from workflows.executor import process_executor
+
+    process_executor()
 
 
 @worker_process_shutdown.connect

@@ -38,6 +38,12 @@ def test_a_celery_worker_heartbeats_and_shows_on_monitoring(personas: Personas, 
             timeout=15,
             what="a second heartbeat",
         )
+        # Its executor's event loop starts with it: the lag is measured before any run.
+        wait_for(
+            lambda: Worker.objects.get(pk=row.pk).loop_lag_ms is not None,
+            timeout=15,
+            what="the loop lag in a heartbeat",
+        )
         page = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
         assert row.name in page
         assert "1 worker(s) alive" in page, [(w.name, w.pid, w.kind) for w in Worker.objects.all()]
