@@ -262,10 +262,15 @@ class StudioCollector(Collector):
             memory.add_metric(names, float(reading.get("resident_memory_bytes") or 0))
             if reading.get("event_loop_lag_seconds") not in (None, ""):
                 lag.add_metric(names, float(reading["event_loop_lag_seconds"]))
-            sockets.add_metric(names, float(reading.get("websocket_connections") or 0))
-            if reading.get("kind") != "web":
-                in_flight.add_metric(names, float(reading.get("runs_in_flight") or 0))
-                capacity.add_metric(names, float(reading.get("runs_capacity") or 0))
+            # A figure a process does not have (WebSockets in a worker, runs in daphne) is left
+            # out rather than reported as 0.
+            for family, field in (
+                (sockets, "websocket_connections"),
+                (in_flight, "runs_in_flight"),
+                (capacity, "runs_capacity"),
+            ):
+                if reading.get(field) not in (None, ""):
+                    family.add_metric(names, float(reading[field]))
         yield from (memory, lag, sockets, in_flight, capacity)
 
 
