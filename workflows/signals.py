@@ -15,6 +15,9 @@ _heartbeat: HeartbeatThread | None = None
 def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     global _heartbeat
     name = getattr(sender, "hostname", None) or "celery"
+    from workflows import memory_guard
+
+    memory_guard.worker_hostname = name
     _heartbeat = HeartbeatThread(name=name, kind="celery")
     _heartbeat.start()
     from a2a_site.process_gauges import gauges
