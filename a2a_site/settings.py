@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "a2a_site.accounts",
+    "a2a_site.api",
     "agents",
     "workflows",
     "monitoring",
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may refuse a request, so /api/v1/ refusals get the API's shape.
+    "a2a_site.api.middleware.ApiProblemMiddleware",
     "a2a_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -186,6 +189,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("A2A_CELERY_TASK_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# The rows of worker processes silent this long are deleted (the monitoring page's history).
+WORKER_KEEP_DAYS = env_int("A2A_WORKER_KEEP_DAYS", 7, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
 # Runs: a worker renews the leases of all its runs in one UPDATE every heartbeat; the reaper
 # resumes runs whose lease expired, and fails a run after RUN_MAX_RESUMES resumes. A killed
@@ -207,6 +212,8 @@ WORKER_DRAIN_SECONDS = env_int("A2A_WORKER_DRAIN_SECONDS", 30, minimum=0)
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.
 EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
+# In the distributed mode each web process reports itself on the monitoring page too.
+WEB_HEARTBEAT = env_bool("A2A_WEB_HEARTBEAT", True)
 # Retention: how often old runs are deleted, and in batches of how many runs (each batch one
 # short transaction), at most so many batches a round.
 RUN_RETENTION_SECONDS = env_int("A2A_RUN_RETENTION_SECONDS", 600, minimum=1)
@@ -280,6 +287,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Public API (/api/v1/, a2a_site/api) ----------------------------------------------------------
+# Requests per token per window (429 with Retry-After beyond), counted in the cache: Redis in the
+# distributed mode, process memory in the embedded one. A token's last use is written at most once
+# per API_TOKEN_TOUCH_SECONDS. Idempotency keys are kept API_IDEMPOTENCY_HOURS.
+API_RATE_LIMIT = env_int("A2A_API_RATE_LIMIT", 600, minimum=1)
+API_RATE_WINDOW_SECONDS = env_int("A2A_API_RATE_WINDOW_SECONDS", 60, minimum=1)
+API_TOKEN_TOUCH_SECONDS = env_int("A2A_API_TOKEN_TOUCH_SECONDS", 60, minimum=1)
+API_IDEMPOTENCY_HOURS = env_int("A2A_API_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 # --- Credentials ----------------------------------------------------------------------------------
 # Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation). Without any, the
