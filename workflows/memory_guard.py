@@ -97,6 +97,10 @@ def _restart_request() -> None:
 def _reexec() -> None:
     from celery import platforms
 
+    from a2a_site.tracing import tracing_flush
+
+    tracing_flush()  # exec replaces the process before the SDK's own exit hook would run
+
     # What Celery's own restart does: keep the standard streams, close the rest (sockets).
     platforms.close_open_fds([sys.__stdin__, sys.__stdout__, sys.__stderr__])  # type: ignore[arg-type]
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

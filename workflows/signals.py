@@ -45,3 +45,6 @@ def _stop_executor() -> None:
     if executor._executor is not None:
         executor._executor.shutdown()
         executor._executor = None
+    from a2a_site.tracing import tracing_flush
+
+    tracing_flush()  # the spans of the runs that just ended, before the process goes
