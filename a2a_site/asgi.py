@@ -33,7 +33,8 @@ if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
 
 from a2a_site.process_gauges import gauges  # noqa: E402
 
-gauges.publisher_ensure(kind="web")  # memory, lag and WebSockets of this process, for /metrics
+# Memory, lag and WebSockets of this process, for /metrics (in the embedded mode it runs too).
+gauges.publisher_ensure(kind="embedded" if settings.EXECUTION_MODE == "embedded" else "web")
 
 router = ProtocolTypeRouter(
     {

@@ -386,6 +386,9 @@ class LedgerRollupDay(models.Model):
                 name="agents_rollup_day_key",
             )
         ]
+        # `/metrics` sums today's rows of every workspace at each scrape (the past days are
+        # kept between scrapes): by day alone, not by workspace first.
+        indexes = [models.Index(fields=["day"], name="agents_rollup_day_day")]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.model}"

@@ -21,6 +21,9 @@ _heartbeat: HeartbeatThread | None = None
 def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     global _heartbeat
     name = getattr(sender, "hostname", None) or "celery"
+    from workflows import memory_guard
+
+    memory_guard.worker_hostname = name
     # With the prefork pool the runs execute in the children, which report themselves
     # (below); this parent executes none.
     executes_runs = not _pool_forks(sender)
@@ -87,3 +90,6 @@ def _stop_executor() -> None:
     if executor._executor is not None:
         executor._executor.shutdown()
         executor._executor = None
+    from a2a_site.tracing import tracing_flush
+
+    tracing_flush()  # the spans of the runs that just ended, before the process goes
