@@ -128,6 +128,19 @@ class AgentReply:
     retries: int = 0
     fallbacks: int = 0
     unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
+    # Why a model policy chose this turn's model ("" without a policy).
+    policy: str = ""
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """What an agent's model policy may look at besides the input: the node it works in, the
+    role it plays there (proposer, member, voter...; the node type when it has no other) and the
+    run's variables and inputs."""
+
+    node_type: str = ""
+    role: str = ""
+    variables: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AgentRunner(Protocol):
@@ -146,6 +159,7 @@ class AgentRunner(Protocol):
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        route: RouteContext | None = None,
     ) -> AgentReply: ...
 
 

@@ -254,3 +254,16 @@ async def test_a_finished_consensus_replays_without_a_call(harness: Harness):
 )
 def test_ballots_are_read_from_json_or_plain_text(text: str, expected: tuple[str, str]):
     assert parse_ballot(text) == expected
+
+
+@pytest.mark.asyncio
+async def test_each_turn_tells_model_policies_the_role_its_agent_plays(harness: Harness):
+    harness.add(council())
+    harness.agents = ScriptedAgents(NAMES, script({}))
+    await harness.run()
+    roles = {call.step_key: call.route.role for call in harness.agents.calls if call.route}
+    assert roles["agree/term-1/propose"] == "proposer"
+    assert roles["agree/term-1/member-0"] == "member"
+    first = harness.agents.calls[0]
+    assert first.route is not None and first.route.node_type == "consensus"
+    assert first.route.variables["topic"] == "tea"

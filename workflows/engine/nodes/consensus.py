@@ -202,7 +202,7 @@ class _Consensus:
                 "error": "",
             }
             try:
-                turn = ctx.agent_turn(key, proposer, history, instructions=PROPOSE)
+                turn = ctx.agent_turn(key, proposer, history, instructions=PROPOSE, role="proposer")
                 reply, _ = await asyncio.wait_for(turn, timeout)
             except (LeaseLost, SpendRefused):
                 raise
@@ -256,7 +256,12 @@ class _Consensus:
             history = [{"role": "user", "content": question}]
             try:
                 reply, _ = await ctx.agent_turn(
-                    key, member, history, instructions=JUDGE, response_schema=BALLOT_SCHEMA
+                    key,
+                    member,
+                    history,
+                    instructions=JUDGE,
+                    response_schema=BALLOT_SCHEMA,
+                    role="member",
                 )
             except (LeaseLost, SpendRefused):
                 raise
@@ -342,7 +347,12 @@ class _Consensus:
                 history = [{"role": "user", "content": question}]
                 try:
                     reply, name = await self.ctx.agent_turn(
-                        key, member, history, instructions=ask, response_schema=schema
+                        key,
+                        member,
+                        history,
+                        instructions=ask,
+                        response_schema=schema,
+                        role="elector",
                     )
                 except (LeaseLost, SpendRefused):
                     raise
