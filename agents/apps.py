@@ -10,7 +10,24 @@ class AgentsConfig(AppConfig):
         # publishes its breaker transitions. Cheap: nothing here imports litellm.
         from agents.ledger import DatabaseLedger, breaker_record
         from agents.llm import configure_gateways, lean
+        from agents.services.middleware import middleware_source
         from agents.urlpolicy import policy_resolver
 
-        configure_gateways(ledger=DatabaseLedger(), breaker_listener=breaker_record)
+        # ...and passes through its workspace's middleware hooks.
+        configure_gateways(
+            ledger=DatabaseLedger(),
+            breaker_listener=breaker_record,
+            middleware=middleware_source,
+        )
         lean.resolver_factory = policy_resolver
+
+        from a2a_site.accounts.settings_sections import SettingsSection, settings_section_register
+        from agents.middleware_views import middleware_settings_context
+
+        settings_section_register(
+            SettingsSection(
+                key="gateway_middleware",
+                template="agents/_middleware_settings.html",
+                context=middleware_settings_context,
+            )
+        )

@@ -48,9 +48,14 @@ _EVENT_KINDS = ("tool_call", "tool_result", "human_request")
 
 
 def _call_detail(deployment: str, source: dict[str, Any]) -> str:
-    """Where a call went, and why that model when a model policy chose it."""
-    policy = source.get("model_policy")
-    return f"{deployment} · model policy: {policy}" if policy else deployment
+    """Where a call went, why that model when a model policy chose it, and what the
+    workspace's gateway middleware did to it when it logs."""
+    parts = [deployment]
+    if source.get("model_policy"):
+        parts.append(f"model policy: {source['model_policy']}")
+    if source.get("middleware"):
+        parts.append(f"middleware: {source['middleware']}")
+    return " · ".join(parts)
 
 
 def _deployment_names(deployment_ids: Iterable[str]) -> dict[str, str]:
