@@ -88,7 +88,8 @@ HELP: dict[str, str] = {
     "speaker_rules": 'JSON list, e.g. [{"after_speaker": "<agent id>", "next_speaker": '
     '"<agent id>", "when_contains": "DONE"}].',
     "input_mapping": "JSON object.",
-    "output_mapping": "JSON object: the child's output field → a variable here.",
+    "output_mapping": 'JSON object: the child\'s output field → a variable here; "*" takes '
+    "the whole output (a text too).",
     "arguments": "JSON object; values may hold {{ placeholders }}.",
     "field": 'JSON, e.g. {"name": "answer", "type": "text", "label": "Your answer"}.',
     "version": "latest_published, or a version number.",

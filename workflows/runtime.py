@@ -10,12 +10,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from a2a_site.db import in_db_thread
 from agents.config import AgentConfig, ModelChoice, agent_config_load
-from agents.llm import gateway_for_loop
-from agents.llm.errors import BudgetExceeded, LLMError
+from agents.llm import LLMError, gateway_for_loop
+from agents.llm.allowance import Allowance, SpendLimit
+from agents.llm.errors import BudgetExceeded
 from agents.llm.types import LLMRequest, LLMResult, RoutePlan
 from agents.model_policy import (
     PolicyChoice,
@@ -119,6 +121,35 @@ class DjangoAgentRunner:
     _tool_hosts: ToolHosts | None = None
     # Route plans of the models agents' policies chose, by (agent, provider, model, fallbacks).
     _policy_plans: dict[tuple[str, str, str, bool], RoutePlan] = field(default_factory=dict)
+    # Each agent's "cost budget per run", as a limit over its calls in this run.
+    _agent_limits: dict[str, SpendLimit] = field(default_factory=dict)
+
+    def _agent_spent(self, agent_id: str) -> Decimal:
+        """What the agent's calls in this run cost so far (a resumed run counts its past)."""
+        from django.db.models import Sum
+
+        from agents.models import LedgerEntry
+
+        total = LedgerEntry.objects.filter(
+            run_id=self.run_id, source__agent_id=str(agent_id)
+        ).aggregate(total=Sum("cost"))["total"]
+        return Decimal(total or 0)
+
+    async def _allowance(
+        self, agent_id: str, loaded: _LoadedAgent, allowance: Allowance | None
+    ) -> Allowance | None:
+        budget = loaded.config.cost_budget_usd
+        if budget is None:
+            return allowance
+        limit = self._agent_limits.get(agent_id)
+        if limit is None:
+            spent = await in_db_thread(self._agent_spent, agent_id)
+            limit = self._agent_limits[agent_id] = SpendLimit(
+                f"{loaded.name}'s cost budget per run of ${Decimal(str(budget))}",
+                cost=Decimal(str(budget)) - spent,
+                key=f"agent-budget:{agent_id}",
+            )
+        return (allowance or Allowance()).with_limits(limit)
 
     def _load_all(self) -> None:
         """Every agent the version pinned, with their providers, in a few queries."""
@@ -184,10 +215,12 @@ class DjangoAgentRunner:
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Allowance | None = None,
         route: RouteContext | None = None,
     ) -> AgentReply:
         loaded = await self._get(agent_id)
         events: list[EventDraft] = []
+        allowance = await self._allowance(agent_id, loaded, allowance)
 
         async def on_event(event: TurnEvent) -> None:
             if event.kind == "delta":
@@ -211,13 +244,13 @@ class DjangoAgentRunner:
         plan = loaded.plan
         choice: PolicyChoice | None = None
         classifier: LLMResult | None = None
-        if loaded.config.model_policy is not None and loaded.cli_provider is None:
-            choice, classifier = await self._policy_choice(
-                agent_id, loaded, history, route or RouteContext(), metadata
-            )
-            plan = await self._plan_for(agent_id, loaded, choice.model)
-            metadata["model_policy"] = choice.reason
         try:
+            if loaded.config.model_policy is not None and loaded.cli_provider is None:
+                choice, classifier = await self._policy_choice(
+                    agent_id, loaded, history, route or RouteContext(), metadata, allowance
+                )
+                plan = await self._plan_for(agent_id, loaded, choice.model)
+                metadata["model_policy"] = choice.reason
             if loaded.cli_provider is not None:
                 from agents.ledger import DatabaseLedger
 
@@ -248,6 +281,7 @@ class DjangoAgentRunner:
                     instructions=instructions,
                     extra_tools=extra_tools or (),
                     response_schema=response_schema,
+                    allowance=allowance,
                 )
                 try:
                     # The agent's own time limit covers its whole turn, tool calls included.
@@ -262,6 +296,11 @@ class DjangoAgentRunner:
             budget_id = key.split(":")[1] if key.startswith("spend-limit:") else ""
             stop = SpendStop(refused.message, key, refused.pause, budget_id)
             raise SpendRefused(stop) from None
+        except LLMError as error:
+            if error.limit != "deadline":
+                raise
+            # The run's time limit passed before the call could answer: the run ends there.
+            raise SpendRefused(SpendStop(error.message, "time-limit")) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None
         # The classifier's call belongs to this turn: its usage and cost count with it.
@@ -287,6 +326,7 @@ class DjangoAgentRunner:
             retries=sum(call.retries for call in calls),
             fallbacks=sum(call.fallbacks for call in calls),
             unpriced_calls=sum(call.price_source == "unknown" for call in calls),
+            stopped=result.stopped,
             policy=choice.reason if choice is not None else "",
         )
 
@@ -297,6 +337,7 @@ class DjangoAgentRunner:
         history: list[dict[str, Any]],
         route: RouteContext,
         metadata: Mapping[str, Any],
+        allowance: Allowance | None,
     ) -> tuple[PolicyChoice, LLMResult | None]:
         """The model this turn uses under the agent's policy, and the classifier's call."""
         config = loaded.config
@@ -323,8 +364,12 @@ class DjangoAgentRunner:
             metadata={**metadata, "purpose": "model policy classifier"},
         )
         try:
-            call = await gateway_for_loop().complete(request, plan)
+            call = await gateway_for_loop().complete(request, plan, allowance=allowance)
+        except BudgetExceeded:
+            raise  # the run's limits decide, as for the turn's own calls
         except LLMError as error:
+            if error.limit == "deadline":
+                raise
             return classifier_choose(config, None, error=str(error)), None
         return classifier_choose(config, call.text), call
 

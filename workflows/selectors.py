@@ -29,6 +29,19 @@ def get_run_for_user(user: User, pk: Any, *, role: Role = Role.VIEWER) -> tuple[
     )
 
 
+def run_roots_of_descendants(run_ids: list[Any]) -> dict[Any, Any]:
+    """Each run among `run_ids` and every sub-run under them, mapped to the run of `run_ids`
+    it belongs to: what a page of runs reads their sub-runs' calls by (one query a level)."""
+    roots: dict[Any, Any] = {run_id: run_id for run_id in run_ids}
+    generation = list(run_ids)
+    while generation:  # sub-workflow nesting, depth-limited by the engine
+        found = list(Run.objects.filter(parent_id__in=generation).values_list("pk", "parent_id"))
+        for child_id, parent_id in found:
+            roots[child_id] = roots[parent_id]
+        generation = [child_id for child_id, _ in found]
+    return roots
+
+
 def workflows_of(workspace_id: UUID) -> QuerySet[Workflow]:
     return (
         Workflow.objects.filter(workspace_id=workspace_id)

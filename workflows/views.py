@@ -32,6 +32,7 @@ from workflows.selectors import (
     get_workflow_for_user,
     run_decisions,
     run_node_states,
+    run_roots_of_descendants,
     run_steps_shown,
     runs_of,
     workflows_of,
@@ -299,8 +300,10 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
 
 def _unpriced(run: Run) -> dict[str, Any]:
     """How many of the run's calls have no known price, and where to set the first one's."""
+    # Its sub-runs' calls are in its totals, so their unknown prices are in its cost too.
     unpriced = LedgerEntry.objects.filter(
-        run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+        run_id__in=list(run_roots_of_descendants([run.pk])),
+        price_source=LedgerEntry.PriceSource.UNKNOWN,
     ).order_by()
     count = unpriced.count()
     first = unpriced.values("provider_id", "model").first() if count else None

@@ -86,6 +86,8 @@
         if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
         else body.textContent = data.text || "";
         item.appendChild(body);
+        // A limit (a budget, the time limit) stopped the answer: what came is kept, marked.
+        if (data.stopped) item.appendChild(el("div", "tl-meta tl-warning", "✂ cut short — " + data.stopped));
         var meta = [];
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
@@ -149,7 +151,22 @@
       }
       item.dataset.seq = event.seq;
       item.dataset.kind = event.kind;
+      item.id = "event-" + event.seq;
+      linkCorrelated(item, data.correlation_id, event.seq);
       appendItem(item);
+    }
+
+    // A tool's result, a hand-off's acceptance and a person's answer share a correlation id
+    // with the event they answer: the reply links back to it.
+    var opened = {};
+    function linkCorrelated(item, correlation, seq) {
+      if (typeof correlation !== "string" || !/^(tool|handoff|ask):/.test(correlation)) return;
+      item.dataset.correlation = correlation;
+      var first = opened[correlation];
+      if (first === undefined || first === seq) { opened[correlation] = seq; return; }
+      var link = el("a", "tl-reply-link small muted", "↩ answers #" + first);
+      link.href = "#event-" + first;
+      item.appendChild(link);
     }
 
     function renderDelta(message) {

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0009_call_payload_workspace'),
+        ('agents', '0010_ollama_node_memory_and_history'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
