@@ -179,15 +179,21 @@ async def test_members_may_elect_the_new_proposer_by_vote(harness: Harness):
     outcome = await harness.run()
     assert outcome.output == "Plan by Dee in term-2"
     elected = [e.data for e in harness.events(kind="election") if "elected" in e.data]
-    assert elected == [
-        {
+    assert len(elected) == 1
+    assert (
+        elected[0]
+        | {
             "term": 1,
             "elected_id": "dee",
             "elected": "Dee",
             "method": "vote",
             "tally": {"Bob": 0, "Cy": 0, "Dee": 3},
         }
-    ]
+        == elected[0]
+    )
+    # The election and its ballots share one correlation id.
+    ids = {e.data["correlation_id"] for e in harness.events(kind="election")}
+    assert ids == {"election:agree/term-1"}
 
 
 class SlowProposer(ScriptedAgents):
@@ -267,3 +273,24 @@ async def test_each_turn_tells_model_policies_the_role_its_agent_plays(harness: 
     first = harness.agents.calls[0]
     assert first.route is not None and first.route.node_type == "consensus"
     assert first.route.variables["topic"] == "tea"
+
+
+@pytest.mark.asyncio
+async def test_a_proposal_its_ballots_and_its_commit_share_a_correlation_id(harness: Harness):
+    harness.add(council())
+    harness.agents = ScriptedAgents(NAMES, script({"term-1/member-1": reject("no")}))
+    await harness.run()
+    [proposal] = harness.events(kind="proposal")
+    assert (proposal.data["sender"], proposal.data["receiver"]) == ("Ann", "members")
+    ballots = harness.events(kind="ballot")
+    assert {(b.data["sender"], b.data["receiver"]) for b in ballots} == {
+        ("Bob", "Ann"),
+        ("Cy", "Ann"),
+        ("Dee", "Ann"),
+    }
+    [commit] = harness.events(kind="consensus")
+    ids = {event.data["correlation_id"] for event in [proposal, *ballots, commit]}
+    assert ids == {"proposal:agree/term-1"}
+    # The ballots stored as steps stay free of the envelope: replay reads them as they were.
+    stored = harness.store.runs["r1"].completed["agree/term-1/member-0"].output
+    assert "correlation_id" not in stored
