@@ -29,7 +29,7 @@ def test_a_run_passes_through_the_workspace_hooks(
     assert client_for(personas.owner).post(reverse("gateway_middleware"), data).status_code == 302
 
     run = finished(run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "cards"}))
-    assert run.status == "succeeded", run.error
+    assert run.status == "succeeded", run.reason
     texts = [event.data["text"] for event in run.events.filter(kind="message")]
     assert texts and all(text == "Card on file: [card]." for text in texts)
     systems = [request["body"]["messages"][0]["content"] for request in llm_server.requests]

@@ -47,7 +47,7 @@ def one_agent_workflow(personas: Personas, policy: dict[str, Any]) -> Workflow:
 
 def launched(workflow: Workflow, personas: Personas, topic: str) -> Run:
     run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": topic}))
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == RunStatus.SUCCEEDED, run.reason
     return run
 
 
