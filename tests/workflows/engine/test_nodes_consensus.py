@@ -294,3 +294,14 @@ async def test_a_proposal_its_ballots_and_its_commit_share_a_correlation_id(harn
     # The ballots stored as steps stay free of the envelope: replay reads them as they were.
     stored = harness.store.runs["r1"].completed["agree/term-1/member-0"].output
     assert "correlation_id" not in stored
+
+
+@pytest.mark.asyncio
+async def test_a_proposer_failing_in_the_last_term_is_named_in_the_reason(harness: Harness):
+    harness.add(council(max_terms=1))
+    harness.agents = ScriptedAgents(NAMES, script({"term-1/propose": RuntimeError("quota")}))
+    outcome = await harness.run()
+    assert outcome.status == "failed"
+    assert outcome.reason.endswith(
+        "No proposal reached the quorum of 2 in 1 terms; the last term's proposer failed: quota"
+    )

@@ -168,6 +168,8 @@ class _Consensus:
             previous = {**proposal, "votes": ballots, "accepted": accepted}
         last = next((entry for entry in reversed(self.log) if entry.get("proposal")), None)
         summary = f"No proposal reached the quorum of {config.needed()} in {config.max_terms} terms"
+        if self.log[-1].get("failed"):
+            summary += f"; the last term's proposer failed: {self.log[-1]['failed']}"
         if config.on_no_consensus == "last_proposal" and last is not None:
             return await self.finish(
                 int(last["term"]),
