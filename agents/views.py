@@ -534,7 +534,9 @@ def agent_detail(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
 def agent_edit(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
     agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
     latest = agent_latest_version(agent)
-    initial = AgentForm.initial_for(agent, latest.config) if latest else {}
+    named = dict(Provider.objects.filter(workspace_id=agent.workspace_id).values_list("pk", "name"))
+    providers_named = {str(pk): name for pk, name in named.items()}
+    initial = AgentForm.initial_for(agent, latest.config, providers_named) if latest else {}
     form = _agent_form(request, agent.workspace_id, agent, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

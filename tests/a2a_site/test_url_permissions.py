@@ -268,6 +268,7 @@ TABLE: dict[str, Row] = {
     "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
     "provider_list": Row("get", CURRENT),
     "tool_host_policy": Row("get", EDITORS_HERE),
+    "gateway_middleware": Row("get", CURRENT),
     "provider_create": Row("get", EDITORS_HERE),
     "provider_detail": Row("get", SEE_OBJECT, _provider),
     "provider_edit": Row("get", edit_object(200), _provider),
