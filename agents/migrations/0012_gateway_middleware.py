@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('agents', '0010_ollama_node_memory_and_history'),
+        ('agents', '0011_rollup_day_index_for_metrics'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
