@@ -201,3 +201,45 @@ async def test_calls_checking_side_by_side_cannot_all_take_the_last_places(
     refused = [o for o in outcomes if isinstance(o, LLMError) and o.kind == "no_deployment"]
     assert (len(answered), len(refused)) == (3, 7)
     assert len(fake.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_call_waits_in_line_then_falls_back_after_its_max_wait(
+    fake: RunningServer, fake_b: RunningServer, fake_time: FakeTime
+) -> None:
+    from agents.llm.capacity import Waiting
+
+    told: list[tuple[str, int]] = []
+    limited = openai_dep(fake, rpm=1)
+    plan = RoutePlan(Route([limited]), [Route([openai_dep(fake_b, "dep-b")])])
+    gw = gateway(fake_time)
+    waiting = Waiting(
+        max_wait_s=3, on_wait=lambda dep, position, waited: told.append((dep, position))
+    )
+    try:
+        first = await gw.complete(LLMRequest(HELLO), plan, waiting=waiting)
+        # The window is full for a minute: the call waits in line its 3 s, then falls back.
+        second = await gw.complete(LLMRequest(HELLO), plan, waiting=waiting)
+    finally:
+        await gw.aclose()
+    assert (first.deployment_id, second.deployment_id) == ("dep-a", "dep-b")
+    assert told and told[0] == ("dep-a", 1)
+    assert sum(fake_time.sleeps) == pytest.approx(3.0)
+
+
+@pytest.mark.asyncio
+async def test_without_a_fallback_the_wait_ends_with_the_reason(
+    fake: RunningServer, fake_time: FakeTime
+) -> None:
+    from agents.llm.capacity import Waiting
+
+    gw = gateway(fake_time)
+    plan = RoutePlan(Route([openai_dep(fake, rpm=1)]))
+    try:
+        await gw.complete(LLMRequest(HELLO), plan, waiting=Waiting(max_wait_s=2))
+        with pytest.raises(LLMError) as caught:
+            await gw.complete(LLMRequest(HELLO), plan, waiting=Waiting(max_wait_s=2))
+    finally:
+        await gw.aclose()
+    assert caught.value.kind == "no_deployment"
+    assert "no capacity on dep-a within 2 s of waiting" in caught.value.message
