@@ -234,9 +234,11 @@ def test_default_reply_is_deterministic_and_about_the_prompt() -> None:
     other = default_reply(RESEARCHER, [("user", "What are the benefits of heat pumps?")])
     assert "heat pumps" in other
     after_tool = default_reply(RESEARCHER, [*messages, ("tool", '{"efficiency": 0.22}')])
-    assert after_tool.startswith(
-        'Based on the tool result, here is what I found about solar panels: {"efficiency": 0.22}'
-    )
+    # The role's answer about the subject, saying what the tool returned.
+    assert after_tool.startswith("Here is a short research brief on solar panels.")
+    assert after_tool.endswith('(The tool returned: {"efficiency": 0.22})')
+    failed = default_reply(RESEARCHER, [*messages, ("tool", "Refused: a private address.")])
+    assert "(A tool could not help: Refused: a private address." in failed
 
 
 @pytest.mark.parametrize(
