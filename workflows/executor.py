@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from a2a_site.db import in_db_thread
+from a2a_site.tracing import run_span
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed, SubrunWaiting
 from workflows.live import ChannelLive, publish_status
@@ -164,11 +165,18 @@ class RunExecutor:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
+        from a2a_site.process_gauges import gauges
+
+        gauges.lag_probe_ensure(self.loop)
+        gauges.publisher_ensure(kind="embedded" if embedded else "celery")
         if embedded:
             asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
 
     def _serve(self) -> None:
+        from workflows.workers import loop_watch
+
         asyncio.set_event_loop(self.loop)
+        loop_watch(self.loop)
         self.loop.run_forever()
 
     @property
@@ -253,7 +261,10 @@ class RunExecutor:
                 store,
                 await in_db_thread(run_dimensions, run_id),
             )
-            outcome = await engine.run(run_id, snapshot=snapshot)
+            with run_span(run_id) as span:
+                outcome = await engine.run(run_id, snapshot=snapshot)
+                if span is not None:
+                    span.set_attribute("a2a.run.status", str(outcome.status))
             status, reason, output = outcome.status, outcome.reason, outcome.output
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)

@@ -30,6 +30,7 @@ from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
     get_workflow_for_user,
+    run_decisions,
     run_node_states,
     run_roots_of_descendants,
     run_steps_shown,
@@ -286,6 +287,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
             "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")[:20]),
+            "decisions": run_decisions(run),
             "steps": run_steps_shown(
                 run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
             ),

@@ -7,6 +7,7 @@ is not revealed); members whose role is too low get 403; anonymous visitors go t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,14 +145,22 @@ def _delivery(p: Personas) -> dict[str, Any]:
     return {"delivery_id": delivery.pk}
 
 
+def _owner_token(p: Personas) -> dict[str, Any]:
+    from a2a_site.api.tokens import token_create
+
+    return {"token_id": token_create(user=p.owner, name="CI", scope="read").token.pk}
+
+
 @dataclass
 class Row:
     method: str
     expect: dict[str, int | str]
     kwargs: Callable[[Personas], dict[str, Any]] = lambda p: {}
-    data: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     # Query parameters naming objects made for the test (such as two runs to compare).
     query: Callable[[Personas], dict[str, Any]] | None = None
+    # Sent as a JSON body (the public API), not as a form.
+    json: bool = False
 
 
 def everyone(status: int | str) -> dict[str, int | str]:
@@ -177,6 +186,15 @@ def edit_object(status: int) -> dict[str, int | str]:
     return {ANON: LOGIN, OUTSIDER: 404, VIEWER: 403, EDITOR: status, OWNER: status}
 
 
+# The public API (/api/v1/, signed in with the session here): anonymous callers get 401.
+API_MEMBERS = members(200, anon=401)
+API_SEE = {**SEE_OBJECT, ANON: 401}
+
+
+def api_edit(status: int) -> dict[str, int | str]:
+    return {**edit_object(status), ANON: 401}
+
+
 TABLE: dict[str, Row] = {
     "home": Row("get", CURRENT),
     "agent_list": Row("get", CURRENT),
@@ -191,6 +209,12 @@ TABLE: dict[str, Row] = {
         "post", {**OWNER_ONLY_POST, OWNER: 302}, _ws, {"mode": "days", "days": "30"}
     ),
     "monitoring_overview": Row("get", CURRENT),
+    "monitoring_fleet": Row("get", CURRENT),
+    "monitoring_capacity": Row("get", CURRENT),
+    # With nothing to plan, editors are told so; viewers may not pull models.
+    "monitoring_capacity_apply": Row(
+        "post", {**EDITORS_HERE, OUTSIDER: 400, EDITOR: 400, OWNER: 400}
+    ),
     "dashboards": Row("get", CURRENT),
     "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
     "agent_dashboard": Row("get", SEE_OBJECT, _agent),
@@ -204,6 +228,9 @@ TABLE: dict[str, Row] = {
     "budget_edit": Row("get", edit_object(200), _budget),
     "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
+    # For Prometheus: refused to every persona until a token or an allow-list is configured
+    # (tests/monitoring/test_prometheus.py covers both).
+    "metrics": Row("get", everyone(403)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
     "signup_confirm": Row(
@@ -314,6 +341,34 @@ TABLE: dict[str, Row] = {
     "alert_channel_delete": Row("post", edit_object(302), _channel),
     "alert_channel_test": Row("post", edit_object(302), _channel),
     "alert_delivery_redeliver": Row("post", edit_object(302), _delivery),
+    "api_tokens": Row("get", members(200)),
+    # Nothing posted: the form comes back with its errors.
+    "api_token_create": Row("post", members(400)),
+    # Only its creator sees a personal token.
+    "api_token_revoke": Row(
+        "post", {ANON: LOGIN, OUTSIDER: 404, VIEWER: 404, EDITOR: 404, OWNER: 200}, _owner_token
+    ),
+    "api_reference": Row("get", everyone(200)),
+    "api:openapi-json": Row("get", everyone(200)),
+    "api:api-root": Row("get", everyone(404)),
+    "api:me": Row("get", API_MEMBERS),
+    "api:workspace_list": Row("get", API_MEMBERS),
+    "api:workspace_detail": Row("get", {**API_MEMBERS, OUTSIDER: 404}, _ws),
+    "api:workflow_list": Row("get", API_MEMBERS),
+    "api:workflow_detail": Row("get", API_SEE, _workflow),
+    "api:workflow_draft": Row("get", API_SEE, _workflow),
+    "api:workflow_draft_save": Row(
+        "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True
+    ),
+    "api:workflow_validate": Row("post", API_SEE, _workflow, {}, json=True),
+    "api:workflow_publish": Row("post", api_edit(201), _workflow, {}, json=True),
+    "api:workflow_versions": Row("get", API_SEE, _workflow),
+    "api:workflow_version": Row("get", API_SEE, lambda p: {**_workflow(p), "number": 1}),
+    "api:run_launch": Row("post", api_edit(201), _workflow, {"inputs": {}}, json=True),
+    "api:run_list": Row("get", API_MEMBERS),
+    "api:run_detail": Row("get", API_SEE, _run),
+    "api:run_cancel": Row("post", api_edit(200), _run, {}, json=True),
+    "api:run_events": Row("get", API_SEE, _run),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }
@@ -347,7 +402,10 @@ def test_view_answers_each_persona(name: str, persona: str, personas: Personas, 
     client = client_for(user)
     url = reverse(name, kwargs=row.kwargs(personas))
     data = row.query(personas) if row.query is not None else row.data
-    response = getattr(client, row.method)(url, data)
+    if row.json:
+        response = getattr(client, row.method)(url, json.dumps(data), "application/json")
+    else:
+        response = getattr(client, row.method)(url, data)
     expected = row.expect[persona]
     if expected == LOGIN:
         assert response.status_code == 302, f"{name} as {persona}"

@@ -136,6 +136,8 @@ class AgentReply:
     retries: int = 0
     fallbacks: int = 0
     unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
+    # Why a limit (a budget, the time limit) cut the answer short; "" when it did not.
+    stopped: str = ""
 
 
 class AgentRunner(Protocol):
@@ -143,7 +145,8 @@ class AgentRunner(Protocol):
 
     # One agent turn with its own tool loop; `extra_tools` are function specs the runner must NOT
     # execute but return in `tool_calls` (hand-offs); `instructions` is appended to the system
-    # message.
+    # message. `allowance` (agents.llm.allowance.Allowance): the run's limits over its calls,
+    # to which the runner adds the agent's own.
     async def turn(
         self,
         *,
@@ -154,6 +157,7 @@ class AgentRunner(Protocol):
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Any = None,
     ) -> AgentReply: ...
 
 

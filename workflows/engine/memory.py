@@ -253,6 +253,7 @@ class ScriptedAgents:
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Any = None,
     ) -> AgentReply:
         call = AgentCall(
             agent_id, step_key, list(history), instructions, extra_tools, response_schema

@@ -1,0 +1,445 @@
+"""The public API's workflows and runs (`/api/v1/workflows`, `/api/v1/runs/{id}`): a thin edge
+over the same services and access seam as the pages (see a2a_site/api for tokens and errors).
+The run list, with the history's filters, is in monitoring/api.py."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+
+from a2a_site.api.auth import caller_of
+from a2a_site.api.idempotency import idempotent
+from a2a_site.api.models import Scope
+from a2a_site.api.problems import ApiError, FieldError, field_errors_of
+from a2a_site.api.routes import workspace_of_request
+from workflows.consumers import _event_page as event_page
+from workflows.graph import GraphError, graph_load
+from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
+from workflows.selectors import get_run_for_user, get_workflow_for_user
+from workflows.services import runs as run_services
+from workflows.services.workflows import (
+    DraftConflict,
+    workflow_publish,
+    workflow_save_draft,
+    workflow_validate,
+)
+from workflows.spend_gate import LaunchRefused
+
+workflows_router = Router(tags=["workflows"])
+runs_router = Router(tags=["runs"])
+
+# --- Schemas -------------------------------------------------------------------------------------
+
+
+class InputFieldOut(Schema):
+    name: str
+    type: str
+    label: str = ""
+    required: bool = False
+    description: str = ""
+
+
+class WorkflowOut(Schema):
+    id: UUID
+    workspace_id: UUID
+    name: str
+    description: str
+    latest_version: int = Field(description="0 until the first publish")
+    draft_updated_at: datetime
+    created_at: datetime
+    inputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="The input fields of the latest published version"
+    )
+
+
+class WorkflowPage(Schema):
+    items: list[WorkflowOut]
+    next_cursor: str | None
+
+
+class ReportOut(Schema):
+    ok: bool
+    errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+
+
+class DraftOut(Schema):
+    graph: dict[str, Any]
+    draft_updated_at: datetime = Field(description="Send it back as `base` to save safely")
+
+
+class DraftIn(Schema):
+    graph: dict[str, Any]
+    base: datetime | None = Field(
+        None, description="The `draft_updated_at` you read; a save over a newer draft is a 409"
+    )
+    force: bool = Field(False, description="Overwrite whatever the draft is now")
+
+
+class DraftSaved(Schema):
+    draft_updated_at: datetime
+    report: ReportOut
+
+
+class ValidateIn(Schema):
+    graph: dict[str, Any] | None = Field(None, description="Without it, the stored draft")
+
+
+class PublishIn(Schema):
+    note: str = Field("", max_length=200)
+
+
+class VersionOut(Schema):
+    number: int
+    note: str
+    created_at: datetime
+    created_by: str | None
+
+
+class VersionDetail(VersionOut):
+    graph: dict[str, Any]
+
+
+class VersionList(Schema):
+    items: list[VersionOut]
+
+
+class LaunchIn(Schema):
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(None, ge=1, description="Default: the latest published version")
+
+
+class RunOut(Schema):
+    id: UUID
+    workspace_id: UUID
+    workflow_id: UUID
+    version: int
+    status: str
+    reason: str
+    inputs: dict[str, Any]
+    output: Any = None
+    waiting_for: dict[str, Any] | None = Field(None, description="A person's step it waits on")
+    cost: str = Field(description="US dollars, as a decimal string")
+    price_unknown: bool | None = Field(
+        None, description="True if a call's price is unknown (the cost is then a lower bound)"
+    )
+    prompt_tokens: int
+    completion_tokens: int
+    last_seq: int
+    launched_via: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EventOut(Schema):
+    seq: int
+    kind: str
+    step_key: str
+    data: Any
+    at: datetime
+
+
+class EventPage(Schema):
+    events: list[EventOut]
+    last_seq: int = Field(description="Pass it as `after` for the next page")
+    has_more: bool
+    status: str
+
+
+# --- Helpers -------------------------------------------------------------------------------------
+
+
+def _inputs_of(version: WorkflowVersion | None) -> list[dict[str, Any]]:
+    if version is None:
+        return []
+    try:
+        return [item.model_dump(mode="json") for item in graph_load(version.graph).inputs.fields]
+    except GraphError:
+        return []
+
+
+def workflow_out(workflow: Workflow, version: WorkflowVersion | None = None) -> WorkflowOut:
+    return WorkflowOut(
+        id=workflow.pk,
+        workspace_id=workflow.workspace_id,
+        name=workflow.name,
+        description=workflow.description,
+        latest_version=workflow.latest_version,
+        draft_updated_at=workflow.draft_updated_at,
+        created_at=workflow.created_at,
+        inputs=_inputs_of(version),
+    )
+
+
+def run_out(run: Run) -> RunOut:
+    return RunOut(
+        id=run.pk,
+        workspace_id=run.workspace_id,
+        workflow_id=run.workflow_id,
+        version=run.version.number,
+        status=run.status,
+        reason=run.reason,
+        inputs=run.inputs,
+        output=run.output,
+        waiting_for=run.waiting_request,
+        cost=str(run.cost),
+        price_unknown=getattr(run, "price_unknown", None),
+        prompt_tokens=run.prompt_tokens,
+        completion_tokens=run.completion_tokens,
+        last_seq=run.last_seq,
+        launched_via=run.launched_via,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def _report_out(report: Any) -> ReportOut:
+    data = report.as_json()
+    return ReportOut(ok=data["ok"], errors=data["errors"], warnings=data["warnings"])
+
+
+def _cursor_encode(*parts: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def _cursor_decode(text: str, size: int) -> list[str]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):
+        parts = None
+    if (
+        not isinstance(parts, list)
+        or len(parts) != size
+        or not all(isinstance(p, str) for p in parts)
+    ):
+        raise ApiError(
+            "validation",
+            "This cursor is damaged; start again from the first page.",
+            errors=[FieldError("cursor", "Not a cursor this list gave.")],
+        )
+    return parts
+
+
+# --- Workflows -----------------------------------------------------------------------------------
+
+
+class WorkflowListQuery(Schema):
+    workspace: UUID | None = Field(None, description="Default: the token's workspace")
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+@workflows_router.get("", response=WorkflowPage, url_name="workflow_list", summary="Workflows")
+def workflow_list(request: HttpRequest, query: Query[WorkflowListQuery]) -> WorkflowPage:
+    caller_of(request).require(Scope.READ)
+    membership = workspace_of_request(request, query.workspace)
+    rows = Workflow.objects.filter(workspace_id=membership.workspace_id).order_by("name", "id")
+    if query.cursor:
+        name, pk = _cursor_decode(query.cursor, 2)
+        rows = rows.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
+    page = list(rows[: query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return WorkflowPage(
+        items=[workflow_out(workflow) for workflow in page],
+        next_cursor=_cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
+    )
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}", response=WorkflowOut, url_name="workflow_detail", summary="A workflow"
+)
+def workflow_detail(request: HttpRequest, workflow_id: UUID) -> WorkflowOut:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    return workflow_out(workflow, run_services.workflow_latest_version(workflow))
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}/draft", response=DraftOut, url_name="workflow_draft", summary="The draft"
+)
+def workflow_draft(request: HttpRequest, workflow_id: UUID) -> DraftOut:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    return DraftOut(graph=workflow.draft, draft_updated_at=workflow.draft_updated_at)
+
+
+@workflows_router.put(
+    "/{uuid:workflow_id}/draft",
+    response={200: DraftSaved},
+    url_name="workflow_draft_save",
+    summary="Save the draft (compare-and-swap)",
+    description="Saved as sent, valid or not; the report says what to fix before publishing. "
+    "Send `base` (the `draft_updated_at` you read): if the draft changed since, nothing is "
+    "written and the answer is 409 with the current `draft_updated_at`.",
+)
+def workflow_draft_put(request: HttpRequest, workflow_id: UUID, payload: DraftIn) -> DraftSaved:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id, Scope.WRITE)
+    if payload.base is None and not payload.force:
+        raise ApiError(
+            "validation",
+            "Send `base` (the draft_updated_at you read), or `force: true` to overwrite.",
+            errors=[FieldError("base", "Required unless force is true.")],
+        )
+    try:
+        report = workflow_save_draft(
+            workflow=workflow, graph=payload.graph, expected=None if payload.force else payload.base
+        )
+    except DraftConflict as conflict:
+        raise ApiError(
+            "conflict",
+            "The draft was changed since you read it; read it again and merge.",
+            extra={"draft_updated_at": conflict.current.isoformat()},
+        ) from None
+    return DraftSaved(draft_updated_at=workflow.draft_updated_at, report=_report_out(report))
+
+
+@workflows_router.post(
+    "/{uuid:workflow_id}/validate",
+    response=ReportOut,
+    url_name="workflow_validate",
+    summary="Validate a graph (or the draft)",
+)
+def workflow_validate_view(request: HttpRequest, workflow_id: UUID, payload: ValidateIn) -> Any:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    graph = payload.graph if payload.graph is not None else workflow.draft
+    return _report_out(workflow_validate(workspace_id=workflow.workspace_id, graph=graph))
+
+
+@workflows_router.post(
+    "/{uuid:workflow_id}/publish",
+    response={201: VersionOut},
+    url_name="workflow_publish",
+    summary="Publish the draft as the next version",
+)
+@idempotent
+def workflow_publish_view(request: HttpRequest, workflow_id: UUID, payload: PublishIn) -> Any:
+    caller = caller_of(request)
+    workflow, _ = caller.lookup(get_workflow_for_user, workflow_id, Scope.WRITE)
+    version = workflow_publish(workflow=workflow, user=caller.user, note=payload.note)
+    return Status(201, _version_out(version))
+
+
+def _version_out(version: WorkflowVersion) -> VersionOut:
+    return VersionOut(
+        number=version.number,
+        note=version.note,
+        created_at=version.created_at,
+        created_by=version.created_by.get_username() if version.created_by else None,
+    )
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}/versions",
+    response=VersionList,
+    url_name="workflow_versions",
+    summary="Published versions, newest first",
+)
+def workflow_versions(request: HttpRequest, workflow_id: UUID) -> VersionList:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    versions = workflow.versions.select_related("created_by").order_by("-number")
+    return VersionList(items=[_version_out(version) for version in versions])
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}/versions/{int:number}",
+    response=VersionDetail,
+    url_name="workflow_version",
+    summary="One version, with its graph",
+)
+def workflow_version(request: HttpRequest, workflow_id: UUID, number: int) -> VersionDetail:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    version = workflow.versions.select_related("created_by").filter(number=number).first()
+    if version is None:
+        raise ApiError("not-found", f"Version {number} of this workflow does not exist.")
+    return VersionDetail(**_version_out(version).model_dump(), graph=version.graph)
+
+
+@workflows_router.post(
+    "/{uuid:workflow_id}/runs",
+    response={201: RunOut},
+    url_name="run_launch",
+    summary="Launch a run",
+    description="Starts a run of the latest published version (or `version`) with `inputs`. "
+    "Send an `Idempotency-Key` to retry safely: the same key never starts a second run.",
+)
+@idempotent
+def run_launch(request: HttpRequest, workflow_id: UUID, payload: LaunchIn) -> Any:
+    caller = caller_of(request)
+    workflow, _ = caller.lookup(get_workflow_for_user, workflow_id, Scope.RUN)
+    version = None
+    if payload.version is not None:
+        version = workflow.versions.filter(number=payload.version).first()
+        if version is None:
+            raise ApiError(
+                "validation",
+                f"Version {payload.version} of this workflow does not exist.",
+                errors=[FieldError("version", "No such version.")],
+            )
+    try:
+        run = run_services.run_start(
+            workflow=workflow,
+            user=caller.user,
+            inputs=payload.inputs,
+            version=version,
+            launched_via=LaunchedVia.API,
+        )
+    except LaunchRefused as refused:
+        raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
+    except ValidationError as error:
+        errors = [
+            FieldError(f"inputs.{item.field}" if item.field else "inputs", item.message)
+            for item in field_errors_of(error)
+        ]
+        raise ApiError("validation", errors[0].message, errors=errors) from None
+    return Status(201, run_out(run))
+
+
+# --- Runs ----------------------------------------------------------------------------------------
+
+
+@runs_router.get("/{uuid:run_id}", response=RunOut, url_name="run_detail", summary="A run")
+def run_detail(request: HttpRequest, run_id: UUID) -> RunOut:
+    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+    return run_out(run)
+
+
+@runs_router.post(
+    "/{uuid:run_id}/cancel", response=RunOut, url_name="run_cancel", summary="Cancel a run"
+)
+@idempotent
+def run_cancel(request: HttpRequest, run_id: UUID) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    return run_out(run_services.run_cancel(run=run, user=caller.user))
+
+
+class EventQuery(Schema):
+    after: int = Field(0, ge=0, lt=2**63, description="The last seq you have; 0 for all")
+    limit: int = Field(200, ge=1, le=1000)
+
+
+@runs_router.get(
+    "/{uuid:run_id}/events",
+    response=EventPage,
+    url_name="run_events",
+    summary="A run's stored events after a seq",
+)
+def run_events(request: HttpRequest, run_id: UUID, query: Query[EventQuery]) -> EventPage:
+    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+    rows = event_page(str(run.pk), query.after, query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return EventPage(
+        events=[EventOut(**row) for row in rows],
+        last_seq=rows[-1]["seq"] if rows else query.after,
+        has_more=more,
+        status=run.status,
+    )
