@@ -135,7 +135,7 @@ def _asking_child(personas: Personas, agent_id: str) -> Workflow:
                     400,
                     0,
                     agent_id=agent_id,
-                    input_template="Write about {{ topic }} from this angle: {{ angle }}",
+                    input_template="Write about {{ topic }} ({{ angle }})",
                 ),
                 node("end", "end", 600, 0),
             ],
