@@ -42,6 +42,24 @@ def run_roots_of_descendants(run_ids: list[Any]) -> dict[Any, Any]:
     return roots
 
 
+def run_subruns_by_step(run_id: Any) -> dict[Any, str]:
+    """Every sub-run under `run_id` (at any depth), mapped to the step of `run_id` that started
+    its branch: where a review of the run puts its sub-runs' calls."""
+    found: dict[Any, str] = {}
+    generation = list(Run.objects.filter(parent_id=run_id).values_list("pk", "parent_step_key"))
+    found.update(generation)
+    while generation:
+        step_of = {child_id: found[child_id] for child_id, _ in generation}
+        generation = [
+            (child_id, step_of[parent_id])
+            for child_id, parent_id in Run.objects.filter(parent_id__in=list(step_of)).values_list(
+                "pk", "parent_id"
+            )
+        ]
+        found.update(generation)
+    return found
+
+
 def workflows_of(workspace_id: UUID) -> QuerySet[Workflow]:
     return (
         Workflow.objects.filter(workspace_id=workspace_id)

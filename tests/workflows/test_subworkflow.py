@@ -10,6 +10,7 @@ from django.http import QueryDict
 
 from agents.models import LedgerEntry, Provider
 from monitoring.dashboards import dashboard_scope, headline, top_lists
+from monitoring.trace.compare import runs_compare
 from tests.conftest import Personas
 from tests.support.waiting import wait_for
 from tests.workflows.conftest import finished, research_agents
@@ -182,6 +183,9 @@ def test_the_parents_totals_include_its_childs_calls_counted_once(
     assert Decimal(str(spend["cost"])).quantize(Decimal("0.000001")) == parent.cost.quantize(
         Decimal("0.000001")
     )
+    # Comparing runs reads their calls: the parent's are its child's, under its sub-workflow.
+    side = runs_compare(parent, parent).a
+    assert side.nodes["delegate"].calls == 3 and side.money.known == parent.cost
     history = client_for(personas.owner).get("/runs/").content.decode()
     assert f"{parent.prompt_tokens + parent.completion_tokens}</td>" in history
 
