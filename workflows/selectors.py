@@ -262,12 +262,15 @@ def run_steps_shown(run: Run, *, can_fork: bool) -> list[dict[str, Any]]:
         .only("key", "node_id", "status", "reused", "started_at")
         .order_by("started_at", "pk")
     )
+    # A step left running while the run waits on it (a sub-workflow waiting for a person).
+    waiting_key = (run.waiting_request or {}).get("step_key") if run.status == "waiting" else None
     for step in steps:
+        waits = step.status == Step.Status.RUNNING and step.key == waiting_key
         shown.append(
             {
                 "key": step.key,
                 "label": labels.get(step.node_id, step.node_id),
-                "status": step.status,
+                "status": "waiting" if waits else step.status,
                 "reused": step.reused,
                 "forkable": can_fork and step.status in finished,
             }

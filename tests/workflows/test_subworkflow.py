@@ -311,6 +311,7 @@ def test_the_parents_page_shows_the_childs_question_and_answers_it(
     page = client.get(f"/runs/{parent.pk}/").content.decode()
     assert "Which angle on moss?" in page
     assert "Asked inside its sub-workflow" in page and f"/runs/{child.pk}/" in page
+    assert 'class="run-step state-waiting" data-step-key="delegate"' in page
     answered = client.post(
         f"/runs/{parent.pk}/answer/", {"step_key": "delegate", "answer": "its colour"}
     )
