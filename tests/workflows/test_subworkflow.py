@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.http import QueryDict
+from django.utils import timezone
 
 from agents.models import LedgerEntry, Provider
+from monitoring.alerts.measures import measure_run_waiting
+from monitoring.alerts.models import RuleKind
 from monitoring.dashboards import dashboard_scope, headline, top_lists
 from monitoring.trace.compare import runs_compare
 from tests.conftest import Personas
+from tests.monitoring.alerts.test_evaluation import make_rule
 from tests.support.waiting import wait_for
 from tests.workflows.conftest import finished, research_agents
 from workflows.graph.examples import edge, graph, node, text_variable
@@ -290,6 +295,9 @@ def test_cancelling_a_waiting_parent_cancels_its_waiting_child(
         inputs={"topic": "moss"},
     )
     parent = finished(parent, timeout=60)
+    # One question, asked in the child and shown in the parent: the alert counts it once.
+    rule = make_rule(personas.workspace, RuleKind.RUN_WAITING, "0")
+    assert measure_run_waiting(rule, timezone.now() + timedelta(minutes=1)).value == 1
     run_cancel(run=parent, user=personas.owner)
     assert Run.objects.get(parent=parent).status == RunStatus.CANCELLED
     parent.refresh_from_db()
