@@ -15,6 +15,7 @@ from monitoring.alerts.measures import measure_run_waiting
 from monitoring.alerts.models import RuleKind
 from monitoring.dashboards import dashboard_scope, headline, top_lists
 from monitoring.trace.compare import runs_compare
+from monitoring.trace.spans import run_trace
 from tests.conftest import Personas
 from tests.monitoring.alerts.test_evaluation import make_rule
 from tests.support.waiting import wait_for
@@ -188,6 +189,14 @@ def test_the_parents_totals_include_its_childs_calls_counted_once(
     assert Decimal(str(spend["cost"])).quantize(Decimal("0.000001")) == parent.cost.quantize(
         Decimal("0.000001")
     )
+    # The parent's trace shows the sub-run with its totals, summed once at the root.
+    root = run_trace(parent).root
+    assert (root.calls, root.tokens_in, root.tokens_out, root.money.known) == (
+        parent.model_calls,
+        parent.prompt_tokens,
+        parent.completion_tokens,
+        parent.cost,
+    )
     # Comparing runs reads their calls: the parent's are its child's, under its sub-workflow.
     side = runs_compare(parent, parent).a
     assert side.nodes["delegate"].calls == 3 and side.money.known == parent.cost
@@ -353,3 +362,23 @@ def test_a_lost_wake_up_is_made_up_for_by_the_reaper(
     assert parent.status == RunStatus.SUCCEEDED, parent.reason
     assert parent.output == "written"
     assert runs_reap().resumed == [], "a settled wait is not resumed again"
+
+
+def test_a_childs_unknown_price_is_its_parents_too(
+    personas: Personas, pipeline, executor, llm_server, client_for
+) -> None:
+    parent = run_start(
+        workflow=_delegator(personas, pipeline, **{"*": "report"}),
+        user=personas.owner,
+        inputs={"topic": "moss"},
+    )
+    parent = finished(parent, timeout=60)
+    child = Run.objects.get(parent=parent)
+    # As a model with no known price leaves its calls.
+    LedgerEntry.objects.filter(run_id=child.pk).update(price_source=LedgerEntry.PriceSource.UNKNOWN)
+    client = client_for(personas.owner)
+    page = client.get(f"/runs/{parent.pk}/").content.decode()
+    assert "3 calls with no known price" in page
+    assert run_trace(parent).root.money.unknown == 3
+    rows = client.get("/runs/").content.decode()
+    assert '<span class="muted">price unknown</span>' in rows
