@@ -66,7 +66,7 @@ _FAILED_RE = re.compile(
     r"the expression|this is not|not a valid|error|tool .* (failed|not found))"
 )
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.+-]+)?|\d{1,2}:\d{2}(?::\d{2})?")
-_NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\w|\.\d)")
 
 
 def _seed(*parts: str) -> int:

@@ -192,3 +192,45 @@ def test_the_draft_waits_for_approval_and_is_published(personas: Personas, demo,
     )
     assert asked[0]["correlation_id"] == answered[0]["correlation_id"] == "ask:review"
     assert "heat pumps" in str(run.output).lower()
+
+
+def test_an_llm_router_gets_a_route_it_has(personas: Personas, demo, executor) -> None:
+    from tests.agents.factories import make_agent
+    from workflows.graph.examples import edge, graph, node, text_variable
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    router = make_agent(personas.workspace, name="Router", provider=demo, role="a ticket router")
+    the_graph = graph(
+        nodes=[
+            node("start", "start", 0, 0, input_mapping={"topic": "topic"}),
+            node(
+                "route",
+                "router",
+                200,
+                0,
+                mode="llm",
+                agent_id=str(router.pk),
+                routes=["sales", "billing", "technical"],
+            ),
+            *(
+                node(name, "end", 400, index * 100)
+                for index, name in enumerate(["sales", "billing", "technical"])
+            ),
+        ],
+        edges=[edge("start", "route")]
+        + [edge("route", name, name) for name in ("sales", "billing", "technical")],
+        variables=[text_variable("topic")],
+        output="route",
+    )
+    workflow = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Desk", graph=the_graph
+    )
+    workflow_publish(workflow=workflow, user=personas.owner)
+    run = finished(
+        run_start(workflow=workflow, user=personas.owner, inputs={"topic": "my invoice is wrong"}),
+        timeout=60,
+    )
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    (decision,) = _events(run, "router_decision")
+    assert decision["route"] == "billing" and "default" not in decision["reason"]
+    assert (decision["sender"], decision["receiver"]) == ("route", "billing")
