@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -260,6 +261,10 @@ def test_a_child_waiting_for_a_person_makes_its_parent_wait_then_both_finish(
     run_answer(run=parent, step_key="delegate", answer="its history", user=personas.owner)
     child.refresh_from_db()
     assert child.answers == {"ask": "its history"}
+    # The question is answered once: a second answer is refused, whichever run it is given to.
+    for asked_run, key in ((parent, "delegate"), (child, "ask")):
+        with pytest.raises(ValidationError):
+            run_answer(run=asked_run, step_key=key, answer="again", user=personas.owner)
     child = finished(child, timeout=60)
     assert child.status == RunStatus.SUCCEEDED, child.reason
     parent = wait_for(
