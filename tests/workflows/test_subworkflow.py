@@ -387,3 +387,22 @@ def test_a_childs_unknown_price_is_its_parents_too(
     assert run_trace(parent).root.money.unknown == 3
     rows = client.get("/runs/").content.decode()
     assert '<span class="muted">price unknown</span>' in rows
+
+
+def test_cancelling_the_waiting_child_fails_its_parent_with_the_reason(
+    personas: Personas, executor, llm_server
+) -> None:
+    agent = research_agents(personas)[2]
+    parent = run_start(
+        workflow=_delegator(personas, _asking_child(personas, str(agent.pk)), output="report"),
+        user=personas.owner,
+        inputs={"topic": "moss"},
+    )
+    parent = finished(parent, timeout=60)
+    run_cancel(run=Run.objects.get(parent=parent), user=personas.owner)
+    parent = wait_for(
+        lambda: Run.objects.filter(pk=parent.pk, status=RunStatus.FAILED).first(),
+        timeout=60,
+        what="the parent to learn its child was cancelled",
+    )
+    assert "Sub-workflow" in parent.reason and "cancelled" in parent.reason
