@@ -222,6 +222,10 @@ _TRAILING_RE = re.compile(
     r"[\s,;:]+(?:please|now|today|briefly|in detail|for me|follows?|looks?)?[\s,;:]*$", re.I
 )
 _MAX_SUBJECT_WORDS = 6
+# Words a prompt's label uses to point at what follows it rather than to name a subject.
+_POINTERS: Final = frozenset(
+    {"question", "topic", "task", "proposal", "request", "following", "it", "this", "these"}
+)
 
 
 def persona(system: str) -> str:
@@ -257,7 +261,9 @@ def subject(text: str) -> str:
     # Only a colon inside the first sentence makes a label ("Topic: x"), not one further on.
     if colon and label.strip() and not re.search(r"[.?!]", label):
         named = _ABOUT_RE.search(label) or _AFTER_RE.search(label)
-        if named:
+        # "A decision on this question:\n\nopen on Saturdays": the label only points at it.
+        pointer = named is not None and _clean(named.group(1)).lower() in _POINTERS
+        if named and not (pointer and (value.strip() or rest.strip())):
             return _clean(named.group(1))
         if value.strip():
             return subject(value)

@@ -29,6 +29,7 @@ INPUTS = {
     "selector_team": {"task": "estimate 17*23"},
     "support_handoff": {"message": "I was charged twice for my subscription"},
     "panel_vote": {"proposal": "plant trees on every street"},
+    "council_decision": {"question": "open the office on Saturdays"},
     "approved_draft": {"topic": "heat pumps"},
 }
 
@@ -182,6 +183,13 @@ def test_the_panel_votes_with_valid_options(personas: Personas, demo, executor) 
     assert run.output in ("adopt", "reject")
     assert _events(run, "vote")[-1]["result"] == run.output
     assert ("Economist", "calculator") in {(a, t) for a, t, _ in _tools_paired(run)}
+
+
+def test_the_council_commits_a_proposal(personas: Personas, demo, executor) -> None:
+    run = _run(personas, demo, "council_decision")
+    (decision,) = _events(run, "consensus")
+    assert decision["committed"] is True and run.output == decision["proposal"]
+    assert "saturdays" in str(run.output).lower()
 
 
 def test_the_draft_waits_for_approval_and_is_published(personas: Personas, demo, executor) -> None:
