@@ -42,6 +42,24 @@ def run_roots_of_descendants(run_ids: list[Any]) -> dict[Any, Any]:
     return roots
 
 
+def run_subruns_by_step(run_id: Any) -> dict[Any, str]:
+    """Every sub-run under `run_id` (at any depth), mapped to the step of `run_id` that started
+    its branch: where a review of the run puts its sub-runs' calls."""
+    found: dict[Any, str] = {}
+    generation = list(Run.objects.filter(parent_id=run_id).values_list("pk", "parent_step_key"))
+    found.update(generation)
+    while generation:
+        step_of = {child_id: found[child_id] for child_id, _ in generation}
+        generation = [
+            (child_id, step_of[parent_id])
+            for child_id, parent_id in Run.objects.filter(parent_id__in=list(step_of)).values_list(
+                "pk", "parent_id"
+            )
+        ]
+        found.update(generation)
+    return found
+
+
 def workflows_of(workspace_id: UUID) -> QuerySet[Workflow]:
     return (
         Workflow.objects.filter(workspace_id=workspace_id)
@@ -244,12 +262,15 @@ def run_steps_shown(run: Run, *, can_fork: bool) -> list[dict[str, Any]]:
         .only("key", "node_id", "status", "reused", "started_at")
         .order_by("started_at", "pk")
     )
+    # A step left running while the run waits on it (a sub-workflow waiting for a person).
+    waiting_key = (run.waiting_request or {}).get("step_key") if run.status == "waiting" else None
     for step in steps:
+        waits = step.status == Step.Status.RUNNING and step.key == waiting_key
         shown.append(
             {
                 "key": step.key,
                 "label": labels.get(step.node_id, step.node_id),
-                "status": step.status,
+                "status": "waiting" if waits else step.status,
                 "reused": step.reused,
                 "forkable": can_fork and step.status in finished,
             }

@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from . import demo
 from .protocols.base import ChatRequest, ReplyPlan, ToolCall, dumps
-from .script import Rule
+from .script import Rule, ToolCallSpec
 
 
 def estimate_tokens(chars: int | str) -> int:
@@ -221,6 +222,10 @@ _TRAILING_RE = re.compile(
     r"[\s,;:]+(?:please|now|today|briefly|in detail|for me|follows?|looks?)?[\s,;:]*$", re.I
 )
 _MAX_SUBJECT_WORDS = 6
+# Words a prompt's label uses to point at what follows it rather than to name a subject.
+_POINTERS: Final = frozenset(
+    {"question", "topic", "task", "proposal", "request", "following", "it", "this", "these"}
+)
 
 
 def persona(system: str) -> str:
@@ -256,7 +261,9 @@ def subject(text: str) -> str:
     # Only a colon inside the first sentence makes a label ("Topic: x"), not one further on.
     if colon and label.strip() and not re.search(r"[.?!]", label):
         named = _ABOUT_RE.search(label) or _AFTER_RE.search(label)
-        if named:
+        # "A decision on this question:\n\nopen on Saturdays": the label only points at it.
+        pointer = named is not None and _clean(named.group(1)).lower() in _POINTERS
+        if named and not (pointer and (value.strip() or rest.strip())):
             return _clean(named.group(1))
         if value.strip():
             return subject(value)
@@ -306,17 +313,13 @@ def default_reply(system: str, messages: Sequence[tuple[str, str]]) -> str:
     )
     topic = subject(user_text)
     fill = {"s": topic, "S": topic[:1].upper() + topic[1:]}
-    last_role, last_text = messages[-1] if messages else ("user", "")
-    if last_role == "tool":
-        result = " ".join(last_text.split())
-        if len(result) > 160:
-            result = result[:157].rstrip() + "..."
-        return f"Based on the tool result, here is what I found about {topic}: {result} " + _pick(
-            closing, seed, 2
-        )
+    last_role, _ = messages[-1] if messages else ("user", "")
     reply = " ".join(
         _pick(part, seed, slot).format(**fill) for slot, part in enumerate((opening, body, closing))
     )
+    if last_role == "tool":
+        # The role's answer, with what its tools just returned.
+        reply = f"{reply} {demo.tool_notes(messages)}".strip()
     if "TERMINATE" in system and len(messages) >= TERMINATE_AFTER_MESSAGES:
         # Agents told to end a group chat with TERMINATE do so once the chat has gone round
         # (as a moderator would), so demo chats finish with every side heard.
@@ -390,6 +393,27 @@ def split_text(text: str, chunks: int | None = None) -> list[str]:
     return pieces
 
 
+def demo_tool_calls(req: ChatRequest) -> tuple[ToolCallSpec, ...]:
+    """The hand-off, or the built-in tool calls, the demo model makes for `req` unscripted."""
+    if not req.tools:
+        return ()
+    target = demo.handoff_target(req.tools, req.messages)
+    if target is not None:
+        return (ToolCallSpec(target, {}),)
+    topic = subject(_task_text(req.messages))
+    return tuple(
+        ToolCallSpec(name, arguments)
+        for name, arguments in demo.builtin_calls(req.tools, req.messages, topic)
+    )
+
+
+def _task_text(messages: Sequence[tuple[str, str]]) -> str:
+    asked = [text for role, text in messages if role == "user"]
+    return next((t for t in reversed(asked) if not _SPEAKER_LINE.match(t)), "") or (
+        asked[-1] if asked else ""
+    )
+
+
 def _id(seed: bytes, seq: int, salt: bytes) -> str:
     return hashlib.blake2b(seed + salt + seq.to_bytes(8, "big"), digest_size=12).hexdigest()
 
@@ -410,9 +434,18 @@ def make_plan(
     elif specs:
         text = ""
     else:
-        text = default_reply(req.system, req.messages)
-        if req.json_schema is not None:
-            text = json_reply(req.json_schema, text)
+        # Unscripted: the demo model shows what the request offers (demo.py).
+        specs = demo_tool_calls(req)
+        chosen = None if specs else demo.choice(req.system, req.messages)
+        if specs:
+            handing = specs[0].name.startswith(demo.TRANSFER_PREFIX)
+            text = demo.handoff_words(specs[0].name) if handing else ""
+        elif chosen is not None:
+            text = chosen
+        else:
+            text = default_reply(req.system, req.messages)
+            if req.json_schema is not None:
+                text = json_reply(req.json_schema, text)
 
     digest = req.digest
     call_prefix = "toolu_" if req.protocol == "anthropic" else "call_"

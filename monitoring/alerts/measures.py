@@ -201,8 +201,9 @@ def measure_ollama_down(rule: AlertRule, now: datetime) -> Measurement:
 
 def measure_run_waiting(rule: AlertRule, now: datetime) -> Measurement:
     limit = now - timedelta(minutes=float(rule.threshold))
+    # Top-level runs: a sub-run's question is its parent's too, and counts once.
     waiting = (
-        rule.workspace.runs.filter(status=RunStatus.WAITING)
+        rule.workspace.runs.filter(status=RunStatus.WAITING, parent__isnull=True)
         .order_by()
         .values_list("waiting_request", "created_at")[:WAITING_SCAN_LIMIT]
     )

@@ -16,6 +16,7 @@ from monitoring.trace.inspector import shown
 from monitoring.trace.types import Money, key_parts, seconds_text
 from workflows.graph.diff import GraphDiff, graph_diff
 from workflows.models import Run, Step
+from workflows.selectors import run_subruns_by_step
 
 # Each output is cut to this many characters on the page.
 OUTPUT_SHOWN = 4_000
@@ -116,12 +117,15 @@ def _side(run: Run) -> Side:
         stats.failed += status == Step.Status.FAILED
         if finished is not None and started is not None:
             stats.seconds += (finished - started).total_seconds()
-    calls = LedgerEntry.objects.filter(run_id=run.pk).values_list(
-        "source", "prompt_tokens", "completion_tokens", "cost", "price_source", "status"
+    # A sub-run's calls are its parent's too (the run's totals include them): each counts
+    # under the parent's step that started the sub-run.
+    subruns = run_subruns_by_step(run.pk)
+    calls = LedgerEntry.objects.filter(run_id__in=[run.pk, *subruns]).values_list(
+        "run_id", "source", "prompt_tokens", "completion_tokens", "cost", "price_source", "status"
     )
     money = Money()
-    for source, prompt, completion, cost, price_source, status in calls:
-        step_key = str((source or {}).get("step_key") or "")
+    for run_id, source, prompt, completion, cost, price_source, status in calls:
+        step_key = subruns.get(run_id) or str((source or {}).get("step_key") or "")
         node_id = (node_of_step.get(step_key) or key_parts(step_key)[0]) if step_key else ""
         stats = nodes.setdefault(node_id or "(run)", NodeStats())
         stats.calls += 1

@@ -43,6 +43,7 @@ from monitoring.trace.types import (
     sub_name,
 )
 from workflows.models import Run, RunEvent, Step
+from workflows.selectors import run_roots_of_descendants
 
 _EVENT_KINDS = ("tool_call", "tool_result", "human_request")
 
@@ -396,10 +397,12 @@ class _Builder:
             parent,
         )
 
-    def add_children(self, children: list[Run]) -> None:
+    def add_children(self, children: list[Run], unknown: dict[Any, int] | None = None) -> None:
+        """Sub-runs as spans with their totals (theirs include their own sub-runs'); `unknown`
+        counts, per sub-run, the calls under it whose price is not known."""
         for child in children:
             parent = self.steps.get(child.parent_step_key) or self.root
-            money = Money(known=child.cost)
+            money = Money(known=child.cost, unknown=(unknown or {}).get(child.pk, 0))
             span = self._add(
                 Span(
                     f"subrun:{child.pk}",
@@ -610,7 +613,14 @@ def run_trace(run: Run, *, now: datetime | None = None) -> Trace:
             "workflow__name",
         )
     )
-    builder.add_children(children)
+    roots = run_roots_of_descendants([child.pk for child in children]) if children else {}
+    unknown: dict[Any, int] = {}
+    if roots:
+        for run_id in LedgerEntry.objects.filter(
+            run_id__in=list(roots), price_source=LedgerEntry.PriceSource.UNKNOWN
+        ).values_list("run_id", flat=True):
+            unknown[roots[run_id]] = unknown.get(roots[run_id], 0) + 1
+    builder.add_children(children, unknown)
     root = builder.root
     builder.settle(root)
     # The run's own usage is the ledger's (it is the truth), summed over every call.

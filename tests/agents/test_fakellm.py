@@ -234,9 +234,11 @@ def test_default_reply_is_deterministic_and_about_the_prompt() -> None:
     other = default_reply(RESEARCHER, [("user", "What are the benefits of heat pumps?")])
     assert "heat pumps" in other
     after_tool = default_reply(RESEARCHER, [*messages, ("tool", '{"efficiency": 0.22}')])
-    assert after_tool.startswith(
-        'Based on the tool result, here is what I found about solar panels: {"efficiency": 0.22}'
-    )
+    # The role's answer about the subject, saying what the tool returned.
+    assert after_tool.startswith("Here is a short research brief on solar panels.")
+    assert after_tool.endswith('(The tool returned: {"efficiency": 0.22})')
+    failed = default_reply(RESEARCHER, [*messages, ("tool", "Refused: a private address.")])
+    assert "(A tool could not help: Refused: a private address." in failed
 
 
 @pytest.mark.parametrize(
@@ -1497,3 +1499,68 @@ async def test_ollama_show_describes_a_model_the_node_has(server: RunningServer)
     assert status == 404 and json.loads(raw) == {"error": "model 'qwen2.5:7b' not found"}
     status, _, _ = await call(server, "/api/show", {})
     assert status == 400
+
+
+# --- what the demo model does unscripted (agents/fakellm/demo.py) --------------------------------
+
+
+def test_the_demo_hands_off_to_the_colleague_the_request_points_to() -> None:
+    from agents.fakellm import demo
+
+    tools = ["transfer_to_billing_support", "transfer_to_technical_support", "transfer_to_user"]
+    charged = [("user", "I was charged twice for my subscription")]
+    crashed = [("user", "The app crashes with an error when I log in")]
+    assert demo.handoff_target(tools, charged) == "transfer_to_billing_support"
+    assert demo.handoff_target(tools, crashed) == "transfer_to_technical_support"
+    # Nothing points anywhere: the first colleague; never the person (that is a person's call).
+    assert demo.handoff_target(tools, [("user", "hello")]) == "transfer_to_billing_support"
+    # The agent the conversation was handed to answers rather than handing it on.
+    handed = [*charged, ("assistant", ""), ("tool", "Transferred to Billing support.")]
+    assert demo.handoff_target(tools, handed) is None
+
+
+def test_the_demo_calls_built_in_tools_with_sensible_arguments() -> None:
+    from agents.fakellm import demo
+
+    asked = [("user", "Research this topic: tidal power")]
+    assert demo.builtin_calls(
+        ["http_get", "current_time", "get_variable"], asked, "tidal power"
+    ) == [
+        ("http_get", {"url": "https://en.wikipedia.org/wiki/Tidal_power"}),
+        ("current_time", {"timezone": "UTC"}),
+    ]
+    # A sum in the request goes to the calculator alone.
+    sum_asked = [("user", "estimate 17 x 23 please")]
+    assert demo.builtin_calls(["calculator", "http_get"], sum_asked, "x") == [
+        ("calculator", {"expression": "17 * 23"})
+    ]
+    # Dates are not sums; two figures are averaged; no figure at all: words per sentence.
+    dated = "Checked on 2026-12-07T02:12:01+00:00: costs fell from 120 to 80."
+    assert demo.builtin_calls(["calculator"], [("user", dated)], "x") == [
+        ("calculator", {"expression": "(120 + 80) / 2"})
+    ]
+    assert demo.builtin_calls(["calculator"], [("user", "One. Two words.")], "x") == [
+        ("calculator", {"expression": "3 / 2"})
+    ]
+    # After the results come back it answers instead of calling again.
+    assert demo.builtin_calls(["calculator"], [*sum_asked, ("tool", "391")], "x") == []
+
+
+def test_the_demo_answers_routers_and_selectors_with_a_valid_choice() -> None:
+    from agents.fakellm import demo
+
+    router = (
+        "You route tickets.\n\nChoose where this goes next. Answer with exactly one of: "
+        "sales, billing, technical."
+    )
+    assert demo.choice(router, [("user", "My invoice is wrong")]) == "billing"
+    assert demo.choice(router, [("user", "It crashed with an error")]) == "technical"
+    unclear = demo.choice(router, [("user", "hello there")])
+    assert unclear in ("sales", "billing", "technical")
+    assert demo.choice(router, [("user", "hello there")]) == unclear, "the same every time"
+    selector = "Who should speak next? Answer with exactly one of: Planner, Engineer, Reviewer"
+    chat = [("user", "Task: add 2 and 2"), ("user", "Planner: first add them")]
+    assert demo.choice(selector, chat) == "Engineer"
+    chat += [("user", "Engineer: 4"), ("user", "Reviewer: fine")]
+    assert demo.choice(selector, chat) == "Planner"
+    assert demo.choice("You are a writer.", [("user", "Write.")]) is None

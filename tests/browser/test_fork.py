@@ -35,7 +35,8 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
     page.get_by_role("button", name="Run version 1").click()
     page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
     parent = Run.objects.get()
-    assert len(demo_model.requests) == 3
+    # The researcher and the analyst each call their tools, then answer: two requests each.
+    assert len(demo_model.requests) == 5
 
     page.locator('#run-steps [data-step-key="analysis"] [data-testid="fork-link"]').wait_for()
     screenshot(page, "60-run-steps")
@@ -59,8 +60,8 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
     fork = Run.objects.exclude(pk=parent.pk).get()
     assert fork.forked_from_id == parent.pk and fork.fork_step_key == "analysis"
     # The fake server's count proves it: research was not asked again, only analysis and writing.
-    assert len(demo_model.requests) == 5
-    asked = json.dumps(demo_model.requests[3]["body"], ensure_ascii=False)
+    assert len(demo_model.requests) == 8
+    asked = json.dumps(demo_model.requests[5]["body"], ensure_ascii=False)
     assert "Green roofs cool cities by four degrees." in asked
     assert Step.objects.get(run=fork, key="research").reused
     # The reused step's message is in the fork's transcript too, and the note says why.
@@ -72,7 +73,7 @@ def test_a_fork_with_an_edited_variable_reuses_the_steps_before_it(
     # The summary and node list catch up when the run state refreshes, just after the status.
     page.locator(".node-state.state-done").nth(4).wait_for()
     calls = page.get_by_test_id("run-summary").locator('dt:has-text("Model calls") + dd')
-    assert calls.inner_text() == "2", "the fork's own calls only"
+    assert calls.inner_text() == "3", "the fork's own calls only"
     screenshot(page, "62-fork-run")
     screenshot(page, "62-fork-run-dark", theme="dark")
     page.set_viewport_size({"width": 390, "height": 844})

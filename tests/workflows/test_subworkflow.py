@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
+from django.utils import timezone
 
 from agents.models import LedgerEntry, Provider
+from monitoring.alerts.measures import measure_run_waiting
+from monitoring.alerts.models import RuleKind
 from monitoring.dashboards import dashboard_scope, headline, top_lists
+from monitoring.trace.compare import runs_compare
+from monitoring.trace.spans import run_trace
 from tests.conftest import Personas
+from tests.monitoring.alerts.test_evaluation import make_rule
 from tests.support.waiting import wait_for
 from tests.workflows.conftest import finished, research_agents
 from workflows.graph.examples import edge, graph, node, text_variable
@@ -135,7 +143,7 @@ def _asking_child(personas: Personas, agent_id: str) -> Workflow:
                     400,
                     0,
                     agent_id=agent_id,
-                    input_template="Write about {{ topic }} from this angle: {{ angle }}",
+                    input_template="Write about {{ topic }} ({{ angle }})",
                 ),
                 node("end", "end", 600, 0),
             ],
@@ -182,6 +190,17 @@ def test_the_parents_totals_include_its_childs_calls_counted_once(
     assert Decimal(str(spend["cost"])).quantize(Decimal("0.000001")) == parent.cost.quantize(
         Decimal("0.000001")
     )
+    # The parent's trace shows the sub-run with its totals, summed once at the root.
+    root = run_trace(parent).root
+    assert (root.calls, root.tokens_in, root.tokens_out, root.money.known) == (
+        parent.model_calls,
+        parent.prompt_tokens,
+        parent.completion_tokens,
+        parent.cost,
+    )
+    # Comparing runs reads their calls: the parent's are its child's, under its sub-workflow.
+    side = runs_compare(parent, parent).a
+    assert side.nodes["delegate"].calls == 3 and side.money.known == parent.cost
     history = client_for(personas.owner).get("/runs/").content.decode()
     assert f"{parent.prompt_tokens + parent.completion_tokens}</td>" in history
 
@@ -242,6 +261,10 @@ def test_a_child_waiting_for_a_person_makes_its_parent_wait_then_both_finish(
     run_answer(run=parent, step_key="delegate", answer="its history", user=personas.owner)
     child.refresh_from_db()
     assert child.answers == {"ask": "its history"}
+    # The question is answered once: a second answer is refused, whichever run it is given to.
+    for asked_run, key in ((parent, "delegate"), (child, "ask")):
+        with pytest.raises(ValidationError):
+            run_answer(run=asked_run, step_key=key, answer="again", user=personas.owner)
     child = finished(child, timeout=60)
     assert child.status == RunStatus.SUCCEEDED, child.reason
     parent = wait_for(
@@ -286,6 +309,9 @@ def test_cancelling_a_waiting_parent_cancels_its_waiting_child(
         inputs={"topic": "moss"},
     )
     parent = finished(parent, timeout=60)
+    # One question, asked in the child and shown in the parent: the alert counts it once.
+    rule = make_rule(personas.workspace, RuleKind.RUN_WAITING, "0")
+    assert measure_run_waiting(rule, timezone.now() + timedelta(minutes=1)).value == 1
     run_cancel(run=parent, user=personas.owner)
     assert Run.objects.get(parent=parent).status == RunStatus.CANCELLED
     parent.refresh_from_db()
@@ -307,6 +333,7 @@ def test_the_parents_page_shows_the_childs_question_and_answers_it(
     page = client.get(f"/runs/{parent.pk}/").content.decode()
     assert "Which angle on moss?" in page
     assert "Asked inside its sub-workflow" in page and f"/runs/{child.pk}/" in page
+    assert 'class="run-step state-waiting" data-step-key="delegate"' in page
     answered = client.post(
         f"/runs/{parent.pk}/answer/", {"step_key": "delegate", "answer": "its colour"}
     )
@@ -340,3 +367,42 @@ def test_a_lost_wake_up_is_made_up_for_by_the_reaper(
     assert parent.status == RunStatus.SUCCEEDED, parent.reason
     assert parent.output == "written"
     assert runs_reap().resumed == [], "a settled wait is not resumed again"
+
+
+def test_a_childs_unknown_price_is_its_parents_too(
+    personas: Personas, pipeline, executor, llm_server, client_for
+) -> None:
+    parent = run_start(
+        workflow=_delegator(personas, pipeline, **{"*": "report"}),
+        user=personas.owner,
+        inputs={"topic": "moss"},
+    )
+    parent = finished(parent, timeout=60)
+    child = Run.objects.get(parent=parent)
+    # As a model with no known price leaves its calls.
+    LedgerEntry.objects.filter(run_id=child.pk).update(price_source=LedgerEntry.PriceSource.UNKNOWN)
+    client = client_for(personas.owner)
+    page = client.get(f"/runs/{parent.pk}/").content.decode()
+    assert "3 calls with no known price" in page
+    assert run_trace(parent).root.money.unknown == 3
+    rows = client.get("/runs/").content.decode()
+    assert '<span class="muted">price unknown</span>' in rows
+
+
+def test_cancelling_the_waiting_child_fails_its_parent_with_the_reason(
+    personas: Personas, executor, llm_server
+) -> None:
+    agent = research_agents(personas)[2]
+    parent = run_start(
+        workflow=_delegator(personas, _asking_child(personas, str(agent.pk)), output="report"),
+        user=personas.owner,
+        inputs={"topic": "moss"},
+    )
+    parent = finished(parent, timeout=60)
+    run_cancel(run=Run.objects.get(parent=parent), user=personas.owner)
+    parent = wait_for(
+        lambda: Run.objects.filter(pk=parent.pk, status=RunStatus.FAILED).first(),
+        timeout=60,
+        what="the parent to learn its child was cancelled",
+    )
+    assert "Sub-workflow" in parent.reason and "cancelled" in parent.reason

@@ -112,6 +112,10 @@ def run_cancel(*, run: Run, user: User | None) -> Run:
         )
     if stopped:
         _announce(run.pk, RunStatus.CANCELLED, reason)
+        if run.parent_id is not None:
+            # A parent waiting on this run learns at once that it will not finish.
+            parent_id = run.parent_id
+            transaction.on_commit(lambda: subrun_settle(parent_id))
     # Its sub-runs are part of it: one waiting for a person must not wait on for ever.
     for child in Run.objects.filter(parent_id=run.pk).exclude(status__in=TERMINAL_STATUSES):
         run_cancel(run=child, user=user)

@@ -7,9 +7,18 @@ the answer goes to the child. The answered child then runs on its own; when it s
 again) `subruns_follow` wakes its parent (or shows the new question there). The parent resumes
 by replay: its sub-workflow step finds the child finished and takes its output.
 
-Each move is a locked read-and-write of the waiting parent, so a parent woken twice (by the
-child's stop and by its own wait noticing the child had already stopped) is queued once; the
-reaper settles, on its rounds, any wait a lost wake-up left behind.
+Idempotency cases, each with its test (tests/workflows/test_subworkflow.py unless named):
+
+* A parent woken twice — by the child's stop and by its own wait noticing the child had already
+  stopped, or by the reaper — is queued once: each move is a locked read-and-write of the
+  parent while it still waits on that child (test_a_lost_wake_up_is_made_up_for_by_the_reaper).
+* A resumed parent finds its child rather than starting another: a child is unique per
+  (parent, step key) (test_a_child_waiting_for_a_person_makes_its_parent_wait_then_both_finish).
+* A question is answered once, whichever page answers it: the answer is stored by the child's
+  own locked `run_answer`, and the parent's mirror then says the child is working (same test).
+* A child is never executed twice at once: a parent whose child runs under another worker's
+  live lease waits for it (kind "subrun") instead of taking it over; only an expired lease is
+  taken over (test_subworkflow_durability.py, a worker killed mid-child).
 """
 
 from __future__ import annotations
