@@ -38,12 +38,12 @@ runs_router = Router(tags=["runs"])
 # --- Schemas -------------------------------------------------------------------------------------
 
 
-class InputFieldOut(Schema):
-    name: str
-    type: str
-    label: str = ""
-    required: bool = False
-    description: str = ""
+# The draft's version for compare-and-swap: a date-time to the microsecond (the JSON encoder
+# would round a datetime to milliseconds, and the swap compares exactly).
+DRAFT_TIME = Field(
+    json_schema_extra={"format": "date-time"},
+    description="The draft's version: send it back as `base` to save safely",
+)
 
 
 class WorkflowOut(Schema):
@@ -52,7 +52,7 @@ class WorkflowOut(Schema):
     name: str
     description: str
     latest_version: int = Field(description="0 until the first publish")
-    draft_updated_at: datetime
+    draft_updated_at: str = DRAFT_TIME
     created_at: datetime
     inputs: list[dict[str, Any]] = Field(
         default_factory=list, description="The input fields of the latest published version"
@@ -72,7 +72,7 @@ class ReportOut(Schema):
 
 class DraftOut(Schema):
     graph: dict[str, Any]
-    draft_updated_at: datetime = Field(description="Send it back as `base` to save safely")
+    draft_updated_at: str = DRAFT_TIME
 
 
 class DraftIn(Schema):
@@ -84,7 +84,7 @@ class DraftIn(Schema):
 
 
 class DraftSaved(Schema):
-    draft_updated_at: datetime
+    draft_updated_at: str = DRAFT_TIME
     report: ReportOut
 
 
@@ -173,7 +173,7 @@ def workflow_out(workflow: Workflow, version: WorkflowVersion | None = None) -> 
         name=workflow.name,
         description=workflow.description,
         latest_version=workflow.latest_version,
-        draft_updated_at=workflow.draft_updated_at,
+        draft_updated_at=workflow.draft_updated_at.isoformat(),
         created_at=workflow.created_at,
         inputs=_inputs_of(version),
     )
@@ -268,7 +268,7 @@ def workflow_detail(request: HttpRequest, workflow_id: UUID) -> WorkflowOut:
 )
 def workflow_draft(request: HttpRequest, workflow_id: UUID) -> DraftOut:
     workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
-    return DraftOut(graph=workflow.draft, draft_updated_at=workflow.draft_updated_at)
+    return DraftOut(graph=workflow.draft, draft_updated_at=workflow.draft_updated_at.isoformat())
 
 
 @workflows_router.put(
@@ -298,7 +298,9 @@ def workflow_draft_put(request: HttpRequest, workflow_id: UUID, payload: DraftIn
             "The draft was changed since you read it; read it again and merge.",
             extra={"draft_updated_at": conflict.current.isoformat()},
         ) from None
-    return DraftSaved(draft_updated_at=workflow.draft_updated_at, report=_report_out(report))
+    return DraftSaved(
+        draft_updated_at=workflow.draft_updated_at.isoformat(), report=_report_out(report)
+    )
 
 
 @workflows_router.post(

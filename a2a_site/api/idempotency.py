@@ -35,6 +35,8 @@ from a2a_site.api.problems import ApiError, FieldError
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
+# The operation ids (as ninja names them: module_function) that honour the header, for the schema.
+IDEMPOTENT_OPERATIONS: set[str] = set()
 
 
 def _fingerprint(request: HttpRequest) -> str:
@@ -78,6 +80,7 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     """For a POST endpoint: honours `Idempotency-Key` (see the module's docstring)."""
+    IDEMPOTENT_OPERATIONS.add(f"{view.__module__.replace('.', '_')}_{view.__name__}")
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
