@@ -3,7 +3,10 @@ same-origin check (scheme, host and port: a2a_site/origin.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -18,6 +21,7 @@ from django.conf import settings  # noqa: E402
 
 from a2a_site.origin import SameOriginValidator  # noqa: E402
 from a2a_site.routing import websocket_urlpatterns  # noqa: E402
+from workflows.workers import HeartbeatThread, loop_watch  # noqa: E402
 
 if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
     # The web process executes runs itself: start its executor (and its reaper) with the server,
@@ -26,9 +30,36 @@ if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
 
     process_executor()
 
-application = ProtocolTypeRouter(
+from a2a_site.process_gauges import gauges  # noqa: E402
+
+gauges.publisher_ensure(kind="web")  # memory, lag and WebSockets of this process, for /metrics
+
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+class _LoopWatched:
+    """The server's event loop is measured in this process's heartbeats (its lag)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.watched = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if not self.watched:
+            self.watched = True
+            loop_watch(asyncio.get_running_loop())
+        return await self.app(scope, receive, send)
+
+
+application = _LoopWatched(router)
+
+if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
+    # In the distributed mode the web process executes no runs, but it is a process to watch:
+    # it reports itself like the workers do (the embedded executor's heartbeat covers the other).
+    web_heartbeat = HeartbeatThread(name=f"web@{socket.gethostname()}:{os.getpid()}", kind="web")
+    web_heartbeat.start()

@@ -158,3 +158,24 @@ def check_static_manifest(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         ]
     return []
+
+
+@register()
+def check_metrics_networks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    import ipaddress
+
+    errors: list[CheckMessage] = []
+    for entry in settings.METRICS_ALLOWED_NETWORKS:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"A2A_METRICS_ALLOWED_NETWORKS holds {entry!r}, which is not an address "
+                    "or network.",
+                    hint="Use addresses or CIDR networks, comma-separated, e.g. "
+                    "127.0.0.1,10.0.0.0/8.",
+                    id="a2a.E012",
+                )
+            )
+    return errors

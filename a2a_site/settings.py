@@ -189,6 +189,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("A2A_CELERY_TASK_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WORKER_HEARTBEAT_SECONDS = env_int("A2A_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# The rows of worker processes silent this long are deleted (the monitoring page's history).
+WORKER_KEEP_DAYS = env_int("A2A_WORKER_KEEP_DAYS", 7, minimum=1)
 OLLAMA_PROBE_SECONDS = env_int("A2A_OLLAMA_PROBE_SECONDS", 15, minimum=1)
 # Runs: a worker renews the leases of all its runs in one UPDATE every heartbeat; the reaper
 # resumes runs whose lease expired, and fails a run after RUN_MAX_RESUMES resumes. A killed
@@ -205,6 +207,8 @@ RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.
 EXECUTOR_AUTOSTART = env_bool("A2A_EXECUTOR_AUTOSTART", True)
+# In the distributed mode each web process reports itself on the monitoring page too.
+WEB_HEARTBEAT = env_bool("A2A_WEB_HEARTBEAT", True)
 # Retention: how often old runs are deleted, and in batches of how many runs (each batch one
 # short transaction), at most so many batches a round.
 RUN_RETENTION_SECONDS = env_int("A2A_RUN_RETENTION_SECONDS", 600, minimum=1)
@@ -235,6 +239,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     "alerts-round": {"task": "monitoring.tasks.alerts_round", "schedule": ALERTS_ROUND_SECONDS},
 }
+
+# --- Operations telemetry ------------------------------------------------------------------------
+# /metrics (Prometheus) answers a scrape that sends `Authorization: Bearer <A2A_METRICS_TOKEN>` or
+# comes from an address in A2A_METRICS_ALLOWED_NETWORKS (addresses or CIDR networks; behind a
+# proxy the client address is read as A2A_LOGIN_PROXY_HOPS says). With neither set it refuses all.
+METRICS_TOKEN = env_str("A2A_METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("A2A_METRICS_ALLOWED_NETWORKS")
+# OpenTelemetry traces of runs, steps and model calls, exported over OTLP/HTTP to this endpoint
+# (e.g. http://collector:4318). Unset: tracing is off and costs nothing.
+OTEL_ENDPOINT = env_str("A2A_OTEL_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "a2a-studio")
 
 # --- Accounts -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from a2a_site import views
 from a2a_site.api.v1 import api
+from monitoring.prometheus.views import metrics
 from monitoring.urls import dashboard_urlpatterns
 
 urlpatterns = [
@@ -17,6 +18,7 @@ urlpatterns = [
     path("budgets/", include("monitoring.budgets.urls")),
     path("alerts/", include("monitoring.alerts.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("", include("a2a_site.api.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

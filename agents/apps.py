@@ -8,9 +8,20 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         # Every gateway this process creates records its calls in the database ledger and
         # publishes its breaker transitions. Cheap: nothing here imports litellm.
+        from django.conf import settings
+
         from agents.ledger import DatabaseLedger, breaker_record
         from agents.llm import configure_gateways, lean
+        from agents.llm.capacity import RedisCapacity
+        from agents.services.limits import agent_limiter
         from agents.urlpolicy import policy_resolver
 
-        configure_gateways(ledger=DatabaseLedger(), breaker_listener=breaker_record)
+        capacity = None
+        if settings.REDIS_URL and settings.EXECUTION_MODE != "embedded":
+            # Rate limits, cool-downs and breakers shared by every worker process.
+            capacity = RedisCapacity(settings.REDIS_URL, listener=breaker_record)
+        agent_limiter.capacity = capacity
+        configure_gateways(
+            ledger=DatabaseLedger(), breaker_listener=breaker_record, capacity=capacity
+        )
         lean.resolver_factory = policy_resolver

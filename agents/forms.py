@@ -253,8 +253,8 @@ class NodeForm(forms.ModelForm):
 
     class Meta:
         model = OllamaNode
-        fields = ["name", "base_url", "priority", "max_parallel", "enabled"]
-        labels = {"max_parallel": "Max parallel requests"}
+        fields = ["name", "base_url", "priority", "max_parallel", "memory_gb", "enabled"]
+        labels = {"max_parallel": "Max parallel requests", "memory_gb": "Memory for models (GB)"}
 
     def clean_labels_text(self) -> list[str]:
         text = self.cleaned_data.get("labels_text", "")

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from a2a_site.accounts.models import Workspace
@@ -114,8 +115,20 @@ class OllamaNode(models.Model):
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     available_models = models.JSONField(default=list, blank=True)
     loaded_models = models.JSONField(default=list, blank=True)
+    # What the node's /api/tags says of each model it has: {name: {size, parameter_size,
+    # quantization_level, family}} (the capacity planner reads it).
+    models_info = models.JSONField(default=dict, blank=True)
     last_probe_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+    # Entered by the operator (Ollama does not report it): the memory models may use, in GB.
+    memory_gb = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(100_000)],
+        help_text="VRAM of its GPUs, or RAM for a CPU-only node; the capacity planner uses it.",
+    )
+    # Bounded rings of probe results (agents/services/nodes.py): {"hour": [...], "day": [...]}.
+    history = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-priority", "name"]

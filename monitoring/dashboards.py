@@ -327,8 +327,12 @@ RUN_FILTERS = ("workflow", "user")
 
 def _costliest_runs(workspace_id: Any, scope: DashboardScope) -> QuerySet[Run]:
     filters = scope.query.filters
+    # Top-level runs: a sub-run's cost is part of its parent's (listing both counts it twice).
     runs = Run.objects.filter(
-        created_at__gte=scope.query.start, created_at__lt=scope.query.end, cost__gt=0
+        created_at__gte=scope.query.start,
+        created_at__lt=scope.query.end,
+        cost__gt=0,
+        parent__isnull=True,
     )
     if "workflow" in filters:
         # The workspace through the workflow, so the planner walks that workflow's runs by

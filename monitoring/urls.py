@@ -4,6 +4,9 @@ from monitoring import views
 
 urlpatterns = [
     path("", views.overview, name="monitoring_overview"),
+    path("fleet/", views.fleet, name="monitoring_fleet"),
+    path("capacity/", views.capacity, name="monitoring_capacity"),
+    path("capacity/apply/", views.capacity_apply, name="monitoring_capacity_apply"),
 ]
 
 # Mounted at the site's root: the dashboards, their tabs on agents and workflows, the metrics API.

@@ -5,17 +5,23 @@ import io
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from a2a_site.accounts.access import get_membership_for_user
 from a2a_site.accounts.decorators import workspace_required
+from a2a_site.accounts.models import Role
 from a2a_site.http import AuthedRequest
 from a2a_site.refusals import json_endpoint, refusal
+from agents.models import OllamaNode
 from agents.selectors import get_agent_for_user
+from agents.services.pull import node_pull_start
 from monitoring import health
 from monitoring.dashboards import (
     FILTERS,
@@ -30,20 +36,126 @@ from monitoring.dashboards import (
     range_choices,
     top_lists,
 )
+from monitoring.fleet import fleet_overview
 from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_parse
+from monitoring.planner import (
+    CONTEXT_CHOICES,
+    PlannerInputError,
+    agent_choices,
+    capacity_plan,
+    planner_inputs,
+)
 from monitoring.selectors import workers_overview
 from workflows.selectors import get_workflow_for_user
+
+SPANS = {"hour": "last hour", "day": "last day"}
 
 
 @workspace_required()
 def overview(request: AuthedRequest) -> HttpResponse:
+    span = request.GET.get("span", "hour")
+    if span not in SPANS:
+        return refusal(request, "The history spans the last hour (span=hour) or day (span=day).")
     context = {
         "probes": [health.probe_database(), health.probe_redis(), health.probe_execution()],
+        "queues": health.celery_queues(),
         "process": health.this_process(),
-        "workers": workers_overview(),
+        "workers": workers_overview(span=span),
+        "span": span,
+        "spans": SPANS,
+        "span_label": SPANS[span],
+        "keep_days": settings.WORKER_KEEP_DAYS,
     }
     template = "monitoring/_health.html" if request.htmx else "monitoring/overview.html"
     return render(request, template, context)
+
+
+@workspace_required()
+@require_GET
+def fleet(request: AuthedRequest) -> HttpResponse:
+    assert request.membership is not None
+    span = request.GET.get("span", "hour")
+    if span not in SPANS:
+        return refusal(request, "The history spans the last hour (span=hour) or day (span=day).")
+    context = {
+        "fleet": fleet_overview(request.membership.workspace_id, span=span),
+        "span": span,
+        "spans": SPANS,
+        "span_label": SPANS[span],
+    }
+    template = "monitoring/_fleet.html" if request.htmx else "monitoring/fleet.html"
+    return render(request, template, context)
+
+
+def _planner_context(request: AuthedRequest) -> dict[str, Any] | HttpResponse:
+    assert request.membership is not None
+    workspace_id = request.membership.workspace_id
+    choices = agent_choices(workspace_id)
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        wanted, parallel, context_length = planner_inputs(source, choices)
+    except PlannerInputError as error:
+        return refusal(request, f"The planner cannot read that: {error}")
+    context: dict[str, Any] = {
+        "choices": choices,
+        "picked": set(source.getlist("agents")),
+        "models_text": source.get("models", ""),
+        "parallel": parallel,
+        "context_length": context_length,
+        "context_choices": CONTEXT_CHOICES,
+        "can_apply": request.membership.role in (Role.OWNER, Role.EDITOR),
+        "result": None,
+    }
+    if wanted:
+        context["result"] = capacity_plan(
+            workspace_id, wanted, parallel=parallel, context=context_length
+        )
+    return context
+
+
+@workspace_required()
+@require_GET
+def capacity(request: AuthedRequest) -> HttpResponse:
+    context = _planner_context(request)
+    if isinstance(context, HttpResponse):
+        return context
+    return render(request, "monitoring/capacity.html", context)
+
+
+@workspace_required(Role.EDITOR)
+@require_POST
+def capacity_apply(request: AuthedRequest) -> HttpResponse:
+    """Pulls each planned model onto each node the plan puts it on and that lacks it."""
+    context = _planner_context(request)
+    if isinstance(context, HttpResponse):
+        return context
+    result = context["result"]
+    if result is None or result.plan is None or not result.plan.placements:
+        return refusal(request, "Nothing to apply: the plan places no model.")
+    nodes = {
+        node.pk: node
+        for node in OllamaNode.objects.filter(
+            provider__workspace_id=request.membership.workspace_id,  # type: ignore[union-attr]
+            pk__in=[p.node_id for p in result.plan.placements],
+        )
+    }
+    started = []
+    for placement in result.plan.placements:
+        node = nodes.get(placement.node_id)
+        if placement.present or node is None:
+            continue
+        try:
+            node_pull_start(node=node, model=placement.model)
+        except ValidationError as error:
+            return refusal(request, " ".join(error.messages))
+        started.append(f"{placement.model} onto {node.name}")
+    if started:
+        messages.success(
+            request, "Pulling " + "; ".join(started) + ". The fleet page shows them as they land."
+        )
+    else:
+        messages.info(request, "Every node already has the models the plan gives it.")
+    return redirect("monitoring_fleet")
 
 
 def _report_url(fmt: str, workspace_id: Any, scope: DashboardScope) -> str:

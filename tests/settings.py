@@ -25,6 +25,8 @@ STORAGES = {
 # Tests start executors themselves when they want one (a server the suite starts may ask for its
 # own with A2A_EXECUTOR_AUTOSTART=true, as `make run` has it).
 EXECUTOR_AUTOSTART = os.environ.get("A2A_EXECUTOR_AUTOSTART") == "true"
+# Likewise a web process's heartbeat (a suite importing the ASGI app would otherwise beat).
+WEB_HEARTBEAT = os.environ.get("A2A_WEB_HEARTBEAT") == "true"
 
 # The suite and the servers it starts speak plain HTTP on loopback.
 DEBUG = False

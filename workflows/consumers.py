@@ -47,6 +47,7 @@ from django.http import Http404
 
 from a2a_site.accounts.access import get_for_member
 from a2a_site.json_input import JsonInputError, json_parse
+from a2a_site.process_gauges import gauges
 from workflows.fanout import live_fanout
 from workflows.live import RESYNC, run_group
 from workflows.models import Run, RunEvent
@@ -269,9 +270,11 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             self.authorized = True
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        gauges.websocket_opened()
         try:
             await super().__call__(scope, receive, send)
         finally:
+            gauges.websocket_closed()
             # Also when the consumer failed or was cancelled: the feed must not keep a dead
             # socket (nor its tasks) alive.
             await self._leave_live()

@@ -20,10 +20,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import Q
+from django.utils import timezone
 
 from a2a_site.db import in_db_thread
+from a2a_site.tracing import run_span
 from workflows.engine import Engine
-from workflows.engine.contracts import LeaseLost, RunFailed
+from workflows.engine.contracts import LeaseLost, RunFailed, SubrunWaiting
 from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
@@ -33,6 +36,7 @@ from workflows.services.lease import (
     run_lease_renew_all,
     run_leases_release,
 )
+from workflows.services.subruns import subrun_request, subruns_follow
 from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
@@ -49,7 +53,11 @@ def run_dimensions(run_id: str) -> tuple[str, str]:
 
 class SubworkflowRunnerOnExecutor:
     """Runs a sub-workflow as a child run on the same loop, identified by the parent's step, so
-    a resumed parent finds its child instead of starting another."""
+    a resumed parent finds its child instead of starting another.
+
+    A child that waits for a person makes the parent wait with it (SubrunWaiting); the child
+    then runs on its own once answered, and its stop wakes the parent
+    (`workflows.services.subruns`), whose replay finds the child finished here."""
 
     def __init__(self, executor: RunExecutor, workspace_id: str) -> None:
         self.executor = executor
@@ -75,13 +83,20 @@ class SubworkflowRunnerOnExecutor:
             step_key,
         )
         await self.executor.execute(child_id)
-        child = await in_db_thread(Run.objects.get, pk=child_id)
+        child = await in_db_thread(
+            Run.objects.select_related("workflow")
+            .only("status", "output", "reason", "waiting_request", "workflow__name")
+            .get,
+            pk=child_id,
+        )
         if child.status == RunStatus.SUCCEEDED:
             return child.output
-        if child.status == RunStatus.WAITING:
-            raise RunFailed(
-                "The sub-workflow waits for a person, which sub-workflows cannot do yet."
-            )
+        if child.status == RunStatus.WAITING and child.waiting_request:
+            raise SubrunWaiting(str(child_id), subrun_request(child))
+        if child.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING):
+            # Executing in another worker (resumed there after a worker died): the parent
+            # waits for it instead of running it twice.
+            raise SubrunWaiting(str(child_id), subrun_request(child))
         raise RunFailed(f"The sub-workflow {child.status}: {child.reason}")
 
 
@@ -100,9 +115,13 @@ def _child_run(
         parent_id=uuid.UUID(parent_run_id), parent_step_key=step_key
     ).first()
     if existing is not None:
-        if existing.status == RunStatus.RUNNING:
-            # Its executor died with the parent's: take it over right away.
-            Run.objects.filter(pk=existing.pk).update(status=RunStatus.QUEUED, lease_owner="")
+        # Its executor died with the parent's: take it over right away (a live lease elsewhere
+        # is left alone, and the parent waits for that execution).
+        Run.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()),
+            pk=existing.pk,
+            status=RunStatus.RUNNING,
+        ).update(status=RunStatus.QUEUED, lease_owner="")
         return str(existing.pk)
     workflow = Workflow.objects.filter(pk=workflow_id, workspace_id=workspace_id).first()
     if workflow is None:
@@ -146,11 +165,18 @@ class RunExecutor:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="run-executor", daemon=True)
         self._thread.start()
+        from a2a_site.process_gauges import gauges
+
+        gauges.lag_probe_ensure(self.loop)
+        gauges.publisher_ensure(kind="embedded" if embedded else "celery")
         if embedded:
             asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
 
     def _serve(self) -> None:
+        from workflows.workers import loop_watch
+
         asyncio.set_event_loop(self.loop)
+        loop_watch(self.loop)
         self.loop.run_forever()
 
     @property
@@ -235,7 +261,10 @@ class RunExecutor:
                 store,
                 await in_db_thread(run_dimensions, run_id),
             )
-            outcome = await engine.run(run_id, snapshot=snapshot)
+            with run_span(run_id) as span:
+                outcome = await engine.run(run_id, snapshot=snapshot)
+                if span is not None:
+                    span.set_attribute("a2a.run.status", str(outcome.status))
             status, reason, output = outcome.status, outcome.reason, outcome.output
         except LeaseLost:
             logger.warning("Run %s: lease lost; another worker continues it.", run_id)
@@ -259,6 +288,11 @@ class RunExecutor:
         )
         if finished:
             await publish_status(run_id, status, reason)
+            # A parent waiting on this run, or this run waiting on a child, moves on now.
+            try:
+                await in_db_thread(subruns_follow, run_id)
+            except Exception:  # noqa: BLE001 - the reaper settles such waits on its rounds
+                logger.warning("Run %s: the runs waiting on it were not woken.", run_id)
             return str(status)
         return None
 

@@ -252,6 +252,7 @@ class Worker(models.Model):
     class Kind(models.TextChoices):
         CELERY = "celery", "Celery worker"
         EMBEDDED = "embedded", "Embedded (web process)"
+        WEB = "web", "Web process"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -262,6 +263,15 @@ class Worker(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     rss_bytes = models.PositiveBigIntegerField(default=0)
     cpu_percent = models.FloatField(default=0.0)
+    # Null: not measured (a figure the process could not read, or that it does not have).
+    open_files = models.PositiveIntegerField(null=True, blank=True)
+    threads = models.PositiveIntegerField(null=True, blank=True)
+    runs_in_flight = models.PositiveIntegerField(null=True, blank=True)
+    runs_capacity = models.PositiveIntegerField(null=True, blank=True)
+    loop_lag_ms = models.FloatField(null=True, blank=True)
+    # Bounded rings of recent figures, written by the process itself with each heartbeat:
+    # {"hour": [60 one-minute points], "day": [96 quarter-hour points]} (workflows/workers.py).
+    history = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]

@@ -24,7 +24,7 @@ from a2a_site.json_input import JsonInputError, json_parse
 from workflows.graph.nodes import PERSON_PREFIX, ErrorPolicy, NodeType, is_person
 from workflows.graph.schema import MAX_LABEL, error_message
 
-AGENT_ONE = {"agent_id", "selector_agent_id", "chair_agent_id", "start_agent"}
+AGENT_ONE = {"agent_id", "selector_agent_id", "chair_agent_id", "start_agent", "proposer_agent_id"}
 AGENT_MANY = {"members", "agents", "voters"}
 LINES = {"routes", "options", "context_variables"}
 
@@ -60,6 +60,11 @@ LABELS: dict[str, str] = {
     "workflow_id": "Workflow",
     "context_variables": "Context variables",
     "result": "Hands on",
+    "proposer_agent_id": "Proposer",
+    "max_terms": "Max terms",
+    "proposer_timeout_s": "Proposer timeout (seconds)",
+    "election": "If the proposer fails, elect",
+    "on_no_consensus": "Without agreement",
 }
 
 HELP: dict[str, str] = {
@@ -83,7 +88,8 @@ HELP: dict[str, str] = {
     "speaker_rules": 'JSON list, e.g. [{"after_speaker": "<agent id>", "next_speaker": '
     '"<agent id>", "when_contains": "DONE"}].',
     "input_mapping": "JSON object.",
-    "output_mapping": "JSON object: the child's output field → a variable here.",
+    "output_mapping": 'JSON object: the child\'s output field → a variable here; "*" takes '
+    "the whole output (a text too).",
     "arguments": "JSON object; values may hold {{ placeholders }}.",
     "field": 'JSON, e.g. {"name": "answer", "type": "text", "label": "Your answer"}.',
     "version": "latest_published, or a version number.",
@@ -93,6 +99,22 @@ HELP: dict[str, str] = {
     "max_selector_attempts": "Asks the selector again when its answer names no single member.",
     "task_counts_as_message": "As in AutoGen: Max messages includes the task, and a stop text in "
     "the task ends the chat at once.",
+}
+
+# Where one field name means something else in one node type.
+HELP_BY_TYPE: dict[tuple[str, str], str] = {
+    ("consensus", "members"): "They accept or reject each proposal; the proposer is not one.",
+    ("consensus", "task"): "What to agree on, sent to the proposer and shown to the members. "
+    "Placeholders as in templates: {{ input }}, {{ topic }}.",
+    ("consensus", "quorum"): "Acceptances a proposal needs, counted over all members.",
+    ("consensus", "max_terms"): "A term is one proposal and its ballot; a rejected proposal is "
+    "revised with the objections in the next term.",
+    ("consensus", "proposer_timeout_s"): "Optional: a proposal not written in time counts as the "
+    "proposer failing.",
+    ("consensus", "election"): "Most acceptances: the member who accepted most proposals so far. "
+    "Vote: the members elect one.",
+    ("consensus", "on_no_consensus"): "fail: the node fails (its error policy decides). "
+    "last proposal: hand it on, marked not agreed in the decision log.",
 }
 
 JSON_PLACEHOLDER = "JSON; leave empty for none"
@@ -327,12 +349,13 @@ def _field_for(
     tools: list[tuple[str, str]],
     workflows: list[tuple[str, str]],
     current: Any,
+    node_type: str = "",
 ) -> forms.Field:
     annotation, optional = _unwrap(info.annotation)
     required = info.is_required() and not optional
     common: dict[str, Any] = {
         "label": LABELS.get(name, name.replace("_", " ").capitalize()),
-        "help_text": HELP.get(name, ""),
+        "help_text": HELP_BY_TYPE.get((node_type, name), HELP.get(name, "")),
         "required": required,
     }
     values = current if isinstance(current, list) else [current]
@@ -399,6 +422,7 @@ def node_form_class(
             tools=tools,
             workflows=workflows,
             current=(config or {}).get(name),
+            node_type=node_type.type,
         )
     attributes: dict[str, Any] = {
         **fields,

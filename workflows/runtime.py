@@ -10,11 +10,13 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from a2a_site.db import in_db_thread
 from agents.config import AgentConfig, agent_config_load
-from agents.llm import gateway_for_loop
+from agents.llm import LLMError, gateway_for_loop
+from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.errors import BudgetExceeded
 from agents.llm.types import RoutePlan
 from agents.models import Agent, AgentVersion
@@ -103,6 +105,35 @@ class DjangoAgentRunner:
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
+    # Each agent's "cost budget per run", as a limit over its calls in this run.
+    _agent_limits: dict[str, SpendLimit] = field(default_factory=dict)
+
+    def _agent_spent(self, agent_id: str) -> Decimal:
+        """What the agent's calls in this run cost so far (a resumed run counts its past)."""
+        from django.db.models import Sum
+
+        from agents.models import LedgerEntry
+
+        total = LedgerEntry.objects.filter(
+            run_id=self.run_id, source__agent_id=str(agent_id)
+        ).aggregate(total=Sum("cost"))["total"]
+        return Decimal(total or 0)
+
+    async def _allowance(
+        self, agent_id: str, loaded: _LoadedAgent, allowance: Allowance | None
+    ) -> Allowance | None:
+        budget = loaded.config.cost_budget_usd
+        if budget is None:
+            return allowance
+        limit = self._agent_limits.get(agent_id)
+        if limit is None:
+            spent = await in_db_thread(self._agent_spent, agent_id)
+            limit = self._agent_limits[agent_id] = SpendLimit(
+                f"{loaded.name}'s cost budget per run of ${Decimal(str(budget))}",
+                cost=Decimal(str(budget)) - spent,
+                key=f"agent-budget:{agent_id}",
+            )
+        return (allowance or Allowance()).with_limits(limit)
 
     def _load_all(self) -> None:
         """Every agent the version pinned, with their providers, in a few queries."""
@@ -168,9 +199,11 @@ class DjangoAgentRunner:
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Allowance | None = None,
     ) -> AgentReply:
         loaded = await self._get(agent_id)
         events: list[EventDraft] = []
+        allowance = await self._allowance(agent_id, loaded, allowance)
 
         async def on_event(event: TurnEvent) -> None:
             if event.kind == "delta":
@@ -222,6 +255,7 @@ class DjangoAgentRunner:
                     instructions=instructions,
                     extra_tools=extra_tools or (),
                     response_schema=response_schema,
+                    allowance=allowance,
                 )
                 try:
                     # The agent's own time limit covers its whole turn, tool calls included.
@@ -236,6 +270,11 @@ class DjangoAgentRunner:
             budget_id = key.split(":")[1] if key.startswith("spend-limit:") else ""
             stop = SpendStop(refused.message, key, refused.pause, budget_id)
             raise SpendRefused(stop) from None
+        except LLMError as error:
+            if error.limit != "deadline":
+                raise
+            # The run's time limit passed before the call could answer: the run ends there.
+            raise SpendRefused(SpendStop(error.message, "time-limit")) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None
         return AgentReply(
@@ -255,6 +294,7 @@ class DjangoAgentRunner:
             retries=sum(call.retries for call in result.calls),
             fallbacks=sum(call.fallbacks for call in result.calls),
             unpriced_calls=sum(call.price_source == "unknown" for call in result.calls),
+            stopped=result.stopped,
         )
 
 

@@ -29,6 +29,19 @@ def get_run_for_user(user: User, pk: Any, *, role: Role = Role.VIEWER) -> tuple[
     )
 
 
+def run_roots_of_descendants(run_ids: list[Any]) -> dict[Any, Any]:
+    """Each run among `run_ids` and every sub-run under them, mapped to the run of `run_ids`
+    it belongs to: what a page of runs reads their sub-runs' calls by (one query a level)."""
+    roots: dict[Any, Any] = {run_id: run_id for run_id in run_ids}
+    generation = list(run_ids)
+    while generation:  # sub-workflow nesting, depth-limited by the engine
+        found = list(Run.objects.filter(parent_id__in=generation).values_list("pk", "parent_id"))
+        for child_id, parent_id in found:
+            roots[child_id] = roots[parent_id]
+        generation = [child_id for child_id, _ in found]
+    return roots
+
+
 def workflows_of(workspace_id: UUID) -> QuerySet[Workflow]:
     return (
         Workflow.objects.filter(workspace_id=workspace_id)
@@ -241,4 +254,79 @@ def run_steps_shown(run: Run, *, can_fork: bool) -> list[dict[str, Any]]:
                 "forkable": can_fork and step.status in finished,
             }
         )
+    return shown
+
+
+def run_decisions(run: Run) -> list[dict[str, Any]]:
+    """The decision log of each consensus node the run visited, read from its durable steps:
+    per term the proposer, the proposal (or the proposer's failure and who was elected), the
+    ballots and whether the term committed. A node still deciding shows the terms so far."""
+    from workflows.graph.consensus import ConsensusConfig
+
+    configs: dict[str, tuple[str, ConsensusConfig]] = {}
+    for node in run.version.graph.get("nodes", []):
+        if node.get("type") == "consensus":
+            try:
+                config = ConsensusConfig.model_validate(node.get("config") or {})
+            except ValueError:
+                continue
+            configs[node["id"]] = (node.get("label") or node["id"], config)
+    if not configs:
+        return []
+    steps = (
+        Step.objects.filter(run=run, node_id__in=list(configs), status=Step.Status.COMPLETED)
+        .only("key", "node_id", "output", "started_at")
+        .order_by("started_at", "pk")
+    )
+    visits: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        head, _, sub = step.key.partition("/")
+        label, config = configs[step.node_id]
+        visit = visits.setdefault(
+            head,
+            {
+                "key": head,
+                "label": label,
+                "needed": config.needed(),
+                "members": len(config.members),
+                "member_ids": list(config.members),
+                "terms": {},
+                "finished": False,
+                "committed": None,
+            },
+        )
+        if not sub:
+            visit["finished"] = True
+            visit["output"] = step.output
+            continue
+        term_part, _, role = sub.partition("/")
+        if not term_part.startswith("term-") or not term_part[5:].isdigit():
+            continue
+        number = int(term_part[5:])
+        term = visit["terms"].setdefault(number, {"number": number, "votes": [], "elected": None})
+        output = step.output if isinstance(step.output, dict) else {}
+        if role == "propose":
+            term["proposer"] = output.get("proposer")
+            term["proposer_id"] = output.get("proposer_id")
+            term["proposal"] = output.get("proposal")
+            term["failed"] = output.get("error") if output.get("failed") else ""
+        elif role.startswith("member-") and role[7:].isdigit():
+            term["votes"].append({**output, "index": int(role[7:])})
+        elif role == "elect":
+            term["elected"] = output
+    shown = []
+    for visit in visits.values():
+        terms = [visit["terms"][number] for number in sorted(visit["terms"])]
+        for term in terms:
+            term["votes"].sort(key=lambda vote: vote["index"])
+            accepted = sum(vote.get("decision") == "accept" for vote in term["votes"])
+            if term.get("proposer_id") in visit["member_ids"]:
+                accepted += 1  # an elected member accepts its own proposal
+            term["accepted"] = accepted
+            term["decided"] = bool(term["votes"]) and not term.get("failed")
+            term["committed"] = term["decided"] and accepted >= visit["needed"]
+        committed = next((term for term in terms if term["committed"]), None)
+        visit["terms"] = terms
+        visit["committed"] = committed
+        shown.append(visit)
     return shown

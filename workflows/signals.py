@@ -17,6 +17,9 @@ def _start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     name = getattr(sender, "hostname", None) or "celery"
     _heartbeat = HeartbeatThread(name=name, kind="celery")
     _heartbeat.start()
+    from a2a_site.process_gauges import gauges
+
+    gauges.publisher_ensure(kind="celery")
 
 
 @worker_shutdown.connect

@@ -39,6 +39,7 @@ from workflows.engine.contracts import (
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
+from workflows.services.lease import run_ancestors_totals_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,35 @@ _STEP = Columns(Step)
 _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
+
+
+def usage_sums_sql() -> str:
+    """One row (prompt tokens, completion tokens, cost, model calls) of a run's usage: its own
+    ledger rows plus its sub-runs' totals, which include theirs in turn. Ledger rows belong to
+    the run that made the call, so review pages that read the ledger count each call once;
+    a run's totals are what the run cost, its sub-workflows included. Two parameters: the run's
+    id as the ledger keeps it, then as the run table does."""
+    lg, r = _LEDGER, _RUN
+    own = (
+        f"SELECT COALESCE(SUM({lg['prompt_tokens']}), 0) AS p, "
+        f"COALESCE(SUM({lg['completion_tokens']}), 0) AS c, "
+        f"COALESCE(SUM({lg['cost']}), 0) AS m, COUNT(*) AS n "
+        f"FROM {lg.table} WHERE {lg['run_id']} = %s"
+    )
+    kids = (
+        f"SELECT COALESCE(SUM(kid.{r['prompt_tokens']}), 0) AS p, "
+        f"COALESCE(SUM(kid.{r['completion_tokens']}), 0) AS c, "
+        f"COALESCE(SUM(kid.{r['cost']}), 0) AS m, COALESCE(SUM(kid.{r['model_calls']}), 0) AS n "
+        f"FROM {r.table} kid WHERE kid.{r['parent']} = %s"
+    )
+    return (
+        f"SELECT own.p + kids.p, own.c + kids.c, own.m + kids.m, own.n + kids.n "
+        f"FROM ({own}) own, ({kids}) kids"
+    )
+
+
+def usage_sums_params(run_id: Any) -> list[Any]:
+    return [_LEDGER.value("run_id", run_id), _RUN.value("id", run_id)]
 
 
 def _completed_fields(record: StepRecord, now: datetime) -> dict[str, Any]:
@@ -202,6 +232,8 @@ class DatabaseRunStore:
         self._controls: dict[str, tuple[float, Control]] = {}
         # The agent versions each run's workflow version pinned, read at load.
         self._agent_versions: dict[str, dict[str, int]] = {}
+        # Sub-runs held here: their usage is their parents' too.
+        self._nested: set[str] = set()
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -276,6 +308,8 @@ class DatabaseRunStore:
             for variable in graph.get("variables") or []
         }
         self._agent_versions[str(run_id)] = dict(agent_versions or {})
+        if run.depth:
+            self._nested.add(str(run_id))
         # The row just read is the control state until a write or a check reads a newer one.
         self._control_of(run)
         settings = graph.get("settings") or {}
@@ -389,17 +423,12 @@ class DatabaseRunStore:
         # The ledger is the truth about usage and cost; the run keeps a copy for list pages and
         # budgets. Plain SQL: this runs after every step, and building the ORM aggregate costs
         # more than the query itself.
-        field = LedgerEntry._meta.get_field("run_id")
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-                f"SUM(cost), COUNT(*) FROM {LedgerEntry._meta.db_table} WHERE run_id = %s",
-                [field.get_db_prep_value(run.pk, connection)],
-            )
+            cursor.execute(usage_sums_sql(), usage_sums_params(run.pk))
             prompt, completion, cost, calls = cursor.fetchone()
         run.prompt_tokens = int(prompt)
         run.completion_tokens = int(completion)
-        run.cost = Decimal(str(cost)) if cost is not None else Decimal(0)
+        run.cost = _RUN.loaded("cost", cost) if cost is not None else Decimal(0)
         run.model_calls = int(calls)
 
     def _step_start_statement(
@@ -477,14 +506,27 @@ class DatabaseRunStore:
     ) -> list[dict[str, Any]] | None:
         self._start_due(run_id, record.key)  # a step that finished without a model call
         reducers = self._reducers.get(str(run_id), {})
+        stored = None
         if connection.vendor == "postgresql" and all(
             reducers.get(name, "replace") == "replace" for name in record.variables
         ):
             stored = self._step_completed_at_once(run_id, record, events)
-            if stored is not None:
-                return stored
             # Not leased, a duplicate, or no row to complete: the step by step path says which.
-        return self._step_completed_by_steps(run_id, record, events)
+        if stored is None:
+            stored = self._step_completed_by_steps(run_id, record, events)
+        if stored is not None:
+            self._parents_follow(run_id)
+        return stored
+
+    def _parents_follow(self, run_id: str) -> None:
+        """A sub-run's step changed its totals: so did its parents'. Never fails the step (it
+        is stored); the parents' own next write sums them again anyway."""
+        if str(run_id) not in self._nested:
+            return
+        try:
+            run_ancestors_totals_refresh(run_id)
+        except Exception:  # noqa: BLE001 - a copy of the totals, made again at the next write
+            logger.warning("Run %s: its parents' totals were not refreshed.", run_id)
 
     def _step_completed_at_once(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
@@ -501,8 +543,12 @@ class DatabaseRunStore:
         count = len(events)
         params: list[Any] = [run_pk, self.owner, RunStatus.RUNNING]
         params += [*_STEP.values(fields), record.key, Step.Status.COMPLETED]
-        params += [count, _RUN.value("variables", dict(record.variables)), run_pk]
-        r, st, ev, lg = _RUN, _STEP, _EVENT, _LEDGER
+        params += [
+            count,
+            _RUN.value("variables", dict(record.variables)),
+            *usage_sums_params(run_id),
+        ]
+        r, st, ev = _RUN, _STEP, _EVENT
         sql = (
             f"WITH fence AS (SELECT {r['id']} FROM {r.table} WHERE {r['id']} = %s "
             f"AND {r['lease_owner']} = %s AND {r['status']} = %s FOR UPDATE), "
@@ -514,9 +560,7 @@ class DatabaseRunStore:
             f"{r['steps_completed']} = {r['steps_completed']} + 1, "
             f"{r['variables']} = {r['variables']} || %s::jsonb, "
             f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, {r['model_calls']}) "
-            f"= (SELECT COALESCE(SUM({lg['prompt_tokens']}), 0), "
-            f"COALESCE(SUM({lg['completion_tokens']}), 0), COALESCE(SUM({lg['cost']}), 0), "
-            f"COUNT(*) FROM {lg.table} WHERE {lg['run_id']} = %s) "
+            f"= ({usage_sums_sql()}) "
             f"WHERE {r['id']} IN (SELECT {st['run']} FROM done) RETURNING {r['last_seq']}, "
             f"{r['cancel_requested']}, {r['prompt_tokens']}, {r['completion_tokens']}, "
             f"{r['cost']})"
@@ -634,20 +678,14 @@ class DatabaseRunStore:
         """Writes the run's counters and variables, its totals summed from the ledger (the truth
         about usage and cost; the run keeps a copy for list pages and budgets). Returns the
         totals (prompt tokens, completion tokens, cost)."""
-        sums = (
-            f"SELECT COALESCE(SUM({_LEDGER['prompt_tokens']}), 0), "
-            f"COALESCE(SUM({_LEDGER['completion_tokens']}), 0), "
-            f"COALESCE(SUM({_LEDGER['cost']}), 0), COUNT(*) "
-            f"FROM {_LEDGER.table} WHERE {_LEDGER['run_id']} = %s"
-        )
+        sums = usage_sums_sql()
         totals = f"{_RUN['prompt_tokens']}, {_RUN['completion_tokens']}, {_RUN['cost']}"
         update = (
             f"UPDATE {_RUN.table} SET {_RUN['last_seq']} = %s, {_RUN['variables']} = %s, "
             f"{_RUN['steps_completed']} = {_RUN['steps_completed']} + 1, "
             f"({totals}, {_RUN['model_calls']}) = ({sums}) WHERE {_RUN['id']} = %s"
         )
-        ledger_run = _LEDGER.value("run_id", run_pk)
-        params = [last_seq, _RUN.value("variables", variables), ledger_run, run_pk]
+        params = [last_seq, _RUN.value("variables", variables), *usage_sums_params(run_pk), run_pk]
         if connection.features.can_return_columns_from_insert:
             cursor.execute(f"{update} RETURNING {totals}", params)
             prompt, completion, cost = cursor.fetchone()
@@ -702,7 +740,9 @@ class DatabaseRunStore:
                     "model_calls",
                 ]
             )
-            return [_event_json(row) for row in rows]
+            stored = [_event_json(row) for row in rows]
+        self._parents_follow(run_id)
+        return stored
 
     async def step_failed(
         self,

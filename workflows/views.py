@@ -30,7 +30,9 @@ from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
     get_workflow_for_user,
+    run_decisions,
     run_node_states,
+    run_roots_of_descendants,
     run_steps_shown,
     runs_of,
     workflows_of,
@@ -285,6 +287,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
                 run.children.only("id", "status", "workflow__name").select_related("workflow")
             ),
             "forks": list(run.forks.only("id", "status", "fork_step_key", "created_at")[:20]),
+            "decisions": run_decisions(run),
             "steps": run_steps_shown(
                 run, can_fork=membership.allows(Role.EDITOR) and run.parent_id is None
             ),
@@ -297,8 +300,10 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
 
 def _unpriced(run: Run) -> dict[str, Any]:
     """How many of the run's calls have no known price, and where to set the first one's."""
+    # Its sub-runs' calls are in its totals, so their unknown prices are in its cost too.
     unpriced = LedgerEntry.objects.filter(
-        run_id=run.pk, price_source=LedgerEntry.PriceSource.UNKNOWN
+        run_id__in=list(run_roots_of_descendants([run.pk])),
+        price_source=LedgerEntry.PriceSource.UNKNOWN,
     ).order_by()
     count = unpriced.count()
     first = unpriced.values("provider_id", "model").first() if count else None

@@ -439,7 +439,8 @@ def make_plan(
         completion_tokens = estimate_tokens(chars)
 
     finish = "tool_calls" if calls else "stop"
-    if req.max_tokens is not None and completion_tokens > req.max_tokens:
+    ignore_max = rule is not None and rule.ignore_max_tokens
+    if req.max_tokens is not None and completion_tokens > req.max_tokens and not ignore_max:
         text = text[: req.max_tokens * 4]
         calls = []
         completion_tokens = req.max_tokens

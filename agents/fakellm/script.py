@@ -112,6 +112,9 @@ class Rule:
     chunks: int | None = None
     fault: Fault | None = None
     times: int | None = None
+    # Answer in full whatever `max_tokens` says, as some servers do: what a client's own
+    # limits must then stop.
+    ignore_max_tokens: bool = False
 
     _model_re: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _system_re: re.Pattern[str] | None = field(default=None, init=False, repr=False)
@@ -260,6 +263,7 @@ _RULE_FIELDS: Final = frozenset(
         "chunks",
         "fault",
         "times",
+        "ignore_max_tokens",
         "comment",
     }
 )
@@ -325,10 +329,11 @@ def _rule_from_dict(index: int, raw: Any) -> Rule:
             if not isinstance(value, str):
                 raise ScriptError(f"{where}.{key}: expected a string, got {_kind(value)}")
             kwargs[key] = value
-    if "has_tools" in raw:
-        if not isinstance(raw["has_tools"], bool):
-            raise ScriptError(f"{where}.has_tools: expected true or false")
-        kwargs["has_tools"] = raw["has_tools"]
+    for flag in ("has_tools", "ignore_max_tokens"):
+        if flag in raw:
+            if not isinstance(raw[flag], bool):
+                raise ScriptError(f"{where}.{flag}: expected true or false")
+            kwargs[flag] = raw[flag]
     if "tool_call" in raw and "tool_calls" in raw:
         raise ScriptError(f"{where}: give either 'tool_call' or 'tool_calls', not both")
     for key in ("tool_call", "tool_calls"):

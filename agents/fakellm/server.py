@@ -436,10 +436,31 @@ class _Handlers:
             entry = ollama.model_entry(name, MODELS_MODIFIED)
             del entry["modified_at"]
             entry["expires_at"] = _rfc3339(used + OLLAMA_KEEP_ALIVE)
+            # As a node reports it: the weights plus the key/value cache of its context, all of
+            # it in GPU memory.
+            shape = ollama.shape_of(name)
+            context = 4096
+            kv_cache = 2 * shape.layers * shape.kv_heads * shape.key_length * 2 * context
+            entry["size"] += kv_cache
             entry["size_vram"] = entry["size"]
-            entry["context_length"] = 4096
+            entry["context_length"] = context
             models.append(entry)
         return json_response({"models": models})
+
+    async def ollama_show(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body: Any = json.loads(await request.read())
+        except ValueError:
+            body = None
+        name = body.get("model") or body.get("name") if isinstance(body, dict) else None
+        self.state.record(request, "ollama", body, name)
+        if not isinstance(name, str) or not name:
+            return json_response({"error": "model is required"}, 400)
+        tagged = ollama.tagged(name)
+        present = {ollama.tagged(n) for n in self.state.script.models} | set(self.state.pulled)
+        if tagged not in present:
+            return json_response({"error": f"model '{name}' not found"}, 404)
+        return json_response(ollama.show_body(tagged, MODELS_MODIFIED))
 
     async def ollama_version(self, request: web.Request) -> web.StreamResponse:
         self.state.record(request, "ollama", None, None)
@@ -567,6 +588,7 @@ def create_app(
     app.router.add_get("/api/ps", handlers.ollama_ps)
     app.router.add_get("/api/version", handlers.ollama_version)
     app.router.add_post("/api/pull", handlers.ollama_pull)
+    app.router.add_post("/api/show", handlers.ollama_show)
     app.router.add_get("/", handlers.ollama_root)
     app.router.add_get("/_fakellm/health", handlers.health)
     app.router.add_get("/_fakellm/requests", handlers.requests)

@@ -205,9 +205,13 @@ async def _read_stream(
     first_token: float | None = None
     last_flush = 0.0
     perf = time.perf_counter
+    metered = clock is not None and clock.meter_chars is not None
+    if clock is not None:
+        clock.parts = parts
     async for chunk in stream:
         if clock is not None:
             clock.tick()
+        grown = 0
         chunk_usage = _usage(getattr(chunk, "usage", None))
         if chunk_usage is not None:
             usage = chunk_usage
@@ -218,6 +222,7 @@ async def _read_stream(
                 if text:
                     parts.append(text)
                     pending.append(text)
+                    grown += len(text)
                     now = perf()
                     if first_token is None:
                         first_token = now
@@ -243,9 +248,14 @@ async def _read_stream(
                             entry[1] += fn.name
                         if fn.arguments:
                             entry[2].append(fn.arguments)
+                            grown += len(fn.arguments)
             if choice.finish_reason:
                 finish = choice.finish_reason
-    return await stream_result(
+        if metered and grown and clock is not None and clock.grew(grown):
+            # A limit over the call is reached: keep what arrived, stop reading.
+            finish, calls, usage = "stopped", {}, None
+            break
+    lane = await stream_result(
         dep=dep,
         complete=finish is not None,
         parts=parts,
@@ -257,3 +267,6 @@ async def _read_stream(
         first_token=first_token,
         started=started,
     )
+    if clock is not None and clock.stopped:
+        lane.stopped = clock.stopped
+    return lane

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import random
@@ -23,6 +24,10 @@ from typing import Any, Final
 
 import aiohttp
 
+from a2a_site.tracing import model_call_record
+
+from .allowance import Allowance, Grant
+from .capacity import RedisCapacity, inflight_ttl
 from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
@@ -64,6 +69,7 @@ class Gateway:
         rng: random.Random | None = None,
         max_queue_wait_s: float = DEFAULT_MAX_QUEUE_WAIT_S,
         resilience: Resilience | None = None,
+        capacity: RedisCapacity | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
@@ -80,6 +86,9 @@ class Gateway:
             cooldown_s=breaker_cooldown_s,
             listener=breaker_listener,
         )
+        # Limits shared with every other process (distributed mode); the process's own
+        # `resilience` keeps its bookkeeping all along and decides whenever Redis cannot.
+        self.capacity = capacity
         self._session: aiohttp.ClientSession | None = None
         self._litellm_client: tuple[aiohttp.ClientSession, Any] | None = None
         self._round_robin: dict[tuple[str, ...], int] = {}
@@ -102,14 +111,16 @@ class Gateway:
         *,
         on_delta: DeltaCallback | None = None,
         cancel: asyncio.Event | None = None,
+        allowance: Allowance | None = None,
     ) -> LLMResult:
+        """`allowance`: the limits over this call (budgets, a time limit; see allowance.py)."""
         started = time.perf_counter()
         if cancel is not None and cancel.is_set():
             raise make_error("cancelled")
         attempts: list[Attempt] = []
         guarded = None if on_delta is None else _guarded_delta(on_delta)
         try:
-            return await self._run(request, plan, guarded, cancel, started, attempts)
+            return await self._run(request, plan, guarded, cancel, started, attempts, allowance)
         except LLMError as error:
             error.attempts = attempts
             raise
@@ -122,6 +133,7 @@ class Gateway:
         cancel: asyncio.Event | None,
         started: float,
         attempts: list[Attempt],
+        allowance: Allowance | None = None,
     ) -> LLMResult:
         prompt_estimate = estimate_tokens(prompt_chars(request.messages))
         retries = 0
@@ -133,11 +145,15 @@ class Gateway:
             waited = 0.0
             rounds = 0
             while True:
-                dep, wait = self._pick(route, prompt_estimate, avoid)
+                dep, wait, slot = await self._pick(route, prompt_estimate, avoid)
                 if dep is None:
                     rounds += 1
                     if waited + wait > self.max_queue_wait_s or rounds > _MAX_QUEUE_ROUNDS:
                         break
+                    deadline = allowance.deadline if allowance is not None else None
+                    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                        assert allowance is not None
+                        raise allowance.time_error()
                     waited += wait
                     await self._sleep(wait, cancel)
                     continue
@@ -150,10 +166,12 @@ class Gateway:
                         attempts,
                         on_delta,
                         cancel,
+                        allowance,
+                        slot,
                     )
                 except LLMError as error:
                     last_error = error
-                    if error.kind in RAISE_AT_ONCE:
+                    if error.kind in RAISE_AT_ONCE or error.limit == "deadline":
                         raise
                     if not error.transient or retries_here >= self.max_retries:
                         break
@@ -179,31 +197,61 @@ class Gateway:
 
     # Internals
 
-    def _pick(
+    async def _pick(
         self, route: Route, tokens: int, avoid: str | None
-    ) -> tuple[Deployment | None, float]:
-        """The first deployment that can take the call now, or (None, shortest wait)."""
+    ) -> tuple[Deployment | None, float, str | None]:
+        """The first deployment that can take the call now (with its place in the shared
+        limits, if taken there), or (None, shortest wait, None). The deployment just tried
+        (`avoid`) comes last."""
         deployments = route.deployments
-        resilience = self.resilience
         now = self.clock()
         if len(deployments) == 1:
-            dep = deployments[0]
-            wait = resilience.wait_needed(dep, tokens, now)
-            return (dep, 0.0) if wait <= 0 else (None, wait)
-        ordered = self._order(route)
+            ordered: list[Deployment] = [deployments[0]]
+        else:
+            ordered = self._order(route)
+            if avoid is not None:
+                ordered.sort(key=lambda dep: dep.id == avoid)
         best_wait = float("inf")
-        fallback: Deployment | None = None
         for dep in ordered:
-            wait = resilience.wait_needed(dep, tokens, now)
+            wait, slot = await self._admit(dep, tokens, now)
             if wait <= 0:
-                if dep.id != avoid:
-                    return dep, 0.0
-                fallback = dep
-            elif wait < best_wait:
-                best_wait = wait
-        if fallback is not None:
-            return fallback, 0.0
-        return None, best_wait
+                return dep, 0.0, slot
+            best_wait = min(best_wait, wait)
+        return None, best_wait, None
+
+    async def _admit(self, dep: Deployment, tokens: int, now: float) -> tuple[float, str | None]:
+        """(0, slot) when `dep` may take the call now, else (seconds to wait, None)."""
+        capacity = self.capacity
+        if capacity is not None:
+            slot = uuid.uuid4().hex
+            wait = await capacity.acquire(
+                dep.id,
+                slot,
+                tokens=tokens,
+                rpm=dep.rpm,
+                tpm=dep.tpm,
+                max_parallel=dep.max_parallel,
+                inflight_ttl_s=inflight_ttl(dep),
+            )
+            if wait is not None:
+                return (0.0, slot) if wait <= 0 else (wait, None)
+        return self.resilience.wait_needed(dep, tokens, self.clock() if now is None else now), None
+
+    async def _release(
+        self,
+        dep: Deployment,
+        slot: str | None,
+        outcome: str,
+        error: LLMError | None = None,
+        extra_tokens: int = 0,
+    ) -> None:
+        """Gives a shared place back (never fails the call: the place expires by itself)."""
+        if slot is None or self.capacity is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.shield(
+                self.capacity.end(dep.id, slot, outcome, error=error, extra_tokens=extra_tokens)
+            )
 
     def _order(self, route: Route) -> list[Deployment]:
         deployments = list(route.deployments)
@@ -261,26 +309,97 @@ class Gateway:
         attempts: list[Attempt],
         on_delta: DeltaCallback | None,
         cancel: asyncio.Event | None,
+        allowance: Allowance | None = None,
+        slot: str | None = None,
+    ) -> tuple[LaneResult, str]:
+        grant: Grant | None = None
+        if allowance is not None:
+            # Raises before any request (and any ledger row) when the call may not be made.
+            try:
+                grant = allowance.grant(
+                    dep, prompt_estimate, request.max_tokens, asyncio.get_running_loop().time()
+                )
+            except BaseException:
+                await self._release(dep, slot, "released")
+                raise
+            if grant.capped:
+                request = dataclasses.replace(request, max_tokens=grant.max_tokens)
+        try:
+            result, call_id = await self._attempt_granted(
+                dep, request, number, prompt_estimate, attempts, on_delta, cancel, grant, slot
+            )
+        except BaseException:
+            if grant is not None:
+                grant.settle(None, ZERO)
+            raise
+        if grant is not None:
+            grant.settle(result.usage, result.cost)
+            if not result.stopped and grant.capped and result.finish_reason == "length":
+                result.stopped = f"{grant.stop_label} was reached: the answer was cut short."
+        return result, call_id
+
+    async def _attempt_granted(
+        self,
+        dep: Deployment,
+        request: LLMRequest,
+        number: int,
+        prompt_estimate: int,
+        attempts: list[Attempt],
+        on_delta: DeltaCallback | None,
+        cancel: asyncio.Event | None,
+        grant: Grant | None,
+        slot: str | None = None,
     ) -> tuple[LaneResult, str]:
         call_id = str(uuid.uuid4())
         ledger = self.ledger
         if ledger is not None:
             # Raises before any request is made: no provider call without a row.
-            await ledger.call_started(
-                LedgerStart(
-                    call_id=call_id,
-                    deployment_id=dep.id,
-                    provider_kind=dep.provider_kind,
-                    model=dep.model,
-                    attempt=number,
-                    prompt_tokens_estimate=prompt_estimate,
-                    metadata=request.metadata,
-                    started_at=datetime.now(UTC),
-                    worst_case_cost=worst_case_cost(dep, prompt_estimate, request.max_tokens),
-                )
+            try:
+                await self._ledger_start(ledger, call_id, dep, number, prompt_estimate, request)
+            except BaseException:
+                await self._release(dep, slot, "released")
+                raise
+        return await self._call(
+            call_id, dep, request, prompt_estimate, attempts, on_delta, cancel, grant, slot
+        )
+
+    async def _ledger_start(
+        self,
+        ledger: LedgerSink,
+        call_id: str,
+        dep: Deployment,
+        number: int,
+        prompt_estimate: int,
+        request: LLMRequest,
+    ) -> None:
+        await ledger.call_started(
+            LedgerStart(
+                call_id=call_id,
+                deployment_id=dep.id,
+                provider_kind=dep.provider_kind,
+                model=dep.model,
+                attempt=number,
+                prompt_tokens_estimate=prompt_estimate,
+                metadata=request.metadata,
+                started_at=datetime.now(UTC),
+                worst_case_cost=worst_case_cost(dep, prompt_estimate, request.max_tokens),
             )
+        )
+
+    async def _call(
+        self,
+        call_id: str,
+        dep: Deployment,
+        request: LLMRequest,
+        prompt_estimate: int,
+        attempts: list[Attempt],
+        on_delta: DeltaCallback | None,
+        cancel: asyncio.Event | None,
+        grant: Grant | None,
+        slot: str | None,
+    ) -> tuple[LaneResult, str]:
         lane = provider_kind(dep.provider_kind).lane
-        clock = CallClock(dep, asyncio.get_running_loop().time)
+        clock = CallClock(dep, asyncio.get_running_loop().time, grant)
         if lane is Lane.LEAN:
             call = call_lean(
                 self._session_for_loop(), dep, request, on_delta, self.coalesce_s, clock
@@ -290,6 +409,7 @@ class Gateway:
 
             call = call_full(dep, request, on_delta, self.coalesce_s, self._full_client(), clock)
         else:
+            await self._release(dep, slot, "released")
             raise make_error(
                 "bad_request",
                 f"provider kind {dep.provider_kind!r} is not served by the gateway",
@@ -306,13 +426,15 @@ class Gateway:
             error.scrubbed(dep.api_key)
             if error.deployment_id is None:
                 error.deployment_id = dep.id
-            if error.kind == "cancelled":
+            if error.kind == "cancelled" or error.limit == "deadline":
                 resilience.released(state)
+                await self._release(dep, slot, "released")
             else:
                 resilience.failed(dep, state, error)
+                await self._release(dep, slot, "failed", error)
             attempts.append(Attempt(dep.id, "failed", error.kind, latency_ms, error.status))
             await self._finish(
-                call_id, "failed", None, ZERO, False, latency_ms, error, request=request
+                call_id, "failed", None, ZERO, False, latency_ms, error, request=request, dep=dep
             )
             raise
         except BaseException as exc:
@@ -320,6 +442,8 @@ class Gateway:
             latency_ms = (time.perf_counter() - t0) * 1000
             resilience.released(state)
             kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else "internal"
+            with contextlib.suppress(BaseException):
+                await self._release(dep, slot, "released")
             attempts.append(Attempt(dep.id, "failed", kind, latency_ms, None))
             with contextlib.suppress(BaseException):
                 await asyncio.shield(
@@ -333,6 +457,7 @@ class Gateway:
                         None,
                         kind,
                         request=request,
+                        dep=dep,
                     )
                 )
             raise
@@ -350,6 +475,7 @@ class Gateway:
         result.cost_estimated = cost_estimated or estimated
         result.price_source = price_source
         resilience.succeeded(dep, state, latency_ms, usage.total_tokens - prompt_estimate)
+        await self._release(dep, slot, "ok", extra_tokens=usage.total_tokens - prompt_estimate)
         attempts.append(Attempt(dep.id, "completed", None, latency_ms, result.status))
         await self._finish(
             call_id,
@@ -364,6 +490,7 @@ class Gateway:
             response=result,
             # Time to first token means something only when the answer streamed.
             first_token_ms=result.first_token_ms if request.stream else None,
+            dep=dep,
         )
         return result, call_id
 
@@ -382,7 +509,24 @@ class Gateway:
         request: LLMRequest | None = None,
         response: LaneResult | None = None,
         first_token_ms: float | None = None,
+        dep: Deployment | None = None,
     ) -> None:
+        if dep is not None:
+            model_call_record(
+                provider_kind=dep.provider_kind,
+                model=dep.model,
+                call_id=call_id,
+                latency_ms=latency_ms,
+                input_tokens=usage.prompt_tokens if usage is not None else None,
+                output_tokens=usage.completion_tokens if usage is not None else None,
+                finish_reason=response.finish_reason if response is not None else None,
+                response_model=response.model if response is not None else None,
+                error_kind=error.kind if error is not None else error_kind,
+                cost=cost,
+                price_source=price_source,
+                temperature=request.temperature if request is not None else None,
+                max_tokens=request.max_tokens if request is not None else None,
+            )
         ledger = self.ledger
         if ledger is None:
             return
@@ -435,6 +579,7 @@ class Gateway:
             fallbacks=fallbacks,
             call_id=call_id,
             price_source=lane.price_source,
+            stopped=lane.stopped,
         )
 
 

@@ -249,6 +249,9 @@ async def _read_stream(
     buffer = b""
     content = resp.content
     eof = False
+    metered = clock is not None and clock.meter_chars is not None
+    if clock is not None:
+        clock.parts = parts
     while not done and not eof:
         chunk = await content.readany()
         if clock is not None:
@@ -262,6 +265,7 @@ async def _read_stream(
         lines = chunk.split(b"\n")
         buffer = lines.pop()
         got_text = False
+        grown = 0
         for line in lines:
             if line[:5] != b"data:":
                 continue
@@ -296,6 +300,7 @@ async def _read_stream(
                             parts.append(text)
                             pending.append(text)
                             got_text = True
+                            grown += len(text)
                         tcs = delta.get("tool_calls")
                         if tcs:
                             if first_token is None:
@@ -314,6 +319,7 @@ async def _read_stream(
                                     arguments = fn.get("arguments")
                                     if arguments:
                                         entry[2].append(arguments)
+                                        grown += len(arguments)
                     reason = choice.get("finish_reason")
                     if reason:
                         finish = reason
@@ -321,6 +327,13 @@ async def _read_stream(
                 raise make_error(
                     "malformed_response", "a stream event is not valid JSON", deployment_id=dep.id
                 ) from None
+            if metered and grown:
+                assert clock is not None
+                if clock.grew(grown):
+                    # A limit over the call is reached at this event: keep what came, stop.
+                    done, finish, calls = True, "stopped", {}
+                    break
+                grown = 0
         if got_text:
             now = perf()
             if first_token is None:
@@ -345,6 +358,9 @@ async def _read_stream(
         started=started,
     )
     lane.model = reported
+    if clock is not None and clock.stopped:
+        lane.stopped = clock.stopped
+        lane.usage = None  # the provider's count comes at the end: estimated instead
     return lane
 
 

@@ -129,6 +129,16 @@ def price_call(
     return ZERO, "unknown"
 
 
+def unit_prices(deployment: Deployment) -> tuple[Decimal, Decimal] | None:
+    """(input, output) USD per token as `price_call` would charge them (cached input at the
+    full input price: the worst case), or None when the price is not known."""
+    input_cost, source = price_call(deployment, Usage(1_000_000, 0, 1_000_000))
+    if source == "unknown":
+        return None
+    output_cost, _ = price_call(deployment, Usage(0, 1_000_000, 1_000_000))
+    return input_cost / MILLION, output_cost / MILLION
+
+
 def price_usage(deployment: Deployment, usage: Usage) -> tuple[Decimal, bool]:
     """(cost, estimated). `estimated` is True when the model's price is unknown."""
     cost, source = price_call(deployment, usage)

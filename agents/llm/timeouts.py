@@ -3,7 +3,12 @@
 - first byte: from sending the request to the first byte of the answer (for a call that does
   not stream, the answer arrives at once, so this is its whole wait);
 - between chunks: once the answer has begun, the longest silence between two chunks;
-- total: the whole call, first byte to last.
+- total: the whole call, first byte to last;
+- deadline: the time limit of the run the call is made for (`allowance.py`): a streamed answer
+  is stopped there with what arrived kept, a call with nothing to keep is cancelled.
+
+A call's grant (`allowance.Grant`) may also cap how long its answer may grow: the lanes report
+each chunk's characters (`CallClock.grew`) and stop reading once the cap is reached.
 
 The lanes report progress (`CallClock.tick`) as bytes arrive; the gateway watches the clock and
 cancels the call when a limit passes, raising a `timeout` error that names the limit. Checking
@@ -38,9 +43,16 @@ class CallClock:
         "total_s",
         "_time",
         "on_first_byte",
+        "deadline",
+        "deadline_reason",
+        "meter_chars",
+        "chars",
+        "stop_label",
+        "stopped",
+        "parts",
     )
 
-    def __init__(self, dep: Deployment, time: Any) -> None:
+    def __init__(self, dep: Deployment, time: Any, grant: Any = None) -> None:
         self._time = time
         self.started = time()
         self.last: float | None = None
@@ -50,6 +62,24 @@ class CallClock:
         # Called at the first byte, which can bring the next deadline forward (a between-chunks
         # limit shorter than the first-byte one): the watcher must look again then.
         self.on_first_byte: Any = None
+        self.deadline: float | None = grant.deadline if grant is not None else None
+        self.deadline_reason: str = grant.deadline_reason if grant is not None else ""
+        self.meter_chars: int | None = grant.meter_chars() if grant is not None else None
+        self.stop_label: str = grant.stop_label if grant is not None else ""
+        self.chars = 0
+        # Why the answer was cut short ("" while it was not); set by `grew` or the deadline.
+        self.stopped = ""
+        # The streamed text so far, registered by the lane: kept when the deadline stops it.
+        self.parts: list[str] | None = None
+
+    def grew(self, chars: int) -> bool:
+        """The answer grew by `chars`; True when it reached its grant's cap (stop reading)."""
+        self.chars += chars
+        limit = self.meter_chars
+        if limit is not None and self.chars >= limit:
+            self.stopped = f"{self.stop_label} was reached: the answer was cut short."
+            return True
+        return False
 
     def tick(self) -> None:
         first = self.last is None
@@ -67,7 +97,29 @@ class CallClock:
         elif self.between_chunks_s is not None:
             silence = (self.last + self.between_chunks_s, "between_chunks", self.between_chunks_s)
             deadline = min(deadline, silence)
+        if self.deadline is not None and self.deadline < deadline[0]:
+            deadline = (self.deadline, "deadline", self.deadline - self.started)
         return deadline
+
+
+def _at_deadline(clock: CallClock, dep: Deployment) -> Any:
+    """The run's time limit passed mid-call: the text streamed so far, marked, or the error."""
+    from .types import LaneResult
+
+    reason = clock.deadline_reason or "The run's time limit was reached"
+    if clock.parts:
+        clock.stopped = f"{reason}: the answer was cut short."
+        return LaneResult(
+            text="".join(clock.parts),
+            tool_calls=[],
+            finish_reason="stopped",
+            usage=None,
+            first_token_ms=None,
+            stopped=clock.stopped,
+        )
+    error = LLMError("timeout", reason, deployment_id=dep.id, transient=False)
+    error.limit = "deadline"
+    raise error
 
 
 def timeout_error(limit: str, seconds: float, deployment_id: str | None) -> LLMError:
@@ -110,6 +162,8 @@ async def watched(call: Awaitable[Any], clock: CallClock, dep: Deployment) -> An
         # Our own cancel becomes the timeout; one from our caller stays a cancel.
         if expired and task.uncancel() == 0:
             limit, seconds = expired[0]
+            if limit == "deadline":
+                return _at_deadline(clock, dep)
             raise timeout_error(limit, seconds, dep.id) from None
         raise
     finally:

@@ -139,6 +139,8 @@ class LLMResult:
     # How `cost` was priced: "configured", "price_list", "free" or "unknown" (then cost is 0
     # and means nothing: a price that is not known is not zero).
     price_source: str = "unknown"
+    # Why the answer was cut short by a limit (a budget, a time limit), "" when it was not.
+    stopped: str = ""
 
 
 @dataclass(slots=True)
@@ -155,3 +157,4 @@ class LaneResult:
     cost_estimated: bool = False
     model: str | None = None  # the model the provider says answered, when it says
     price_source: str = "unknown"
+    stopped: str = ""  # see LLMResult.stopped

@@ -17,12 +17,17 @@ from .types import Deployment, Usage
 DEFAULT_MAX_OUTPUT: Final = 4096
 
 
+def model_max_output(dep: Deployment) -> int | None:
+    """The model's own output cap from the price list, if it has one."""
+    entry = price_map().get(dep.model)
+    cap = entry.get("max_output_tokens") if isinstance(entry, dict) else None
+    return cap if isinstance(cap, int) and cap > 0 else None
+
+
 def _max_output(dep: Deployment, max_tokens: int | None) -> int:
     if max_tokens:
         return max_tokens
-    entry = price_map().get(dep.model)
-    cap = entry.get("max_output_tokens") if isinstance(entry, dict) else None
-    return cap if isinstance(cap, int) and cap > 0 else DEFAULT_MAX_OUTPUT
+    return model_max_output(dep) or DEFAULT_MAX_OUTPUT
 
 
 def worst_case_cost(

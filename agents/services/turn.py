@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.config import AgentConfig
 from agents.llm import Gateway, LLMRequest, LLMResult, RoutePlan, ToolCall
+from agents.llm.allowance import Allowance
 from agents.services.limits import AgentLimiter, agent_limiter
 from agents.tools.base import ToolContext
 from agents.tools.registry import ToolRegistry
@@ -37,7 +38,9 @@ class TurnResult:
     messages: list[dict[str, Any]]
     calls: list[LLMResult] = field(default_factory=list)
     tool_iterations: int = 0
-    stopped_reason: str = ""  # "" or "max_tool_iterations" or "handoff"
+    stopped_reason: str = ""  # "" or "max_tool_iterations" or "handoff" or "limit"
+    # Why a limit cut the last answer short (see agents/llm/allowance.py), "" otherwise.
+    stopped: str = ""
     # Calls of tools the caller handles itself (hand-offs): returned, not executed.
     pending_tool_calls: list[ToolCall] = field(default_factory=list)
 
@@ -162,6 +165,7 @@ async def agent_turn(
     instructions: str = "",
     extra_tools: Sequence[dict[str, Any]] = (),
     response_schema: dict[str, Any] | None = None,
+    allowance: Allowance | None = None,
 ) -> TurnResult:
     async def emit(kind: str, **data: Any) -> None:
         if on_event is not None:
@@ -189,7 +193,7 @@ async def agent_turn(
             tokens=sum(estimate_tokens(m) for m in request.messages),
             max_wait_s=float(config.timeout_s),
         )
-        call = await gateway.complete(request, plan, on_delta=on_delta)
+        call = await gateway.complete(request, plan, on_delta=on_delta, allowance=allowance)
         result.calls.append(call)
         await emit(
             "model_call",
@@ -203,6 +207,13 @@ async def agent_turn(
             retries=call.retries,
             fallbacks=call.fallbacks,
         )
+        if call.stopped:
+            # A limit cut the answer: keep what came, run no tools, end the turn.
+            result.text = call.text
+            result.stopped = call.stopped
+            result.stopped_reason = "limit"
+            messages.append({"role": "assistant", "content": call.text})
+            return result
         if not call.tool_calls:
             result.text = call.text
             messages.append({"role": "assistant", "content": call.text})

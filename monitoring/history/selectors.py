@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from agents.models import Agent, LedgerEntry, Provider
 from monitoring.history.query import SORTS, HistoryQuery, cursor_encode
 from workflows.models import Run, RunStatus, Workflow
+from workflows.selectors import run_roots_of_descendants
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -203,14 +204,17 @@ ROW_FIELDS = (
 def _mark_unknown_prices(runs: list[Any]) -> None:
     """Sets `price_unknown` on runs with a call of unknown price: one query by the ledger's
     run index for the whole page (as a subquery per row, PostgreSQL hashed the whole ledger)."""
-    unknown = set(
-        LedgerEntry.objects.filter(
-            run_id__in=[run.pk for run in runs], price_source=LedgerEntry.PriceSource.UNKNOWN
+    # A run's cost includes its sub-runs', so do its unknown prices.
+    roots = run_roots_of_descendants([run.pk for run in runs])
+    unknown = {
+        roots[run_id]
+        for run_id in LedgerEntry.objects.filter(
+            run_id__in=list(roots), price_source=LedgerEntry.PriceSource.UNKNOWN
         )
         .order_by()
         .values_list("run_id", flat=True)
         .distinct()
-    )
+    }
     for run in runs:
         run.price_unknown = run.pk in unknown
 

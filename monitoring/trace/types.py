@@ -206,7 +206,20 @@ def group_name(raw: str, labels: dict[str, str]) -> str:
     return f"Branch {int(segment.group('branch')) + 1}"
 
 
+_CONSENSUS = {"propose": "proposal", "member": "member", "elect": "election"}
+
+
 def sub_name(sub: str) -> str:
+    first, _, rest = sub.partition("/")
+    if first.startswith("term-") and first[5:].isdigit() and rest:
+        # A consensus node's sub-steps: term-t/propose, term-t/member-i, term-t/elect[-i].
+        kind, _, number = rest.partition("-")
+        what = _CONSENSUS.get(kind, rest.replace("-", " "))
+        if number.isdigit():
+            what = (
+                f"{what} vote {int(number) + 1}" if kind == "elect" else f"{what} {int(number) + 1}"
+            )
+        return f"term {first[5:]} · {what}"
     last = sub.rsplit("/", 1)[-1]
     words = {"turn": "turn", "select": "choosing the speaker", "human": "a person's turn"}
     kind, _, number = last.partition("-")

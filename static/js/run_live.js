@@ -86,6 +86,8 @@
         if (event.html !== undefined) body.innerHTML = event.html; // sanitized by the server
         else body.textContent = data.text || "";
         item.appendChild(body);
+        // A limit (a budget, the time limit) stopped the answer: what came is kept, marked.
+        if (data.stopped) item.appendChild(el("div", "tl-meta tl-warning", "✂ cut short — " + data.stopped));
         var meta = [];
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
@@ -115,6 +117,20 @@
         item = el("li", "tl-item tl-note", "⑂ route: " + (data.route || "") + (data.why ? " (" + data.why + ")" : ""));
       } else if (event.kind === "vote") {
         item = el("li", "tl-item tl-note", "☑ " + (data.voter || data.agent || "voter") + " votes " + (data.option || JSON.stringify(data)));
+      } else if (event.kind === "proposal") {
+        item = el("li", "tl-item tl-note" + (data.failed ? " tl-warning" : ""), data.failed
+          ? "✕ term " + data.term + ": " + (data.proposer || "the proposer") + " failed (" + (data.error || "no proposal") + ")"
+          : "✎ term " + data.term + ": " + (data.proposer || "the proposer") + " proposes");
+      } else if (event.kind === "ballot") {
+        item = el("li", "tl-item tl-note", (data.decision === "accept" ? "✓ " : data.decision === "reject" ? "✗ " : "· ") + (data.member || "member") + " " + (data.decision === "abstain" ? "abstains" : data.decision + "s") + (data.reason ? ": " + short(data.reason) : ""));
+      } else if (event.kind === "election") {
+        item = el("li", "tl-item tl-note", data.elected
+          ? "↻ " + data.elected + " is elected to propose"
+          : "↻ " + (data.voter || "a member") + (data.candidate ? " votes for " + data.candidate : " casts no valid vote"));
+      } else if (event.kind === "consensus") {
+        item = el("li", "tl-item tl-note", data.committed
+          ? "■ committed in term " + data.term + " (" + (data.proposer || "") + "'s proposal)"
+          : "■ no agreement after " + (data.log ? data.log.length : "?") + " terms; the last proposal is handed on");
       } else if (event.kind === "human_request") {
         item = el("li", "tl-item tl-note", "? waiting for a person: " + (data.prompt || ""));
       } else if (event.kind === "node_finished") {
@@ -134,7 +150,22 @@
       }
       item.dataset.seq = event.seq;
       item.dataset.kind = event.kind;
+      item.id = "event-" + event.seq;
+      linkCorrelated(item, data.correlation_id, event.seq);
       appendItem(item);
+    }
+
+    // A tool's result, a hand-off's acceptance and a person's answer share a correlation id
+    // with the event they answer: the reply links back to it.
+    var opened = {};
+    function linkCorrelated(item, correlation, seq) {
+      if (typeof correlation !== "string" || !/^(tool|handoff|ask):/.test(correlation)) return;
+      item.dataset.correlation = correlation;
+      var first = opened[correlation];
+      if (first === undefined || first === seq) { opened[correlation] = seq; return; }
+      var link = el("a", "tl-reply-link small muted", "↩ answers #" + first);
+      link.href = "#event-" + first;
+      item.appendChild(link);
     }
 
     function renderDelta(message) {
@@ -187,7 +218,7 @@
       var region = document.getElementById("run-state");
       if (region && ["running", "succeeded", "failed", "cancelled", "waiting"].indexOf(message.status) >= 0 && window.htmx) {
         // The server-rendered state (nodes, totals, the waiting form) catches up at once.
-        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes,#run-steps", swap: "outerHTML" });
+        window.htmx.ajax("GET", window.location.pathname, { target: "#run-state", select: "#run-state", selectOOB: "#run-nodes,#run-steps,#run-decisions", swap: "outerHTML" });
       }
     }
 

@@ -209,6 +209,12 @@ TABLE: dict[str, Row] = {
         "post", {**OWNER_ONLY_POST, OWNER: 302}, _ws, {"mode": "days", "days": "30"}
     ),
     "monitoring_overview": Row("get", CURRENT),
+    "monitoring_fleet": Row("get", CURRENT),
+    "monitoring_capacity": Row("get", CURRENT),
+    # With nothing to plan, editors are told so; viewers may not pull models.
+    "monitoring_capacity_apply": Row(
+        "post", {**EDITORS_HERE, OUTSIDER: 400, EDITOR: 400, OWNER: 400}
+    ),
     "dashboards": Row("get", CURRENT),
     "dashboard_report": Row("get", CURRENT, lambda p: {"fmt": "csv"}),
     "agent_dashboard": Row("get", SEE_OBJECT, _agent),
@@ -222,6 +228,9 @@ TABLE: dict[str, Row] = {
     "budget_edit": Row("get", edit_object(200), _budget),
     "budget_delete": Row("post", edit_object(302), _budget),
     "healthz": Row("get", everyone(200)),
+    # For Prometheus: refused to every persona until a token or an allow-list is configured
+    # (tests/monitoring/test_prometheus.py covers both).
+    "metrics": Row("get", everyone(403)),
     "signup": Row("get", {ANON: 200, OUTSIDER: 302, VIEWER: 302, EDITOR: 302, OWNER: 302}),
     "signup_sent": Row("get", everyone(200)),
     "signup_confirm": Row(

@@ -1480,3 +1480,20 @@ def test_an_agent_told_to_say_terminate_does() -> None:
     assert told.endswith("TERMINATE")
     assert "TERMINATE" not in first_turn, "a moderator hears both sides before ending the chat"
     assert "TERMINATE" not in plain
+
+
+@pytest.mark.asyncio
+async def test_ollama_show_describes_a_model_the_node_has(server: RunningServer) -> None:
+    server.set_script({"models": ["llama3.1:8b"]})
+    status, _, raw = await call(server, "/api/show", {"model": "llama3.1:8b"})
+    assert status == 200
+    shown = json.loads(raw)
+    assert shown["details"]["parameter_size"] == "8.0B"
+    assert shown["details"]["quantization_level"] == "Q4_K_M"
+    info = shown["model_info"]
+    assert info["general.architecture"] == "llama"
+    assert info["llama.block_count"] == 32 and info["llama.attention.head_count_kv"] == 8
+    status, _, raw = await call(server, "/api/show", {"model": "qwen2.5:7b"})
+    assert status == 404 and json.loads(raw) == {"error": "model 'qwen2.5:7b' not found"}
+    status, _, _ = await call(server, "/api/show", {})
+    assert status == 400

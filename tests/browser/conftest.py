@@ -111,3 +111,28 @@ def screenshot(page: Any, name: str, *, theme: str | None = None) -> Path:
     # tag would do it too, but the Content-Security-Policy refuses inline styles.)
     page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """A browser test that fails while a worker ran its runs says where those runs stood and what
+    the worker printed: a transcript that never finished is otherwise only a locator timeout."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    worker = getattr(item, "funcargs", {}).get("worker")
+    if worker is None:
+        return
+    try:
+        from workflows.models import Run
+
+        runs = "\n".join(
+            f"run {run.pk} {run.status} {run.reason!r} steps="
+            + ",".join(f"{step.key}:{step.status}" for step in run.steps.all())
+            for run in Run.objects.order_by("created_at").prefetch_related("steps")
+        )
+    except Exception as error:  # noqa: BLE001 - a report, not a test: say why it is missing
+        runs = f"(the runs could not be read: {error!r})"
+    text = f"{runs or '(no runs)'}\n--- worker log\n{worker.log()}"
+    report.sections.append(("runs and worker", text))

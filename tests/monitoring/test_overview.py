@@ -90,3 +90,73 @@ def test_workers_from_before_a_restart_are_folded_into_history(
     assert earlier.count('data-testid="worker-row"') == 20
     assert "celery@yesterday-0" in earlier and "celery@yesterday-24" not in earlier
     assert "The 20 most recent are shown." in earlier
+
+
+def test_a_worker_whose_process_ended_here_goes_to_history_at_once(
+    personas: Personas, client_for
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    now = timezone.now()
+    Worker.objects.create(
+        name="celery@killed",
+        kind="celery",
+        hostname=socket.gethostname(),
+        pid=ended.pid,
+        started_at=now - timedelta(minutes=3),
+        last_seen_at=now - timedelta(minutes=1),
+    )
+    content = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
+    current, _, earlier = content.partition('data-testid="workers-earlier"')
+    assert "celery@killed" not in current
+    assert "celery@killed" in earlier and "ended without goodbye" in earlier
+
+
+def test_live_workers_show_their_figures_and_sparklines(personas: Personas, client_for) -> None:
+    now = timezone.now()
+    minute = int(now.timestamp() // 60 * 60)
+    Worker.objects.create(
+        name="celery@busy",
+        kind="celery",
+        hostname="h",
+        pid=7,
+        started_at=now - timedelta(hours=2),
+        last_seen_at=now,
+        rss_bytes=200 * 2**20,
+        cpu_percent=12,
+        open_files=33,
+        threads=9,
+        runs_in_flight=42,
+        runs_capacity=300,
+        loop_lag_ms=1.5,
+        history={
+            "hour": [[minute - 120, 5.0, 180.0, 10, 0.5], [minute, 12.0, 200.0, 42, 1.5]],
+            "day": [[int(now.timestamp() // 900 * 900), 8.0, 200.0, 42, 1.5]],
+        },
+    )
+    client = client_for(personas.viewer)
+    content = client.get(reverse("monitoring_overview")).content.decode()
+    assert "42 of 300" in content and "1.5 ms" in content and "33 · 9" in content
+    assert "Runs in flight: from 10 to 42, now 42" in content
+    assert 'class="sparkline"' in content
+    day = client.get(reverse("monitoring_overview") + "?span=day").content.decode()
+    # The day's ring has one quarter-hour point: a dot, not a line.
+    assert "<circle" in day
+    refused = client.get(reverse("monitoring_overview") + "?span=week")
+    assert refused.status_code == 400
+    assert "last hour (span=hour) or day (span=day)" in refused.content.decode()
+
+
+def test_the_embedded_mode_says_queues_are_not_used_and_describes_the_database(
+    personas: Personas, client_for, settings
+) -> None:
+    settings.EXECUTION_MODE = "embedded"
+    settings.REDIS_URL = ""
+    content = client_for(personas.viewer).get(reverse("monitoring_overview")).content.decode()
+    queues = content.split('data-testid="queues"')[1].split("</div>")[0]
+    assert "not used" in queues and "runs start in-process" in queues
+    assert "Connections" in content and "Size" in content

@@ -222,3 +222,32 @@ def test_an_imported_autogen_team_resubmits_unchanged(node: dict[str, Any]) -> N
     config = form_for(node, post_of(form_for(node))).config()
     assert config is not None
     assert {key: config.get(key) for key in node["config"]} == node["config"]
+
+
+def test_a_consensus_form_picks_a_proposer_and_members() -> None:
+    node = {"id": "agree", "type": "consensus", "label": "", "config": {}}
+    form = form_for(node)
+    assert form.fields["proposer_agent_id"].label == "Proposer"
+    assert "the proposer is not one" in form.fields["members"].help_text
+    post = {
+        "proposer_agent_id": "a1",
+        "members": ["a2", "a3"],
+        "task": "{{ input }}",
+        "quorum": "unanimous",
+        "max_terms": "4",
+        "election": "vote",
+        "on_no_consensus": "fail",
+        "error_action": "fail",
+        "error_retries": "0",
+        "error_backoff_s": "1",
+    }
+    assert form_for(node, post).config() == {
+        "proposer_agent_id": "a1",
+        "members": ["a2", "a3"],
+        "quorum": "unanimous",
+        "max_terms": 4,
+        "election": "vote",
+    }
+    refused = form_for(node, {**post, "members": ["a1", "a2"]})
+    assert refused.config() is None
+    assert "the proposer is not also a member" in str(refused.errors)

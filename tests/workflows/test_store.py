@@ -15,6 +15,7 @@ from django.utils import timezone
 from agents.models import LedgerEntry
 from tests.conftest import Personas
 from workflows.engine.contracts import EventDraft, LeaseLost, StepRecord
+from workflows.engine.envelope import ENVELOPE
 from workflows.models import Run, RunEvent, Step
 from workflows.services.lease import run_lease_acquire
 from workflows.services.runs import run_start
@@ -76,7 +77,17 @@ def test_a_completed_step_is_stored_with_its_events_variables_and_totals(leased:
         {"findings": "facts"},
     )
     events = list(RunEvent.objects.filter(run=leased).values_list("seq", "kind", "data"))
-    assert events == [(1, "message", {"text": "one"}), (2, "message", {"text": "two"})]
+    assert [(seq, kind, data["text"]) for seq, kind, data in events] == [
+        (1, "message", "one"),
+        (2, "message", "two"),
+    ]
+    # Every event carries its envelope: what it is, who sent it, what it answers.
+    assert {name: events[0][2][name] for name in ENVELOPE} == {
+        "type": "message",
+        "sender": "research",
+        "receiver": None,
+        "correlation_id": "step:research",
+    }
     leased.refresh_from_db()
     assert leased.variables["findings"] == "facts"
     assert (leased.last_seq, leased.steps_completed, leased.model_calls) == (2, 1, 2)
@@ -126,9 +137,10 @@ def test_a_duplicate_completion_stores_nothing(leased: Run) -> None:
         1,
         "first",
     )
-    assert list(RunEvent.objects.filter(run=leased).values_list("data", flat=True)) == [
-        {"text": "first"}
+    texts = [
+        data["text"] for data in RunEvent.objects.filter(run=leased).values_list("data", flat=True)
     ]
+    assert texts == ["first"]
 
 
 def test_parallel_completions_number_every_event_and_keep_every_variable(leased: Run) -> None:

@@ -11,16 +11,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from workflows.engine.envelope import enveloped
+
 
 @dataclass(frozen=True)
 class EventDraft:
-    """Something that happened, to be stored and shown on the run page."""
+    """Something that happened, to be stored and shown on the run page.
+
+    Its data always carries the envelope (type, sender, receiver, correlation_id), derived from
+    the kind and the data unless the data sets them: `workflows.engine.envelope`."""
 
     # "message" | "tool_call" | "tool_result" | "handoff" | "router_decision" | "vote" | "state"
     # | "human_request" | "node_started" | "node_finished" | "node_failed" | "node_skipped" | "log"
     kind: str
     data: Mapping[str, Any]  # JSON-ready
     step_key: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", enveloped(self.kind, self.data, self.step_key))
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,8 @@ class AgentReply:
     retries: int = 0
     fallbacks: int = 0
     unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
+    # Why a limit (a budget, the time limit) cut the answer short; "" when it did not.
+    stopped: str = ""
 
 
 class AgentRunner(Protocol):
@@ -135,7 +145,8 @@ class AgentRunner(Protocol):
 
     # One agent turn with its own tool loop; `extra_tools` are function specs the runner must NOT
     # execute but return in `tool_calls` (hand-offs); `instructions` is appended to the system
-    # message.
+    # message. `allowance` (agents.llm.allowance.Allowance): the run's limits over its calls,
+    # to which the runner adds the agent's own.
     async def turn(
         self,
         *,
@@ -146,6 +157,7 @@ class AgentRunner(Protocol):
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Any = None,
     ) -> AgentReply: ...
 
 
@@ -156,7 +168,7 @@ class ToolRunner(Protocol):
 
 
 class SubworkflowRunner(Protocol):
-    # The child's output; raises RunFailed.
+    # The child's output, of any type; raises RunFailed, or SubrunWaiting while the child waits.
     async def run(
         self,
         *,
@@ -206,3 +218,14 @@ class RunFailed(Exception):
 
 class RunWaiting(Exception):
     """Raised inside the engine when a human step must wait; `run()` then returns WAITING."""
+
+
+class SubrunWaiting(RunWaiting):
+    """Raised by a SubworkflowRunner: the child run waits (for a person, or still runs in
+    another worker). The parent waits with it, showing `request` (the child's question, or
+    kind "subrun" when there is nothing to answer), and resumes when the child moves on."""
+
+    def __init__(self, child_run_id: str, request: Mapping[str, Any]) -> None:
+        super().__init__(child_run_id)
+        self.child_run_id = child_run_id
+        self.request = dict(request)

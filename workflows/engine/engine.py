@@ -8,7 +8,8 @@ keys come only from graph positions, so a resumed run meets the same keys in the
   `node[b]` inside branch b (edge order) of a parallel node; suffixes compose in walking order.
 * Team sub-steps: `chat/turn-n` (an agent's turn, or a person member's answer),
   `chat/select-n` and its retries `chat/select-n/retry-k` (llm selector), `chat/human-n`,
-  `desk/agent-i-n`, `desk/human-n` (a hand-off to the user), `poll/voter-i`, `poll/chair`; the
+  `desk/agent-i-n`, `desk/human-n` (a hand-off to the user), `poll/voter-i`, `poll/chair`,
+  `agree/term-t/propose`, `agree/term-t/member-i`, `agree/term-t/elect[-i]` (consensus); the
   team node's own key then records its result, so a replay of a finished team node skips it
   whole. Budget pauses wait on `budget@n` (n-th budget's worth).
 
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from a2a_site.tracing import step_span
+from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.redaction import redact_secrets
 from workflows.engine.contracts import (
     AgentReply,
@@ -74,6 +77,7 @@ from workflows.engine.nodes import (
     Scope,
     StepDone,
     basic,  # noqa: F401  (registers executors)
+    consensus,  # noqa: F401
     flow,  # noqa: F401
     human,  # noqa: F401
     output_update,
@@ -139,6 +143,7 @@ class Engine:
         )
         try:
             reached = await ctx.walk(ctx.start_id, Scope())
+            ctx.stop_at_limit()
             return RunOutcome("succeeded", "", ctx.final_output(reached))
         except RunWaiting:
             return RunOutcome("waiting", "Waiting for a person")
@@ -191,6 +196,10 @@ class RunContext:
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)
     waits_requested: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)
+    # The run's token and cost budgets as limits over every call (agents/llm/allowance.py).
+    spend_limits: tuple[SpendLimit, ...] = ()
+    # Why a limit cut an answer short: the run stops at its next check (or its end).
+    limit_stop: str = ""
 
     def __post_init__(self) -> None:
         self.graph = graph_load(dict(self.snapshot.graph))
@@ -215,6 +224,37 @@ class RunContext:
         settings = self.snapshot.graph.get("settings")
         has_own = isinstance(settings, Mapping) and "max_steps" in settings
         self.max_steps = self.graph.settings.max_steps if has_own else self.engine.max_steps_default
+        self.spend_limits = self.run_spend_limits()
+
+    def run_spend_limits(self) -> tuple[SpendLimit, ...]:
+        """The run's budgets as limits over its calls: what is left of them, counting one more
+        budget's worth for each approval a person gave to go on (see `check_control`)."""
+        snapshot = self.snapshot
+        pause = snapshot.budget_action == "pause"
+        approved = 0
+        while is_approval(snapshot.answers.get(f"budget@{approved + 1}")):
+            approved += 1
+        limits = []
+        if snapshot.token_budget is not None:
+            left = snapshot.token_budget * (approved + 1) - snapshot.tokens_used
+            label = f"The run's token budget of {snapshot.token_budget}"
+            limits.append(SpendLimit(label, tokens=left, key="budget", pause=pause))
+        if snapshot.cost_budget is not None:
+            left_cost = snapshot.cost_budget * (approved + 1) - snapshot.cost_used
+            label = f"The run's cost budget of ${snapshot.cost_budget}"
+            limits.append(SpendLimit(label, cost=left_cost, key="budget", pause=pause))
+        return tuple(limits)
+
+    def allowance(self) -> Allowance | None:
+        """The limits over the next call: the run's budgets and what is left of its time."""
+        deadline = self.snapshot.deadline
+        if deadline is None and not self.spend_limits:
+            return None
+        at = None
+        if deadline is not None:
+            at = asyncio.get_running_loop().time() + (deadline - self.engine.clock())
+        reason = f"Run timed out after {self.graph.settings.timeout_s} s"
+        return Allowance(self.spend_limits, at, reason)
 
     @property
     def run_id(self) -> str:
@@ -360,7 +400,8 @@ class RunContext:
             self.replay(done)
             return done
         try:
-            return await self._execute(key, node, step_input, work)
+            with step_span(self.run_id, key, node.id, node.type, self.attempts.get(key, 0) + 1):
+                return await self._execute(key, node, step_input, work)
         except LeaseLost:
             # Siblings still in flight must not write either.
             self.lease_lost = True
@@ -487,7 +528,10 @@ class RunContext:
             extra_tools=extra_tools,
             response_schema=response_schema,
             on_delta=on_delta,
+            allowance=self.allowance(),
         )
+        if reply.stopped and not self.limit_stop:
+            self.limit_stop = reply.stopped
         return reply, name
 
     async def agent_name(self, agent_id: str) -> str:
@@ -508,6 +552,7 @@ class RunContext:
         snapshot = self.snapshot
         if snapshot.deadline is not None and self.engine.clock() >= snapshot.deadline:
             raise RunStop("failed", f"Run timed out after {self.graph.settings.timeout_s} s")
+        self.stop_at_limit()
         tokens = max(control.tokens_used, snapshot.tokens_used + self.tokens_live)
         cost = max(control.cost_used, snapshot.cost_used + self.cost_live)
         reasons: list[str] = []
@@ -534,6 +579,14 @@ class RunContext:
             await self.wait(key, {"kind": "approval", "prompt": f"{reason}. Continue?"})
         if not is_approval(snapshot.answers[key]):
             raise RunStop("failed", f"{reason}; continuing was rejected")
+
+    def stop_at_limit(self) -> None:
+        """A limit cut an answer short: the run ends there, failed with the reason — unless
+        the run's budgets ask a person (pause), who is asked at its next call instead."""
+        if self.limit_stop and (
+            self.snapshot.budget_action != "pause" or "timed out" in self.limit_stop
+        ):
+            raise RunStop("failed", self.limit_stop)
 
     async def spend_stopped(self, stop: SpendStop) -> None:
         """A budget over the run has no headroom: fail the run with its reason, or ask a person.

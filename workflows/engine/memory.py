@@ -23,6 +23,7 @@ from workflows.engine.contracts import (
     RunFailed,
     RunSnapshot,
     StepRecord,
+    SubrunWaiting,
 )
 
 
@@ -252,6 +253,7 @@ class ScriptedAgents:
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
+        allowance: Any = None,
     ) -> AgentReply:
         call = AgentCall(
             agent_id, step_key, list(history), instructions, extra_tools, response_schema
@@ -303,7 +305,8 @@ class EchoTools:
 
 
 class ScriptedSubworkflows:
-    """A SubworkflowRunner returning fixed outputs per workflow id (a RunFailed is raised)."""
+    """A SubworkflowRunner returning fixed outputs per workflow id (a RunFailed or a
+    SubrunWaiting is raised)."""
 
     def __init__(self, outputs: Mapping[str, Any] | None = None) -> None:
         self.outputs = dict(outputs or {})
@@ -328,7 +331,7 @@ class ScriptedSubworkflows:
             }
         )
         output = self.outputs.get(workflow_id, {"echo": dict(inputs)})
-        if isinstance(output, RunFailed):
+        if isinstance(output, RunFailed | SubrunWaiting):
             raise output
         return output
 

@@ -92,13 +92,35 @@ def ledger_totals() -> dict[str, Any]:
         summed = Subquery(rows.annotate(total=aggregate).values("total"), output_field=field)
         return Coalesce(summed, Value(zero), output_field=field)
 
+    # Its sub-runs' totals, which include theirs in turn: a run's totals are what it cost,
+    # its sub-workflows included, while each ledger row stays the child's (read once).
+    kids = Run.objects.filter(parent_id=OuterRef("pk")).order_by().values("parent_id")
+
+    def of_kids(name: str, field: models.Field[Any, Any], zero: Any) -> Any:
+        summed = Subquery(kids.annotate(total=Sum(name)).values("total"), output_field=field)
+        return Coalesce(summed, Value(zero), output_field=field)
+
     decimal: models.DecimalField[Any, Any] = models.DecimalField(max_digits=14, decimal_places=8)
+    big: models.BigIntegerField[Any, Any] = models.BigIntegerField()
+    small: models.IntegerField[Any, Any] = models.IntegerField()
     return {
-        "prompt_tokens": total(Sum("prompt_tokens"), models.BigIntegerField(), 0),
-        "completion_tokens": total(Sum("completion_tokens"), models.BigIntegerField(), 0),
-        "cost": total(Sum("cost"), decimal, Decimal(0)),
-        "model_calls": total(Count("pk"), models.IntegerField(), 0),
+        "prompt_tokens": total(Sum("prompt_tokens"), big, 0) + of_kids("prompt_tokens", big, 0),
+        "completion_tokens": total(Sum("completion_tokens"), big, 0)
+        + of_kids("completion_tokens", big, 0),
+        "cost": total(Sum("cost"), decimal, Decimal(0)) + of_kids("cost", decimal, Decimal(0)),
+        "model_calls": total(Count("pk"), small, 0) + of_kids("model_calls", small, 0),
     }
+
+
+def run_ancestors_totals_refresh(run_id: Any) -> None:
+    """A sub-run's usage changed: its parent's totals (and theirs, up the tree) follow, so a
+    parent waiting on its child shows what the child spends while it spends it."""
+    parent_id = Run.objects.filter(pk=run_id).values_list("parent_id", flat=True).first()
+    seen: set[Any] = set()
+    while parent_id is not None and parent_id not in seen:
+        seen.add(parent_id)
+        Run.objects.filter(pk=parent_id).update(**ledger_totals())
+        parent_id = Run.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
 
 
 def ledger_close_orphans(run_id: Any) -> int:
@@ -195,4 +217,5 @@ def run_finish(
     if ended:
         # What the run said becomes searchable in the history once it stops.
         run_search_refresh(run_id)
+        run_ancestors_totals_refresh(run_id)
     return ended

@@ -25,6 +25,7 @@ from workflows.services.lease import (
     ledger_totals,
     run_cancel_unattended,
 )
+from workflows.services.subruns import subrun_settle
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,12 @@ def runs_reap() -> ReapReport:
                 report.resumed.append(run_id)
                 transaction.on_commit(partial(dispatch_run, run_id))
     for run in Run.objects.filter(status=RunStatus.WAITING).only("pk", "waiting_request"):
-        if _human_timed_out(run.waiting_request or {}, now) and _resume_timed_out(run, now):
+        request = run.waiting_request or {}
+        if request.get("child_run_id"):
+            # Waiting on its sub-run: a wake-up lost to a crash is made up for here.
+            if subrun_settle(run.pk):
+                report.resumed.append(run.pk)
+        elif _human_timed_out(request, now) and _resume_timed_out(run, now):
             report.resumed.append(run.pk)
     stale = now - timedelta(seconds=settings.RUN_QUEUED_REDISPATCH_SECONDS)
     for run_id, cancel_requested in Run.objects.filter(

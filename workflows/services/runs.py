@@ -12,10 +12,18 @@ from django.utils import timezone
 from a2a_site.accounts.models import User
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
-from workflows.models import LaunchedVia, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import (
+    TERMINAL_STATUSES,
+    LaunchedVia,
+    Run,
+    RunStatus,
+    Workflow,
+    WorkflowVersion,
+)
 from workflows.search import search_text_of
 from workflows.services.dispatch import dispatch_run
 from workflows.services.lease import run_cancel_unattended
+from workflows.services.subruns import subrun_answer_target, subrun_settle
 from workflows.spend_gate import LaunchRefused, launch_refusal
 
 
@@ -93,17 +101,33 @@ def run_cancel(*, run: Run, user: User | None) -> Run:
         )
     if stopped:
         _announce(run.pk, RunStatus.CANCELLED, reason)
+    # Its sub-runs are part of it: one waiting for a person must not wait on for ever.
+    for child in Run.objects.filter(parent_id=run.pk).exclude(status__in=TERMINAL_STATUSES):
+        run_cancel(run=child, user=user)
     run.refresh_from_db()
     return run
 
 
 def run_answer(*, run: Run, step_key: str, answer: Any, user: User | None) -> Run:
-    """A person's answer to a waiting run's question; the run continues from where it waited."""
+    """A person's answer to a waiting run's question; the run continues from where it waited.
+
+    A parent waiting on its sub-workflow's question passes the answer to the child, which goes
+    on; the parent stays waiting until the child stops (`workflows.services.subruns`)."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         waiting = locked.waiting_request or {}
         if locked.status != RunStatus.WAITING or waiting.get("step_key") != step_key:
             raise ValidationError("This run is not waiting for that answer any more.")
+        target = subrun_answer_target(waiting)
+        if target is not None:
+            if waiting.get("kind") == "subrun":
+                raise ValidationError(
+                    "Its sub-workflow is still working: there is nothing to answer yet."
+                )
+            child, child_key = target
+            run_answer(run=child, step_key=child_key, answer=answer, user=user)
+            run.refresh_from_db()
+            return run
         locked.answers = {**locked.answers, step_key: answer}
         if user is not None:
             name = user.get_full_name() or user.get_username()
@@ -116,6 +140,10 @@ def run_answer(*, run: Run, step_key: str, answer: Any, user: User | None) -> Ru
         )
         run_id = locked.pk
         transaction.on_commit(lambda: dispatch_run(run_id))
+        parent_id = locked.parent_id
+        if parent_id is not None:
+            # The parent showing this question shows that it was answered.
+            transaction.on_commit(lambda: subrun_settle(parent_id))
     run.refresh_from_db()
     return run
 

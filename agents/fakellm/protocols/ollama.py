@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.ollama_models import Architecture, architecture_of
+
 from .base import (
     CUT,
     ChatRequest,
@@ -160,25 +162,69 @@ def broken_frame(req: ChatRequest, plan: ReplyPlan) -> bytes:
     return b'{"model":' + dumps(req.model) + b',"message":{"role":"assistant","content":"\n'
 
 
+# Bits per weight of the quantizations the fake serves (as llama.cpp's quantize tool states them).
+_BITS = {"Q4_K_M": 4.84, "Q4_0": 4.5, "Q8_0": 8.5, "F16": 16.0}
+# A model the catalogue does not know is served with llama3.2's shape, so every name answers.
+_DEFAULT_SHAPE = "llama3.2:3b"
+
+
+def shape_of(name: str) -> Architecture:
+    found = architecture_of(name)
+    if found is not None:
+        return found
+    default = architecture_of(_DEFAULT_SHAPE)
+    assert default is not None
+    return default
+
+
 def model_entry(name: str, modified_at: str) -> dict[str, Any]:
-    """A `/api/tags` entry; size and digest derive from the name so they stay stable."""
+    """A `/api/tags` entry; its figures follow the model's published shape (or llama3.2's), and
+    its digest derives from the name, so they stay stable."""
     digest = hashlib.sha256(name.encode()).hexdigest()
+    shape = shape_of(name)
     leading = _FAMILY_RE.match(name.rsplit("/", 1)[-1].lower())
-    family = leading.group(0) if leading else "llama"
+    family = shape.family if architecture_of(name) else (leading.group(0) if leading else "llama")
     return {
         "name": name,
         "model": name,
         "modified_at": modified_at,
-        "size": 1_000_000_000 + int(digest[:6], 16) * 100,
+        "size": int(shape.parameters * _BITS.get(shape.quantization, 4.84) / 8),
         "digest": digest,
         "details": {
             "parent_model": "",
             "format": "gguf",
             "family": family,
             "families": [family],
-            "parameter_size": "3.2B",
-            "quantization_level": "Q4_K_M",
+            "parameter_size": shape.parameter_size,
+            "quantization_level": shape.quantization,
         },
+    }
+
+
+def show_body(name: str, modified_at: str) -> dict[str, Any]:
+    """`POST /api/show`: the details and the GGUF metadata a planner reads (`model_info`)."""
+    shape = shape_of(name)
+    entry = model_entry(name, modified_at)
+    arch = shape.family
+    return {
+        "license": "",
+        "modelfile": f"FROM {name}\n",
+        "parameters": "",
+        "template": "{{ .Prompt }}",
+        "details": entry["details"],
+        "model_info": {
+            "general.architecture": arch,
+            "general.parameter_count": shape.parameters,
+            f"{arch}.block_count": shape.layers,
+            f"{arch}.context_length": shape.context,
+            f"{arch}.embedding_length": shape.embedding,
+            f"{arch}.attention.head_count": shape.heads,
+            f"{arch}.attention.head_count_kv": shape.kv_heads,
+            f"{arch}.attention.key_length": shape.key_length,
+            f"{arch}.attention.value_length": shape.key_length,
+        },
+        "capabilities": ["completion", "tools"],
+        "modified_at": modified_at,
     }
 
 

@@ -57,6 +57,13 @@ export function nodeSummary(type: string, config: Config, catalog: Catalog, labe
     }
     case 'vote':
       return `${list(config.voters).length} voters · ${String(config.quorum ?? 'majority').replace(/_/g, ' ')}`;
+    case 'consensus': {
+      const members = list(config.members).length;
+      const proposer = agentName(catalog, config.proposer_agent_id);
+      const quorum = config.quorum === 'k_of_n' ? `${String(config.k ?? '?')} of ${members}` : String(config.quorum ?? 'majority');
+      if (!proposer) return 'Choose a proposer';
+      return `${proposer} proposes · ${members} member${members === 1 ? '' : 's'} · ${quorum} · ${String(config.max_terms ?? 3)} terms`;
+    }
     case 'human':
       return config.kind === 'approval' ? 'Approval' : 'Input';
     case 'join':

@@ -12,6 +12,7 @@ const PATHS: Record<string, string> = {
   group_chat: 'M4 5h11v8H8l-4 3zM9 16h7l4 3v-9h-2',
   handoff: 'M4 8h13l-3-3M20 16H7l3 3',
   vote: 'M5 12l4 4 10-10M5 20h14',
+  consensus: 'M12 3l2.5 5 5.5.8-4 3.9.9 5.5-4.9-2.6-4.9 2.6.9-5.5-4-3.9 5.5-.8zM9.5 12l2 2 3.5-3.5',
   human: 'M12 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM5 20c1-4 4-6 7-6s6 2 7 6',
   tool: 'M14 6a4 4 0 0 0 5 5l-9 9-4-4 9-9a4 4 0 0 0-1-1z',
   subworkflow: 'M4 4h7v7H4zM13 13h7v7h-7zM11 7.5h4.5V13',

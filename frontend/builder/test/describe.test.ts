@@ -26,3 +26,17 @@ describe('an agent node names its agent once', () => {
     expect(nodeSummary('agent', {}, catalog, 'x')).toBe('Choose an agent');
   });
 });
+
+describe('a consensus node says who proposes and what commits', () => {
+  it('names the proposer, the members, the quorum and the terms', () => {
+    const config = { proposer_agent_id: 'a-2', members: ['a-1', 'x'], quorum: 'unanimous', max_terms: 4 };
+    expect(nodeSummary('consensus', config, catalog)).toBe('Writer proposes · 2 members · unanimous · 4 terms');
+    expect(nodeSummary('consensus', { ...config, quorum: 'k_of_n', k: 1, max_terms: undefined }, catalog)).toBe(
+      'Writer proposes · 2 members · 1 of 2 · 3 terms',
+    );
+  });
+
+  it('asks for a proposer first', () => {
+    expect(nodeSummary('consensus', { members: [] }, catalog)).toBe('Choose a proposer');
+  });
+});

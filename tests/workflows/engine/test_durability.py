@@ -110,6 +110,12 @@ def vote() -> dict[str, Any]:
     return chain(agent("prep", "dee"), poll, output="decision", variables=[var("decision")])
 
 
+def consensus() -> dict[str, Any]:
+    # Term 1 rejected, term 2's proposer fails, Cy (most acceptances) is elected and commits.
+    agree = node("agree", "consensus", 0, 0, proposer_agent_id="ann", members=["bob", "cy", "dee"])
+    return chain(agree, agent("after", "sel"))
+
+
 def handoff() -> dict[str, Any]:
     desk = node("desk", "handoff", 0, 0, agents=["ann", "bob", "cy"], start_agent="ann")
     return chain(desk, agent("after", "dee"))
@@ -122,6 +128,12 @@ def scripted(call: AgentCall) -> Any:
         return Scripted("to Cy", tool_calls=[transfer_call("Cy")])
     if call.step_key.startswith("poll/voter-"):
         return '{"option": "yes", "reason": "fine"}'
+    if call.step_key == "agree/term-2/propose":
+        return RuntimeError("the proposer's provider is down")
+    if call.step_key in ("agree/term-1/member-0", "agree/term-1/member-2"):
+        return '{"decision": "reject", "reason": "too vague"}'
+    if "/member-" in call.step_key:
+        return '{"decision": "accept", "reason": "fine"}'
     return f"{NAMES[call.agent_id]} @ {call.step_key}"
 
 
@@ -132,6 +144,7 @@ SHAPES = {
     "chat": (group_chat, 5),
     "vote": (vote, 4),
     "handoff": (handoff, 4),
+    "consensus": (consensus, 9),
 }
 CASES = [(name, point) for name, (_, calls) in SHAPES.items() for point in range(1, calls + 1)]
 

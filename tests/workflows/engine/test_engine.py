@@ -443,7 +443,18 @@ async def test_the_transcript_names_who_answered_and_says_what_they_decided(harn
     await harness.run()
 
     (answer,) = [event.data for event in harness.events(kind="message") if event.data.get("role")]
-    assert answer == {"agent": "olivia", "role": "human", "text": "Rejected: too long"}
+    assert answer == {
+        "agent": "olivia",
+        "role": "human",
+        "text": "Rejected: too long",
+        # The answer shares its correlation id with the question it answers.
+        "type": "message",
+        "sender": "olivia",
+        "receiver": None,
+        "correlation_id": "ask:check",
+    }
+    (asked,) = harness.events(kind="human_request")
+    assert (asked.data["correlation_id"], asked.data["receiver"]) == ("ask:check", "person")
 
 
 @pytest.mark.asyncio

@@ -8,6 +8,7 @@ import pytest
 
 from tests.workflows.engine.conftest import NAMES, Harness, agent, chain, edge, graph, node, var
 from workflows.engine import RunFailed
+from workflows.engine.contracts import SubrunWaiting
 from workflows.engine.memory import ScriptedAgents
 
 
@@ -294,8 +295,7 @@ def sub(**config: Any) -> dict[str, Any]:
             0,
             workflow_id="wf-2",
             input_mapping={"subject": "{{ topic }}", "n": "{{ n }}"},
-            output_mapping={"summary": "summary"},
-            **config,
+            **{"output_mapping": {"summary": "summary"}, **config},
         ),
         output="summary",
         variables=[var("summary"), var("n", "integer")],
@@ -333,3 +333,61 @@ async def test_a_failed_subworkflow_is_a_node_error(harness: Harness):
     harness.subworkflows.outputs["wf-2"] = RunFailed("child broke")
     outcome = await harness.run()
     assert outcome.reason == "Node 'child' failed: Sub-workflow 'wf-2' failed: child broke"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("mapping", "output", "expected"),
+    [
+        ({"*": "summary"}, "a plain text", "a plain text"),
+        ({"output": "summary"}, "a plain text", "a plain text"),
+        ({"output": "summary"}, ["a", "list"], ["a", "list"]),
+        ({"*": "summary"}, {"whole": 1}, {"whole": 1}),
+        ({"report.title": "summary"}, {"report": {"title": "deep"}}, "deep"),
+        ({"output": "summary"}, {"output": "the field"}, "the field"),
+    ],
+)
+async def test_a_subworkflow_output_of_any_type_maps_back(
+    harness: Harness, mapping: dict[str, str], output: Any, expected: Any
+):
+    harness.add(sub(output_mapping=mapping))
+    harness.subworkflows.outputs["wf-2"] = output
+    outcome = await harness.run()
+    assert outcome.status == "succeeded", outcome.reason
+    assert outcome.output == expected
+    assert not harness.events(kind="log")
+
+
+@pytest.mark.asyncio
+async def test_a_mapping_the_output_does_not_have_is_a_warning_not_a_null(harness: Harness):
+    harness.add(sub())
+    harness.subworkflows.outputs["wf-2"] = "only text"
+    outcome = await harness.run()
+    assert outcome.status == "succeeded"
+    (warning,) = harness.events(kind="log")
+    assert "(a str) has no 'summary'" in warning.data["message"]
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_child_makes_the_parent_wait_with_its_question_then_resume(
+    harness: Harness,
+):
+    run = harness.add(sub())
+    question = {"step_key": "ask", "kind": "input", "prompt": "Which angle?", "since": "x"}
+    harness.subworkflows.outputs["wf-2"] = SubrunWaiting("child-1", question)
+    outcome = await harness.run()
+    assert outcome.status == "waiting"
+    assert run.waiting["child"] == {
+        "kind": "input",
+        "prompt": "Which angle?",
+        "node_id": "child",
+        "child_run_id": "child-1",
+        "child_step_key": "ask",
+    }
+    (asked,) = harness.events(kind="human_request")
+    assert asked.data["child_run_id"] == "child-1"
+    # The child answered and finished: the parent's replay takes its output.
+    harness.subworkflows.outputs["wf-2"] = {"summary": "done"}
+    outcome = await harness.run()
+    assert outcome.status == "succeeded" and outcome.output == "done"
+    assert [call["step_key"] for call in harness.subworkflows.calls] == ["child", "child"]

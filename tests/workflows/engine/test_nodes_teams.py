@@ -295,6 +295,19 @@ async def test_agents_hand_off_with_transfer_tools(harness: Harness):
     assert '"topic": "tea"' in first.instructions
     handoffs = [(e.data["from"], e.data["to"]) for e in harness.events(kind="handoff")]
     assert handoffs == [("Ann", "Bob"), ("Bob", "Cy")]
+    # Each hand-off and the turn that accepts it share a correlation id.
+    envelopes = [
+        (e.kind, e.data["sender"], e.data["receiver"], e.data["correlation_id"])
+        for e in harness.events()
+        if e.kind in ("handoff", "message")
+    ]
+    assert envelopes == [
+        ("message", "Ann", None, "step:desk/agent-0-0"),
+        ("handoff", "Ann", "Bob", "handoff:desk/agent-0-0"),
+        ("message", "Bob", None, "handoff:desk/agent-0-0"),
+        ("handoff", "Bob", "Cy", "handoff:desk/agent-1-1"),
+        ("message", "Cy", None, "handoff:desk/agent-1-1"),
+    ]
     last_history = harness.agents.calls[2].history
     assert last_history[-1] == {
         "role": "tool",

@@ -39,6 +39,7 @@ def test_the_palette_lists_every_type_in_its_group():
         "group_chat": "Teams",
         "handoff": "Teams",
         "vote": "Teams",
+        "consensus": "Teams",
         "human": "Humans",
         "tool": "Tools",
         "subworkflow": "Flow",
@@ -206,6 +207,47 @@ def test_a_group_chat_refers_to_its_members_and_selector():
 )
 def test_a_vote_refuses_impossible_quorums_and_ties(config: dict[str, Any], match: str):
     refuses("vote", match, **config)
+
+
+COUNCIL = {"proposer_agent_id": "ann", "members": ["bob", "cy", "dee"]}
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({**COUNCIL, "quorum": "k_of_n", "k": 4}, "k is 4 but there are only 3 members"),
+        ({**COUNCIL, "quorum": "k_of_n"}, "quorum 'k_of_n' needs k"),
+        ({**COUNCIL, "k": 2}, "k only applies to quorum 'k_of_n'"),
+        ({**COUNCIL, "members": ["ann", "bob"]}, "the proposer is not also a member"),
+        ({**COUNCIL, "members": ["bob", "bob"]}, "lists each member once"),
+        ({**COUNCIL, "members": []}, "at least 1 item"),
+        ({**COUNCIL, "max_terms": 0}, "greater than or equal to 1"),
+        ({**COUNCIL, "election": "lottery"}, "'most_acceptances' or 'vote'"),
+        ({**COUNCIL, "task": "Agree on {{ the plan }}"}, "is not {{ name }}"),
+    ],
+)
+def test_a_consensus_refuses_impossible_quorums_and_members(config: dict[str, Any], match: str):
+    refuses("consensus", match, **config)
+
+
+@pytest.mark.parametrize(
+    ("quorum", "k", "needed"), [("majority", None, 2), ("unanimous", None, 3), ("k_of_n", 1, 1)]
+)
+def test_a_consensus_needs_its_quorum_of_acceptances(quorum: str, k: int | None, needed: int):
+    config = parse("consensus", **COUNCIL, quorum=quorum, k=k)
+    assert config.needed() == needed  # type: ignore[attr-defined]
+
+
+def test_a_consensus_refers_to_its_proposer_members_and_variable():
+    config = parse("consensus", **COUNCIL, output_variable="plan")
+    refs = NODE_TYPES["consensus"].references(config)
+    assert [(ref.kind, ref.id) for ref in refs] == [
+        ("agent", "ann"),
+        ("agent", "bob"),
+        ("agent", "cy"),
+        ("agent", "dee"),
+        ("variable", "plan"),
+    ]
 
 
 def test_a_vote_with_a_chair_refers_to_voters_and_chair():

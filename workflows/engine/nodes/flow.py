@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from workflows.engine.contracts import EventDraft, RunFailed, RunWaiting
+from workflows.engine.contracts import EventDraft, RunFailed, RunWaiting, SubrunWaiting
 from workflows.engine.nodes import (
     BranchResult,
     NodeError,
@@ -265,6 +265,51 @@ async def run_loop(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResul
     return NodeResult(last, "done")
 
 
+# Output-mapping keys that take the child's whole output, whatever its type (text included).
+WHOLE_OUTPUT = "*"
+OUTPUT_KEY = "output"
+
+
+def subworkflow_updates(
+    mapping: Mapping[str, str], output: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """The parent's variable updates from a child's output, and the keys that found nothing.
+
+    A key names a field of an object output (a dotted path reaches inside it); "*" takes the
+    whole output, and so does "output" when the output has no such field (a text, a number, a
+    list): a child of any type maps back."""
+    updates: dict[str, Any] = {}
+    unmatched: list[str] = []
+    for child, variable in mapping.items():
+        if child == WHOLE_OUTPUT:
+            updates[variable] = output
+            continue
+        found = lookup(child, output) if isinstance(output, Mapping) else MISSING
+        if found is MISSING and child == OUTPUT_KEY:
+            found = output
+        if found is MISSING:
+            unmatched.append(child)
+        else:
+            updates[variable] = found
+    return updates, unmatched
+
+
+def _parent_request(key: str, node: ParsedNode, waiting: SubrunWaiting) -> dict[str, Any]:
+    """What the parent shows while its child waits: the child's question, answered from either
+    run page (an answer given here goes to the child), and which child asks it."""
+    asked = {
+        name: value
+        for name, value in waiting.request.items()
+        if name not in ("step_key", "since", "timeout_s", "node_id")
+    }
+    return {
+        **asked,
+        "node_id": node.id,
+        "child_run_id": waiting.child_run_id,
+        "child_step_key": str(waiting.request.get("step_key") or ""),
+    }
+
+
 @executor("subworkflow")
 async def run_subworkflow(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResult:
     config = node.config
@@ -291,13 +336,23 @@ async def run_subworkflow(ctx: RunContext, node: ParsedNode, scope: Scope) -> No
             )
         except RunFailed as exc:
             raise NodeError(f"Sub-workflow '{config.workflow_id}' failed: {exc.reason}") from exc
-        updates = {
-            variable: output[child]
-            for child, variable in config.output_mapping.items()
-            if isinstance(output, Mapping) and child in output
-        }
-        data = {"workflow_id": config.workflow_id, "depth": depth}
-        return StepDone(output, variables=updates, events=[EventDraft("node_finished", data, key)])
+        updates, unmatched = subworkflow_updates(config.output_mapping, output)
+        events = [
+            EventDraft("node_finished", {"workflow_id": config.workflow_id, "depth": depth}, key)
+        ]
+        if unmatched:
+            shape = "an object" if isinstance(output, Mapping) else f"a {type(output).__name__}"
+            message = (
+                f"The sub-workflow's output ({shape}) has no {', '.join(map(repr, unmatched))}: "
+                f"map '{WHOLE_OUTPUT}' to take the whole output."
+            )
+            events.append(EventDraft("log", {"level": "warning", "message": message}, key))
+        return StepDone(output, variables=updates, events=events)
 
-    record = await ctx.step(key, node, {"inputs": inputs}, work)
+    try:
+        record = await ctx.step(key, node, {"inputs": inputs}, work)
+    except SubrunWaiting as waiting:
+        # The child's state is the truth: the parent waits, and the child's move wakes it.
+        await ctx.wait(key, _parent_request(key, node, waiting))
+        raise  # wait() always raises; this line is never reached
     return NodeResult(record.output, record.branch)

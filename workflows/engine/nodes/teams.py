@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from workflows.engine.contracts import EventDraft
+from workflows.engine.envelope import handoff_id
 from workflows.engine.nodes import (
     NodeError,
     NodeResult,
@@ -207,6 +208,7 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         return await _finish(ctx, node, key, task, {"handoffs": 0, "agent": names[active]})
     handoffs = 0
     turn = 0
+    accepting: str | None = None  # the hand-off the active agent's next turn accepts
     while True:
         turn_key = f"{key}/agent-{active}-{turn}"
         extra_tools = [
@@ -238,7 +240,9 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
             list(history),
             extra_tools,
             instructions,
+            accepting,
         )
+        accepting = None
         history.extend(output["messages"])
         target = output["handoff_to"]
         finished = {"handoffs": handoffs, "agent": names[active]}
@@ -283,6 +287,7 @@ async def run_handoff(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeRe
         )
         handoffs += 1
         active = target
+        accepting = handoff_id(turn_key)
         turn += 1
 
 
@@ -320,6 +325,7 @@ async def _handoff_turn(
     history: list[dict[str, Any]],
     extra_tools: list[dict[str, Any]],
     instructions: str,
+    accepting: str | None = None,
 ) -> dict[str, Any]:
     async def work() -> StepDone:
         reply, name = await ctx.agent_turn(
@@ -338,9 +344,19 @@ async def _handoff_turn(
                 call_id = str(call.get("id", ""))
                 break
         messages = reply.messages or [{"role": "assistant", "content": reply.text}]
-        events = [message_event(key, agents[active], name, reply)]
+        said = message_event(key, agents[active], name, reply)
+        if accepting is not None:
+            # This turn takes the conversation over: its message answers the hand-off.
+            said = EventDraft("message", {**said.data, "correlation_id": accepting}, key)
+        events = [said]
         if target is not None:
-            data = {"from": name, "to": names[target], "to_agent_id": agents[target]}
+            data = {
+                "from": name,
+                "to": names[target],
+                "to_agent_id": agents[target],
+                "sender": name,
+                "receiver": names[target],
+            }
             events.append(EventDraft("handoff", data, key))
         output = {
             "agent_id": agents[active],
