@@ -2,9 +2,6 @@
 over the same services and access seam as the pages (see a2a_site/api for tokens and errors).
 The run list, with the history's filters, is in monitoring/api.py."""
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
+from a2a_site.api.pagination import cursor_decode, cursor_encode
 from a2a_site.api.problems import ApiError, FieldError, field_errors_of
 from a2a_site.api.routes import workspace_of_request
 from workflows.consumers import _event_page as event_page
@@ -207,28 +205,6 @@ def _report_out(report: Any) -> ReportOut:
     return ReportOut(ok=data["ok"], errors=data["errors"], warnings=data["warnings"])
 
 
-def _cursor_encode(*parts: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
-
-
-def _cursor_decode(text: str, size: int) -> list[str]:
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):
-        parts = None
-    if (
-        not isinstance(parts, list)
-        or len(parts) != size
-        or not all(isinstance(p, str) for p in parts)
-    ):
-        raise ApiError(
-            "validation",
-            "This cursor is damaged; start again from the first page.",
-            errors=[FieldError("cursor", "Not a cursor this list gave.")],
-        )
-    return parts
-
-
 # --- Workflows -----------------------------------------------------------------------------------
 
 
@@ -244,14 +220,14 @@ def workflow_list(request: HttpRequest, query: Query[WorkflowListQuery]) -> Work
     membership = workspace_of_request(request, query.workspace)
     rows = Workflow.objects.filter(workspace_id=membership.workspace_id).order_by("name", "id")
     if query.cursor:
-        name, pk = _cursor_decode(query.cursor, 2)
+        name, pk = cursor_decode(query.cursor, 2)
         rows = rows.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
     page = list(rows[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
     return WorkflowPage(
         items=[workflow_out(workflow) for workflow in page],
-        next_cursor=_cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
+        next_cursor=cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
     )
 
 

@@ -369,6 +369,26 @@ TABLE: dict[str, Row] = {
     "api:run_detail": Row("get", API_SEE, _run),
     "api:run_cancel": Row("post", api_edit(200), _run, {}, json=True),
     "api:run_events": Row("get", API_SEE, _run),
+    "api:provider_list": Row("get", API_MEMBERS),
+    # Outsiders add to their own (current) workspace.
+    "api:provider_create": Row(
+        "post", {**api_edit(201), OUTSIDER: 201}, data={"kind": "demo", "name": "Local"}, json=True
+    ),
+    "api:provider_detail": Row("get", API_SEE, _provider),
+    "api:provider_update": Row(
+        "put", api_edit(200), _provider, {"kind": "demo", "name": "Renamed"}, json=True
+    ),
+    "api:provider_delete": Row("delete", api_edit(204), _provider, json=True),
+    # The demo model is not running here: the test answers, and says it failed.
+    "api:provider_test": Row("post", api_edit(200), _provider, json=True),
+    "api:agent_list": Row("get", API_MEMBERS),
+    "api:agent_create": Row(
+        "post", {**api_edit(422), OUTSIDER: 422}, data={"name": "A", "config": {}}, json=True
+    ),
+    "api:agent_detail": Row("get", API_SEE, _agent),
+    "api:agent_update": Row("put", api_edit(422), _agent, {"name": "A", "config": {}}, json=True),
+    "api:agent_delete": Row("delete", api_edit(204), _agent, json=True),
+    "api:agent_versions": Row("get", API_SEE, _agent),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }
