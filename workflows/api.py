@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from a2a_site.api.auth import caller_of
@@ -29,6 +29,7 @@ from workflows.services.workflows import (
     workflow_validate,
 )
 from workflows.spend_gate import LaunchRefused
+from workflows.sse import RunEventStream, last_event_id
 
 workflows_router = Router(tags=["workflows"])
 runs_router = Router(tags=["runs"])
@@ -408,10 +409,33 @@ class EventQuery(Schema):
     "/{uuid:run_id}/events",
     response=EventPage,
     url_name="run_events",
-    summary="A run's stored events after a seq",
+    summary="A run's events after a seq (JSON pages, or live as Server-Sent Events)",
+    description="With `Accept: text/event-stream` the answer is a stream: the stored events "
+    "after `after` (or `Last-Event-ID`), then live ones, token deltas and status changes, "
+    "ending after the final status — the same replay-then-live feed as the run page. Each "
+    "stored event's `id` is a seq up to which everything was sent: reconnecting with it as "
+    "`Last-Event-ID` loses nothing (events may repeat; keep each seq once).",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "A page of events, or the live stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
 )
-def run_events(request: HttpRequest, run_id: UUID, query: Query[EventQuery]) -> EventPage:
-    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+def run_events(request: HttpRequest, run_id: UUID, query: Query[EventQuery]) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id)
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        after = last_event_id(request.headers.get("Last-Event-ID"), query.after)
+        stream = RunEventStream(run_id=str(run.pk), user=caller.user)
+        response = StreamingHttpResponse(
+            stream.frames_after(after), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy must pass each frame on at once
+        return response
     rows = event_page(str(run.pk), query.after, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
