@@ -375,3 +375,39 @@ def test_providers_and_agents_over_http(
     assert "Summarizer" in refused.json()["detail"]
     assert api("DELETE", f"/api/v1/agents/{agent.json()['id']}").status_code == 204
     assert api("DELETE", f"/api/v1/providers/{provider_id}").status_code == 204
+
+
+def test_the_workflow_pages_snippets_run_as_pasted(
+    server: str, personas: Personas, transactional_db: None
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from workflows.api_snippets import api_snippets
+    from workflows.graph import graph_load
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    workflow = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Pasted", graph=GRAPH
+    )
+    version = workflow_publish(workflow=workflow, user=personas.owner)
+    snippets = api_snippets(
+        base_url=server, workflow_id=workflow.pk, fields=graph_load(version.graph).inputs.fields
+    )
+    env = {**os.environ, "A2A_TOKEN": make_token(personas.editor, "run")}
+    shell = subprocess.run(
+        ["bash", "-c", snippets["curl"]], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "event: status" in shell.stdout and '"status": "succeeded"' in shell.stdout
+    python = subprocess.run(
+        [sys.executable, "-c", snippets["python"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert python.returncode == 0, python.stderr
+    assert python.stdout.strip().endswith("status: succeeded"), python.stdout
+    assert workflow.runs.count() == 2

@@ -66,3 +66,19 @@ def test_the_reference_page_renders_the_schema_without_a_cdn(
     page.get_by_role("button", name="Execute").click()
     page.locator(".live-responses-table .response-col_status", has_text="200").wait_for()
     assert elsewhere == []
+
+
+def test_the_workflow_page_offers_code_to_launch_and_follow(logged_in: Any) -> None:
+    from a2a_site.accounts.models import Workspace
+    from tests.api.test_contract import GRAPH
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    workspace = Workspace.objects.get(name="Lab")
+    workflow = workflow_create(workspace=workspace, user=None, name="Digest", graph=GRAPH)
+    workflow_publish(workflow=workflow, user=None)
+    page = logged_in
+    page.goto(f"/workflows/{workflow.pk}/")
+    panel = page.get_by_test_id("api-panel")
+    assert str(workflow.pk) in panel.get_by_test_id("snippet-curl").inner_text()
+    assert "requests.post(" in panel.get_by_test_id("snippet-python").inner_text()
+    screenshot(page, "workflow-api-panel")
