@@ -178,7 +178,12 @@ async def test_members_may_elect_the_new_proposer_by_vote(harness: Harness):
     harness.agents = ScriptedAgents(NAMES, reply)
     outcome = await harness.run()
     assert outcome.output == "Plan by Dee in term-2"
-    elected = [e.data for e in harness.events(kind="election") if "elected" in e.data]
+    envelope = {"type", "sender", "receiver", "correlation_id"}
+    elected = [
+        {key: value for key, value in e.data.items() if key not in envelope}
+        for e in harness.events(kind="election")
+        if "elected" in e.data
+    ]
     assert elected == [
         {
             "term": 1,
