@@ -22,6 +22,7 @@ from workflows.graph import GraphError, graph_load
 from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
 from workflows.selectors import get_run_for_user, get_workflow_for_user
 from workflows.services import runs as run_services
+from workflows.services.fork import run_fork
 from workflows.services.workflows import (
     DraftConflict,
     workflow_publish,
@@ -398,6 +399,102 @@ def run_cancel(request: HttpRequest, run_id: UUID) -> Any:
     caller = caller_of(request)
     run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
     return run_out(run_services.run_cancel(run=run, user=caller.user))
+
+
+class AnswerIn(Schema):
+    step_key: str = Field(description="The `step_key` of the run's `waiting_for`")
+    answer: Any = Field(
+        description='For a question, the text; for an approval, {"approved": true|false, '
+        '"comment": "…"}'
+    )
+
+
+@runs_router.post(
+    "/{uuid:run_id}/answer",
+    response=RunOut,
+    url_name="run_answer",
+    summary="Answer the person's step a run waits on",
+)
+@idempotent
+def run_answer(request: HttpRequest, run_id: UUID, payload: AnswerIn) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    if payload.answer is None or (isinstance(payload.answer, str) and not payload.answer.strip()):
+        raise ApiError(
+            "validation", "Write an answer first.", errors=[FieldError("answer", "Empty.")]
+        )
+    try:
+        run = run_services.run_answer(
+            run=run, step_key=payload.step_key, answer=payload.answer, user=caller.user
+        )
+    except ValidationError as error:
+        raise ApiError("conflict", " ".join(error.messages)) from None
+    return run_out(run)
+
+
+@runs_router.post(
+    "/{uuid:run_id}/retry",
+    response=RunOut,
+    url_name="run_retry",
+    summary="Retry a failed run from its failed step (finished steps are kept)",
+)
+@idempotent
+def run_retry(request: HttpRequest, run_id: UUID) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    try:
+        run = run_services.run_retry(run=run, user=caller.user)
+    except LaunchRefused as refused:
+        raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
+    except ValidationError as error:
+        raise ApiError("conflict", " ".join(error.messages)) from None
+    return run_out(run)
+
+
+class ForkIn(Schema):
+    step_key: str = Field(description="The step to start again from (a step of the run)")
+    version: int | None = Field(None, ge=1, description="Default: the run's own version")
+    inputs: dict[str, Any] | None = Field(None, description="Default: the run's inputs")
+    variables: dict[str, Any] | None = Field(
+        None, description="Variables to set at that step (the rest as they were)"
+    )
+
+
+@runs_router.post(
+    "/{uuid:run_id}/fork",
+    response={201: RunOut},
+    url_name="run_fork",
+    summary="Fork a run from one of its steps",
+)
+@idempotent
+def run_fork_view(request: HttpRequest, run_id: UUID, payload: ForkIn) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    version = None
+    if payload.version is not None:
+        version = run.workflow.versions.filter(number=payload.version).first()
+        if version is None:
+            raise ApiError(
+                "validation",
+                f"Version {payload.version} of this workflow does not exist.",
+                errors=[FieldError("version", "No such version.")],
+            )
+    try:
+        fork = run_fork(
+            run=run,
+            step_key=payload.step_key,
+            user=caller.user,
+            version=version,
+            inputs=payload.inputs,
+            variables=payload.variables,
+            launched_via=LaunchedVia.API,
+        )
+    except LaunchRefused as refused:
+        raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
+    except ValidationError as error:
+        errors = field_errors_of(error)
+        raise ApiError("validation", errors[0].message, errors=errors) from None
+    return Status(201, run_out(fork))
 
 
 class EventQuery(Schema):

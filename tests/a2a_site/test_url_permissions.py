@@ -369,6 +369,12 @@ TABLE: dict[str, Row] = {
     "api:run_detail": Row("get", API_SEE, _run),
     "api:run_cancel": Row("post", api_edit(200), _run, {}, json=True),
     "api:run_events": Row("get", API_SEE, _run),
+    # The run is finished: it waits for no answer and did not fail (409); no such step (422).
+    "api:run_answer": Row(
+        "post", api_edit(409), _run, {"step_key": "ask", "answer": "yes"}, json=True
+    ),
+    "api:run_retry": Row("post", api_edit(409), _run, {}, json=True),
+    "api:run_fork": Row("post", api_edit(422), _run, {"step_key": "research"}, json=True),
     "api:provider_list": Row("get", API_MEMBERS),
     # Outsiders add to their own (current) workspace.
     "api:provider_create": Row(

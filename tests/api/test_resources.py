@@ -126,3 +126,43 @@ def test_agents_and_lists_page_by_cursor(personas: Personas, api_as: Any) -> Non
             break
     assert names == ["Alpha", "Bravo", "Charlie", "Delta", "Echo"]
     assert api.call("get", "/api/v1/agents", query={"cursor": "%%%"}).status == 422
+
+
+def _run_in(personas: Personas, **fields: Any) -> Any:
+    from tests.a2a_site.test_url_permissions import _published
+    from workflows.models import Run
+
+    workflow = _published(personas)
+    return Run.objects.create(
+        workspace=personas.workspace, workflow=workflow, version=workflow.versions.get(), **fields
+    )
+
+
+def test_a_waiting_run_is_answered_once(personas: Personas, api_as: Any) -> None:
+    run = _run_in(
+        personas, status="waiting", waiting_request={"step_key": "ask", "question": "Go on?"}
+    )
+    api = api_as(make_token(personas.editor, "run"))
+    detail = api.call("get", f"/api/v1/runs/{run.pk}").body
+    assert detail["waiting_for"]["step_key"] == "ask"
+    path = f"/api/v1/runs/{run.pk}/answer"
+    assert api.call("post", path, {"step_key": "ask", "answer": "  "}).status == 422
+    answered = api.call("post", path, {"step_key": "ask", "answer": "Yes, go on."})
+    assert answered.status == 200 and answered.body["status"] == "queued"
+    run.refresh_from_db()
+    assert run.answers == {"ask": "Yes, go on."} and run.answered_by == {"ask": "eddie"}
+    again = api.call("post", path, {"step_key": "ask", "answer": "Twice"})
+    assert again.status == 409
+    viewer = api_as(make_token(personas.viewer, "admin"))
+    assert viewer.call("post", path, {"step_key": "ask", "answer": "x"}).status == 403
+
+
+def test_a_failed_run_is_retried_and_a_finished_one_is_not(personas: Personas, api_as: Any) -> None:
+    failed = _run_in(personas, status="failed", reason="Provider error")
+    api = api_as(make_token(personas.editor, "run"))
+    retried = api.call("post", f"/api/v1/runs/{failed.pk}/retry")
+    assert retried.status == 200 and retried.body["status"] == "queued"
+    assert retried.body["reason"] == ""
+    refused = api.call("post", f"/api/v1/runs/{failed.pk}/retry")
+    assert refused.status == 409
+    assert "Only a failed run" in refused.problem["detail"]
