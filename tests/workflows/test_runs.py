@@ -62,6 +62,11 @@ def test_a_duplicate_delivery_does_nothing(personas: Personas, pipeline, executo
     run = finished(run)
     events_before = RunEvent.objects.filter(run=run).count()
     calls_before = LedgerEntry.objects.filter(run_id=run.pk).count()
+    # The run's status is stored before its execution here winds down; a delivery before that
+    # would be handed the first execution's future (its outcome), not a new look at the run.
+    from tests.support.waiting import wait_for
+
+    wait_for(lambda: executor.active == 0, what="the first execution to end")
     assert executor.submit(str(run.pk)).result(timeout=10) is None
     assert run_lease_acquire(run.pk, owner="someone-else") is False
     assert RunEvent.objects.filter(run=run).count() == events_before
