@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
+from a2a_site.accounts.access import require_role
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
@@ -23,8 +24,10 @@ from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
 from workflows.selectors import get_run_for_user, get_workflow_for_user
 from workflows.services import runs as run_services
 from workflows.services.fork import run_fork
+from workflows.services.transfer import workflow_export, workflow_import
 from workflows.services.workflows import (
     DraftConflict,
+    workflow_create,
     workflow_publish,
     workflow_save_draft,
     workflow_validate,
@@ -231,6 +234,95 @@ def workflow_list(request: HttpRequest, query: Query[WorkflowListQuery]) -> Work
         items=[workflow_out(workflow) for workflow in page],
         next_cursor=cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
     )
+
+
+class WorkflowIn(Schema):
+    name: str = Field(max_length=120)
+    description: str = Field("", max_length=500)
+    graph: dict[str, Any] | None = Field(None, description="The first draft; default: start → end")
+
+
+@workflows_router.post(
+    "", response={201: WorkflowOut}, url_name="workflow_create", summary="Create a workflow"
+)
+@idempotent
+def workflow_create_view(
+    request: HttpRequest, payload: WorkflowIn, workspace: UUID | None = None
+) -> Any:
+    caller = caller_of(request)
+    caller.require(Scope.WRITE)
+    membership = workspace_of_request(request, workspace)
+    require_role(membership, Scope.WRITE.role_needed)
+    workflow = workflow_create(
+        workspace=membership.workspace,
+        user=caller.user,
+        name=payload.name,
+        description=payload.description,
+        graph=payload.graph,
+    )
+    return Status(201, workflow_out(workflow))
+
+
+class ImportIn(Schema):
+    document: dict[str, Any] = Field(description="A document from GET /workflows/{id}/export")
+    name: str | None = Field(None, max_length=120, description="Default: the document's")
+
+
+class ImportOut(Schema):
+    workflow: WorkflowOut
+    agents_created: list[UUID]
+    warnings: list[str]
+
+
+@workflows_router.post(
+    "/import",
+    response={201: ImportOut},
+    url_name="workflow_import",
+    summary="Import an exported workflow (its agents too); published when it validates",
+)
+@idempotent
+def workflow_import_view(
+    request: HttpRequest, payload: ImportIn, workspace: UUID | None = None
+) -> Any:
+    caller = caller_of(request)
+    caller.require(Scope.WRITE)
+    membership = workspace_of_request(request, workspace)
+    require_role(membership, Scope.WRITE.role_needed)
+    result = workflow_import(
+        workspace=membership.workspace,
+        user=caller.user,
+        document=payload.document,
+        name=payload.name,
+    )
+    workflow = result.workflow
+    return Status(
+        201,
+        ImportOut(
+            workflow=workflow_out(workflow, run_services.workflow_latest_version(workflow)),
+            agents_created=[agent.pk for agent in result.agents_created],
+            warnings=result.warnings,
+        ),
+    )
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}/export",
+    response=dict[str, Any],
+    url_name="workflow_export",
+    summary="The workflow as a self-contained document (a version's graph and its agents)",
+)
+def workflow_export_view(
+    request: HttpRequest, workflow_id: UUID, version: int | None = None, draft: bool = False
+) -> Any:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    if version is not None and not workflow.versions.filter(number=version).exists():
+        raise ApiError(
+            "not-found",
+            f"Version {version} of this workflow does not exist.",
+            errors=[FieldError("version", "No such version.")],
+        )
+    draft = draft or workflow.latest_version == 0
+    return workflow_export(workflow=workflow, version=version, draft=draft)
 
 
 @workflows_router.get(

@@ -356,6 +356,14 @@ TABLE: dict[str, Row] = {
     "api:workspace_detail": Row("get", {**API_MEMBERS, OUTSIDER: 404}, _ws),
     "api:workflow_list": Row("get", API_MEMBERS),
     "api:workflow_detail": Row("get", API_SEE, _workflow),
+    "api:workflow_create": Row(
+        "post", {**api_edit(201), OUTSIDER: 201}, data={"name": "From a script"}, json=True
+    ),
+    # Not an exported document: refused with the reason.
+    "api:workflow_import": Row(
+        "post", {**api_edit(422), OUTSIDER: 422}, data={"document": {}}, json=True
+    ),
+    "api:workflow_export": Row("get", API_SEE, _workflow),
     "api:workflow_draft": Row("get", API_SEE, _workflow),
     "api:workflow_draft_save": Row(
         "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True

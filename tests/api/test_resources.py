@@ -166,3 +166,30 @@ def test_a_failed_run_is_retried_and_a_finished_one_is_not(personas: Personas, a
     refused = api.call("post", f"/api/v1/runs/{failed.pk}/retry")
     assert refused.status == 409
     assert "Only a failed run" in refused.problem["detail"]
+
+
+def test_a_workflow_is_created_exported_and_imported_elsewhere(
+    personas: Personas, api_as: Any
+) -> None:
+    from tests.api.test_contract import GRAPH
+    from workflows.models import Workflow
+
+    api = api_as(make_token(personas.editor, "write"))
+    created = api.call("post", "/api/v1/workflows", {"name": "Digest", "graph": GRAPH})
+    assert created.status == 201 and created.body["latest_version"] == 0
+    duplicate = api.call("post", "/api/v1/workflows", {"name": "Digest"})
+    assert duplicate.status == 422 and duplicate.problem["errors"][0]["field"] == "name"
+    workflow_id = created.body["id"]
+    assert api.call("post", f"/api/v1/workflows/{workflow_id}/publish").status == 201
+    document = api.call("get", f"/api/v1/workflows/{workflow_id}/export").body
+    assert (
+        api.call("get", f"/api/v1/workflows/{workflow_id}/export", query={"version": 9}).status
+        == 404
+    )
+    # Oscar imports it into his own workspace.
+    oscar = api_as(make_token(personas.outsider, "write"))
+    imported = oscar.call("post", "/api/v1/workflows/import", {"document": document})
+    assert imported.status == 201, imported.body
+    copy = Workflow.objects.get(pk=imported.body["workflow"]["id"])
+    assert copy.workspace == personas.other_workspace and copy.latest_version == 1
+    assert [f["name"] for f in imported.body["workflow"]["inputs"]] == ["topic"]
