@@ -12,8 +12,7 @@ from a2a_site.api.problems import ApiError, FieldError
 from a2a_site.api.routes import workspace_of_request
 from monitoring.history.query import HistoryQueryForm, history_query_from
 from monitoring.history.selectors import history_page
-from workflows.api import RunOut, run_out
-from workflows.models import Run
+from workflows.api import RunOut, run_out, runs_for_answers
 
 router = Router(tags=["runs"])
 
@@ -74,7 +73,7 @@ def run_list(request: HttpRequest, query: Query[RunListQuery]) -> RunPage:
         counted=False,
     )
     # The page read only the columns a history row shows; the API shows the whole run.
-    full = Run.objects.select_related("version").in_bulk([run.pk for run in page.runs])
+    full = runs_for_answers().in_bulk([run.pk for run in page.runs])
     items = []
     for row in page.runs:
         run = full.get(row.pk)

@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
-from a2a_site.accounts.access import require_role
+from a2a_site.accounts.access import get_for_member, require_role
+from a2a_site.accounts.models import Role
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
@@ -180,6 +181,37 @@ def workflow_out(workflow: Workflow, version: WorkflowVersion | None = None) -> 
         created_at=workflow.created_at,
         inputs=_inputs_of(version),
     )
+
+
+# What a run's answer reads: its own columns and its version's number, never the graphs.
+RUN_OUT_FIELDS = (
+    "id",
+    "workspace_id",
+    "workflow_id",
+    "version__number",
+    "status",
+    "reason",
+    "inputs",
+    "output",
+    "waiting_request",
+    "cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "last_seq",
+    "launched_via",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def runs_for_answers() -> Any:
+    return Run.objects.select_related("version").only(*RUN_OUT_FIELDS)
+
+
+def get_run_lean(user: Any, pk: Any, *, role: Any = None) -> Any:
+    """The access seam's lookup of a run, reading only what an answer shows."""
+    return get_for_member(runs_for_answers(), user, pk, role=role or Role.VIEWER)
 
 
 def run_out(run: Run) -> RunOut:
@@ -479,7 +511,7 @@ def run_launch(request: HttpRequest, workflow_id: UUID, payload: LaunchIn) -> An
 
 @runs_router.get("/{uuid:run_id}", response=RunOut, url_name="run_detail", summary="A run")
 def run_detail(request: HttpRequest, run_id: UUID) -> RunOut:
-    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+    run, _ = caller_of(request).lookup(get_run_lean, run_id)
     return run_out(run)
 
 
