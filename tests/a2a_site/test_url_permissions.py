@@ -383,6 +383,8 @@ TABLE: dict[str, Row] = {
     ),
     "api:run_retry": Row("post", api_edit(409), _run, {}, json=True),
     "api:run_fork": Row("post", api_edit(422), _run, {"step_key": "research"}, json=True),
+    # No measure named: refused with the reason (422), as the dashboards' query is.
+    "api:metrics": Row("get", members(422, anon=401)),
     "api:provider_list": Row("get", API_MEMBERS),
     # Outsiders add to their own (current) workspace.
     "api:provider_create": Row(

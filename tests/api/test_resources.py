@@ -193,3 +193,19 @@ def test_a_workflow_is_created_exported_and_imported_elsewhere(
     copy = Workflow.objects.get(pk=imported.body["workflow"]["id"])
     assert copy.workspace == personas.other_workspace and copy.latest_version == 1
     assert [f["name"] for f in imported.body["workflow"]["inputs"]] == ["topic"]
+
+
+def test_the_dashboards_metrics_query(personas: Personas, api_as: Any) -> None:
+    api = api_as(make_token(personas.viewer, "read"))
+    answer = api.call("get", "/api/v1/metrics", query={"measure": "cost", "range": "7d"})
+    assert answer.status == 200, answer.body
+    assert isinstance(answer.body, dict)
+    refused = api.call("get", "/api/v1/metrics", query={"measure": "nonsense"})
+    assert refused.status == 422
+    assert refused.problem["errors"][0]["field"] == "measure"
+    elsewhere = api.call(
+        "get",
+        "/api/v1/metrics",
+        query={"measure": "cost", "workspace": personas.other_workspace.pk},
+    )
+    assert elsewhere.status == 404
