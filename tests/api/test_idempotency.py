@@ -98,6 +98,27 @@ def test_a_key_is_forgotten_after_a_day(personas: Personas, api_as: Any) -> None
     assert idempotency_records_purge() == 1
 
 
+def test_expired_keys_are_swept_by_later_requests(
+    personas: Personas, api_as: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from a2a_site.api import idempotency
+
+    workflow = _published(personas)
+    api = api_as(make_token(personas.editor, "run"))
+    for number in range(3):
+        _launch(api, workflow, f"old-{number}")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    monkeypatch.setattr(idempotency, "PURGE_CHANCE", 1.0)
+    monkeypatch.setattr(idempotency, "PURGE_BATCH", 2)
+    with django_capture_on_commit_callbacks() as callbacks:
+        _launch(api, workflow, "new")
+    # The launch's dispatch is left out: no executor runs here.
+    (sweep,) = [callback for callback in callbacks if "idempotent" in callback.__qualname__]
+    sweep()
+    assert IdempotencyRecord.objects.count() == 2  # two of three swept, the new one kept
+    assert IdempotencyRecord.objects.filter(key="new").exists()
+
+
 def test_a_key_must_be_printable_and_short(personas: Personas, api_as: Any) -> None:
     workflow = _published(personas)
     api = api_as(make_token(personas.editor, "run"))
