@@ -279,3 +279,15 @@ def test_owners_manage_service_tokens_and_revoking_stops_them(
     assert revoked.status_code == 200
     assert "Revoked" in revoked.content.decode()
     assert api_as(secret).call("get", "/api/v1/me").status == 401
+
+
+def test_a_token_never_reaches_a_log_line(personas: Personas) -> None:
+    import logging
+
+    from agents.llm.redaction import RedactSecretsFilter, redact_secrets
+
+    secret = make_token(personas.owner)
+    assert secret not in redact_secrets(f"calling with {secret} now")
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token %s", (secret,), None)
+    RedactSecretsFilter().filter(record)
+    assert secret not in record.getMessage()
