@@ -14,7 +14,11 @@ DEMO_MODEL_PORT ?= 8911
 A2A_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_studio
 A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-embedded test-services lint format worker beat web fakellm clean
+# `make dev-distributed` runs against these (this machine's PostgreSQL and Redis by default).
+DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_dev
+DEV_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: help run dev-distributed test test-embedded test-services lint format worker beat web fakellm clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,6 +40,10 @@ run: $(VENV)/.runtime  ## set up and start the app on embedded defaults at http:
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(PY) manage.py fakellm --host 127.0.0.1 --port $(DEMO_MODEL_PORT) & \
 	  A2A_DEMO_MODEL_URL=$${A2A_DEMO_MODEL_URL:-http://127.0.0.1:$(DEMO_MODEL_PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
+
+dev-distributed: $(VENV)/.runtime  ## the distributed mode on this machine: demo model, daphne, 2 workers, beat
+	DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(DEV_REDIS_URL)}" \
+	  $(PY) manage.py dev_distributed --host $(HOST) --port $(PORT) --demo-port $(DEMO_MODEL_PORT)
 
 test: test-embedded test-services  ## the whole suite: embedded mode, then PostgreSQL + Redis + browser
 

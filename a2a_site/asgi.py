@@ -4,6 +4,7 @@ same-origin check (scheme, host and port: a2a_site/origin.py)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 from typing import Any
@@ -32,7 +33,8 @@ if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
 
 from a2a_site.process_gauges import gauges  # noqa: E402
 
-gauges.publisher_ensure(kind="web")  # memory, lag and WebSockets of this process, for /metrics
+# Memory, lag and WebSockets of this process, for /metrics (in the embedded mode it runs too).
+gauges.publisher_ensure(kind="embedded" if settings.EXECUTION_MODE == "embedded" else "web")
 
 router = ProtocolTypeRouter(
     {
@@ -63,3 +65,4 @@ if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
     # it reports itself like the workers do (the embedded executor's heartbeat covers the other).
     web_heartbeat = HeartbeatThread(name=f"web@{socket.gethostname()}:{os.getpid()}", kind="web")
     web_heartbeat.start()
+    atexit.register(web_heartbeat.stop)  # a server stopped on purpose says goodbye

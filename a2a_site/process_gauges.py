@@ -89,14 +89,20 @@ class ProcessGauges:
         lag = max(self._lag_max, self._lag_last)
         if reset_lag:
             self._lag_max = 0.0
+        executes = self.kind != "web"
+        serves = self.kind != "celery"
         return {
             "process": self.name,
             "kind": self.kind,
             "resident_memory_bytes": process.memory_info().rss,
             "event_loop_lag_seconds": round(lag, 6) if self._probed else None,
-            "websocket_connections": self.websocket_connections,
-            "runs_in_flight": running.active if running is not None else 0,
-            "runs_capacity": running.capacity if running is not None else 0,
+            "websocket_connections": self.websocket_connections if serves else None,
+            "runs_in_flight": (running.active if running is not None else 0) if executes else None,
+            "runs_capacity": (
+                (running.capacity if running is not None else settings.RUNS_PER_PROCESS)
+                if executes
+                else None
+            ),
             "reported_at": time.time(),
         }
 

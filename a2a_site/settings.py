@@ -203,6 +203,11 @@ RUN_REAPER_SECONDS = env_int("A2A_RUN_REAPER_SECONDS", 1, minimum=1)
 RUN_MAX_RESUMES = env_int("A2A_RUN_MAX_RESUMES", 3, minimum=0)
 RUN_QUEUED_REDISPATCH_SECONDS = env_int("A2A_RUN_QUEUED_REDISPATCH_SECONDS", 60, minimum=5)
 RUNS_PER_PROCESS = env_int("A2A_RUNS_PER_PROCESS", 300, minimum=1)
+# Memory guard (workflows/memory_guard.py): a Celery worker whose resident memory passes this many
+# MB (0: no limit) takes no new runs, lets its runs finish for up to WORKER_DRAIN_SECONDS, hands
+# the rest over (their leases end) and restarts itself.
+WORKER_MAX_RSS_MB = env_int("A2A_WORKER_MAX_RSS_MB", 0, minimum=0)
+WORKER_DRAIN_SECONDS = env_int("A2A_WORKER_DRAIN_SECONDS", 30, minimum=0)
 # Threads (each with its own database connection) that run executors use for their queries.
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.

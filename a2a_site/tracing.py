@@ -21,7 +21,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -63,7 +62,11 @@ def tracing_configure(
             exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
         provider = TracerProvider(
             resource=Resource.create(
-                {"service.name": getattr(settings, "OTEL_SERVICE_NAME", "a2a-studio")}
+                {
+                    "service.name": getattr(settings, "OTEL_SERVICE_NAME", "a2a-studio")
+                    if settings.configured
+                    else "a2a-studio"
+                }
             )
         )
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
@@ -88,28 +91,21 @@ def _get() -> Tracer | None:
     return tracer
 
 
-@contextlib.contextmanager
-def _span(tracer: Tracer, name: str, attributes: dict[str, Any]) -> Iterator[Any]:
-    with tracer.start_as_current_span(name, attributes=attributes) as span:
-        yield span
-
-
 def run_span(run_id: str, *, resumed: bool = False) -> contextlib.AbstractContextManager[Any]:
     """Around one execution of a run (a resumed run is a new trace linked by its run id)."""
     tracer = _get()
     if tracer is None:
         return _OFF
-    return _span(tracer, "run", {"a2a.run.id": run_id})
+    return tracer.start_as_current_span("run", attributes={"a2a.run.id": run_id})
 
 
 def step_span(run_id: str, key: str, node_id: str, node_type: str, attempt: int) -> Any:
     tracer = _get()
     if tracer is None:
         return _OFF
-    return _span(
-        tracer,
+    return tracer.start_as_current_span(
         f"step {node_type}",
-        {
+        attributes={
             "a2a.run.id": run_id,
             "a2a.step.key": key,
             "a2a.node.id": node_id,

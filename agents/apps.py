@@ -14,6 +14,7 @@ class AgentsConfig(AppConfig):
         from agents.llm import configure_gateways, lean
         from agents.llm.capacity import RedisCapacity
         from agents.services.limits import agent_limiter
+        from agents.services.middleware import middleware_source
         from agents.urlpolicy import policy_resolver
 
         capacity = None
@@ -21,7 +22,22 @@ class AgentsConfig(AppConfig):
             # Rate limits, cool-downs and breakers shared by every worker process.
             capacity = RedisCapacity(settings.REDIS_URL, listener=breaker_record)
         agent_limiter.capacity = capacity
+        # ...and passes through its workspace's middleware hooks.
         configure_gateways(
-            ledger=DatabaseLedger(), breaker_listener=breaker_record, capacity=capacity
+            ledger=DatabaseLedger(),
+            breaker_listener=breaker_record,
+            capacity=capacity,
+            middleware=middleware_source,
         )
         lean.resolver_factory = policy_resolver
+
+        from a2a_site.accounts.settings_sections import SettingsSection, settings_section_register
+        from agents.middleware_views import middleware_settings_context
+
+        settings_section_register(
+            SettingsSection(
+                key="gateway_middleware",
+                template="agents/_middleware_settings.html",
+                context=middleware_settings_context,
+            )
+        )

@@ -7,7 +7,7 @@ never need rewriting.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,6 +20,58 @@ class ModelChoice(BaseModel):
 
     provider_id: str = Field(min_length=1)
     model: str = Field(min_length=1, max_length=200)
+
+
+class PolicyRule(BaseModel):
+    """One rule of a model policy: when its condition holds, the turn uses `use`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: Literal[
+        "input_longer_than", "input_shorter_than", "input_contains", "variable_equals", "role_is"
+    ]
+    # Characters for the length rules; the text, the variable's value or the role otherwise.
+    value: int | str
+    variable: str | None = Field(default=None, min_length=1, max_length=100)
+    use: ModelChoice
+
+    @model_validator(mode="after")
+    def _fits_condition(self) -> PolicyRule:
+        if self.when in ("input_longer_than", "input_shorter_than"):
+            if isinstance(self.value, bool) or not isinstance(self.value, int) or self.value < 0:
+                raise ValueError(f"'{self.when}' needs a number of characters as its value")
+        elif not isinstance(self.value, str) or not self.value.strip():
+            raise ValueError(f"'{self.when}' needs a text value")
+        if (self.when == "variable_equals") != (self.variable is not None):
+            raise ValueError("a variable is named by, and only by, 'variable_equals'")
+        return self
+
+
+class ModelPolicy(BaseModel):
+    """Chooses the model of each turn instead of one fixed model (the agent's `model` is the
+    default): by rules over the input, a variable or the role the agent plays in the node, or
+    by a cheap classifier model that sorts the input into simple or complex."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["rules", "classifier"]
+    rules: list[PolicyRule] = Field(default_factory=list, max_length=20)
+    # classifier: asks this model "simple or complex?"; complex turns use `complex_model`,
+    # simple ones the agent's model.
+    classifier: ModelChoice | None = None
+    complex_model: ModelChoice | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelPolicy:
+        if self.kind == "rules" and not self.rules:
+            raise ValueError("a rules policy needs at least one rule")
+        if self.kind == "classifier" and (self.classifier is None or self.complex_model is None):
+            raise ValueError("a classifier policy needs a classifier model and a complex model")
+        return self
+
+    def choices(self) -> list[ModelChoice]:
+        found = [rule.use for rule in self.rules]
+        return found + [c for c in (self.classifier, self.complex_model) if c is not None]
 
 
 class AgentConfig(BaseModel):
@@ -39,6 +91,7 @@ class AgentConfig(BaseModel):
     seed: int | None = None
     response_schema: dict[str, Any] | None = None
     fallbacks: list[ModelChoice] = Field(default_factory=list, max_length=5)
+    model_policy: ModelPolicy | None = None
     # Abilities.
     tools: list[str] = Field(default_factory=list, max_length=50)
     handoff_targets: list[str] = Field(default_factory=list, max_length=20)

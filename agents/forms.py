@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from pydantic import ValidationError as PydanticValidationError
 
 from a2a_site.json_input import JsonInputError, json_parse
+from agents.config import ModelPolicy
 from agents.llm.kinds import ProviderKind
 from agents.models import Agent, OllamaNode, Provider, RoutingStrategy
 from agents.services.providers import ProviderInput
@@ -309,6 +311,40 @@ class AgentForm(forms.Form):
     )
     fallback_provider = forms.ChoiceField(label="Fallback provider", required=False)
     fallback_model = forms.CharField(label="Fallback model", max_length=200, required=False)
+    policy_kind = forms.ChoiceField(
+        label="Model policy",
+        required=False,
+        choices=[
+            ("", "None: every turn uses the model above"),
+            ("rules", "Rules choose the model of each turn"),
+            ("classifier", "A classifier model sorts each turn: simple or complex"),
+        ],
+        help_text="The model above stays the default: the choice falls back to it.",
+    )
+    policy_rules = forms.CharField(
+        label="Policy rules",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text='JSON list, tried in order, e.g. [{"when": "input_longer_than", "value": 2000, '
+        '"use": {"provider": "OpenAI", "model": "gpt-4o"}}]. Conditions: input_longer_than, '
+        "input_shorter_than (characters), input_contains (text), variable_equals (with "
+        '"variable"), role_is (proposer, member, voter, chair, selector, or the node type). '
+        '"provider" is a provider\'s name.',
+    )
+    classifier_provider = forms.ChoiceField(label="Classifier provider", required=False)
+    classifier_model = forms.CharField(
+        label="Classifier model",
+        max_length=200,
+        required=False,
+        help_text="A small, cheap model: it answers one word per turn.",
+    )
+    complex_provider = forms.ChoiceField(label="Provider for complex turns", required=False)
+    complex_model = forms.CharField(
+        label="Model for complex turns",
+        max_length=200,
+        required=False,
+        help_text="Simple turns use the model above.",
+    )
     tools = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, help_text="Functions it may call."
     )
@@ -383,6 +419,9 @@ class AgentForm(forms.Form):
         ]
         self._choices("provider", [("", "Choose a provider…"), *choices])
         self._choices("fallback_provider", [("", "No fallback"), *choices])
+        self._choices("classifier_provider", [("", "Choose a provider…"), *choices])
+        self._choices("complex_provider", [("", "Choose a provider…"), *choices])
+        self.provider_names = {str(p.pk): p.name for p in providers}
         self._choices("tools", tool_names)
         self._choices("handoff_targets", [(str(a.pk), a.name) for a in other_agents])
         if len(providers) == 1 and not self.is_bound and not self.initial.get("provider"):
@@ -396,11 +435,69 @@ class AgentForm(forms.Form):
     def clean_response_schema(self) -> Any:
         return _json_field(self.cleaned_data.get("response_schema", ""), what="The schema")
 
+    def clean_policy_rules(self) -> Any:
+        rules = _json_field(self.cleaned_data.get("policy_rules", ""), what="The rules")
+        if rules is None:
+            return []
+        if not isinstance(rules, list):
+            raise forms.ValidationError("Write a JSON list of rules.")
+        by_name = {name.lower(): pk for pk, name in self.provider_names.items()}
+        resolved = []
+        for index, rule in enumerate(rules, start=1):
+            if not isinstance(rule, dict) or not isinstance(rule.get("use"), dict):
+                raise forms.ValidationError(
+                    f'Rule {index}: write {{"when": …, "value": …, "use": {{"provider": …, '
+                    '"model": …}}.'
+                )
+            use = dict(rule["use"])
+            named = str(use.pop("provider", use.pop("provider_id", "")) or "")
+            provider_id = named if named in self.provider_names else by_name.get(named.lower())
+            if provider_id is None:
+                raise forms.ValidationError(
+                    f"Rule {index}: no provider named “{named}” in this workspace."
+                )
+            resolved.append({**rule, "use": {**use, "provider_id": provider_id}})
+        return resolved
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if bool(data.get("fallback_provider")) != bool((data.get("fallback_model") or "").strip()):
             self.add_error("fallback_model", "Choose both a fallback provider and its model.")
+        kind = data.get("policy_kind")
+        if kind and "policy_rules" in data:
+            try:
+                ModelPolicy.model_validate(self._policy(data))
+            except PydanticValidationError as error:
+                for item in error.errors():
+                    where = [str(part) for part in item["loc"]]
+                    if where[:1] == ["rules"] and len(where) > 1:
+                        field, prefix = "policy_rules", f"Rule {int(where[1]) + 1}: "
+                    elif where[:1] == ["classifier"]:
+                        field, prefix = "classifier_model", ""
+                    elif where[:1] == ["complex_model"]:
+                        field, prefix = "complex_model", ""
+                    else:
+                        field = "policy_rules" if kind == "rules" else "classifier_model"
+                        prefix = ""
+                    message = item["msg"].removeprefix("Value error, ")
+                    self.add_error(field, prefix + message)
         return data
+
+    def _policy(self, data: dict[str, Any]) -> dict[str, Any]:
+        kind = data.get("policy_kind")
+        policy: dict[str, Any] = {"kind": kind}
+        if kind == "rules":
+            policy["rules"] = data.get("policy_rules") or []
+        else:
+            for name in ("classifier", "complex"):
+                provider = data.get(f"{name}_provider")
+                model = (data.get(f"{name}_model") or "").strip()
+                if provider and model:
+                    policy["classifier" if name == "classifier" else "complex_model"] = {
+                        "provider_id": provider,
+                        "model": model,
+                    }
+        return policy
 
     def config_data(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -419,6 +516,7 @@ class AgentForm(forms.Form):
             "tools": list(data.get("tools") or []),
             "handoff_targets": list(data.get("handoff_targets") or []),
             "max_tool_iterations": data["max_tool_iterations"],
+            **({"model_policy": self._policy(data)} if data.get("policy_kind") else {}),
             "timeout_s": data["timeout_s"],
         }
         for key in (
@@ -440,11 +538,17 @@ class AgentForm(forms.Form):
         return config
 
     @classmethod
-    def initial_for(cls, agent: Agent, config: dict[str, Any]) -> dict[str, Any]:
+    def initial_for(
+        cls, agent: Agent, config: dict[str, Any], providers_named: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         fallback = (config.get("fallbacks") or [{}])[0]
         schema = config.get("response_schema")
         return {
-            **{key: value for key, value in config.items() if key not in ("model", "fallbacks")},
+            **{
+                key: value
+                for key, value in config.items()
+                if key not in ("model", "fallbacks", "model_policy")
+            },
             "name": agent.name,
             "description": agent.description,
             "provider": config["model"]["provider_id"],
@@ -452,7 +556,30 @@ class AgentForm(forms.Form):
             "fallback_provider": fallback.get("provider_id", ""),
             "fallback_model": fallback.get("model", ""),
             "response_schema": json.dumps(schema, indent=2) if schema else "",
+            **_policy_initial(config.get("model_policy"), providers_named),
         }
+
+
+def _policy_initial(policy: Any, providers_named: dict[str, str] | None) -> dict[str, Any]:
+    """The form's policy fields for a stored policy; rules name their providers by name."""
+    if not isinstance(policy, dict):
+        return {"policy_kind": ""}
+    names = providers_named or {}
+    rules = []
+    for rule in policy.get("rules") or []:
+        use = dict(rule.get("use") or {})
+        provider_id = str(use.pop("provider_id", ""))
+        rules.append({**rule, "use": {"provider": names.get(provider_id, provider_id), **use}})
+    classifier = policy.get("classifier") or {}
+    complex_model = policy.get("complex_model") or {}
+    return {
+        "policy_kind": policy.get("kind", ""),
+        "policy_rules": json.dumps(rules, indent=2, ensure_ascii=False) if rules else "",
+        "classifier_provider": classifier.get("provider_id", ""),
+        "classifier_model": classifier.get("model", ""),
+        "complex_provider": complex_model.get("provider_id", ""),
+        "complex_model": complex_model.get("model", ""),
+    }
 
 
 class AgentQuickForm(forms.Form):

@@ -386,6 +386,9 @@ class LedgerRollupDay(models.Model):
                 name="agents_rollup_day_key",
             )
         ]
+        # `/metrics` sums today's rows of every workspace at each scrape (the past days are
+        # kept between scrapes): by day alone, not by workspace first.
+        indexes = [models.Index(fields=["day"], name="agents_rollup_day_day")]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.model}"
@@ -427,6 +430,23 @@ class ToolHostPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Tool hosts of {self.workspace_id}"
+
+
+class GatewayMiddleware(models.Model):
+    """A workspace's ordered gateway hooks (agents/llm/middleware.py), applied to every model
+    call it makes. Stored as the validated JSON of `Middleware.hooks`; no row means no hooks."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="gateway_middleware"
+    )
+    hooks = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Gateway middleware of {self.workspace_id}"
 
 
 # Budgets sit in their own module; importing them here lets Django find them.

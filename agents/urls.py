@@ -1,7 +1,7 @@
 from django.urls import path
 
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
-from agents import playground, price_views, views
+from agents import middleware_views, playground, price_views, views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("providers/", views.provider_list, name="provider_list"),
     path("tool-hosts/", views.tool_host_policy_edit, name="tool_host_policy"),
+    path("middleware/", middleware_views.gateway_middleware_edit, name="gateway_middleware"),
     path("providers/new/", views.provider_create, name="provider_create"),
     path("providers/<uuid:provider_id>/", views.provider_detail, name="provider_detail"),
     path("providers/<uuid:provider_id>/edit/", views.provider_edit, name="provider_edit"),
@@ -40,6 +41,11 @@ urlpatterns = [
         "providers/<uuid:provider_id>/nodes/<id:node_id>/delete/",
         views.node_delete,
         name="node_delete",
+    ),
+    path(
+        "providers/<uuid:provider_id>/nodes/<id:node_id>/memory/",
+        views.node_memory,
+        name="node_memory",
     ),
     path(
         "providers/<uuid:provider_id>/nodes/<id:node_id>/pull/",

@@ -17,6 +17,7 @@ from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
+from a2a_site.refusals import refusal
 from agents.connection import ConnectionCheck
 from agents.forms import AgentForm, NodeForm, ProviderForm, ToolHostPolicyForm
 from agents.ledger import breaker_states
@@ -309,6 +310,24 @@ def node_delete(request: AuthedRequest, provider_id: UUID, node_id: int) -> Http
 
 @login_required
 @require_POST
+def node_memory(request: AuthedRequest, provider_id: UUID, node_id: int) -> HttpResponse:
+    provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
+    node = get_object_or_404(OllamaNode, pk=node_id, provider=provider)
+    try:
+        node_services.node_memory_set(node=node, memory_gb=request.POST.get("memory_gb", ""))
+    except ValidationError as error:
+        return refusal(request, " ".join(error.messages))
+    if node.memory_gb is None:
+        messages.info(request, f"The memory of “{node.name}” is unknown again.")
+    else:
+        messages.success(
+            request, f"“{node.name}” gives models {node.memory_gb:g} GB; the planner counts it."
+        )
+    return redirect("provider_detail", provider_id=provider.pk)
+
+
+@login_required
+@require_POST
 def node_pull(request: AuthedRequest, provider_id: UUID, node_id: int) -> HttpResponse:
     provider, _ = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
     node = get_object_or_404(OllamaNode, pk=node_id, provider=provider)
@@ -465,7 +484,9 @@ def agent_detail(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
 def agent_edit(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
     agent, _ = get_agent_for_user(request.user, agent_id, role=Role.EDITOR)
     latest = agent_latest_version(agent)
-    initial = AgentForm.initial_for(agent, latest.config) if latest else {}
+    named = dict(Provider.objects.filter(workspace_id=agent.workspace_id).values_list("pk", "name"))
+    providers_named = {str(pk): name for pk, name in named.items()}
+    initial = AgentForm.initial_for(agent, latest.config, providers_named) if latest else {}
     form = _agent_form(request, agent.workspace_id, agent, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

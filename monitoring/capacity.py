@@ -249,6 +249,10 @@ class Plan:
     def fits(self) -> bool:
         return not self.shortfalls and not self.unsized
 
+    @property
+    def all_present(self) -> bool:
+        return all(placement.present for placement in self.placements)
+
 
 def _present(room: NodeRoom, model: str) -> bool:
     return model in room.present or canonical(model) in {canonical(p) for p in room.present}

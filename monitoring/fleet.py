@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import LedgerEntry, OllamaNode, Provider
@@ -45,6 +46,7 @@ class NodeView:
     loaded: list[LoadedModel]
     in_flight: int
     failed_last_hour: int
+    taken_over_last_hour: int  # calls it served after another attempt (here or elsewhere) failed
     latency: list[float | None]
     up: list[float | None]  # share of probes answered, per point
     uptime_percent: int | None
@@ -106,32 +108,41 @@ def _has(node: OllamaNode, model: str) -> bool:
     return canonical(model) in names
 
 
-def _ledger_counts(provider_ids: list[UUID], now: datetime) -> tuple[Counter[str], Counter[str]]:
-    """(calls in flight, calls failed in the last hour) per "provider:node" prefix."""
-    in_flight: Counter[str] = Counter()
-    failed: Counter[str] = Counter()
+@dataclass
+class LedgerCounts:
+    """Per "provider:node" prefix of the ledger's deployment ids."""
+
+    in_flight: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)  # last hour: the gateway moved on
+    taken_over: Counter[str] = field(default_factory=Counter)  # last hour: a later attempt
+
+
+def _ledger_counts(provider_ids: list[UUID], now: datetime) -> LedgerCounts:
+    counts = LedgerCounts()
     rows = (
         LedgerEntry.objects.filter(
             provider_id__in=provider_ids,
             provider_kind="ollama",
             started_at__gte=now - max(IN_FLIGHT_WINDOW, timedelta(hours=1)),
-            status__in=(LedgerEntry.Status.PENDING, LedgerEntry.Status.FAILED),
         )
-        .values_list("deployment_id", "status", "started_at")
+        .filter(
+            Q(status__in=(LedgerEntry.Status.PENDING, LedgerEntry.Status.FAILED)) | Q(attempt__gt=1)
+        )
+        .values_list("deployment_id", "status", "started_at", "attempt")
         .iterator()
     )
-    for deployment_id, status, started_at in rows:
+    for deployment_id, status, started_at, attempt in rows:
         prefix = ":".join(deployment_id.split(":")[:2])
         if status == LedgerEntry.Status.PENDING and started_at >= now - IN_FLIGHT_WINDOW:
-            in_flight[prefix] += 1
-        elif status == LedgerEntry.Status.FAILED:
-            failed[prefix] += 1
-    return in_flight, failed
+            counts.in_flight[prefix] += 1
+        if status == LedgerEntry.Status.FAILED:
+            counts.failed[prefix] += 1
+        if attempt > 1:
+            counts.taken_over[prefix] += 1
+    return counts
 
 
-def _node_view(
-    node: OllamaNode, in_flight: Counter[str], failed: Counter[str], span: str, now: datetime
-) -> NodeView:
+def _node_view(node: OllamaNode, counts: LedgerCounts, span: str, now: datetime) -> NodeView:
     loaded_names = set()
     loaded = []
     for entry in node.loaded_models or ():
@@ -163,7 +174,17 @@ def _node_view(
     ]
     key = f"{node.provider_id}:{node.pk}"
     latency, up, uptime = probe_series(node.history or {}, span=span, now=now)
-    return NodeView(node, present, loaded, in_flight[key], failed[key], latency, up, uptime)
+    return NodeView(
+        node,
+        present,
+        loaded,
+        counts.in_flight[key],
+        counts.failed[key],
+        counts.taken_over[key],
+        latency,
+        up,
+        uptime,
+    )
 
 
 def fleet_overview(workspace_id: UUID, *, span: str = "hour", now: datetime | None = None) -> Fleet:
@@ -173,12 +194,12 @@ def fleet_overview(workspace_id: UUID, *, span: str = "hour", now: datetime | No
         .prefetch_related("nodes")
         .order_by("name")
     )
-    in_flight, failed = _ledger_counts([p.pk for p in providers], now)
+    counts = _ledger_counts([p.pk for p in providers], now)
     fleet = Fleet(
         providers=[
             ProviderFleet(
                 provider,
-                [_node_view(n, in_flight, failed, span, now) for n in provider.nodes.all()],
+                [_node_view(n, counts, span, now) for n in provider.nodes.all()],
             )
             for provider in providers
         ]

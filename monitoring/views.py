@@ -79,6 +79,7 @@ def fleet(request: AuthedRequest) -> HttpResponse:
         return refusal(request, "The history spans the last hour (span=hour) or day (span=day).")
     context = {
         "fleet": fleet_overview(request.membership.workspace_id, span=span),
+        "probe_seconds": settings.OLLAMA_PROBE_SECONDS,
         "span": span,
         "spans": SPANS,
         "span_label": SPANS[span],

@@ -160,6 +160,8 @@ class RunExecutor:
         self._heartbeat_thread: Any = None
         self._renewal: asyncio.Task[None] | None = None
         self._leased = 0  # runs executing on the loop under a lease (only the loop changes it)
+        # Set by the memory guard: this process takes no new runs (workflows/memory_guard.py).
+        self.draining = False
         # Control checks of all the runs executing here, read in one query per round.
         self.controls = ControlBoard(owner=self.owner)
         self.loop = asyncio.new_event_loop()
@@ -169,6 +171,10 @@ class RunExecutor:
 
         gauges.lag_probe_ensure(self.loop)
         gauges.publisher_ensure(kind="embedded" if embedded else "celery")
+        if not embedded and settings.WORKER_MAX_RSS_MB:
+            from workflows.memory_guard import memory_guard
+
+            asyncio.run_coroutine_threadsafe(memory_guard(self), self.loop)
         if embedded:
             asyncio.run_coroutine_threadsafe(self._embedded_duties(), self.loop)
 

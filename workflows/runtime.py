@@ -14,11 +14,18 @@ from decimal import Decimal
 from typing import Any
 
 from a2a_site.db import in_db_thread
-from agents.config import AgentConfig, agent_config_load
+from agents.config import AgentConfig, ModelChoice, agent_config_load
 from agents.llm import LLMError, gateway_for_loop
 from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.errors import BudgetExceeded
-from agents.llm.types import RoutePlan
+from agents.llm.types import LLMRequest, LLMResult, RoutePlan
+from agents.model_policy import (
+    PolicyChoice,
+    classifier_choose,
+    classifier_messages,
+    policy_input,
+    rules_choose,
+)
 from agents.models import Agent, AgentVersion
 from agents.selectors import tool_hosts_for
 from agents.services.cli_turn import cli_turn
@@ -27,7 +34,14 @@ from agents.services.turn import TurnEvent, agent_turn
 from agents.tools.base import ToolContext
 from agents.tools.registry import builtin_registry
 from agents.urlpolicy import ToolHosts
-from workflows.engine.contracts import AgentReply, EventDraft, RunFailed, SpendRefused, SpendStop
+from workflows.engine.contracts import (
+    AgentReply,
+    EventDraft,
+    RouteContext,
+    RunFailed,
+    SpendRefused,
+    SpendStop,
+)
 
 
 @dataclass
@@ -105,6 +119,8 @@ class DjangoAgentRunner:
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
+    # Route plans of the models agents' policies chose, by (agent, provider, model, fallbacks).
+    _policy_plans: dict[tuple[str, str, str, bool], RoutePlan] = field(default_factory=dict)
     # Each agent's "cost budget per run", as a limit over its calls in this run.
     _agent_limits: dict[str, SpendLimit] = field(default_factory=dict)
 
@@ -200,6 +216,7 @@ class DjangoAgentRunner:
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Allowance | None = None,
+        route: RouteContext | None = None,
     ) -> AgentReply:
         loaded = await self._get(agent_id)
         events: list[EventDraft] = []
@@ -224,7 +241,16 @@ class DjangoAgentRunner:
             "workflow_id": self.workflow_id,
             "user_id": self.user_id,
         }
+        plan = loaded.plan
+        choice: PolicyChoice | None = None
+        classifier: LLMResult | None = None
         try:
+            if loaded.config.model_policy is not None and loaded.cli_provider is None:
+                choice, classifier = await self._policy_choice(
+                    agent_id, loaded, history, route or RouteContext(), metadata, allowance
+                )
+                plan = await self._plan_for(agent_id, loaded, choice.model)
+                metadata["model_policy"] = choice.reason
             if loaded.cli_provider is not None:
                 from agents.ledger import DatabaseLedger
 
@@ -238,13 +264,13 @@ class DjangoAgentRunner:
                     on_event=on_event,
                 )
             else:
-                assert loaded.plan is not None
+                assert plan is not None
                 turn = agent_turn(
                     gateway=gateway_for_loop(),
                     name=loaded.name,
                     config=loaded.config,
                     history=history,
-                    plan=loaded.plan,
+                    plan=plan,
                     registry=builtin_registry(),
                     tool_context=tool_context_with(
                         self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
@@ -277,6 +303,8 @@ class DjangoAgentRunner:
             raise SpendRefused(SpendStop(error.message, "time-limit")) from None
         new_messages = result.messages[1 + len(history) :]
         last = result.calls[-1] if result.calls else None
+        # The classifier's call belongs to this turn: its usage and cost count with it.
+        calls = [*([classifier] if classifier is not None else []), *result.calls]
         return AgentReply(
             text=result.text,
             messages=new_messages,
@@ -284,18 +312,93 @@ class DjangoAgentRunner:
                 {"id": call.id, "name": call.name, "arguments": call.arguments}
                 for call in result.pending_tool_calls
             ],
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            cost=result.cost,
+            prompt_tokens=sum(call.usage.prompt_tokens for call in calls)
+            if classifier is not None
+            else result.prompt_tokens,
+            completion_tokens=sum(call.usage.completion_tokens for call in calls)
+            if classifier is not None
+            else result.completion_tokens,
+            cost=result.cost + (classifier.cost if classifier is not None else 0),
             model=last.model if last else "",
             deployment=loaded.labels.get(last.deployment_id, last.deployment_id) if last else "",
             events=events,
-            latency_ms=sum(call.latency_ms for call in result.calls),
-            retries=sum(call.retries for call in result.calls),
-            fallbacks=sum(call.fallbacks for call in result.calls),
-            unpriced_calls=sum(call.price_source == "unknown" for call in result.calls),
+            latency_ms=sum(call.latency_ms for call in calls),
+            retries=sum(call.retries for call in calls),
+            fallbacks=sum(call.fallbacks for call in calls),
+            unpriced_calls=sum(call.price_source == "unknown" for call in calls),
             stopped=result.stopped,
+            policy=choice.reason if choice is not None else "",
         )
+
+    async def _policy_choice(
+        self,
+        agent_id: str,
+        loaded: _LoadedAgent,
+        history: list[dict[str, Any]],
+        route: RouteContext,
+        metadata: Mapping[str, Any],
+        allowance: Allowance | None,
+    ) -> tuple[PolicyChoice, LLMResult | None]:
+        """The model this turn uses under the agent's policy, and the classifier's call."""
+        config = loaded.config
+        policy = config.model_policy
+        assert policy is not None
+        text = policy_input(history)
+        if policy.kind == "rules":
+            chosen = rules_choose(
+                policy,
+                config.model,
+                text=text,
+                variables=route.variables,
+                role=route.role,
+                node_type=route.node_type,
+            )
+            return chosen, None
+        assert policy.classifier is not None
+        plan = await self._plan_for(agent_id, loaded, policy.classifier, fallbacks=False)
+        request = LLMRequest(
+            messages=classifier_messages(text),
+            temperature=0,
+            max_tokens=5,
+            stream=False,
+            metadata={**metadata, "purpose": "model policy classifier"},
+        )
+        try:
+            call = await gateway_for_loop().complete(request, plan, allowance=allowance)
+        except BudgetExceeded:
+            raise  # the run's limits decide, as for the turn's own calls
+        except LLMError as error:
+            if error.limit == "deadline":
+                raise
+            return classifier_choose(config, None, error=str(error)), None
+        return classifier_choose(config, call.text), call
+
+    async def _plan_for(
+        self, agent_id: str, loaded: _LoadedAgent, choice: ModelChoice, *, fallbacks: bool = True
+    ) -> RoutePlan:
+        """The route plan of `choice` in place of the agent's model (its fallbacks kept, unless
+        it is the classifier's), built once per run."""
+        key = (agent_id, choice.provider_id, choice.model, fallbacks)
+        cached = self._policy_plans.get(key)
+        if cached is None:
+            config = loaded.config.model_copy(
+                update={"model": choice, **({} if fallbacks else {"fallbacks": []})}
+            )
+
+            def build() -> tuple[RoutePlan, dict[str, str]]:
+                providers = providers_by_id(
+                    self.workspace_id, [c.provider_id for c in (config.model, *config.fallbacks)]
+                )
+                built = route_plan_for(config, workspace_id=self.workspace_id, providers=providers)
+                return built, _labels(built, providers)
+
+            try:
+                built, labels = await in_db_thread(build)
+            except RoutingError as error:
+                raise RunFailed(f"{loaded.name}'s model policy: {error}") from None
+            loaded.labels.update(labels)
+            self._policy_plans[key] = cached = built
+        return cached
 
 
 @dataclass

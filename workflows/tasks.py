@@ -12,9 +12,15 @@ def run_execute(run_id: str) -> None:
     Waits while the process already executes its maximum of runs (so prefetch stays honest),
     then returns: the lease and the reaper, not the broker, make sure the run finishes.
     """
+    from celery.exceptions import Reject
+
     from workflows.executor import process_executor
 
-    process_executor().submit(run_id, block=True)
+    executor = process_executor()
+    if executor.draining:
+        # Over its memory limit and about to restart: another worker takes the run.
+        raise Reject("this worker is over its memory limit", requeue=True)
+    executor.submit(run_id, block=True)
 
 
 @shared_task(name="workflows.tasks.runs_reap", ignore_result=True)

@@ -166,6 +166,35 @@ def _panel_vote(ids: Mapping[str, str]) -> dict[str, Any]:
     )
 
 
+def _council_decision(ids: Mapping[str, str]) -> dict[str, Any]:
+    return _message_graph(
+        nodes=[
+            node("start", "start", 0, 0, input_mapping={"question": "question"}),
+            node(
+                "agree",
+                "consensus",
+                300,
+                0,
+                proposer_agent_id=ids["planner"],
+                members=[ids["treasurer"], ids["operator"], ids["advocate"]],
+                task="Propose a decision on this question:\n\n{{ question }}",
+                quorum="majority",
+                max_terms=3,
+                output_variable="decision",
+            ),
+            node("end", "end", 600, 0, output="decision"),
+        ],
+        edges=[edge("start", "agree"), edge("agree", "end")],
+        variables=[
+            text_variable("question", "What the council decides."),
+            text_variable("decision", "The proposal the council committed."),
+        ],
+        output="decision",
+        input_name="question",
+        input_label="Question",
+    )
+
+
 def _approved_draft(ids: Mapping[str, str]) -> dict[str, Any]:
     writer = ids["writer"]
     return graph(
@@ -402,6 +431,40 @@ TEMPLATES: dict[str, WorkflowTemplate] = {
                 ),
             ),
             build=_panel_vote,
+        ),
+        WorkflowTemplate(
+            key="council_decision",
+            name="Council decision",
+            description="A planner proposes; three members accept or reject with reasons; a "
+            "rejected plan is revised with the objections until the majority agrees.",
+            agents=(
+                AgentSpec(
+                    "planner",
+                    "Planner",
+                    "a planner who writes concrete, complete proposals",
+                    "Propose a decision the members can accept, and revise it to meet their "
+                    "objections.",
+                ),
+                AgentSpec(
+                    "treasurer",
+                    "Treasurer",
+                    "a treasurer",
+                    "Accept proposals whose costs are named and affordable; reject the others.",
+                ),
+                AgentSpec(
+                    "operator",
+                    "Operator",
+                    "an operations lead",
+                    "Accept proposals that can be carried out with the people and time at hand.",
+                ),
+                AgentSpec(
+                    "advocate",
+                    "Advocate",
+                    "a customer advocate",
+                    "Accept proposals that are fair to the people they affect.",
+                ),
+            ),
+            build=_council_decision,
         ),
         WorkflowTemplate(
             key="approved_draft",

@@ -85,9 +85,11 @@ class ProcessFigures:
     loop_lag_ms: float | None
 
 
-def _runs_in_flight(kind: str) -> tuple[int | None, int | None]:
-    if kind == Worker.Kind.WEB:
-        return None, None  # a web process of the distributed mode hands runs to Celery
+def _runs_in_flight(kind: str, executes_runs: bool = True) -> tuple[int | None, int | None]:
+    if kind == Worker.Kind.WEB or not executes_runs:
+        # A web process of the distributed mode hands runs to Celery; the parent of a prefork
+        # pool hands them to its children (each reports itself).
+        return None, None
     from workflows import executor
 
     current = executor._executor
@@ -96,7 +98,9 @@ def _runs_in_flight(kind: str) -> tuple[int | None, int | None]:
     return current.active, current.capacity
 
 
-def process_figures(process: psutil.Process, *, kind: str) -> ProcessFigures:
+def process_figures(
+    process: psutil.Process, *, kind: str, executes_runs: bool = True
+) -> ProcessFigures:
     """This process's figures now. `process` is kept by the caller: CPU percent is measured
     between two calls on the same object."""
     with process.oneshot():
@@ -110,7 +114,7 @@ def process_figures(process: psutil.Process, *, kind: str) -> ProcessFigures:
             threads: int | None = process.num_threads()
         except psutil.Error:
             threads = None
-    in_flight, capacity = _runs_in_flight(kind)
+    in_flight, capacity = _runs_in_flight(kind, executes_runs)
     return ProcessFigures(rss, cpu, open_files, threads, in_flight, capacity, _watched_lag_ms())
 
 
@@ -171,9 +175,10 @@ def worker_heartbeat(
     started_at: datetime,
     process: psutil.Process | None = None,
     rings: FigureRings | None = None,
+    executes_runs: bool = True,
 ) -> Worker:
     process = process or psutil.Process(os.getpid())
-    figures = process_figures(process, kind=kind)
+    figures = process_figures(process, kind=kind, executes_runs=executes_runs)
     now = timezone.now()
     defaults: dict[str, Any] = {
         "kind": kind,
@@ -228,10 +233,12 @@ def is_gone(worker: Worker) -> bool:
 class HeartbeatThread(threading.Thread):
     """Beats in the background of a worker process until `stop()`; survives database hiccups."""
 
-    def __init__(self, *, name: str, kind: str) -> None:
+    def __init__(self, *, name: str, kind: str, executes_runs: bool = True) -> None:
         super().__init__(name=f"heartbeat:{name}", daemon=True)
         self.worker_name = name
         self.kind = kind
+        self.executes_runs = executes_runs
+        self.pid = os.getpid()
         self.started_at = timezone.now()
         self.process = psutil.Process(os.getpid())
         self.rings = FigureRings()
@@ -248,6 +255,7 @@ class HeartbeatThread(threading.Thread):
                     started_at=self.started_at,
                     process=self.process,
                     rings=self.rings,
+                    executes_runs=self.executes_runs,
                 )
                 if time.monotonic() - last_prune >= PRUNE_EVERY_S:
                     last_prune = time.monotonic()

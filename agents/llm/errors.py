@@ -31,6 +31,7 @@ KINDS: Final = (
     "no_deployment",
     "refused",
     "budget",
+    "blocked",
 )
 TRANSIENT_KINDS: Final = frozenset(
     {"rate_limit", "timeout", "provider_error", "unreachable", "malformed_response"}
@@ -132,6 +133,7 @@ _LABELS: Final = {
     "no_deployment": "No deployment is available",
     "refused": "The studio's outbound policy refused the connection",
     "budget": "A budget refused the call",
+    "blocked": "The workspace's gateway middleware blocked the call",
 }
 
 

@@ -32,6 +32,7 @@ from .errors import LLMError, make_error
 from .kinds import Lane, provider_kind
 from .lean import DeltaCallback, call_lean, estimate_tokens, new_session, prompt_chars
 from .ledger import LedgerOutcome, LedgerSink, LedgerStart
+from .middleware import Middleware, MiddlewareSource
 from .pricing import ZERO, price_call
 from .resilience import BreakerListener, Resilience
 from .timeouts import CallClock, watched
@@ -70,8 +71,11 @@ class Gateway:
         max_queue_wait_s: float = DEFAULT_MAX_QUEUE_WAIT_S,
         resilience: Resilience | None = None,
         capacity: RedisCapacity | None = None,
+        middleware: MiddlewareSource | None = None,
     ) -> None:
         self.ledger = ledger
+        # A workspace's hooks around every call it makes (see middleware.py).
+        self.middleware = middleware
         self.clock = clock
         self.sleep = sleep
         self.max_retries = max_retries
@@ -117,13 +121,34 @@ class Gateway:
         started = time.perf_counter()
         if cancel is not None and cancel.is_set():
             raise make_error("cancelled")
+        hooks = await self._hooks(request)
+        if hooks is not None:
+            request = hooks.before(request)
+            if hooks.sees_whole_output:
+                on_delta = None
         attempts: list[Attempt] = []
         guarded = None if on_delta is None else _guarded_delta(on_delta)
         try:
-            return await self._run(request, plan, guarded, cancel, started, attempts, allowance)
+            result = await self._run(request, plan, guarded, cancel, started, attempts, allowance)
         except LLMError as error:
             error.attempts = attempts
             raise
+        return result if hooks is None else hooks.after(result)
+
+    async def _hooks(self, request: LLMRequest) -> Middleware | None:
+        """The calling workspace's middleware; a source that fails refuses the call rather
+        than letting it through unredacted."""
+        workspace_id = request.metadata.get("workspace_id")
+        if self.middleware is None or not workspace_id:
+            return None
+        try:
+            hooks = await self.middleware(str(workspace_id))
+        except Exception:
+            logger.exception("gateway middleware could not be read")
+            raise LLMError(
+                "blocked", "The workspace's gateway middleware could not be read; try again."
+            ) from None
+        return hooks if hooks is not None and hooks.hooks else None
 
     async def _run(
         self,

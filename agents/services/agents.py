@@ -25,7 +25,12 @@ def _validate(
         parsed = agent_config_load(config)
     except ConfigError as error:
         raise ValidationError(dict(config_errors(error))) from None
-    provider_ids = {parsed.model.provider_id, *(f.provider_id for f in parsed.fallbacks)}
+    policy = parsed.model_policy.choices() if parsed.model_policy else []
+    provider_ids = {
+        parsed.model.provider_id,
+        *(f.provider_id for f in parsed.fallbacks),
+        *(choice.provider_id for choice in policy),
+    }
     found = {
         str(pk)
         for pk in Provider.objects.filter(
@@ -36,6 +41,10 @@ def _validate(
         raise ValidationError({"provider": "Choose a provider of this workspace."})
     if any(f.provider_id not in found for f in parsed.fallbacks):
         raise ValidationError({"fallback_provider": "Choose a provider of this workspace."})
+    if any(choice.provider_id not in found for choice in policy):
+        raise ValidationError(
+            {"model_policy": "Every model of the policy must be on a provider of this workspace."}
+        )
     unknown_tools = sorted(set(parsed.tools) - set(known_tools))
     if unknown_tools:
         raise ValidationError({"tools": f"Unknown tools: {', '.join(unknown_tools)}."})

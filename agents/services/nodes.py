@@ -45,6 +45,24 @@ def node_save(*, node: OllamaNode, labels: list[str]) -> OllamaNode:
     return node
 
 
+def node_memory_set(*, node: OllamaNode, memory_gb: str) -> OllamaNode:
+    """Records the memory the node gives models (GB, blank for unknown): the capacity planner
+    places models only on nodes whose memory it knows."""
+    text = memory_gb.strip().replace(",", ".")
+    if not text:
+        node.memory_gb = None
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValidationError("Enter the memory in GB, e.g. 24 or 7.5.") from None
+        if not 0.5 <= value <= 100_000:
+            raise ValidationError("The memory is between 0.5 and 100000 GB.")
+        node.memory_gb = value
+    node.save(update_fields=["memory_gb"])
+    return node
+
+
 def node_delete(*, node: OllamaNode) -> None:
     node.delete()
 

@@ -10,10 +10,10 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from a2a_site.accounts.throttle import client_address
-from monitoring.prometheus.collector import metrics_registry
+from monitoring.prometheus.collector import metrics_text
+from monitoring.prometheus.exposition import CONTENT_TYPE
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -64,4 +64,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal
-    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
-WIDTH = 120
+WIDTH = 96
 HEIGHT = 24
 
 
@@ -35,12 +35,18 @@ def _segments(values: Sequence[float | None], low: float, high: float) -> list[s
 @register.simple_tag
 def sparkline(values: Sequence[float | None], label: str, unit: str = "") -> str:
     """An SVG line of `values` (oldest first) named `label` for screen readers and tooltips."""
+    # A process younger than the span: its line starts where its history does, not as a dash
+    # squeezed against the right edge.
+    values = list(values)
+    while values and values[0] is None:
+        values.pop(0)
     known = [value for value in values if value is not None]
-    if not known:
-        return format_html('<span class="muted small">{}</span>', "no figures yet")
-    low, high = min(known), max(known)
-    if low > 0 and high / max(low, 1e-9) < 50:
-        low = 0.0  # a line from zero reads as a level; a narrow band would exaggerate noise
+    if len(known) < 2:
+        # One point is no line yet: say so rather than draw a stray dot.
+        text = "no history yet" if not known else "1 point so far"
+        return format_html('<span class="sparkline-wait muted small">{}</span>', text)
+    # From zero: a line then reads as a level, where a narrow band would magnify noise.
+    low, high = min(0.0, *known), max(known)
     described = (
         f"{label}: from {min(known):g}{unit} to {max(known):g}{unit}, now {known[-1]:g}{unit}"
     )
@@ -49,14 +55,9 @@ def sparkline(values: Sequence[float | None], label: str, unit: str = "") -> str
         '<polyline points="{}" fill="none" stroke="currentColor" stroke-width="1.5"/>',
         ((points,) for points in _segments(values, low, high)),
     )
-    dots = ""
-    if len(known) == 1:
-        (only,) = _segments(values, low, high)
-        x, y = only.split(",")
-        dots = format_html('<circle cx="{}" cy="{}" r="2" fill="currentColor"/>', x, y)
     return format_html(
         '<svg class="sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
-        'aria-label="{}"><title>{}</title>{}{}</svg>',
+        'aria-label="{}"><title>{}</title>{}</svg>',
         WIDTH,
         HEIGHT,
         WIDTH,
@@ -64,5 +65,4 @@ def sparkline(values: Sequence[float | None], label: str, unit: str = "") -> str
         described,
         described,
         lines,
-        dots,
     )

@@ -47,6 +47,17 @@ from workflows.models import Run, RunEvent, Step
 _EVENT_KINDS = ("tool_call", "tool_result", "human_request")
 
 
+def _call_detail(deployment: str, source: dict[str, Any]) -> str:
+    """Where a call went, why that model when a model policy chose it, and what the
+    workspace's gateway middleware did to it when it logs."""
+    parts = [deployment]
+    if source.get("model_policy"):
+        parts.append(f"model policy: {source['model_policy']}")
+    if source.get("middleware"):
+        parts.append(f"middleware: {source['middleware']}")
+    return " · ".join(parts)
+
+
 def _deployment_names(deployment_ids: Iterable[str]) -> dict[str, str]:
     """Provider (and Ollama node) names of the deployments, in two queries."""
     provider_ids, node_ids = set(), set()
@@ -246,7 +257,9 @@ class _Builder:
             span = Span(
                 f"call:{call_id}",
                 "attempt",
-                f"{model}",
+                f"{model} (model policy classifier)"
+                if source.get("purpose") == "model policy classifier"
+                else f"{model}",
                 started,
                 finished if status != LedgerEntry.Status.PENDING else None,
                 status={
@@ -255,7 +268,7 @@ class _Builder:
                     "pending": "running",
                     "unknown": "unknown",
                 }.get(status, status),
-                detail=deployments.get(deployment, deployment),
+                detail=_call_detail(deployments.get(deployment, deployment), source),
                 error=_call_error(error_kind, http_status, status),
                 tokens_in=prompt if status != "pending" else 0,
                 tokens_out=completion,

@@ -16,3 +16,21 @@
   select.addEventListener("change", refresh);
   refresh();
 })();
+
+// The model policy shows the fields of the kind chosen: rules, or the classifier's two models.
+(function () {
+  var kind = document.getElementById("id_policy_kind");
+  if (!kind) return;
+  function row(id) {
+    var field = document.getElementById(id);
+    return field ? field.closest(".field") : null;
+  }
+  var rules = [row("id_policy_rules")];
+  var classifier = ["id_classifier_provider", "id_classifier_model", "id_complex_provider", "id_complex_model"].map(row);
+  function refresh() {
+    rules.forEach(function (el) { if (el) el.hidden = kind.value !== "rules"; });
+    classifier.forEach(function (el) { if (el) el.hidden = kind.value !== "classifier"; });
+  }
+  kind.addEventListener("change", refresh);
+  refresh();
+})();

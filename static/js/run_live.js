@@ -91,6 +91,7 @@
         var meta = [];
         var usage = data.usage || {};
         if (usage.model) meta.push(usage.model + (usage.deployment ? " via " + usage.deployment : ""));
+        if (usage.policy) meta.push("model policy: " + usage.policy);
         if (usage.prompt_tokens !== undefined) meta.push(usage.prompt_tokens + " → " + usage.completion_tokens + " tokens");
         if (usage.unpriced_calls) {
           // A price that is not known is not zero.

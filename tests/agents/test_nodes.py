@@ -64,3 +64,25 @@ def test_a_node_on_a_private_address_needs_the_allow_list(
     assert response.status_code == 400
     assert "A2A_OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
     assert not OllamaNode.objects.exists()
+
+
+def test_an_editor_records_the_memory_a_node_gives_models(
+    personas: Personas, client_for, llm_server
+) -> None:
+    provider = make_provider(personas.workspace, kind="ollama", name="Fleet")
+    node = OllamaNode.objects.create(provider=provider, name="gpu-1", base_url=llm_server.url)
+    url = reverse("node_memory", args=[provider.pk, node.pk])
+    editor = client_for(personas.editor)
+    response = editor.post(url, {"memory_gb": "24"}, follow=True)
+    assert "gives models 24 GB" in response.content.decode()
+    node.refresh_from_db()
+    assert node.memory_gb == 24
+    for bad in ("lots", "0", "1e9"):
+        refused = editor.post(url, {"memory_gb": bad})
+        assert refused.status_code == 400
+    node.refresh_from_db()
+    assert node.memory_gb == 24
+    editor.post(url, {"memory_gb": ""})
+    node.refresh_from_db()
+    assert node.memory_gb is None
+    assert client_for(personas.viewer).post(url, {"memory_gb": "8"}).status_code == 403

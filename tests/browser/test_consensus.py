@@ -113,3 +113,9 @@ def test_draw_a_consensus_node_and_read_its_decision_log(
     assert Run.objects.get(pk=run.pk).output.startswith("Plan B")
     screenshot(page, "50-run-decision-log")
     screenshot(page, "50-run-decision-log-dark", theme="dark")
+
+    # The trace nests each proposal, ballot and election under the node, named by its term.
+    page.get_by_test_id("open-trace").click()
+    page.get_by_text("Consensus · term 2 · proposal").first.wait_for()
+    assert page.get_by_text("Consensus · term 1 · member 1").count() >= 1
+    screenshot(page, "50-run-decision-trace")

@@ -62,9 +62,15 @@ def test_the_fleet_page_shows_health_models_load_and_warns_of_missing_models(
         provider=provider,
         model={"provider_id": str(provider.pk), "model": "qwen2.5:7b"},
     )
-    # A call in flight on gpu-a, and one that failed there a minute ago.
-    for status in (LedgerEntry.Status.PENDING, LedgerEntry.Status.FAILED):
+    # A call in flight on gpu-a, one that failed there a minute ago, and one it served after
+    # a first attempt failed.
+    for status, attempt in (
+        (LedgerEntry.Status.PENDING, 1),
+        (LedgerEntry.Status.FAILED, 1),
+        (LedgerEntry.Status.COMPLETED, 2),
+    ):
         LedgerEntry.objects.create(
+            attempt=attempt,
             call_id=uuid.uuid4(),
             workspace=personas.workspace,
             provider=provider,
@@ -92,10 +98,10 @@ def test_the_fleet_page_shows_health_models_load_and_warns_of_missing_models(
     b = next(row for row in rows if 'data-node="gpu-b"' in row)
     assert "badge-ok" in a and "1 of 3" in a and "llama3.2:latest" in a
     assert "3.2B Q4_K_M" in a and "24 GB for models" in a
-    assert 'class="sparkline"' in a or "<circle" in a
+    assert 'class="sparkline"' in a or "1 point so far" in a
     # The node's own report of what it holds in memory: all of it in VRAM.
     assert "0.0 GB / 2.4 GB" in a
-    assert ">1</span>" in a  # one failed call in the last hour
+    assert "1 failed here" in a and "1 taken over from a failed attempt" in a
     assert "down" in b and "refused" in b
     warnings = content.split('data-testid="fleet-warnings"')[1].split("</div>")[0]
     assert "Coder" in warnings and "qwen2.5:7b" in warnings and "no node has pulled it" in warnings
@@ -142,15 +148,23 @@ def test_the_planner_sizes_agents_models_and_places_them(
         assert any("Fleet / big" in p and "llama3.1:8b" in p and "present" in p for p in placements)
         shortfall = content.split('data-testid="planner-shortfall"')[1]
         assert "llama3.1:70b" in shortfall and "no node has that much" in shortfall
-        assert "1 more node with at least 50.7 GB" in shortfall
-        # A viewer may not apply it.
-        assert "Editors of this workspace can apply the plan" in content
+        assert "one more node with at least 50.7 GB" in shortfall
+        # The node holds the model placed on it: nothing to apply.
+        assert "nothing to pull" in content
+        response = client.get(
+            reverse("monitoring_capacity"), {"models": "qwen2.5:7b", "parallel": 1}
+        )
+        # Something to pull, but a viewer may not apply it.
+        assert "Editors of this workspace can apply the plan" in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)  # the download thread reads the committed node
 def test_applying_a_plan_pulls_models_onto_the_nodes_that_lack_them(
-    personas: Personas, client_for, llm_server
+    personas: Personas, client_for, llm_server, settings
 ) -> None:
+    # The download runs in a thread of this process (the embedded mode); a Celery worker
+    # pulling it is tests/agents/test_fleet_worker.py's story.
+    settings.EXECUTION_MODE = "embedded"
     provider = make_provider(personas.workspace, kind="ollama", name="Fleet")
     node = OllamaNode.objects.create(
         provider=provider, name="gpu-a", base_url=llm_server.url, memory_gb=16

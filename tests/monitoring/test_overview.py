@@ -140,12 +140,13 @@ def test_live_workers_show_their_figures_and_sparklines(personas: Personas, clie
     )
     client = client_for(personas.viewer)
     content = client.get(reverse("monitoring_overview")).content.decode()
-    assert "42 of 300" in content and "1.5 ms" in content and "33 · 9" in content
+    assert "42 of 300" in content and "1.5 ms" in content
+    assert "33 open files · 9 threads" in content
     assert "Runs in flight: from 10 to 42, now 42" in content
     assert 'class="sparkline"' in content
     day = client.get(reverse("monitoring_overview") + "?span=day").content.decode()
-    # The day's ring has one quarter-hour point: a dot, not a line.
-    assert "<circle" in day
+    # The day's ring has one quarter-hour point: no line yet, and it says so.
+    assert "1 point so far" in day
     refused = client.get(reverse("monitoring_overview") + "?span=week")
     assert refused.status_code == 400
     assert "last hour (span=hour) or day (span=day)" in refused.content.decode()

@@ -159,12 +159,20 @@ def test_model_calls_tokens_and_cost_equal_the_ledger_and_unknown_prices_stay_un
 def test_runs_are_counted_by_status_and_this_process_reports_itself(
     personas: Personas, scraper: Client
 ) -> None:
+    from django.utils import timezone
+
     workflow = make_workflow(personas.workspace, "Flow")
-    for status in ("succeeded", "succeeded", "failed", "waiting"):
-        make_run(workflow, status=status)
+    runs = [make_run(workflow, status=status) for status in ("succeeded", "succeeded", "failed")]
+    waiting = make_run(workflow, status="waiting")
+    waiting.steps.create(key="h", node_id="h", node_type="human", started_at=timezone.now())
+    assert runs[0].steps.exists()  # make_run records the runs' steps
 
     found = samples(scrape(scraper).content.decode())
 
+    # Only the steps of the run under way.
+    active = sum(v for (name, _), v in found.items() if name == "a2a_active_run_steps")
+    assert active == waiting.steps.count() >= 1
+    assert value(found, "a2a_active_run_steps", status="running", type="human") == 1
     assert value(found, "a2a_runs", status="succeeded") == 2
     assert value(found, "a2a_runs", status="failed") == 1
     assert value(found, "a2a_runs", status="waiting") == 1
@@ -248,3 +256,18 @@ def test_counters_and_process_figures_are_right_across_two_worker_processes(
     assert lags and all(0 <= lag < 5 for lag in lags)
     assert value(found, "a2a_redis_up") == 1
     assert value(found, "a2a_celery_queue_messages", queue="celery") == 0
+
+
+def test_a_late_call_on_a_past_day_shows_at_the_next_scrape(
+    personas: Personas, scraper: Client
+) -> None:
+    """The sums of past days are kept between scrapes; a change to such a day retires them."""
+    provider = make_provider(personas.workspace)
+    ledger_rows(personas.workspace, [{"at": AT, "provider": provider}])
+    gpt = {"provider": "demo", "model": "gpt-4o-mini", "status": "ok"}
+    assert value(samples(scrape(scraper).content.decode()), "a2a_model_calls_total", **gpt) == 1
+    assert value(samples(scrape(scraper).content.decode()), "a2a_model_calls_total", **gpt) == 1
+
+    ledger_rows(personas.workspace, [{"at": AT, "provider": provider}])
+
+    assert value(samples(scrape(scraper).content.decode()), "a2a_model_calls_total", **gpt) == 2

@@ -87,7 +87,7 @@ def test_a_council_revises_its_plan_and_commits_it(
     llm_server.set_script(COUNCIL_SCRIPT)
     workflow = council_workflow(personas)
     run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "Fridays"}))
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == RunStatus.SUCCEEDED, run.reason
     assert run.output == "Plan B: a four-day week, with Friday cover on a rota."
     keys = set(Step.objects.filter(run=run).values_list("key", flat=True))
     assert {"agree/term-1/propose", "agree/term-2/propose", "agree/term-2/member-0"} <= keys
@@ -109,6 +109,25 @@ def test_a_council_revises_its_plan_and_commits_it(
     assert "Term 1" in page and "Term 2" in page
     assert "Who covers Fridays?" in page
     assert "committed</span> in term 2: 3 of 3 members accepted (3 needed)" in page
+
+
+def test_a_council_that_never_agrees_fails_and_says_so(
+    personas: Personas, llm_server: Any, executor: Any, client_for: Any
+) -> None:
+    never = {
+        "system_contains": "a skeptic",
+        "reply": json.dumps({"decision": "reject", "reason": "Not convinced."}),
+    }
+    llm_server.set_script({"rules": [never, *COUNCIL_SCRIPT["rules"]]})
+    workflow = council_workflow(personas, max_terms=2)
+    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"topic": "Fridays"}))
+    assert run.status == RunStatus.FAILED
+    assert "No proposal reached the quorum of 3 in 2 terms" in run.reason
+
+    page = client_for(personas.viewer).get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "no agreement</span> The node ended without committing a proposal." in page
+    assert page.count('class="decision-term"') == 2
+    assert page.count("Not convinced.") == 2
 
 
 def test_a_run_without_a_consensus_node_has_no_decision_log(
@@ -191,7 +210,7 @@ def test_a_worker_killed_mid_consensus_leaves_the_next_one_to_replay_the_log(
         if second is not None:
             second.stop()
 
-    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.status == RunStatus.SUCCEEDED, run.reason
     assert run.attempts == 2
     assert run.output == "Plan B: a four-day week, with Friday cover on a rota."
     # Term 1 was replayed from its steps, not decided again.

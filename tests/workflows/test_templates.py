@@ -31,6 +31,7 @@ def test_the_catalog_covers_the_known_patterns() -> None:
         "selector_team",
         "support_handoff",
         "panel_vote",
+        "council_decision",
         "approved_draft",
     }
 

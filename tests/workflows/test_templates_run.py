@@ -40,6 +40,7 @@ INPUTS = {
     "selector_team": {"task": "estimate 17*23"},
     "support_handoff": {"message": "I was charged twice"},
     "panel_vote": {"proposal": "plant trees on every street"},
+    "council_decision": {"question": "should the office close on Fridays?"},
     "approved_draft": {"topic": "heat pumps"},
 }
 
@@ -103,6 +104,15 @@ def test_the_panel_votes(personas: Personas, demo, executor) -> None:
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert RunEvent.objects.filter(run=run, kind="vote").count() >= 3
     assert Step.objects.filter(run=run, key__contains="/voter-").count() == 3
+
+
+def test_the_council_commits_on_the_demo_model(personas: Personas, demo, executor) -> None:
+    run = finished(_start(personas, demo, "council_decision"), timeout=60)
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    [decision] = RunEvent.objects.filter(run=run, kind="consensus")
+    assert decision.data["committed"] is True
+    assert run.output == decision.data["proposal"] and run.output
+    assert Step.objects.filter(run=run, key__contains="/member-").count() == 3
 
 
 def test_a_draft_waits_for_approval_then_finishes(personas: Personas, demo, executor) -> None:

@@ -175,3 +175,48 @@ def test_tracing_off_loads_no_sdk_and_hands_out_one_shared_no_op() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_worker_process_configured_by_its_environment_exports_its_runs(
+    personas: Personas, pipeline: Any, receiver: Any, llm_server: Any, settings: Any
+) -> None:
+    import uuid
+
+    from tests.support.processes import start_celery_worker
+    from tests.support.waiting import wait_for
+    from workflows.models import Run
+
+    settings.EXECUTION_MODE = "celery"
+    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+    worker = start_celery_worker(
+        f"traced-{uuid.uuid4().hex[:6]}",
+        A2A_DEMO_MODEL_URL=llm_server.url,
+        A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+        A2A_OTEL_ENDPOINT=endpoint,
+        OTEL_SERVICE_NAME="studio-worker",
+    )
+    try:
+        run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tea"})
+        wait_for(
+            lambda: (
+                (worker.assert_running(), Run.objects.get(pk=run.pk).status)[1]
+                in ("succeeded", "failed")
+            ),
+            timeout=60,
+            what="the run to finish",
+        )
+    finally:
+        worker.stop()  # a warm shutdown flushes what the batch still holds
+
+    spans = [
+        span
+        for _, _, request in receiver.received
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    names = sorted(span.name for span in spans)
+    assert names.count("run") == 1
+    assert len([name for name in names if name.startswith("chat ")]) == 3

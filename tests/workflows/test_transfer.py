@@ -150,3 +150,47 @@ def test_import_command_errors(personas: Personas, tmp_path: Path) -> None:
         call_command("import_workflow", str(unknown), "--workspace", "Nowhere")
     with pytest.raises(CommandError, match="No workflow is called"):
         call_command("export_workflow", "Nothing")
+
+
+def test_a_consensus_with_a_model_policy_travels_to_another_workspace(
+    personas: Personas,
+) -> None:
+    from tests.workflows.test_consensus_run import council_workflow
+
+    workflow = council_workflow(personas)
+    planner = Agent.objects.get(workspace=personas.workspace, name="Planner")
+    provider = Provider.objects.get(workspace=personas.workspace)
+    config = planner.versions.get().config
+    rule = {
+        "when": "role_is",
+        "value": "proposer",
+        "use": {"provider_id": str(provider.pk), "model": "demo-fast"},
+    }
+    from agents.services.agents import agent_update
+
+    agent_update(
+        agent=planner,
+        user=None,
+        name=planner.name,
+        description="",
+        config={**config, "model_policy": {"kind": "rules", "rules": [rule]}},
+        known_tools=[],
+        note="policy",
+    )
+    document = json.loads(json.dumps(workflow_export(workflow=workflow, draft=True)))
+    assert str(provider.pk) not in json.dumps(document)
+
+    other = personas.other_workspace
+    make_provider(other, name="Elsewhere demo")
+    result = workflow_import(workspace=other, user=None, document=document)
+    graph = result.workflow.versions.get().graph
+    assert workflow_validate(workspace_id=other.pk, graph=graph).ok
+    agree = next(n for n in graph["nodes"] if n["type"] == "consensus")["config"]
+    new_ids = {str(a.pk) for a in Agent.objects.filter(workspace=other)}
+    assert {agree["proposer_agent_id"], *agree["members"]} == new_ids
+    imported = Agent.objects.get(workspace=other, name="Planner").versions.get().config
+    [use] = [r["use"] for r in imported["model_policy"]["rules"]]
+    assert use == {
+        "provider_id": str(Provider.objects.get(workspace=other).pk),
+        "model": "demo-fast",
+    }

@@ -101,3 +101,40 @@ def test_rows_of_processes_silent_for_the_kept_days_are_deleted(db, settings) ->
         )
     assert workers_prune(now=now) == 1
     assert list(Worker.objects.values_list("name", flat=True)) == ["recent"]
+
+
+def test_loop_lag_is_the_wait_of_a_callback_on_a_busy_loop() -> None:
+    import asyncio
+    import threading
+    import time
+
+    from workflows.workers import loop_lag_ms
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    assert loop_lag_ms(loop) is None  # not running: nothing to measure
+    thread.start()
+    try:
+        from tests.support.waiting import wait_for
+
+        wait_for(loop.is_running, timeout=5, what="the loop to run")
+        idle = loop_lag_ms(loop)
+        assert idle is not None and idle < 200
+        # A coroutine that blocks the loop (the fault the figure is there to show).
+        blocked = threading.Event()
+
+        def block() -> None:
+            blocked.set()
+            time.sleep(1.0)
+
+        loop.call_soon_threadsafe(block)
+        blocked.wait(5)
+        busy = loop_lag_ms(loop)
+        assert busy is not None and busy >= 300
+        # A loop that does not get to it in time reports the timeout, not nothing.
+        loop.call_soon_threadsafe(time.sleep, 0.5)
+        assert loop_lag_ms(loop, timeout=0.05) == 50.0
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

@@ -138,6 +138,19 @@ class AgentReply:
     unpriced_calls: int = 0  # calls whose price is not known: `cost` leaves them out
     # Why a limit (a budget, the time limit) cut the answer short; "" when it did not.
     stopped: str = ""
+    # Why a model policy chose this turn's model ("" without a policy).
+    policy: str = ""
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """What an agent's model policy may look at besides the input: the node it works in, the
+    role it plays there (proposer, member, voter...; the node type when it has no other) and the
+    run's variables and inputs."""
+
+    node_type: str = ""
+    role: str = ""
+    variables: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AgentRunner(Protocol):
@@ -158,6 +171,7 @@ class AgentRunner(Protocol):
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Any = None,
+        route: RouteContext | None = None,
     ) -> AgentReply: ...
 
 

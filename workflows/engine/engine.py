@@ -40,6 +40,7 @@ that lie before its own point, so each is set where it was.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -57,6 +58,7 @@ from workflows.engine.contracts import (
     ForkEdit,
     LeaseLost,
     LiveSink,
+    RouteContext,
     RunSnapshot,
     RunStore,
     RunWaiting,
@@ -90,6 +92,8 @@ from workflows.graph import NODE_TYPES, Edge, Graph, GraphError, graph_load
 # Nodes that are pure bookkeeping: no model, tool or human, so nothing to record or retry.
 _STRUCTURAL = frozenset({"start", "end", "parallel", "loop"})
 CANCELLED_REASON = "Cancelled by a user"
+# A step key begins with its node's id; loop, branch and sub-step suffixes follow.
+_NODE_OF_KEY = re.compile(r"[^@\[/]*")
 
 
 @dataclass(frozen=True)
@@ -513,8 +517,18 @@ class RunContext:
         instructions: str = "",
         extra_tools: list[dict[str, Any]] | None = None,
         response_schema: dict[str, Any] | None = None,
+        role: str = "",
     ) -> tuple[AgentReply, str]:
+        """One turn of `agent_id` in step `key`; `role` is the part it plays in its node (for
+        model policies), the node's type by default."""
         name = await self.agent_name(agent_id)
+        node = self.nodes.get(_NODE_OF_KEY.match(key).group(0))  # type: ignore[union-attr]
+        node_type = node.type if node is not None else ""
+        route = RouteContext(
+            node_type=node_type,
+            role=role or node_type,
+            variables={**self.snapshot.inputs, **self.variables},
+        )
         live = self.engine.live
 
         async def on_delta(text: str) -> None:
@@ -529,6 +543,7 @@ class RunContext:
             response_schema=response_schema,
             on_delta=on_delta,
             allowance=self.allowance(),
+            route=route,
         )
         if reply.stopped and not self.limit_stop:
             self.limit_stop = reply.stopped

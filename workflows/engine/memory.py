@@ -20,6 +20,7 @@ from workflows.engine.contracts import (
     Control,
     EventDraft,
     LeaseLost,
+    RouteContext,
     RunFailed,
     RunSnapshot,
     StepRecord,
@@ -185,6 +186,7 @@ class AgentCall:
     instructions: str
     extra_tools: list[dict[str, Any]] | None
     response_schema: dict[str, Any] | None
+    route: RouteContext | None = None
 
 
 ReplySpec = Scripted | str | BaseException
@@ -254,9 +256,10 @@ class ScriptedAgents:
         response_schema: dict[str, Any] | None = None,
         on_delta: Callable[[str], Awaitable[None]] | None = None,
         allowance: Any = None,
+        route: RouteContext | None = None,
     ) -> AgentReply:
         call = AgentCall(
-            agent_id, step_key, list(history), instructions, extra_tools, response_schema
+            agent_id, step_key, list(history), instructions, extra_tools, response_schema, route
         )
         self.calls.append(call)
         if self.crash_at is not None and len(self.calls) == self.crash_at:

@@ -238,7 +238,26 @@ def _export_config(config: dict[str, Any], providers: Mapping[str, Provider]) ->
         _provider_ref(str(item.get("provider_id", "")), str(item.get("model", "")), providers)
         for item in exported.get("fallbacks", [])
     ]
+    _policy_models_map(
+        exported,
+        lambda item: _provider_ref(
+            str(item.get("provider_id", "")), str(item.get("model", "")), providers
+        ),
+    )
     return exported
+
+
+def _policy_models_map(config: dict[str, Any], convert: Any) -> None:
+    """Applies `convert` to every model a model policy names (rules, classifier, complex)."""
+    policy = config.get("model_policy")
+    if not isinstance(policy, dict):
+        return
+    for rule in policy.get("rules") or []:
+        if isinstance(rule, dict) and isinstance(rule.get("use"), dict):
+            rule["use"] = convert(rule["use"])
+    for name in ("classifier", "complex_model"):
+        if isinstance(policy.get(name), dict):
+            policy[name] = convert(policy[name])
 
 
 def workflow_export(
@@ -469,6 +488,11 @@ def document_graph_import(
             config["fallbacks"] = [
                 _import_model(item, chooser, agent["name"]) for item in config.get("fallbacks", [])
             ]
+            if isinstance(config.get("model_policy"), dict):
+                config["model_policy"] = copy.deepcopy(config["model_policy"])
+                _policy_models_map(
+                    config, lambda item, name=agent["name"]: _import_model(item, chooser, name)
+                )
             specs.append((agent["ref"], agent["name"], str(agent.get("description") or ""), config))
         mapping, created = agents_create(
             workspace=workspace, user=user, specs=specs, warnings=warnings, note="Imported"

@@ -116,6 +116,20 @@ def consensus() -> dict[str, Any]:
     return chain(agree, agent("after", "sel"))
 
 
+def consensus_by_vote() -> dict[str, Any]:
+    # As above, but the members elect the new proposer by a ballot of their own.
+    agree = node(
+        "agree",
+        "consensus",
+        0,
+        0,
+        proposer_agent_id="ann",
+        members=["bob", "cy", "dee"],
+        election="vote",
+    )
+    return chain(agree, agent("after", "sel"))
+
+
 def handoff() -> dict[str, Any]:
     desk = node("desk", "handoff", 0, 0, agents=["ann", "bob", "cy"], start_agent="ann")
     return chain(desk, agent("after", "dee"))
@@ -132,6 +146,8 @@ def scripted(call: AgentCall) -> Any:
         return RuntimeError("the proposer's provider is down")
     if call.step_key in ("agree/term-1/member-0", "agree/term-1/member-2"):
         return '{"decision": "reject", "reason": "too vague"}'
+    if "/elect-" in call.step_key:
+        return '{"candidate": "Cy", "reason": "steady"}'
     if "/member-" in call.step_key:
         return '{"decision": "accept", "reason": "fine"}'
     return f"{NAMES[call.agent_id]} @ {call.step_key}"
@@ -145,6 +161,7 @@ SHAPES = {
     "vote": (vote, 4),
     "handoff": (handoff, 4),
     "consensus": (consensus, 9),
+    "consensus_by_vote": (consensus_by_vote, 12),
 }
 CASES = [(name, point) for name, (_, calls) in SHAPES.items() for point in range(1, calls + 1)]
 

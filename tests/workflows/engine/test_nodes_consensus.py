@@ -178,21 +178,22 @@ async def test_members_may_elect_the_new_proposer_by_vote(harness: Harness):
     harness.agents = ScriptedAgents(NAMES, reply)
     outcome = await harness.run()
     assert outcome.output == "Plan by Dee in term-2"
-    envelope = {"type", "sender", "receiver", "correlation_id"}
-    elected = [
-        {key: value for key, value in e.data.items() if key not in envelope}
-        for e in harness.events(kind="election")
-        if "elected" in e.data
-    ]
-    assert elected == [
-        {
+    elected = [e.data for e in harness.events(kind="election") if "elected" in e.data]
+    assert len(elected) == 1
+    assert (
+        elected[0]
+        | {
             "term": 1,
             "elected_id": "dee",
             "elected": "Dee",
             "method": "vote",
             "tally": {"Bob": 0, "Cy": 0, "Dee": 3},
         }
-    ]
+        == elected[0]
+    )
+    # The election and its ballots share one correlation id.
+    ids = {e.data["correlation_id"] for e in harness.events(kind="election")}
+    assert ids == {"election:agree/term-1"}
 
 
 class SlowProposer(ScriptedAgents):
@@ -259,3 +260,48 @@ async def test_a_finished_consensus_replays_without_a_call(harness: Harness):
 )
 def test_ballots_are_read_from_json_or_plain_text(text: str, expected: tuple[str, str]):
     assert parse_ballot(text) == expected
+
+
+@pytest.mark.asyncio
+async def test_each_turn_tells_model_policies_the_role_its_agent_plays(harness: Harness):
+    harness.add(council())
+    harness.agents = ScriptedAgents(NAMES, script({}))
+    await harness.run()
+    roles = {call.step_key: call.route.role for call in harness.agents.calls if call.route}
+    assert roles["agree/term-1/propose"] == "proposer"
+    assert roles["agree/term-1/member-0"] == "member"
+    first = harness.agents.calls[0]
+    assert first.route is not None and first.route.node_type == "consensus"
+    assert first.route.variables["topic"] == "tea"
+
+
+@pytest.mark.asyncio
+async def test_a_proposal_its_ballots_and_its_commit_share_a_correlation_id(harness: Harness):
+    harness.add(council())
+    harness.agents = ScriptedAgents(NAMES, script({"term-1/member-1": reject("no")}))
+    await harness.run()
+    [proposal] = harness.events(kind="proposal")
+    assert (proposal.data["sender"], proposal.data["receiver"]) == ("Ann", "members")
+    ballots = harness.events(kind="ballot")
+    assert {(b.data["sender"], b.data["receiver"]) for b in ballots} == {
+        ("Bob", "Ann"),
+        ("Cy", "Ann"),
+        ("Dee", "Ann"),
+    }
+    [commit] = harness.events(kind="consensus")
+    ids = {event.data["correlation_id"] for event in [proposal, *ballots, commit]}
+    assert ids == {"proposal:agree/term-1"}
+    # The ballots stored as steps stay free of the envelope: replay reads them as they were.
+    stored = harness.store.runs["r1"].completed["agree/term-1/member-0"].output
+    assert "correlation_id" not in stored
+
+
+@pytest.mark.asyncio
+async def test_a_proposer_failing_in_the_last_term_is_named_in_the_reason(harness: Harness):
+    harness.add(council(max_terms=1))
+    harness.agents = ScriptedAgents(NAMES, script({"term-1/propose": RuntimeError("quota")}))
+    outcome = await harness.run()
+    assert outcome.status == "failed"
+    assert outcome.reason.endswith(
+        "No proposal reached the quorum of 2 in 1 terms; the last term's proposer failed: quota"
+    )

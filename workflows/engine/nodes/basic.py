@@ -35,6 +35,8 @@ def message_event(key: str, agent_id: str | None, name: str, reply: AgentReply) 
     }
     if reply.unpriced_calls:
         usage["unpriced_calls"] = reply.unpriced_calls
+    if reply.policy:
+        usage["policy"] = reply.policy
     data = {"agent": name, "agent_id": agent_id, "text": reply.text, "usage": usage}
     if reply.stopped:
         data["stopped"] = reply.stopped  # the answer was cut short by a limit: shown so

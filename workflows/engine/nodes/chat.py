@@ -243,7 +243,9 @@ async def _selection_step(
         member: str | None = None
         for attempt in range(config.max_selector_attempts):
             attempt_key = select_key if attempt == 0 else f"{select_key}/retry-{attempt}"
-            reply, _ = await ctx.agent_turn(attempt_key, selector, asked, instructions=instructions)
+            reply, _ = await ctx.agent_turn(
+                attempt_key, selector, asked, instructions=instructions, role="selector"
+            )
             events += reply.events
             tokens += reply.prompt_tokens + reply.completion_tokens
             cost += reply.cost

@@ -116,6 +116,17 @@ class _Consensus:
         self.acceptances: Counter[str] = Counter()
         self.failed: list[str] = []
 
+    def envelope(
+        self, term: int, sender: str, receiver: str | None, what: str = "proposal"
+    ) -> dict[str, Any]:
+        """Who said it to whom; a proposal, its ballots and its commit share one id, as do an
+        election and its ballots."""
+        return {
+            "sender": sender,
+            "receiver": receiver,
+            "correlation_id": f"{what}:{self.key}/term-{term}",
+        }
+
     async def name(self, agent_id: str) -> str:
         if agent_id not in self.names:
             self.names[agent_id] = await self.ctx.agent_name(agent_id)
@@ -157,6 +168,8 @@ class _Consensus:
             previous = {**proposal, "votes": ballots, "accepted": accepted}
         last = next((entry for entry in reversed(self.log) if entry.get("proposal")), None)
         summary = f"No proposal reached the quorum of {config.needed()} in {config.max_terms} terms"
+        if self.log[-1].get("failed"):
+            summary += f"; the last term's proposer failed: {self.log[-1]['failed']}"
         if config.on_no_consensus == "last_proposal" and last is not None:
             return await self.finish(
                 int(last["term"]),
@@ -202,7 +215,7 @@ class _Consensus:
                 "error": "",
             }
             try:
-                turn = ctx.agent_turn(key, proposer, history, instructions=PROPOSE)
+                turn = ctx.agent_turn(key, proposer, history, instructions=PROPOSE, role="proposer")
                 reply, _ = await asyncio.wait_for(turn, timeout)
             except (LeaseLost, SpendRefused):
                 raise
@@ -213,13 +226,23 @@ class _Consensus:
             else:
                 if reply.text.strip():
                     output["proposal"] = reply.text
-                    said = EventDraft("proposal", {"term": term, "proposer": name}, key)
+                    said = EventDraft(
+                        "proposal",
+                        {"term": term, "proposer": name, **self.envelope(term, name, "members")},
+                        key,
+                    )
                     return reply_done(
                         reply, output, [said, message_event(key, proposer, name, reply)]
                     )
                 error = f"{name} answered with an empty proposal"
             output.update(failed=True, error=error)
-            failed = {"term": term, "proposer": name, "failed": True, "error": error}
+            failed = {
+                "term": term,
+                "proposer": name,
+                "failed": True,
+                "error": error,
+                **self.envelope(term, name, "members"),
+            }
             return StepDone(output, events=[EventDraft("proposal", failed, key)])
 
         record = await ctx.step(key, self.node, None, work)
@@ -240,14 +263,18 @@ class _Consensus:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self.judge(term, index, member, question))
+                    group.create_task(
+                        self.judge(term, index, member, question, proposal["proposer"])
+                    )
                     for index, member in voters
                 ]
         except BaseExceptionGroup as grouped:
             raise grouped.exceptions[0] from None
         return [task.result() for task in tasks]
 
-    async def judge(self, term: int, index: int, member: str, question: str) -> dict[str, Any]:
+    async def judge(
+        self, term: int, index: int, member: str, question: str, proposer_name: str
+    ) -> dict[str, Any]:
         key = f"{self.key}/term-{term}/member-{index}"
         ctx = self.ctx
 
@@ -256,7 +283,12 @@ class _Consensus:
             history = [{"role": "user", "content": question}]
             try:
                 reply, _ = await ctx.agent_turn(
-                    key, member, history, instructions=JUDGE, response_schema=BALLOT_SCHEMA
+                    key,
+                    member,
+                    history,
+                    instructions=JUDGE,
+                    response_schema=BALLOT_SCHEMA,
+                    role="member",
                 )
             except (LeaseLost, SpendRefused):
                 raise
@@ -268,7 +300,8 @@ class _Consensus:
                     "decision": ABSTAIN,
                     "reason": f"failed: {_failure(exc)}",
                 }
-                return StepDone(ballot, events=[EventDraft("ballot", ballot, key)])
+                said = {**ballot, **self.envelope(term, name, proposer_name)}
+                return StepDone(ballot, events=[EventDraft("ballot", said, key)])
             decision, reason = parse_ballot(reply.text)
             ballot = {
                 "term": term,
@@ -277,7 +310,8 @@ class _Consensus:
                 "decision": decision,
                 "reason": reason,
             }
-            return reply_done(reply, ballot, [EventDraft("ballot", ballot, key)])
+            said = {**ballot, **self.envelope(term, name, proposer_name)}
+            return reply_done(reply, ballot, [EventDraft("ballot", said, key)])
 
         record = await ctx.step(key, self.node, None, work)
         return dict(record.output)
@@ -313,7 +347,8 @@ class _Consensus:
                 "method": chosen_by,
                 "tally": {names[candidates.index(c)]: score for c, score in scores.items()},
             }
-            return StepDone(output, events=[EventDraft("election", output, key)])
+            said = {**output, **self.envelope(term, self.node.id, "members", "election")}
+            return StepDone(output, events=[EventDraft("election", said, key)])
 
         record = await self.ctx.step(key, self.node, None, work)
         return dict(record.output)
@@ -342,12 +377,19 @@ class _Consensus:
                 history = [{"role": "user", "content": question}]
                 try:
                     reply, name = await self.ctx.agent_turn(
-                        key, member, history, instructions=ask, response_schema=schema
+                        key,
+                        member,
+                        history,
+                        instructions=ask,
+                        response_schema=schema,
+                        role="elector",
                     )
                 except (LeaseLost, SpendRefused):
                     raise
                 except Exception as exc:
-                    note = {"term": term, "voter": await self.name(member), "error": _failure(exc)}
+                    voter = await self.name(member)
+                    note = {"term": term, "voter": voter, "error": _failure(exc)}
+                    note.update(self.envelope(term, voter, self.node.id, "election"))
                     return StepDone(None, events=[EventDraft("election", note, key)])
                 answer = reply.text
                 try:
@@ -359,6 +401,7 @@ class _Consensus:
                 chosen = pick_named(answer, names)
                 picked = candidates[names.index(chosen)] if chosen is not None else None
                 note = {"term": term, "voter": name, "candidate": chosen}
+                note.update(self.envelope(term, name, self.node.id, "election"))
                 return reply_done(reply, picked, [EventDraft("election", note, key)])
 
             return (await self.ctx.step(key, self.node, None, work)).output
@@ -392,7 +435,12 @@ class _Consensus:
         done = StepDone(
             text,
             variables=output_update(self.config, text),
-            events=[*self.notes, EventDraft("consensus", decision, self.key)],
+            events=[
+                *self.notes,
+                EventDraft(
+                    "consensus", {**decision, **self.envelope(term, self.node.id, None)}, self.key
+                ),
+            ],
         )
 
         async def work() -> StepDone:

@@ -72,7 +72,9 @@ async def _chat_turn(
     instructions: str = "",
 ) -> dict[str, Any]:
     async def work() -> StepDone:
-        reply, name = await ctx.agent_turn(key, agent_id, history, instructions=instructions)
+        reply, name = await ctx.agent_turn(
+            key, agent_id, history, instructions=instructions, role="member"
+        )
         usage = reply.prompt_tokens + reply.completion_tokens
         output = {
             "agent_id": agent_id,
@@ -418,7 +420,7 @@ async def run_vote(ctx: RunContext, node: ParsedNode, scope: Scope) -> NodeResul
         async def work() -> StepDone:
             history = [{"role": "user", "content": question}]
             reply, name = await ctx.agent_turn(
-                voter_key, voter, history, instructions=ask, response_schema=schema
+                voter_key, voter, history, instructions=ask, response_schema=schema, role="voter"
             )
             option, reason = parse_vote(reply.text, options, config.free_form)
             ballot = {"voter": voter, "agent": name, "option": option, "reason": reason}
@@ -491,7 +493,9 @@ async def _decide(
     async def work() -> StepDone:
         history = [{"role": "user", "content": f"{question}\n\nThe vote is tied between: {tied}."}]
         instructions = f"Break the tie. Answer with exactly one of: {tied}."
-        reply, name = await ctx.agent_turn(chair_key, chair, history, instructions=instructions)
+        reply, name = await ctx.agent_turn(
+            chair_key, chair, history, instructions=instructions, role="chair"
+        )
         chosen = pick_named(reply.text, leaders)
         return reply_done(reply, chosen, [message_event(chair_key, chair, name, reply)])
 
