@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.support.processes import ServerProcess
@@ -121,8 +122,9 @@ def test_a_person_approves_a_draft_inline(lab: Any) -> None:
     # Elapsed counts from the first start, the wait included.
     assert page.get_by_test_id("run-elapsed").inner_text() != "0.0 s"
     # Only the end of the branch taken is done; nothing stays pending on a finished run.
+    # (The node states arrive with the page's next refresh: awaited, not counted at once.)
     page.locator('#run-nodes .node-state[data-state="done"]').first.wait_for()
-    assert page.locator('#run-nodes [data-state="pending"]').count() == 0
+    expect(page.locator('#run-nodes [data-state="pending"]')).to_have_count(0, timeout=10_000)
     screenshot(page, "22-run-approved")
 
 
