@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from a2a_site.accounts.decorators import workspace_required
@@ -20,8 +18,7 @@ from a2a_site.accounts.models import Role
 from a2a_site.forms import form_add_errors
 from a2a_site.http import AuthedRequest
 from a2a_site.refusals import refusal
-from agents.connection import CheckTarget, ConnectionCheck, connection_check
-from agents.crypto import CredentialDecryptError, CredentialKeyError, credential_decrypt
+from agents.connection import ConnectionCheck
 from agents.forms import AgentForm, NodeForm, ProviderForm, ToolHostPolicyForm
 from agents.ledger import breaker_states
 from agents.llm.kinds import KINDS, ProviderKind, provider_kind
@@ -167,17 +164,6 @@ def provider_delete(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
     return redirect("provider_list")
 
 
-def _check_target(provider: Provider) -> CheckTarget:
-    api_key = credential_decrypt(provider.credential_ciphertext) if provider.has_credential else ""
-    return CheckTarget(
-        kind=provider.kind,
-        base_url=provider_services.provider_effective_base_url(provider),
-        api_key=api_key,
-        api_version=provider.api_version,
-        check_url_policy=provider.kind != "demo",
-    )
-
-
 def _provider_tested(
     request: AuthedRequest, kind: ProviderKind, provider: Provider | None
 ) -> HttpResponse:
@@ -224,47 +210,11 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _run_check(provider: Provider) -> ConnectionCheck:
-    if provider.kind == "cli":
-        from agents.services.cli import cli_provider_check
-
-        return cli_provider_check(provider.cli_config)
-    if provider.kind == "ollama":
-        results = node_services.provider_nodes_probe(provider)
-        if not results:
-            return ConnectionCheck(
-                False, "Add a node first: Ollama providers reach models on nodes."
-            )
-        up = [probe for probe in results.values() if probe.ok]
-        models = sorted({model for probe in up for model in probe.available})
-        if not up:
-            return ConnectionCheck(False, f"None of the {_count(len(results), 'node')} answered.")
-        return ConnectionCheck(
-            True,
-            f"{len(up)} of {_count(len(results), 'node')} up.",
-            min(p.response_ms or 0 for p in up),
-            models,
-        )
-    try:
-        target = _check_target(provider)
-    except (CredentialDecryptError, CredentialKeyError) as error:
-        return ConnectionCheck(False, str(error))
-    return async_to_sync(connection_check)(target)
-
-
 @login_required
 @require_POST
 def provider_check(request: AuthedRequest, provider_id: UUID) -> HttpResponse:
     provider, membership = get_provider_for_user(request.user, provider_id, role=Role.EDITOR)
-    result = _run_check(provider)
-    Provider.objects.filter(pk=provider.pk).update(
-        last_checked_at=timezone.now(),
-        last_check_ok=result.ok,
-        last_check_message=result.message[:500],
-        last_check_latency_ms=result.latency_ms,
-        **({"models_available": result.models} if result.ok else {}),
-    )
-    provider.refresh_from_db()
+    result = provider_services.provider_check(provider=provider)
     if request.htmx:
         return render(
             request,

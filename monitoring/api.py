@@ -1,6 +1,7 @@
 """The public API's run list (`GET /api/v1/runs`): the history page's filters, sort and keyset
 cursor, read through the same form and selector (monitoring/history), one page at a time."""
 
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
@@ -12,10 +13,11 @@ from a2a_site.api.problems import ApiError, FieldError
 from a2a_site.api.routes import workspace_of_request
 from monitoring.history.query import HistoryQueryForm, history_query_from
 from monitoring.history.selectors import history_page
-from workflows.api import RunOut, run_out
-from workflows.models import Run
+from monitoring.metrics import MetricsQueryError, metrics_answer, metrics_query_parse
+from workflows.api import RunOut, run_out, runs_for_answers
 
 router = Router(tags=["runs"])
+metrics_router = Router(tags=["metrics"])
 
 
 class RunPage(Schema):
@@ -74,7 +76,7 @@ def run_list(request: HttpRequest, query: Query[RunListQuery]) -> RunPage:
         counted=False,
     )
     # The page read only the columns a history row shows; the API shows the whole run.
-    full = Run.objects.select_related("version").in_bulk([run.pk for run in page.runs])
+    full = runs_for_answers().in_bulk([run.pk for run in page.runs])
     items = []
     for row in page.runs:
         run = full.get(row.pk)
@@ -82,3 +84,43 @@ def run_list(request: HttpRequest, query: Query[RunListQuery]) -> RunPage:
             run.price_unknown = row.price_unknown  # type: ignore[attr-defined]
             items.append(run_out(run))
     return RunPage(items=items, next_cursor=page.next_cursor)
+
+
+class MetricsQueryParams(Schema):
+    """The dashboards' query; every parameter as the dashboards send it."""
+
+    workspace: UUID | None = Field(None, description="Default: the token's workspace")
+    measure: list[str] = Field(
+        default_factory=list, description="cost, calls, tokens, latency_p95, … (one or more)"
+    )
+    dimension: list[str] = Field(default_factory=list, description="Up to two to group by")
+    granularity: str | None = Field(None, description="hour, day, week, auto or total")
+    range: str | None = Field(None, description="24h, 7d, 30d, 90d (or from/to)")
+    from_: str | None = Field(None, alias="from", description="A date or a time")
+    to: str | None = None
+    order: str | None = None
+    limit: int | None = Field(None, ge=1, le=1000)
+
+
+@metrics_router.get(
+    "",
+    response=dict[str, Any],
+    url_name="metrics",
+    summary="The dashboards' metrics query: a measure over time, grouped and filtered",
+    description="As the dashboards ask it (monitoring/metrics/query.py): `measure` (repeat it), "
+    "up to two `dimension`s, a filter per dimension by its name (`model=gpt-4o-mini`), "
+    "`granularity`, `range` or `from`/`to`, and `order`/`limit` for top lists. A price that is "
+    "not known is counted as unknown, never as zero.",
+)
+def metrics(request: HttpRequest, query: Query[MetricsQueryParams]) -> Any:
+    caller_of(request).require(Scope.READ)
+    membership = workspace_of_request(request, query.workspace)
+    params = request.GET.copy()
+    params.pop("workspace", None)
+    try:
+        parsed = metrics_query_parse(params)
+    except MetricsQueryError as error:
+        raise ApiError(
+            "validation", str(error), errors=[FieldError(error.parameter, str(error))]
+        ) from None
+    return metrics_answer(membership.workspace_id, parsed)

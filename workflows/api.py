@@ -2,21 +2,21 @@
 over the same services and access seam as the pages (see a2a_site/api for tokens and errors).
 The run list, with the history's filters, is in monitoring/api.py."""
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
+from a2a_site.accounts.access import get_for_member, require_role
+from a2a_site.accounts.models import Role
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
+from a2a_site.api.pagination import cursor_decode, cursor_encode
 from a2a_site.api.problems import ApiError, FieldError, field_errors_of
 from a2a_site.api.routes import workspace_of_request
 from workflows.consumers import _event_page as event_page
@@ -24,13 +24,17 @@ from workflows.graph import GraphError, graph_load
 from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
 from workflows.selectors import get_run_for_user, get_workflow_for_user
 from workflows.services import runs as run_services
+from workflows.services.fork import run_fork
+from workflows.services.transfer import workflow_export, workflow_import
 from workflows.services.workflows import (
     DraftConflict,
+    workflow_create,
     workflow_publish,
     workflow_save_draft,
     workflow_validate,
 )
 from workflows.spend_gate import LaunchRefused
+from workflows.sse import RunEventStream, last_event_id
 
 workflows_router = Router(tags=["workflows"])
 runs_router = Router(tags=["runs"])
@@ -38,12 +42,12 @@ runs_router = Router(tags=["runs"])
 # --- Schemas -------------------------------------------------------------------------------------
 
 
-class InputFieldOut(Schema):
-    name: str
-    type: str
-    label: str = ""
-    required: bool = False
-    description: str = ""
+# The draft's version for compare-and-swap: a date-time to the microsecond (the JSON encoder
+# would round a datetime to milliseconds, and the swap compares exactly).
+DRAFT_TIME = Field(
+    json_schema_extra={"format": "date-time"},
+    description="The draft's version: send it back as `base` to save safely",
+)
 
 
 class WorkflowOut(Schema):
@@ -52,7 +56,7 @@ class WorkflowOut(Schema):
     name: str
     description: str
     latest_version: int = Field(description="0 until the first publish")
-    draft_updated_at: datetime
+    draft_updated_at: str = DRAFT_TIME
     created_at: datetime
     inputs: list[dict[str, Any]] = Field(
         default_factory=list, description="The input fields of the latest published version"
@@ -72,7 +76,7 @@ class ReportOut(Schema):
 
 class DraftOut(Schema):
     graph: dict[str, Any]
-    draft_updated_at: datetime = Field(description="Send it back as `base` to save safely")
+    draft_updated_at: str = DRAFT_TIME
 
 
 class DraftIn(Schema):
@@ -84,7 +88,7 @@ class DraftIn(Schema):
 
 
 class DraftSaved(Schema):
-    draft_updated_at: datetime
+    draft_updated_at: str = DRAFT_TIME
     report: ReportOut
 
 
@@ -173,10 +177,41 @@ def workflow_out(workflow: Workflow, version: WorkflowVersion | None = None) -> 
         name=workflow.name,
         description=workflow.description,
         latest_version=workflow.latest_version,
-        draft_updated_at=workflow.draft_updated_at,
+        draft_updated_at=workflow.draft_updated_at.isoformat(),
         created_at=workflow.created_at,
         inputs=_inputs_of(version),
     )
+
+
+# What a run's answer reads: its own columns and its version's number, never the graphs.
+RUN_OUT_FIELDS = (
+    "id",
+    "workspace_id",
+    "workflow_id",
+    "version__number",
+    "status",
+    "reason",
+    "inputs",
+    "output",
+    "waiting_request",
+    "cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "last_seq",
+    "launched_via",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def runs_for_answers() -> Any:
+    return Run.objects.select_related("version").only(*RUN_OUT_FIELDS)
+
+
+def get_run_lean(user: Any, pk: Any, *, role: Any = None) -> Any:
+    """The access seam's lookup of a run, reading only what an answer shows."""
+    return get_for_member(runs_for_answers(), user, pk, role=role or Role.VIEWER)
 
 
 def run_out(run: Run) -> RunOut:
@@ -207,28 +242,6 @@ def _report_out(report: Any) -> ReportOut:
     return ReportOut(ok=data["ok"], errors=data["errors"], warnings=data["warnings"])
 
 
-def _cursor_encode(*parts: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
-
-
-def _cursor_decode(text: str, size: int) -> list[str]:
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):
-        parts = None
-    if (
-        not isinstance(parts, list)
-        or len(parts) != size
-        or not all(isinstance(p, str) for p in parts)
-    ):
-        raise ApiError(
-            "validation",
-            "This cursor is damaged; start again from the first page.",
-            errors=[FieldError("cursor", "Not a cursor this list gave.")],
-        )
-    return parts
-
-
 # --- Workflows -----------------------------------------------------------------------------------
 
 
@@ -244,15 +257,104 @@ def workflow_list(request: HttpRequest, query: Query[WorkflowListQuery]) -> Work
     membership = workspace_of_request(request, query.workspace)
     rows = Workflow.objects.filter(workspace_id=membership.workspace_id).order_by("name", "id")
     if query.cursor:
-        name, pk = _cursor_decode(query.cursor, 2)
+        name, pk = cursor_decode(query.cursor, 2)
         rows = rows.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
     page = list(rows[: query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
     return WorkflowPage(
         items=[workflow_out(workflow) for workflow in page],
-        next_cursor=_cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
+        next_cursor=cursor_encode(page[-1].name, str(page[-1].pk)) if more else None,
     )
+
+
+class WorkflowIn(Schema):
+    name: str = Field(max_length=120)
+    description: str = Field("", max_length=500)
+    graph: dict[str, Any] | None = Field(None, description="The first draft; default: start → end")
+
+
+@workflows_router.post(
+    "", response={201: WorkflowOut}, url_name="workflow_create", summary="Create a workflow"
+)
+@idempotent
+def workflow_create_view(
+    request: HttpRequest, payload: WorkflowIn, workspace: UUID | None = None
+) -> Any:
+    caller = caller_of(request)
+    caller.require(Scope.WRITE)
+    membership = workspace_of_request(request, workspace)
+    require_role(membership, Scope.WRITE.role_needed)
+    workflow = workflow_create(
+        workspace=membership.workspace,
+        user=caller.user,
+        name=payload.name,
+        description=payload.description,
+        graph=payload.graph,
+    )
+    return Status(201, workflow_out(workflow))
+
+
+class ImportIn(Schema):
+    document: dict[str, Any] = Field(description="A document from GET /workflows/{id}/export")
+    name: str | None = Field(None, max_length=120, description="Default: the document's")
+
+
+class ImportOut(Schema):
+    workflow: WorkflowOut
+    agents_created: list[UUID]
+    warnings: list[str]
+
+
+@workflows_router.post(
+    "/import",
+    response={201: ImportOut},
+    url_name="workflow_import",
+    summary="Import an exported workflow (its agents too); published when it validates",
+)
+@idempotent
+def workflow_import_view(
+    request: HttpRequest, payload: ImportIn, workspace: UUID | None = None
+) -> Any:
+    caller = caller_of(request)
+    caller.require(Scope.WRITE)
+    membership = workspace_of_request(request, workspace)
+    require_role(membership, Scope.WRITE.role_needed)
+    result = workflow_import(
+        workspace=membership.workspace,
+        user=caller.user,
+        document=payload.document,
+        name=payload.name,
+    )
+    workflow = result.workflow
+    return Status(
+        201,
+        ImportOut(
+            workflow=workflow_out(workflow, run_services.workflow_latest_version(workflow)),
+            agents_created=[agent.pk for agent in result.agents_created],
+            warnings=result.warnings,
+        ),
+    )
+
+
+@workflows_router.get(
+    "/{uuid:workflow_id}/export",
+    response=dict[str, Any],
+    url_name="workflow_export",
+    summary="The workflow as a self-contained document (a version's graph and its agents)",
+)
+def workflow_export_view(
+    request: HttpRequest, workflow_id: UUID, version: int | None = None, draft: bool = False
+) -> Any:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
+    if version is not None and not workflow.versions.filter(number=version).exists():
+        raise ApiError(
+            "not-found",
+            f"Version {version} of this workflow does not exist.",
+            errors=[FieldError("version", "No such version.")],
+        )
+    draft = draft or workflow.latest_version == 0
+    return workflow_export(workflow=workflow, version=version, draft=draft)
 
 
 @workflows_router.get(
@@ -268,7 +370,7 @@ def workflow_detail(request: HttpRequest, workflow_id: UUID) -> WorkflowOut:
 )
 def workflow_draft(request: HttpRequest, workflow_id: UUID) -> DraftOut:
     workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
-    return DraftOut(graph=workflow.draft, draft_updated_at=workflow.draft_updated_at)
+    return DraftOut(graph=workflow.draft, draft_updated_at=workflow.draft_updated_at.isoformat())
 
 
 @workflows_router.put(
@@ -298,7 +400,9 @@ def workflow_draft_put(request: HttpRequest, workflow_id: UUID, payload: DraftIn
             "The draft was changed since you read it; read it again and merge.",
             extra={"draft_updated_at": conflict.current.isoformat()},
         ) from None
-    return DraftSaved(draft_updated_at=workflow.draft_updated_at, report=_report_out(report))
+    return DraftSaved(
+        draft_updated_at=workflow.draft_updated_at.isoformat(), report=_report_out(report)
+    )
 
 
 @workflows_router.post(
@@ -407,7 +511,7 @@ def run_launch(request: HttpRequest, workflow_id: UUID, payload: LaunchIn) -> An
 
 @runs_router.get("/{uuid:run_id}", response=RunOut, url_name="run_detail", summary="A run")
 def run_detail(request: HttpRequest, run_id: UUID) -> RunOut:
-    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+    run, _ = caller_of(request).lookup(get_run_lean, run_id)
     return run_out(run)
 
 
@@ -421,6 +525,102 @@ def run_cancel(request: HttpRequest, run_id: UUID) -> Any:
     return run_out(run_services.run_cancel(run=run, user=caller.user))
 
 
+class AnswerIn(Schema):
+    step_key: str = Field(description="The `step_key` of the run's `waiting_for`")
+    answer: Any = Field(
+        description='For a question, the text; for an approval, {"approved": true|false, '
+        '"comment": "…"}'
+    )
+
+
+@runs_router.post(
+    "/{uuid:run_id}/answer",
+    response=RunOut,
+    url_name="run_answer",
+    summary="Answer the person's step a run waits on",
+)
+@idempotent
+def run_answer(request: HttpRequest, run_id: UUID, payload: AnswerIn) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    if payload.answer is None or (isinstance(payload.answer, str) and not payload.answer.strip()):
+        raise ApiError(
+            "validation", "Write an answer first.", errors=[FieldError("answer", "Empty.")]
+        )
+    try:
+        run = run_services.run_answer(
+            run=run, step_key=payload.step_key, answer=payload.answer, user=caller.user
+        )
+    except ValidationError as error:
+        raise ApiError("conflict", " ".join(error.messages)) from None
+    return run_out(run)
+
+
+@runs_router.post(
+    "/{uuid:run_id}/retry",
+    response=RunOut,
+    url_name="run_retry",
+    summary="Retry a failed run from its failed step (finished steps are kept)",
+)
+@idempotent
+def run_retry(request: HttpRequest, run_id: UUID) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    try:
+        run = run_services.run_retry(run=run, user=caller.user)
+    except LaunchRefused as refused:
+        raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
+    except ValidationError as error:
+        raise ApiError("conflict", " ".join(error.messages)) from None
+    return run_out(run)
+
+
+class ForkIn(Schema):
+    step_key: str = Field(description="The step to start again from (a step of the run)")
+    version: int | None = Field(None, ge=1, description="Default: the run's own version")
+    inputs: dict[str, Any] | None = Field(None, description="Default: the run's inputs")
+    variables: dict[str, Any] | None = Field(
+        None, description="Variables to set at that step (the rest as they were)"
+    )
+
+
+@runs_router.post(
+    "/{uuid:run_id}/fork",
+    response={201: RunOut},
+    url_name="run_fork",
+    summary="Fork a run from one of its steps",
+)
+@idempotent
+def run_fork_view(request: HttpRequest, run_id: UUID, payload: ForkIn) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id, Scope.RUN)
+    version = None
+    if payload.version is not None:
+        version = run.workflow.versions.filter(number=payload.version).first()
+        if version is None:
+            raise ApiError(
+                "validation",
+                f"Version {payload.version} of this workflow does not exist.",
+                errors=[FieldError("version", "No such version.")],
+            )
+    try:
+        fork = run_fork(
+            run=run,
+            step_key=payload.step_key,
+            user=caller.user,
+            version=version,
+            inputs=payload.inputs,
+            variables=payload.variables,
+            launched_via=LaunchedVia.API,
+        )
+    except LaunchRefused as refused:
+        raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
+    except ValidationError as error:
+        errors = field_errors_of(error)
+        raise ApiError("validation", errors[0].message, errors=errors) from None
+    return Status(201, run_out(fork))
+
+
 class EventQuery(Schema):
     after: int = Field(0, ge=0, lt=2**63, description="The last seq you have; 0 for all")
     limit: int = Field(200, ge=1, le=1000)
@@ -430,10 +630,33 @@ class EventQuery(Schema):
     "/{uuid:run_id}/events",
     response=EventPage,
     url_name="run_events",
-    summary="A run's stored events after a seq",
+    summary="A run's events after a seq (JSON pages, or live as Server-Sent Events)",
+    description="With `Accept: text/event-stream` the answer is a stream: the stored events "
+    "after `after` (or `Last-Event-ID`), then live ones, token deltas and status changes, "
+    "ending after the final status — the same replay-then-live feed as the run page. Each "
+    "stored event's `id` is a seq up to which everything was sent: reconnecting with it as "
+    "`Last-Event-ID` loses nothing (events may repeat; keep each seq once).",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "A page of events, or the live stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
 )
-def run_events(request: HttpRequest, run_id: UUID, query: Query[EventQuery]) -> EventPage:
-    run, _ = caller_of(request).lookup(get_run_for_user, run_id)
+def run_events(request: HttpRequest, run_id: UUID, query: Query[EventQuery]) -> Any:
+    caller = caller_of(request)
+    run, _ = caller.lookup(get_run_for_user, run_id)
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        after = last_event_id(request.headers.get("Last-Event-ID"), query.after)
+        stream = RunEventStream(run_id=str(run.pk), user=caller.user)
+        response = StreamingHttpResponse(
+            stream.frames_after(after), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy must pass each frame on at once
+        return response
     rows = event_page(str(run.pk), query.after, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]

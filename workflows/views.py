@@ -23,6 +23,7 @@ from a2a_site.http import AuthedRequest
 from a2a_site.json_input import JsonInputError, json_body
 from a2a_site.refusals import json_endpoint
 from agents.models import LedgerEntry, Provider
+from workflows.api_snippets import api_snippets
 from workflows.forms import run_form_class, run_form_with_priority, run_inputs, run_priority
 from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run
@@ -95,9 +96,14 @@ def _run_form(workflow: Any, data: Any = None, initial: Any = None) -> Any:
     return form_class(data, initial=initial)
 
 
-def _detail(workflow: Any, membership: Any, form: Any) -> dict[str, Any]:
+def _detail(workflow: Any, membership: Any, form: Any, *, base_url: str = "") -> dict[str, Any]:
     versions = list(workflow.versions.select_related("created_by")[:20])
+    try:
+        fields = graph_load(versions[0].graph).inputs.fields if versions else []
+    except GraphError:
+        fields = []
     return {
+        "snippets": api_snippets(base_url=base_url, workflow_id=workflow.pk, fields=fields),
         "workflow": workflow,
         "versions": versions,
         "latest": versions[0] if versions else None,
@@ -114,7 +120,9 @@ def workflow_detail(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     return render(
         request,
         "workflows/workflow_detail.html",
-        _detail(workflow, membership, _run_form(workflow)),
+        _detail(
+            workflow, membership, _run_form(workflow), base_url=request.build_absolute_uri("/")
+        ),
     )
 
 
@@ -153,7 +161,10 @@ def workflow_run(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
             request, "workflows/_run_form.html", _run_form_context(workflow, form), status=400
         )
     return render(
-        request, "workflows/workflow_detail.html", _detail(workflow, membership, form), status=400
+        request,
+        "workflows/workflow_detail.html",
+        _detail(workflow, membership, form, base_url=request.build_absolute_uri("/")),
+        status=400,
     )
 
 

@@ -12,11 +12,13 @@ Cases, each with its test in tests/api/test_idempotency.py:
 - twenty simultaneous launches with one key: one run;
 - the first request refused (4xx) or failed: nothing stored, a retry is tried afresh;
 - a key older than API_IDEMPOTENCY_HOURS: forgotten, the request is new;
-- keys are per caller: two tokens may use the same key.
+- keys are per caller: two tokens may use the same key;
+- expired keys are swept by the requests themselves, a batch at a time (no schedule needed).
 """
 
 import hashlib
 import json
+import random
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -34,7 +36,12 @@ from a2a_site.api.models import IdempotencyRecord
 from a2a_site.api.problems import ApiError, FieldError
 
 HEADER = "Idempotency-Key"
+# One stored answer in PURGE_CHANCE⁻¹ sweeps up to PURGE_BATCH expired keys after it commits.
+PURGE_CHANCE = 0.01
+PURGE_BATCH = 500
 MAX_KEY = 255
+# The operation ids (as ninja names them: module_function) that honour the header, for the schema.
+IDEMPOTENT_OPERATIONS: set[str] = set()
 
 
 def _fingerprint(request: HttpRequest) -> str:
@@ -78,6 +85,7 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     """For a POST endpoint: honours `Idempotency-Key` (see the module's docstring)."""
+    IDEMPOTENT_OPERATIONS.add(f"{view.__module__.replace('.', '_')}_{view.__name__}")
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -114,14 +122,23 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             record.body = response.content
             record.content_type = response.get("Content-Type", "application/json")
             record.save(update_fields=["status", "body", "content_type"])
+        if random.random() < PURGE_CHANCE:
+            # Expired keys are swept a batch at a time by the requests themselves: no schedule
+            # to set up in either mode, and a busy API sweeps more often than a quiet one.
+            transaction.on_commit(lambda: idempotency_records_purge(limit=PURGE_BATCH))
         return response
 
     return wrapper
 
 
-def idempotency_records_purge(*, now: Any = None) -> int:
-    """Deletes keys older than API_IDEMPOTENCY_HOURS; returns how many."""
+def idempotency_records_purge(*, now: Any = None, limit: int | None = None) -> int:
+    """Deletes keys older than API_IDEMPOTENCY_HOURS (at most `limit`); returns how many."""
     now = now or timezone.now()
     expired = now - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=expired).delete()
+    rows = IdempotencyRecord.objects.filter(created_at__lt=expired)
+    if limit is not None:
+        rows = IdempotencyRecord.objects.filter(
+            pk__in=list(rows.order_by("created_at").values_list("pk", flat=True)[:limit])
+        )
+    deleted, _ = rows.delete()
     return deleted

@@ -12,9 +12,28 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
+
+
+def _count(key: str, expire: int) -> int:
+    """The key's count after this request. On Redis one round trip (INCR, and EXPIRE when the
+    window's counter is new); Django's `incr` would ask whether the key exists first."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(full, write=True)  # type: ignore[attr-defined]
+        pipeline = client.pipeline(transaction=False)
+        pipeline.incr(full)
+        pipeline.expire(full, expire, nx=True)
+        count, _ = pipeline.execute()
+        return int(count)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # the window's first request
+        return 1 if cache.add(key, 1, timeout=expire) else int(cache.incr(key))
 
 
 def rate_limit_wait(bucket: str, *, limit: int | None = None, window: int | None = None) -> int:
@@ -25,11 +44,7 @@ def rate_limit_wait(bucket: str, *, limit: int | None = None, window: int | None
     index = int(now // window)
     key = f"api:rate:{bucket}:{index}"
     try:
-        cache.add(key, 0, timeout=window + 5)
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr: this request is the first
-        cache.set(key, 1, timeout=window + 5)
-        count = 1
+        count = _count(key, window + 5)
     except Exception as error:  # the cache is down: let the request through
         logger.warning("API rate limit not counted: %s", type(error).__name__)
         return 0

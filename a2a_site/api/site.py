@@ -12,6 +12,7 @@ from ninja import NinjaAPI
 from ninja.parser import Parser
 
 from a2a_site.api.auth import API_AUTH
+from a2a_site.api.idempotency import IDEMPOTENT_OPERATIONS as IDEMPOTENT
 from a2a_site.api.problems import EXCEPTION_HANDLERS
 from a2a_site.json_input import body_bytes, json_parse
 
@@ -43,8 +44,60 @@ class StrictJsonParser(Parser):
         return json_parse(body_bytes(request), what="The body")
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details: every 4xx and 5xx of this API.",
+    "required": ["type", "title", "status", "detail", "errors"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:a2a-studio:problem:<kind>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retry safely: the same key and body get the first answer (24 h).",
+}
+
+
+class StudioApi(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """Ninja's schema, plus the one error shape every operation may answer with."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        problem = {
+            "description": "A problem (see Problem)",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation["responses"].setdefault("4XX", problem)
+                    operation["responses"].setdefault("5XX", problem)
+                if isinstance(operation, dict) and operation.get("operationId") in IDEMPOTENT:
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+        return schema
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = StudioApi(
         title="A2A Studio API",
         version="1",
         description=DESCRIPTION,

@@ -5,8 +5,8 @@ Removing only the exact key is not enough: providers echo a partly masked key in
 run's reason or a step's error, would show every member of a workspace part of the key. So every
 text that comes from a provider error and is stored, shown or logged passes through
 `redact_secrets`, which also removes whatever *looks* like a key: `sk-…` and `sk-ant-…` keys,
-Google `AIza…` keys, bearer tokens, masked echoes (anything with `***` in it) and long tokens
-after `key=`, `token=`, `api_key:` and the like.
+Google `AIza…` keys, this studio's own API tokens (`a2a_…`), bearer tokens, masked echoes
+(anything with `***` in it) and long tokens after `key=`, `token=`, `api_key:` and the like.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _SHAPES: Final = re.compile(
         ["']?\s*[=:]\s*["']?
       )(?P<value>[\w~+/*.-]{7,}[\w~+/*-])
     | (?P<sk>\bsk-[\w*-]{8,})
+    | \ba2a_[\w-]{20,}
     | \bAIza[\w-]{20,}
     | (?<![\w-])[\w-]*\*{3,}[\w*-]*
     """,

@@ -196,3 +196,68 @@ def provider_settings_check(*, data: ProviderInput, provider: Provider | None) -
         check_url_policy=data.kind != "demo",
     )
     return async_to_sync(connection_check)(target)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _check_target(provider: Provider) -> CheckTarget:
+    from agents.crypto import credential_decrypt
+
+    api_key = credential_decrypt(provider.credential_ciphertext) if provider.has_credential else ""
+    return CheckTarget(
+        kind=provider.kind,
+        base_url=provider_effective_base_url(provider),
+        api_key=api_key,
+        api_version=provider.api_version,
+        check_url_policy=provider.kind != "demo",
+    )
+
+
+def _run_check(provider: Provider) -> ConnectionCheck:
+    from agents.crypto import CredentialDecryptError, CredentialKeyError
+    from agents.services import nodes as node_services
+
+    if provider.kind == "cli":
+        from agents.services.cli import cli_provider_check
+
+        return cli_provider_check(provider.cli_config)
+    if provider.kind == "ollama":
+        results = node_services.provider_nodes_probe(provider)
+        if not results:
+            return ConnectionCheck(
+                False, "Add a node first: Ollama providers reach models on nodes."
+            )
+        up = [probe for probe in results.values() if probe.ok]
+        models = sorted({model for probe in up for model in probe.available})
+        if not up:
+            return ConnectionCheck(False, f"None of the {_count(len(results), 'node')} answered.")
+        return ConnectionCheck(
+            True,
+            f"{len(up)} of {_count(len(results), 'node')} up.",
+            min(p.response_ms or 0 for p in up),
+            models,
+        )
+    try:
+        target = _check_target(provider)
+    except (CredentialDecryptError, CredentialKeyError) as error:
+        return ConnectionCheck(False, str(error))
+    return async_to_sync(connection_check)(target)
+
+
+def provider_check(*, provider: Provider) -> ConnectionCheck:
+    """Tests a saved provider (its nodes, for Ollama) and records the outcome and the models
+    it lists on the provider; `provider` is refreshed."""
+    from django.utils import timezone
+
+    result = _run_check(provider)
+    Provider.objects.filter(pk=provider.pk).update(
+        last_checked_at=timezone.now(),
+        last_check_ok=result.ok,
+        last_check_message=result.message[:500],
+        last_check_latency_ms=result.latency_ms,
+        **({"models_available": result.models} if result.ok else {}),
+    )
+    provider.refresh_from_db()
+    return result

@@ -404,7 +404,7 @@ def worst_requests(name: str) -> list[tuple[Any, ...]]:
 
 
 # Side effects beyond the database: a check calls the provider, a pull starts a download.
-NOT_FUZZED = {"provider_check", "node_pull"}
+NOT_FUZZED = {"provider_check", "node_pull", "api:provider_test"}
 
 
 def fuzz_kwargs(name: str, personas: Personas) -> dict[str, Any]:

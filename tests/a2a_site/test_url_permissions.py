@@ -358,6 +358,14 @@ TABLE: dict[str, Row] = {
     "api:workspace_detail": Row("get", {**API_MEMBERS, OUTSIDER: 404}, _ws),
     "api:workflow_list": Row("get", API_MEMBERS),
     "api:workflow_detail": Row("get", API_SEE, _workflow),
+    "api:workflow_create": Row(
+        "post", {**api_edit(201), OUTSIDER: 201}, data={"name": "From a script"}, json=True
+    ),
+    # Not an exported document: refused with the reason.
+    "api:workflow_import": Row(
+        "post", {**api_edit(422), OUTSIDER: 422}, data={"document": {}}, json=True
+    ),
+    "api:workflow_export": Row("get", API_SEE, _workflow),
     "api:workflow_draft": Row("get", API_SEE, _workflow),
     "api:workflow_draft_save": Row(
         "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True
@@ -371,6 +379,34 @@ TABLE: dict[str, Row] = {
     "api:run_detail": Row("get", API_SEE, _run),
     "api:run_cancel": Row("post", api_edit(200), _run, {}, json=True),
     "api:run_events": Row("get", API_SEE, _run),
+    # The run is finished: it waits for no answer and did not fail (409); no such step (422).
+    "api:run_answer": Row(
+        "post", api_edit(409), _run, {"step_key": "ask", "answer": "yes"}, json=True
+    ),
+    "api:run_retry": Row("post", api_edit(409), _run, {}, json=True),
+    "api:run_fork": Row("post", api_edit(422), _run, {"step_key": "research"}, json=True),
+    # No measure named: refused with the reason (422), as the dashboards' query is.
+    "api:metrics": Row("get", members(422, anon=401)),
+    "api:provider_list": Row("get", API_MEMBERS),
+    # Outsiders add to their own (current) workspace.
+    "api:provider_create": Row(
+        "post", {**api_edit(201), OUTSIDER: 201}, data={"kind": "demo", "name": "Local"}, json=True
+    ),
+    "api:provider_detail": Row("get", API_SEE, _provider),
+    "api:provider_update": Row(
+        "put", api_edit(200), _provider, {"kind": "demo", "name": "Renamed"}, json=True
+    ),
+    "api:provider_delete": Row("delete", api_edit(204), _provider, json=True),
+    # The demo model is not running here: the test answers, and says it failed.
+    "api:provider_test": Row("post", api_edit(200), _provider, json=True),
+    "api:agent_list": Row("get", API_MEMBERS),
+    "api:agent_create": Row(
+        "post", {**api_edit(422), OUTSIDER: 422}, data={"name": "A", "config": {}}, json=True
+    ),
+    "api:agent_detail": Row("get", API_SEE, _agent),
+    "api:agent_update": Row("put", api_edit(422), _agent, {"name": "A", "config": {}}, json=True),
+    "api:agent_delete": Row("delete", api_edit(204), _agent, json=True),
+    "api:agent_versions": Row("get", API_SEE, _agent),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }

@@ -122,7 +122,7 @@ def test_connection_check_explains_what_is_wrong(
 
 
 def test_connection_check_reports_an_unreachable_server(personas: Personas, settings) -> None:
-    from agents.views import _run_check
+    from agents.services.providers import _run_check
     from tests.support.processes import free_port
 
     settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
@@ -138,7 +138,7 @@ def test_connection_check_reports_an_unreachable_server(personas: Personas, sett
 
 
 def test_the_demo_model_connects_without_a_key(personas: Personas, llm_server) -> None:
-    from agents.views import _run_check
+    from agents.services.providers import _run_check
 
     provider = make_provider(personas.workspace)
     result = _run_check(provider)
