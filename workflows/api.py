@@ -3,7 +3,7 @@ over the same services and access seam as the pages (see a2a_site/api for tokens
 The run list, with the history's filters, is in monitoring/api.py."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -21,7 +21,7 @@ from a2a_site.api.problems import ApiError, FieldError, field_errors_of
 from a2a_site.api.routes import workspace_of_request
 from workflows.consumers import _event_page as event_page
 from workflows.graph import GraphError, graph_load
-from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
+from workflows.models import LaunchedVia, Run, RunPriority, Workflow, WorkflowVersion
 from workflows.selectors import get_run_for_user, get_workflow_for_user
 from workflows.services import runs as run_services
 from workflows.services.fork import run_fork
@@ -118,6 +118,9 @@ class VersionList(Schema):
 class LaunchIn(Schema):
     inputs: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(None, ge=1, description="Default: the latest published version")
+    priority: Literal["low", "normal", "high"] | None = Field(
+        None, description="Default: the workflow's (workers take higher-priority runs first)"
+    )
 
 
 class RunOut(Schema):
@@ -127,6 +130,7 @@ class RunOut(Schema):
     version: int
     status: str
     reason: str
+    priority: Literal["low", "normal", "high"]
     inputs: dict[str, Any]
     output: Any = None
     waiting_for: dict[str, Any] | None = Field(None, description="A person's step it waits on")
@@ -191,6 +195,7 @@ RUN_OUT_FIELDS = (
     "version__number",
     "status",
     "reason",
+    "priority",
     "inputs",
     "output",
     "waiting_request",
@@ -222,6 +227,7 @@ def run_out(run: Run) -> RunOut:
         version=run.version.number,
         status=run.status,
         reason=run.reason,
+        priority=RunPriority(run.priority).label,
         inputs=run.inputs,
         output=run.output,
         waiting_for=run.waiting_request,
@@ -494,12 +500,16 @@ def run_launch(request: HttpRequest, workflow_id: UUID, payload: LaunchIn) -> An
             inputs=payload.inputs,
             version=version,
             launched_via=LaunchedVia.API,
+            priority=payload.priority,
         )
     except LaunchRefused as refused:
         raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None
     except ValidationError as error:
         errors = [
-            FieldError(f"inputs.{item.field}" if item.field else "inputs", item.message)
+            FieldError(
+                item.field if item.field == "priority" else f"inputs.{item.field}".rstrip("."),
+                item.message,
+            )
             for item in field_errors_of(error)
         ]
         raise ApiError("validation", errors[0].message, errors=errors) from None

@@ -209,3 +209,22 @@ def test_the_dashboards_metrics_query(personas: Personas, api_as: Any) -> None:
         query={"measure": "cost", "workspace": personas.other_workspace.pk},
     )
     assert elsewhere.status == 404
+
+
+def test_a_run_is_launched_with_a_priority(personas: Personas, api_as: Any) -> None:
+    from tests.a2a_site.test_url_permissions import _published
+    from workflows.models import Run, RunPriority
+
+    workflow = _published(personas)
+    api = api_as(make_token(personas.editor, "run"))
+    path = f"/api/v1/workflows/{workflow.pk}/runs"
+    launched = api.call("post", path, {"inputs": {}, "priority": "high"})
+    assert launched.status == 201, launched.body
+    assert launched.body["priority"] == "high"
+    assert Run.objects.get(pk=launched.body["id"]).priority == RunPriority.HIGH
+    plain = api.call("post", path, {"inputs": {}})
+    assert plain.status == 201 and plain.body["priority"] == "normal", "the workflow's default"
+    refused = api.call("post", path, {"inputs": {}, "priority": "urgent"})
+    assert refused.status == 422
+    assert refused.problem["errors"][0]["field"].endswith("priority")
+    assert Run.objects.count() == 2, "nothing launched by the refused request"
