@@ -115,10 +115,18 @@ class VersionList(Schema):
     items: list[VersionOut]
 
 
+PriorityName = Literal["low", "normal", "high"]
+PRIORITY_NAMES: dict[RunPriority, PriorityName] = {
+    RunPriority.LOW: "low",
+    RunPriority.NORMAL: "normal",
+    RunPriority.HIGH: "high",
+}
+
+
 class LaunchIn(Schema):
     inputs: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(None, ge=1, description="Default: the latest published version")
-    priority: Literal["low", "normal", "high"] | None = Field(
+    priority: PriorityName | None = Field(
         None, description="Default: the workflow's (workers take higher-priority runs first)"
     )
 
@@ -130,7 +138,7 @@ class RunOut(Schema):
     version: int
     status: str
     reason: str
-    priority: Literal["low", "normal", "high"]
+    priority: PriorityName
     inputs: dict[str, Any]
     output: Any = None
     waiting_for: dict[str, Any] | None = Field(None, description="A person's step it waits on")
@@ -227,7 +235,7 @@ def run_out(run: Run) -> RunOut:
         version=run.version.number,
         status=run.status,
         reason=run.reason,
-        priority=RunPriority(run.priority).label,
+        priority=PRIORITY_NAMES[RunPriority(run.priority)],
         inputs=run.inputs,
         output=run.output,
         waiting_for=run.waiting_request,
