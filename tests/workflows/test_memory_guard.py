@@ -55,9 +55,15 @@ def _finished(run: Run, *, timeout: float = 60, reap: bool = False) -> Run:
     return wait_for(done, timeout=timeout, interval=0.2, what=f"run {run.pk} to finish")
 
 
-def _once_each(run: Run) -> None:
+def _once_each(run: Run, *, handed_over: bool = False) -> None:
     assert Step.objects.filter(run=run, status=Step.Status.COMPLETED).count() == 3
-    assert LedgerEntry.objects.filter(run_id=run.pk, status="completed").count() == 3
+    calls = LedgerEntry.objects.filter(run_id=run.pk, status="completed").count()
+    if handed_over:
+        # A call that answered just as the hand-over cancelled its step is booked (it was paid)
+        # and its step is done again by the next worker: at most one such call per hand-over.
+        assert 3 <= calls <= 4, calls
+    else:
+        assert calls == 3
     messages = list(
         RunEvent.objects.filter(run=run, kind="message").values_list("step_key", flat=True)
     )
@@ -136,5 +142,5 @@ def test_a_run_still_executing_when_the_drain_time_ends_is_handed_to_another_wor
 
     assert run.status == RunStatus.SUCCEEDED, run.reason
     assert run.attempts >= 2  # resumed after the hand-over
-    _once_each(run)
+    _once_each(run, handed_over=True)
     assert not LedgerEntry.objects.filter(run_id=run.pk, status="pending").exists()
