@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import retarget, trigger_client_event
+from pydantic import ValidationError as PydanticValidationError
 
 from a2a_site.accounts.decorators import workspace_required
 from a2a_site.accounts.models import Role
@@ -36,6 +37,7 @@ from agents.tools_catalog import tool_choices
 from workflows.forms import (
     InputRowForm,
     InputRowFormSet,
+    RunSettingsForm,
     VariableRowForm,
     VariableRowFormSet,
     WorkflowCreateForm,
@@ -43,6 +45,7 @@ from workflows.forms import (
 from workflows.graph import NODE_TYPES, GraphError, graph_dump, graph_load
 from workflows.graph.diff import diff_drawing, graph_diff
 from workflows.graph.interface import InterfaceError, interface_apply
+from workflows.graph.schema import GraphSettings
 from workflows.models import Workflow
 from workflows.node_forms import node_form_class
 from workflows.selectors import agent_summaries, builder_catalog, get_workflow_for_user
@@ -582,3 +585,38 @@ def workflow_interface_form(request: AuthedRequest, workflow_id: UUID) -> HttpRe
             "configs": interface.start_configs,
         },
     )
+
+
+@login_required
+@require_POST
+def workflow_settings_form(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
+    """The editor of the run settings (priority, limits, budgets) of the graph the island holds
+    (posted: it may be unsaved). Applying hands the canvas the graph with them, as one change."""
+    workflow, membership = get_workflow_for_user(request.user, workflow_id)
+    try:
+        graph = _posted_graph(request)
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=400)
+    apply = request.POST.get("apply") == "1"
+    if apply and not membership.allows(Role.EDITOR):
+        return HttpResponse("Viewers cannot change workflows.", status=403)
+    initial = RunSettingsForm.initial_of(graph.get("settings"))
+    form = RunSettingsForm(request.POST if apply else None, initial=initial)
+    context = {"workflow": workflow, "form": form, "can_edit": membership.allows(Role.EDITOR)}
+    if not apply:
+        return render(request, "workflows/_settings_form.html", context)
+    if not form.is_valid():
+        return render(request, "workflows/_settings_form.html", context, status=422)
+    posted = graph.get("settings")
+    settings: dict[str, Any] = posted if isinstance(posted, dict) else {}
+    try:
+        checked = GraphSettings.model_validate({**settings, **form.settings()})
+    except PydanticValidationError as error:
+        for problem in error.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else None
+            form.add_error(field if field in form.fields else None, problem["msg"])
+        return render(request, "workflows/_settings_form.html", context, status=422)
+    applied = {**graph, "settings": checked.model_dump(mode="json")}
+    context["applied"] = True
+    response = render(request, "workflows/_settings_form.html", context)
+    return trigger_client_event(response, "wf:set-graph", {"graph": applied})

@@ -312,3 +312,58 @@ class ForkVersionForm(forms.Form):
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices
         field.initial = choices[0][0]
+
+
+class RunSettingsForm(forms.Form):
+    """A workflow's run settings (`settings` in its graph): priority, limits and budgets."""
+
+    priority = forms.ChoiceField(
+        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High")],
+        initial="normal",
+        help_text="Workers take higher-priority runs first; a launch may choose otherwise.",
+    )
+    max_steps = forms.IntegerField(
+        label="Most steps per run",
+        min_value=1,
+        max_value=100_000,
+        initial=200,
+        help_text="A run that would take more steps fails, saying so.",
+    )
+    timeout_s = forms.IntegerField(
+        label="Time limit (seconds)",
+        min_value=1,
+        max_value=7 * 24 * 3600,
+        initial=3600,
+        help_text="Checked during model calls too: a call is cut at the limit.",
+    )
+    token_budget = forms.IntegerField(
+        label="Token budget per run",
+        min_value=1,
+        required=False,
+        help_text="Blank: no token budget.",
+    )
+    cost_budget_usd = forms.DecimalField(
+        label="Cost budget per run (USD)",
+        min_value=0,
+        max_digits=12,
+        decimal_places=6,
+        required=False,
+        help_text="Blank: no cost budget. A call whose price is unknown is refused under one.",
+    )
+    budget_action = forms.ChoiceField(
+        label="When a budget is reached",
+        choices=[("stop", "Stop the run"), ("pause", "Ask a person to go on")],
+        initial="stop",
+    )
+
+    @classmethod
+    def initial_of(cls, settings: Any) -> dict[str, Any]:
+        settings = settings if isinstance(settings, dict) else {}
+        return {name: settings.get(name, field.initial) for name, field in cls.base_fields.items()}
+
+    def settings(self) -> dict[str, Any]:
+        """The graph's `settings` object these fields describe (cleaned first)."""
+        data = dict(self.cleaned_data)
+        cost = data.get("cost_budget_usd")
+        data["cost_budget_usd"] = float(cost) if cost is not None else None
+        return data

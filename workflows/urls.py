@@ -34,6 +34,11 @@ urlpatterns = [
         name="workflow_interface_form",
     ),
     path(
+        "workflows/<uuid:workflow_id>/settings-form/",
+        builder_views.workflow_settings_form,
+        name="workflow_settings_form",
+    ),
+    path(
         "workflows/<uuid:workflow_id>/versions/<id:number>.json",
         builder_views.workflow_version_json,
         name="workflow_version_json",

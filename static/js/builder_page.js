@@ -85,6 +85,7 @@
     if (canEdit && event.detail && event.detail.graph) keepPending(event.detail.graph);
     saveSoon();
     renderInterfaceSummary();
+    renderSettingsSummary();
     refreshPanelIfStale();
   });
 
@@ -284,6 +285,54 @@
     interfaceSummary.appendChild(tail);
   }
 
+  // --- Run settings (priority, limits, budgets) ----------------------------------------------
+
+  var settingsSummary = document.getElementById("settings-summary");
+  var settingsBody = document.getElementById("settings-dialog-body");
+
+  function renderSettingsSummary() {
+    if (!settingsSummary || !builder.getGraph) return;
+    var graph = builder.getGraph();
+    if (!graph) return;
+    var settings = graph.settings || {};
+    var parts = [
+      (settings.priority || "normal") + " priority",
+      "up to " + (settings.max_steps || 200) + " steps",
+      (settings.timeout_s || 3600) + " s per run",
+      settings.token_budget ? "token budget " + settings.token_budget : "no token budget",
+      settings.cost_budget_usd !== undefined && settings.cost_budget_usd !== null ? "cost budget $" + settings.cost_budget_usd : "no cost budget",
+    ];
+    settingsSummary.textContent = "";
+    var line = document.createElement("p");
+    line.className = "muted";
+    line.textContent = parts.join(" · ");
+    settingsSummary.appendChild(line);
+  }
+
+  function loadSettingsForm() {
+    var body = new FormData();
+    body.append("graph", JSON.stringify(builder.getGraph()));
+    fetch(page.dataset.settingsUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      credentials: "same-origin",
+    })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        settingsBody.innerHTML = html;
+        window.htmx.process(settingsBody);
+        var first = settingsBody.querySelector("select, input:not([type=hidden])");
+        if (first) first.focus();
+      });
+  }
+
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "settings-form") {
+      event.detail.parameters.graph = JSON.stringify(builder.getGraph());
+    }
+  });
+
   function loadInterfaceForm() {
     var body = new FormData();
     body.append("graph", JSON.stringify(builder.getGraph()));
@@ -353,6 +402,7 @@
     if (opener) {
       if (opener.dataset.openDialog === "publish-dialog") saveNow();
       if (opener.dataset.openDialog === "interface-dialog") loadInterfaceForm();
+      if (opener.dataset.openDialog === "settings-dialog") loadSettingsForm();
       openDialog(opener.dataset.openDialog);
     }
   });
@@ -596,6 +646,7 @@
   // The draft's problems as loaded badge its nodes at once, before any edit.
   function onReady() {
     renderInterfaceSummary();
+    renderSettingsSummary();
     var loaded = document.getElementById("builder-issues");
     if (loaded) {
       var issues = JSON.parse(loaded.textContent);

@@ -311,6 +311,10 @@ TABLE: dict[str, Row] = {
     "workflow_interface_form": Row(
         "post", {**SEE_OBJECT, VIEWER: 400, EDITOR: 400, OWNER: 400}, _workflow
     ),
+    # The run settings editor, the same way.
+    "workflow_settings_form": Row(
+        "post", {**SEE_OBJECT, VIEWER: 400, EDITOR: 400, OWNER: 400}, _workflow
+    ),
     "workflow_version_json": Row("get", SEE_OBJECT, lambda p: {**_workflow(p), "number": 1}),
     "workflow_diff": Row("get", SEE_OBJECT, _workflow),
     "workflow_import_graph": Row("post", edit_object(400), _workflow),

@@ -328,3 +328,35 @@ def test_a_phone_gets_a_palette_drawer_and_a_top_bar_that_fits(lab: Any) -> None
     apply_box = page.locator("#interface-dialog").get_by_role("button", name="Apply").bounding_box()
     assert apply_box and apply_box["y"] + apply_box["height"] <= PHONE["height"]
     screenshot(page, "53-builder-phone-inputs")
+
+
+def test_run_settings_set_in_the_builder_reach_the_draft(lab: Any) -> None:
+    page = lab
+    page.set_viewport_size(DESKTOP)
+    workflow = new_workflow(page, "Nightly digest")
+    summary = page.get_by_test_id("settings-summary")
+    assert "normal priority" in summary.inner_text() and "no cost budget" in summary.inner_text()
+
+    page.get_by_test_id("edit-settings").click()
+    dialog = page.locator("#settings-dialog")
+    dialog.get_by_label("Priority").select_option("high")
+    dialog.get_by_label("Most steps per run").fill("0")
+    dialog.get_by_role("button", name="Apply").click()
+    # Out of range: named on its field, and nothing reaches the canvas.
+    dialog.locator(".errorlist", has_text="greater than or equal to 1").wait_for()
+    assert "Not applied" in dialog.get_by_test_id("settings-status").inner_text()
+    assert (graph_of(page).get("settings") or {}).get("priority", "normal") == "normal"
+
+    dialog.get_by_label("Most steps per run").fill("40")
+    dialog.get_by_label("Cost budget per run (USD)").fill("0.5")
+    dialog.get_by_role("button", name="Apply").click()
+    dialog.get_by_test_id("settings-status").get_by_text("Applied to the draft").wait_for()
+    screenshot(page, "54-builder-run-settings")
+    dialog.get_by_role("button", name="Close").click()
+    assert graph_of(page)["settings"]["priority"] == "high"
+    assert "high priority" in summary.inner_text() and "$0.5" in summary.inner_text()
+    page.locator('#save-status[data-state="saved"]').wait_for()
+    workflow.refresh_from_db()
+    assert workflow.draft["settings"]["priority"] == "high"
+    assert workflow.draft["settings"]["max_steps"] == 40
+    assert workflow.draft["settings"]["cost_budget_usd"] == 0.5

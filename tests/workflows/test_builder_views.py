@@ -463,3 +463,68 @@ def test_a_row_with_a_label_but_no_name_is_not_dropped(personas: Personas, clien
 
     assert response.status_code == 422
     assert "starting with a letter or underscore" in response.content.decode()
+
+
+def settings_form(client: Any, workflow: Workflow, graph: Any, **data: Any) -> Any:
+    return client.post(
+        reverse("workflow_settings_form", args=[workflow.pk]),
+        {"graph": json.dumps(graph), **data},
+        headers=HTMX,
+    )
+
+
+SETTINGS = {
+    "apply": "1",
+    "priority": "high",
+    "max_steps": "50",
+    "timeout_s": "120",
+    "token_budget": "",
+    "cost_budget_usd": "0.25",
+    "budget_action": "pause",
+}
+
+
+def test_the_run_settings_editor_hands_the_canvas_the_graph_with_them(
+    personas: Personas, client_for
+) -> None:
+    workflow = pipeline_workflow(personas)
+    client = client_for(personas.editor)
+    shown = settings_form(client, workflow, workflow.draft).content.decode()
+    assert "Run settings" in shown and 'value="normal" selected' in shown
+
+    applied = settings_form(client, workflow, workflow.draft, **SETTINGS)
+
+    assert applied.status_code == 200, applied.content.decode()
+    graph = triggers(applied)["wf:set-graph"]["graph"]
+    assert graph["settings"] == {
+        "priority": "high",
+        "max_steps": 50,
+        "timeout_s": 120,
+        "token_budget": None,
+        "cost_budget_usd": 0.25,
+        "budget_action": "pause",
+    }
+    assert graph["nodes"] == workflow.draft["nodes"], "only the settings change"
+    assert "Applied to the draft" in applied.content.decode()
+    workflow.refresh_from_db()
+    assert "priority" not in (workflow.draft.get("settings") or {}), "the canvas saves it"
+
+
+def test_run_settings_out_of_range_are_named_and_nothing_applied(
+    personas: Personas, client_for
+) -> None:
+    workflow = pipeline_workflow(personas)
+    client = client_for(personas.editor)
+    refused = settings_form(
+        client, workflow, workflow.draft, **{**SETTINGS, "priority": "urgent", "max_steps": "0"}
+    )
+    assert refused.status_code == 422
+    assert "wf:set-graph" not in refused.headers.get("HX-Trigger", "")
+    text = refused.content.decode()
+    assert "Select a valid choice" in text and "greater than or equal to 1" in text
+    viewer = settings_form(client_for(personas.viewer), workflow, workflow.draft, **SETTINGS)
+    assert viewer.status_code == 403
+    malformed = client.post(
+        reverse("workflow_settings_form", args=[workflow.pk]), {"graph": "{"}, headers=HTMX
+    )
+    assert malformed.status_code == 400
