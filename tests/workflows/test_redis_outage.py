@@ -222,6 +222,13 @@ def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
             timeout=30,
             what="the first run to finish while Redis is down",
         )
+        # The second run's task returns once the first run's slot is free, and its ack must meet
+        # the dead broker (else nothing is left unacknowledged): Redis comes back only after that.
+        wait_for(
+            lambda: "Couldn't ack" in stack.worker.log_path.read_text(errors="replace"),
+            timeout=30,
+            what="the worker to fail to acknowledge the second run's message",
+        )
         stack.redis.start()
 
         def finished() -> list[Run] | None:
