@@ -12,13 +12,12 @@ from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from a2a_site.accounts.access import require_role
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
 from a2a_site.api.pagination import cursor_decode, cursor_encode
 from a2a_site.api.problems import ApiError, FieldError, field_errors_of
-from a2a_site.api.routes import workspace_of_request
+from a2a_site.api.routes import workspace_of_request, workspace_to_change
 from agents.llm.kinds import KINDS
 from agents.models import Agent, AgentVersion, Provider
 from agents.selectors import get_agent_for_user, get_provider_for_user
@@ -179,10 +178,7 @@ def provider_list(request: HttpRequest, query: Query[ListQuery]) -> ProviderPage
 def provider_create(
     request: HttpRequest, payload: ProviderIn, workspace: UUID | None = None
 ) -> Any:
-    caller = caller_of(request)
-    caller.require(Scope.ADMIN)
-    membership = workspace_of_request(request, workspace)
-    require_role(membership, Scope.ADMIN.role_needed)
+    caller, membership = workspace_to_change(request, workspace, Scope.ADMIN)
     try:
         provider = provider_services.provider_create(
             workspace=membership.workspace, user=caller.user, data=_provider_input(payload)
@@ -333,10 +329,7 @@ def agent_list(request: HttpRequest, query: Query[ListQuery]) -> AgentPage:
 @agents_router.post("", response={201: AgentOut}, url_name="agent_create", summary="Add an agent")
 @idempotent
 def agent_create(request: HttpRequest, payload: AgentIn, workspace: UUID | None = None) -> Any:
-    caller = caller_of(request)
-    caller.require(Scope.WRITE)
-    membership = workspace_of_request(request, workspace)
-    require_role(membership, Scope.WRITE.role_needed)
+    caller, membership = workspace_to_change(request, workspace, Scope.WRITE)
     try:
         agent = agent_services.agent_create(
             workspace=membership.workspace,

@@ -11,14 +11,14 @@ from django.db.models import Q
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
-from a2a_site.accounts.access import get_for_member, require_role
+from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Role
 from a2a_site.api.auth import caller_of
 from a2a_site.api.idempotency import idempotent
 from a2a_site.api.models import Scope
 from a2a_site.api.pagination import cursor_decode, cursor_encode
 from a2a_site.api.problems import ApiError, FieldError, field_errors_of
-from a2a_site.api.routes import workspace_of_request
+from a2a_site.api.routes import workspace_of_request, workspace_to_change
 from workflows.consumers import _event_page as event_page
 from workflows.graph import GraphError, graph_load
 from workflows.models import LaunchedVia, Run, RunPriority, Workflow, WorkflowVersion
@@ -295,10 +295,7 @@ class WorkflowIn(Schema):
 def workflow_create_view(
     request: HttpRequest, payload: WorkflowIn, workspace: UUID | None = None
 ) -> Any:
-    caller = caller_of(request)
-    caller.require(Scope.WRITE)
-    membership = workspace_of_request(request, workspace)
-    require_role(membership, Scope.WRITE.role_needed)
+    caller, membership = workspace_to_change(request, workspace, Scope.WRITE)
     workflow = workflow_create(
         workspace=membership.workspace,
         user=caller.user,
@@ -330,10 +327,7 @@ class ImportOut(Schema):
 def workflow_import_view(
     request: HttpRequest, payload: ImportIn, workspace: UUID | None = None
 ) -> Any:
-    caller = caller_of(request)
-    caller.require(Scope.WRITE)
-    membership = workspace_of_request(request, workspace)
-    require_role(membership, Scope.WRITE.role_needed)
+    caller, membership = workspace_to_change(request, workspace, Scope.WRITE)
     result = workflow_import(
         workspace=membership.workspace,
         user=caller.user,

@@ -6,9 +6,9 @@ from uuid import UUID
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema
 
-from a2a_site.accounts.access import get_membership_for_user
+from a2a_site.accounts.access import get_membership_for_user, require_role
 from a2a_site.accounts.models import Membership
-from a2a_site.api.auth import caller_of
+from a2a_site.api.auth import ApiCaller, caller_of
 from a2a_site.api.models import Scope
 from a2a_site.api.problems import ApiError, FieldError
 
@@ -118,3 +118,15 @@ def workspace_of_request(request: HttpRequest, given: UUID | None) -> Membership
     if not caller.sees_workspace(workspace_id):
         raise Http404
     return get_membership_for_user(caller.user, workspace_id)
+
+
+def workspace_to_change(
+    request: HttpRequest, given: UUID | None, scope: Scope
+) -> tuple[ApiCaller, Membership]:
+    """For an endpoint that creates in a workspace: the token's scope first, then the workspace
+    (as `workspace_of_request` finds it) and the caller's role there, both at least `scope`'s."""
+    caller = caller_of(request)
+    caller.require(scope)
+    membership = workspace_of_request(request, given)
+    require_role(membership, scope.role_needed)
+    return caller, membership

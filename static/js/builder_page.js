@@ -309,51 +309,38 @@
     settingsSummary.appendChild(line);
   }
 
-  function loadSettingsForm() {
-    var body = new FormData();
-    body.append("graph", JSON.stringify(builder.getGraph()));
-    fetch(page.dataset.settingsUrl, {
+  // The dialogs that edit the graph the canvas holds (posted: it may be unsaved) load their
+  // server-rendered form with it, and send it again with each Apply.
+  function loadGraphForm(url, body) {
+    var data = new FormData();
+    data.append("graph", JSON.stringify(builder.getGraph()));
+    fetch(url, {
       method: "POST",
-      body: body,
+      body: data,
       headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
       credentials: "same-origin",
     })
       .then(function (response) { return response.text(); })
       .then(function (html) {
-        settingsBody.innerHTML = html;
-        window.htmx.process(settingsBody);
-        var first = settingsBody.querySelector("select, input:not([type=hidden])");
+        body.innerHTML = html;
+        window.htmx.process(body);
+        var first = body.querySelector("input:not([type=hidden]), select");
         if (first) first.focus();
       });
   }
 
-  document.body.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.elt && event.detail.elt.id === "settings-form") {
-      event.detail.parameters.graph = JSON.stringify(builder.getGraph());
-    }
-  });
-
   function loadInterfaceForm() {
-    var body = new FormData();
-    body.append("graph", JSON.stringify(builder.getGraph()));
-    fetch(page.dataset.interfaceUrl, {
-      method: "POST",
-      body: body,
-      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
-      credentials: "same-origin",
-    })
-      .then(function (response) { return response.text(); })
-      .then(function (html) {
-        interfaceBody.innerHTML = html;
-        window.htmx.process(interfaceBody);
-        var first = interfaceBody.querySelector("input:not([type=hidden]), select");
-        if (first) first.focus();
-      });
+    loadGraphForm(page.dataset.interfaceUrl, interfaceBody);
+  }
+
+  function loadSettingsForm() {
+    loadGraphForm(page.dataset.settingsUrl, settingsBody);
   }
 
   // The editor always works on the graph as the canvas holds it, saved or not.
   document.body.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.elt && event.detail.elt.id === "interface-form") {
+    var form = event.detail.elt;
+    if (form && (form.id === "interface-form" || form.id === "settings-form")) {
       event.detail.parameters.graph = JSON.stringify(builder.getGraph());
     }
   });
