@@ -293,7 +293,8 @@ def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
 def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     run, membership = get_run_for_user(request.user, run_id)
     settings = run.version.graph.get("settings") or {}
-    nodes = run_node_states(run)
+    capacity_wait = run_capacity_wait(run)
+    nodes = run_node_states(run, capacity_wait=capacity_wait)
     return render(
         request,
         "workflows/run_detail.html",
@@ -317,7 +318,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
-            "capacity_wait": run_capacity_wait(run),
+            "capacity_wait": capacity_wait,
             **_unpriced(run),
         },
     )
