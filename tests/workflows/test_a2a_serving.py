@@ -85,7 +85,9 @@ def reviewed_workflow(personas: Personas, *, workspace: Any = None, owner: Any =
                 input_template="Draft a note on {{ topic }}",
                 output_variable="draft",
             ),
-            node("tone", "human", 2, 0, prompt="Which tone for {{ topic }}?", output_variable="tone"),
+            node(
+                "tone", "human", 2, 0, prompt="Which tone for {{ topic }}?", output_variable="tone"
+            ),
             node(
                 "edit",
                 "agent",
