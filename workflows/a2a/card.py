@@ -106,6 +106,7 @@ def agent_card(
     skills: list[dict[str, Any]],
     organization: str,
     provider_url: str,
+    secured: bool = True,
 ) -> AgentCard:
     """The card served at `<url>.well-known/agent-card.json` (`url` ends with a slash)."""
     card = AgentCard(
@@ -157,4 +158,7 @@ def agent_card(
             for skill in skills
         ],
     )
+    if not secured:
+        card.ClearField("security_schemes")
+        card.ClearField("security_requirements")
     return card
