@@ -244,6 +244,12 @@ ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("A2A_ALERTS_DELIVERY_BACKOFF_SECONDS",
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("A2A_ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 ALERTS_KEEP_DAYS = env_int("A2A_ALERTS_KEEP_DAYS", 90, minimum=1)
 SITE_URL = env_str("A2A_SITE_URL")
+# Published workflows served as A2A agents (workflows/a2a): how long a client may keep a card,
+# how long a blocking SendMessage waits for the run before answering with the task as it is,
+# and the built-in conformance agent at /a2a/conformance/ (for the A2A conformance kit only).
+A2A_CARD_MAX_AGE_SECONDS = env_int("A2A_CARD_MAX_AGE_SECONDS", 300, minimum=0)
+A2A_BLOCKING_SECONDS = env_int("A2A_BLOCKING_SECONDS", 300, minimum=1)
+A2A_CONFORMANCE_AGENT = env_bool("A2A_CONFORMANCE_AGENT", False)
 CELERY_BEAT_SCHEDULE = {
     "ollama-fleet-probe": {
         "task": "agents.tasks.ollama_fleet_probe",

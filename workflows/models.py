@@ -64,6 +64,23 @@ class WorkflowVersion(models.Model):
         return f"{self.workflow.name} v{self.number}"
 
 
+class A2AExposure(models.Model):
+    """A published workflow served as an A2A agent at /a2a/<workflow id>/ (workflows/a2a)."""
+
+    workflow = models.OneToOneField(Workflow, on_delete=models.CASCADE, related_name="a2a")
+    enabled = models.BooleanField(default=False)
+    # The card's skills as edited on the workflow's page: [{"id", "name", "description",
+    # "tags", "examples"}]; empty means one skill derived from the workflow itself.
+    skills = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"A2A agent of {self.workflow_id} ({'on' if self.enabled else 'off'})"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -156,6 +173,13 @@ class Run(models.Model):
     launched_via = models.CharField(
         max_length=16, choices=LaunchedVia.choices, default=LaunchedVia.WEB
     )
+    # The API token of a launch over the API or A2A (None for the pages, or once revoked and
+    # deleted): "launched over A2A by <token> (<user>)".
+    api_token = models.ForeignKey(
+        "api.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The A2A context the caller named (or the run's own id): ListTasks filters by it.
+    a2a_context_id = models.CharField(max_length=200, blank=True, db_default="", default="")
     # A pinned run outlives the workspace's retention policy.
     pinned = models.BooleanField(default=False)
     # Plain text of the inputs, output and messages, for the history's search (a GIN index over

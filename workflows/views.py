@@ -102,7 +102,10 @@ def _detail(workflow: Any, membership: Any, form: Any, *, base_url: str = "") ->
         fields = graph_load(versions[0].graph).inputs.fields if versions else []
     except GraphError:
         fields = []
+    from workflows.a2a.views import a2a_panel
+
     return {
+        "a2a": a2a_panel(workflow, base_url),
         "snippets": api_snippets(base_url=base_url, workflow_id=workflow.pk, fields=fields),
         "workflow": workflow,
         "versions": versions,

@@ -294,6 +294,7 @@ TABLE: dict[str, Row] = {
     "workflow_from_template": Row("post", {**EDITORS_HERE, OUTSIDER: 302, EDITOR: 302, OWNER: 302}),
     "workflow_detail": Row("get", SEE_OBJECT, _workflow),
     "workflow_run": Row("post", edit_object(302), _workflow),
+    "workflow_a2a": Row("post", edit_object(302), _workflow),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
     "workflow_playground": Row("get", edit_object(200), _workflow),
