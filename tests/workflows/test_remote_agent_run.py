@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from agents.remote.services import remote_agent_create
-
 from tests.conftest import Personas
 from tests.support.processes import A2APeer
 from tests.support.waiting import wait_for
