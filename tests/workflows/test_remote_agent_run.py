@@ -39,6 +39,7 @@ def remote_workflow(
     *,
     after: dict[str, Any] | None = None,
     timeout_s: int = 3600,
+    name: str = "Trips",
     **config: Any,
 ) -> Workflow:
     remote = node("desk", "remote_agent", 0, 0, url=url, output_variable="answer", **config)
@@ -60,7 +61,7 @@ def remote_workflow(
         "settings": {"timeout_s": timeout_s},
     }
     workflow = workflow_create(
-        workspace=personas.workspace, user=personas.owner, name="Trips", graph=graph
+        workspace=personas.workspace, user=personas.owner, name=name, graph=graph
     )
     workflow_publish(workflow=workflow, user=personas.owner, note="first")
     return workflow
@@ -277,7 +278,9 @@ def test_a_saved_credential_travels_as_a_bearer_token_and_is_never_shown(
         assert refused.status == RunStatus.FAILED
         assert "HTTP 401" in refused.reason
 
-        workflow = remote_workflow(personas, guarded.url, remote_agent_id=str(saved.pk))
+        workflow = remote_workflow(
+            personas, guarded.url, name="With a token", remote_agent_id=str(saved.pk)
+        )
         run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "hi"}))
         assert run.status == RunStatus.SUCCEEDED, run.reason
         assert f"Bearer {TOKEN}" in guarded.calls()["authorization"]
