@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from agents.remote.services import remote_agent_create
+from monitoring.trace.spans import run_trace
 from tests.conftest import Personas
 from tests.support.processes import A2APeer
 from tests.support.waiting import wait_for
@@ -72,7 +74,7 @@ def events(run: Run, kind: str) -> list[dict[str, Any]]:
 
 
 def test_a_streamed_answer_is_the_nodes_output_and_the_call_is_on_record(
-    personas: Personas, peer: A2APeer, executor: Any
+    personas: Personas, peer: A2APeer, executor: Any, client_for: Any
 ) -> None:
     workflow = remote_workflow(personas, peer.url, skill_id="echo")
     run = finished(
@@ -90,6 +92,17 @@ def test_a_streamed_answer_is_the_nodes_output_and_the_call_is_on_record(
     remembered = RemoteTask.objects.get(run=run)
     assert (remembered.step_key, remembered.task_id) == ("desk/call-1", call["task_id"])
     assert peer.calls()["messages"] == 1
+
+    # The trace shows the remote task under its step, its cost unknown rather than $0.
+    trace = run_trace(run)
+    remote = next(span for span in trace.by_id.values() if span.kind == "remote")
+    assert remote.name == f"Travel desk at 127.0.0.1:{peer.port}"
+    assert call["task_id"] in remote.detail and "completed" in remote.detail
+    assert remote.money.text == "price unknown"
+    assert trace.by_id["run"].money.text == "price unknown"
+    page = client_for(personas.owner).get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "1 remote agent task (A2A): cost unknown" in page
+    assert "$0.000000" not in page.split('data-testid="run-cost"')[1].split("</dd>")[0]
 
 
 def test_a_question_from_the_remote_agent_waits_for_a_person_and_the_answer_continues_its_task(
