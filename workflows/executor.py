@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from a2a_site.db import in_db_thread
 from a2a_site.tracing import run_span
+from workflows.a2a_client import DjangoRemoteAgentRunner
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed, SubrunWaiting
 from workflows.live import ChannelLive, publish_status
@@ -254,6 +255,7 @@ class RunExecutor:
             spend_gate=DatabaseSpendGate(
                 workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
             ),
+            remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
     async def execute(self, run_id: str) -> str | None:

@@ -25,6 +25,7 @@ _KIND_LABELS = {
     "tool": "tool call",
     "wait": "human wait",
     "subrun": "sub-run",
+    "remote": "remote agent",
 }
 _STATUS_LABELS = {
     "ok": "done",
@@ -71,7 +72,7 @@ class Money:
 @dataclass
 class Span:
     id: str
-    kind: str  # run | group | step | call | attempt | tool | wait | subrun
+    kind: str  # run | group | step | call | attempt | tool | wait | subrun | remote
     name: str
     start: datetime | None
     end: datetime | None  # None: still going

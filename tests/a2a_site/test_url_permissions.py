@@ -46,6 +46,14 @@ def _node(p: Personas) -> dict[str, Any]:
     return {"provider_id": provider.pk, "node_id": node.pk}
 
 
+def _remote_agent(p: Personas) -> dict[str, Any]:
+    from agents.models import RemoteAgent
+
+    # A private address: refreshing its card is refused by the URL policy, with no network.
+    agent = RemoteAgent.objects.create(workspace=p.workspace, name="Desk", url="http://10.0.0.9")
+    return {"remote_agent_id": agent.pk}
+
+
 def _agent(p: Personas) -> dict[str, Any]:
     return {"agent_id": make_agent(p.workspace).pk}
 
@@ -268,6 +276,12 @@ TABLE: dict[str, Row] = {
     "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
     "provider_list": Row("get", CURRENT),
     "tool_host_policy": Row("get", EDITORS_HERE),
+    "remote_agent_list": Row("get", CURRENT),
+    # Without ?url= the card cannot be fetched: a problem, for every member.
+    "remote_agent_card": Row("get", members(400)),
+    "remote_agent_edit": Row("get", SEE_OBJECT, _remote_agent),
+    "remote_agent_refresh": Row("post", edit_object(302), _remote_agent),
+    "remote_agent_delete": Row("post", edit_object(302), _remote_agent),
     "gateway_middleware": Row("get", CURRENT),
     "provider_create": Row("get", EDITORS_HERE),
     "provider_detail": Row("get", SEE_OBJECT, _provider),

@@ -58,6 +58,7 @@ from workflows.engine.contracts import (
     ForkEdit,
     LeaseLost,
     LiveSink,
+    RemoteAgentRunner,
     RouteContext,
     RunSnapshot,
     RunStore,
@@ -83,6 +84,7 @@ from workflows.engine.nodes import (
     flow,  # noqa: F401
     human,  # noqa: F401
     output_update,
+    remote,  # noqa: F401
     teams,  # noqa: F401
 )
 from workflows.engine.nodes.human import is_approval
@@ -118,6 +120,7 @@ class Engine:
         max_steps_default: int = 200,
         heartbeat: float | None = 1.0,
         spend_gate: SpendGate | None = None,
+        remote_agents: RemoteAgentRunner | None = None,
     ) -> None:
         self.store = store
         self.agents = agents
@@ -131,6 +134,8 @@ class Engine:
         self.heartbeat = heartbeat
         # Budgets over the run (workspace, workflow, person), asked between steps.
         self.spend_gate = spend_gate
+        # Remote A2A agents (remote_agent nodes); None where none can be called.
+        self.remote_agents = remote_agents
 
     async def run(self, run_id: str, *, snapshot: RunSnapshot | None = None) -> RunOutcome:
         """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost.
