@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0013_run_priority'),
+        ('workflows', '0014_a2a_serving'),
     ]
 
     operations = [
