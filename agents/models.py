@@ -451,3 +451,6 @@ class GatewayMiddleware(models.Model):
 
 # Budgets sit in their own module; importing them here lets Django find them.
 from agents.budgets.models import Budget, BudgetCharge, BudgetPeriod  # noqa: E402, F401
+
+# MCP servers sit in their own package; importing them here lets Django find them.
+from agents.mcp.models import McpServer, McpToolCall  # noqa: E402, F401
