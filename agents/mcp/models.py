@@ -89,3 +89,6 @@ class McpToolCall(models.Model):
                 fields=["run_id", "step_key", "call_key"], name="agents_mcp_call_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.tool} in {self.run_id} {self.step_key}"

@@ -39,6 +39,7 @@ from agents.urlpolicy import (
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 MAX_HEADERS = 20
+DUPLICATE_NAME = "This workspace already has a server by that name."
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ result answers and the server is not called a second time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -117,7 +118,8 @@ class McpTool:
         return ToolResult(content=row.content, is_error=row.is_error)
 
     def _record(self, context: ToolContext, key: str, result: ToolResult, latency: float) -> None:
-        try:
+        # Another execution of the step may have recorded it first: its result stands.
+        with contextlib.suppress(IntegrityError):
             McpToolCall.objects.create(
                 run_id=context.run_id,
                 step_key=str(context.step_id),
@@ -128,8 +130,6 @@ class McpTool:
                 is_error=result.is_error,
                 latency_ms=round(latency),
             )
-        except IntegrityError:
-            pass  # another execution of the step recorded it first; its result stands
 
 
 def mcp_server_tools_of(workspace_id: Any) -> list[McpServerTools]:
