@@ -82,7 +82,7 @@ class McpServerForm(forms.Form):
             del self.fields["clear_headers"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             data["parsed_headers"] = mcp_headers_parse(
                 data.get("headers") or "", bearer=data.get("bearer") or ""

@@ -111,7 +111,7 @@ class McpTool:
 
     def _recorded(self, context: ToolContext, key: str) -> ToolResult | None:
         row = McpToolCall.objects.filter(
-            run_id=context.run_id, step_key=str(context.step_id), call_key=key
+            run_id=str(context.run_id), step_key=str(context.step_id), call_key=key
         ).first()
         if row is None:
             return None
@@ -121,7 +121,7 @@ class McpTool:
         # Another execution of the step may have recorded it first: its result stands.
         with contextlib.suppress(IntegrityError):
             McpToolCall.objects.create(
-                run_id=context.run_id,
+                run_id=str(context.run_id),
                 step_key=str(context.step_id),
                 call_key=key,
                 server=self.server,

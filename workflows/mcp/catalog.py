@@ -7,6 +7,7 @@ workspace when it names one — and the same `run_start` / `run_cancel` services
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -145,3 +146,36 @@ def mcp_run_state(run_id: Any) -> Run:
 def mcp_run_cancel(token: ApiToken, run_id: Any) -> None:
     run = Run.objects.get(pk=run_id)
     run_services.run_cancel(run=run, user=token.user)
+
+
+def mcp_tool_slug(name: str) -> str:
+    """The tool name a workflow is offered under (a suffix is added when two names collide)."""
+    return _slug(name)
+
+
+def workflow_mcp_offer(*, workflow: Workflow, offered: bool) -> Workflow:
+    """Offers the workflow on the MCP endpoint, or stops offering it."""
+    Workflow.objects.filter(pk=workflow.pk).update(mcp_offered=offered)
+    workflow.mcp_offered = offered
+    return workflow
+
+
+def mcp_offer_context(workflow: Workflow, base_url: str) -> dict[str, Any]:
+    """What the workflow page shows about the MCP endpoint."""
+    endpoint = f"{base_url.rstrip('/')}/mcp/"
+    tool = mcp_tool_slug(workflow.name)
+    config = {
+        "mcpServers": {
+            "a2a-studio": {
+                "type": "http",
+                "url": endpoint,
+                "headers": {"Authorization": "Bearer ${A2A_TOKEN}"},
+            }
+        }
+    }
+    return {
+        "offered": workflow.mcp_offered,
+        "endpoint": endpoint,
+        "tool": tool,
+        "config": json.dumps(config, indent=2),
+    }
