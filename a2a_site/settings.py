@@ -335,6 +335,9 @@ TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
+# Programs a workspace may register as stdio MCP servers (names or absolute paths), e.g. "npx".
+# Empty: MCP servers are reached over HTTP only.
+MCP_STDIO_COMMANDS = env_list("A2A_MCP_STDIO_COMMANDS")
 
 # --- E-mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

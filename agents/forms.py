@@ -346,7 +346,9 @@ class AgentForm(forms.Form):
         help_text="Simple turns use the model above.",
     )
     tools = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, help_text="Functions it may call."
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Functions it may call: built in, or tools of the workspace's MCP servers.",
     )
     handoff_targets = forms.MultipleChoiceField(
         label="Can hand off to",

@@ -3,6 +3,7 @@ from django.urls import path
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from agents import middleware_views, playground, price_views, views
 from agents.remote import views as remote_views
+from agents.mcp import views as mcp_views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
@@ -16,6 +17,19 @@ urlpatterns = [
         "<uuid:agent_id>/playground/stream/",
         playground.playground_stream,
         name="agent_playground_stream",
+    ),
+    path("mcp/", mcp_views.mcp_server_list, name="agent_mcp_servers"),
+    path("mcp/new/", mcp_views.mcp_server_create, name="agent_mcp_server_create"),
+    path("mcp/<uuid:server_id>/", mcp_views.mcp_server_detail, name="agent_mcp_server_detail"),
+    path("mcp/<uuid:server_id>/edit/", mcp_views.mcp_server_edit, name="agent_mcp_server_edit"),
+    path(
+        "mcp/<uuid:server_id>/delete/", mcp_views.mcp_server_delete, name="agent_mcp_server_delete"
+    ),
+    path("mcp/<uuid:server_id>/tools/", mcp_views.mcp_server_tools, name="agent_mcp_server_tools"),
+    path(
+        "mcp/<uuid:server_id>/tools/<str:tool>/test/",
+        mcp_views.mcp_tool_test,
+        name="agent_mcp_tool_test",
     ),
     path("providers/", views.provider_list, name="provider_list"),
     path("tool-hosts/", views.tool_host_policy_edit, name="tool_host_policy"),

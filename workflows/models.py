@@ -24,6 +24,8 @@ class Workflow(models.Model):
     draft = models.JSONField(default=dict)
     draft_updated_at = models.DateTimeField(auto_now_add=True)
     latest_version = models.PositiveIntegerField(default=0)
+    # Offered as a tool on the studio's MCP endpoint (/mcp/) to callers with an API token.
+    mcp_offered = models.BooleanField(default=False, db_default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -100,6 +102,7 @@ class LaunchedVia(models.TextChoices):
     API = "api", "API"
     SCHEDULE = "schedule", "Schedule"
     A2A = "a2a", "A2A"
+    MCP = "mcp", "MCP"
     COMMAND_LINE = "command_line", "Command line"
     WORKFLOW = "workflow", "Parent workflow"
 

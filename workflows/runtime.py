@@ -20,6 +20,7 @@ from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.capacity import LINE_POLL_S, Waiting
 from agents.llm.errors import BudgetExceeded
 from agents.llm.types import LLMRequest, LLMResult, RoutePlan
+from agents.mcp.tools import McpServerTools, mcp_registry, mcp_server_tools_of
 from agents.model_policy import (
     PolicyChoice,
     classifier_choose,
@@ -140,6 +141,8 @@ class DjangoAgentRunner:
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
+    # The workspace's MCP servers and their listed tools, read with the agents.
+    _mcp_servers: list[McpServerTools] | None = None
     # The run's priority (0 low, 1 normal, 2 high): its place in a deployment's line.
     priority: int = 1
     # Route plans of the models agents' policies chose, by (agent, provider, model, fallbacks).
@@ -197,6 +200,8 @@ class DjangoAgentRunner:
         """Every agent the version pinned, with their providers, in a few queries."""
         if self._tool_hosts is None:
             self._tool_hosts = tool_hosts_for(self.workspace_id)
+        if self._mcp_servers is None:
+            self._mcp_servers = mcp_server_tools_of(self.workspace_id)
         wanted = [agent_id for agent_id in self.agent_versions if agent_id not in self._cache]
         versions = agent_versions_load(
             {agent_id: self.agent_versions[agent_id] for agent_id in wanted}, self.workspace_id
@@ -315,9 +320,15 @@ class DjangoAgentRunner:
                     config=loaded.config,
                     history=history,
                     plan=plan,
-                    registry=builtin_registry(),
+                    registry=mcp_registry(self._mcp_servers or ())
+                    if self._mcp_servers
+                    else builtin_registry(),
+                    # The step key lets MCP tools record their results for a resumed run.
                     tool_context=tool_context_with(
-                        self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
+                        self._tool_hosts,
+                        workspace_id=self.workspace_id,
+                        run_id=self.run_id,
+                        step_id=step_key,
                     ),
                     metadata=metadata,
                     on_event=on_event,
@@ -465,7 +476,9 @@ class RegistryToolRunner:
         context = tool_context_with(
             hosts, workspace_id=self.workspace_id, run_id=self.run_id, variables=dict(variables)
         )
-        result = await builtin_registry().call(name, arguments_json, context)
+        servers = await in_db_thread(mcp_server_tools_of, self.workspace_id)
+        registry = mcp_registry(servers) if servers else builtin_registry()
+        result = await registry.call(name, arguments_json, context)
         return result.content, result.is_error
 
 

@@ -26,6 +26,7 @@ from agents.models import LedgerEntry, Provider
 from workflows.api_snippets import api_snippets
 from workflows.forms import run_form_class, run_form_with_priority, run_inputs, run_priority
 from workflows.graph import GraphError, graph_dump, graph_load
+from workflows.mcp.catalog import mcp_offer_context
 from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run, RunEvent
 from workflows.selectors import (
     builder_catalog,
@@ -113,6 +114,7 @@ def _detail(workflow: Any, membership: Any, form: Any, *, base_url: str = "") ->
         "form": form,
         "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
         "can_edit": membership.allows(Role.EDITOR),
+        "mcp": mcp_offer_context(workflow, base_url),
     }
 
 

@@ -58,6 +58,24 @@ def _agent(p: Personas) -> dict[str, Any]:
     return {"agent_id": make_agent(p.workspace).pk}
 
 
+def _mcp_server(p: Personas) -> dict[str, Any]:
+    from agents.mcp.models import McpServer
+
+    server = McpServer.objects.create(
+        workspace=p.workspace,
+        name="Tools",
+        key="tools",
+        transport="http",
+        url="http://127.0.0.1:9/mcp",
+        tools=[{"name": "echo", "description": "", "input_schema": {"type": "object"}}],
+    )
+    return {"server_id": server.pk}
+
+
+def _mcp_tool(p: Personas) -> dict[str, Any]:
+    return {**_mcp_server(p), "tool": "echo"}
+
+
 def _published(p: Personas) -> Any:
     from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
 
@@ -282,6 +300,14 @@ TABLE: dict[str, Row] = {
     "remote_agent_edit": Row("get", SEE_OBJECT, _remote_agent),
     "remote_agent_refresh": Row("post", edit_object(302), _remote_agent),
     "remote_agent_delete": Row("post", edit_object(302), _remote_agent),
+    "agent_mcp_servers": Row("get", CURRENT),
+    "agent_mcp_server_create": Row("get", EDITORS_HERE),
+    "agent_mcp_server_detail": Row("get", SEE_OBJECT, _mcp_server),
+    "agent_mcp_server_edit": Row("get", edit_object(200), _mcp_server),
+    "agent_mcp_server_delete": Row("post", edit_object(302), _mcp_server),
+    # Loopback is refused to tools here, so the listing fails at once: back to the page.
+    "agent_mcp_server_tools": Row("post", edit_object(302), _mcp_server),
+    "agent_mcp_tool_test": Row("get", edit_object(200), _mcp_tool),
     "gateway_middleware": Row("get", CURRENT),
     "provider_create": Row("get", EDITORS_HERE),
     "provider_detail": Row("get", SEE_OBJECT, _provider),
@@ -309,6 +335,7 @@ TABLE: dict[str, Row] = {
     "workflow_detail": Row("get", SEE_OBJECT, _workflow),
     "workflow_run": Row("post", edit_object(302), _workflow),
     "workflow_a2a": Row("post", edit_object(302), _workflow),
+    "workflow_mcp_offer": Row("post", edit_object(302), _workflow, {"offered": "on"}),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
     "workflow_playground": Row("get", edit_object(200), _workflow),
