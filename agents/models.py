@@ -496,5 +496,7 @@ class RemoteAgent(models.Model):
     @property
     def credential_masked(self) -> str:
         return f"••••{self.credential_hint}" if self.credential_ciphertext else ""
+
+
 # MCP servers sit in their own package; importing them here lets Django find them.
 from agents.mcp.models import McpServer, McpToolCall  # noqa: E402, F401

@@ -2,8 +2,8 @@ from django.urls import path
 
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from agents import middleware_views, playground, price_views, views
-from agents.remote import views as remote_views
 from agents.mcp import views as mcp_views
+from agents.remote import views as remote_views
 
 urlpatterns = [
     path("", views.agent_list, name="agent_list"),
