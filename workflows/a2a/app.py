@@ -180,9 +180,17 @@ def _caller_for(workflow: Any, authorization: str | None) -> AgentCaller:
     return AgentCaller(user=token.user, token=token, workflow=found)
 
 
-exposed_workflow = database_sync_to_async(_exposed_workflow)
-card_for = database_sync_to_async(_card_for)
-caller_for = database_sync_to_async(_caller_for)
+def _admit_agent(agent: str, authorization: str | None, base_url: str, is_card: bool) -> Any:
+    """The card, or the caller, of an exposed workflow: one trip to the database thread."""
+    workflow = _exposed_workflow(agent)
+    if workflow is None:
+        raise Refusal(404, -32001, "No A2A agent here (is the workflow's switch on?).")
+    if is_card:
+        return _card_for(workflow, base_url)
+    return _caller_for(workflow, authorization)
+
+
+admit_agent = database_sync_to_async(_admit_agent)
 
 
 # --- the gate ------------------------------------------------------------------------------------
@@ -238,19 +246,13 @@ class AgentGate:
 
     async def _admit(self, scope: dict[str, Any], agent: str, is_card: bool) -> None:
         conformance = agent == CONFORMANCE_AGENT and settings.A2A_CONFORMANCE_AGENT
-        if conformance:
-            from workflows.a2a.conformance import conformance_card
-
-            workflow = None
-        else:
-            workflow = await exposed_workflow(agent)
-            if workflow is None:
-                raise Refusal(404, -32001, "No A2A agent here (is the workflow's switch on?).")
         if is_card:
             if conformance:
+                from workflows.a2a.conformance import conformance_card
+
                 _served_card.set(conformance_card(f"{_base_url(scope)}{PREFIX}{agent}/"))
             else:
-                _served_card.set(await card_for(workflow, _base_url(scope)))
+                _served_card.set(await admit_agent(agent, None, _base_url(scope), True))
             return
         if scope["method"] == "POST":
             content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
@@ -263,7 +265,8 @@ class AgentGate:
         if conformance:
             scope["a2a.agent"] = CONFORMANCE_AGENT
             return
-        scope["a2a.caller"] = await caller_for(workflow, _header(scope, b"authorization"))
+        authorization = _header(scope, b"authorization")
+        scope["a2a.caller"] = await admit_agent(agent, authorization, "", False)
         scope["a2a.agent"] = "workflow"
 
 

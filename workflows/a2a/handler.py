@@ -241,6 +241,8 @@ async def task_history(row: dict[str, Any], limit: int) -> list[Message]:
 
         first.parts.append(new_data_part(json.loads(json.dumps(inputs, default=str))))
     messages = [first]
+    if not row.get("last_seq"):
+        return messages[-limit:]  # nothing has happened yet: no need to ask
     events = RunEvent.objects.filter(run_id=row["id"], kind="message").order_by("-seq")
     async for event in events.values("seq", "data")[: max(limit, 1)]:
         data = event["data"] if isinstance(event["data"], dict) else {}
