@@ -166,6 +166,7 @@ def test_the_card_describes_the_workflow_and_is_cached(
     assert card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"] == "Bearer"
     assert [skill["id"] for skill in card["skills"]] == ["reviewed-note"]
     assert "max-age=" in first.headers["cache-control"]
+    assert first.headers["last-modified"].endswith("GMT")
     etag = first.headers["etag"]
     again = httpx.get(card_url, headers={"If-None-Match": etag})
     assert again.status_code == 304
