@@ -388,6 +388,26 @@ def test_the_http_json_binding_and_the_callers_context(
     task, mine, none = asyncio.run(scenario())
     assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
     assert task.context_id == "conversation-7"
+    # The same message sent again (a retry) is the same task, not a second run.
+    retried = httpx.post(
+        f"{server}/a2a/{workflow.pk}/",
+        headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "SendMessage",
+            "params": {
+                "message": {
+                    "messageId": Run.objects.get(pk=task.id).a2a_message_id,
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "tea"}],
+                },
+                "configuration": {"returnImmediately": True},
+            },
+        },
+    )
+    assert retried.json()["result"]["task"]["id"] == task.id
+    assert Run.objects.filter(workflow=workflow).count() == 1
     assert [t.id for t in mine.tasks] == [task.id]
     assert list(none.tasks) == []
     assert Run.objects.get(pk=task.id).a2a_context_id == "conversation-7"
