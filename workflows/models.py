@@ -183,6 +183,9 @@ class Run(models.Model):
     )
     # The A2A context the caller named (or the run's own id): ListTasks filters by it.
     a2a_context_id = models.CharField(max_length=200, blank=True, db_default="", default="")
+    # The messageId of the A2A message that started the run: the same message sent again (a
+    # client's retry) answers with this run instead of starting another (unique per caller).
+    a2a_message_id = models.CharField(max_length=200, blank=True, db_default="", default="")
     # A pinned run outlives the workspace's retention policy.
     pinned = models.BooleanField(default=False)
     # Plain text of the inputs, output and messages, for the history's search (a GIN index over
@@ -223,7 +226,12 @@ class Run(models.Model):
                 fields=["parent", "parent_step_key"],
                 condition=models.Q(parent__isnull=False),
                 name="workflows_run_child_unique",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "created_by", "a2a_message_id"],
+                condition=~models.Q(a2a_message_id=""),
+                name="workflows_run_a2a_message_unique",
+            ),
         ]
 
     def __str__(self) -> str:

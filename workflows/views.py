@@ -118,16 +118,19 @@ def _detail(workflow: Any, membership: Any, form: Any, *, base_url: str = "") ->
     }
 
 
+def workflow_detail_context(request: AuthedRequest, workflow: Any) -> dict[str, Any]:
+    _, membership = get_workflow_for_user(request.user, workflow.pk)
+    return _detail(
+        workflow, membership, _run_form(workflow), base_url=request.build_absolute_uri("/")
+    )
+
+
 @login_required
 @require_GET
 def workflow_detail(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
-    workflow, membership = get_workflow_for_user(request.user, workflow_id)
+    workflow, _ = get_workflow_for_user(request.user, workflow_id)
     return render(
-        request,
-        "workflows/workflow_detail.html",
-        _detail(
-            workflow, membership, _run_form(workflow), base_url=request.build_absolute_uri("/")
-        ),
+        request, "workflows/workflow_detail.html", workflow_detail_context(request, workflow)
     )
 
 

@@ -166,6 +166,7 @@ def test_the_card_describes_the_workflow_and_is_cached(
     assert card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["scheme"] == "Bearer"
     assert [skill["id"] for skill in card["skills"]] == ["reviewed-note"]
     assert "max-age=" in first.headers["cache-control"]
+    assert first.headers["last-modified"].endswith("GMT")
     etag = first.headers["etag"]
     again = httpx.get(card_url, headers={"If-None-Match": etag})
     assert again.status_code == 304
@@ -360,3 +361,108 @@ def test_refusals_no_token_other_workspace_plain_text_and_no_version_header(
     # The HTTP+JSON binding answers the same, from the same handler.
     rest = httpx.get(f"{url}rest/tasks/{uuid.uuid4()}", headers=auth)
     assert rest.status_code == 404
+
+
+def test_the_http_json_binding_and_the_callers_context(
+    server: str, model: Any, personas: Personas, transactional_db: None
+) -> None:
+    """The same agent through HTTP+JSON: the caller's context id is kept, listed by it."""
+    model.set_script({"rules": [{"reply": "A note."}]})
+    workflow = reviewed_workflow(personas)
+    token = make_token(personas.editor, "run")
+
+    async def scenario() -> tuple[Any, Any, Any]:
+        http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        config = ClientConfig(
+            streaming=False, httpx_client=http, supported_protocol_bindings=["HTTP+JSON"]
+        )
+        client = await create_client(f"{server}/a2a/{workflow.pk}/", client_config=config)
+        try:
+            [answer] = await send(client, user_message("tea", context_id="conversation-7"))
+            mine = await client.list_tasks(ListTasksRequest(context_id="conversation-7"))
+            none = await client.list_tasks(ListTasksRequest(context_id="another"))
+            return answer.task, mine, none
+        finally:
+            await client.close()
+
+    task, mine, none = asyncio.run(scenario())
+    assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert task.context_id == "conversation-7"
+    # The same message sent again (a retry) is the same task, not a second run.
+    retried = httpx.post(
+        f"{server}/a2a/{workflow.pk}/",
+        headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "SendMessage",
+            "params": {
+                "message": {
+                    "messageId": Run.objects.get(pk=task.id).a2a_message_id,
+                    "role": "ROLE_USER",
+                    "parts": [{"text": "tea"}],
+                },
+                "configuration": {"returnImmediately": True},
+            },
+        },
+    )
+    assert retried.json()["result"]["task"]["id"] == task.id
+    assert Run.objects.filter(workflow=workflow).count() == 1
+    assert [t.id for t in mine.tasks] == [task.id]
+    assert list(none.tasks) == []
+    assert Run.objects.get(pk=task.id).a2a_context_id == "conversation-7"
+
+
+def test_the_conformance_agent_is_off_unless_the_setting_turns_it_on(
+    server: str, django_db_blocker: Any
+) -> None:
+    assert httpx.get(f"{server}/a2a/conformance/.well-known/agent-card.json").status_code == 404
+    with django_db_blocker.unblock():
+        process, url = start_daphne(
+            "daphne-a2a-conformance",
+            REDIS_URL="",
+            A2A_EXECUTION_MODE="embedded",
+            A2A_CONFORMANCE_AGENT="true",
+        )
+    try:
+
+        async def scenario() -> tuple[Any, Any, Any]:
+            client = await client_for(f"{url}/a2a/conformance/", None, streaming=False)
+            streaming = await client_for(f"{url}/a2a/conformance/", None)
+            try:
+                done = await send(
+                    client,
+                    Message(
+                        message_id="tck-artifact-text-1",
+                        role=Role.ROLE_USER,
+                        parts=[Part(text="x")],
+                    ),
+                )
+                asked = await send(
+                    client,
+                    Message(
+                        message_id="tck-input-required-1",
+                        role=Role.ROLE_USER,
+                        parts=[Part(text="x")],
+                    ),
+                )
+                streamed = await send(
+                    streaming,
+                    Message(
+                        message_id="tck-stream-001-1", role=Role.ROLE_USER, parts=[Part(text="x")]
+                    ),
+                )
+                return done[0].task, asked[0].task, streamed
+            finally:
+                await client.close()
+                await streaming.close()
+
+        done, asked, streamed = asyncio.run(scenario())
+    finally:
+        process.stop()
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    assert done.artifacts[0].parts[0].text == "Generated text content"
+    assert asked.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    kinds = [event.WhichOneof("payload") for event in streamed]
+    assert kinds == ["task", "status_update", "artifact_update", "status_update"]
+    assert streamed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED

@@ -23,6 +23,7 @@ import contextvars
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from a2a.server.context import ServerCallContext
@@ -37,6 +38,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.http import http_date
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -51,6 +53,8 @@ CARD_PATH = ".well-known/agent-card.json"
 CONFORMANCE_AGENT = "conformance"
 JSON_TYPES = ("application/json", "application/a2a+json")
 
+# The conformance agent's card changes only with the code: as old as this process.
+STARTED_AT = datetime.now(UTC)
 _served_card: contextvars.ContextVar[AgentCard] = contextvars.ContextVar("a2a_served_card")
 
 
@@ -109,7 +113,8 @@ def _exposed_workflow(agent: str) -> Any:
     )
 
 
-def _card_for(workflow: Any, base_url: str) -> AgentCard:
+def _card_for(workflow: Any, base_url: str) -> tuple[AgentCard, datetime]:
+    """The card, and when what it says last changed (its Last-Modified)."""
     from workflows.graph import GraphError, graph_load
 
     skills = list(workflow.a2a.skills or [])
@@ -122,7 +127,7 @@ def _card_for(workflow: Any, base_url: str) -> AgentCard:
         skills = [
             derived_skill(name=workflow.name, description=workflow.description, fields=fields)
         ]
-    return agent_card(
+    card = agent_card(
         url=f"{base_url}{PREFIX}{workflow.pk}/",
         name=workflow.name,
         description=workflow.description,
@@ -131,6 +136,7 @@ def _card_for(workflow: Any, base_url: str) -> AgentCard:
         organization=workflow.workspace.name,
         provider_url=base_url + "/",
     )
+    return card, max(workflow.updated_at, workflow.a2a.updated_at, workflow.workspace.created_at)
 
 
 class Refusal(Exception):
@@ -180,9 +186,17 @@ def _caller_for(workflow: Any, authorization: str | None) -> AgentCaller:
     return AgentCaller(user=token.user, token=token, workflow=found)
 
 
-exposed_workflow = database_sync_to_async(_exposed_workflow)
-card_for = database_sync_to_async(_card_for)
-caller_for = database_sync_to_async(_caller_for)
+def _admit_agent(agent: str, authorization: str | None, base_url: str, is_card: bool) -> Any:
+    """The card, or the caller, of an exposed workflow: one trip to the database thread."""
+    workflow = _exposed_workflow(agent)
+    if workflow is None:
+        raise Refusal(404, -32001, "No A2A agent here (is the workflow's switch on?).")
+    if is_card:
+        return _card_for(workflow, base_url)
+    return _caller_for(workflow, authorization)
+
+
+admit_agent = database_sync_to_async(_admit_agent)
 
 
 # --- the gate ------------------------------------------------------------------------------------
@@ -234,23 +248,31 @@ class AgentGate:
         except Refusal as refusal:
             await _refuse(send, refusal)
             return
+        modified = scope.get("a2a.last_modified")
+        if is_card and modified is not None:
+            header = (b"last-modified", http_date(modified.timestamp()).encode())
+
+            async def send_dated(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), header]}
+                await send(message)
+
+            await self.app(scope, receive, send_dated)
+            return
         await self.app(scope, receive, send)
 
     async def _admit(self, scope: dict[str, Any], agent: str, is_card: bool) -> None:
         conformance = agent == CONFORMANCE_AGENT and settings.A2A_CONFORMANCE_AGENT
-        if conformance:
-            from workflows.a2a.conformance import conformance_card
-
-            workflow = None
-        else:
-            workflow = await exposed_workflow(agent)
-            if workflow is None:
-                raise Refusal(404, -32001, "No A2A agent here (is the workflow's switch on?).")
         if is_card:
             if conformance:
+                from workflows.a2a.conformance import conformance_card
+
                 _served_card.set(conformance_card(f"{_base_url(scope)}{PREFIX}{agent}/"))
+                scope["a2a.last_modified"] = STARTED_AT
             else:
-                _served_card.set(await card_for(workflow, _base_url(scope)))
+                card, modified = await admit_agent(agent, None, _base_url(scope), True)
+                _served_card.set(card)
+                scope["a2a.last_modified"] = modified
             return
         if scope["method"] == "POST":
             content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
@@ -263,7 +285,8 @@ class AgentGate:
         if conformance:
             scope["a2a.agent"] = CONFORMANCE_AGENT
             return
-        scope["a2a.caller"] = await caller_for(workflow, _header(scope, b"authorization"))
+        authorization = _header(scope, b"authorization")
+        scope["a2a.caller"] = await admit_agent(agent, authorization, "", False)
         scope["a2a.agent"] = "workflow"
 
 

@@ -66,6 +66,7 @@ from a2a.utils.errors import (
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from a2a_site.accounts.models import User
@@ -241,6 +242,8 @@ async def task_history(row: dict[str, Any], limit: int) -> list[Message]:
 
         first.parts.append(new_data_part(json.loads(json.dumps(inputs, default=str))))
     messages = [first]
+    if not row.get("last_seq"):
+        return messages[-limit:]  # nothing has happened yet: no need to ask
     events = RunEvent.objects.filter(run_id=row["id"], kind="message").order_by("-seq")
     async for event in events.values("seq", "data")[: max(limit, 1)]:
         data = event["data"] if isinstance(event["data"], dict) else {}
@@ -523,17 +526,30 @@ def _start(caller: AgentCaller, message: Message) -> Run:
     if version is None:
         raise TaskNotFoundError("This agent has no published version.")
     fields = graph_load(version.graph).inputs.fields
+    message_id = message.message_id[:200]
+    # The same message again (a client retrying after a lost answer) is the same task.
+    sent = _runs_of(caller).filter(a2a_message_id=message_id).first() if message_id else None
+    if sent is not None:
+        return sent
     try:
         inputs = message_inputs(fields, message)
-        return run_services.run_start(
-            workflow=workflow,
-            user=caller.user,
-            inputs=inputs,
-            version=version,
-            launched_via=LaunchedVia.A2A,
-            api_token=caller.token,
-            a2a_context_id=message.context_id[:200],
-        )
+        with transaction.atomic():
+            return run_services.run_start(
+                workflow=workflow,
+                user=caller.user,
+                inputs=inputs,
+                version=version,
+                launched_via=LaunchedVia.A2A,
+                api_token=caller.token,
+                a2a_context_id=message.context_id[:200],
+                a2a_message_id=message_id,
+            )
+    except IntegrityError:
+        # Its twin, sent at the same moment, was inserted first: answer with that run.
+        twin = _runs_of(caller).filter(a2a_message_id=message_id).first()
+        if twin is None:
+            raise
+        return twin
     except MessageRefused as refused:
         raise InvalidParamsError(str(refused)) from None
     except LaunchRefused as refused:

@@ -30,8 +30,19 @@ def workflow_a2a(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
         )
         a2a_exposure_set(workflow=workflow, user=request.user, enabled=enabled, skills=skills)
     except (ValueError, ValidationError) as error:
+        # The page again, with what was typed and why it was refused: nothing is lost.
+        from django.shortcuts import render
+
+        from workflows.views import workflow_detail_context
+
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-        messages.error(request, f"A2A agent not changed: {text}")
+        context = workflow_detail_context(request, workflow)
+        context["a2a"].update(
+            error=f"Not saved: {text}",
+            skills_text=request.POST.get("skills", ""),
+            enabled_asked=enabled,
+        )
+        return render(request, "workflows/workflow_detail.html", context, status=400)
     else:
         messages.success(
             request,
@@ -48,6 +59,7 @@ def a2a_panel(workflow: Workflow, base_url: str) -> dict[str, Any]:
     skills = list(exposure.skills) if exposure else []
     return {
         "enabled": bool(exposure and exposure.enabled),
+        "enabled_asked": bool(exposure and exposure.enabled),
         "agent_url": agent_url,
         "card_url": f"{agent_url}.well-known/agent-card.json",
         "skills_text": skills_as_text(skills),

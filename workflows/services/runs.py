@@ -46,6 +46,7 @@ def run_start(
     priority: str | int | None = None,
     api_token: ApiToken | None = None,
     a2a_context_id: str = "",
+    a2a_message_id: str = "",
 ) -> Run:
     """Validates the inputs, pins the version, and queues the run (dispatched after commit).
     `priority`: "low", "normal" or "high"; None takes the workflow's default (a child run
@@ -95,6 +96,7 @@ def run_start(
         priority=rank,
         api_token=api_token,
         a2a_context_id=a2a_context_id,
+        a2a_message_id=a2a_message_id,
     )
     if dispatch:
         run_id = run.pk
