@@ -364,3 +364,28 @@ def test_the_next_node_answers_the_remote_agents_question_and_the_same_task_goes
     assert peer.calls()["texts"] == ["ask", "Lin"]
     tasks = {row.task_id for row in RemoteTask.objects.filter(run=run)}
     assert len(tasks) == 1, "the answer continued the same remote task"
+
+
+def test_an_agent_that_does_not_stream_is_sent_to_and_answers_all_the_same(
+    personas: Personas, settings: Any, executor: Any
+) -> None:
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    plain = A2APeer(streaming=False)
+    try:
+        workflow = remote_workflow(
+            personas, plain.url, on_input_required="fixed_answer", fixed_answer="Kim"
+        )
+        run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "ask"}))
+        echoed = finished(
+            run_start(
+                workflow=remote_workflow(personas, plain.url, name="Echo"),
+                user=personas.owner,
+                inputs={"request": "plain words"},
+            )
+        )
+    finally:
+        plain.stop()
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.output == "Hello, Kim! Your booking is done."
+    assert echoed.status == RunStatus.SUCCEEDED, echoed.reason
+    assert echoed.output == "Echo: plain words"
