@@ -109,7 +109,9 @@ def test_save_a_remote_agent_draw_its_step_and_answer_its_question(
     screenshot(page, "63-run-remote-question")
     page.get_by_label("Your answer").fill("Ada")
     page.get_by_role("button", name="Send answer").click()
-    page.locator("#timeline li.tl-message", has_text="Hello, Ada!").wait_for(timeout=60_000)
+    page.locator("#timeline li.tl-message:not(.tl-streaming)", has_text="Hello, Ada!").wait_for(
+        timeout=60_000
+    )
     page.locator("#timeline li[data-kind=remote_call]", has_text="completed").wait_for()
     assert "cost unknown" in page.locator("#timeline li[data-kind=remote_call]").last.inner_text()
     finished = Run.objects.get(pk=run.pk)
@@ -119,6 +121,20 @@ def test_save_a_remote_agent_draw_its_step_and_answer_its_question(
     page.reload()
     page.get_by_test_id("remote-unpriced-note").wait_for()
     screenshot(page, "64-run-remote-answered")
+    # A streamed answer shows in the transcript piece by piece, before the remote task ends.
+    streamed = run_start(
+        workflow=workflow,
+        user=User.objects.get(username="olivia"),
+        inputs={"task": "slow trains to Bergen"},
+    )
+    page.goto(f"/runs/{streamed.pk}/")
+    page.locator("#timeline li.tl-streaming", has_text="Echo: slow").wait_for(timeout=60_000)
+    assert Run.objects.get(pk=streamed.pk).status == "running"
+    screenshot(page, "66-run-remote-streaming")
+    stored = "#timeline li.tl-message:not(.tl-streaming)"
+    page.locator(stored, has_text="Echo: slow trains to Bergen").wait_for(timeout=60_000)
+    page.locator("#timeline li.tl-streaming").wait_for(state="detached")
+    page.goto(f"/runs/{run.pk}/")
     page.get_by_test_id("open-trace").click()
     page.get_by_text(f"Travel desk at 127.0.0.1:{peer.port}").first.wait_for()
     screenshot(page, "65-trace-remote-agent")
