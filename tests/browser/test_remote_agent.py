@@ -51,6 +51,17 @@ def test_save_a_remote_agent_draw_its_step_and_answer_its_question(
     assert "••••93c1" in row.inner_text()
     assert TOKEN not in page.content()
     screenshot(page, "61-remote-agents")
+    row.get_by_role("link", name="Travel desk").click()
+    page.get_by_test_id("remote-card-skills").get_by_text("Book a trip").wait_for()
+    assert TOKEN not in page.content() and "••••93c1" in page.content()
+    screenshot(page, "61b-remote-agent-edit")
+    # An address the policy refuses is explained on the form, and nothing is saved.
+    page.goto("/agents/remote-agents/")
+    page.get_by_label("Name").fill("Inside")
+    page.get_by_label("Agent URL").fill("http://10.20.30.40:9000")
+    page.get_by_role("button", name="Save and fetch its card").click()
+    page.get_by_text("Refused by the outbound URL policy").wait_for()
+    screenshot(page, "61c-remote-agents-refused")
 
     page.goto("/workflows/")
     page.get_by_role("link", name="Draw a new workflow").click()
