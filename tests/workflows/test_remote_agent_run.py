@@ -389,3 +389,17 @@ def test_an_agent_that_does_not_stream_is_sent_to_and_answers_all_the_same(
     assert run.output == "Hello, Kim! Your booking is done."
     assert echoed.status == RunStatus.SUCCEEDED, echoed.reason
     assert echoed.output == "Echo: plain words"
+
+
+def test_a_retry_after_a_failed_remote_task_sends_a_new_task(
+    personas: Personas, peer: A2APeer, executor: Any
+) -> None:
+    workflow = remote_workflow(
+        personas,
+        peer.url,
+        error_policy={"action": "retry", "retries": 1, "backoff_s": 0},
+    )
+    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "fail"}))
+    assert run.status == RunStatus.FAILED
+    assert "The flight database is down." in run.reason
+    assert peer.calls()["messages"] == 2, "the retry sent the message again, as a new task"
