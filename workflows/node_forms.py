@@ -409,7 +409,11 @@ def _field_for(
     if name == "skill_id":
         empty = [("", "Any — the agent decides")]
         choices = _choices_with_unknown(skills or [], values)
-        return forms.ChoiceField(choices=empty + choices, **{**common, "required": False})
+        # Its choices follow the card of the URL being typed (see builder_page.js).
+        refreshed = forms.Select(attrs={"data-refresh": ""})
+        return forms.ChoiceField(
+            choices=empty + choices, widget=refreshed, **{**common, "required": False}
+        )
     if name in LINES:
         return LinesField(**common)
     if get_origin(annotation) is Literal:

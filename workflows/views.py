@@ -27,7 +27,7 @@ from workflows.api_snippets import api_snippets
 from workflows.forms import run_form_class, run_form_with_priority, run_inputs, run_priority
 from workflows.graph import GraphError, graph_dump, graph_load
 from workflows.mcp.catalog import mcp_offer_context
-from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run, RunEvent
+from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run, RunEvent, Step
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
@@ -346,10 +346,14 @@ def _unpriced(run: Run) -> dict[str, Any]:
         query = urlencode({"model": first["model"]})
         where = f"{reverse('provider_detail', args=[first['provider_id']])}?{query}#prices"
     # Remote A2A agents' tasks have no price unless the remote agent reported its usage.
-    remote = RunEvent.objects.filter(
-        run_id__in=list(run_roots_of_descendants([run.pk])),
-        kind="remote_call",
-        data__usage=None,
+    # Those still in flight have no price yet either.
+    runs = list(run_roots_of_descendants([run.pk]))
+    remote = RunEvent.objects.filter(run_id__in=runs, kind="remote_call", data__usage=None).count()
+    remote += Step.objects.filter(
+        run_id__in=runs,
+        node_type="remote_agent",
+        key__contains="/call-",
+        status=Step.Status.RUNNING,
     ).count()
     return {"unpriced_calls": count, "unpriced_where": where, "remote_unpriced": remote}
 

@@ -113,7 +113,7 @@ def remote_agent_delete(request: AuthedRequest, remote_agent_id: UUID) -> HttpRe
     agent, _ = get_remote_agent_for_user(request.user, remote_agent_id, role=Role.EDITOR)
     services.remote_agent_delete(agent=agent)
     messages.success(
-        request, f"“{agent.name}” deleted; steps that used it now call without a token."
+        request, f"“{agent.name}” deleted. Steps that used it fail until another is chosen."
     )
     return redirect("remote_agent_list")
 

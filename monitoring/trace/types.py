@@ -115,7 +115,7 @@ class Span:
 
     @property
     def cost_text(self) -> str:
-        if not self.calls:
+        if not self.calls and not self.money.unknown and not self.money.known:
             return ""
         if self.status == "failed" and self.kind == "attempt" and not self.money.known:
             return "—"  # an attempt that failed booked nothing

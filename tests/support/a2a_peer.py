@@ -6,7 +6,8 @@ receives:
 * "ask ..."    asks for input (input-required), then greets the answer and completes;
 * "fail ..."   fails the task; "reject ..." rejects it;
 * "hold ..."   reports working, then waits until released (GET /release) or cancelled;
-* anything else streams "Echo: <text>" as artifact chunks, then completes.
+* anything else streams "Echo: <text>" as artifact chunks, then completes ("slow ..." with half
+  a second between them).
 
 GET /calls answers how many messages it received and the Authorization headers it saw, so a
 test can prove that a resumed run did not call again and which credential travelled. With
@@ -109,7 +110,8 @@ class PeerExecutor(AgentExecutor):
                     artifact_id="answer",
                 )
             )
-            await asyncio.sleep(0.01)
+            # "slow ..." leaves time to watch the answer arrive piece by piece.
+            await asyncio.sleep(0.5 if text.startswith("slow") else 0.01)
         await updater.complete()
 
     def _say(self, updater: TaskUpdater, text: str) -> Any:

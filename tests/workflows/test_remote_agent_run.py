@@ -309,3 +309,97 @@ def test_a_saved_credential_travels_as_a_bearer_token_and_is_never_shown(
     assert TOKEN not in caplog.text
     page = client_for(personas.owner).get("/agents/remote-agents/")
     assert page.status_code == 200 and TOKEN not in page.content.decode()
+
+
+def test_the_next_node_answers_the_remote_agents_question_and_the_same_task_goes_on(
+    personas: Personas, peer: A2APeer, executor: Any, llm_server: Any
+) -> None:
+    from tests.agents.factories import make_agent, make_provider
+
+    llm_server.set_script({"rules": [{"last_message_contains": "name", "reply": "Lin"}]})
+    helper = make_agent(
+        personas.workspace, name="Helper", provider=make_provider(personas.workspace)
+    )
+    desk = node("desk", "remote_agent", 0, 0, url=peer.url, output_variable="answer")
+    desk["config"]["on_input_required"] = "next_node"
+    reply = node(
+        "reply", "agent", 0, 0, agent_id=str(helper.pk), input_template="{{ last.question }}"
+    )
+    rounds = node(
+        "rounds",
+        "loop",
+        0,
+        0,
+        max_iterations=3,
+        condition={"kind": "variable_predicate", "variable": "answer", "operator": "truthy"},
+    )
+    graph = {
+        "schema_version": 1,
+        "nodes": [
+            node("start", "start", 0, 0),
+            rounds,
+            desk,
+            reply,
+            node("end", "end", 0, 0, output="answer"),
+        ],
+        "edges": [
+            edge("start", "rounds"),
+            edge("rounds", "desk", "loop"),
+            edge("rounds", "end", "done"),
+            edge("desk", "rounds", "done"),
+            edge("desk", "reply", "input_required"),
+            edge("reply", "rounds"),
+        ],
+        "variables": [{"name": "answer", "type": "string"}],
+        "inputs": {"fields": [{"name": "request", "type": "text"}]},
+    }
+    workflow = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Handed on", graph=graph
+    )
+    workflow_publish(workflow=workflow, user=personas.owner, note="first")
+    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "ask"}))
+
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.output == "Hello, Lin! Your booking is done."
+    assert peer.calls()["texts"] == ["ask", "Lin"]
+    tasks = {row.task_id for row in RemoteTask.objects.filter(run=run)}
+    assert len(tasks) == 1, "the answer continued the same remote task"
+
+
+def test_an_agent_that_does_not_stream_is_sent_to_and_answers_all_the_same(
+    personas: Personas, settings: Any, executor: Any
+) -> None:
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    plain = A2APeer(streaming=False)
+    try:
+        workflow = remote_workflow(
+            personas, plain.url, on_input_required="fixed_answer", fixed_answer="Kim"
+        )
+        run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "ask"}))
+        echoed = finished(
+            run_start(
+                workflow=remote_workflow(personas, plain.url, name="Echo"),
+                user=personas.owner,
+                inputs={"request": "plain words"},
+            )
+        )
+    finally:
+        plain.stop()
+    assert run.status == RunStatus.SUCCEEDED, run.reason
+    assert run.output == "Hello, Kim! Your booking is done."
+    assert echoed.status == RunStatus.SUCCEEDED, echoed.reason
+    assert echoed.output == "Echo: plain words"
+
+
+def test_a_retry_after_a_failed_remote_task_sends_a_new_task(
+    personas: Personas, peer: A2APeer, executor: Any
+) -> None:
+    workflow = remote_workflow(
+        personas,
+        peer.url,
+        error_policy={"action": "retry", "retries": 1, "backoff_s": 0},
+    )
+    run = finished(run_start(workflow=workflow, user=personas.owner, inputs={"request": "fail"}))
+    assert run.status == RunStatus.FAILED
+    assert "The flight database is down." in run.reason
+    assert peer.calls()["messages"] == 2, "the retry sent the message again, as a new task"

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -260,7 +261,14 @@ class RemoteConversation:
                 and progress.state == "input-required"
                 and progress.message_id == self.request.asked_id
             )
-            if not unanswered:
+            ended_badly = progress.state in FINAL and progress.state != "completed"
+            if ended_badly:
+                # An earlier attempt's task failed: this attempt (the node's retry) is a new
+                # task, under a message id of its own.
+                self.request = replace(self.request, message_id=str(uuid.uuid4()))
+                self.progress = progress = _Progress(agent=progress.agent)
+                self._remembered_id = ""
+            elif not unanswered:
                 if not progress.settled:
                     await self._follow(client)
                 return self._result(resumed=True)

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from workflows.engine.contracts import (
     EventDraft,
@@ -95,6 +96,8 @@ async def _call(
         raise NodeError("Remote agents cannot be called where this run executes.")
     live = ctx.engine.live
     store = ctx.engine.store
+    parts = urlsplit(request.url)
+    host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
 
     async def on_update(update: RemoteUpdate) -> None:
         if update.kind == "chunk":
@@ -104,7 +107,7 @@ async def _call(
             "agent": update.agent,
             "role": "assistant",
             "text": update.text,
-            "remote": {"task_id": update.task_id, "state": update.state},
+            "remote": {"host": host, "task_id": update.task_id, "state": update.state},
         }
         await store.emit(ctx.run_id, [EventDraft("message", data, call_key)])
 
