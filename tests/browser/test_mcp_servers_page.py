@@ -114,3 +114,32 @@ def test_an_owner_adds_an_mcp_server_and_tests_its_tools(logged_in: Any, mcp_url
     make_provider(Workspace.objects.get(name="Lab"))
     page.goto("/agents/new/")
     assert page.get_by_text("add (Sample tools, MCP)").is_visible()
+
+
+def test_an_owner_offers_a_workflow_to_mcp_clients(logged_in: Any) -> None:
+    from a2a_site.accounts.models import User, Workspace
+    from workflows.models import Workflow
+    from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
+
+    page = logged_in
+    workflow = workflow_create(
+        workspace=Workspace.objects.get(name="Lab"),
+        user=User.objects.get(username="olivia"),
+        name="Weekly digest",
+        graph=EMPTY_GRAPH,
+    )
+    workflow_publish(workflow=workflow, user=None)
+    page.goto(f"/workflows/{workflow.pk}/")
+    panel = page.get_by_test_id("mcp-panel")
+    panel.get_by_test_id("mcp-not-offered").wait_for()
+    panel.get_by_role("button", name="Offer it as an MCP tool").click()
+    page.get_by_text("is offered to MCP clients as the tool “weekly_digest”").wait_for()
+    config = page.get_by_test_id("mcp-config").inner_text()
+    assert '"url": "http://127.0.0.1:' in config and "/mcp/" in config
+    page.get_by_test_id("mcp-panel").scroll_into_view_if_needed()
+    screenshot(page, "77-workflow-offered-over-mcp")
+    assert Workflow.objects.get(pk=workflow.pk).mcp_offered
+
+    page.get_by_role("button", name="Stop offering it").click()
+    page.get_by_text("is no longer offered").wait_for()
+    assert not Workflow.objects.get(pk=workflow.pk).mcp_offered
