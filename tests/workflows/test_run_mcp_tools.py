@@ -267,3 +267,17 @@ def test_a_recorded_call_is_not_made_again_when_the_step_runs_again(
         return 0
 
     assert echo_calls(after) - echo_calls(before) == 2
+
+
+def test_a_tool_the_server_no_longer_offers_fails_the_step_with_the_reason(
+    server: McpServer, personas: Personas, executor: Any, llm_server: Any
+) -> None:
+    _script(llm_server, "mcp_sample_tools__add", {"a": 1, "b": 2})
+    McpServer.objects.filter(pk=server.pk).update(
+        tools=[tool for tool in server.tools if tool["name"] != "add"]
+    )
+
+    run = finished(_agent_run(personas, ["mcp_sample_tools__add"]))
+
+    assert run.status == RunStatus.FAILED
+    assert "mcp_sample_tools__add" in run.reason and "List the server's tools again" in run.reason
