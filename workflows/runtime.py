@@ -314,15 +314,23 @@ class DjangoAgentRunner:
                 )
             else:
                 assert plan is not None
+                registry = (
+                    mcp_registry(self._mcp_servers) if self._mcp_servers else builtin_registry()
+                )
+                missing = [name for name in loaded.config.tools if name not in registry]
+                if missing:
+                    raise RunFailed(
+                        f"{loaded.name} is given tools no MCP server of the workspace offers "
+                        f"now: {', '.join(missing)}. List the server's tools again, or untick "
+                        "them on the agent's page."
+                    )
                 turn = agent_turn(
                     gateway=gateway_for_loop(),
                     name=loaded.name,
                     config=loaded.config,
                     history=history,
                     plan=plan,
-                    registry=mcp_registry(self._mcp_servers or ())
-                    if self._mcp_servers
-                    else builtin_registry(),
+                    registry=registry,
                     # The step key lets MCP tools record their results for a resumed run.
                     tool_context=tool_context_with(
                         self._tool_hosts,

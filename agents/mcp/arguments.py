@@ -43,6 +43,14 @@ def _kind(schema: Mapping[str, Any]) -> str:
     return "json"
 
 
+def _description(name: str, prop: Mapping[str, Any]) -> str:
+    if prop.get("description"):
+        return str(prop["description"])
+    title = str(prop.get("title") or "")
+    # Generated schemas title every field after its name ("a" → "A"): nothing to add.
+    return "" if title.replace(" ", "_").lower() == name.lower() else title
+
+
 def argument_fields(schema: Mapping[str, Any]) -> list[ArgumentField]:
     properties: Mapping[str, Any] = schema.get("properties") or {}
     required = set(schema.get("required") or ())
@@ -54,7 +62,7 @@ def argument_fields(schema: Mapping[str, Any]) -> list[ArgumentField]:
                 name=str(name),
                 kind=_kind(prop),
                 required=name in required,
-                description=str(prop.get("description") or prop.get("title") or ""),
+                description=_description(str(name), prop),
                 choices=[str(item) for item in prop.get("enum", [])],
                 default=prop.get("default"),
             )

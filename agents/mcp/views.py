@@ -183,5 +183,5 @@ def mcp_tool_test(request: AuthedRequest, server_id: UUID, tool: str) -> HttpRes
             except McpFailure as failure:
                 context["failure"] = failure
         if request.htmx:
-            return render(request, "agents/_mcp_tool_outcome.html", context)
+            return render(request, "agents/_mcp_tool_test_body.html", context)
     return render(request, "agents/mcp_tool_test.html", context)

@@ -65,3 +65,27 @@ def test_rotation_re_encrypts_remote_agents_tokens_too(personas: Personas, setti
     settings.CREDENTIAL_KEYS = [new]
     remote.refresh_from_db()
     assert credential_decrypt(remote.credential_ciphertext) == "desk-token-rotate-1"
+
+
+def test_rotation_re_encrypts_the_headers_of_mcp_servers(personas: Personas, settings) -> None:
+    from agents.mcp.models import McpServer
+    from agents.mcp.services import McpServerInput, mcp_server_create
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CREDENTIAL_KEYS = [old]
+    settings.TOOL_ALLOWED_HOSTS = []
+    server = mcp_server_create(
+        workspace=personas.workspace,
+        user=personas.owner,
+        data=McpServerInput(
+            name="Docs",
+            transport="http",
+            url="https://93.184.215.14/mcp",
+            headers={"Authorization": "Bearer mcp-rotate-me"},
+        ),
+    )
+    settings.CREDENTIAL_KEYS = [new, old]
+    call_command("rotate_credential_keys", verbosity=0)
+    settings.CREDENTIAL_KEYS = [new]
+    server = McpServer.objects.get(pk=server.pk)
+    assert "mcp-rotate-me" in credential_decrypt(server.headers_ciphertext)

@@ -63,9 +63,9 @@ def _published(personas: Personas, name: str, *, offered: bool = True, agents: A
     return workflow
 
 
-def _client(url: str, token: str) -> tuple[httpx2.AsyncClient, Client]:
+def _client(url: str, token: str, **options: Any) -> tuple[httpx2.AsyncClient, Client]:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    return http, Client(streamable_http_client(f"{url}/mcp/", http_client=http))
+    return http, Client(streamable_http_client(f"{url}/mcp/", http_client=http), **options)
 
 
 def test_a_client_lists_the_offered_workflows_and_runs_one(
@@ -110,6 +110,28 @@ def test_a_client_lists_the_offered_workflows_and_runs_one(
     assert run.created_by == personas.editor
     assert progress, "no progress notification came"
     assert [value for value, _ in progress] == sorted(value for value, _ in progress)
+
+
+def test_a_client_of_the_handshake_era_protocol_is_served_too(
+    server: str, model: Any, personas: Personas, transactional_db: None
+) -> None:
+    """Clients in the field still open with `initialize` (protocol 2025-xx); they get the same
+    tools and calls."""
+    model.set_script({"rules": [{"reply": "Legacy answer."}]})
+    _published(personas, "Research tides")
+    token = make_token(personas.editor, "run")
+
+    async def scenario() -> tuple[Any, Any]:
+        http, client = _client(server, token, mode="legacy")
+        async with http, client:
+            return await client.list_tools(), await client.call_tool(
+                "research_tides", {"topic": "x"}
+            )
+
+    listed, result = asyncio.run(scenario())
+
+    assert [tool.name for tool in listed.tools] == ["research_tides"]
+    assert not result.is_error and "Legacy answer." in result.content[0].text
 
 
 def test_without_a_valid_token_the_endpoint_refuses(server: str, transactional_db: None) -> None:

@@ -7,7 +7,6 @@ result a resumed run does not call again."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -29,8 +28,7 @@ from agents.services.tool_hosts import tool_host_policy_update
 from agents.tools.base import ToolContext
 from tests.agents.factories import make_provider
 from tests.conftest import Personas
-from tests.support.processes import ServerProcess, child_environment, free_port
-from tests.support.waiting import wait_for
+from tests.support.mcp_sample import start_mcp_sample
 from tests.workflows.conftest import finished
 from workflows.graph.examples import edge, graph, node, text_variable
 from workflows.models import RunEvent, RunStatus
@@ -39,21 +37,11 @@ from workflows.services.workflows import workflow_create, workflow_publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SAMPLE = [sys.executable, "-m", "tests.support.mcp_sample_server"]
-
 
 @pytest.fixture(scope="module")
 def mcp_url() -> Iterator[str]:
-    port = free_port()
-    process = ServerProcess("mcp-sample", [*SAMPLE, "--port", str(port)], child_environment())
-
-    def listening() -> bool:
-        process.assert_running()
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    wait_for(listening, timeout=30, interval=0.05, what="the sample MCP server to listen")
-    yield f"http://127.0.0.1:{port}/mcp"
+    process, url = start_mcp_sample()
+    yield url
     process.stop()
 
 
@@ -279,3 +267,17 @@ def test_a_recorded_call_is_not_made_again_when_the_step_runs_again(
         return 0
 
     assert echo_calls(after) - echo_calls(before) == 2
+
+
+def test_a_tool_the_server_no_longer_offers_fails_the_step_with_the_reason(
+    server: McpServer, personas: Personas, executor: Any, llm_server: Any
+) -> None:
+    _script(llm_server, "mcp_sample_tools__add", {"a": 1, "b": 2})
+    McpServer.objects.filter(pk=server.pk).update(
+        tools=[tool for tool in server.tools if tool["name"] != "add"]
+    )
+
+    run = finished(_agent_run(personas, ["mcp_sample_tools__add"]))
+
+    assert run.status == RunStatus.FAILED
+    assert "mcp_sample_tools__add" in run.reason and "List the server's tools again" in run.reason
