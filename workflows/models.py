@@ -314,3 +314,10 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Retention of {self.workspace_id}: {self.keep_days or 'forever'}"
+
+
+# Webhook subscriptions and their deliveries are this app's tables, kept in their package.
+from workflows.webhooks.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookSubscription,
+)

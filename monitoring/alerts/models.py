@@ -140,7 +140,7 @@ class AlertChannel(models.Model):
 
 
 class AlertDelivery(DeliveryBase):
-    """One message to one channel, through the shared delivery queue (`workflows.webhooks.queue`)."""
+    """One message to one channel, sent by the shared queue (`workflows.webhooks.queue`)."""
 
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     incident = models.ForeignKey(
