@@ -14,8 +14,8 @@ queries, serialization), not a network:
   (the token's digest found among the ones this process verified in the last
   API_TOKEN_CACHE_SECONDS, the last-use check, the rate-limit count, added to Redis in batches);
   its median is what a token adds to a request. "uncached" is the same with the token looked up
-  by digest in PostgreSQL every time, as a token's first request in a process costs. `GET /api/v1/me` with the token and with a
-  session is printed beside it, end to end.
+  by digest in PostgreSQL every time, as a token's first request in a process costs.
+  `GET /api/v1/me` with the token and with a session is printed beside it, end to end.
 
 p50 and p95 over repeated requests, several rounds (the machine is shared: the p95 reported is
 the worst round's).
