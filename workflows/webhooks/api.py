@@ -7,8 +7,6 @@ the caller's choosing and mints a signing secret — as much reach as a provider
 what `admin` guards; a CI token that publishes workflows (`write`) should not be able to add one.
 """
 
-from __future__ import annotations
-
 import json
 from datetime import datetime
 from typing import Any

@@ -25,6 +25,7 @@ import aiohttp
 from django.conf import settings
 
 from agents.urlpolicy import (
+    OutboundHostUnresolved,
     OutboundURLRefused,
     PolicyResolver,
     outbound_url_check,
@@ -93,6 +94,8 @@ def webhook_post(
     """One signed attempt; never raises."""
     try:
         checked = webhook_url_check(url)
+    except OutboundHostUnresolved as unresolved:  # DNS may answer later: retried
+        return PostResult(None, str(unresolved))
     except OutboundURLRefused as refused:
         return PostResult(None, str(refused), refused=True)
     headers = webhook_headers(
