@@ -14,11 +14,20 @@ class WorkflowsConfig(AppConfig):
 
         from django.conf import settings
 
+        from a2a_site.accounts.settings_sections import SettingsSection, settings_section_register
         from agents.services.credentials import credential_rotator_register
         from workflows.housekeeping import Duty, housekeeping_register
         from workflows.webhooks.delivery import webhooks_send_due
+        from workflows.webhooks.selectors import webhooks_settings_context
         from workflows.webhooks.services import subscription_secrets_rotate
 
+        settings_section_register(
+            SettingsSection(
+                key="webhooks",
+                template="workflows/webhooks/_settings_section.html",
+                context=webhooks_settings_context,
+            )
+        )
         # Signing secrets are encrypted with the provider keys: a key rotation re-encrypts them.
         credential_rotator_register(subscription_secrets_rotate)
 

@@ -46,3 +46,13 @@ def subscriptions_of(*, workspace: Workspace | Any) -> QuerySet[WebhookSubscript
 
 def deliveries_of(*, subscription: WebhookSubscription) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(subscription=subscription).order_by("-id")
+
+
+def webhooks_settings_context(membership: Membership) -> dict[str, Any]:
+    """The workspace settings page's webhooks section."""
+    return {
+        "webhook_count": WebhookSubscription.objects.filter(
+            workspace_id=membership.workspace_id
+        ).count(),
+        "webhook_can_edit": membership.allows(Role.EDITOR),
+    }
