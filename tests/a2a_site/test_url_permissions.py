@@ -418,6 +418,8 @@ TABLE: dict[str, Row] = {
         "post", {**api_edit(422), OUTSIDER: 422}, data={"document": {}}, json=True
     ),
     "api:workflow_export": Row("get", API_SEE, _workflow),
+    "api:workflow_update": Row("patch", api_edit(200), _workflow, {"name": "Renamed"}, json=True),
+    "api:workflow_delete": Row("delete", api_edit(204), _workflow, json=True),
     "api:workflow_draft": Row("get", API_SEE, _workflow),
     "api:workflow_draft_save": Row(
         "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True
