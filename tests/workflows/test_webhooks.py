@@ -296,3 +296,28 @@ def test_alerts_reach_the_subscriptions_that_want_them(
 @pytest.fixture
 def now() -> datetime:
     return timezone.now().replace(second=30, microsecond=0)
+
+
+def test_the_readmes_verification_snippet_accepts_a_delivery_and_refuses_a_forgery(
+    personas: Personas,
+    workflow: Workflow,
+    webhook_receiver: WebhookReceiver,  # noqa: F811
+    allow_loopback_hooks: None,
+) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("Verifying a delivery, in Python") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n", 10)]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # noqa: S102 - our own README's snippet
+    verify = namespace["verify"]
+    _, secret = subscribe(personas, webhook_receiver.url, ["run.started"])
+    run_lease_acquire(queued(workflow, personas).pk, owner="w")
+    webhooks_send_due(now=timezone.now())
+
+    (received,) = webhook_receiver.requests
+    body = received.body.encode()
+    assert verify(secret, received.headers, body)
+    assert not verify(secret, received.headers, body.replace(b"run.started", b"run.stopped"))
+    assert not verify("whsec_" + "A" * 44, received.headers, body)
