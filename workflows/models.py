@@ -372,3 +372,10 @@ class RemoteTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_key}: {self.host} task {self.task_id} ({self.state})"
+
+
+# Webhook subscriptions and their deliveries are this app's tables, kept in their package.
+from workflows.webhooks.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookSubscription,
+)

@@ -171,6 +171,47 @@ def _delivery(p: Personas) -> dict[str, Any]:
     return {"delivery_id": delivery.pk}
 
 
+def _hook_object(p: Personas) -> Any:
+    from workflows.webhooks.services import subscription_create
+
+    subscription, _ = subscription_create(
+        workspace=p.workspace,
+        user=p.owner,
+        data={"name": "Bot", "url": "https://hooks.example.com/a2a", "events": ["run.failed"]},
+    )
+    return subscription
+
+
+def _hook(p: Personas) -> dict[str, Any]:
+    return {"subscription_id": _hook_object(p).pk}
+
+
+def _hook_delivery_object(p: Personas) -> Any:
+    from django.utils import timezone
+
+    from workflows.webhooks.models import WebhookDelivery
+
+    now = timezone.now()
+    return WebhookDelivery.objects.create(
+        subscription=_hook_object(p),
+        event="webhook.test",
+        event_id=WebhookDelivery.new_event_id(),
+        body="{}",
+        status="failed",
+        next_attempt_at=now,
+        retry_since=now,
+    )
+
+
+def _hook_delivery(p: Personas) -> dict[str, Any]:
+    return {"delivery_id": _hook_delivery_object(p).pk}
+
+
+def _hook_and_delivery(p: Personas) -> dict[str, Any]:
+    delivery = _hook_delivery_object(p)
+    return {"subscription_id": delivery.subscription_id, "delivery_id": delivery.pk}
+
+
 def _owner_token(p: Personas) -> dict[str, Any]:
     from a2a_site.api.tokens import token_create
 
@@ -389,6 +430,13 @@ TABLE: dict[str, Row] = {
     "alert_channel_delete": Row("post", edit_object(302), _channel),
     "alert_channel_test": Row("post", edit_object(302), _channel),
     "alert_delivery_redeliver": Row("post", edit_object(302), _delivery),
+    "webhook_list": Row("get", CURRENT),
+    "webhook_create": Row("get", EDITORS_HERE),
+    "webhook_detail": Row("get", SEE_OBJECT, _hook),
+    "webhook_rotate": Row("post", edit_object(200), _hook),
+    "webhook_delete": Row("post", edit_object(302), _hook),
+    "webhook_test": Row("post", edit_object(302), _hook),
+    "webhook_redeliver": Row("post", edit_object(302), _hook_delivery),
     "api_tokens": Row("get", members(200)),
     # Nothing posted: the form comes back with its errors.
     "api_token_create": Row("post", members(400)),
@@ -412,6 +460,8 @@ TABLE: dict[str, Row] = {
         "post", {**api_edit(422), OUTSIDER: 422}, data={"document": {}}, json=True
     ),
     "api:workflow_export": Row("get", API_SEE, _workflow),
+    "api:workflow_update": Row("patch", api_edit(200), _workflow, {"name": "Renamed"}, json=True),
+    "api:workflow_delete": Row("delete", api_edit(204), _workflow, json=True),
     "api:workflow_draft": Row("get", API_SEE, _workflow),
     "api:workflow_draft_save": Row(
         "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True
@@ -453,6 +503,21 @@ TABLE: dict[str, Row] = {
     "api:agent_update": Row("put", api_edit(422), _agent, {"name": "A", "config": {}}, json=True),
     "api:agent_delete": Row("delete", api_edit(204), _agent, json=True),
     "api:agent_versions": Row("get", API_SEE, _agent),
+    "api:webhook_list": Row("get", API_MEMBERS),
+    # Outsiders add to their own (current) workspace.
+    "api:webhook_create": Row(
+        "post",
+        {**api_edit(201), OUTSIDER: 201},
+        data={"name": "Bot", "url": "https://hooks.example.com/a", "events": ["run.failed"]},
+        json=True,
+    ),
+    "api:webhook_detail": Row("get", API_SEE, _hook),
+    "api:webhook_update": Row("patch", api_edit(200), _hook, {"name": "Renamed"}, json=True),
+    "api:webhook_delete": Row("delete", api_edit(204), _hook, json=True),
+    "api:webhook_secret_rotate": Row("post", api_edit(200), _hook, json=True),
+    "api:webhook_test": Row("post", api_edit(202), _hook, json=True),
+    "api:webhook_deliveries": Row("get", API_SEE, _hook),
+    "api:webhook_redeliver": Row("post", api_edit(202), _hook_and_delivery, json=True),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }

@@ -25,6 +25,8 @@ from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
 from workflows.search import run_search_refresh
+from workflows.webhooks.events import run_event_record, run_status_event_record
+from workflows.webhooks.models import WebhookEvent
 
 
 def lease_seconds() -> int:
@@ -32,8 +34,17 @@ def lease_seconds() -> int:
 
 
 def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
-    """Takes the run if it is queued, or running under an expired lease (a dead worker's)."""
+    """Takes the run if it is queued, or running under an expired lease (a dead worker's). Its
+    first start is a `run.started` webhook event, recorded in the same transaction."""
     now = timezone.now()
+    with transaction.atomic():
+        taken = _lease_take(run_id, owner=owner, now=now)
+        if taken:
+            run_event_record(run_id, WebhookEvent.RUN_STARTED)
+    return taken
+
+
+def _lease_take(run_id: Any, *, owner: str, now: datetime) -> bool:
     taken = Run.objects.filter(
         Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now),
         pk=run_id,
@@ -192,6 +203,7 @@ def run_cancel_unattended(
             ledger_close_orphans(run_id)
             run_search_refresh(run_id)
             Run.objects.filter(pk=run_id).update(**ledger_totals())
+            run_event_record(run_id, WebhookEvent.RUN_CANCELLED)
     return ended == 1
 
 
@@ -210,10 +222,16 @@ def run_finish(
     else:
         fields["output"] = output
         fields["finished_at"] = timezone.now()
-    ended = (
-        Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(**fields)
-        == 1
-    )
+    with transaction.atomic():
+        ended = (
+            Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(
+                **fields
+            )
+            == 1
+        )
+        if ended:
+            # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status.
+            run_status_event_record(run_id, status)
     if ended:
         # What the run said becomes searchable in the history once it stops.
         run_search_refresh(run_id)
