@@ -53,12 +53,13 @@ REPLY = "A short, useful answer."
 DRIVER_TIMEOUT_S = 1200
 INSTALL_TIMEOUT_S = 1200
 
-# name: (label, driver, needs its own venv)
-PEERS: dict[str, tuple[str, str, bool]] = {
-    "raw": ("raw aiohttp", "raw_aiohttp.py", False),
-    "langgraph": ("LangGraph", "langgraph_peer.py", True),
-    "autogen": ("AutoGen AgentChat (GraphFlow)", "autogen_peer.py", True),
-    "openai_agents": ("OpenAI Agents SDK", "openai_agents_peer.py", True),
+# name: (label, driver, its virtual environment (None: the project's), the driver's variant)
+PEERS: dict[str, tuple[str, str, str | None, str]] = {
+    "raw": ("raw aiohttp", "raw_aiohttp.py", None, ""),
+    "langgraph": ("LangGraph", "langgraph_peer.py", "langgraph", ""),
+    "autogen": ("AutoGen AgentChat, GraphFlow team", "autogen_peer.py", "autogen", ""),
+    "autogen_agents": ("AutoGen AgentChat, agents in code", "autogen_peer.py", "autogen", "agents"),
+    "openai_agents": ("OpenAI Agents SDK", "openai_agents_peer.py", "openai_agents", ""),
 }
 STUDIO: dict[str, str] = {
     "a2a_embedded": "A2A Studio, embedded (SQLite, in-process)",
@@ -143,8 +144,9 @@ def venv_python(name: str) -> Path:
 
 def peer_setup(name: str, install: bool) -> tuple[str | None, str]:
     """(interpreter, "") when the peer can run, else (None, why not)."""
-    if not PEERS[name][2]:
+    if PEERS[name][2] is None:
         return sys.executable, ""
+    name = PEERS[name][2]
     requirements = HERE / f"requirements-{name}.txt"
     wanted = requirements.read_text()
     marker = VENVS / name / ".bench-requirements"
@@ -225,7 +227,8 @@ def unit_command(unit: str, python: str, url: str, plan: list[dict[str, Any]]) -
             json.dumps(plan),
         ]
     driver = str(DRIVERS / PEERS[system][1])
-    return [python, driver, "--base-url", f"{url}/v1", "--plan", json.dumps(plan)]
+    command = [python, driver, "--base-url", f"{url}/v1", "--plan", json.dumps(plan)]
+    return command + (["--variant", PEERS[system][3]] if PEERS[system][3] else [])
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -318,19 +321,24 @@ def stop_load(process: subprocess.Popen[bytes]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS), help="comma-separated")
-    parser.add_argument("--batches", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=20, help="timed W1 runs per batch at 0 ms")
-    parser.add_argument("--pipelines", type=int, default=50, help="W3's concurrent pipelines")
+    parser.add_argument("--batches", type=int, help="3 (--quick: 1)")
+    parser.add_argument("--runs", type=int, help="timed W1 runs per batch at 0 ms: 20 (4)")
+    parser.add_argument("--pipelines", type=int, help="W3's concurrent pipelines: 50 (10)")
     parser.add_argument("--latencies", default="0,50", help="model latencies in ms")
-    parser.add_argument("--capacity", type=int, default=200, help="0 skips the capacity check")
+    parser.add_argument(
+        "--capacity", type=int, help="concurrent runs on one worker: 200 (20); 0 skips the check"
+    )
     parser.add_argument("--busy", action="store_true", help="also run the capacity check loaded")
     parser.add_argument("--busy-procs", type=int, default=1, help="busy processes for --busy")
     parser.add_argument("--no-install", action="store_true", help="never create a peer's venv")
-    parser.add_argument("--quick", action="store_true", help="1 batch, 4 runs, 10 pipelines")
+    parser.add_argument("--quick", action="store_true", help="a small configuration, for tests")
     args = parser.parse_args()
+    defaults = {"batches": 3, "runs": 20, "pipelines": 50, "capacity": 200}
     if args.quick:
-        args.batches, args.runs, args.pipelines = 1, 4, 10
-        args.capacity = min(args.capacity, 20)
+        defaults = {"batches": 1, "runs": 4, "pipelines": 10, "capacity": 20}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     args.latencies = [int(x) for x in args.latencies.split(",") if x.strip()]
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in ALL_SYSTEMS]
@@ -370,6 +378,7 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {unit: {} for unit in units}
     shares: dict[str, list[float]] = {unit: [] for unit in units}
     hops: dict[str, list[float]] = {unit: [] for unit in units}
+    phases: dict[str, dict[str, dict[str, list[float]]]] = {unit: {} for unit in units}
     versions: dict[str, dict[str, str]] = {}
     failures: dict[str, str] = {}
     capacity: dict[str, Any] = {}
@@ -397,6 +406,8 @@ def main() -> None:
                     key = cell_key(case["workload"], case["latency_ms"])
                     value = case.get("overhead_per_step_ms", case.get("wall_ms"))
                     samples[unit].setdefault(key, []).append(float(value))
+                    for phase, ms in case.get("phases_p50_ms", {}).items():
+                        phases[unit].setdefault(key, {}).setdefault(phase, []).append(ms)
                 share = streamed_share(url)
                 if share is not None:
                     shares[unit].append(share)
@@ -467,6 +478,13 @@ def main() -> None:
                 f"  {labels[unit]}: {ratio(mean_of(unit), lg_plain)}× / "
                 f"{ratio(mean_of(unit), lg_streamed)}×"
             )
+    for unit in units:
+        for key, by_phase in sorted(phases[unit].items()):
+            if key.startswith("W1"):
+                parts = ", ".join(
+                    f"{phase} {median_or_none(values)}" for phase, values in by_phase.items()
+                )
+                print(f"  {labels[unit]}, {key}, a run's time, p50 ms: {parts}")
     all_hops = hops.get("a2a_distributed", [])
     for name, figures in capacity.items():
         print(f"capacity ({name}): {json.dumps(figures)}")
@@ -484,6 +502,17 @@ def main() -> None:
         "celery_hop_p95_ms": percentile(all_hops, 0.95),
         "embedded_hop_p50_ms": percentile(hops.get("a2a_embedded", []), 0.5),
         "per_step_mean_ms": {unit: mean_of(unit) for unit in units},
+        # A2A Studio's runs, from their own timestamps: launch (run_start until the row's
+        # dispatch time), hop (until a worker holds the lease), engine (until finished), noticed
+        # (until the launching process saw it finished).
+        "studio_phases_p50_ms": {
+            unit: {
+                key: {phase: median_or_none(values) for phase, values in by_phase.items()}
+                for key, by_phase in phases[unit].items()
+            }
+            for unit in units
+            if phases[unit]
+        },
         "cells": {unit: rows[unit]["cells"] for unit in units},
         "streamed_share": {unit: rows[unit]["streamed_share"] for unit in units},
         "capacity": capacity.get("quiet"),

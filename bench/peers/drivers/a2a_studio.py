@@ -109,6 +109,8 @@ class Studio:
         )
         self.workflows: dict[tuple[str, int], Any] = {}
         self.executor: Any = None
+        self.launched_wall = 0.0
+        self.rss_peak = 0
 
     def workflow(self, kind: str, latency_ms: int) -> Any:
         key = ("W2" if kind == "W2" else "W1", latency_ms)
@@ -150,6 +152,7 @@ class Studio:
     def launch(self, workflow: Any, topic: str) -> tuple[Any, float]:
         from workflows.services.runs import run_start
 
+        self.launched_wall = time.time()
         launched = time.perf_counter()
         run = run_start(workflow=workflow, user=None, inputs={"topic": topic})
         return run, launched
@@ -251,15 +254,24 @@ def time_case(studio: Studio, case: dict[str, Any], hops: list[float]) -> dict[s
         result["failed"] = 0
         return result
     samples = []
+    phases: dict[str, list[float]] = {"launch": [], "hop": [], "engine": [], "noticed": []}
     for i in range(int(case["runs"])):
         run, launched = studio.launch(workflow, f"topic {i}")
+        launched_wall = studio.launched_wall
         seen = studio.wait([run.pk])[run.pk]
+        seen_wall = time.time() - (time.perf_counter() - seen)
         row = _check([run.pk])[run.pk]
         samples.append(((seen - launched) * 1000 - latency * CRITICAL[kind]) / CALLS[kind])
-        if row["started_at"] and row["dispatched_at"]:
-            hops.append((row["started_at"] - row["dispatched_at"]).total_seconds() * 1000)
+        dispatched, began, ended = row["dispatched_at"], row["started_at"], row["finished_at"]
+        hops.append((began - dispatched).total_seconds() * 1000)
+        # Where a run's time went, from its own timestamps (one wall clock for both processes).
+        phases["launch"].append((dispatched.timestamp() - launched_wall) * 1000)
+        phases["hop"].append(hops[-1])
+        phases["engine"].append((ended - began).total_seconds() * 1000)
+        phases["noticed"].append((seen_wall - ended.timestamp()) * 1000)
     result["overhead_per_step_ms"] = round(statistics.median(samples), 3)
     result["samples"] = len(samples)
+    result["phases_p50_ms"] = {k: round(statistics.median(v), 2) for k, v in phases.items()}
     return result
 
 

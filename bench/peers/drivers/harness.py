@@ -58,7 +58,8 @@ class Workloads:
         """Releases the clients (connection pools) the driver opened."""
 
 
-Factory = Callable[[str, str, bool], Awaitable[Workloads]]
+# (base URL, model name, stream, variant): a driver may offer more than one way to run.
+Factory = Callable[[str, str, bool, str], Awaitable[Workloads]]
 
 
 async def time_case(case: dict[str, Any], workloads: Workloads) -> dict[str, Any]:
@@ -94,6 +95,7 @@ def main(factory: Factory, versions: Callable[[], dict[str, str]]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True, help="the fake server's OpenAI base URL")
     parser.add_argument("--plan", required=True, help="JSON list of cases")
+    parser.add_argument("--variant", default="", help="a driver's other way to run")
     args = parser.parse_args()
     plan = json.loads(args.plan)
 
@@ -103,7 +105,7 @@ def main(factory: Factory, versions: Callable[[], dict[str, str]]) -> None:
         for case in plan:
             key = (bool(case["stream"]), int(case["latency_ms"]))
             if key not in built:
-                built[key] = await factory(args.base_url, model_name(key[1]), key[0])
+                built[key] = await factory(args.base_url, model_name(key[1]), key[0], args.variant)
             out.append(await time_case(case, built[key]))
         for workloads in built.values():
             await workloads.close()

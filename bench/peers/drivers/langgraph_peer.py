@@ -111,7 +111,7 @@ class LangGraphWorkloads(Workloads):
         return await self._run(self.fan_out_graph, topic)
 
 
-async def build(base_url: str, model: str, stream: bool) -> Workloads:
+async def build(base_url: str, model: str, stream: bool, variant: str) -> Workloads:
     return LangGraphWorkloads(base_url, model, stream)
 
 

@@ -76,7 +76,7 @@ class AgentsWorkloads(Workloads):
         await self.client.close()
 
 
-async def build(base_url: str, model: str, stream: bool) -> Workloads:
+async def build(base_url: str, model: str, stream: bool, variant: str) -> Workloads:
     return AgentsWorkloads(base_url, model, stream)
 
 

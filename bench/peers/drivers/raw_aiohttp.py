@@ -65,7 +65,7 @@ class Raw(Workloads):
         return await self.call(merge.format(previous="\n\n".join(parts)))
 
 
-async def build(base_url: str, model: str, stream: bool) -> Workloads:
+async def build(base_url: str, model: str, stream: bool, variant: str) -> Workloads:
     return Raw(base_url, model, stream)
 
 
