@@ -384,7 +384,8 @@ def main() -> None:
     capacity: dict[str, Any] = {}
     try:
         for batch in range(args.batches):
-            shift = batch % max(1, len(units))
+            # Each batch starts elsewhere in the list, so no system always runs first or last.
+            shift = batch * len(units) // max(1, args.batches)
             order = units[shift:] + units[:shift]
             print(f"batch {batch + 1}/{args.batches}: {', '.join(order)}", flush=True)
             for unit in order:

@@ -287,13 +287,21 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
     studio.wait([run.pk for run in runs], watch=watched)
     wall = time.perf_counter() - started
     rows = _check([run.pk for run in runs])
+    # Each run's own time from its dispatch to its end: what the worker made of it, apart from
+    # this process launching the runs one after another.
+    durations = sorted(
+        (row["finished_at"] - row["dispatched_at"]).total_seconds() for row in rows.values()
+    )
     return {
         "runs": count,
         "failed": 0,
         "launch_s": round(launched_s, 3),
         "wall_s": round(wall, 3),
+        "after_last_launch_s": round(wall - launched_s, 3),
         "ideal_s": 3.0,
         "ratio_to_ideal": round(wall / 3.0, 3),
+        "run_p50_s": round(durations[len(durations) // 2], 3),
+        "run_max_s": round(durations[-1], 3),
         "worker_rss_peak_mb": round(studio.rss_peak / 2**20, 1),
         "succeeded": len(rows),
     }
