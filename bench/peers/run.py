@@ -18,9 +18,11 @@ project's fake OpenAI-compatible server, which this script starts; the order of 
 rotates from batch to batch, and each figure is the median of the batches' medians.
 
 Overhead per step = (run time - model latency on the run's critical path) / model calls. A2A
-Studio's figures include persisting every step and event, leases, the ledger and live
-publishing; it decides itself whether to stream a model call, so it has one row per mode and the
-share of its calls that were streamed (from the fake server's log) is shown beside it.
+Studio's figures run from `run_start` until the run's result is stored (its `finished_at`) and
+include persisting every step and event, leases, the ledger and live publishing; the time until
+the launching process saw the run finished is printed beside them ("seen"), with where a run's
+time went by its own timestamps. A2A Studio decides itself whether to stream a model call, so it
+has one row per mode and the share of its calls that were streamed (from the fake server's log).
 
 After the batches: --capacity N (200) concurrent three-step runs at 1 s latency on one Celery
 worker (ideal 3 s; the worker's peak RSS), and with --busy the same again while a load generator
@@ -379,6 +381,8 @@ def main() -> None:
     shares: dict[str, list[float]] = {unit: [] for unit in units}
     hops: dict[str, list[float]] = {unit: [] for unit in units}
     phases: dict[str, dict[str, dict[str, list[float]]]] = {unit: {} for unit in units}
+    # A2A Studio's figures until its launching process saw the run finished (not to the row).
+    seen: dict[str, dict[str, list[float]]] = {unit: {} for unit in units}
     versions: dict[str, dict[str, str]] = {}
     failures: dict[str, str] = {}
     capacity: dict[str, Any] = {}
@@ -407,6 +411,9 @@ def main() -> None:
                     key = cell_key(case["workload"], case["latency_ms"])
                     value = case.get("overhead_per_step_ms", case.get("wall_ms"))
                     samples[unit].setdefault(key, []).append(float(value))
+                    seen_value = case.get("overhead_per_step_seen_ms", case.get("wall_seen_ms"))
+                    if seen_value is not None:
+                        seen[unit].setdefault(key, []).append(float(seen_value))
                     for phase, ms in case.get("phases_p50_ms", {}).items():
                         phases[unit].setdefault(key, {}).setdefault(phase, []).append(ms)
                 share = streamed_share(url)
@@ -479,6 +486,18 @@ def main() -> None:
                 f"  {labels[unit]}: {ratio(mean_of(unit), lg_plain)}× / "
                 f"{ratio(mean_of(unit), lg_streamed)}×"
             )
+    seen_means: dict[str, float | None] = {}
+    for unit in units:
+        if not seen[unit]:
+            continue
+        seen_cells = {key: median_or_none(values) for key, values in seen[unit].items()}
+        seen_means[unit] = per_step_mean(seen_cells)
+        print(
+            f"  {labels[unit]}, until the launching process saw the result: per step, mean "
+            f"{seen_means[unit]} ({ratio(seen_means[unit], lg_plain)}× / "
+            f"{ratio(seen_means[unit], lg_streamed)}×); "
+            + ", ".join(f"{k} {v}" for k, v in sorted(seen_cells.items()))
+        )
     for unit in units:
         for key, by_phase in sorted(phases[unit].items()):
             if key.startswith("W1"):
@@ -499,6 +518,11 @@ def main() -> None:
         "ratio_distributed_vs_langgraph_streamed": ratio(mean_of("a2a_distributed"), lg_streamed),
         "ratio_distributed_vs_langgraph": ratio(mean_of("a2a_distributed"), lg_plain),
         "ratio_embedded_vs_langgraph_streamed": ratio(mean_of("a2a_embedded"), lg_streamed),
+        "ratio_embedded_vs_langgraph_seen": ratio(seen_means.get("a2a_embedded"), lg_plain),
+        "ratio_distributed_vs_langgraph_streamed_seen": ratio(
+            seen_means.get("a2a_distributed"), lg_streamed
+        ),
+        "per_step_mean_seen_ms": seen_means,
         "celery_hop_p50_ms": percentile(all_hops, 0.5),
         "celery_hop_p95_ms": percentile(all_hops, 0.95),
         "embedded_hop_p50_ms": percentile(hops.get("a2a_embedded", []), 0.5),
