@@ -327,6 +327,9 @@ class DjangoAgentRunner:
                     response_schema=response_schema,
                     allowance=allowance,
                     waiting=self._waiting(loaded, on_wait, clock),
+                    # Tokens stream only to someone: a viewer of the run, or the agent's own
+                    # setting; otherwise the message shows once complete.
+                    quiet=on_delta is None and not loaded.config.stream,
                 )
                 try:
                     # The agent's own time limit covers its whole turn, tool calls included,
