@@ -43,19 +43,6 @@ from workflows.store import ControlBoard, DatabaseRunStore
 logger = logging.getLogger(__name__)
 
 
-def run_dimensions(run_id: str) -> tuple[str, str, int]:
-    """(workflow id, launching user id) of a run, as its ledger rows record them, and its
-    priority."""
-    found = (
-        Run.objects.filter(pk=run_id)
-        .values_list("workflow_id", "created_by_id", "priority")
-        .first()
-    )
-    if found is None:
-        return "", "", 1
-    return str(found[0]), "" if found[1] is None else str(found[1]), int(found[2])
-
-
 class SubworkflowRunnerOnExecutor:
     """Runs a sub-workflow as a child run on the same loop, identified by the parent's step, so
     a resumed parent finds its child instead of starting another.
@@ -237,6 +224,7 @@ class RunExecutor:
         agent_versions: dict[str, int],
         store: DatabaseRunStore,
         dimensions: tuple[str, str, int] = ("", "", 1),
+        runtime_stamp: int | None = None,
     ) -> Engine:
         return Engine(
             store=store,
@@ -247,6 +235,7 @@ class RunExecutor:
                 workflow_id=dimensions[0],
                 user_id=dimensions[1],
                 priority=dimensions[2],
+                runtime_stamp=runtime_stamp,
             ),
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
@@ -276,7 +265,8 @@ class RunExecutor:
                 snapshot.workspace_id,
                 store.agent_versions(run_id),
                 store,
-                await in_db_thread(run_dimensions, run_id),
+                store.dimensions(run_id),
+                store.runtime_stamp(run_id),
             )
             with run_span(run_id) as span:
                 outcome = await engine.run(run_id, snapshot=snapshot)
