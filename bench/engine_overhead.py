@@ -16,6 +16,7 @@ persistence, scheduling and event publishing are all counted. Loopback only; bou
     python bench/engine_overhead.py            # both databases
     python bench/engine_overhead.py --quick    # fewer runs
     python bench/engine_overhead.py --ratelimited-only   # W4 alone
+    python bench/engine_overhead.py --steps-only         # W1 and W2 at 0 ms alone
 
 The last line is one JSON object with the figures.
 """
@@ -91,7 +92,9 @@ def set_latency(url: str, delay_ms: int) -> None:
 # --- one phase, in a process of its own (settings are per process) -------------------------------
 
 
-def phase(database: str, fakellm_url: str, quick: bool, only_w4: bool = False) -> dict[str, Any]:
+def phase(
+    database: str, fakellm_url: str, quick: bool, only_w4: bool = False, steps_only: bool = False
+) -> dict[str, Any]:
     import django
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "a2a_site.settings"
@@ -123,13 +126,15 @@ def phase(database: str, fakellm_url: str, quick: bool, only_w4: bool = False) -
     try:
         figures: dict[str, Any] = {}
         runs_w1 = 10 if quick else 30
-        for latency in () if only_w4 else (0, 1000):
+        for latency in () if only_w4 else (0,) if steps_only else (0, 1000):
             set_latency(fakellm_url, latency)
             count = runs_w1 if latency == 0 else 3
             w1 = _measure(workspace, "W1", agents, count=count, concurrent=False)
             w2 = _measure(workspace, "W2", agents, count=max(3, count // 3), concurrent=False)
             figures[f"w1_{latency}ms"] = w1
             figures[f"w2_{latency}ms"] = w2
+        if steps_only:
+            return figures
         if not only_w4:
             set_latency(fakellm_url, 1000)
             figures["w3_1000ms"] = _measure(
@@ -287,11 +292,15 @@ def _measure(
             rss_peak = max(rss_peak, watched.memory_info().rss)
     wall = time.perf_counter() - started
     overheads = []
+    hops = []
     failed = 0
     for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
         if run.status != "succeeded":
             failed += 1
             continue
+        if run.dispatched_at is not None and run.started_at is not None:
+            # Launch (the run created and dispatched) to the engine starting (its lease taken).
+            hops.append((run.started_at - run.dispatched_at).total_seconds() * 1000)
         llm_ms = (
             LedgerEntry.objects.filter(run_id=run.pk).aggregate(total=Sum("latency_ms"))["total"]
             or 0
@@ -309,6 +318,7 @@ def _measure(
         "wall_s": round(wall, 3),
         "overhead_per_step_p50_ms": round(percentile(overheads, 0.5), 2),
         "overhead_per_step_p95_ms": round(percentile(overheads, 0.95), 2),
+        "launch_to_start_p50_ms": round(percentile(hops, 0.5), 2),
         "rss_peak_mb": round(rss_peak / 2**20, 1),
     }
     if concurrent:
@@ -461,9 +471,15 @@ def main() -> None:
     parser.add_argument(
         "--ratelimited-only", action="store_true", help="only W4 (runs sharing a rate limit)"
     )
+    parser.add_argument(
+        "--steps-only", action="store_true", help="only W1 and W2 at 0 ms (overhead per step)"
+    )
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase(args.phase, args.fakellm, args.quick, args.ratelimited_only)))
+        figures = phase(
+            args.phase, args.fakellm, args.quick, args.ratelimited_only, args.steps_only
+        )
+        print(json.dumps(figures))
         return
     fake, url = start_fakellm()
     results: dict[str, Any] = {}
@@ -474,6 +490,8 @@ def main() -> None:
                 command.append("--quick")
             if args.ratelimited_only:
                 command.append("--ratelimited-only")
+            if args.steps_only:
+                command.append("--steps-only")
             output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
             if output.returncode != 0:
                 print(output.stderr[-3000:], file=sys.stderr)
@@ -492,6 +510,12 @@ def main() -> None:
         "step_overhead_p95_ms_postgres": results.get("postgres", {})
         .get("w1_0ms", {})
         .get("overhead_per_step_p95_ms"),
+        "celery_hop_p50_ms": results.get("postgres", {})
+        .get("w1_0ms", {})
+        .get("launch_to_start_p50_ms"),
+        "embedded_hop_p50_ms": results.get("sqlite", {})
+        .get("w1_0ms", {})
+        .get("launch_to_start_p50_ms"),
         "w2_overhead_p50_ms_postgres": results.get("postgres", {})
         .get("w2_0ms", {})
         .get("overhead_per_step_p50_ms"),
