@@ -31,6 +31,7 @@ from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
 from workflows.services.lease import (
+    RunKnown,
     run_finish,
     run_lease_acquire,
     run_lease_renew_all,
@@ -256,10 +257,12 @@ class RunExecutor:
             self._renewal = asyncio.create_task(self._renew_leases())
         self.controls.hold(run_id)
         store: DatabaseRunStore | None = None
+        known: RunKnown | None = None
         try:
             store = DatabaseRunStore(owner=self.owner, board=self.controls)
             # One read of the run serves the executor and the engine.
             snapshot = await store.load(run_id)
+            known = RunKnown(inputs=snapshot.inputs, nested=snapshot.depth > 0)
             engine = self._engine(
                 run_id,
                 snapshot.workspace_id,
@@ -291,15 +294,23 @@ class RunExecutor:
             if store is not None:
                 store.release(run_id)
         finished = await in_db_thread(
-            run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
+            run_finish,
+            run_id,
+            owner=self.owner,
+            status=status,
+            reason=reason,
+            output=output,
+            known=known,
         )
         if finished:
             await publish_status(run_id, status, reason)
-            # A parent waiting on this run, or this run waiting on a child, moves on now.
-            try:
-                await in_db_thread(subruns_follow, run_id)
-            except Exception:  # noqa: BLE001 - the reaper settles such waits on its rounds
-                logger.warning("Run %s: the runs waiting on it were not woken.", run_id)
+            # A parent waiting on this run, or this run waiting on a child, moves on now (a
+            # top-level run that stopped has neither).
+            if known is None or known.nested or status == RunStatus.WAITING:
+                try:
+                    await in_db_thread(subruns_follow, run_id)
+                except Exception:  # noqa: BLE001 - the reaper settles such waits on its rounds
+                    logger.warning("Run %s: the runs waiting on it were not woken.", run_id)
             return str(status)
         return None
 
