@@ -129,8 +129,10 @@ def phase(
         for latency in () if only_w4 else (0,) if steps_only else (0, 1000):
             set_latency(fakellm_url, latency)
             count = runs_w1 if latency == 0 else 3
-            w1 = _measure(workspace, "W1", agents, count=count, concurrent=False)
-            w2 = _measure(workspace, "W2", agents, count=max(3, count // 3), concurrent=False)
+            w1 = _measure(workspace, "W1", agents, count=count, concurrent=False, worker=worker)
+            w2 = _measure(
+                workspace, "W2", agents, count=max(3, count // 3), concurrent=False, worker=worker
+            )
             figures[f"w1_{latency}ms"] = w1
             figures[f"w2_{latency}ms"] = w2
         if steps_only:
