@@ -115,7 +115,12 @@ class RunStore(Protocol):
 
 
 class LiveSink(Protocol):
-    """Published only, never stored: token deltas for live viewers."""
+    """Published only, never stored: token deltas for live viewers.
+
+    A sink may also answer `async watching(run_id) -> bool`: whether anything consumes the
+    run's deltas now. The engine asks it before each agent turn and, when nothing does, asks
+    for the turn without deltas (its calls then need not stream). A sink without it is
+    always watched."""
 
     async def delta(self, run_id: str, *, step_key: str, agent: str, text: str) -> None: ...
 

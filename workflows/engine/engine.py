@@ -540,6 +540,8 @@ class RunContext:
         async def on_delta(text: str) -> None:
             await live.delta(self.run_id, step_key=key, agent=name, text=text)
 
+        watching = getattr(live, "watching", None)
+        watched = True if watching is None else await watching(self.run_id)
         reply = await self.engine.agents.turn(
             agent_id=agent_id,
             history=history,
@@ -547,7 +549,7 @@ class RunContext:
             instructions=instructions,
             extra_tools=extra_tools,
             response_schema=response_schema,
-            on_delta=on_delta,
+            on_delta=on_delta if watched else None,
             allowance=self.allowance(),
             on_wait=self.capacity_wait_reporter(key),
             route=route,
