@@ -1,5 +1,6 @@
-"""An executor ends a top-level run in one hop of three statements: what the run said and which
-calls it made are made searchable in the same write that ends it and releases its lease."""
+"""An executor ends a top-level run in one hop of four statements: whether a webhook listens,
+then what the run said and which calls it made, made searchable in the same write that ends it
+and releases its lease."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_a_finished_run_is_found_by_what_it_said_and_the_calls_it_made(
 
 
 @pytest.mark.django_db
-def test_ending_a_loaded_run_takes_three_statements(
+def test_ending_a_loaded_run_takes_four_statements(
     personas: Personas, pipeline: Any, django_assert_num_queries: Any
 ) -> None:
     run = run_start(
@@ -44,8 +45,9 @@ def test_ending_a_loaded_run_takes_three_statements(
     snapshot = DatabaseRunStore(owner="worker-a")._load(str(run.pk))
     known = RunKnown(inputs=snapshot.inputs, nested=snapshot.depth > 0)
 
-    # The run's messages, its calls' facets, and the write that ends it.
-    with django_assert_num_queries(3):
+    # Whether a webhook subscription listens (none: no transaction is opened), the run's
+    # messages, its calls' facets, and the write that ends it.
+    with django_assert_num_queries(4):
         assert run_finish(run.pk, owner="worker-a", status="succeeded", output="ok", known=known)
 
     run = Run.objects.get(pk=run.pk)

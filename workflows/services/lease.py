@@ -7,6 +7,7 @@ owner it holds, so a process that lost its lease changes nothing.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,7 +27,12 @@ from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
 from workflows.search import run_search_fields, run_search_refresh
-from workflows.webhooks.events import run_event_record, run_status_event_record
+from workflows.webhooks.events import (
+    run_event_deliveries_create,
+    run_event_record,
+    run_event_subscribers,
+    run_status_event,
+)
 from workflows.webhooks.models import WebhookEvent
 
 
@@ -36,12 +42,16 @@ def lease_seconds() -> int:
 
 def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     """Takes the run if it is queued, or running under an expired lease (a dead worker's). Its
-    first start is a `run.started` webhook event, recorded in the same transaction."""
+    first start is a `run.started` webhook event, recorded in the same transaction (a plain
+    write when no subscription listens)."""
     now = timezone.now()
+    subscribers = run_event_subscribers(run_id, WebhookEvent.RUN_STARTED)
+    if not subscribers:
+        return _lease_take(run_id, owner=owner, now=now)
     with transaction.atomic():
         taken = _lease_take(run_id, owner=owner, now=now)
         if taken:
-            run_event_record(run_id, WebhookEvent.RUN_STARTED)
+            run_event_deliveries_create(run_id, WebhookEvent.RUN_STARTED, subscribers)
     return taken
 
 
@@ -244,16 +254,19 @@ def run_finish(
         # What the run said becomes searchable in the history once it stops: in the same
         # write, from its stored events (this executor holds the lease: nobody adds any).
         fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
-    with transaction.atomic():
+    # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status: in one
+    # transaction when a subscription listens, else the write alone.
+    event = run_status_event(status)
+    subscribers = run_event_subscribers(run_id, event)
+    with transaction.atomic() if subscribers else nullcontext():
         ended = (
             Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(
                 **fields
             )
             == 1
         )
-        if ended:
-            # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status.
-            run_status_event_record(run_id, status)
+        if ended and event and subscribers:
+            run_event_deliveries_create(run_id, event, subscribers)
     if ended:
         if not searched:
             run_search_refresh(run_id)

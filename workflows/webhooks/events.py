@@ -115,14 +115,14 @@ def _deliveries_create(
     return deliveries
 
 
-def run_event_record(run_id: Any, event: str, *, now: datetime | None = None) -> int:
-    """Inside the transaction that changed the run's status: a delivery of `event` for each
-    enabled subscription of its workspace (or its workflow) that wants it. Returns how many.
-
-    `run.started` is recorded for a run's first execution only (not when it resumes after a
-    wait or a lost worker), which `attempts == 1` tells after the lease was taken."""
+def run_event_subscribers(run_id: Any, event: str | None) -> list[WebhookSubscription]:
+    """The enabled subscriptions of the run's workspace (or its workflow) that want `event`:
+    one statement, which an executor makes before the write that changes the run's status, so
+    that write needs a transaction only when someone listens."""
+    if not event:
+        return []
     the_run = Run.objects.filter(pk=run_id)
-    subscriptions = [
+    return [
         subscription
         for subscription in WebhookSubscription.objects.filter(
             Q(workflow__isnull=True) | Q(workflow_id=Subquery(the_run.values("workflow_id")[:1])),
@@ -131,9 +131,23 @@ def run_event_record(run_id: Any, event: str, *, now: datetime | None = None) ->
         )
         if subscription.wants(event)
     ]
+
+
+def run_event_deliveries_create(
+    run_id: Any,
+    event: str,
+    subscriptions: list[WebhookSubscription],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Inside the transaction that changed the run's status: a delivery of `event` to each of
+    `subscriptions` (from `run_event_subscribers`). Returns how many.
+
+    `run.started` is recorded for a run's first execution only (not when it resumes after a
+    wait or a lost worker), which `attempts == 1` tells after the lease was taken."""
     if not subscriptions:
         return 0
-    run = the_run.select_related("workflow", "workspace", "version").get()
+    run = Run.objects.select_related("workflow", "workspace", "version").get(pk=run_id)
     if event == WebhookEvent.RUN_STARTED and run.attempts != 1:
         return 0
     now = now or timezone.now()
@@ -141,9 +155,21 @@ def run_event_record(run_id: Any, event: str, *, now: datetime | None = None) ->
     return len(_deliveries_create(subscriptions, event=event, body=body, now=now, run_id=run.pk))
 
 
+def run_event_record(run_id: Any, event: str, *, now: datetime | None = None) -> int:
+    """Inside the transaction that changed the run's status: a delivery of `event` for each
+    enabled subscription of its workspace (or its workflow) that wants it. Returns how many."""
+    subscriptions = run_event_subscribers(run_id, event)
+    return run_event_deliveries_create(run_id, event, subscriptions, now=now)
+
+
+def run_status_event(status: str) -> str | None:
+    """The webhook event of a run that just took `status` (None: a status without one)."""
+    return STATUS_EVENTS.get(str(status))
+
+
 def run_status_event_record(run_id: Any, status: str) -> int:
     """`run_event_record` for a run that just took `status` (a status without an event: none)."""
-    event = STATUS_EVENTS.get(str(status))
+    event = run_status_event(status)
     return run_event_record(run_id, event) if event else 0
 
 
