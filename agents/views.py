@@ -399,11 +399,17 @@ def agent_list(request: AuthedRequest) -> HttpResponse:
 
 def _agent_form(request: AuthedRequest, workspace_id: UUID, agent: Agent | None, **kw: Any):
     others = [a for a in agents_of(workspace_id) if agent is None or a.pk != agent.pk]
+    tools = tool_choices(workspace_id)
+    # A tool the agent has that no MCP server lists now stays in view (ticked), so the editor
+    # sees it and can untick it; saving it ticked says it is unknown.
+    offered = {name for name, _ in tools}
+    kept = (kw.get("initial") or {}).get("tools") or []
+    tools += [(name, f"{name} — no longer offered") for name in kept if name not in offered]
     return AgentForm(
         request.POST or None,
         providers=list(providers_of(workspace_id)),
         other_agents=others,
-        tool_names=tool_choices(workspace_id),
+        tool_names=tools,
         **kw,
     )
 

@@ -90,3 +90,28 @@ def test_headers_are_name_value_lines_and_a_bearer_token() -> None:
 def test_tool_names_fit_what_models_accept() -> None:
     assert mcp_tool_name("docs", "search.pages/v2") == "mcp_docs__search_pages_v2"
     assert len(mcp_tool_name("docs", "x" * 100)) == 64
+
+
+@pytest.mark.django_db
+def test_the_agent_form_keeps_a_tool_no_server_lists_in_view(personas, client_for) -> None:
+    from agents.services.agents import agent_create
+    from tests.agents.factories import make_provider
+
+    provider = make_provider(personas.workspace)
+    agent = agent_create(
+        workspace=personas.workspace,
+        user=None,
+        name="Clerk",
+        description="",
+        config={
+            "role": "a clerk",
+            "model": {"provider_id": str(provider.pk), "model": "demo"},
+            "tools": ["mcp_gone__search"],
+        },
+        known_tools=["mcp_gone__search"],
+    )
+
+    page = client_for(personas.editor).get(f"/agents/{agent.pk}/edit/")
+
+    assert page.status_code == 200
+    assert "mcp_gone__search — no longer offered" in page.content.decode()

@@ -5,10 +5,13 @@ tools on the agent form."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
+from agents.fakellm import start_in_thread
 from agents.mcp.models import McpServer
 from agents.services.tool_hosts import tool_host_policy_update
 from tests.agents.factories import make_provider
@@ -27,12 +30,22 @@ def mcp_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def mcp_daphne(django_db_setup: None, django_db_blocker: Any, demo_model: Any) -> Iterator[str]:
-    """A server whose administrator lets tools reach this machine (the sample server is here)."""
+def mcp_model() -> Iterator[Any]:
+    with start_in_thread(name="mcp-pages-model") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mcp_daphne(django_db_setup: None, django_db_blocker: Any, mcp_model: Any) -> Iterator[str]:
+    """A server that runs its runs itself, whose administrator lets tools reach this machine
+    (the sample MCP server is here)."""
     with django_db_blocker.unblock():
         process, url = start_daphne(
             "daphne-mcp-pages",
-            A2A_DEMO_MODEL_URL=demo_model.url,
+            REDIS_URL="",
+            A2A_EXECUTION_MODE="embedded",
+            A2A_EXECUTOR_AUTOSTART="true",
+            A2A_DEMO_MODEL_URL=mcp_model.url,
             A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
             A2A_TOOL_ALLOWED_HOSTS="127.0.0.1",
         )
@@ -143,3 +156,83 @@ def test_an_owner_offers_a_workflow_to_mcp_clients(logged_in: Any) -> None:
     page.get_by_role("button", name="Stop offering it").click()
     page.get_by_text("is no longer offered").wait_for()
     assert not Workflow.objects.get(pk=workflow.pk).mcp_offered
+
+
+def test_a_runs_transcript_shows_the_mcp_tool_call_and_its_result(
+    logged_in: Any, mcp_url: str, mcp_model: Any
+) -> None:
+    from a2a_site.accounts.models import User, Workspace
+    from agents.mcp.services import McpServerInput, mcp_server_create, mcp_server_tools_refresh
+    from agents.services.agents import agent_create
+    from workflows.graph.examples import edge, graph, node, text_variable
+    from workflows.services.workflows import workflow_create, workflow_publish
+
+    page = logged_in
+    workspace = Workspace.objects.get(name="Lab")
+    owner = User.objects.get(username="olivia")
+    tool_host_policy_update(workspace=workspace, user=owner, public_hosts=True, hosts=["127.0.0.1"])
+    # This process checks the URL as the server's administrator allowed (loopback for tools).
+    with override_settings(TOOL_ALLOWED_HOSTS=["127.0.0.1"]):
+        server = mcp_server_create(
+            workspace=workspace,
+            user=owner,
+            data=McpServerInput(name="Sample tools", transport="http", url=mcp_url),
+        )
+        # Playwright holds an event loop in this thread: the listing runs in another one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(mcp_server_tools_refresh, server=server).result()
+    provider = make_provider(workspace)
+    agent = agent_create(
+        workspace=workspace,
+        user=owner,
+        name="Clerk",
+        description="",
+        config={
+            "role": "a clerk",
+            "model": {"provider_id": str(provider.pk), "model": "demo"},
+            "tools": ["mcp_sample_tools__add"],
+        },
+        known_tools=["mcp_sample_tools__add"],
+    )
+    doc = graph(
+        nodes=[
+            node("start", "start", 0, 0, input_mapping={"topic": "topic"}),
+            node(
+                "work",
+                "agent",
+                250,
+                0,
+                agent_id=str(agent.pk),
+                input_template="{{ topic }}",
+                output_variable="answer",
+            ),
+            node("end", "end", 500, 0, output="answer"),
+        ],
+        edges=[edge("start", "work"), edge("work", "end")],
+        variables=[text_variable("topic"), text_variable("answer")],
+        output="answer",
+    )
+    workflow = workflow_create(workspace=workspace, user=owner, name="Sums", graph=doc)
+    workflow_publish(workflow=workflow, user=owner)
+    mcp_model.set_script(
+        {
+            "rules": [
+                {"last_role": "tool", "reply": "The sum is 42."},
+                {
+                    "has_tools": True,
+                    "tool_call": {"name": "mcp_sample_tools__add", "arguments": {"a": 40, "b": 2}},
+                },
+            ]
+        }
+    )
+
+    page.goto(f"/workflows/{workflow.pk}/")
+    page.get_by_label("Topic").fill("add 40 and 2")
+    page.get_by_role("button", name="Run version 1").click()
+    page.locator('#run-state .badge[data-status="succeeded"]').wait_for(timeout=60_000)
+    timeline = page.locator("#timeline")
+    assert "mcp_sample_tools__add" in timeline.inner_text()
+    answered = timeline.get_by_text("mcp_sample_tools__add answered")
+    answered.click()
+    assert "42" in answered.locator("xpath=..").inner_text()
+    screenshot(page, "78-run-with-mcp-tool")

@@ -12,11 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F
+
 from a2a_site.accounts.models import Membership, Role
 from a2a_site.api.models import ApiToken, Scope
 from workflows.graph import graph_load
 from workflows.graph.schema import InputField
-from workflows.models import LaunchedVia, Run, Workflow
+from workflows.models import LaunchedVia, Run, Workflow, WorkflowVersion
 from workflows.services import runs as run_services
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -90,11 +92,12 @@ def offered_workflows(token: ApiToken) -> list[OfferedWorkflow]:
         .order_by("name", "id")
     )
     rows = list(workflows)
-    versions = {
-        version.workflow_id: version.graph
-        for workflow in rows
-        for version in workflow.versions.filter(number=workflow.latest_version)
-    }
+    # The latest versions' graphs in one query (their input schemas are the tools' schemas).
+    versions = dict(
+        WorkflowVersion.objects.filter(
+            workflow__in=rows, number=F("workflow__latest_version")
+        ).values_list("workflow_id", "graph")
+    )
     counts: dict[str, int] = {}
     for workflow in rows:
         counts[_slug(workflow.name)] = counts.get(_slug(workflow.name), 0) + 1
