@@ -38,14 +38,24 @@ from a2a_site.process_gauges import gauges  # noqa: E402
 gauges.publisher_ensure(kind="embedded" if settings.EXECUTION_MODE == "embedded" else "web")
 
 from workflows.a2a.app import a2a_application, is_a2a_path  # noqa: E402
+from workflows.mcp.server import mcp_endpoint  # noqa: E402
 
 a2a_app = a2a_application()
 
 
+def is_mcp_path(path: str) -> bool:
+    return path == "/mcp" or path.startswith("/mcp/")
+
+
 async def http_app(scope: Any, receive: Any, send: Any) -> Any:
-    """/a2a/… to the A2A SDK's routes (workflows/a2a), everything else to Django."""
-    if is_a2a_path(scope["path"]):
+    """HTTP: /a2a/… to the A2A SDK's routes (workflows/a2a), /mcp to the MCP endpoint
+    (workflows/mcp; streamable HTTP), everything else to Django. The two protocol edges
+    authenticate bearer API tokens themselves: Django's middleware does not run for them."""
+    path = scope["path"]
+    if is_a2a_path(path):
         return await a2a_app(scope, receive, send)
+    if is_mcp_path(path):
+        return await mcp_endpoint(scope, receive, send)
     return await django_asgi_app(scope, receive, send)
 
 
@@ -55,22 +65,6 @@ router = ProtocolTypeRouter(
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
-
-
-from workflows.mcp.server import mcp_endpoint  # noqa: E402
-
-
-class _McpMounted:
-    """`/mcp` goes to the MCP endpoint (streamable HTTP, bearer tokens), the rest to Django."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
-            return await mcp_endpoint(scope, receive, send)
-        return await self.app(scope, receive, send)
 
 
 class _LoopWatched:
@@ -87,7 +81,7 @@ class _LoopWatched:
         return await self.app(scope, receive, send)
 
 
-application = _LoopWatched(_McpMounted(router))
+application = _LoopWatched(router)
 
 if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
     # In the distributed mode the web process executes no runs, but it is a process to watch:
