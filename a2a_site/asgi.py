@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP through Django; WebSockets through Channels with session auth and a
-same-origin check (scheme, host and port: a2a_site/origin.py)."""
+"""ASGI entry point: HTTP through Django, but /a2a/ through the A2A SDK's routes (workflows/a2a);
+WebSockets through Channels with session auth and a same-origin check (scheme, host and port:
+a2a_site/origin.py)."""
 
 from __future__ import annotations
 
@@ -36,12 +37,40 @@ from a2a_site.process_gauges import gauges  # noqa: E402
 # Memory, lag and WebSockets of this process, for /metrics (in the embedded mode it runs too).
 gauges.publisher_ensure(kind="embedded" if settings.EXECUTION_MODE == "embedded" else "web")
 
+from workflows.a2a.app import a2a_application, is_a2a_path  # noqa: E402
+
+a2a_app = a2a_application()
+
+
+async def http_app(scope: Any, receive: Any, send: Any) -> Any:
+    """/a2a/… to the A2A SDK's routes (workflows/a2a), everything else to Django."""
+    if is_a2a_path(scope["path"]):
+        return await a2a_app(scope, receive, send)
+    return await django_asgi_app(scope, receive, send)
+
+
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+from workflows.mcp.server import mcp_endpoint  # noqa: E402
+
+
+class _McpMounted:
+    """`/mcp` goes to the MCP endpoint (streamable HTTP, bearer tokens), the rest to Django."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
+            return await mcp_endpoint(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class _LoopWatched:
@@ -58,7 +87,7 @@ class _LoopWatched:
         return await self.app(scope, receive, send)
 
 
-application = _LoopWatched(router)
+application = _LoopWatched(_McpMounted(router))
 
 if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
     # In the distributed mode the web process executes no runs, but it is a process to watch:

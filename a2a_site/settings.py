@@ -244,6 +244,12 @@ ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("A2A_ALERTS_DELIVERY_BACKOFF_SECONDS",
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("A2A_ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 ALERTS_KEEP_DAYS = env_int("A2A_ALERTS_KEEP_DAYS", 90, minimum=1)
 SITE_URL = env_str("A2A_SITE_URL")
+# Published workflows served as A2A agents (workflows/a2a): how long a client may keep a card,
+# how long a blocking SendMessage waits for the run before answering with the task as it is,
+# and the built-in conformance agent at /a2a/conformance/ (for the A2A conformance kit only).
+A2A_CARD_MAX_AGE_SECONDS = env_int("A2A_CARD_MAX_AGE_SECONDS", 300, minimum=0)
+A2A_BLOCKING_SECONDS = env_int("A2A_BLOCKING_SECONDS", 300, minimum=1)
+A2A_CONFORMANCE_AGENT = env_bool("A2A_CONFORMANCE_AGENT", False)
 # Webhook subscriptions (workflows/webhooks): a delivery is sent when its event commits and
 # retried after WEBHOOKS_BACKOFF_SECONDS × 2^(attempts − 1) (at most WEBHOOKS_BACKOFF_CAP_SECONDS
 # apart) until WEBHOOKS_RETRY_HOURS have passed; a round every WEBHOOKS_ROUND_SECONDS (Celery beat,
@@ -354,6 +360,9 @@ TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
+# Programs a workspace may register as stdio MCP servers (names or absolute paths), e.g. "npx".
+# Empty: MCP servers are reached over HTTP only.
+MCP_STDIO_COMMANDS = env_list("A2A_MCP_STDIO_COMMANDS")
 
 # --- E-mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

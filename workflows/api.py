@@ -133,6 +133,12 @@ class LaunchIn(Schema):
     )
 
 
+class LaunchedBy(Schema):
+    token_name: str
+    token_prefix: str
+    user: str | None
+
+
 class RunOut(Schema):
     id: UUID
     workspace_id: UUID
@@ -152,6 +158,9 @@ class RunOut(Schema):
     completion_tokens: int
     last_seq: int
     launched_via: str
+    launched_by: LaunchedBy | None = Field(
+        None, description="The API token of a launch over the API or A2A, and its user"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -217,11 +226,22 @@ RUN_OUT_FIELDS = (
     "created_at",
     "started_at",
     "finished_at",
+    "api_token__name",
+    "api_token__prefix",
+    "created_by__username",
 )
 
 
 def runs_for_answers() -> Any:
-    return Run.objects.select_related("version").only(*RUN_OUT_FIELDS)
+    return Run.objects.select_related("version", "api_token", "created_by").only(*RUN_OUT_FIELDS)
+
+
+def _launched_by(run: Run) -> LaunchedBy | None:
+    token = run.api_token if run.api_token_id else None
+    if token is None:
+        return None
+    user = run.created_by.username if run.created_by_id and run.created_by else None
+    return LaunchedBy(token_name=token.name, token_prefix=token.prefix, user=user)
 
 
 def get_run_lean(user: Any, pk: Any, *, role: Any = None) -> Any:
@@ -247,6 +267,7 @@ def run_out(run: Run) -> RunOut:
         completion_tokens=run.completion_tokens,
         last_seq=run.last_seq,
         launched_via=run.launched_via,
+        launched_by=_launched_by(run),
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -534,6 +555,7 @@ def run_launch(request: HttpRequest, workflow_id: UUID, payload: LaunchIn) -> An
             version=version,
             launched_via=LaunchedVia.API,
             priority=payload.priority,
+            api_token=caller.token,
         )
     except LaunchRefused as refused:
         raise ApiError("refused", refused.messages[0], extra={"refused_by": "budget"}) from None

@@ -24,6 +24,8 @@ class Workflow(models.Model):
     draft = models.JSONField(default=dict)
     draft_updated_at = models.DateTimeField(auto_now_add=True)
     latest_version = models.PositiveIntegerField(default=0)
+    # Offered as a tool on the studio's MCP endpoint (/mcp/) to callers with an API token.
+    mcp_offered = models.BooleanField(default=False, db_default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -64,6 +66,23 @@ class WorkflowVersion(models.Model):
         return f"{self.workflow.name} v{self.number}"
 
 
+class A2AExposure(models.Model):
+    """A published workflow served as an A2A agent at /a2a/<workflow id>/ (workflows/a2a)."""
+
+    workflow = models.OneToOneField(Workflow, on_delete=models.CASCADE, related_name="a2a")
+    enabled = models.BooleanField(default=False)
+    # The card's skills as edited on the workflow's page: [{"id", "name", "description",
+    # "tags", "examples"}]; empty means one skill derived from the workflow itself.
+    skills = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"A2A agent of {self.workflow_id} ({'on' if self.enabled else 'off'})"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -83,6 +102,7 @@ class LaunchedVia(models.TextChoices):
     API = "api", "API"
     SCHEDULE = "schedule", "Schedule"
     A2A = "a2a", "A2A"
+    MCP = "mcp", "MCP"
     COMMAND_LINE = "command_line", "Command line"
     WORKFLOW = "workflow", "Parent workflow"
 
@@ -156,6 +176,16 @@ class Run(models.Model):
     launched_via = models.CharField(
         max_length=16, choices=LaunchedVia.choices, default=LaunchedVia.WEB
     )
+    # The API token of a launch over the API or A2A (None for the pages, or once revoked and
+    # deleted): "launched over A2A by <token> (<user>)".
+    api_token = models.ForeignKey(
+        "api.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The A2A context the caller named (or the run's own id): ListTasks filters by it.
+    a2a_context_id = models.CharField(max_length=200, blank=True, db_default="", default="")
+    # The messageId of the A2A message that started the run: the same message sent again (a
+    # client's retry) answers with this run instead of starting another (unique per caller).
+    a2a_message_id = models.CharField(max_length=200, blank=True, db_default="", default="")
     # A pinned run outlives the workspace's retention policy.
     pinned = models.BooleanField(default=False)
     # Plain text of the inputs, output and messages, for the history's search (a GIN index over
@@ -196,7 +226,12 @@ class Run(models.Model):
                 fields=["parent", "parent_step_key"],
                 condition=models.Q(parent__isnull=False),
                 name="workflows_run_child_unique",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "created_by", "a2a_message_id"],
+                condition=~models.Q(a2a_message_id=""),
+                name="workflows_run_a2a_message_unique",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -314,6 +349,29 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Retention of {self.workspace_id}: {self.keep_days or 'forever'}"
+
+
+class RemoteTask(models.Model):
+    """The remote A2A task a step of a run is driving, remembered as soon as the remote agent
+    names it: a step interrupted mid-call (a worker died) follows that task again instead of
+    sending its message a second time."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="remote_tasks")
+    step_key = models.CharField(max_length=300)
+    host = models.CharField(max_length=255)
+    task_id = models.CharField(max_length=200)
+    context_id = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_key"], name="workflows_remote_task_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_key}: {self.host} task {self.task_id} ({self.state})"
 
 
 # Webhook subscriptions and their deliveries are this app's tables, kept in their package.

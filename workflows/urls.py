@@ -2,12 +2,15 @@ from django.urls import path
 
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from workflows import builder_views, fork_views, views
+from workflows.a2a import views as a2a_views
+from workflows.mcp import views as mcp_views
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow_list"),
     path("workflows/from-template/", views.workflow_from_template, name="workflow_from_template"),
     path("workflows/new/", builder_views.workflow_new, name="workflow_new"),
     path("workflows/<uuid:workflow_id>/", views.workflow_detail, name="workflow_detail"),
+    path("workflows/<uuid:workflow_id>/a2a/", a2a_views.workflow_a2a, name="workflow_a2a"),
     path(
         "workflows/<uuid:workflow_id>/builder/",
         builder_views.workflow_builder,
@@ -60,6 +63,11 @@ urlpatterns = [
         name="workflow_agent_new",
     ),
     path("workflows/<uuid:workflow_id>/run/", views.workflow_run, name="workflow_run"),
+    path(
+        "workflows/<uuid:workflow_id>/mcp/",
+        mcp_views.workflow_mcp_offer_view,
+        name="workflow_mcp_offer",
+    ),
     path(
         "workflows/<uuid:workflow_id>/playground/",
         views.workflow_playground,

@@ -23,6 +23,7 @@ from monitoring.templatetags.history_tags import (
     input_preview,
     launched_via_label,
     run_duration,
+    token_caption,
     usd,
     when,
 )
@@ -49,6 +50,10 @@ def status_badge(status: str) -> str:
 
 def _launched_by(run: Any) -> str:
     via = escape(launched_via_label(run.launched_via))
+    if run.api_token_id is not None and run.api_token is not None:
+        # The caller over the API or A2A is the token: its name and prefix tell which.
+        token = escape(token_caption(run.api_token.name, run.api_token.prefix))
+        via = f"{via} · {token}"
     if run.created_by_id is None:
         return f'<span class="muted">{via}</span>'
     name = escape(run.created_by.username)

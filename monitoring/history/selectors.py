@@ -198,6 +198,8 @@ ROW_FIELDS = (
     "workflow__name",
     "version__number",
     "created_by__username",
+    "api_token__name",
+    "api_token__prefix",
 )
 
 
@@ -244,7 +246,9 @@ def history_page(
     if query.cursor is not None:
         page = history_after(page, query.sort, query.cursor)
     rows: list[Any] = list(
-        page.select_related("workflow", "version", "created_by").only(*ROW_FIELDS)[: page_size + 1]
+        page.select_related("workflow", "version", "created_by", "api_token").only(*ROW_FIELDS)[
+            : page_size + 1
+        ]
     )
     next_cursor = None
     if len(rows) > page_size:

@@ -73,3 +73,42 @@ def launched_via_label(value: str) -> str:
         return str(LaunchedVia(value).label)
     except ValueError:
         return value
+
+
+def token_caption(name: str | None, prefix: str | None) -> str:
+    """A token as people tell it apart: its name and its visible prefix."""
+    return f"{name} ({prefix}…)" if prefix else (name or "")
+
+
+def launched_caption(
+    *, via: str, username: str | None, token_name: str | None, token_prefix: str | None
+) -> str:
+    """Who launched a run, in one line: "Launched over A2A by ci-bot (a2a_Xk3…) (olivia)".
+    Over the API or A2A the token is the caller; its user is who the token acts as."""
+    if via == LaunchedVia.WEB:
+        return f"Started by {username}" if username else "Started from the page"
+    phrases: dict[str, str] = {
+        LaunchedVia.A2A.value: "over A2A",
+        LaunchedVia.API.value: "over the API",
+        LaunchedVia.SCHEDULE.value: "on a schedule",
+        LaunchedVia.COMMAND_LINE.value: "from the command line",
+        LaunchedVia.WORKFLOW.value: "by its parent workflow",
+    }
+    over = phrases.get(str(via), f"from {via}")
+    if token_prefix:
+        who = token_caption(token_name, token_prefix)
+        return f"Launched {over} by {who}" + (f" ({username})" if username else "")
+    if username:
+        return f"Launched {over} by {username}"
+    return f"Launched {over}"
+
+
+@register.simple_tag
+def run_launched_caption(run: Any) -> str:
+    token = run.api_token if run.api_token_id else None
+    return launched_caption(
+        via=run.launched_via,
+        username=run.created_by.username if run.created_by_id else None,
+        token_name=token.name if token else None,
+        token_prefix=token.prefix if token else None,
+    )

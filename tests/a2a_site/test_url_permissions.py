@@ -46,8 +46,34 @@ def _node(p: Personas) -> dict[str, Any]:
     return {"provider_id": provider.pk, "node_id": node.pk}
 
 
+def _remote_agent(p: Personas) -> dict[str, Any]:
+    from agents.models import RemoteAgent
+
+    # A private address: refreshing its card is refused by the URL policy, with no network.
+    agent = RemoteAgent.objects.create(workspace=p.workspace, name="Desk", url="http://10.0.0.9")
+    return {"remote_agent_id": agent.pk}
+
+
 def _agent(p: Personas) -> dict[str, Any]:
     return {"agent_id": make_agent(p.workspace).pk}
+
+
+def _mcp_server(p: Personas) -> dict[str, Any]:
+    from agents.mcp.models import McpServer
+
+    server = McpServer.objects.create(
+        workspace=p.workspace,
+        name="Tools",
+        key="tools",
+        transport="http",
+        url="http://127.0.0.1:9/mcp",
+        tools=[{"name": "echo", "description": "", "input_schema": {"type": "object"}}],
+    )
+    return {"server_id": server.pk}
+
+
+def _mcp_tool(p: Personas) -> dict[str, Any]:
+    return {**_mcp_server(p), "tool": "echo"}
 
 
 def _published(p: Personas) -> Any:
@@ -309,6 +335,20 @@ TABLE: dict[str, Row] = {
     "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
     "provider_list": Row("get", CURRENT),
     "tool_host_policy": Row("get", EDITORS_HERE),
+    "remote_agent_list": Row("get", CURRENT),
+    # Without ?url= the card cannot be fetched: a problem, for every member.
+    "remote_agent_card": Row("get", members(400)),
+    "remote_agent_edit": Row("get", SEE_OBJECT, _remote_agent),
+    "remote_agent_refresh": Row("post", edit_object(302), _remote_agent),
+    "remote_agent_delete": Row("post", edit_object(302), _remote_agent),
+    "agent_mcp_servers": Row("get", CURRENT),
+    "agent_mcp_server_create": Row("get", EDITORS_HERE),
+    "agent_mcp_server_detail": Row("get", SEE_OBJECT, _mcp_server),
+    "agent_mcp_server_edit": Row("get", edit_object(200), _mcp_server),
+    "agent_mcp_server_delete": Row("post", edit_object(302), _mcp_server),
+    # Loopback is refused to tools here, so the listing fails at once: back to the page.
+    "agent_mcp_server_tools": Row("post", edit_object(302), _mcp_server),
+    "agent_mcp_tool_test": Row("get", edit_object(200), _mcp_tool),
     "gateway_middleware": Row("get", CURRENT),
     "provider_create": Row("get", EDITORS_HERE),
     "provider_detail": Row("get", SEE_OBJECT, _provider),
@@ -335,6 +375,8 @@ TABLE: dict[str, Row] = {
     "workflow_from_template": Row("post", {**EDITORS_HERE, OUTSIDER: 302, EDITOR: 302, OWNER: 302}),
     "workflow_detail": Row("get", SEE_OBJECT, _workflow),
     "workflow_run": Row("post", edit_object(302), _workflow),
+    "workflow_a2a": Row("post", edit_object(302), _workflow),
+    "workflow_mcp_offer": Row("post", edit_object(302), _workflow, {"offered": "on"}),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
     "workflow_playground": Row("get", edit_object(200), _workflow),

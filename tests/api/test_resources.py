@@ -230,6 +230,29 @@ def test_a_run_is_launched_with_a_priority(personas: Personas, api_as: Any) -> N
     assert Run.objects.count() == 2, "nothing launched by the refused request"
 
 
+def test_a_launch_records_its_token_and_says_who_launched(
+    personas: Personas, api_as: Any, client_for: Any
+) -> None:
+    from tests.a2a_site.test_url_permissions import _published
+    from workflows.models import Run
+
+    workflow = _published(personas)
+    api = api_as(make_token(personas.editor, "run", name="nightly build"))
+    launched = api.call("post", f"/api/v1/workflows/{workflow.pk}/runs", {"inputs": {}})
+    assert launched.status == 201, launched.body
+    run = Run.objects.get(pk=launched.body["id"])
+    assert run.api_token is not None and run.api_token.name == "nightly build"
+    assert launched.body["launched_by"] == {
+        "token_name": "nightly build",
+        "token_prefix": run.api_token.prefix,
+        "user": "eddie",
+    }
+    page = client_for(personas.viewer).get(f"/runs/{run.pk}/").content.decode()
+    assert f"Launched over the API by nightly build ({run.api_token.prefix}…) (eddie)" in page
+    history = client_for(personas.viewer).get("/runs/").content.decode()
+    assert f"nightly build ({run.api_token.prefix}…)" in history
+
+
 def test_a_workflow_is_renamed_and_deleted_unless_it_ran(personas: Personas, api_as: Any) -> None:
     from workflows.models import Run, Workflow
     from workflows.services.runs import run_start

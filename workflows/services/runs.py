@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from a2a_site.accounts.models import User
+from a2a_site.api.models import ApiToken
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import (
@@ -43,10 +44,14 @@ def run_start(
     dispatch: bool = True,
     launched_via: str = LaunchedVia.WEB,
     priority: str | int | None = None,
+    api_token: ApiToken | None = None,
+    a2a_context_id: str = "",
+    a2a_message_id: str = "",
 ) -> Run:
     """Validates the inputs, pins the version, and queues the run (dispatched after commit).
     `priority`: "low", "normal" or "high"; None takes the workflow's default (a child run
-    takes its parent's)."""
+    takes its parent's). `api_token`: the token of a launch over the API or A2A, shown as the
+    caller on the run's page."""
     version = version or workflow_latest_version(workflow)
     if version is None:
         raise ValidationError(
@@ -89,6 +94,9 @@ def run_start(
         deadline=timezone.now() + timedelta(seconds=graph.settings.timeout_s),
         dispatched_at=timezone.now() if dispatch else None,
         priority=rank,
+        api_token=api_token,
+        a2a_context_id=a2a_context_id,
+        a2a_message_id=a2a_message_id,
     )
     if dispatch:
         run_id = run.pk

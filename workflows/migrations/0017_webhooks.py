@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_auth_attempts'),
-        ('workflows', '0013_run_priority'),
+        ('workflows', '0016_mcp'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
