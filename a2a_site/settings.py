@@ -259,6 +259,8 @@ WEBHOOKS_BACKOFF_CAP_SECONDS = env_int("A2A_WEBHOOKS_BACKOFF_CAP_SECONDS", 3 * 3
 WEBHOOKS_RETRY_HOURS = env_int("A2A_WEBHOOKS_RETRY_HOURS", 24, minimum=1)
 WEBHOOKS_TIMEOUT_SECONDS = env_int("A2A_WEBHOOKS_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOKS_ROUND_SECONDS = env_int("A2A_WEBHOOKS_ROUND_SECONDS", 10, minimum=1)
+# Finished deliveries (the page's log) are kept this long.
+WEBHOOKS_KEEP_DAYS = env_int("A2A_WEBHOOKS_KEEP_DAYS", 30, minimum=1)
 # Embedded mode: a delivery's first attempt in a thread of the web process at once (else at the
 # next round).
 WEBHOOKS_SEND_AT_ONCE = env_bool("A2A_WEBHOOKS_SEND_AT_ONCE", True)

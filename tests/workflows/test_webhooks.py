@@ -321,3 +321,31 @@ def test_the_readmes_verification_snippet_accepts_a_delivery_and_refuses_a_forge
     assert verify(secret, received.headers, body)
     assert not verify(secret, received.headers, body.replace(b"run.started", b"run.stopped"))
     assert not verify("whsec_" + "A" * 44, received.headers, body)
+
+
+def test_finished_deliveries_are_forgotten_after_a_month_pending_ones_kept(
+    personas: Personas, workflow: Workflow, settings: Any
+) -> None:
+    from workflows.webhooks.delivery import webhook_deliveries_forget
+
+    settings.WEBHOOKS_KEEP_DAYS = 30
+    subscription, _ = subscribe(personas, "https://hooks.example.com/all")
+    run_to(queued(workflow, personas), RunStatus.SUCCEEDED)
+    started, succeeded = subscription.deliveries.order_by("id")
+    WebhookDelivery.objects.filter(pk=started.pk).update(status=DeliveryStatus.DELIVERED)
+    now = timezone.now()
+
+    assert webhook_deliveries_forget(now=now + timedelta(days=29)) == 0
+    assert webhook_deliveries_forget(now=now + timedelta(days=31)) == 1
+    assert list(subscription.deliveries.values_list("pk", flat=True)) == [succeeded.pk]
+
+
+def test_a_parent_waiting_on_its_sub_workflow_is_no_waiting_event(
+    personas: Personas, workflow: Workflow
+) -> None:
+    subscription, _ = subscribe(personas, "https://hooks.example.com/all", ["run.waiting"])
+    run = queued(workflow, personas)
+    assert run_lease_acquire(run.pk, owner="w")
+    Run.objects.filter(pk=run.pk).update(waiting_request={"kind": "subrun", "step_key": "child"})
+    assert run_finish(run.pk, owner="w", status=RunStatus.WAITING)
+    assert events_of(subscription) == []

@@ -139,7 +139,24 @@ def webhooks_send_due(*, now: datetime | None = None) -> int:
         while following is not None:
             attempted, following = _attempt(following, now)
             made += attempted
+    webhook_deliveries_forget(now=now or _now())
     return made
+
+
+FORGET_BATCH = 1000
+
+
+def webhook_deliveries_forget(*, now: datetime) -> int:
+    """Deletes one batch of finished deliveries older than WEBHOOKS_KEEP_DAYS (a batch per round
+    keeps each delete short); pending ones stay whatever their age."""
+    cutoff = now - timedelta(days=settings.WEBHOOKS_KEEP_DAYS)
+    old = (
+        WebhookDelivery.objects.filter(created_at__lt=cutoff)
+        .exclude(status=DeliveryStatus.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)[:FORGET_BATCH]
+    )
+    return WebhookDelivery.objects.filter(id__in=list(old)).delete()[0]
 
 
 def _now() -> datetime:

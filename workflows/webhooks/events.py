@@ -60,6 +60,7 @@ def run_payload_data(run: Run) -> dict[str, Any]:
             "workspace_id": str(run.workspace_id),
             "workflow_id": str(run.workflow_id),
             "workflow_name": run.workflow.name,
+            "parent_id": str(run.parent_id) if run.parent_id else None,
             "version": run.version.number,
             "status": run.status,
             "reason": run.reason,
@@ -150,6 +151,8 @@ def run_event_deliveries_create(
     run = Run.objects.select_related("workflow", "workspace", "version").get(pk=run_id)
     if event == WebhookEvent.RUN_STARTED and run.attempts != 1:
         return 0
+    if event == WebhookEvent.RUN_WAITING and (run.waiting_request or {}).get("kind") == "subrun":
+        return 0  # waiting on its sub-workflow's work, not on a person
     now = now or timezone.now()
     body = _body(event, run_payload_data(run), now)
     return len(_deliveries_create(subscriptions, event=event, body=body, now=now, run_id=run.pk))
