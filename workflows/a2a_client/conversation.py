@@ -282,8 +282,13 @@ class RemoteConversation:
         assert self.card is not None
         progress = self.progress
         if self.card.streaming:
-            stream = client.subscribe(SubscribeToTaskRequest(id=progress.task_id))
-            await self._consume(stream)
+            try:
+                stream = client.subscribe(SubscribeToTaskRequest(id=progress.task_id))
+                await self._consume(stream)
+            except A2AError:
+                # It ended meanwhile (a finished task cannot be subscribed to), or the agent
+                # refuses to resubscribe: asking for the task says where it stands.
+                pass
             if progress.settled:
                 return
         while not progress.settled:
