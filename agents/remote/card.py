@@ -155,6 +155,8 @@ def card_parse(base_url: str, response: httpx.Response, body: bytes) -> AgentCar
 
 def _read_error(base_url: str, error: httpx.HTTPError) -> RemoteCardError:
     where = remote_host(base_url)
+    if str(error).startswith("Refused by the outbound URL policy"):
+        return RemoteCardError(str(error))  # at connect time (workflows.a2a_client.transport)
     if isinstance(error, httpx.TimeoutException):
         return RemoteCardError(f"The remote agent at {where} did not answer in time.")
     return RemoteCardError(f"The remote agent at {where} is unreachable ({type(error).__name__}).")
