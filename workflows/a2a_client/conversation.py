@@ -49,7 +49,7 @@ from agents.remote.card import (
     remote_origin,
     remote_url_check,
 )
-from workflows.a2a_client.transport import POLICY_REFUSED, policy_transport
+from agents.remote.transport import POLICY_REFUSED, policy_transport
 from workflows.engine.contracts import (
     RemoteAgentError,
     RemoteRequest,

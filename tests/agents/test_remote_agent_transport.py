@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from workflows.a2a_client import transport
-from workflows.a2a_client.transport import PolicyConnectRefused, PolicyNetworkBackend
+from agents.remote import transport
+from agents.remote.transport import PolicyConnectRefused, PolicyNetworkBackend
 
 
 def test_a_host_that_resolves_to_loopback_when_connecting_is_refused(
