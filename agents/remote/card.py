@@ -20,6 +20,7 @@ from a2a.types.a2a_pb2 import AgentCard
 from django.conf import settings
 from google.protobuf.json_format import ParseError
 
+from agents.remote.transport import policy_transport
 from agents.urlpolicy import OutboundURLRefused, outbound_url_check
 
 CARD_PATH = "/.well-known/agent-card.json"
@@ -155,6 +156,8 @@ def card_parse(base_url: str, response: httpx.Response, body: bytes) -> AgentCar
 
 def _read_error(base_url: str, error: httpx.HTTPError) -> RemoteCardError:
     where = remote_host(base_url)
+    if str(error).startswith("Refused by the outbound URL policy"):
+        return RemoteCardError(str(error))  # at connect time (agents.remote.transport)
     if isinstance(error, httpx.TimeoutException):
         return RemoteCardError(f"The remote agent at {where} did not answer in time.")
     return RemoteCardError(f"The remote agent at {where} is unreachable ({type(error).__name__}).")
@@ -162,20 +165,14 @@ def _read_error(base_url: str, error: httpx.HTTPError) -> RemoteCardError:
 
 def remote_card_fetch(base_url: str) -> RemoteCard:
     """The card of the agent at `base_url` (blocking; for views). Raises RemoteCardError."""
-    url = remote_url_check(card_url(base_url))
-    try:
-        with (
-            httpx.Client(follow_redirects=False, timeout=CARD_TIMEOUT_S) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > CARD_MAX_BYTES:
-                    break
-    except httpx.HTTPError as error:
-        raise _read_error(base_url, error) from None
-    return card_summary(base_url, card_parse(base_url, response, body))
+
+    async def fetch() -> RemoteCard:
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=CARD_TIMEOUT_S, transport=policy_transport()
+        ) as client:
+            return (await remote_card_fetch_async(base_url, client))[0]
+
+    return asyncio.run(fetch())
 
 
 async def remote_card_fetch_async(

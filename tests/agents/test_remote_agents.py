@@ -96,13 +96,17 @@ def test_the_card_endpoint_gives_the_card_or_a_problem(
     card = client.get(reverse("remote_agent_card"), {"url": peer.url}).json()
     assert card["name"] == "Travel desk" and card["streaming"] is True
     assert card["endpoint"] == f"{peer.url}/rpc/"
+    missing = client.get(reverse("remote_agent_card"), {"url": peer.url + "/nothing"})
+    assert missing.status_code == 422
+    assert "No agent card at" in missing.json()["detail"]
+    moved = client.get(reverse("remote_agent_card"), {"url": peer.url + "/moved"})
+    assert moved.status_code == 422
+    assert "redirects are not followed" in moved.json()["detail"]
     settings.OUTBOUND_ALLOWED_HOSTS = []
     refused = client.get(reverse("remote_agent_card"), {"url": peer.url})
     assert refused.status_code == 422
     assert refused["Content-Type"] == "application/problem+json"
     assert "loopback" in refused.json()["detail"]
-    missing = client.get(reverse("remote_agent_card"), {"url": peer.url + "/nothing"})
-    assert missing.status_code == 422
 
 
 def test_the_builder_form_of_a_remote_step_shows_the_card_and_offers_its_skills(

@@ -9,6 +9,7 @@ receives:
 * anything else streams "Echo: <text>" as artifact chunks, then completes ("slow ..." with half
   a second between them).
 
+A card request under /moved/ is redirected to the real card (which the studio must not follow).
 GET /calls answers how many messages it received and the Authorization headers it saw, so a
 test can prove that a resumed run did not call again and which credential travelled. With
 PEER_TOKEN set, every JSON-RPC call needs `Authorization: Bearer <PEER_TOKEN>` (else 401).
@@ -42,7 +43,7 @@ from a2a.types.a2a_pb2 import (
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 CALLS: dict[str, Any] = {"messages": 0, "texts": [], "authorization": [], "cancels": 0}
@@ -155,8 +156,12 @@ def build(port: int, streaming: bool) -> Starlette:
         RELEASE.set()
         return JSONResponse({"released": True})
 
+    async def moved(request: Request) -> Response:
+        return RedirectResponse(f"{base}/.well-known/agent-card.json", status_code=302)
+
     routes = [
         *create_agent_card_routes(card),
+        Route("/moved/.well-known/agent-card.json", moved),
         *create_jsonrpc_routes(handler, "/rpc/"),
         Route("/calls", calls),
         Route("/release", release),

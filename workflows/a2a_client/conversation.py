@@ -49,6 +49,7 @@ from agents.remote.card import (
     remote_origin,
     remote_url_check,
 )
+from agents.remote.transport import POLICY_REFUSED, policy_transport
 from workflows.engine.contracts import (
     RemoteAgentError,
     RemoteRequest,
@@ -166,6 +167,8 @@ def _failure(error: BaseException, host: str) -> RemoteAgentError:
         return RemoteAgentError(f"The remote agent at {host} answered HTTP {status}.")
     if isinstance(cause, httpx.TimeoutException):
         return RemoteAgentError(f"The remote agent at {host} did not answer in time.")
+    if isinstance(cause, httpx.HTTPError) and str(cause).startswith(POLICY_REFUSED):
+        return RemoteAgentError(str(cause))
     if isinstance(cause, httpx.HTTPError):
         return RemoteAgentError(
             f"The remote agent at {host} is unreachable ({type(cause).__name__})."
@@ -210,7 +213,7 @@ class RemoteConversation:
         headers = {"Authorization": f"Bearer {self.credential}"} if self.credential else {}
         timeout = httpx.Timeout(30.0, read=None)
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=timeout, headers=headers
+            follow_redirects=False, timeout=timeout, headers=headers, transport=policy_transport()
         ) as http:
             try:
                 self.card, card = await remote_card_fetch_async(self.request.url, http)
@@ -282,8 +285,13 @@ class RemoteConversation:
         assert self.card is not None
         progress = self.progress
         if self.card.streaming:
-            stream = client.subscribe(SubscribeToTaskRequest(id=progress.task_id))
-            await self._consume(stream)
+            try:
+                stream = client.subscribe(SubscribeToTaskRequest(id=progress.task_id))
+                await self._consume(stream)
+            except A2AError:
+                # It ended meanwhile (a finished task cannot be subscribed to), or the agent
+                # refuses to resubscribe: asking for the task says where it stands.
+                pass
             if progress.settled:
                 return
         while not progress.settled:
