@@ -57,6 +57,22 @@ router = ProtocolTypeRouter(
 )
 
 
+from workflows.mcp.server import mcp_endpoint  # noqa: E402
+
+
+class _McpMounted:
+    """`/mcp` goes to the MCP endpoint (streamable HTTP, bearer tokens), the rest to Django."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
+            return await mcp_endpoint(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 class _LoopWatched:
     """The server's event loop is measured in this process's heartbeats (its lag)."""
 
@@ -71,7 +87,7 @@ class _LoopWatched:
         return await self.app(scope, receive, send)
 
 
-application = _LoopWatched(router)
+application = _LoopWatched(_McpMounted(router))
 
 if settings.EXECUTION_MODE != "embedded" and settings.WEB_HEARTBEAT:
     # In the distributed mode the web process executes no runs, but it is a process to watch:

@@ -250,6 +250,18 @@ SITE_URL = env_str("A2A_SITE_URL")
 A2A_CARD_MAX_AGE_SECONDS = env_int("A2A_CARD_MAX_AGE_SECONDS", 300, minimum=0)
 A2A_BLOCKING_SECONDS = env_int("A2A_BLOCKING_SECONDS", 300, minimum=1)
 A2A_CONFORMANCE_AGENT = env_bool("A2A_CONFORMANCE_AGENT", False)
+# Webhook subscriptions (workflows/webhooks): a delivery is sent when its event commits and
+# retried after WEBHOOKS_BACKOFF_SECONDS × 2^(attempts − 1) (at most WEBHOOKS_BACKOFF_CAP_SECONDS
+# apart) until WEBHOOKS_RETRY_HOURS have passed; a round every WEBHOOKS_ROUND_SECONDS (Celery beat,
+# or the embedded executor's housekeeping) sends whatever is due.
+WEBHOOKS_BACKOFF_SECONDS = env_int("A2A_WEBHOOKS_BACKOFF_SECONDS", 30, minimum=1)
+WEBHOOKS_BACKOFF_CAP_SECONDS = env_int("A2A_WEBHOOKS_BACKOFF_CAP_SECONDS", 3 * 3600, minimum=1)
+WEBHOOKS_RETRY_HOURS = env_int("A2A_WEBHOOKS_RETRY_HOURS", 24, minimum=1)
+WEBHOOKS_TIMEOUT_SECONDS = env_int("A2A_WEBHOOKS_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOKS_ROUND_SECONDS = env_int("A2A_WEBHOOKS_ROUND_SECONDS", 10, minimum=1)
+# Embedded mode: a delivery's first attempt in a thread of the web process at once (else at the
+# next round).
+WEBHOOKS_SEND_AT_ONCE = env_bool("A2A_WEBHOOKS_SEND_AT_ONCE", True)
 CELERY_BEAT_SCHEDULE = {
     "ollama-fleet-probe": {
         "task": "agents.tasks.ollama_fleet_probe",
@@ -261,6 +273,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RUN_RETENTION_SECONDS,
     },
     "alerts-round": {"task": "monitoring.tasks.alerts_round", "schedule": ALERTS_ROUND_SECONDS},
+    "webhooks-round": {
+        "task": "workflows.tasks.webhooks_round",
+        "schedule": WEBHOOKS_ROUND_SECONDS,
+    },
 }
 
 # --- Operations telemetry ------------------------------------------------------------------------
@@ -313,6 +329,13 @@ AUTH_PASSWORD_VALIDATORS = [
 API_RATE_LIMIT = env_int("A2A_API_RATE_LIMIT", 600, minimum=1)
 API_RATE_WINDOW_SECONDS = env_int("A2A_API_RATE_WINDOW_SECONDS", 60, minimum=1)
 API_TOKEN_TOUCH_SECONDS = env_int("A2A_API_TOKEN_TOUCH_SECONDS", 60, minimum=1)
+# A web process trusts a token it verified for this long (0: asks the database every request);
+# revoking in the page takes effect at once in that process, within this in the others.
+API_TOKEN_CACHE_SECONDS = env_int("A2A_API_TOKEN_CACHE_SECONDS", 1, minimum=0)
+# With Redis, a process adds its requests to a token's shared count at least every
+# API_RATE_SYNC_MS (and at every request once the count nears the limit), so a token may go over
+# its limit by what other processes admitted in that time.
+API_RATE_SYNC_MS = env_int("A2A_API_RATE_SYNC_MS", 500, minimum=0)
 API_IDEMPOTENCY_HOURS = env_int("A2A_API_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 # --- Credentials ----------------------------------------------------------------------------------
@@ -335,6 +358,9 @@ TOOL_ALLOWED_HOSTS = env_list("A2A_TOOL_ALLOWED_HOSTS")
 DEMO_MODEL_URL = env_str("A2A_DEMO_MODEL_URL", "http://127.0.0.1:8911")
 # Programs a command-line agent provider may run (names or absolute paths), e.g. "claude".
 CLI_AGENT_COMMANDS = env_list("A2A_CLI_AGENT_COMMANDS")
+# Programs a workspace may register as stdio MCP servers (names or absolute paths), e.g. "npx".
+# Empty: MCP servers are reached over HTTP only.
+MCP_STDIO_COMMANDS = env_list("A2A_MCP_STDIO_COMMANDS")
 
 # --- E-mail ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

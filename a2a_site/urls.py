@@ -17,6 +17,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("budgets/", include("monitoring.budgets.urls")),
     path("alerts/", include("monitoring.alerts.urls")),
+    path("workspace/webhooks/", include("workflows.webhooks.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("", include("a2a_site.api.urls")),

@@ -36,6 +36,10 @@ class AgentsConfig(AppConfig):
         )
         lean.resolver_factory = policy_resolver
 
+        from agents.stamps import stamps_connect
+
+        stamps_connect()
+
         from a2a_site.accounts.settings_sections import SettingsSection, settings_section_register
         from agents.middleware_views import middleware_settings_context
 

@@ -109,6 +109,9 @@ class AgentConfig(BaseModel):
     # How long a call waits in line for a deployment's capacity (rate limits, cool-down, max
     # parallel) before falling back to the next model or failing with the reason.
     max_queue_wait_s: int = Field(default=120, ge=0, le=3600)
+    # Stream every answer, even when nobody watches the run (otherwise a run nobody watches
+    # makes plain calls, and its messages show when complete).
+    stream: bool = False
 
     @field_validator("tools", "handoff_targets")
     @classmethod

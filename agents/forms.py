@@ -346,7 +346,9 @@ class AgentForm(forms.Form):
         help_text="Simple turns use the model above.",
     )
     tools = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, help_text="Functions it may call."
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Functions it may call: built in, or tools of the workspace's MCP servers.",
     )
     handoff_targets = forms.MultipleChoiceField(
         label="Can hand off to",
@@ -391,6 +393,13 @@ class AgentForm(forms.Form):
         min_value=1,
         max_value=3600,
         help_text="The longest silence in a streamed answer. Empty: the provider's setting.",
+    )
+    stream = forms.BooleanField(
+        label="Always stream answers",
+        required=False,
+        help_text="In runs nobody watches, calls are made whole (faster) once the model has "
+        "answered well within its first-byte limit, and each message shows when complete. "
+        "Check this to stream every answer anyway.",
     )
     requests_per_minute = forms.IntegerField(required=False, min_value=1)
     tokens_per_minute = forms.IntegerField(required=False, min_value=1)
@@ -530,6 +539,7 @@ class AgentForm(forms.Form):
             "max_tool_iterations": data["max_tool_iterations"],
             **({"model_policy": self._policy(data)} if data.get("policy_kind") else {}),
             "timeout_s": data["timeout_s"],
+            **({"stream": True} if data.get("stream") else {}),
         }
         for key in (
             "temperature",

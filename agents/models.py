@@ -451,3 +451,52 @@ class GatewayMiddleware(models.Model):
 
 # Budgets sit in their own module; importing them here lets Django find them.
 from agents.budgets.models import Budget, BudgetCharge, BudgetPeriod  # noqa: E402, F401
+
+
+class RemoteAgent(models.Model):
+    """A remote A2A agent a workspace calls from its workflows, with the credential it needs.
+
+    Like a provider's key, the credential is stored only as a Fernet token (`agents.crypto`),
+    never shown again, and sent only to the origin it was saved with (`credential_origin`): a
+    card that moves the agent's endpoint to another host does not receive it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="remote_agents")
+    name = models.CharField(max_length=80)
+    url = models.URLField(max_length=500)
+    credential_ciphertext = models.TextField(blank=True, editable=False)
+    credential_hint = models.CharField(max_length=8, blank=True, editable=False)
+    credential_origin = models.CharField(max_length=500, blank=True, editable=False)
+    # What the last card fetch found: the card's summary, or why it failed.
+    card = models.JSONField(default=dict, blank=True)
+    card_fetched_at = models.DateTimeField(null=True, blank=True)
+    card_error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="agents_remote_agent_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_ciphertext)
+
+    @property
+    def credential_masked(self) -> str:
+        return f"••••{self.credential_hint}" if self.credential_ciphertext else ""
+
+
+# MCP servers sit in their own package; importing them here lets Django find them.
+from agents.mcp.models import McpServer, McpToolCall  # noqa: E402, F401

@@ -25,6 +25,7 @@ from a2a_site.refusals import json_endpoint
 from agents.config import AgentConfig, agent_config_load, config_errors
 from agents.ledger import DatabaseLedger
 from agents.llm import LLMError, gateway_for_loop
+from agents.mcp.tools import mcp_registry, mcp_server_tools_of
 from agents.models import Agent, AgentVersion, Provider
 from agents.selectors import agent_latest_version, get_agent_for_user, tool_hosts_for
 from agents.services.cli_turn import cli_turn
@@ -165,6 +166,12 @@ async def playground_stream(
         return JsonResponse({"error": str(error)}, status=400)
 
     tool_hosts = await sync_to_async(tool_hosts_for)(agent.workspace_id)
+    # The workspace's MCP tools, when the agent uses any (the playground records no calls).
+    mcp_servers = (
+        await sync_to_async(mcp_server_tools_of)(agent.workspace_id)
+        if any(name.startswith("mcp_") for name in config.tools)
+        else []
+    )
     metadata = {
         "workspace_id": agent.workspace_id,
         "agent_id": agent.pk,
@@ -192,7 +199,7 @@ async def playground_stream(
                 config=config,
                 history=history,
                 plan=plan,
-                registry=builtin_registry(),
+                registry=mcp_registry(mcp_servers) if mcp_servers else builtin_registry(),
                 tool_context=ToolContext(
                     workspace_id=str(agent.workspace_id),
                     allowed_hosts=tool_hosts.private,

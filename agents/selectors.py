@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from a2a_site.accounts.access import get_for_member
 from a2a_site.accounts.models import Membership, Role, User
-from agents.models import Agent, AgentVersion, Provider, ToolHostPolicy
+from agents.models import Agent, AgentVersion, Provider, RemoteAgent, ToolHostPolicy
 from agents.urlpolicy import ToolHosts, tool_hosts
 
 
@@ -72,3 +72,15 @@ def tool_hosts_for(workspace_id: Any) -> ToolHosts:
     if policy is None:
         return tool_hosts(workspace_hosts=(), public_hosts=True)
     return tool_hosts(workspace_hosts=policy.hosts, public_hosts=policy.public_hosts)
+
+
+def get_remote_agent_for_user(
+    user: User, pk: Any, *, role: Role = Role.VIEWER
+) -> tuple[RemoteAgent, Membership]:
+    return get_for_member(RemoteAgent.objects.all(), user, pk, role=role)
+
+
+def remote_agent_choices(workspace_id: Any) -> list[tuple[str, str]]:
+    """(id, "name — host") of the workspace's saved remote agents, for pickers."""
+    rows = RemoteAgent.objects.filter(workspace_id=workspace_id).values_list("pk", "name", "url")
+    return [(str(pk), f"{name} — {url}") for pk, name, url in rows]

@@ -403,7 +403,7 @@ def _agent_form(request: AuthedRequest, workspace_id: UUID, agent: Agent | None,
         request.POST or None,
         providers=list(providers_of(workspace_id)),
         other_agents=others,
-        tool_names=tool_choices(),
+        tool_names=tool_choices(workspace_id),
         **kw,
     )
 
@@ -436,7 +436,7 @@ def agent_create(request: AuthedRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 config=form.config_data(),
-                known_tools=[name for name, _ in tool_choices()],
+                known_tools=[name for name, _ in tool_choices(workspace.id)],
                 note=form.cleaned_data["note"],
             )
         except ValidationError as error:
@@ -496,7 +496,7 @@ def agent_edit(request: AuthedRequest, agent_id: UUID) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 config=form.config_data(),
-                known_tools=[name for name, _ in tool_choices()],
+                known_tools=[name for name, _ in tool_choices(agent.workspace_id)],
                 note=form.cleaned_data["note"],
             )
         except ValidationError as error:

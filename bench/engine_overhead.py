@@ -16,6 +16,7 @@ persistence, scheduling and event publishing are all counted. Loopback only; bou
     python bench/engine_overhead.py            # both databases
     python bench/engine_overhead.py --quick    # fewer runs
     python bench/engine_overhead.py --ratelimited-only   # W4 alone
+    python bench/engine_overhead.py --steps-only         # W1 and W2 at 0 ms alone
 
 The last line is one JSON object with the figures.
 """
@@ -91,7 +92,9 @@ def set_latency(url: str, delay_ms: int) -> None:
 # --- one phase, in a process of its own (settings are per process) -------------------------------
 
 
-def phase(database: str, fakellm_url: str, quick: bool, only_w4: bool = False) -> dict[str, Any]:
+def phase(
+    database: str, fakellm_url: str, quick: bool, only_w4: bool = False, steps_only: bool = False
+) -> dict[str, Any]:
     import django
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "a2a_site.settings"
@@ -123,13 +126,17 @@ def phase(database: str, fakellm_url: str, quick: bool, only_w4: bool = False) -
     try:
         figures: dict[str, Any] = {}
         runs_w1 = 10 if quick else 30
-        for latency in () if only_w4 else (0, 1000):
+        for latency in () if only_w4 else (0,) if steps_only else (0, 1000):
             set_latency(fakellm_url, latency)
             count = runs_w1 if latency == 0 else 3
-            w1 = _measure(workspace, "W1", agents, count=count, concurrent=False)
-            w2 = _measure(workspace, "W2", agents, count=max(3, count // 3), concurrent=False)
+            w1 = _measure(workspace, "W1", agents, count=count, concurrent=False, worker=worker)
+            w2 = _measure(
+                workspace, "W2", agents, count=max(3, count // 3), concurrent=False, worker=worker
+            )
             figures[f"w1_{latency}ms"] = w1
             figures[f"w2_{latency}ms"] = w2
+        if steps_only:
+            return figures
         if not only_w4:
             set_latency(fakellm_url, 1000)
             figures["w3_1000ms"] = _measure(
@@ -263,6 +270,7 @@ def _measure(
     watched = psutil.Process(worker.pid) if worker is not None else psutil.Process()
     rss_peak = 0
     runs: list[Any] = []
+    cpu_before = _engine_cpu_s(watched, worker is not None)
     started = time.perf_counter()
     if concurrent:
         runs = [
@@ -286,17 +294,24 @@ def _measure(
             runs.append(run)
             rss_peak = max(rss_peak, watched.memory_info().rss)
     wall = time.perf_counter() - started
+    cpu_s = _engine_cpu_s(watched, worker is not None) - cpu_before
     overheads = []
+    hops = []
+    steps_done = 0
     failed = 0
     for run in Run.objects.filter(pk__in=[r.pk for r in runs]):
         if run.status != "succeeded":
             failed += 1
             continue
+        if run.dispatched_at is not None and run.started_at is not None:
+            # Launch (the run created and dispatched) to the engine starting (its lease taken).
+            hops.append((run.started_at - run.dispatched_at).total_seconds() * 1000)
         llm_ms = (
             LedgerEntry.objects.filter(run_id=run.pk).aggregate(total=Sum("latency_ms"))["total"]
             or 0
         )
         steps = Step.objects.filter(run=run, status="completed").count()
+        steps_done += steps
         run_ms = (run.finished_at - run.started_at).total_seconds() * 1000
         if kind == "W2":
             # Parallel branches overlap: count the longest branch's model time, not the sum.
@@ -309,12 +324,28 @@ def _measure(
         "wall_s": round(wall, 3),
         "overhead_per_step_p50_ms": round(percentile(overheads, 0.5), 2),
         "overhead_per_step_p95_ms": round(percentile(overheads, 0.95), 2),
+        "launch_to_start_p50_ms": round(percentile(hops, 0.5), 2),
+        # CPU time the engine's process spent per step (the embedded mode: its threads but the
+        # bench's own), which a busy machine stretches far less than wall time.
+        "engine_cpu_per_step_ms": round(cpu_s * 1000 / max(1, steps_done), 2),
         "rss_peak_mb": round(rss_peak / 2**20, 1),
     }
     if concurrent:
         result["ideal_s"] = 3.0
         result["ratio_to_ideal"] = round(wall / 3.0, 2)
     return result
+
+
+def _engine_cpu_s(process: Any, whole: bool) -> float:
+    """CPU seconds of the engine: the worker process whole, or this process's threads other
+    than the main one (which launches the runs and polls for their ends)."""
+    if whole:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    import threading
+
+    main = threading.main_thread().native_id
+    return float(sum(t.user_time + t.system_time for t in process.threads() if t.id != main))
 
 
 def _measure_ratelimited(workspace: Any, *, count: int) -> dict[str, Any]:
@@ -461,9 +492,15 @@ def main() -> None:
     parser.add_argument(
         "--ratelimited-only", action="store_true", help="only W4 (runs sharing a rate limit)"
     )
+    parser.add_argument(
+        "--steps-only", action="store_true", help="only W1 and W2 at 0 ms (overhead per step)"
+    )
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase(args.phase, args.fakellm, args.quick, args.ratelimited_only)))
+        figures = phase(
+            args.phase, args.fakellm, args.quick, args.ratelimited_only, args.steps_only
+        )
+        print(json.dumps(figures))
         return
     fake, url = start_fakellm()
     results: dict[str, Any] = {}
@@ -474,6 +511,8 @@ def main() -> None:
                 command.append("--quick")
             if args.ratelimited_only:
                 command.append("--ratelimited-only")
+            if args.steps_only:
+                command.append("--steps-only")
             output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
             if output.returncode != 0:
                 print(output.stderr[-3000:], file=sys.stderr)
@@ -492,6 +531,18 @@ def main() -> None:
         "step_overhead_p95_ms_postgres": results.get("postgres", {})
         .get("w1_0ms", {})
         .get("overhead_per_step_p95_ms"),
+        "celery_hop_p50_ms": results.get("postgres", {})
+        .get("w1_0ms", {})
+        .get("launch_to_start_p50_ms"),
+        "embedded_hop_p50_ms": results.get("sqlite", {})
+        .get("w1_0ms", {})
+        .get("launch_to_start_p50_ms"),
+        "engine_cpu_per_step_ms_sqlite": results.get("sqlite", {})
+        .get("w1_0ms", {})
+        .get("engine_cpu_per_step_ms"),
+        "engine_cpu_per_step_ms_postgres": results.get("postgres", {})
+        .get("w1_0ms", {})
+        .get("engine_cpu_per_step_ms"),
         "w2_overhead_p50_ms_postgres": results.get("postgres", {})
         .get("w2_0ms", {})
         .get("overhead_per_step_p50_ms"),

@@ -25,6 +25,11 @@ STORAGES = {
 # Tests start executors themselves when they want one (a server the suite starts may ask for its
 # own with A2A_EXECUTOR_AUTOSTART=true, as `make run` has it).
 EXECUTOR_AUTOSTART = os.environ.get("A2A_EXECUTOR_AUTOSTART") == "true"
+# Tokens are looked up at every request unless a test (or a server the suite starts) asks for
+# the web process's short memory of verified tokens.
+API_TOKEN_CACHE_SECONDS = int(os.environ.get("A2A_API_TOKEN_CACHE_SECONDS", "0"))
+# In-process tests send webhooks by calling the round; a server the suite starts may ask.
+WEBHOOKS_SEND_AT_ONCE = os.environ.get("A2A_WEBHOOKS_SEND_AT_ONCE") == "true"
 # Likewise a web process's heartbeat (a suite importing the ASGI app would otherwise beat).
 WEB_HEARTBEAT = os.environ.get("A2A_WEB_HEARTBEAT") == "true"
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from a2a_site.accounts.access import get_for_member
@@ -29,8 +29,10 @@ from workflows.services.transfer import workflow_export, workflow_import
 from workflows.services.workflows import (
     DraftConflict,
     workflow_create,
+    workflow_delete,
     workflow_publish,
     workflow_save_draft,
+    workflow_update,
     workflow_validate,
 )
 from workflows.spend_gate import LaunchRefused
@@ -392,6 +394,35 @@ def workflow_export_view(
 def workflow_detail(request: HttpRequest, workflow_id: UUID) -> WorkflowOut:
     workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id)
     return workflow_out(workflow, run_services.workflow_latest_version(workflow))
+
+
+class WorkflowPatch(Schema):
+    name: str | None = Field(None, max_length=120)
+    description: str | None = Field(None, max_length=500)
+
+
+@workflows_router.patch(
+    "/{uuid:workflow_id}",
+    response=WorkflowOut,
+    url_name="workflow_update",
+    summary="Rename a workflow or change its description",
+)
+def workflow_update_view(request: HttpRequest, workflow_id: UUID, payload: WorkflowPatch) -> Any:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id, Scope.WRITE)
+    workflow_update(workflow=workflow, name=payload.name, description=payload.description)
+    return workflow_out(workflow, run_services.workflow_latest_version(workflow))
+
+
+@workflows_router.delete(
+    "/{uuid:workflow_id}",
+    response={204: None},
+    url_name="workflow_delete",
+    summary="Delete a workflow that never ran (one with runs is refused, 422)",
+)
+def workflow_delete_view(request: HttpRequest, workflow_id: UUID) -> Any:
+    workflow, _ = caller_of(request).lookup(get_workflow_for_user, workflow_id, Scope.WRITE)
+    workflow_delete(workflow=workflow)
+    return HttpResponse(status=204)
 
 
 @workflows_router.get(

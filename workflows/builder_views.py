@@ -7,6 +7,7 @@ here; publishing validates again and refuses an invalid graph.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -15,6 +16,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -31,7 +33,8 @@ from a2a_site.http import AuthedRequest
 from a2a_site.json_input import JsonInputError, json_parse
 from a2a_site.refusals import json_endpoint, refusal
 from agents.forms import AgentQuickForm
-from agents.selectors import providers_of
+from agents.remote.card import RemoteCardError, remote_base_url, remote_card_fetch
+from agents.selectors import providers_of, remote_agent_choices
 from agents.services.agents import agent_create
 from agents.tools_catalog import tool_choices
 from workflows.forms import (
@@ -60,6 +63,8 @@ from workflows.services.workflows import (
     workflow_validate,
 )
 from workflows.templates_catalog import TEMPLATES, template_graph, template_provider
+
+REMOTE_CARD_CACHE_S = 300
 
 MAX_IMPORT_BYTES = 2_000_000
 
@@ -314,11 +319,33 @@ def workflow_diff(request: AuthedRequest, workflow_id: UUID) -> HttpResponse:
     )
 
 
-def _node_form(workflow: Workflow, node: dict[str, Any], data: Any = None) -> Any:
+def _remote_card(node: dict[str, Any], data: Any) -> tuple[dict[str, Any] | None, str]:
+    """The card of a remote agent step's URL (as posted, else as saved), or why there is none.
+    A card read is kept a few minutes: the form is posted again at every keystroke."""
+    config = node.get("config") if isinstance(node.get("config"), dict) else {}
+    url = str((data.get("url") if data is not None else None) or (config or {}).get("url") or "")
+    url = remote_base_url(url)
+    if not url:
+        return None, ""
+    key = "remote-card:" + hashlib.sha256(url.encode()).hexdigest()
+    card = cache.get(key)
+    if card is None:
+        try:
+            card = remote_card_fetch(url).as_dict()
+        except RemoteCardError as error:
+            return None, str(error)
+        cache.set(key, card, REMOTE_CARD_CACHE_S)
+    return card, ""
+
+
+def _node_form(
+    workflow: Workflow, node: dict[str, Any], data: Any = None, card: dict[str, Any] | None = None
+) -> Any:
     node_type = NODE_TYPES.get(str(node.get("type")))
     if node_type is None:
         return None
     workspace_id = workflow.workspace_id
+    skills = [(skill["id"], skill["name"]) for skill in (card or {}).get("skills", [])]
     form_class = node_form_class(
         node_type,
         agents=[(agent["id"], agent["name"]) for agent in agent_summaries(workspace_id)],
@@ -330,6 +357,10 @@ def _node_form(workflow: Workflow, node: dict[str, Any], data: Any = None) -> An
             .values_list("pk", "name")
         ],
         node=node,
+        remote_agents=remote_agent_choices(workspace_id)
+        if node_type.type == "remote_agent"
+        else [],
+        skills=skills,
     )
     return form_class(data, node=node)
 
@@ -357,8 +388,13 @@ def workflow_node_form(request: AuthedRequest, workflow_id: UUID) -> HttpRespons
     apply = request.POST.get("apply") == "1"
     if apply and not membership.allows(Role.EDITOR):
         return HttpResponse("Viewers cannot change workflows.", status=403)
-    form = _node_form(workflow, node, request.POST if apply else None)
+    card, card_error = None, ""
+    if node.get("type") == "remote_agent":
+        card, card_error = _remote_card(node, request.POST if apply else None)
+    form = _node_form(workflow, node, request.POST if apply else None, card)
     context = {
+        "card": card,
+        "card_error": card_error,
         "workflow": workflow,
         "node": node,
         "node_type": NODE_TYPES.get(str(node.get("type"))),
@@ -374,7 +410,9 @@ def workflow_node_form(request: AuthedRequest, workflow_id: UUID) -> HttpRespons
     update = form.node_update(config)
     applied = {**node, "label": update["label"], "config": config}
     # Shown as it now is on the canvas (the label may have taken the agent's name).
-    context.update(node_json=json.dumps(applied), form=_node_form(workflow, applied), applied=True)
+    context.update(
+        node_json=json.dumps(applied), form=_node_form(workflow, applied, card=card), applied=True
+    )
     response = render(request, "workflows/_node_form.html", context)
     return trigger_client_event(response, "wf:node-updated", update)
 

@@ -25,12 +25,14 @@ from django.utils import timezone
 
 from a2a_site.db import in_db_thread
 from a2a_site.tracing import run_span
+from workflows.a2a_client import DjangoRemoteAgentRunner
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed, SubrunWaiting
 from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
 from workflows.services.lease import (
+    RunKnown,
     run_finish,
     run_lease_acquire,
     run_lease_renew_all,
@@ -41,19 +43,6 @@ from workflows.spend_gate import DatabaseSpendGate
 from workflows.store import ControlBoard, DatabaseRunStore
 
 logger = logging.getLogger(__name__)
-
-
-def run_dimensions(run_id: str) -> tuple[str, str, int]:
-    """(workflow id, launching user id) of a run, as its ledger rows record them, and its
-    priority."""
-    found = (
-        Run.objects.filter(pk=run_id)
-        .values_list("workflow_id", "created_by_id", "priority")
-        .first()
-    )
-    if found is None:
-        return "", "", 1
-    return str(found[0]), "" if found[1] is None else str(found[1]), int(found[2])
 
 
 class SubworkflowRunnerOnExecutor:
@@ -237,6 +226,7 @@ class RunExecutor:
         agent_versions: dict[str, int],
         store: DatabaseRunStore,
         dimensions: tuple[str, str, int] = ("", "", 1),
+        runtime_stamp: int | None = None,
     ) -> Engine:
         return Engine(
             store=store,
@@ -247,6 +237,7 @@ class RunExecutor:
                 workflow_id=dimensions[0],
                 user_id=dimensions[1],
                 priority=dimensions[2],
+                runtime_stamp=runtime_stamp,
             ),
             tools=RegistryToolRunner(run_id=run_id, workspace_id=workspace_id),
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
@@ -254,6 +245,7 @@ class RunExecutor:
             spend_gate=DatabaseSpendGate(
                 workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
             ),
+            remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
     async def execute(self, run_id: str) -> str | None:
@@ -267,16 +259,19 @@ class RunExecutor:
             self._renewal = asyncio.create_task(self._renew_leases())
         self.controls.hold(run_id)
         store: DatabaseRunStore | None = None
+        known: RunKnown | None = None
         try:
             store = DatabaseRunStore(owner=self.owner, board=self.controls)
             # One read of the run serves the executor and the engine.
             snapshot = await store.load(run_id)
+            known = RunKnown(inputs=snapshot.inputs, nested=snapshot.depth > 0)
             engine = self._engine(
                 run_id,
                 snapshot.workspace_id,
                 store.agent_versions(run_id),
                 store,
-                await in_db_thread(run_dimensions, run_id),
+                store.dimensions(run_id),
+                store.runtime_stamp(run_id),
             )
             with run_span(run_id) as span:
                 outcome = await engine.run(run_id, snapshot=snapshot)
@@ -301,15 +296,23 @@ class RunExecutor:
             if store is not None:
                 store.release(run_id)
         finished = await in_db_thread(
-            run_finish, run_id, owner=self.owner, status=status, reason=reason, output=output
+            run_finish,
+            run_id,
+            owner=self.owner,
+            status=status,
+            reason=reason,
+            output=output,
+            known=known,
         )
         if finished:
             await publish_status(run_id, status, reason)
-            # A parent waiting on this run, or this run waiting on a child, moves on now.
-            try:
-                await in_db_thread(subruns_follow, run_id)
-            except Exception:  # noqa: BLE001 - the reaper settles such waits on its rounds
-                logger.warning("Run %s: the runs waiting on it were not woken.", run_id)
+            # A parent waiting on this run, or this run waiting on a child, moves on now (a
+            # top-level run that stopped has neither).
+            if known is None or known.nested or status == RunStatus.WAITING:
+                try:
+                    await in_db_thread(subruns_follow, run_id)
+                except Exception:  # noqa: BLE001 - the reaper settles such waits on its rounds
+                    logger.warning("Run %s: the runs waiting on it were not woken.", run_id)
             return str(status)
         return None
 

@@ -293,8 +293,38 @@ def announce_status(run_id: Any, status: str, reason: str = "") -> None:
         )
 
 
+# How long the engine waits to learn whether a run is watched before assuming it is.
+WATCHING_TIMEOUT_S = 0.5
+
+
+async def run_watched(run_id: Any) -> bool:
+    """Whether the run's group has a member now: a viewer (run page, SSE or A2A stream, each
+    through the replay-then-live path of `workflows.consumers`) in any web process.
+
+    In doubt (the layer down or slow) the answer is yes: the caller then streams as it always
+    did, which costs time, never a token shown. A viewer who arrives after the answer sees the
+    turn's message when it completes, as after any reconnect.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    groups = getattr(layer, "groups", None)
+    if isinstance(groups, dict):  # the in-memory layer of the embedded mode, this process
+        return bool(groups.get(run_group(run_id)))
+    outbox = live_outbox()
+    if outbox.down_until is not None:
+        return True
+    try:
+        return await asyncio.wait_for(_watched(layer, run_group(run_id)), WATCHING_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - the outbox reports the layer's failures
+        return True
+
+
 class ChannelLive:
     """The engine's LiveSink: token deltas go to the run's viewers, never to the database."""
+
+    async def watching(self, run_id: str) -> bool:
+        return await run_watched(run_id)
 
     async def delta(self, run_id: str, *, step_key: str, agent: str, text: str) -> None:
         offset, partial = partial_advance(run_id, step_key, agent, text)

@@ -24,6 +24,8 @@ class Workflow(models.Model):
     draft = models.JSONField(default=dict)
     draft_updated_at = models.DateTimeField(auto_now_add=True)
     latest_version = models.PositiveIntegerField(default=0)
+    # Offered as a tool on the studio's MCP endpoint (/mcp/) to callers with an API token.
+    mcp_offered = models.BooleanField(default=False, db_default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -100,6 +102,7 @@ class LaunchedVia(models.TextChoices):
     API = "api", "API"
     SCHEDULE = "schedule", "Schedule"
     A2A = "a2a", "A2A"
+    MCP = "mcp", "MCP"
     COMMAND_LINE = "command_line", "Command line"
     WORKFLOW = "workflow", "Parent workflow"
 
@@ -346,3 +349,33 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Retention of {self.workspace_id}: {self.keep_days or 'forever'}"
+
+
+class RemoteTask(models.Model):
+    """The remote A2A task a step of a run is driving, remembered as soon as the remote agent
+    names it: a step interrupted mid-call (a worker died) follows that task again instead of
+    sending its message a second time."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="remote_tasks")
+    step_key = models.CharField(max_length=300)
+    host = models.CharField(max_length=255)
+    task_id = models.CharField(max_length=200)
+    context_id = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_key"], name="workflows_remote_task_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_key}: {self.host} task {self.task_id} ({self.state})"
+
+
+# Webhook subscriptions and their deliveries are this app's tables, kept in their package.
+from workflows.webhooks.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookSubscription,
+)

@@ -65,6 +65,12 @@ LABELS: dict[str, str] = {
     "proposer_timeout_s": "Proposer timeout (seconds)",
     "election": "If the proposer fails, elect",
     "on_no_consensus": "Without agreement",
+    "url": "Agent URL",
+    "remote_agent_id": "Saved remote agent (token)",
+    "skill_id": "Skill",
+    "on_input_required": "When it asks for input",
+    "fixed_answer": "Fixed answer",
+    "max_input_rounds": "Questions it may ask",
 }
 
 HELP: dict[str, str] = {
@@ -116,6 +122,24 @@ HELP_BY_TYPE: dict[tuple[str, str], str] = {
     ("consensus", "on_no_consensus"): "fail: the node fails (its error policy decides). "
     "last proposal: hand it on, marked not agreed in the decision log.",
 }
+
+HELP_BY_TYPE.update(
+    {
+        ("remote_agent", "url"): "The A2A agent's base URL; its card is read from "
+        "/.well-known/agent-card.json under it.",
+        ("remote_agent", "remote_agent_id"): "Its token is sent as a bearer token, only to the "
+        "origin it was saved with. Manage them on the Remote agents page.",
+        ("remote_agent", "skill_id"): "Which of the card's skills this step asks for; the "
+        "agent receives it with the message.",
+        ("remote_agent", "input_template"): "What the remote agent receives. {{ input }} is the "
+        "previous step's result.",
+        ("remote_agent", "on_input_required"): "ask person: the run waits for an answer. fixed "
+        "answer: the text below answers. next node: its 'input_required' branch gets the "
+        "question, and what comes back to this step answers it.",
+        ("remote_agent", "timeout_s"): "Optional: seconds one call may take; the run's own "
+        "time limit applies too.",
+    }
+)
 
 JSON_PLACEHOLDER = "JSON; leave empty for none"
 
@@ -350,6 +374,8 @@ def _field_for(
     workflows: list[tuple[str, str]],
     current: Any,
     node_type: str = "",
+    remote_agents: list[tuple[str, str]] | None = None,
+    skills: list[tuple[str, str]] | None = None,
 ) -> forms.Field:
     annotation, optional = _unwrap(info.annotation)
     required = info.is_required() and not optional
@@ -376,6 +402,18 @@ def _field_for(
         return forms.ChoiceField(choices=empty + _choices_with_unknown(workflows, values), **common)
     if name == "version":
         return VersionField(**{**common, "required": False})
+    if name == "remote_agent_id":
+        empty = [("", "None — call without a token")]
+        choices = _choices_with_unknown(remote_agents or [], values)
+        return forms.ChoiceField(choices=empty + choices, **{**common, "required": False})
+    if name == "skill_id":
+        empty = [("", "Any — the agent decides")]
+        choices = _choices_with_unknown(skills or [], values)
+        # Its choices follow the card of the URL being typed (see builder_page.js).
+        refreshed = forms.Select(attrs={"data-refresh": ""})
+        return forms.ChoiceField(
+            choices=empty + choices, widget=refreshed, **{**common, "required": False}
+        )
     if name in LINES:
         return LinesField(**common)
     if get_origin(annotation) is Literal:
@@ -406,6 +444,8 @@ def node_form_class(
     tools: list[tuple[str, str]],
     workflows: list[tuple[str, str]],
     node: Mapping[str, Any],
+    remote_agents: list[tuple[str, str]] | None = None,
+    skills: list[tuple[str, str]] | None = None,
 ) -> type[NodeForm]:
     """A form class for one node of `node_type`; choices list what the workspace has."""
     config = node.get("config") if isinstance(node.get("config"), dict) else {}
@@ -423,6 +463,8 @@ def node_form_class(
             workflows=workflows,
             current=(config or {}).get(name),
             node_type=node_type.type,
+            remote_agents=remote_agents,
+            skills=skills,
         )
     attributes: dict[str, Any] = {
         **fields,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +21,7 @@ from agents.llm.allowance import Allowance, SpendLimit
 from agents.llm.capacity import LINE_POLL_S, Waiting
 from agents.llm.errors import BudgetExceeded
 from agents.llm.types import LLMRequest, LLMResult, RoutePlan
+from agents.mcp.tools import McpServerTools, mcp_registry, mcp_server_tools_of
 from agents.model_policy import (
     PolicyChoice,
     classifier_choose,
@@ -98,6 +100,28 @@ class AgentTimeout(Exception):
 _versions_cache: dict[tuple[str, int], tuple[str, AgentConfig]] = {}
 
 
+@dataclass
+class _Resolved:
+    """What runs of one workspace resolved for a set of pinned agent versions."""
+
+    tool_hosts: ToolHosts
+    agents: dict[str, _LoadedAgent]
+
+
+# What runs resolved before their first call (the agents at their pinned versions, their route
+# plans, the tool host policy), shared by the runs of this process while their workspace's
+# runtime stamp stays the same: every change to what it was resolved from moves the stamp
+# (agents/stamps.py), and each run reads the stamp when it loads. Keyed by (workspace, stamp,
+# pinned versions); the oldest entries go first. Touched on the executor's loop only.
+RESOLVED_LIMIT = 256
+_resolved: OrderedDict[tuple[str, int, tuple[tuple[str, int], ...]], _Resolved] = OrderedDict()
+
+
+def resolved_forget() -> None:
+    """Empties the process's cache of resolved agents (tests)."""
+    _resolved.clear()
+
+
 def agent_versions_load(
     wanted: Mapping[str, int], workspace_id: str
 ) -> dict[str, tuple[str, int, AgentConfig]]:
@@ -140,12 +164,16 @@ class DjangoAgentRunner:
     _cache: dict[str, _LoadedAgent] = field(default_factory=dict)
     # Read once per run with the agents: a policy changed meanwhile applies to the next run.
     _tool_hosts: ToolHosts | None = None
+    # The workspace's MCP servers and their listed tools, read with the agents.
+    _mcp_servers: list[McpServerTools] | None = None
     # The run's priority (0 low, 1 normal, 2 high): its place in a deployment's line.
     priority: int = 1
     # Route plans of the models agents' policies chose, by (agent, provider, model, fallbacks).
     _policy_plans: dict[tuple[str, str, str, bool], RoutePlan] = field(default_factory=dict)
     # Each agent's "cost budget per run", as a limit over its calls in this run.
     _agent_limits: dict[str, SpendLimit] = field(default_factory=dict)
+    # The workspace's runtime stamp as the run's load read it; None: resolve for this run only.
+    runtime_stamp: int | None = None
 
     def _agent_spent(self, agent_id: str) -> Decimal:
         """What the agent's calls in this run cost so far (a resumed run counts its past)."""
@@ -197,6 +225,8 @@ class DjangoAgentRunner:
         """Every agent the version pinned, with their providers, in a few queries."""
         if self._tool_hosts is None:
             self._tool_hosts = tool_hosts_for(self.workspace_id)
+        if self._mcp_servers is None:
+            self._mcp_servers = mcp_server_tools_of(self.workspace_id)
         wanted = [agent_id for agent_id in self.agent_versions if agent_id not in self._cache]
         versions = agent_versions_load(
             {agent_id: self.agent_versions[agent_id] for agent_id in wanted}, self.workspace_id
@@ -238,10 +268,33 @@ class DjangoAgentRunner:
         loaded = self._cache[agent_id] = _LoadedAgent(name, number, config, plan, cli)
         return loaded
 
+    def _resolved_key(self) -> tuple[str, int, tuple[tuple[str, int], ...]] | None:
+        if self.runtime_stamp is None:
+            return None
+        versions = tuple(sorted((str(a), int(n)) for a, n in self.agent_versions.items()))
+        return (str(self.workspace_id), self.runtime_stamp, versions)
+
     async def _get(self, agent_id: str) -> _LoadedAgent:
         loaded = self._cache.get(agent_id)
-        if loaded is None:
-            loaded = await in_db_thread(self._load, agent_id)
+        if loaded is not None:
+            return loaded
+        key = self._resolved_key()
+        shared = _resolved.get(key) if key is not None else None
+        if shared is not None and self._tool_hosts is None:
+            _resolved.move_to_end(key)  # type: ignore[arg-type]
+            self._tool_hosts = shared.tool_hosts
+            self._cache.update(shared.agents)
+            loaded = self._cache.get(agent_id)
+            if loaded is not None:
+                return loaded
+        first = self._tool_hosts is None
+        loaded = await in_db_thread(self._load, agent_id)
+        if first and key is not None and self._tool_hosts is not None:
+            # What `_load_all` resolved (an agent whose route failed is not kept: its step
+            # reports why, each run).
+            _resolved[key] = _Resolved(self._tool_hosts, dict(self._cache))
+            while len(_resolved) > RESOLVED_LIMIT:
+                _resolved.popitem(last=False)
         return loaded
 
     async def agent_name(self, agent_id: str) -> str:
@@ -309,15 +362,29 @@ class DjangoAgentRunner:
                 )
             else:
                 assert plan is not None
+                registry = (
+                    mcp_registry(self._mcp_servers) if self._mcp_servers else builtin_registry()
+                )
+                missing = [name for name in loaded.config.tools if name not in registry]
+                if missing:
+                    raise RunFailed(
+                        f"{loaded.name} is given tools no MCP server of the workspace offers "
+                        f"now: {', '.join(missing)}. List the server's tools again, or untick "
+                        "them on the agent's page."
+                    )
                 turn = agent_turn(
                     gateway=gateway_for_loop(),
                     name=loaded.name,
                     config=loaded.config,
                     history=history,
                     plan=plan,
-                    registry=builtin_registry(),
+                    registry=registry,
+                    # The step key lets MCP tools record their results for a resumed run.
                     tool_context=tool_context_with(
-                        self._tool_hosts, workspace_id=self.workspace_id, run_id=self.run_id
+                        self._tool_hosts,
+                        workspace_id=self.workspace_id,
+                        run_id=self.run_id,
+                        step_id=step_key,
                     ),
                     metadata=metadata,
                     on_event=on_event,
@@ -327,6 +394,9 @@ class DjangoAgentRunner:
                     response_schema=response_schema,
                     allowance=allowance,
                     waiting=self._waiting(loaded, on_wait, clock),
+                    # Tokens stream only to someone: a viewer of the run, or the agent's own
+                    # setting; otherwise the message shows once complete.
+                    quiet=on_delta is None and not loaded.config.stream,
                 )
                 try:
                     # The agent's own time limit covers its whole turn, tool calls included,
@@ -465,7 +535,9 @@ class RegistryToolRunner:
         context = tool_context_with(
             hosts, workspace_id=self.workspace_id, run_id=self.run_id, variables=dict(variables)
         )
-        result = await builtin_registry().call(name, arguments_json, context)
+        servers = await in_db_thread(mcp_server_tools_of, self.workspace_id)
+        registry = mcp_registry(servers) if servers else builtin_registry()
+        result = await registry.call(name, arguments_json, context)
         return result.content, result.is_error
 
 

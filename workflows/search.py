@@ -58,6 +58,23 @@ def run_facets(run_id: Any) -> dict[str, list[str]]:
     return {name: sorted(values) for name, values in found.items()}
 
 
+def run_search_fields(run_id: Any, *, inputs: Any, output: Any) -> dict[str, Any]:
+    """The run's search text and facets, for the write that ends it (its events and calls are
+    all stored by then)."""
+    from workflows.models import RunEvent
+
+    texts = (
+        RunEvent.objects.filter(run_id=run_id, kind="message")
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )
+    messages = [str(data.get("text") or "") for data in texts if isinstance(data, dict)]
+    return {
+        "search_text": search_text_of(inputs=inputs, output=output, messages=messages),
+        "facets": run_facets(run_id),
+    }
+
+
 def run_search_refresh(run_id: Any) -> None:
     """Rewrites what the history finds the run by: its search text (from its stored inputs,
     output and message events) and its facets (from its ledger)."""

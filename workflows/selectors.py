@@ -159,10 +159,19 @@ def graph_order(graph: dict[str, Any]) -> list[dict[str, Any]]:
     return [by_id[node_id] for node_id in ordered]
 
 
-def run_node_states(run: Run) -> list[dict[str, Any]]:
+def run_node_states(
+    run: Run, *, capacity_wait: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Each node of the run's graph, in graph order, with its state: done, running, waiting (for
-    a person), failed, pending (not reached yet) or skipped (the run ended without it)."""
+    a person), failed, pending (not reached yet) or skipped (the run ended without it).
+
+    `capacity_wait` (from `run_capacity_wait`) names a step whose call waits in line for a
+    model: its node is running, and its label says it waits for capacity."""
     graph = run.version.graph
+    queued_node = None
+    if capacity_wait:
+        # A step's key is its node's id, then a loop's suffix (`@loop:n`) or a sub-step (`/…`).
+        queued_node = str(capacity_wait.get("step_key") or "").split("/")[0].split("@")[0]
     nodes = graph_order(graph)
     edges = graph.get("edges", [])
     steps: dict[str, str] = {}
@@ -238,13 +247,16 @@ def run_node_states(run: Run) -> list[dict[str, Any]]:
             state = "running" if not finished else "failed"
         else:
             state = "skipped" if finished else "pending"
+        state_label = STATE_LABELS[state]
+        if node_id == queued_node and state in ("pending", "running"):
+            state, state_label = "running", "waiting for capacity"
         states.append(
             {
                 "id": node_id,
                 "type": node["type"],
                 "label": node.get("label") or node_id,
                 "state": state,
-                "state_label": STATE_LABELS[state],
+                "state_label": state_label,
             }
         )
     return states

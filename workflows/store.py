@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from a2a_site.accounts.models import Workspace
 from a2a_site.db import (
     Columns,
     in_db_thread,
@@ -73,6 +74,7 @@ _STEP = Columns(Step)
 _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
+_WORKSPACE = Columns(Workspace)
 
 
 def usage_sums_sql() -> str:
@@ -234,6 +236,10 @@ class DatabaseRunStore:
         self._agent_versions: dict[str, dict[str, int]] = {}
         # Sub-runs held here: their usage is their parents' too.
         self._nested: set[str] = set()
+        # Read with each run: its workspace's runtime stamp (agents/stamps.py), and (workflow
+        # id, launching user id, priority) as its ledger rows and calls' place in line use them.
+        self._stamps: dict[str, int] = {}
+        self._dimensions: dict[str, tuple[str, str, int]] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -256,6 +262,9 @@ class DatabaseRunStore:
             "lease_owner",
             "status",
             "fork_edits",
+            "workflow",
+            "created_by",
+            "priority",
         )
         version_fields = ("graph", "agent_versions")
         step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
@@ -265,8 +274,10 @@ class DatabaseRunStore:
                 + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
                 + ", "
                 + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
+                + f", w.{_WORKSPACE['runtime_stamp']}"
                 + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
-                f"r.{_RUN['version']} WHERE r.{_RUN['id']} = %s",
+                f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
+                f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
                 [run_pk],
             )
             found = cursor.fetchone()
@@ -284,7 +295,14 @@ class DatabaseRunStore:
         }
         graph, agent_versions = (
             _VERSION.loaded(name, raw)
-            for name, raw in zip(version_fields, found[len(run_fields) :], strict=True)
+            for name, raw in zip(version_fields, found[len(run_fields) : -1], strict=True)
+        )
+        self._stamps[str(run_id)] = int(found[-1])
+        workflow_id, created_by = values.pop("workflow"), values.pop("created_by")
+        self._dimensions[str(run_id)] = (
+            str(workflow_id),
+            "" if created_by is None else str(created_by),
+            int(values.pop("priority")),
         )
         run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
@@ -342,6 +360,14 @@ class DatabaseRunStore:
     def agent_versions(self, run_id: str) -> dict[str, int]:
         """The agent versions pinned by the run's workflow version (after `load`)."""
         return self._agent_versions[str(run_id)]
+
+    def runtime_stamp(self, run_id: str) -> int:
+        """The run's workspace's runtime stamp when the run was loaded (after `load`)."""
+        return self._stamps[str(run_id)]
+
+    def dimensions(self, run_id: str) -> tuple[str, str, int]:
+        """(workflow id, launching user id or "", priority) of the run (after `load`)."""
+        return self._dimensions[str(run_id)]
 
     def _control_of(self, run: Run) -> Control:
         control = Control(

@@ -35,3 +35,17 @@ def runs_retention_enforce() -> None:
     from workflows.services.history import runs_retention_enforce as enforce
 
     enforce()
+
+
+@shared_task(name="workflows.tasks.webhook_delivery_send", ignore_result=True)
+def webhook_delivery_send(delivery_id: int) -> None:
+    from workflows.webhooks.delivery import webhook_delivery_attempt
+
+    webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="workflows.tasks.webhooks_round", ignore_result=True)
+def webhooks_round() -> None:
+    from workflows.webhooks.delivery import webhooks_send_due
+
+    webhooks_send_due()

@@ -3,6 +3,7 @@ from django.urls import path
 import a2a_site.converters  # noqa: F401  (registers <id:…>)
 from workflows import builder_views, fork_views, views
 from workflows.a2a import views as a2a_views
+from workflows.mcp import views as mcp_views
 
 urlpatterns = [
     path("workflows/", views.workflow_list, name="workflow_list"),
@@ -62,6 +63,11 @@ urlpatterns = [
         name="workflow_agent_new",
     ),
     path("workflows/<uuid:workflow_id>/run/", views.workflow_run, name="workflow_run"),
+    path(
+        "workflows/<uuid:workflow_id>/mcp/",
+        mcp_views.workflow_mcp_offer_view,
+        name="workflow_mcp_offer",
+    ),
     path(
         "workflows/<uuid:workflow_id>/playground/",
         views.workflow_playground,

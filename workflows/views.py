@@ -26,7 +26,8 @@ from agents.models import LedgerEntry, Provider
 from workflows.api_snippets import api_snippets
 from workflows.forms import run_form_class, run_form_with_priority, run_inputs, run_priority
 from workflows.graph import GraphError, graph_dump, graph_load
-from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run
+from workflows.mcp.catalog import mcp_offer_context
+from workflows.models import TERMINAL_STATUSES, LaunchedVia, Run, RunEvent, Step
 from workflows.selectors import (
     builder_catalog,
     get_run_for_user,
@@ -113,6 +114,7 @@ def _detail(workflow: Any, membership: Any, form: Any, *, base_url: str = "") ->
         "form": form,
         "runs": runs_of(workflow.workspace_id, workflow_id=workflow.pk, limit=20),
         "can_edit": membership.allows(Role.EDITOR),
+        "mcp": mcp_offer_context(workflow, base_url),
     }
 
 
@@ -299,7 +301,8 @@ def run_nodes_json(request: AuthedRequest, run_id: UUID) -> JsonResponse:
 def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
     run, membership = get_run_for_user(request.user, run_id)
     settings = run.version.graph.get("settings") or {}
-    nodes = run_node_states(run)
+    capacity_wait = run_capacity_wait(run)
+    nodes = run_node_states(run, capacity_wait=capacity_wait)
     return render(
         request,
         "workflows/run_detail.html",
@@ -323,7 +326,7 @@ def run_detail(request: AuthedRequest, run_id: UUID) -> HttpResponse:
             ),
             "elapsed": _elapsed(run),
             "inputs_shown": _inputs_shown(run),
-            "capacity_wait": run_capacity_wait(run),
+            "capacity_wait": capacity_wait,
             **_unpriced(run),
         },
     )
@@ -342,7 +345,17 @@ def _unpriced(run: Run) -> dict[str, Any]:
     if first is not None and first["provider_id"] is not None:
         query = urlencode({"model": first["model"]})
         where = f"{reverse('provider_detail', args=[first['provider_id']])}?{query}#prices"
-    return {"unpriced_calls": count, "unpriced_where": where}
+    # Remote A2A agents' tasks have no price unless the remote agent reported its usage.
+    # Those still in flight have no price yet either.
+    runs = list(run_roots_of_descendants([run.pk]))
+    remote = RunEvent.objects.filter(run_id__in=runs, kind="remote_call", data__usage=None).count()
+    remote += Step.objects.filter(
+        run_id__in=runs,
+        node_type="remote_agent",
+        key__contains="/call-",
+        status=Step.Status.RUNNING,
+    ).count()
+    return {"unpriced_calls": count, "unpriced_where": where, "remote_unpriced": remote}
 
 
 @login_required

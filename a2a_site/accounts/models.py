@@ -54,6 +54,11 @@ class Workspace(models.Model):
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Moves whenever something a run resolves before its calls changes (agents and their
+    # versions, providers, their nodes and prices, the tool host policy; agents/stamps.py).
+    # Executors keep what they resolved per workspace and stamp, and read the stamp with each
+    # run they load, so a change reaches every worker process with its next run.
+    runtime_stamp = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["name", "created_at"]

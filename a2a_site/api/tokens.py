@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,6 +113,7 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     now = timezone.now()
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     token.refresh_from_db(fields=["revoked_at"])
+    token_forget(token)
     return token
 
 
@@ -118,14 +121,46 @@ class TokenRefused(Exception):
     """The presented token does not authenticate; `str()` says why, for the caller."""
 
 
-def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken:
-    """The live token with this secret (one indexed read), or TokenRefused."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        raise TokenRefused("This is not an A2A Studio API token.")
+@dataclass
+class _Verified:
+    token: ApiToken  # its user loaded
+    until: float  # monotonic time after which the database is asked again
+
+
+# Tokens this process verified lately, by digest: a script's requests in a burst cost a dict
+# lookup each, not a database round trip (which, on a busy machine, is mostly a wait for
+# PostgreSQL and then for a core). A token revoked or a user deactivated elsewhere stops working
+# here within API_TOKEN_CACHE_SECONDS; `token_revoke` forgets it in this process at once.
+_verified: dict[str, _Verified] = {}
+_verified_lock = threading.Lock()
+_VERIFIED_MAX = 10_000
+
+
+def _token_load(digest: str) -> ApiToken:
     try:
-        token = ApiToken.objects.select_related("user").get(digest=token_digest(secret))
+        return ApiToken.objects.select_related("user").get(digest=digest)
     except ApiToken.DoesNotExist:
         raise TokenRefused("This token is not known (mistyped, or deleted).") from None
+
+
+def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken:
+    """The live token with this secret (an indexed read, or this process's recent answer),
+    or TokenRefused."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise TokenRefused("This is not an A2A Studio API token.")
+    digest = token_digest(secret)
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    clock = time.monotonic()
+    known = _verified.get(digest) if ttl else None
+    if known is not None and known.until > clock:
+        token = known.token
+    else:
+        token = _token_load(digest)
+        if ttl:
+            with _verified_lock:
+                if len(_verified) >= _VERIFIED_MAX:
+                    _verified.clear()
+                _verified[digest] = _Verified(token, clock + ttl)
     now = now or timezone.now()
     if token.revoked_at is not None:
         raise TokenRefused("This token was revoked.")
@@ -137,9 +172,15 @@ def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken:
     return token
 
 
+def token_forget(token: ApiToken) -> None:
+    """Drops the token from this process's recent answers: its next use asks the database."""
+    with _verified_lock:
+        _verified.pop(token.digest, None)
+
+
 def token_touch(token: ApiToken, *, now: datetime) -> None:
     """Records the last use at most once per API_TOKEN_TOUCH_SECONDS: a busy token costs one
-    write a minute, not one per request (the read already told us whether it is due)."""
+    write a minute, not one per request (the token in hand tells whether it is due)."""
     every = timedelta(seconds=settings.API_TOKEN_TOUCH_SECONDS)
     if token.last_used_at is not None and now - token.last_used_at < every:
         return

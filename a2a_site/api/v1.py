@@ -9,6 +9,7 @@ from agents.api import agents_router, providers_router
 from monitoring.api import metrics_router
 from monitoring.api import router as run_list_router
 from workflows.api import runs_router, workflows_router
+from workflows.webhooks.api import router as webhooks_router
 
 api = build_api()
 api.add_router("", own_router)
@@ -18,3 +19,4 @@ api.add_router("/workflows", workflows_router)
 api.add_router("/runs", run_list_router)
 api.add_router("/runs", runs_router)
 api.add_router("/metrics", metrics_router)
+api.add_router("/webhooks", webhooks_router)

@@ -489,7 +489,10 @@ def make_plan(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         finish=finish,
-        pieces=split_text(text, chunks) if req.stream else [],
+        # A plain answer keeps its pieces only to take as long as they would stream.
+        pieces=split_text(text, chunks)
+        if req.stream or rule is not None and rule.chunk_delay_ms
+        else [],
         chunk_delay=(rule.chunk_delay_ms / 1000) if rule is not None else 0.0,
         fault=fault,
     )

@@ -324,6 +324,9 @@ class _Handlers:
             fault=fault.name if fault is not None else None,
         )
         if not req.stream:
+            if plan.chunk_delay:
+                # A model takes as long to write its answer whether it streams it or not.
+                await asyncio.sleep(plan.chunk_delay * max(0, len(plan.pieces) - 1))
             payload = dumps(proto.plain_body(req, plan))
             if plan.fault == "malformed":
                 payload = truncated(payload)

@@ -391,6 +391,8 @@ class Gateway:
                 raise
             if grant.capped:
                 request = dataclasses.replace(request, max_tokens=grant.max_tokens)
+        if request.quiet and request.stream and self._plain_call_holds(grant, dep):
+            request = dataclasses.replace(request, stream=False)
         try:
             result, call_id = await self._attempt_granted(
                 dep, request, number, prompt_estimate, attempts, on_delta, cancel, grant, place
@@ -404,6 +406,30 @@ class Gateway:
             if not result.stopped and grant.capped and result.finish_reason == "length":
                 result.stopped = f"{grant.stop_label} was reached: the answer was cut short."
         return result, call_id
+
+    def _plain_call_holds(self, grant: Grant | None, dep: Deployment) -> bool:
+        """Whether a quiet call may be made plain (not streamed) and still be bound by every
+        limit as it would be streamed.
+
+        The stream is what lets a meter stop an answer at a budget within one chunk, and a
+        run's deadline keep the text that came before it: a call under a meter, or one whose
+        deadline may come before its own total limit, streams. And a plain answer's first byte
+        comes with its last, so the first-byte limit then bounds the whole answer: plain only
+        once this deployment's recent answers all came within half of that limit (its first
+        calls here stream, and tell).
+        """
+        if grant is not None:
+            if grant.stop_after_tokens is not None:
+                return False
+            if grant.deadline is not None:
+                left = grant.deadline - asyncio.get_running_loop().time()
+                if left <= dep.timeout_s:
+                    return False
+        first_byte = dep.first_byte_timeout_s
+        if first_byte is None:
+            return True
+        slowest = self.resilience.slowest_recent_ms(dep.id)
+        return slowest is not None and slowest * 2 <= first_byte * 1000
 
     async def _attempt_granted(
         self,
@@ -558,8 +584,9 @@ class Gateway:
             price_source=price_source,
             request=request,
             response=result,
-            # Time to first token means something only when the answer streamed.
-            first_token_ms=result.first_token_ms if request.stream else None,
+            # Time to first token means something only when the answer streamed, or came
+            # plain for nobody watched: its first token arrived with the rest of it.
+            first_token_ms=result.first_token_ms if request.stream or request.quiet else None,
             dep=dep,
         )
         return result, call_id

@@ -22,6 +22,8 @@ OPEN: Final = "open"
 HALF_OPEN: Final = "half_open"
 WINDOW_S: Final = 60.0
 EWMA_ALPHA: Final = 0.3
+# How many of a deployment's last answers tell how long its answers take at worst.
+RECENT_ANSWERS: Final = 16
 # Failures that say the deployment (not the request) is in trouble.
 BREAKER_KINDS: Final = frozenset(
     {"rate_limit", "timeout", "provider_error", "unreachable", "malformed_response", "auth"}
@@ -42,6 +44,7 @@ class DeploymentState:
         "requests",
         "tokens",
         "tokens_sum",
+        "recent_ms",
     )
 
     def __init__(self) -> None:
@@ -55,6 +58,8 @@ class DeploymentState:
         self.requests: deque[float] = deque()
         self.tokens: deque[tuple[float, int]] = deque()
         self.tokens_sum = 0
+        # The latencies of the last few answers, whole (see Gateway._plain_call_holds).
+        self.recent_ms: deque[float] = deque(maxlen=RECENT_ANSWERS)
 
 
 class Resilience:
@@ -173,6 +178,7 @@ class Resilience:
         state.trial_in_flight = False
         ewma = state.ewma_ms
         state.ewma_ms = latency_ms if ewma is None else ewma + EWMA_ALPHA * (latency_ms - ewma)
+        state.recent_ms.append(latency_ms)
         if extra_tokens and dep.tpm is not None:
             # The estimate reserved at the start, corrected by what the provider counted.
             state.tokens.append((self.clock(), extra_tokens))
@@ -204,6 +210,11 @@ class Resilience:
     def inflight(self, deployment_id: str) -> int:
         state = self._states.get(deployment_id)
         return 0 if state is None else state.inflight
+
+    def slowest_recent_ms(self, deployment_id: str) -> float | None:
+        """The slowest of the deployment's last few answers here; None before its first."""
+        state = self._states.get(deployment_id)
+        return None if state is None or not state.recent_ms else max(state.recent_ms)
 
     def latency(self, deployment_id: str) -> float:
         state = self._states.get(deployment_id)

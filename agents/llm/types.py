@@ -91,6 +91,10 @@ class LLMRequest:
     response_format: dict[str, Any] | None = None
     stop: list[str] | None = None
     stream: bool = True
+    # Nothing consumes this call's tokens as they come (nobody watches the run): the gateway
+    # makes the plain call instead of streaming, unless a limit needs the stream to hold
+    # (see `Gateway._plain_call_holds`). The answer is the same; it arrives all at once.
+    quiet: bool = False
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 

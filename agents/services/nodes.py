@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import OllamaNode, Provider
+from agents.stamps import workspace_runtime_changed
 from agents.urlpolicy import (
     OutboundHostUnresolved,
     OutboundURLRefused,
@@ -186,18 +187,22 @@ def _record(node_id: int, probe: NodeProbe) -> None:
         fields |= {"status": OllamaNode.Status.DOWN, "last_error": probe.error[:300]}
     with transaction.atomic():
         # The row is locked while its rings are read and written: two probers lose no point.
-        history = (
+        found = (
             OllamaNode.objects.select_for_update()
             .filter(pk=node_id)
-            .values_list("history", flat=True)
+            .values_list("history", "status", "available_models", "provider__workspace_id")
             .first()
         )
-        if history is None:
+        if found is None:
             return  # removed meanwhile
+        history, status, available, workspace_id = found
         fields["history"] = node_history_add(
             history or {}, at=now.timestamp(), ok=probe.ok, response_ms=probe.response_ms
         )
         OllamaNode.objects.filter(pk=node_id).update(**fields)
+        if fields["status"] != status or fields.get("available_models", available) != available:
+            # Where runs may route changed: executors resolve the workspace's agents again.
+            workspace_runtime_changed(workspace_id)
 
 
 async def nodes_probe(nodes: list[OllamaNode]) -> dict[int, NodeProbe]:

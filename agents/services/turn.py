@@ -115,6 +115,7 @@ def _request(
     tools: list[dict[str, Any]] | None,
     metadata: Mapping[str, Any],
     response_schema: dict[str, Any] | None = None,
+    quiet: bool = False,
 ) -> LLMRequest:
     response_format = None
     schema = response_schema or config.response_schema
@@ -132,6 +133,7 @@ def _request(
         seed=config.seed,
         response_format=response_format,
         metadata=metadata,
+        quiet=quiet,
     )
 
 
@@ -168,7 +170,11 @@ async def agent_turn(
     response_schema: dict[str, Any] | None = None,
     allowance: Allowance | None = None,
     waiting: Waiting | None = None,
+    quiet: bool = False,
 ) -> TurnResult:
+    """`quiet`: nothing consumes the answers' tokens as they come (no `delta` events are
+    wanted), so the gateway may make plain calls (see LLMRequest.quiet)."""
+
     async def emit(kind: str, **data: Any) -> None:
         if on_event is not None:
             outcome = on_event(TurnEvent(kind, data))
@@ -187,7 +193,7 @@ async def agent_turn(
     tools = [*own_tools, *extra_tools] or None
     result = TurnResult(text="", messages=messages)
     while True:
-        request = _request(config, messages, tools, metadata, response_schema)
+        request = _request(config, messages, tools, metadata, response_schema, quiet)
         await limiter.acquire(
             limit_key or name,
             rpm=config.requests_per_minute,
@@ -196,7 +202,11 @@ async def agent_turn(
             max_wait_s=float(config.timeout_s),
         )
         call = await gateway.complete(
-            request, plan, on_delta=on_delta, allowance=allowance, waiting=waiting
+            request,
+            plan,
+            on_delta=None if quiet else on_delta,
+            allowance=allowance,
+            waiting=waiting,
         )
         result.calls.append(call)
         await emit(

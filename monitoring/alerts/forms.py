@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 
 from agents.urlpolicy import OutboundHostUnresolved, OutboundURLRefused
 from monitoring.alerts.models import ChannelKind, RuleKind
-from monitoring.alerts.webhooks import webhook_url_check
+from workflows.webhooks.signing import webhook_url_check
 
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_RECIPIENTS = 20

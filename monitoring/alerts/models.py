@@ -14,6 +14,9 @@ from django.db import models
 from django.db.models import Q
 
 from a2a_site.accounts.models import Workspace
+from workflows.webhooks.queue import DeliveryBase, DeliveryStatus
+
+__all__ = ["DeliveryStatus"]  # the queue's, named here for the alerts' callers
 
 
 class RuleKind(models.TextChoices):
@@ -136,16 +139,8 @@ class AlertChannel(models.Model):
         return self.name
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed"
-    REFUSED = "refused", "Refused by the outbound policy"
-
-
-class AlertDelivery(models.Model):
-    """One message to one channel: its body is fixed when made, so every retry sends the same
-    bytes under the same `webhook-id`. Attempts are claimed with a conditional UPDATE."""
+class AlertDelivery(DeliveryBase):
+    """One message to one channel, sent by the shared queue (`workflows.webhooks.queue`)."""
 
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     incident = models.ForeignKey(
@@ -153,20 +148,6 @@ class AlertDelivery(models.Model):
     )
     event = models.CharField(max_length=32)  # alert.fired, alert.resolved, alert.test
     message_id = models.CharField(max_length=64, unique=True)
-    body = models.TextField()
-    status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    # An attempt in progress: another sender leaves the row alone until then.
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    # [{"at", "status_code", "error", "ms"}], one per attempt, oldest first.
-    log = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -25,10 +25,13 @@ from monitoring.alerts.models import (
     AlertIncident,
     Notification,
 )
+from workflows.webhooks.events import alert_event_record
+from workflows.webhooks.models import ALERT_EVENTS
 
 logger = logging.getLogger(__name__)
 
 LIVE_SEND_TIMEOUT_S = 2.0
+WEBHOOK_EVENTS = {str(event) for event in ALERT_EVENTS}
 EVENT_TITLES = {
     "alert.fired": "Alert: {rule}",
     "alert.resolved": "Resolved: {rule}",
@@ -87,10 +90,14 @@ def incident_notify(*, incident: AlertIncident, event: str, now: datetime) -> No
         title=EVENT_TITLES[event].format(rule=rule.name)[:200],
         body=body[:500],
     )
-    payload = json.dumps(incident_payload(incident, event), separators=(",", ":"))
+    data = incident_payload(incident, event)
+    payload = json.dumps(data, separators=(",", ":"))
     deliveries = deliveries_create(
         workspace_id=incident.workspace_id, event=event, body=payload, incident=incident, now=now
     )
+    if event in WEBHOOK_EVENTS:
+        # The workspace's webhook subscriptions to alerts get the same body, in this transaction.
+        alert_event_record(workspace_id=incident.workspace_id, event=event, payload=data)
     live = notification_message(notification, url=incident_url(incident))
     transaction.on_commit(lambda: notification_publish(incident.workspace_id, live))
     transaction.on_commit(lambda: deliveries_dispatch([d.pk for d in deliveries]))

@@ -26,7 +26,7 @@ from monitoring.alerts.models import (
     NotificationSeen,
 )
 from monitoring.alerts.notify import absolute, deliveries_create, deliveries_dispatch
-from monitoring.alerts.webhooks import webhook_secret_new
+from workflows.webhooks.signing import webhook_secret_new
 
 RULE_FIELDS = ("name", "kind", "threshold", "window_minutes", "min_calls", "enabled")
 

@@ -72,7 +72,7 @@ def _usage_facts(span: Span) -> list[tuple[str, str]]:
         else:
             took = "still going" if span.status in ("running", "waiting", "pending") else "—"
         facts.append(("Duration", took))
-    if span.calls or span.kind in ("call", "attempt"):
+    if span.calls or span.kind in ("call", "attempt", "remote"):
         facts.append(("Tokens", f"{span.tokens_in:,} in · {span.tokens_out:,} out"))
         facts.append(("Cost", span.money.text))
     if span.calls and span.kind not in ("attempt",):
@@ -330,4 +330,10 @@ def inspect_span(trace: Trace, span_id: str) -> Inspection:
         inspection.notes.append("A sub-workflow's run: its own trace shows its steps and calls.")
     elif span.kind == "group":
         inspection.notes.append("A group of steps: select one of them.")
+    elif span.kind == "remote":
+        inspection.facts.append(("Remote task", span.detail))
+        inspection.notes.append(
+            "A task on another system's A2A agent. Its cost is unknown unless that agent "
+            "reports its usage; its messages are in the run's transcript."
+        )
     return inspection

@@ -45,7 +45,7 @@ from monitoring.trace.types import (
 from workflows.models import Run, RunEvent, Step
 from workflows.selectors import run_roots_of_descendants
 
-_EVENT_KINDS = ("tool_call", "tool_result", "human_request")
+_EVENT_KINDS = ("tool_call", "tool_result", "human_request", "remote_call")
 
 
 def _call_detail(deployment: str, source: dict[str, Any]) -> str:
@@ -330,6 +330,9 @@ class _Builder:
             if kind == "human_request":
                 self._add_wait(step_key or str(data.get("key") or ""), data, created)
                 continue
+            if kind == "remote_call":
+                self._add_remote(step_key, data, created)
+                continue
             step = self.steps.get(step_key)
             if step is None or step.node_type == "tool":
                 continue  # a tool node's step is the tool call itself
@@ -366,6 +369,39 @@ class _Builder:
                     span.end = span.start
                 if data.get("is_error"):
                     span.error = "the tool reported an error"
+
+    def _add_remote(self, key: str, data: dict[str, Any], ended: datetime) -> None:
+        """A remote A2A agent's task within its call step. Its price is not known unless the
+        remote agent reported its usage: unknown, never $0."""
+        step = self.steps.get(key)
+        if step is None:
+            return
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        money = Money()
+        cost = (usage or {}).get("cost_usd")
+        try:
+            money.known = Decimal(str(cost)) if cost is not None else Decimal(0)
+        except ArithmeticError:
+            cost = None
+        if cost is None:
+            money.unknown = 1
+        tokens = (usage or {}).get("tokens")
+        task = str(data.get("task_id") or "")
+        self._add(
+            Span(
+                f"remote:{key}",
+                "remote",
+                f"{data.get('agent') or 'Remote agent'} at {data.get('host') or '?'}",
+                step.start,
+                ended if step.end is None else step.end,
+                status="ok",
+                detail=f"A2A task {task or '—'} · {data.get('state') or '?'}",
+                tokens_out=int(tokens) if isinstance(tokens, int) else 0,
+                money=money,
+                step_key=key,
+            ),
+            step,
+        )
 
     def _add_wait(self, key: str, data: dict[str, Any], asked: datetime) -> None:
         waiting = (

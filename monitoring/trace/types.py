@@ -25,6 +25,7 @@ _KIND_LABELS = {
     "tool": "tool call",
     "wait": "human wait",
     "subrun": "sub-run",
+    "remote": "remote agent",
 }
 _STATUS_LABELS = {
     "ok": "done",
@@ -71,7 +72,7 @@ class Money:
 @dataclass
 class Span:
     id: str
-    kind: str  # run | group | step | call | attempt | tool | wait | subrun
+    kind: str  # run | group | step | call | attempt | tool | wait | subrun | remote
     name: str
     start: datetime | None
     end: datetime | None  # None: still going
@@ -114,7 +115,7 @@ class Span:
 
     @property
     def cost_text(self) -> str:
-        if not self.calls:
+        if not self.calls and not self.money.unknown and not self.money.known:
             return ""
         if self.status == "failed" and self.kind == "attempt" and not self.money.known:
             return "—"  # an attempt that failed booked nothing

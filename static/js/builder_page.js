@@ -226,6 +226,13 @@
     }
     if (event.detail.xhr.status === 200 && form && form.matches && form.matches("form.node-form") && form.contains(document.activeElement)) {
       event.detail.shouldSwap = false;
+      // Regions that show what the server found for the values typed (a remote agent's card and
+      // its skills) are refreshed all the same, unless they hold the focus.
+      var fresh = new DOMParser().parseFromString(event.detail.serverResponse, "text/html");
+      form.querySelectorAll("[data-refresh][id]").forEach(function (old) {
+        var next = fresh.getElementById(old.id);
+        if (next && !old.contains(document.activeElement)) old.replaceWith(document.importNode(next, true));
+      });
       var status = form.querySelector(".node-form-status");
       if (status) status.textContent = "Applied to the canvas.";
       form.querySelectorAll(".errorlist").forEach(function (list) { list.remove(); });

@@ -101,6 +101,7 @@
         if (usage.retries) meta.push(usage.retries + " retries");
         if (usage.fallbacks) meta.push("fell back " + usage.fallbacks + "×");
         // Copied into a fork: the call was made (and paid) by the run it came from.
+        if (data.remote) meta.push("via A2A" + (data.remote.host ? " from " + data.remote.host : "") + (data.remote.state ? " · " + data.remote.state : ""));
         if (data.reused_from) meta.push("reused from run " + String(data.reused_from).slice(0, 8) + ", not called again");
         if (meta.length) item.appendChild(el("div", "tl-meta", meta.join(" · ")));
       } else if (event.kind === "tool_call" || event.kind === "tool_result") {
@@ -112,6 +113,15 @@
         details.appendChild(el("summary", "", label));
         details.appendChild(el("pre", "", short(event.kind === "tool_call" ? data.arguments : data.content)));
         item.appendChild(details);
+      } else if (event.kind === "remote_call") {
+        // A remote A2A agent's task: where, which, how it ended. Its price is not known unless
+        // the remote agent reports its usage.
+        var usage = data.usage || {};
+        var cost = usage.cost_usd !== undefined && usage.cost_usd !== null ? "$" + Number(usage.cost_usd).toFixed(6) : "cost unknown";
+        var parts = ["⇄ " + (data.agent || "remote agent") + " at " + (data.host || "?"), "task " + String(data.task_id || "—").slice(0, 13), data.state || "?", cost];
+        if (data.resumed) parts.push("followed again after an interruption");
+        item = el("li", "tl-item tl-note", parts.join(" · "));
+        item.dataset.remoteHost = data.host || "";
       } else if (event.kind === "handoff") {
         item = el("li", "tl-item tl-note", "↪ " + (data.from || "") + " hands off to " + (data.to || ""));
       } else if (event.kind === "router_decision") {

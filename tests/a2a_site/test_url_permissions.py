@@ -46,8 +46,34 @@ def _node(p: Personas) -> dict[str, Any]:
     return {"provider_id": provider.pk, "node_id": node.pk}
 
 
+def _remote_agent(p: Personas) -> dict[str, Any]:
+    from agents.models import RemoteAgent
+
+    # A private address: refreshing its card is refused by the URL policy, with no network.
+    agent = RemoteAgent.objects.create(workspace=p.workspace, name="Desk", url="http://10.0.0.9")
+    return {"remote_agent_id": agent.pk}
+
+
 def _agent(p: Personas) -> dict[str, Any]:
     return {"agent_id": make_agent(p.workspace).pk}
+
+
+def _mcp_server(p: Personas) -> dict[str, Any]:
+    from agents.mcp.models import McpServer
+
+    server = McpServer.objects.create(
+        workspace=p.workspace,
+        name="Tools",
+        key="tools",
+        transport="http",
+        url="http://127.0.0.1:9/mcp",
+        tools=[{"name": "echo", "description": "", "input_schema": {"type": "object"}}],
+    )
+    return {"server_id": server.pk}
+
+
+def _mcp_tool(p: Personas) -> dict[str, Any]:
+    return {**_mcp_server(p), "tool": "echo"}
 
 
 def _published(p: Personas) -> Any:
@@ -143,6 +169,47 @@ def _delivery(p: Personas) -> dict[str, Any]:
         next_attempt_at=timezone.now(),
     )
     return {"delivery_id": delivery.pk}
+
+
+def _hook_object(p: Personas) -> Any:
+    from workflows.webhooks.services import subscription_create
+
+    subscription, _ = subscription_create(
+        workspace=p.workspace,
+        user=p.owner,
+        data={"name": "Bot", "url": "https://hooks.example.com/a2a", "events": ["run.failed"]},
+    )
+    return subscription
+
+
+def _hook(p: Personas) -> dict[str, Any]:
+    return {"subscription_id": _hook_object(p).pk}
+
+
+def _hook_delivery_object(p: Personas) -> Any:
+    from django.utils import timezone
+
+    from workflows.webhooks.models import WebhookDelivery
+
+    now = timezone.now()
+    return WebhookDelivery.objects.create(
+        subscription=_hook_object(p),
+        event="webhook.test",
+        event_id=WebhookDelivery.new_event_id(),
+        body="{}",
+        status="failed",
+        next_attempt_at=now,
+        retry_since=now,
+    )
+
+
+def _hook_delivery(p: Personas) -> dict[str, Any]:
+    return {"delivery_id": _hook_delivery_object(p).pk}
+
+
+def _hook_and_delivery(p: Personas) -> dict[str, Any]:
+    delivery = _hook_delivery_object(p)
+    return {"subscription_id": delivery.subscription_id, "delivery_id": delivery.pk}
 
 
 def _owner_token(p: Personas) -> dict[str, Any]:
@@ -268,6 +335,20 @@ TABLE: dict[str, Row] = {
     "member_remove": Row("post", {**OWNER_ONLY_POST, OWNER: 302}, _editor_membership),
     "provider_list": Row("get", CURRENT),
     "tool_host_policy": Row("get", EDITORS_HERE),
+    "remote_agent_list": Row("get", CURRENT),
+    # Without ?url= the card cannot be fetched: a problem, for every member.
+    "remote_agent_card": Row("get", members(400)),
+    "remote_agent_edit": Row("get", SEE_OBJECT, _remote_agent),
+    "remote_agent_refresh": Row("post", edit_object(302), _remote_agent),
+    "remote_agent_delete": Row("post", edit_object(302), _remote_agent),
+    "agent_mcp_servers": Row("get", CURRENT),
+    "agent_mcp_server_create": Row("get", EDITORS_HERE),
+    "agent_mcp_server_detail": Row("get", SEE_OBJECT, _mcp_server),
+    "agent_mcp_server_edit": Row("get", edit_object(200), _mcp_server),
+    "agent_mcp_server_delete": Row("post", edit_object(302), _mcp_server),
+    # Loopback is refused to tools here, so the listing fails at once: back to the page.
+    "agent_mcp_server_tools": Row("post", edit_object(302), _mcp_server),
+    "agent_mcp_tool_test": Row("get", edit_object(200), _mcp_tool),
     "gateway_middleware": Row("get", CURRENT),
     "provider_create": Row("get", EDITORS_HERE),
     "provider_detail": Row("get", SEE_OBJECT, _provider),
@@ -295,6 +376,7 @@ TABLE: dict[str, Row] = {
     "workflow_detail": Row("get", SEE_OBJECT, _workflow),
     "workflow_run": Row("post", edit_object(302), _workflow),
     "workflow_a2a": Row("post", edit_object(302), _workflow),
+    "workflow_mcp_offer": Row("post", edit_object(302), _workflow, {"offered": "on"}),
     "workflow_run_api": Row("post", edit_object(400), _workflow, {"inputs": "[]"}),
     "workflow_export": Row("get", SEE_OBJECT, _workflow),
     "workflow_playground": Row("get", edit_object(200), _workflow),
@@ -348,6 +430,13 @@ TABLE: dict[str, Row] = {
     "alert_channel_delete": Row("post", edit_object(302), _channel),
     "alert_channel_test": Row("post", edit_object(302), _channel),
     "alert_delivery_redeliver": Row("post", edit_object(302), _delivery),
+    "webhook_list": Row("get", CURRENT),
+    "webhook_create": Row("get", EDITORS_HERE),
+    "webhook_detail": Row("get", SEE_OBJECT, _hook),
+    "webhook_rotate": Row("post", edit_object(200), _hook),
+    "webhook_delete": Row("post", edit_object(302), _hook),
+    "webhook_test": Row("post", edit_object(302), _hook),
+    "webhook_redeliver": Row("post", edit_object(302), _hook_delivery),
     "api_tokens": Row("get", members(200)),
     # Nothing posted: the form comes back with its errors.
     "api_token_create": Row("post", members(400)),
@@ -371,6 +460,8 @@ TABLE: dict[str, Row] = {
         "post", {**api_edit(422), OUTSIDER: 422}, data={"document": {}}, json=True
     ),
     "api:workflow_export": Row("get", API_SEE, _workflow),
+    "api:workflow_update": Row("patch", api_edit(200), _workflow, {"name": "Renamed"}, json=True),
+    "api:workflow_delete": Row("delete", api_edit(204), _workflow, json=True),
     "api:workflow_draft": Row("get", API_SEE, _workflow),
     "api:workflow_draft_save": Row(
         "put", api_edit(200), _workflow, {"graph": {"nodes": []}, "force": True}, json=True
@@ -412,6 +503,21 @@ TABLE: dict[str, Row] = {
     "api:agent_update": Row("put", api_edit(422), _agent, {"name": "A", "config": {}}, json=True),
     "api:agent_delete": Row("delete", api_edit(204), _agent, json=True),
     "api:agent_versions": Row("get", API_SEE, _agent),
+    "api:webhook_list": Row("get", API_MEMBERS),
+    # Outsiders add to their own (current) workspace.
+    "api:webhook_create": Row(
+        "post",
+        {**api_edit(201), OUTSIDER: 201},
+        data={"name": "Bot", "url": "https://hooks.example.com/a", "events": ["run.failed"]},
+        json=True,
+    ),
+    "api:webhook_detail": Row("get", API_SEE, _hook),
+    "api:webhook_update": Row("patch", api_edit(200), _hook, {"name": "Renamed"}, json=True),
+    "api:webhook_delete": Row("delete", api_edit(204), _hook, json=True),
+    "api:webhook_secret_rotate": Row("post", api_edit(200), _hook, json=True),
+    "api:webhook_test": Row("post", api_edit(202), _hook, json=True),
+    "api:webhook_deliveries": Row("get", API_SEE, _hook),
+    "api:webhook_redeliver": Row("post", api_edit(202), _hook_and_delivery, json=True),
     # An async endpoint read by fetch(): anonymous callers get 403, not a login page.
     "agent_playground_stream": Row("post", {**edit_object(400), ANON: 403}, _agent),
 }

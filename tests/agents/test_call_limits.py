@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from agents.config import agent_config_load
@@ -76,3 +78,28 @@ def test_an_agent_overrides_the_limits_it_sets_and_keeps_the_others(
     assert (dep.first_byte_timeout_s, dep.chunk_timeout_s, dep.timeout_s) == (5, 30, 60)
     page = client.get(reverse("agent_detail", args=[agent.pk])).content.decode()
     assert "60 s per turn · first byte within 5 s" in page
+
+
+def test_an_agent_set_to_always_stream_keeps_it_in_its_config_and_page(
+    personas: Personas, client_for
+) -> None:
+    provider = make_provider(personas.workspace)
+    client = client_for(personas.editor)
+    assert "Always stream answers" in client.get(reverse("agent_create")).content.decode()
+    fields = {
+        "role": "a storyteller",
+        "provider": str(provider.pk),
+        "model": "demo",
+        "max_tool_iterations": "3",
+        "timeout_s": "60",
+    }
+    client.post(reverse("agent_create"), {"name": "Loud", "stream": "on", **fields})
+    client.post(reverse("agent_create"), {"name": "Quiet", **fields})
+
+    loud, quiet = (Agent.objects.get(name=name) for name in ("Loud", "Quiet"))
+    assert agent_config_load(loud.versions.get().config).stream is True
+    assert agent_config_load(quiet.versions.get().config).stream is False
+    page = client.get(reverse("agent_detail", args=[loud.pk])).content.decode()
+    assert "always streams" in page
+    edit = client.get(reverse("agent_edit", args=[loud.pk])).content.decode()
+    assert re.search(r'<input type="checkbox" name="stream"[^>]* checked', edit)

@@ -411,3 +411,48 @@ def test_the_workflow_pages_snippets_run_as_pasted(
     assert python.returncode == 0, python.stderr
     assert python.stdout.strip().endswith("status: succeeded"), python.stdout
     assert workflow.runs.count() == 2
+
+
+def test_webhook_subscriptions_over_http(
+    server: str, openapi: dict[str, Any], personas: Personas, transactional_db: None
+) -> None:
+    from workflows.services.workflows import workflow_create
+
+    workflow = workflow_create(workspace=personas.workspace, user=personas.owner, name="Digest")
+    admin = Api(server, make_token(personas.editor, "admin", workspace=personas.workspace), openapi)
+    body = {
+        "name": "Deploy bot",
+        "url": "https://hooks.example.com/a2a",
+        "events": ["run.succeeded", "alert.fired"],
+        "workflow_id": str(workflow.pk),
+    }
+    created = admin("POST", "/api/v1/webhooks", body, headers={"Idempotency-Key": "hook-1"})
+    assert created.status_code == 201, created.text
+    assert created.json()["secret"].startswith("whsec_")
+    hook = created.json()["subscription"]
+    # A retried create replays the first answer: one subscription, the same secret.
+    replay = admin("POST", "/api/v1/webhooks", body, headers={"Idempotency-Key": "hook-1"})
+    assert replay.json() == created.json() and replay.headers["idempotent-replayed"] == "true"
+    path = f"/api/v1/webhooks/{hook['id']}"
+    assert [item["id"] for item in admin("GET", "/api/v1/webhooks").json()["items"]] == [hook["id"]]
+    assert admin("GET", path).json()["workflow_id"] == str(workflow.pk)
+    patched = admin("PATCH", path, {"workflow_id": None})
+    assert patched.status_code == 200 and patched.json()["workflow_id"] is None
+    sent = admin("POST", f"{path}/test")
+    assert sent.status_code == 202 and sent.json()["event"] == "webhook.test"
+    log = admin("GET", f"{path}/deliveries").json()["items"]
+    assert [item["id"] for item in log] == [sent.json()["id"]]
+    again = admin("POST", f"{path}/deliveries/{sent.json()['id']}/redeliver")
+    assert again.status_code == 202 and again.json()["event_id"] == sent.json()["event_id"]
+    assert admin("POST", f"{path}/secret").json()["secret"].startswith("whsec_")
+
+    writer = Api(server, make_token(personas.editor, "write"), openapi)
+    refused = writer("DELETE", path)
+    assert refused.status_code == 403 and refused.json()["type"].endswith(":scope")
+    outsider = Api(server, make_token(personas.outsider, "admin"), openapi)
+    assert outsider("GET", path).status_code == 404
+    assert outsider("GET", f"{path}/deliveries").status_code == 404
+    private = admin("POST", "/api/v1/webhooks", {**body, "url": "http://192.168.1.10/hook"})
+    assert private.status_code == 422 and private.json()["errors"][0]["field"] == "url"
+    assert admin("DELETE", path).status_code == 204
+    assert admin("GET", path).status_code == 404

@@ -251,3 +251,43 @@ def test_a_launch_records_its_token_and_says_who_launched(
     assert f"Launched over the API by nightly build ({run.api_token.prefix}…) (eddie)" in page
     history = client_for(personas.viewer).get("/runs/").content.decode()
     assert f"nightly build ({run.api_token.prefix}…)" in history
+
+
+def test_a_workflow_is_renamed_and_deleted_unless_it_ran(personas: Personas, api_as: Any) -> None:
+    from workflows.models import Run, Workflow
+    from workflows.services.runs import run_start
+    from workflows.services.workflows import EMPTY_GRAPH, workflow_create, workflow_publish
+
+    api = api_as(make_token(personas.editor, "write", workspace=personas.workspace))
+    made = api.call("post", "/api/v1/workflows", {"name": "Digest"})
+    assert made.status == 201
+    workflow_id = made.body["id"]
+    renamed = api.call(
+        "patch", f"/api/v1/workflows/{workflow_id}", {"name": "Daily digest", "description": "AM"}
+    )
+    assert renamed.status == 200, renamed.body
+    assert renamed.body["name"] == "Daily digest" and renamed.body["description"] == "AM"
+    workflow_create(workspace=personas.workspace, user=personas.owner, name="Taken")
+    clash = api.call("patch", f"/api/v1/workflows/{workflow_id}", {"name": "Taken"})
+    assert clash.status == 422 and clash.problem["errors"][0]["field"] == "name"
+
+    # Scope and role: a `run` token, a viewer, and an outsider change nothing.
+    runner = api_as(make_token(personas.editor, "run", workspace=personas.workspace))
+    assert runner.call("delete", f"/api/v1/workflows/{workflow_id}").status == 403
+    viewer = api_as(make_token(personas.viewer, "write", workspace=personas.workspace))
+    assert viewer.call("delete", f"/api/v1/workflows/{workflow_id}").status == 403
+    outsider = api_as(make_token(personas.outsider, "admin"))
+    assert outsider.call("delete", f"/api/v1/workflows/{workflow_id}").status == 404
+    assert api.call("delete", f"/api/v1/workflows/{workflow_id}").status == 204
+    assert not Workflow.objects.filter(pk=workflow_id).exists()
+
+    # One that ran keeps its history: refused, saying why.
+    ran = workflow_create(
+        workspace=personas.workspace, user=personas.owner, name="Ran", graph=EMPTY_GRAPH
+    )
+    workflow_publish(workflow=ran, user=personas.owner)
+    run_start(workflow=ran, user=personas.owner, inputs={}, dispatch=False)
+    refused = api.call("delete", f"/api/v1/workflows/{ran.pk}")
+    assert refused.status == 422
+    assert "1 run" in refused.problem["detail"]
+    assert Run.objects.filter(workflow=ran).count() == 1

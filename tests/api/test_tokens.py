@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from a2a_site.accounts.models import Membership, Role, Workspace
 from a2a_site.api.models import ApiToken
-from a2a_site.api.tokens import token_create
+from a2a_site.api.tokens import token_create, token_revoke
 from tests.a2a_site.test_url_permissions import _published
 from tests.api.conftest import make_token
 from tests.conftest import Personas
@@ -291,3 +291,30 @@ def test_a_token_never_reaches_a_log_line(personas: Personas) -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token %s", (secret,), None)
     RedactSecretsFilter().filter(record)
     assert secret not in record.getMessage()
+
+
+def test_a_process_trusts_a_verified_token_briefly_and_forgets_it_when_revoked(
+    personas: Personas, api_as: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from a2a_site.api import tokens as token_module
+
+    settings.API_TOKEN_CACHE_SECONDS = 1
+    clock = [1000.0]
+    monkeypatch.setattr(token_module.time, "monotonic", lambda: clock[0])
+    kept, revoked_here = make_token(personas.owner), make_token(personas.owner)
+    api, other = api_as(kept), api_as(revoked_here)
+    assert api.call("get", "/api/v1/me").status == 200
+    assert other.call("get", "/api/v1/me").status == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert api.call("get", "/api/v1/me").status == 200
+    assert not [q for q in queries.captured_queries if "api_apitoken" in q["sql"]]
+
+    # Revoked through the page's service: refused at once in this process.
+    token_revoke(token=ApiToken.objects.get(prefix=revoked_here[:12]))
+    assert other.call("get", "/api/v1/me").status == 401
+    # Revoked by another process: refused here once the second is over.
+    ApiToken.objects.filter(prefix=kept[:12]).update(revoked_at=timezone.now())
+    assert api.call("get", "/api/v1/me").status == 200
+    clock[0] += 1.0
+    answer = api.call("get", "/api/v1/me")
+    assert answer.status == 401 and "revoked" in answer.problem["detail"]

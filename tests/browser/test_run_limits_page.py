@@ -79,6 +79,8 @@ def test_a_cut_answer_and_a_wait_for_capacity_are_shown(
     text = banner.inner_text()
     assert "Waiting for capacity on Slow lane" in text and "position 1" in text
     page.locator("#timeline li", has_text="Waiting for capacity on Slow lane").first.wait_for()
+    # The node list says it too, rather than "not reached yet".
+    page.locator("#run-nodes li", has_text="waiting for capacity").wait_for()
     screenshot(page, "61-run-waiting-for-capacity")
 
     waiting = Run.objects.filter(status="running").get()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 from django.db import connection
@@ -124,3 +124,37 @@ def start_celery_worker(name: str, **env: str) -> ServerProcess:
         ],
         child_environment(A2A_WORKER_HEARTBEAT_SECONDS="1", **env),
     )
+
+
+class A2APeer:
+    """The test A2A agent (`tests/support/a2a_peer.py`) as a real process on a free port."""
+
+    def __init__(self, *, streaming: bool = True, token: str = "") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = child_environment(PEER_TOKEN=token)
+        args = [sys.executable, "-m", "tests.support.a2a_peer", str(self.port)]
+        self.server = ServerProcess(
+            f"a2a-peer-{self.port}", [*args, "1" if streaming else "0"], env
+        )
+
+        def ready() -> bool:
+            self.server.assert_running()
+            return bool(self.calls() is not None)
+
+        wait_for(ready, timeout=30, interval=0.05, what="the A2A peer to answer")
+
+    def _get(self, path: str) -> Any:
+        import json
+
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:
+            return json.loads(response.read())
+
+    def calls(self) -> dict[str, Any]:
+        return dict(self._get("/calls"))
+
+    def release(self) -> None:
+        self._get("/release")
+
+    def stop(self) -> None:
+        self.server.stop()

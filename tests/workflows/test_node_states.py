@@ -8,8 +8,8 @@ from django.utils import timezone
 from tests.agents.factories import make_agent
 from tests.conftest import Personas
 from workflows.graph import examples
-from workflows.models import Run, Step
-from workflows.selectors import run_node_states
+from workflows.models import Run, RunEvent, Step
+from workflows.selectors import run_capacity_wait, run_node_states
 from workflows.services.workflows import workflow_create, workflow_publish
 
 
@@ -99,6 +99,29 @@ def test_a_node_waiting_for_a_person_is_not_shown_as_not_reached(personas: Perso
     assert nodes["research-a"]["state_label"] == "waiting for a person"
     assert nodes["research-b"]["state"] == "pending"
     assert nodes["research-b"]["state_label"] == "not reached yet"
+
+
+def test_a_node_whose_call_waits_for_capacity_says_so(personas: Personas) -> None:
+    run = parallel_run(personas, "running")
+    capacity = {"deployment": "Slow lane", "position": 2}
+    RunEvent.objects.create(
+        run=run,
+        seq=1,
+        step_key="research-a",
+        kind="log",
+        data={"level": "info", "message": "Waiting for capacity", "capacity": capacity},
+    )
+
+    nodes = {n["id"]: n for n in run_node_states(run, capacity_wait=run_capacity_wait(run))}
+
+    assert nodes["research-a"]["state"] == "running"
+    assert nodes["research-a"]["state_label"] == "waiting for capacity"
+    assert nodes["research-b"]["state_label"] == "not reached yet"
+
+    # Once the step moves on (its call got its turn), the label is the step's own again.
+    RunEvent.objects.create(run=run, seq=2, step_key="research-a", kind="token", data={})
+    nodes = {n["id"]: n for n in run_node_states(run, capacity_wait=run_capacity_wait(run))}
+    assert nodes["research-a"]["state_label"] == "not reached yet"
 
 
 def test_only_the_end_of_the_branch_taken_is_done(personas: Personas) -> None:

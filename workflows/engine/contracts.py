@@ -115,7 +115,12 @@ class RunStore(Protocol):
 
 
 class LiveSink(Protocol):
-    """Published only, never stored: token deltas for live viewers."""
+    """Published only, never stored: token deltas for live viewers.
+
+    A sink may also answer `async watching(run_id) -> bool`: whether anything consumes the
+    run's deltas now. The engine asks it before each agent turn and, when nothing does, asks
+    for the turn without deltas (its calls then need not stream). A sink without it is
+    always watched."""
 
     async def delta(self, run_id: str, *, step_key: str, agent: str, text: str) -> None: ...
 
@@ -246,3 +251,75 @@ class SubrunWaiting(RunWaiting):
         super().__init__(child_run_id)
         self.child_run_id = child_run_id
         self.request = dict(request)
+
+
+# Remote A2A agents
+
+
+@dataclass(frozen=True)
+class RemoteRequest:
+    """One message to a remote A2A agent: a new task, or (with `task_id`) an answer to the
+    question the task asked (`asked_id`, the id of that question's message)."""
+
+    url: str
+    text: str
+    message_id: str
+    remote_agent_id: str | None = None  # the saved remote agent whose credential is sent
+    skill_id: str | None = None
+    task_id: str = ""
+    context_id: str = ""
+    asked_id: str = ""
+    timeout_s: float | None = None  # the call's own limit, within the run's
+
+
+@dataclass(frozen=True)
+class RemoteUpdate:
+    """Something the remote agent reported while it works: a status message ("message") or
+    a piece of an artifact ("chunk"), the latter shown live only."""
+
+    kind: str
+    text: str
+    agent: str = ""
+    task_id: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    agent: str  # the card's name
+    host: str
+    task_id: str
+    context_id: str
+    # completed | input-required (interrupted), or "message" for a direct answer without a task
+    state: str
+    text: str  # the answer: the artifacts' text, else the last message's
+    question: str = ""  # input-required: what the remote agent asks
+    question_id: str = ""
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    # What the remote agent reported of its own usage ({"tokens": .., "cost_usd": ..}), if it did.
+    usage: Mapping[str, Any] | None = None
+    resumed: bool = False  # followed a task remembered from an interrupted attempt
+
+
+class RemoteAgentError(Exception):
+    """A remote agent call ended without an answer; `reason` says why in a person's words
+    (unreachable, refused by the URL policy, 401, the task failed or was rejected)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RemoteAgentRunner(Protocol):
+    # Sends `request` (or follows the task remembered for `step_key`, when an earlier attempt
+    # of the step was interrupted) until the task completes or asks for input. Raises
+    # RemoteAgentError. When cancelled, asks the remote agent to cancel the task too if
+    # `cancel_remote()` says so (a cancelled run, not a lost lease: another worker resumes).
+    async def call(
+        self,
+        request: RemoteRequest,
+        *,
+        step_key: str,
+        on_update: Callable[[RemoteUpdate], Awaitable[None]],
+        cancel_remote: Callable[[], bool],
+    ) -> RemoteResult: ...

@@ -58,6 +58,7 @@ from workflows.engine.contracts import (
     ForkEdit,
     LeaseLost,
     LiveSink,
+    RemoteAgentRunner,
     RouteContext,
     RunSnapshot,
     RunStore,
@@ -83,6 +84,7 @@ from workflows.engine.nodes import (
     flow,  # noqa: F401
     human,  # noqa: F401
     output_update,
+    remote,  # noqa: F401
     teams,  # noqa: F401
 )
 from workflows.engine.nodes.human import is_approval
@@ -118,6 +120,7 @@ class Engine:
         max_steps_default: int = 200,
         heartbeat: float | None = 1.0,
         spend_gate: SpendGate | None = None,
+        remote_agents: RemoteAgentRunner | None = None,
     ) -> None:
         self.store = store
         self.agents = agents
@@ -131,6 +134,8 @@ class Engine:
         self.heartbeat = heartbeat
         # Budgets over the run (workspace, workflow, person), asked between steps.
         self.spend_gate = spend_gate
+        # Remote A2A agents (remote_agent nodes); None where none can be called.
+        self.remote_agents = remote_agents
 
     async def run(self, run_id: str, *, snapshot: RunSnapshot | None = None) -> RunOutcome:
         """Runs or resumes `run_id`; the caller stores the outcome. Raises LeaseLost.
@@ -535,6 +540,8 @@ class RunContext:
         async def on_delta(text: str) -> None:
             await live.delta(self.run_id, step_key=key, agent=name, text=text)
 
+        watching = getattr(live, "watching", None)
+        watched = True if watching is None else await watching(self.run_id)
         reply = await self.engine.agents.turn(
             agent_id=agent_id,
             history=history,
@@ -542,7 +549,7 @@ class RunContext:
             instructions=instructions,
             extra_tools=extra_tools,
             response_schema=response_schema,
-            on_delta=on_delta,
+            on_delta=on_delta if watched else None,
             allowance=self.allowance(),
             on_wait=self.capacity_wait_reporter(key),
             route=route,

@@ -3,7 +3,7 @@
 The builder, the API, the run form and the engine all go through these names.
 """
 
-from workflows.graph import consensus  # noqa: F401  (registers the consensus node)
+from workflows.graph import consensus, remote_agent  # noqa: F401  (register their nodes)
 from workflows.graph.nodes import NODE_TYPES, NodeConfig, NodeType, Reference, register_node_type
 from workflows.graph.schema import (
     GRAPH_SCHEMA_VERSION,

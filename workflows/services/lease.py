@@ -7,6 +7,7 @@ owner it holds, so a process that lost its lease changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,9 @@ from agents.models import LedgerEntry, Provider
 from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
-from workflows.search import run_search_refresh
+from workflows.search import run_search_fields, run_search_refresh
+from workflows.webhooks.events import run_event_record, run_status_event_record
+from workflows.webhooks.models import WebhookEvent
 
 
 def lease_seconds() -> int:
@@ -32,8 +35,17 @@ def lease_seconds() -> int:
 
 
 def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
-    """Takes the run if it is queued, or running under an expired lease (a dead worker's)."""
+    """Takes the run if it is queued, or running under an expired lease (a dead worker's). Its
+    first start is a `run.started` webhook event, recorded in the same transaction."""
     now = timezone.now()
+    with transaction.atomic():
+        taken = _lease_take(run_id, owner=owner, now=now)
+        if taken:
+            run_event_record(run_id, WebhookEvent.RUN_STARTED)
+    return taken
+
+
+def _lease_take(run_id: Any, *, owner: str, now: datetime) -> bool:
     taken = Run.objects.filter(
         Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now),
         pk=run_id,
@@ -192,15 +204,32 @@ def run_cancel_unattended(
             ledger_close_orphans(run_id)
             run_search_refresh(run_id)
             Run.objects.filter(pk=run_id).update(**ledger_totals())
+            run_event_record(run_id, WebhookEvent.RUN_CANCELLED)
     return ended == 1
 
 
+@dataclass(frozen=True)
+class RunKnown:
+    """What an executor read of a run as it loaded it: its inputs, and whether it is a sub-run
+    (whose parents' totals follow its own)."""
+
+    inputs: Any
+    nested: bool
+
+
 def run_finish(
-    run_id: Any, *, owner: str, status: str, reason: str = "", output: Any = None
+    run_id: Any,
+    *,
+    owner: str,
+    status: str,
+    reason: str = "",
+    output: Any = None,
+    known: RunKnown | None = None,
 ) -> bool:
     """Ends the run and releases the lease in one write; False if the lease was lost meanwhile.
     The run's totals are copied from its ledger in the same write, so a step interrupted by a
-    cancel or a failure is counted too."""
+    cancel or a failure is counted too. `known`: what the executor read of the run when it
+    loaded it, which spares reading it again."""
     reason = redact_secrets(reason)[:5000]
     fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
     fields.update(ledger_totals())
@@ -210,12 +239,24 @@ def run_finish(
     else:
         fields["output"] = output
         fields["finished_at"] = timezone.now()
-    ended = (
-        Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(**fields)
-        == 1
-    )
+    searched = known is not None and status != RunStatus.WAITING
+    if known is not None and searched:
+        # What the run said becomes searchable in the history once it stops: in the same
+        # write, from its stored events (this executor holds the lease: nobody adds any).
+        fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
+    with transaction.atomic():
+        ended = (
+            Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(
+                **fields
+            )
+            == 1
+        )
+        if ended:
+            # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status.
+            run_status_event_record(run_id, status)
     if ended:
-        # What the run said becomes searchable in the history once it stops.
-        run_search_refresh(run_id)
-        run_ancestors_totals_refresh(run_id)
+        if not searched:
+            run_search_refresh(run_id)
+        if known is None or known.nested:
+            run_ancestors_totals_refresh(run_id)
     return ended

@@ -26,6 +26,8 @@ from workflows.services.lease import (
     run_cancel_unattended,
 )
 from workflows.services.subruns import subrun_settle
+from workflows.webhooks.events import run_event_record
+from workflows.webhooks.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ def runs_reap() -> ReapReport:
                 if done:
                     report.failed.append(run_id)
                     run_search_refresh(run_id)
+                    run_event_record(run_id, WebhookEvent.RUN_FAILED)
                 continue
             resumed = Run.objects.filter(
                 pk=run_id, status=RunStatus.RUNNING, lease_until__lt=now

@@ -89,6 +89,41 @@ def workflow_create(
         ) from None
 
 
+def workflow_update(
+    *, workflow: Workflow, name: str | None = None, description: str | None = None
+) -> Workflow:
+    """Renames the workflow or changes its description (its graph changes through the draft)."""
+    if name is not None:
+        if not name.strip():
+            raise ValidationError({"name": "Give the workflow a name."})
+        workflow.name = name.strip()
+    if description is not None:
+        workflow.description = description.strip()
+    try:
+        with transaction.atomic():
+            workflow.save(update_fields=["name", "description"])
+    except IntegrityError:
+        raise ValidationError(
+            {"name": "Another workflow in this workspace has this name."}
+        ) from None
+    return workflow
+
+
+def workflow_delete(*, workflow: Workflow) -> None:
+    """Deletes a workflow that never ran, with its versions and webhook subscriptions. One with
+    runs is refused: their history and what they cost would go with it."""
+    from workflows.models import Run
+
+    runs = Run.objects.filter(workflow=workflow).count()
+    if runs:
+        raise ValidationError(
+            f"“{workflow.name}” has {runs} run{'s' if runs != 1 else ''}; deleting it would "
+            "delete their history and costs. Delete the runs first (or let the workspace's "
+            "retention do it), or keep the workflow."
+        )
+    workflow.delete()
+
+
 class DraftConflict(Exception):
     """The draft changed since the editor loaded it: in another tab, or by someone else."""
 

@@ -35,6 +35,20 @@ function agentSummary(label: string, config: Config, catalog: Catalog): string {
   return '';
 }
 
+/** A remote A2A agent step: its host, and the skill it asks for. */
+function remoteSummary(config: Config): string {
+  const url = typeof config.url === 'string' ? config.url.trim() : '';
+  if (!url) return 'Enter the agent URL';
+  let host = url;
+  try {
+    host = new URL(url).host || url;
+  } catch {
+    return 'Check the agent URL';
+  }
+  const skill = typeof config.skill_id === 'string' && config.skill_id ? ` · ${config.skill_id}` : '';
+  return `A2A · ${host}${skill}`;
+}
+
 /** The one line under a node's label that saves opening its form. */
 export function nodeSummary(type: string, config: Config, catalog: Catalog, label = ''): string {
   switch (type) {
@@ -74,6 +88,8 @@ export function nodeSummary(type: string, config: Config, catalog: Catalog, labe
       return typeof config.workflow_id === 'string' && config.workflow_id
         ? `Workflow ${config.workflow_id}${config.version && config.version !== 'latest_published' ? ` v${config.version}` : ''}`
         : 'Choose a workflow';
+    case 'remote_agent':
+      return remoteSummary(config);
     case 'end':
       return typeof config.output === 'string' && config.output ? `Output: ${config.output}` : '';
     default:

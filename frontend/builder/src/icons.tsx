@@ -16,6 +16,7 @@ const PATHS: Record<string, string> = {
   human: 'M12 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM5 20c1-4 4-6 7-6s6 2 7 6',
   tool: 'M14 6a4 4 0 0 0 5 5l-9 9-4-4 9-9a4 4 0 0 0-1-1z',
   subworkflow: 'M4 4h7v7H4zM13 13h7v7h-7zM11 7.5h4.5V13',
+  remote_agent: 'M6 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM18 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM9 12h6M13 10l2 2-2 2',
 };
 const GENERIC = 'M4 6h16v12H4zM4 10h16';
 

@@ -40,3 +40,17 @@ describe('a consensus node says who proposes and what commits', () => {
     expect(nodeSummary('consensus', { members: [] }, catalog)).toBe('Choose a proposer');
   });
 });
+
+describe('a remote agent node says where it calls', () => {
+  it('names the host and the skill', () => {
+    expect(nodeSummary('remote_agent', { url: 'https://agents.example.com/travel', skill_id: 'book' }, catalog)).toBe(
+      'A2A · agents.example.com · book',
+    );
+    expect(nodeSummary('remote_agent', { url: 'http://127.0.0.1:8123' }, catalog)).toBe('A2A · 127.0.0.1:8123');
+  });
+
+  it('asks for a URL first, and for a valid one', () => {
+    expect(nodeSummary('remote_agent', { url: '' }, catalog)).toBe('Enter the agent URL');
+    expect(nodeSummary('remote_agent', { url: 'not a url' }, catalog)).toBe('Check the agent URL');
+  });
+});

@@ -16,13 +16,13 @@ from monitoring.alerts.deliveries import deliveries_send_due, delivery_attempt, 
 from monitoring.alerts.evaluation import alerts_evaluate
 from monitoring.alerts.models import AlertChannel, AlertDelivery, DeliveryStatus
 from monitoring.alerts.services import alert_channel_create
-from monitoring.alerts.webhooks import webhook_signature
 from tests.conftest import Personas
 from tests.monitoring.alerts.conftest import (
     WebhookReceiver,
     ledger_call,
     standard_webhook_verify,
 )
+from workflows.webhooks.signing import webhook_signature
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ def test_the_palette_lists_every_type_in_its_group():
         "human": "Humans",
         "tool": "Tools",
         "subworkflow": "Flow",
+        "remote_agent": "Agents",
     }
     assert all(node_type.label and node_type.description for node_type in NODE_TYPES.values())
 

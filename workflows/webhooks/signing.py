@@ -1,4 +1,5 @@
-"""Signed webhooks, per the Standard Webhooks convention.
+"""Signed webhooks, per the Standard Webhooks convention: the one place that signs and posts
+them, for the alert channels and the run-event subscriptions alike.
 
 Each message carries `webhook-id` (the same on every retry), `webhook-timestamp` (Unix seconds, of
 this attempt) and `webhook-signature`: `v1,` and the base64 HMAC-SHA256, keyed with the secret's
@@ -24,6 +25,7 @@ import aiohttp
 from django.conf import settings
 
 from agents.urlpolicy import (
+    OutboundHostUnresolved,
     OutboundURLRefused,
     PolicyResolver,
     outbound_url_check,
@@ -86,16 +88,20 @@ async def _post(url: str, headers: dict[str, str], body: str, timeout: float) ->
         return PostResult(response.status, f"The receiver answered HTTP {response.status}.")
 
 
-def webhook_post(*, url: str, secret: str, message_id: str, body: str) -> PostResult:
+def webhook_post(
+    *, url: str, secret: str, message_id: str, body: str, timeout: float | None = None
+) -> PostResult:
     """One signed attempt; never raises."""
     try:
         checked = webhook_url_check(url)
+    except OutboundHostUnresolved as unresolved:  # DNS may answer later: retried
+        return PostResult(None, str(unresolved))
     except OutboundURLRefused as refused:
         return PostResult(None, str(refused), refused=True)
     headers = webhook_headers(
         secret=secret, message_id=message_id, timestamp=int(time.time()), body=body
     )
-    timeout = float(settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS)
+    timeout = float(timeout or settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS)
     try:
         return asyncio.run(_post(checked, headers, body, timeout))
     except OutboundURLRefused as refused:  # at connect time (DNS answered differently)

@@ -1,0 +1,1 @@
+"""The studio's MCP endpoint: published workflows offered as MCP tools (see `server`)."""
