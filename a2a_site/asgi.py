@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, but /a2a/ through the A2A SDK's routes (workflows/a2a);
+"""ASGI entry point: HTTP through Django, but /a2a/ through the A2A SDK's routes (workflows/a2a) and
+/mcp through the MCP endpoint (workflows/mcp);
 WebSockets through Channels with session auth and a same-origin check (scheme, host and port:
 a2a_site/origin.py)."""
 
@@ -23,6 +24,12 @@ from django.conf import settings  # noqa: E402
 
 from a2a_site.origin import SameOriginValidator  # noqa: E402
 from a2a_site.routing import websocket_urlpatterns  # noqa: E402
+
+# The protocol edges are imported here, before any of this process's threads start: the `mcp`
+# package imports itself in a circle that only completes when one thread does it alone (a
+# thread importing it at the same moment found it half-initialized and the server died).
+from workflows.a2a.app import a2a_application, is_a2a_path  # noqa: E402
+from workflows.mcp.server import mcp_endpoint  # noqa: E402
 from workflows.workers import HeartbeatThread, loop_watch  # noqa: E402
 
 if settings.EXECUTION_MODE == "embedded" and settings.EXECUTOR_AUTOSTART:
@@ -36,9 +43,6 @@ from a2a_site.process_gauges import gauges  # noqa: E402
 
 # Memory, lag and WebSockets of this process, for /metrics (in the embedded mode it runs too).
 gauges.publisher_ensure(kind="embedded" if settings.EXECUTION_MODE == "embedded" else "web")
-
-from workflows.a2a.app import a2a_application, is_a2a_path  # noqa: E402
-from workflows.mcp.server import mcp_endpoint  # noqa: E402
 
 a2a_app = a2a_application()
 

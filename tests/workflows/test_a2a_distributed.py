@@ -36,14 +36,18 @@ def model() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def cluster(django_db_setup: None, django_db_blocker: Any, model: Any) -> Iterator[list[str]]:
     env = {"A2A_DEMO_MODEL_URL": model.url, "A2A_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1"}
-    with django_db_blocker.unblock():
-        first, first_url = start_daphne("daphne-a2a-1", A2A_EXECUTION_MODE="celery", **env)
-        second, second_url = start_daphne("daphne-a2a-2", A2A_EXECUTION_MODE="celery", **env)
-        worker = start_celery_worker(f"a2a-{uuid.uuid4().hex[:6]}", **env)
-    yield [first_url, second_url]
-    worker.stop()
-    first.stop()
-    second.stop()
+    started: list[Any] = []
+    try:
+        with django_db_blocker.unblock():
+            first, first_url = start_daphne("daphne-a2a-1", A2A_EXECUTION_MODE="celery", **env)
+            started.append(first)
+            second, second_url = start_daphne("daphne-a2a-2", A2A_EXECUTION_MODE="celery", **env)
+            started.append(second)
+            started.append(start_celery_worker(f"a2a-{uuid.uuid4().hex[:6]}", **env))
+        yield [first_url, second_url]
+    finally:  # also when one of them failed to start: none is left behind
+        for process in reversed(started):
+            process.stop()
 
 
 def test_a_task_sent_to_one_process_is_followed_and_cancelled_on_another(

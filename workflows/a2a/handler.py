@@ -19,14 +19,18 @@ any task whichever process or worker executes it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from a2a.helpers.proto_helpers import new_data_part
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue import Event
 from a2a.server.request_handlers.request_handler import RequestHandler
@@ -63,7 +67,7 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -72,7 +76,7 @@ from django.db.models import Q
 from a2a_site.accounts.models import User
 from a2a_site.api.models import ApiToken
 from workflows.a2a.card import INPUT_MODES, OUTPUT_MODES
-from workflows.a2a.feed import RunFeed
+from workflows.a2a.feed import RunFeed, wait_for_status
 from workflows.a2a.tasks import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
@@ -135,8 +139,6 @@ def _runs_of(caller: AgentCaller) -> Any:
 
 
 def _uuid_or_none(value: str) -> str | None:
-    import uuid
-
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError):
@@ -170,7 +172,7 @@ class RunTaskStore(TaskStore):
         if params.status:
             runs = runs.filter(**run_statuses_of(params.status))
         if params.HasField("status_timestamp_after"):
-            after = params.status_timestamp_after.ToDatetime(tzinfo=_utc())
+            after = params.status_timestamp_after.ToDatetime(tzinfo=UTC)
             runs = runs.filter(
                 Q(finished_at__gt=after)
                 | Q(finished_at__isnull=True, started_at__gt=after)
@@ -203,20 +205,12 @@ class RunTaskStore(TaskStore):
         raise UnsupportedOperationError("A task is a run: delete it with the run's retention.")
 
 
-def _utc() -> Any:
-    from datetime import UTC
-
-    return UTC
-
-
 def _cursor_encode(row: dict[str, Any]) -> str:
     raw = json.dumps([row["created_at"].isoformat(), str(row["id"])])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def _cursor_decode(token: str) -> tuple[Any, str]:
-    from datetime import datetime
-
     try:
         padded = token + "=" * (-len(token) % 4)
         created, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -238,8 +232,6 @@ async def task_history(row: dict[str, Any], limit: int) -> list[Message]:
     if len(texts) == 1 and len(inputs) == 1:
         first.parts.append(Part(text=texts[0]))
     else:
-        from a2a.helpers.proto_helpers import new_data_part
-
         first.parts.append(new_data_part(json.loads(json.dumps(inputs, default=str))))
     messages = [first]
     if not row.get("last_seq"):
@@ -341,9 +333,9 @@ class WorkflowAgentHandler(RequestHandler):
                 answer = message_answer(waiting, message)
             except MessageRefused as refused:
                 raise InvalidParamsError(str(refused)) from None
-            await sync_to_async(_answer)(row["id"], waiting, answer, caller.user)
+            await database_sync_to_async(_answer)(row["id"], waiting, answer, caller.user)
             return str(row["id"]), int(row["last_seq"])
-        run = await sync_to_async(_start)(caller, message)
+        run = await database_sync_to_async(_start)(caller, message)
         return str(run.pk), 0
 
     async def on_message_send(
@@ -363,7 +355,6 @@ class WorkflowAgentHandler(RequestHandler):
         """Waits until the run stops or asks a person (bounded by A2A_BLOCKING_SECONDS)."""
         feed = RunFeed(run_id=task_id, user=user)
         frames = feed.messages_after(after)
-        import asyncio
 
         async def watch() -> None:
             async for frame in frames:
@@ -476,10 +467,8 @@ class WorkflowAgentHandler(RequestHandler):
         if row["status"] in TERMINAL_STATUSES:
             raise TaskNotCancelableError(f"Task {params.id} is {row['status']} already.")
         caller = caller_of(context)
-        await sync_to_async(_cancel)(row["id"], caller.user)
+        await database_sync_to_async(_cancel)(row["id"], caller.user)
         # The engine stops a running step within a second; the answer waits for it, briefly.
-        from workflows.a2a.feed import wait_for_status
-
         await wait_for_status(
             str(row["id"]),
             caller.user,
