@@ -25,9 +25,10 @@ from django.utils import timezone
 
 from a2a_site.db import in_db_thread
 from a2a_site.tracing import run_span
+from agents.budgets.enforcement import workspace_has_budgets
 from workflows.a2a_client import DjangoRemoteAgentRunner
 from workflows.engine import Engine
-from workflows.engine.contracts import LeaseLost, RunFailed, SubrunWaiting
+from workflows.engine.contracts import LeaseLost, RunFailed, RunSnapshot, SubrunWaiting
 from workflows.live import ChannelLive, publish_status
 from workflows.models import Run, RunStatus
 from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
@@ -227,6 +228,7 @@ class RunExecutor:
         store: DatabaseRunStore,
         dimensions: tuple[str, str, int] = ("", "", 1),
         runtime_stamp: int | None = None,
+        budgeted: bool = True,
     ) -> Engine:
         return Engine(
             store=store,
@@ -243,14 +245,31 @@ class RunExecutor:
             subworkflows=SubworkflowRunnerOnExecutor(self, workspace_id),
             live=ChannelLive(),
             spend_gate=DatabaseSpendGate(
-                workspace_id=workspace_id, workflow_id=dimensions[0], user_id=dimensions[1]
+                workspace_id=workspace_id,
+                workflow_id=dimensions[0],
+                user_id=dimensions[1],
+                # No budget over the run when it started: the gate has nothing to ask.
+                _budgets=None if budgeted else [],
             ),
             remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
     async def execute(self, run_id: str) -> str | None:
         """Executes the run if this process can lease it; returns the final status or None."""
-        acquired = await in_db_thread(run_lease_acquire, run_id, owner=self.owner)
+        store = DatabaseRunStore(owner=self.owner, board=self.controls)
+
+        def lease_and_load() -> tuple[bool, RunSnapshot | Exception | None, bool]:
+            # The lease, then (if taken) the run's one read that serves the executor and the
+            # engine, and whether any budget may stop it: one hop to the database threads.
+            if not run_lease_acquire(run_id, owner=self.owner):
+                return False, None, True
+            try:
+                snapshot = store._load(run_id)
+                return True, snapshot, workspace_has_budgets(snapshot.workspace_id)
+            except Exception as error:  # noqa: BLE001 - raised below, under the lease
+                return True, error, True
+
+        acquired, loaded, budgeted = await in_db_thread(lease_and_load)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
@@ -258,12 +277,12 @@ class RunExecutor:
         if self._renewal is None or self._renewal.done():
             self._renewal = asyncio.create_task(self._renew_leases())
         self.controls.hold(run_id)
-        store: DatabaseRunStore | None = None
         known: RunKnown | None = None
         try:
-            store = DatabaseRunStore(owner=self.owner, board=self.controls)
-            # One read of the run serves the executor and the engine.
-            snapshot = await store.load(run_id)
+            if isinstance(loaded, Exception):
+                raise loaded
+            assert loaded is not None
+            snapshot = loaded
             known = RunKnown(inputs=snapshot.inputs, nested=snapshot.depth > 0)
             engine = self._engine(
                 run_id,
@@ -272,6 +291,7 @@ class RunExecutor:
                 store,
                 store.dimensions(run_id),
                 store.runtime_stamp(run_id),
+                budgeted,
             )
             with run_span(run_id) as span:
                 outcome = await engine.run(run_id, snapshot=snapshot)
@@ -293,8 +313,7 @@ class RunExecutor:
         finally:
             self._leased -= 1
             self.controls.release(run_id)
-            if store is not None:
-                store.release(run_id)
+            store.release(run_id)
         finished = await in_db_thread(
             run_finish,
             run_id,

@@ -68,9 +68,15 @@ async def _watched(layer: Any, group: str) -> bool:
     it would keep is one; a viewer who joins after the count replays the stored events from
     the database anyway, as it does after any message it missed.
     """
+    groups = getattr(layer, "groups", None)
+    if isinstance(groups, dict):
+        # The in-memory layer of the embedded mode, in this process. Its group_send first
+        # sweeps every channel and group for expired entries (most of a millisecond on the
+        # run's loop), even when the group is empty, as it is for most runs.
+        return bool(groups.get(group))
     group_key = getattr(layer, "_group_key", None)
     if group_key is None or not hasattr(layer, "consistent_hash"):
-        return True  # the in-memory layer: sending to nobody costs nothing
+        return True
     connection = layer.connection(layer.consistent_hash(group))
     return bool(await connection.zcount(*watcher_count_args(layer, group)))
 
@@ -92,6 +98,8 @@ async def _group_send(group: str, message: dict[str, Any]) -> None:
         # next second), in the same round trip as the count of watchers.
         message = {key: value for key, value in message.items() if key != "partial"}
         watched = await partial_save(layer, group, *partial)
+        if watched and isinstance(getattr(layer, "groups", None), dict):
+            watched = await _watched(layer, group)
     else:
         watched = await _watched(layer, group)
     if watched:
@@ -308,9 +316,8 @@ async def run_watched(run_id: Any) -> bool:
     layer = get_channel_layer()
     if layer is None:
         return False
-    groups = getattr(layer, "groups", None)
-    if isinstance(groups, dict):  # the in-memory layer of the embedded mode, this process
-        return bool(groups.get(run_group(run_id)))
+    if isinstance(getattr(layer, "groups", None), dict):  # in-memory: no round trip
+        return await _watched(layer, run_group(run_id))
     outbox = live_outbox()
     if outbox.down_until is not None:
         return True
