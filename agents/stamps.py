@@ -46,8 +46,8 @@ def _changed(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> No
 
 def stamps_connect() -> None:
     """Connects the signals (from AgentsConfig.ready)."""
-    from agents.models import Agent, AgentVersion, OllamaNode, Provider, ToolHostPolicy
+    from agents.models import Agent, AgentVersion, McpServer, OllamaNode, Provider, ToolHostPolicy
 
-    for model in (Agent, AgentVersion, Provider, OllamaNode, ToolHostPolicy):
+    for model in (Agent, AgentVersion, Provider, OllamaNode, ToolHostPolicy, McpServer):
         post_save.connect(_changed, sender=model, dispatch_uid=f"runtime-stamp-save-{model}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"runtime-stamp-del-{model}")

@@ -106,6 +106,8 @@ class _Resolved:
 
     tool_hosts: ToolHosts
     agents: dict[str, _LoadedAgent]
+    # The workspace's MCP servers and their listed tools (the agents' tools may name them).
+    mcp_servers: list[McpServerTools]
 
 
 # What runs resolved before their first call (the agents at their pinned versions, their route
@@ -283,6 +285,7 @@ class DjangoAgentRunner:
         if shared is not None and self._tool_hosts is None:
             _resolved.move_to_end(key)  # type: ignore[arg-type]
             self._tool_hosts = shared.tool_hosts
+            self._mcp_servers = shared.mcp_servers
             self._cache.update(shared.agents)
             loaded = self._cache.get(agent_id)
             if loaded is not None:
@@ -292,7 +295,9 @@ class DjangoAgentRunner:
         if first and key is not None and self._tool_hosts is not None:
             # What `_load_all` resolved (an agent whose route failed is not kept: its step
             # reports why, each run).
-            _resolved[key] = _Resolved(self._tool_hosts, dict(self._cache))
+            _resolved[key] = _Resolved(
+                self._tool_hosts, dict(self._cache), list(self._mcp_servers or [])
+            )
             while len(_resolved) > RESOLVED_LIMIT:
                 _resolved.popitem(last=False)
         return loaded

@@ -29,6 +29,7 @@ from agents.mcp.client import (
 )
 from agents.mcp.models import McpServer, McpTransport
 from agents.selectors import tool_hosts_for
+from agents.stamps import workspace_runtime_changed
 from agents.urlpolicy import (
     TOOL_ALLOW_LIST_HINT,
     OutboundHostUnresolved,
@@ -212,9 +213,12 @@ def mcp_server_tools_refresh(*, server: McpServer) -> list[McpToolInfo]:
     server.tools = [tool.as_json() for tool in tools]
     server.tools_listed_at = timezone.now()
     server.last_error = ""
-    McpServer.objects.filter(pk=server.pk).update(
-        tools=server.tools, tools_listed_at=server.tools_listed_at, last_error=""
-    )
+    with transaction.atomic():
+        McpServer.objects.filter(pk=server.pk).update(
+            tools=server.tools, tools_listed_at=server.tools_listed_at, last_error=""
+        )
+        # Runs resolve the workspace's MCP tools with its agents: a new listing moves the stamp.
+        workspace_runtime_changed(server.workspace_id)
     return tools
 
 

@@ -209,6 +209,38 @@ def test_an_agent_calls_an_mcp_tool_in_a_run(
     assert (recorded.tool, recorded.content, recorded.step_key) == ("add", "42", "work")
 
 
+def test_runs_that_share_what_the_first_resolved_keep_its_mcp_tools(
+    server: McpServer, personas: Personas, executor: Any, llm_server: Any
+) -> None:
+    """The executor resolves a workspace's agents once and shares them with the runs after
+    (workflows.runtime): the MCP tools those agents use travel with them."""
+    from workflows import runtime
+    from workflows.services.runs import run_start
+
+    runtime.resolved_forget()
+    _script(llm_server, "mcp_sample_tools__add", {"a": 1, "b": 2})
+    first = finished(_agent_run(personas, ["mcp_sample_tools__add"]))
+    assert first.status == RunStatus.SUCCEEDED, first.reason
+
+    second = finished(
+        run_start(workflow=first.workflow, user=personas.owner, inputs={"topic": "go"})
+    )
+
+    assert second.status == RunStatus.SUCCEEDED, second.reason
+    assert [result["content"] for result in _events(second, "tool_result")] == ["3"]
+
+
+def test_listing_a_servers_tools_again_moves_the_workspaces_runtime_stamp(
+    server: McpServer, personas: Personas
+) -> None:
+    from a2a_site.accounts.models import Workspace
+    from agents.mcp.services import mcp_server_tools_refresh
+
+    before = Workspace.objects.get(pk=personas.workspace.pk).runtime_stamp
+    mcp_server_tools_refresh(server=server)
+    assert Workspace.objects.get(pk=personas.workspace.pk).runtime_stamp > before
+
+
 def test_an_mcp_error_result_goes_back_to_the_model(
     server: McpServer, personas: Personas, executor: Any, llm_server: Any
 ) -> None:
