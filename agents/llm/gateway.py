@@ -584,9 +584,9 @@ class Gateway:
             price_source=price_source,
             request=request,
             response=result,
-            # Time to first token means something only when the answer streamed, or came
-            # plain for nobody watched: its first token arrived with the rest of it.
-            first_token_ms=result.first_token_ms if request.stream or request.quiet else None,
+            # Time to first token is known only when the answer streamed: a plain answer (one
+            # nobody watched, say) came all at once, and its latency is not a first token's.
+            first_token_ms=result.first_token_ms if request.stream else None,
             dep=dep,
         )
         return result, call_id
