@@ -182,8 +182,8 @@ class RunTaskStore(TaskStore):
         if params.page_token:
             created_at, pk = _cursor_decode(params.page_token)
             runs = runs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
-        rows = [row async for row in runs.order_by("-created_at", "-id").values(*TASK_FIELDS)]
-        rows = rows[: size + 1]
+        page = runs.order_by("-created_at", "-id").values(*TASK_FIELDS)[: size + 1]
+        rows = [row async for row in page]
         more = len(rows) > size
         rows = rows[:size]
         history = params.history_length if params.HasField("history_length") else 0
