@@ -273,7 +273,13 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def print_table(rows: dict[str, dict[str, Any]], labels: dict[str, str], columns: list) -> None:
-    headers = ["system", *[c[2] for c in columns], "per step, mean", "streamed calls"]
+    headers = [
+        "system",
+        *[c[2] for c in columns],
+        "per step, mean",
+        "CPU per call",
+        "streamed calls",
+    ]
     lines = []
     for unit, row in rows.items():
         cells = []
@@ -283,11 +289,13 @@ def print_table(rows: dict[str, dict[str, Any]], labels: dict[str, str], columns
             cells.append("—" if value is None else f"{value:.1f}{unit_text}")
         mean = row.get("per_step_mean")
         share = row.get("streamed_share")
+        cpu = row.get("cpu_per_call")
         lines.append(
             [
                 labels[unit],
                 *cells,
                 "—" if mean is None else f"{mean:.2f}",
+                "—" if cpu is None else f"{cpu:.2f}",
                 "—" if share is None else f"{share:.0%}",
             ]
         )
@@ -383,6 +391,7 @@ def main() -> None:
     phases: dict[str, dict[str, dict[str, list[float]]]] = {unit: {} for unit in units}
     # A2A Studio's figures until its launching process saw the run finished (not to the row).
     seen: dict[str, dict[str, list[float]]] = {unit: {} for unit in units}
+    cpu: dict[str, dict[str, list[float]]] = {unit: {} for unit in units}
     versions: dict[str, dict[str, str]] = {}
     failures: dict[str, str] = {}
     capacity: dict[str, Any] = {}
@@ -411,6 +420,8 @@ def main() -> None:
                     key = cell_key(case["workload"], case["latency_ms"])
                     value = case.get("overhead_per_step_ms", case.get("wall_ms"))
                     samples[unit].setdefault(key, []).append(float(value))
+                    if case.get("cpu_per_call_ms") is not None:
+                        cpu[unit].setdefault(key, []).append(float(case["cpu_per_call_ms"]))
                     seen_value = case.get("overhead_per_step_seen_ms", case.get("wall_seen_ms"))
                     if seen_value is not None:
                         seen[unit].setdefault(key, []).append(float(seen_value))
@@ -449,9 +460,11 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for unit in units:
         cells = {key: median_or_none(values) for key, values in samples[unit].items()}
+        cpu_cells = {key: median_or_none(values) for key, values in cpu[unit].items()}
         rows[unit] = {
             "cells": cells,
             "per_step_mean": per_step_mean(cells),
+            "cpu_per_call": per_step_mean(cpu_cells),
             "streamed_share": median_or_none(shares[unit]),
             "batches": max((len(v) for v in samples[unit].values()), default=0),
         }
@@ -468,7 +481,7 @@ def main() -> None:
     print(
         f"{started_at:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load "
         f"{load_before[0]:.1f} → {os.getloadavg()[0]:.1f}; {args.batches} batches; "
-        "per-step cells in ms per model call, pipelines as wall ms"
+        "per-step cells: overhead in ms per model call; pipelines: wall ms; CPU: ms per call"
     )
     print_table(rows, labels, columns)
 
@@ -476,6 +489,8 @@ def main() -> None:
         return rows.get(unit, {}).get("per_step_mean")
 
     lg_plain, lg_streamed = mean_of("langgraph:plain"), mean_of("langgraph:streamed")
+    lg_cpu = rows.get("langgraph:plain", {}).get("cpu_per_call")
+    lg_cpu_streamed = rows.get("langgraph:streamed", {}).get("cpu_per_call")
     print()
     if lg_plain is None:
         print("ratios to LangGraph: LangGraph did not run, so there are none")
@@ -523,6 +538,15 @@ def main() -> None:
             seen_means.get("a2a_distributed"), lg_streamed
         ),
         "per_step_mean_seen_ms": seen_means,
+        # CPU time per model call (W1 and W2 cells' mean): the system's own processes; A2A
+        # Studio distributed counts its worker and its launches, not PostgreSQL's or Redis's.
+        "cpu_per_call_ms": {unit: rows[unit]["cpu_per_call"] for unit in units},
+        "ratio_embedded_vs_langgraph_cpu": ratio(
+            rows.get("a2a_embedded", {}).get("cpu_per_call"), lg_cpu
+        ),
+        "ratio_distributed_vs_langgraph_streamed_cpu": ratio(
+            rows.get("a2a_distributed", {}).get("cpu_per_call"), lg_cpu_streamed
+        ),
         "celery_hop_p50_ms": percentile(all_hops, 0.5),
         "celery_hop_p95_ms": percentile(all_hops, 0.95),
         "embedded_hop_p50_ms": percentile(hops.get("a2a_embedded", []), 0.5),

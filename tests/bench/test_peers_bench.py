@@ -89,6 +89,13 @@ def test_the_bench_runs_studio_and_the_baseline_and_names_the_peer_it_could_not_
     assert summary["streamed_share"]["raw:streamed"] == 1
     assert summary["streamed_share"]["a2a_distributed"] is not None
 
+    # Studio is also timed until the launching process saw the result, which comes later.
+    for unit in ("a2a_embedded", "a2a_distributed"):
+        assert summary["per_step_mean_seen_ms"][unit] is not None
+        phases = summary["studio_phases_p50_ms"][unit]["W1_0ms"]
+        assert set(phases) == {"launch", "hop", "engine", "noticed"}
+        assert phases["engine"] > 0 and phases["noticed"] >= 0
+
     # The distributed mode's own timestamps give the Celery hop.
     assert summary["celery_hop_p50_ms"] > 0
     capacity = summary["capacity"]

@@ -115,6 +115,8 @@ class Studio:
         self.executor: Any = None
         self.launched_wall = 0.0
         self.rss_peak = 0
+        self.launch_cpu_s = 0.0
+        self.worker: Any = None  # psutil.Process of the Celery worker, in distributed mode
 
     def workflow(self, kind: str, latency_ms: int) -> Any:
         key = ("W2" if kind == "W2" else "W1", latency_ms)
@@ -158,8 +160,19 @@ class Studio:
 
         self.launched_wall = time.time()
         launched = time.perf_counter()
+        cpu = time.thread_time()
         run = run_start(workflow=workflow, user=None, inputs={"topic": topic})
+        self.launch_cpu_s += time.thread_time() - cpu
         return run, launched
+
+    def cpu_s(self) -> float:
+        """CPU seconds spent on runs so far: this process's and the worker's (the database
+        servers' own are not counted). In distributed mode only the launches of this process
+        count: the rest of its time is the bench polling for results."""
+        if self.worker is None:
+            return time.process_time()
+        times = self.worker.cpu_times()
+        return float(times.user + times.system) + self.launch_cpu_s
 
     def wait(self, run_ids: list[Any], watch: Any = None) -> dict[Any, float]:
         """Waits until every run is finished; when each was seen finished (perf_counter)."""
@@ -262,6 +275,7 @@ def time_case(studio: Studio, case: dict[str, Any], hops: list[float]) -> dict[s
         return result
     samples = []
     seen_samples = []
+    cpu_started = studio.cpu_s()
     phases: dict[str, list[float]] = {"launch": [], "hop": [], "engine": [], "noticed": []}
     for i in range(int(case["runs"])):
         run, launched = studio.launch(workflow, f"topic {i}")
@@ -280,6 +294,8 @@ def time_case(studio: Studio, case: dict[str, Any], hops: list[float]) -> dict[s
         phases["engine"].append((ended - began).total_seconds() * 1000)
         phases["noticed"].append((seen_wall - ended.timestamp()) * 1000)
     result["overhead_per_step_ms"] = round(statistics.median(samples), 3)
+    cpu_ms = (studio.cpu_s() - cpu_started) * 1000
+    result["cpu_per_call_ms"] = round(cpu_ms / (len(samples) * CALLS[kind]), 3)
     result["overhead_per_step_seen_ms"] = round(statistics.median(seen_samples), 3)
     result["samples"] = len(samples)
     result["phases_p50_ms"] = {k: round(statistics.median(v), 2) for k, v in phases.items()}
@@ -362,7 +378,10 @@ def main() -> None:
     studio = Studio()
     worker = None
     if args.mode == "distributed":
+        import psutil
+
         worker = start_worker()
+        studio.worker = psutil.Process(worker.pid)
     else:
         from workflows.executor import process_executor
 
