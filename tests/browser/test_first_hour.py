@@ -69,7 +69,7 @@ def test_the_first_hour(page: Any, demo_model: Any, worker: ServerProcess) -> No
     page.get_by_role("link", name="Create an agent with this provider").click()
     for index, (name, role) in enumerate(AGENTS):
         if index:
-            nav.get_by_role("link", name="Agents").click()
+            nav.get_by_role("link", name="Agents", exact=True).click()
             page.get_by_role("link", name="New agent").click()
         page.get_by_label("Name", exact=True).fill(name)
         page.get_by_label("Role").fill(role)

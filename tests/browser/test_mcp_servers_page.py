@@ -76,7 +76,9 @@ def test_an_owner_adds_an_mcp_server_and_tests_its_tools(logged_in: Any, mcp_url
         public_hosts=True,
         hosts=["127.0.0.1"],
     )
-    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Agents").click()
+    page.get_by_role("navigation", name="Sections").get_by_role(
+        "link", name="Agents", exact=True
+    ).click()
     page.get_by_test_id("mcp-servers-link").click()
     page.get_by_test_id("empty-mcp-servers").wait_for()
     screenshot(page, "70-mcp-servers-empty")
