@@ -62,7 +62,9 @@ def test_newcomer_signs_up_creates_a_workspace_and_logs_out(page: Any) -> None:
         ("Workflows", "empty-workflows"),
         ("Runs", "empty-runs"),
     ):
-        page.get_by_role("navigation", name="Sections").get_by_role("link", name=link).click()
+        page.get_by_role("navigation", name="Sections").get_by_role(
+            "link", name=link, exact=True
+        ).click()
         page.get_by_test_id(test_id).wait_for()
         screenshot(page, f"05-{link.lower()}-empty")
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Monitoring").click()
