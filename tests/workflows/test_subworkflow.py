@@ -358,6 +358,9 @@ def test_a_lost_wake_up_is_made_up_for_by_the_reaper(
     )
     parent = finished(parent, timeout=60)
     child = Run.objects.get(parent=parent)
+    # Both executions are over (the parent's own follow-up after its wait included), so what
+    # follows is the reaper's doing, not a late wake-up from the executor.
+    wait_for(lambda: executor.active == 0, what="the parent's and child's executions to end")
     # The child ended and its process died before waking the parent.
     Run.objects.filter(pk=child.pk).update(
         status=RunStatus.SUCCEEDED, waiting_request=None, output="written"
