@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from a2a_site.db import in_db_thread
 from a2a_site.tracing import run_span
-from agents.budgets.enforcement import workspace_has_budgets
 from workflows.a2a_client import DjangoRemoteAgentRunner
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed, RunSnapshot, SubrunWaiting
@@ -265,7 +264,7 @@ class RunExecutor:
                 return False, None, True
             try:
                 snapshot = store._load(run_id)
-                return True, snapshot, workspace_has_budgets(snapshot.workspace_id)
+                return True, snapshot, store.budgeted(run_id)
             except Exception as error:  # noqa: BLE001 - raised below, under the lease
                 return True, error, True
 

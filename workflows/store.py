@@ -27,8 +27,19 @@ from a2a_site.db import (
     statement_due,
     statements_drop,
 )
+from agents.budgets.models import Budget
+from agents.ledger import (
+    LedgerFinish,
+    ledger_finishes_defer,
+    ledger_finishes_take,
+    ledger_finishes_write,
+    ledger_finishes_write_alone,
+    ledger_payload_statement,
+    ledger_payloads_keep,
+)
 from agents.llm.redaction import redact_secrets
 from agents.models import LedgerEntry
+from agents.rollups import ledger_finish_followed, ledger_finish_statement
 from workflows.engine.contracts import (
     Control,
     EventDraft,
@@ -75,6 +86,7 @@ _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
 _WORKSPACE = Columns(Workspace)
+_BUDGET = Columns(Budget)
 
 
 def usage_sums_sql() -> str:
@@ -240,6 +252,8 @@ class DatabaseRunStore:
         # id, launching user id, priority) as its ledger rows and calls' place in line use them.
         self._stamps: dict[str, int] = {}
         self._dimensions: dict[str, tuple[str, str, int]] = {}
+        # Whether the run's workspace had a budget when the run was loaded.
+        self._budgeted: dict[str, bool] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -275,6 +289,8 @@ class DatabaseRunStore:
                 + ", "
                 + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
                 + f", w.{_WORKSPACE['runtime_stamp']}"
+                + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
+                f"r.{_RUN['workspace']})"
                 + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
                 f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
                 f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
@@ -295,9 +311,12 @@ class DatabaseRunStore:
         }
         graph, agent_versions = (
             _VERSION.loaded(name, raw)
-            for name, raw in zip(version_fields, found[len(run_fields) : -1], strict=True)
+            for name, raw in zip(version_fields, found[len(run_fields) : -2], strict=True)
         )
-        self._stamps[str(run_id)] = int(found[-1])
+        self._stamps[str(run_id)] = int(found[-2])
+        self._budgeted[str(run_id)] = bool(found[-1])
+        # The run's calls that finish are completed with its next write (agents/ledger.py).
+        ledger_finishes_defer(run_id)
         workflow_id, created_by = values.pop("workflow"), values.pop("created_by")
         self._dimensions[str(run_id)] = (
             str(workflow_id),
@@ -364,6 +383,10 @@ class DatabaseRunStore:
     def runtime_stamp(self, run_id: str) -> int:
         """The run's workspace's runtime stamp when the run was loaded (after `load`)."""
         return self._stamps[str(run_id)]
+
+    def budgeted(self, run_id: str) -> bool:
+        """Whether the run's workspace had any budget when the run was loaded (after `load`)."""
+        return self._budgeted[str(run_id)]
 
     def dimensions(self, run_id: str) -> tuple[str, str, int]:
         """(workflow id, launching user id or "", priority) of the run (after `load`)."""
@@ -524,22 +547,37 @@ class DatabaseRunStore:
                 cursor.execute(*due)
 
     def release(self, run_id: str) -> None:
-        """The executor stopped touching the run: starts never written are forgotten."""
+        """The executor stopped touching the run: starts never written are forgotten, and its
+        calls are completed by themselves (those finished meanwhile, by its next write or at
+        most FINISH_DEFER_S later)."""
         statements_drop(run_id)
+        ledger_finishes_defer(run_id, deferring=False)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
         self._start_due(run_id, record.key)  # a step that finished without a model call
+        # The run's calls that finished since its last write (this step's, most often) are
+        # completed with it: one hand-off, and on PostgreSQL one round trip, for both.
+        finished = ledger_finishes_take(run_id)
         reducers = self._reducers.get(str(run_id), {})
         stored = None
-        if connection.vendor == "postgresql" and all(
-            reducers.get(name, "replace") == "replace" for name in record.variables
-        ):
-            stored = self._step_completed_at_once(run_id, record, events)
-            # Not leased, a duplicate, or no row to complete: the step by step path says which.
-        if stored is None:
-            stored = self._step_completed_by_steps(run_id, record, events)
+        try:
+            if connection.vendor == "postgresql" and all(
+                reducers.get(name, "replace") == "replace" for name in record.variables
+            ):
+                stored = self._step_completed_at_once(run_id, record, events, finished)
+                finished = []  # written, whatever the step's own outcome
+                # Not leased, a duplicate, or no row to complete: the step by step path says.
+            if stored is None:
+                stored = self._step_completed_by_steps(run_id, record, events, finished)
+                ledger_payloads_keep(finished)
+        except Exception:
+            try:  # rolled back with the step: not lost for all that
+                ledger_finishes_write_alone(finished)
+            except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+                logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
+            raise
         if stored is not None:
             self._parents_follow(run_id)
         return stored
@@ -555,7 +593,11 @@ class DatabaseRunStore:
             logger.warning("Run %s: its parents' totals were not refreshed.", run_id)
 
     def _step_completed_at_once(
-        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+        self,
+        run_id: str,
+        record: StepRecord,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]] | None:
         """The completion as one PostgreSQL statement, so one round trip: the fence locks the
         run row while this executor holds the lease; the step is completed only if it was not
@@ -614,8 +656,7 @@ class DatabaseRunStore:
             f"FROM saved"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+            row = self._with_finishes(cursor, finished, (sql, params))
         if row is None:
             return None
         last_seq, cancel_requested, prompt, completion, cost = row
@@ -627,11 +668,77 @@ class DatabaseRunStore:
             for index, kind, step_key, data in drafts
         ]
 
+    @staticmethod
+    def _with_finishes(
+        cursor: Any, finished: list[LedgerFinish], statement: tuple[str, list[Any]]
+    ) -> Any:
+        """PostgreSQL: the calls' completions (each adding to the rollups), then `statement`
+        (whose one row, or None, is returned), then the calls' payloads, in one round trip
+        (client-side binding, Django's default: one implicit transaction). The completions come
+        first so the statement's sums of the ledger include them."""
+        if not finished:
+            cursor.execute(*statement)
+            return cursor.fetchone()
+        completions = [ledger_finish_statement(f.call_id, f.fields, f.started) for f in finished]
+        payloads: list[tuple[str, list[Any]]] = []
+        for finish in finished:
+            try:
+                payload = ledger_payload_statement(finish)
+            except Exception:  # noqa: BLE001 - a payload that cannot be kept loses only itself
+                logger.warning("The payload of call %s could not be kept.", finish.call_id)
+                continue
+            if payload is not None:
+                payloads.append(payload)
+        batched = not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        for attempt in (payloads, []) if payloads else ([],):
+            statements = [*completions, statement, *attempt]
+            try:
+                if batched:
+                    cursor.execute(
+                        "; ".join(sql for sql, _ in statements),
+                        [param for _, params in statements for param in params],
+                    )
+                    counts = []
+                    for _ in completions:
+                        counts.append(cursor.fetchone()[0])
+                        cursor.nextset()
+                    row = cursor.fetchone()
+                else:
+                    counts = []
+                    for sql, params in completions:
+                        cursor.execute(sql, params)
+                        counts.append(cursor.fetchone()[0])
+                    cursor.execute(*statement)
+                    row = cursor.fetchone()
+                    for sql, params in attempt:
+                        cursor.execute(sql, params)
+            except Exception:
+                if not attempt:
+                    raise
+                # A payload the database refused: the rest again without the payloads, which
+                # are then kept one by one (a payload that cannot be kept loses only itself).
+                logger.warning("Payloads refused with run %s's step; kept one by one.", finished)
+                continue
+            break
+        for finish, count in zip(finished, counts, strict=True):
+            ledger_finish_followed(
+                cursor, finish.call_id, finish.fields, finish.started, completed=bool(count)
+            )
+        if payloads and not attempt:
+            ledger_payloads_keep(finished)
+        return row
+
     def _step_completed_by_steps(
-        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+        self,
+        run_id: str,
+        record: StepRecord,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]] | None:
         run_pk = _RUN.value("id", run_id)
         with transaction.atomic(), connection.cursor() as cursor:
+            # The calls that finished first: the run's totals below sum them.
+            ledger_finishes_write(cursor, finished)
             # The fence: the run row, locked, and only while this executor holds the lease.
             lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
             cursor.execute(
@@ -746,9 +853,33 @@ class DatabaseRunStore:
     def _step_failed(
         self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]]:
+        finished = ledger_finishes_take(run_id)
+        try:
+            stored = self._step_failed_with(run_id, key, attempt, error, events, finished)
+        except Exception:
+            try:  # rolled back with the step: not lost for all that
+                ledger_finishes_write_alone(finished)
+            except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+                logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
+            raise
+        ledger_payloads_keep(finished)
+        self._parents_follow(run_id)
+        return stored
+
+    def _step_failed_with(
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        error: str,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish],
+    ) -> list[dict[str, Any]]:
         with transaction.atomic():
             run = self._locked_run(run_id)
             self._start_due(run_id, key)
+            with connection.cursor() as cursor:
+                ledger_finishes_write(cursor, finished)  # the run's totals below sum them
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,
@@ -766,9 +897,7 @@ class DatabaseRunStore:
                     "model_calls",
                 ]
             )
-            stored = [_event_json(row) for row in rows]
-        self._parents_follow(run_id)
-        return stored
+            return [_event_json(row) for row in rows]
 
     async def step_failed(
         self,
