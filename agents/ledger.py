@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,14 +152,42 @@ _deferred: dict[str, dict[str, LedgerFinish]] = {}
 _flushes: set[asyncio.Future[None]] = set()
 
 
+# What the calls of the runs in `_deferring` are found by in the history (their models,
+# providers, agents and error kinds: `workflows.search.run_facets`), as they start and end here.
+_facets: dict[str, dict[str, set[str]]] = {}
+
+
 def ledger_finishes_defer(run_id: Any, *, deferring: bool = True) -> None:
     """The caller (a run's store) writes the run's finished calls with its own writes from now
     on (`ledger_finishes_take`), or, with `deferring=False`, no longer: calls finishing later
     are written at once."""
     if deferring:
         _deferring.add(str(run_id))
+        _facets[str(run_id)] = {
+            "models": set(),
+            "providers": set(),
+            "agents": set(),
+            "errors": set(),
+        }
     else:
         _deferring.discard(str(run_id))
+        _facets.pop(str(run_id), None)
+
+
+def ledger_run_facets(run_id: Any) -> dict[str, list[str]] | None:
+    """The facets of the run's calls made since `ledger_finishes_defer` (all its calls, when
+    the run had made none before), as `run_facets` reads them from the ledger."""
+    found = _facets.get(str(run_id))
+    return None if found is None else {name: sorted(values) for name, values in found.items()}
+
+
+def _facets_add(run_id: Any, name: str, value: Any) -> None:
+    found = _facets.get(str(run_id))
+    if found is not None and (value or name == "models"):
+        if name == "providers":
+            with contextlib.suppress(ValueError):
+                value = uuid.UUID(str(value))  # as the ledger's column gives it back
+        found[name].add(str(value))
 
 
 def ledger_finishes_take(run_id: Any) -> list[LedgerFinish]:
@@ -373,6 +402,9 @@ class DatabaseLedger:
         if charged:
             self._charged.add(entry.call_id)
         if run_id is not None:
+            _facets_add(run_id, "models", entry.model)
+            _facets_add(run_id, "providers", provider_id)
+            _facets_add(run_id, "agents", source.get("agent_id"))
             self._runs[entry.call_id] = (run_id, workspace_id)
             if not charged and str(run_id) in _deferring:
                 self._started[entry.call_id] = row
@@ -400,6 +432,9 @@ class DatabaseLedger:
             "http_status": outcome.http_status,
             "finished_at": finished_at,
         }
+        held = self._runs.get(call_id)
+        if held is not None:
+            _facets_add(held[0], "errors", fields["error_kind"])
         started = self._started.pop(call_id, None)
         if started is not None and str(started["run_id"]) in _deferring:
             held = self._runs.pop(call_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -312,6 +313,10 @@ class RunExecutor:
         finally:
             self._leased -= 1
             self.controls.release(run_id)
+            said = store.said(run_id)
+            if known is not None and said is not None:
+                # All the run said and called was seen here: no need to read it back.
+                known = dataclasses.replace(known, messages=said[0], facets=said[1])
             store.release(run_id)
         finished = await in_db_thread(
             run_finish,

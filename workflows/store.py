@@ -36,6 +36,7 @@ from agents.ledger import (
     ledger_finishes_write_alone,
     ledger_payload_statement,
     ledger_payloads_keep,
+    ledger_run_facets,
 )
 from agents.llm.redaction import redact_secrets
 from agents.models import LedgerEntry
@@ -51,6 +52,7 @@ from workflows.engine.contracts import (
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
+from workflows.run_usage import usage_sums_params, usage_sums_sql
 from workflows.services.lease import run_ancestors_totals_refresh
 
 logger = logging.getLogger(__name__)
@@ -87,35 +89,6 @@ _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
 _WORKSPACE = Columns(Workspace)
 _BUDGET = Columns(Budget)
-
-
-def usage_sums_sql() -> str:
-    """One row (prompt tokens, completion tokens, cost, model calls) of a run's usage: its own
-    ledger rows plus its sub-runs' totals, which include theirs in turn. Ledger rows belong to
-    the run that made the call, so review pages that read the ledger count each call once;
-    a run's totals are what the run cost, its sub-workflows included. Two parameters: the run's
-    id as the ledger keeps it, then as the run table does."""
-    lg, r = _LEDGER, _RUN
-    own = (
-        f"SELECT COALESCE(SUM({lg['prompt_tokens']}), 0) AS p, "
-        f"COALESCE(SUM({lg['completion_tokens']}), 0) AS c, "
-        f"COALESCE(SUM({lg['cost']}), 0) AS m, COUNT(*) AS n "
-        f"FROM {lg.table} WHERE {lg['run_id']} = %s"
-    )
-    kids = (
-        f"SELECT COALESCE(SUM(kid.{r['prompt_tokens']}), 0) AS p, "
-        f"COALESCE(SUM(kid.{r['completion_tokens']}), 0) AS c, "
-        f"COALESCE(SUM(kid.{r['cost']}), 0) AS m, COALESCE(SUM(kid.{r['model_calls']}), 0) AS n "
-        f"FROM {r.table} kid WHERE kid.{r['parent']} = %s"
-    )
-    return (
-        f"SELECT own.p + kids.p, own.c + kids.c, own.m + kids.m, own.n + kids.n "
-        f"FROM ({own}) own, ({kids}) kids"
-    )
-
-
-def usage_sums_params(run_id: Any) -> list[Any]:
-    return [_LEDGER.value("run_id", run_id), _RUN.value("id", run_id)]
 
 
 def _completed_fields(record: StepRecord, now: datetime) -> dict[str, Any]:
@@ -254,6 +227,8 @@ class DatabaseRunStore:
         self._dimensions: dict[str, tuple[str, str, int]] = {}
         # Whether the run's workspace had a budget when the run was loaded.
         self._budgeted: dict[str, bool] = {}
+        # (seq, text) of the messages of runs executed here from their start (None: resumed).
+        self._said: dict[str, list[tuple[int, str]] | None] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -279,6 +254,7 @@ class DatabaseRunStore:
             "workflow",
             "created_by",
             "priority",
+            "last_seq",
         )
         version_fields = ("graph", "agent_versions")
         step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
@@ -323,6 +299,10 @@ class DatabaseRunStore:
             "" if created_by is None else str(created_by),
             int(values.pop("priority")),
         )
+        # A run that said nothing and started no step yet: all it will say and call is seen
+        # here, which spares reading it back at its end (`said`).
+        fresh = values.pop("last_seq") == 0 and not step_rows
+        self._said[str(run_id)] = [] if fresh else None
         run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
         for raw_step in step_rows:
@@ -383,6 +363,24 @@ class DatabaseRunStore:
     def runtime_stamp(self, run_id: str) -> int:
         """The run's workspace's runtime stamp when the run was loaded (after `load`)."""
         return self._stamps[str(run_id)]
+
+    def said(self, run_id: str) -> tuple[tuple[str, ...], dict[str, list[str]]] | None:
+        """The run's messages in order and the facets of its calls (as the history's search
+        fields want them), if this store saw all of them; None otherwise. Before `release`."""
+        said = self._said.get(str(run_id))
+        facets = ledger_run_facets(run_id)
+        if said is None or facets is None:
+            return None
+        return tuple(text for _, text in sorted(said)), facets
+
+    def _heard(self, run_id: str, stored: Sequence[Mapping[str, Any]]) -> None:
+        said = self._said.get(str(run_id))
+        if said is None:
+            return
+        for event in stored:
+            data = event["data"]
+            if event["kind"] == "message" and isinstance(data, dict):
+                said.append((event["seq"], str(data.get("text") or "")))
 
     def budgeted(self, run_id: str) -> bool:
         """Whether the run's workspace had any budget when the run was loaded (after `load`)."""
@@ -552,6 +550,7 @@ class DatabaseRunStore:
         most FINISH_DEFER_S later)."""
         statements_drop(run_id)
         ledger_finishes_defer(run_id, deferring=False)
+        self._said.pop(str(run_id), None)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
@@ -847,6 +846,7 @@ class DatabaseRunStore:
         stored = await in_db_thread(self._step_completed, run_id, record, events)
         if stored is None:
             return False
+        self._heard(run_id, stored)
         await publish_events(run_id, stored)  # after the commit: viewers never see a rollback
         return True
 
@@ -909,6 +909,7 @@ class DatabaseRunStore:
         events: Sequence[EventDraft] = (),
     ) -> None:
         stored = await in_db_thread(self._step_failed, run_id, key, attempt, error, events)
+        self._heard(run_id, stored)
         await publish_events(run_id, stored)
 
     def _emit(self, run_id: str, events: Sequence[EventDraft]) -> list[dict[str, Any]]:
@@ -920,7 +921,9 @@ class DatabaseRunStore:
 
     async def emit(self, run_id: str, events: Sequence[EventDraft]) -> None:
         if events:
-            await publish_events(run_id, await in_db_thread(self._emit, run_id, events))
+            stored = await in_db_thread(self._emit, run_id, events)
+            self._heard(run_id, stored)
+            await publish_events(run_id, stored)
 
     def _wait_for_human(self, run_id: str, key: str, request: Mapping[str, Any]) -> None:
         with transaction.atomic():

@@ -14,11 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from a2a_site.db import Columns
+from agents.ledger import ledger_finishes_take, ledger_finishes_write_alone
 from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
@@ -26,12 +28,15 @@ from agents.models import LedgerEntry, Provider
 from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
-from workflows.search import run_search_fields, run_search_refresh
+from workflows.run_usage import usage_sums_params, usage_sums_sql
+from workflows.search import run_search_fields, run_search_refresh, search_text_of
 from workflows.webhooks.events import (
     run_event_deliveries_create,
     run_event_record,
     run_event_subscribers,
     run_status_event,
+    run_unheard,
+    run_unheard_sql,
 )
 from workflows.webhooks.models import WebhookEvent
 
@@ -45,6 +50,9 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     first start is a `run.started` webhook event, recorded in the same transaction (a plain
     write when no subscription listens)."""
     now = timezone.now()
+    # Nobody listening (the common case): the take alone, which checks that itself.
+    if _lease_take(run_id, owner=owner, now=now, unheard=True):
+        return True
     subscribers = run_event_subscribers(run_id, WebhookEvent.RUN_STARTED)
     if not subscribers:
         return _lease_take(run_id, owner=owner, now=now)
@@ -55,12 +63,17 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     return taken
 
 
-def _lease_take(run_id: Any, *, owner: str, now: datetime) -> bool:
-    taken = Run.objects.filter(
+def _lease_take(run_id: Any, *, owner: str, now: datetime, unheard: bool = False) -> bool:
+    """Takes the run if it can be; with `unheard`, only if no webhook subscription could want
+    its start (`run_unheard`)."""
+    takeable = Run.objects.filter(
         Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now),
         pk=run_id,
         cancel_requested=False,
-    ).update(
+    )
+    if unheard:
+        takeable = takeable.filter(run_unheard())
+    taken = takeable.update(
         status=RunStatus.RUNNING,
         lease_owner=owner,
         lease_until=now + timedelta(seconds=lease_seconds()),
@@ -221,10 +234,17 @@ def run_cancel_unattended(
 @dataclass(frozen=True)
 class RunKnown:
     """What an executor read of a run as it loaded it: its inputs, and whether it is a sub-run
-    (whose parents' totals follow its own)."""
+    (whose parents' totals follow its own). When the executor saw all the run said and called
+    (it executed it from its start), also its messages and the facets of its calls, which
+    spares reading them back for the history's search fields."""
 
     inputs: Any
     nested: bool
+    messages: tuple[str, ...] | None = None
+    facets: dict[str, list[str]] | None = None
+
+
+_RUN = Columns(Run)
 
 
 def run_finish(
@@ -240,10 +260,15 @@ def run_finish(
     The run's totals are copied from its ledger in the same write, so a step interrupted by a
     cancel or a failure is counted too. `known`: what the executor read of the run when it
     loaded it, which spares reading it again."""
+    # Calls that finished since the run's last write are completed first: its totals sum them.
+    ledger_finishes_write_alone(ledger_finishes_take(run_id))
     reason = redact_secrets(reason)[:5000]
-    fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
-    fields.update(ledger_totals())
-    fields["lease_until"] = None
+    fields: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "lease_owner": "",
+        "lease_until": None,
+    }
     if status == RunStatus.WAITING:
         pass  # the answer re-queues it; output and finish time come later
     else:
@@ -252,24 +277,50 @@ def run_finish(
     searched = known is not None and status != RunStatus.WAITING
     if known is not None and searched:
         # What the run said becomes searchable in the history once it stops: in the same
-        # write, from its stored events (this executor holds the lease: nobody adds any).
-        fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
-    # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status: in one
-    # transaction when a subscription listens, else the write alone.
-    event = run_status_event(status)
-    subscribers = run_event_subscribers(run_id, event)
-    with transaction.atomic() if subscribers else nullcontext():
-        ended = (
-            Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(
-                **fields
+        # write, from what the executor saw it say, or else from its stored events (this
+        # executor holds the lease: nobody adds any).
+        if known.messages is not None and known.facets is not None:
+            fields["search_text"] = search_text_of(
+                inputs=known.inputs, output=output, messages=known.messages
             )
-            == 1
-        )
-        if ended and event and subscribers:
-            run_event_deliveries_create(run_id, event, subscribers)
+            fields["facets"] = known.facets
+        else:
+            fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
+    # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status: the
+    # write alone when no subscription of the workspace could want it (the write checks that
+    # itself), else in one transaction with its deliveries.
+    event = run_status_event(status)
+    ended = bool(event) and _run_end(run_id, owner, fields, unheard=True)
+    if not ended:
+        subscribers = run_event_subscribers(run_id, event)
+        with transaction.atomic() if subscribers else nullcontext():
+            ended = _run_end(run_id, owner, fields)
+            if ended and event and subscribers:
+                run_event_deliveries_create(run_id, event, subscribers)
     if ended:
         if not searched:
             run_search_refresh(run_id)
         if known is None or known.nested:
             run_ancestors_totals_refresh(run_id)
     return ended
+
+
+def _run_end(run_id: Any, owner: str, fields: dict[str, Any], *, unheard: bool = False) -> bool:
+    """The one write that ends (or pauses) the run under this owner's lease, its totals summed
+    from the ledger; written by hand (the ORM's compiling of the sums cost more than the
+    database took to run them). With `unheard`, only if no webhook subscription listens."""
+    r = _RUN
+    totals = f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, {r['model_calls']})"
+    sql = (
+        f"UPDATE {r.table} SET "
+        + ", ".join(f"{r[name]} = %s" for name in fields)
+        + f", {totals} = ({usage_sums_sql()}) "
+        f"WHERE {r['id']} = %s AND {r['lease_owner']} = %s AND {r['status']} = %s"
+    )
+    if unheard:
+        sql += f" AND {run_unheard_sql(r.table, r['workspace'])}"
+    run_pk = r.value("id", run_id)
+    params = [*r.values(fields), *usage_sums_params(run_id), run_pk, owner, RunStatus.RUNNING]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)
