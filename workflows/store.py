@@ -561,14 +561,23 @@ class DatabaseRunStore:
         finished = ledger_finishes_take(run_id)
         reducers = self._reducers.get(str(run_id), {})
         stored = None
+        replaces = all(reducers.get(name, "replace") == "replace" for name in record.variables)
         try:
-            if connection.vendor == "postgresql" and all(
-                reducers.get(name, "replace") == "replace" for name in record.variables
-            ):
+            if replaces and connection.vendor == "postgresql":
                 stored = self._step_completed_at_once(run_id, record, events, finished)
                 finished = []  # written, whatever the step's own outcome
-                # Not leased, a duplicate, or no row to complete: the step by step path says.
-            if stored is None:
+                if stored is None:
+                    # Not leased, a duplicate, or no row to complete: the step by step path says.
+                    stored = self._step_completed_by_steps(run_id, record, events)
+            elif replaces and self._sqlite_at_once(record):
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        ledger_finishes_write(cursor, finished)
+                    stored = self._step_completed_in_place(run_id, record, events)
+                    if stored is None:  # the step by step path says why, in the same transaction
+                        stored = self._step_completed_by_steps(run_id, record, events)
+                ledger_payloads_keep(finished)
+            else:
                 stored = self._step_completed_by_steps(run_id, record, events, finished)
                 ledger_payloads_keep(finished)
         except Exception:
@@ -726,6 +735,67 @@ class DatabaseRunStore:
         if payloads and not attempt:
             ledger_payloads_keep(finished)
         return row
+
+    @staticmethod
+    def _sqlite_at_once(record: StepRecord) -> bool:
+        """Whether SQLite can complete the step in place: RETURNING, and variable names that
+        a JSON path can name as they are."""
+        return connection.vendor == "sqlite" and (
+            connection.features.can_return_columns_from_insert
+            and not any('"' in name or "\\" in name for name in record.variables)
+        )
+
+    def _step_completed_in_place(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
+        """SQLite, in the caller's transaction (which holds the database's write lock): the
+        step completed by compare-and-swap only while this executor holds the lease, then the
+        run's counters, variables (each replacing its value) and totals in one UPDATE that
+        returns the numbers the events take. Three statements; None when the step was not
+        completed here (not leased, a duplicate, or no row), before anything else changed."""
+        run_pk = _RUN.value("id", run_id)
+        now = timezone.now()
+        fields = _completed_fields(record, now)
+        r, st = _RUN, _STEP
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {st.table} SET "
+                + ", ".join(f"{st[name]} = %s" for name in fields)
+                + f" WHERE {st['run']} = %s AND {st['key']} = %s AND {st['status']} <> %s "
+                f"AND EXISTS (SELECT 1 FROM {r.table} WHERE {r['id']} = %s "
+                f"AND {r['lease_owner']} = %s AND {r['status']} = %s)",
+                [
+                    *_STEP.values(fields),
+                    run_pk,
+                    record.key,
+                    Step.Status.COMPLETED,
+                    run_pk,
+                    self.owner,
+                    RunStatus.RUNNING,
+                ],
+            )
+            if cursor.rowcount != 1:
+                return None
+            variables = f"COALESCE({r['variables']}, '{{}}')"
+            params: list[Any] = [len(events)]
+            for name, value in record.variables.items():
+                variables = f"json_set({variables}, %s, json(%s))"
+                params += [f'$."{name}"', _RUN.value("variables", value)]
+            cursor.execute(
+                f"UPDATE {r.table} SET {r['last_seq']} = {r['last_seq']} + %s, "
+                f"{r['steps_completed']} = {r['steps_completed']} + 1, "
+                f"{r['variables']} = {variables}, "
+                f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, "
+                f"{r['model_calls']}) = ({usage_sums_sql()}) WHERE {r['id']} = %s "
+                f"RETURNING {r['last_seq']}, {r['cancel_requested']}, {r['prompt_tokens']}, "
+                f"{r['completion_tokens']}, {r['cost']}",
+                [*params, *usage_sums_params(run_id), run_pk],
+            )
+            last_seq, cancel_requested, prompt, completion, cost = cursor.fetchone()
+            stored = self._insert_events(cursor, run_pk, last_seq - len(events), events, now)
+        totals = (int(prompt), int(completion), _RUN.loaded("cost", cost))
+        self._control_of_row(run_id, cancel_requested, totals)
+        return stored
 
     def _step_completed_by_steps(
         self,
