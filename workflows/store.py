@@ -9,6 +9,7 @@ completed by compare-and-swap on its status, so a duplicate completion stores no
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -122,6 +123,28 @@ def fork_edits_loaded(stored: Any) -> tuple[ForkEdit, ...]:
             before=frozenset(edit.get("before") or ()),
         )
         for edit in stored or ()
+    )
+
+
+_STEP_FIELDS = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
+
+
+def _steps_sql() -> str:
+    """A subquery of the run's steps (`r` in the outer query) as one JSON array of arrays (by
+    _STEP_FIELDS), so that the run, its version and its steps are one statement."""
+    st = _STEP
+    if connection.vendor == "postgresql":
+        aggregate, array = "json_agg", "json_build_array"
+        columns = [f"s.{st[name]}" for name in _STEP_FIELDS]
+    else:  # SQLite keeps JSON as text: json() embeds it as JSON
+        aggregate, array = "json_group_array", "json_array"
+        columns = [
+            f"json(s.{st[name]})" if name in ("output", "variables") else f"s.{st[name]}"
+            for name in _STEP_FIELDS
+        ]
+    return (
+        f"(SELECT {aggregate}({array}({', '.join(columns)})) FROM {st.table} s "
+        f"WHERE s.{st['run']} = r.{_RUN['id']})"
     )
 
 
@@ -257,7 +280,6 @@ class DatabaseRunStore:
             "last_seq",
         )
         version_fields = ("graph", "agent_versions")
-        step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT "
@@ -266,7 +288,7 @@ class DatabaseRunStore:
                 + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
                 + f", w.{_WORKSPACE['runtime_stamp']}"
                 + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
-                f"r.{_RUN['workspace']})"
+                f"r.{_RUN['workspace']}), {_steps_sql()}"
                 + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
                 f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
                 f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
@@ -275,13 +297,10 @@ class DatabaseRunStore:
             found = cursor.fetchone()
             if found is None:
                 raise Run.DoesNotExist(f"Run {run_id} does not exist.")
-            cursor.execute(
-                "SELECT "
-                + ", ".join(_STEP[name] for name in step_fields)
-                + f" FROM {_STEP.table} WHERE {_STEP['run']} = %s",
-                [run_pk],
-            )
-            step_rows = cursor.fetchall()
+        step_rows = found[-1] or []
+        if isinstance(step_rows, str | bytes):
+            step_rows = json.loads(step_rows)
+        found = found[:-1]
         values = {
             name: _RUN.loaded(name, raw) for name, raw in zip(run_fields, found, strict=False)
         }
@@ -306,10 +325,8 @@ class DatabaseRunStore:
         run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
         for raw_step in step_rows:
-            step = {
-                name: _STEP.loaded(name, raw)
-                for name, raw in zip(step_fields, raw_step, strict=True)
-            }
+            # JSON columns come as their values already (the rows are one JSON array).
+            step = dict(zip(_STEP_FIELDS, raw_step, strict=True))
             if step["status"] == Step.Status.COMPLETED:
                 completed[step["key"]] = StepRecord(
                     key=step["key"],
