@@ -597,7 +597,8 @@ def ledger_finish_followed(
     """After `ledger_finish_statement`: a row that was no longer pending takes the answer
     anyway (as `ledger_finish` does), and a past day's change renews its days version."""
     if not completed:
-        _rewrite(cursor, _LEDGER.value("call_id", call_id), fields)
+        with transaction.atomic():  # the caller's, or one of its own
+            _rewrite(cursor, _LEDGER.value("call_id", call_id), fields)
         return
     fact = fact_of({**started, **fields})
     today = hour_of(datetime.now(UTC) + _CLOCK_MARGIN).replace(hour=0)

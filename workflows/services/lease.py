@@ -7,6 +7,7 @@ owner it holds, so a process that lost its lease changes nothing.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,8 @@ from workflows.webhooks.events import (
     run_unheard_sql,
 )
 from workflows.webhooks.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
 
 
 def lease_seconds() -> int:
@@ -261,7 +264,11 @@ def run_finish(
     cancel or a failure is counted too. `known`: what the executor read of the run when it
     loaded it, which spares reading it again."""
     # Calls that finished since the run's last write are completed first: its totals sum them.
-    ledger_finishes_write_alone(ledger_finishes_take(run_id))
+    finished = ledger_finishes_take(run_id)
+    try:
+        ledger_finishes_write_alone(finished)
+    except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+        logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
     reason = redact_secrets(reason)[:5000]
     fields: dict[str, Any] = {
         "status": status,
