@@ -424,3 +424,28 @@ def test_a_steps_variables_replace_their_values_whole(leased: Run) -> None:
     leased.refresh_from_db()
     assert {name: leased.variables[name] for name in replaced} == replaced
     assert Step.objects.get(run=leased, key="analysis").variables == replaced
+
+
+def test_a_finished_call_the_reaper_closed_meanwhile_takes_its_answer(leased: Run) -> None:
+    from agents.models import LedgerRollup
+    from agents.rollups import ledger_close_pending, rollups_check
+
+    async def close_then_complete(store: DatabaseRunStore, run_id: str, call_id: str) -> None:
+        closed = await asyncio.to_thread(
+            ledger_close_pending,
+            call_id,
+            {"status": "unknown", "prompt_tokens": 3, "error_kind": "worker_lost"},
+        )
+        assert closed == 1
+        record = StepRecord("research", "research", "facts", None, {"findings": "facts"})
+        assert await store.step_completed(run_id, record, [])
+
+    _call_then(leased, close_then_complete)
+
+    row = LedgerEntry.objects.get(run_id=leased.pk)
+    assert (row.status, row.prompt_tokens, row.error_kind) == ("completed", 30, "")
+    assert LedgerRollup.objects.get(error_kind="", calls=1).prompt_tokens == 30
+    assert LedgerRollup.objects.filter(error_kind="worker_lost", calls=0).exists()
+    assert rollups_check() == []
+    leased.refresh_from_db()
+    assert (leased.prompt_tokens, leased.model_calls) == (30, 1)
