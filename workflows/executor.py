@@ -206,15 +206,16 @@ class RunExecutor:
         return self._launch(run_id, self.execute(run_id))
 
     def take(self, run_id: str) -> concurrent.futures.Future[Any] | None:
-        """For a delivery from the broker: waits for a free place, takes the run's lease and
-        reads the run here, in the delivering thread, then hands it to the loop; None when
-        there is nothing to do (finished, cancelled, or another worker holds it).
+        """For a delivery from the broker: waits for a free place, takes the run's lease here,
+        in the delivering thread, then hands the run to the loop; None when there is nothing
+        to do (finished, cancelled, or another worker holds it).
 
         The delivering thread waits for the message anyway (it is acknowledged when this
         returns), so the lease costs no hand-off to the loop and back to a database thread
-        first: the run's engine starts as soon as the loop gets to it. The lease is taken
-        before the acknowledgement, so a worker that dies at any point leaves either the
-        message to redeliver or a lease for the reaper."""
+        first. The lease is taken before the acknowledgement, so a worker that dies at any
+        point leaves either the message to redeliver or a lease for the reaper. The run is
+        read on the loop's database threads: a burst of deliveries waits on one statement
+        each here, not on every read of every run."""
         run_id = str(run_id)
         with self._lock:
             busy = run_id in self._active
@@ -223,15 +224,14 @@ class RunExecutor:
             return self.submit(run_id)
         self._slots.acquire()
         try:
-            store = DatabaseRunStore(owner=self.owner, board=self.controls)
-            acquired, loaded, budgeted = self._lease_and_load(run_id, store)
+            acquired = run_lease_acquire(run_id, owner=self.owner)
         except BaseException:
             self._slots.release()
             raise
         if not acquired:
             self._slots.release()
             return None
-        return self._launch(run_id, self.execute(run_id, taken=(store, loaded, budgeted)))
+        return self._launch(run_id, self.execute(run_id, leased=True))
 
     def _launch(self, run_id: str, execution: Any) -> concurrent.futures.Future[Any]:
         """Runs `execution` (holding one of the process's places) on the loop."""
@@ -253,11 +253,12 @@ class RunExecutor:
         return future
 
     def _lease_and_load(
-        self, run_id: str, store: DatabaseRunStore
+        self, run_id: str, store: DatabaseRunStore, leased: bool
     ) -> tuple[bool, RunSnapshot | Exception | None, bool]:
-        """The lease, then (if taken) the run's one read that serves the executor and the
-        engine, and whether any budget may stop it: in one database thread."""
-        if not run_lease_acquire(run_id, owner=self.owner):
+        """The lease (unless `leased` already), then (if taken) the run's one read that serves
+        the executor and the engine, and whether any budget may stop it: one hop to the
+        database threads."""
+        if not leased and not run_lease_acquire(run_id, owner=self.owner):
             return False, None, True
         try:
             snapshot = store._load(run_id)
@@ -299,21 +300,13 @@ class RunExecutor:
             remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
-    async def execute(
-        self,
-        run_id: str,
-        *,
-        taken: tuple[DatabaseRunStore, RunSnapshot | Exception | None, bool] | None = None,
-    ) -> str | None:
-        """Executes the run if this process can lease it; returns the final status or None.
-        `taken`: the lease is held already, and this is what `_lease_and_load` read."""
-        if taken is None:
-            store = DatabaseRunStore(owner=self.owner, board=self.controls)
-            acquired, loaded, budgeted = await in_db_thread(self._lease_and_load, run_id, store)
-            if not acquired:
-                return None  # finished, cancelled, or another worker holds it: nothing to do
-        else:
-            store, loaded, budgeted = taken
+    async def execute(self, run_id: str, *, leased: bool = False) -> str | None:
+        """Executes the run if this process can lease it (`leased`: it holds the lease
+        already); returns the final status or None."""
+        store = DatabaseRunStore(owner=self.owner, board=self.controls)
+        acquired, loaded, budgeted = await in_db_thread(self._lease_and_load, run_id, store, leased)
+        if not acquired:
+            return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
         self._leased += 1
         if self._renewal is None or self._renewal.done():
