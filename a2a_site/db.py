@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 T = TypeVar("T")
@@ -206,7 +206,9 @@ class Columns:
 
     Names come quoted from the model, and values go through each field's own preparation, so
     what reaches SQLite or PostgreSQL (UUIDs, JSON, datetimes, decimals) is what the ORM would
-    send; only the ORM's per-statement compiling is skipped.
+    send; only the ORM's per-statement compiling is skipped. The connection is looked up
+    once per call and handed to the fields: through `django.db.connection`, every attribute a
+    field reads is a thread-local lookup of its own.
     """
 
     def __init__(self, model: type[Model]) -> None:
@@ -214,10 +216,14 @@ class Columns:
         self._fields: dict[str, Any] = {f.name: f for f in model._meta.concrete_fields}
         self._quoted: dict[str, str] = {}
         self._converters: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+        self._table: str | None = None
 
     @property
     def table(self) -> str:
-        return str(connection.ops.quote_name(self.model._meta.db_table))
+        table = self._table
+        if table is None:
+            table = self._table = str(connection.ops.quote_name(self.model._meta.db_table))
+        return table
 
     def __getitem__(self, name: str) -> str:
         """The quoted column of field `name`."""
@@ -229,24 +235,25 @@ class Columns:
 
     def value(self, name: str, value: Any) -> Any:
         """`value` as a parameter for field `name`'s column."""
-        return self._fields[name].get_db_prep_save(value, connection)
+        return self._fields[name].get_db_prep_save(value, connections[DEFAULT_DB_ALIAS])
 
     def values(self, row: Mapping[str, Any]) -> list[Any]:
-        return [
-            self._fields[name].get_db_prep_save(value, connection) for name, value in row.items()
-        ]
+        current = connections[DEFAULT_DB_ALIAS]
+        fields = self._fields
+        return [fields[name].get_db_prep_save(value, current) for name, value in row.items()]
 
     def loaded(self, name: str, raw: Any) -> Any:
         """A value read by hand-written SQL, as the ORM would return it."""
-        key = (connection.vendor, name)
+        current = connections[DEFAULT_DB_ALIAS]
+        key = (current.vendor, name)
         found = self._converters.get(key)
         if found is None:
             field = self._fields[name]
             column = field.get_col(self.model._meta.db_table)
-            converters = connection.ops.get_db_converters(column)
-            converters += field.get_db_converters(connection)
+            converters = current.ops.get_db_converters(column)
+            converters += field.get_db_converters(current)
             found = self._converters[key] = (column, converters)
         column, converters = found
         for converter in converters:
-            raw = converter(raw, column, connection)
+            raw = converter(raw, column, current)
         return raw
