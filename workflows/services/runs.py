@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from a2a_site.accounts.models import User
 from a2a_site.api.models import ApiToken
+from a2a_site.db import Columns
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import (
@@ -28,9 +30,35 @@ from workflows.services.lease import run_cancel_unattended
 from workflows.services.subruns import subrun_answer_target, subrun_settle
 from workflows.spend_gate import LaunchRefused, launch_refusal
 
+_VERSION = Columns(WorkflowVersion)
+_VERSION_FIELDS = WorkflowVersion._meta.concrete_fields
+_VERSION_ATTNAMES = [field.attname for field in _VERSION_FIELDS]
+
+
+@functools.cache
+def _latest_version_sql() -> str:
+    return (
+        f"SELECT {', '.join(_VERSION[field.name] for field in _VERSION_FIELDS)} "
+        f"FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
+        f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
+    )
+
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
-    return workflow.versions.order_by("-number").first()
+    """The workflow's highest version, read by one statement written by hand: every launch
+    reads it, and the ORM took four times the query's own cost to build it (a fifth of a
+    launch's CPU). The version comes as the ORM would give it, its workflow the one given."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(_latest_version_sql(), [_VERSION.value("workflow", workflow.pk)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        _VERSION.loaded(field.name, raw) for field, raw in zip(_VERSION_FIELDS, row, strict=True)
+    ]
+    version = WorkflowVersion.from_db(DEFAULT_DB_ALIAS, _VERSION_ATTNAMES, values)
+    version.workflow = workflow
+    return version
 
 
 def run_start(
