@@ -6,8 +6,10 @@ import functools
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models.expressions import BaseExpression, DatabaseDefault
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from a2a_site.accounts.models import User
@@ -108,7 +110,7 @@ def run_start(
     # an on_commit callback at once outside a transaction (the row is committed by then) and
     # at the commit of the caller's otherwise, so the run is dispatched after it exists either
     # way. A transaction of its own cost two more round trips per run started.
-    run = Run.objects.create(
+    run = Run(
         workspace_id=workflow.workspace_id,
         workflow=workflow,
         version=version,
@@ -126,10 +128,47 @@ def run_start(
         a2a_context_id=a2a_context_id,
         a2a_message_id=a2a_message_id,
     )
+    _run_insert(run)
     if dispatch:
         run_id = run.pk
         transaction.on_commit(lambda: dispatch_run(run_id, priority=rank))
     return run
+
+
+_RUN = Columns(Run)
+_RUN_FIELDS = [field for field in Run._meta.local_concrete_fields if not field.generated]
+
+
+@functools.cache
+def _run_insert_sql() -> str:
+    columns = ", ".join(_RUN[field.name] for field in _RUN_FIELDS)
+    marks = ", ".join(["%s"] * len(_RUN_FIELDS))
+    return f"INSERT INTO {_RUN.table} ({columns}) VALUES ({marks})"
+
+
+def _run_insert(run: Run) -> None:
+    """Inserts a new run's row as `Run.objects.create` would (each field's default, pre-save
+    and preparation), by one statement written by hand: the ORM took half a launch's CPU to
+    build its forty-column INSERT. The ORM's own save stays for anything that listens to it."""
+    if pre_save.has_listeners(Run) or post_save.has_listeners(Run):
+        run.save(force_insert=True)
+        return
+    run._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+    current = connections[DEFAULT_DB_ALIAS]
+    params = []
+    for field in _RUN_FIELDS:
+        value = field.pre_save(run, True)
+        if isinstance(value, DatabaseDefault):
+            # What the database would fill in (and the ORM read back): the plain default.
+            value = field.db_default
+            if isinstance(value, BaseExpression):
+                raise ImproperlyConfigured(f"Run.{field.name}: a computed db_default")
+            setattr(run, field.attname, value)
+        params.append(field.get_db_prep_save(value, current))
+    with transaction.mark_for_rollback_on_error(DEFAULT_DB_ALIAS), current.cursor() as cursor:
+        cursor.execute(_run_insert_sql(), params)
+    run._state.adding = False
+    run._state.db = DEFAULT_DB_ALIAS
 
 
 def run_cancel(*, run: Run, user: User | None) -> Run:
