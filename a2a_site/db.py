@@ -9,54 +9,154 @@ connections one process opens.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import contextvars
 import functools
+import queue
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 T = TypeVar("T")
 
-_pool: ThreadPoolExecutor | None = None
+
+class _DbThreads:
+    """Threads with a database connection each, taking calls from one queue.
+
+    What a ThreadPoolExecutor under `run_in_executor` does, for half its CPU per call: the
+    thread hands the answer straight to the caller's loop, without a concurrent future chained
+    to an asyncio one (their locks, conditions and callbacks are most of a trivial query's
+    hand-off). Threads start as calls find none idle, up to `size`, and stay.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        # Threads waiting for a call, each promised to one call at most.
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def put(self, call: tuple[Any, Any, contextvars.Context, Callable[[], Any]]) -> None:
+        """Queues `(loop or None, future, context, func)`: the result or the exception goes
+        to the asyncio future on its loop, or to the concurrent future when loop is None."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                starting = None
+            elif len(self._threads) < self.size:
+                starting = threading.Thread(
+                    target=self._serve, name=f"a2a-db_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(starting)
+            else:
+                starting = None
+        self._calls.put(call)
+        if starting is not None:
+            starting.start()
+
+    @property
+    def started(self) -> int:
+        return len(self._threads)
+
+    def _serve(self) -> None:
+        calls = self._calls
+        while True:
+            loop, future, context, func = calls.get()
+            if loop is None:
+                _run_for_thread(future, context, func)
+            elif not future.cancelled():  # a call cancelled before it began is not made
+                try:
+                    result = context.run(func)
+                except BaseException as error:
+                    _to_loop(loop, _settle_error, future, error)
+                else:
+                    _to_loop(loop, _settle, future, result)
+            del loop, future, context, func  # nothing held while idle
+            with self._lock:
+                self._idle += 1
 
 
-def _executor() -> ThreadPoolExecutor:
+def _to_loop(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody awaits it
+            loop.call_soon_threadsafe(callback, *args)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _run_for_thread(
+    future: concurrent.futures.Future[Any], context: contextvars.Context, func: Callable[[], Any]
+) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = context.run(func)
+    except BaseException as error:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+_pool: _DbThreads | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads() -> _DbThreads:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="a2a-db")
+        with _pool_lock:
+            if _pool is None:
+                _pool = _DbThreads(settings.DB_THREADS)
     return _pool
 
 
 async def in_db_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    # The loop's own hand-off, with the caller's context: what sync_to_async(thread_sensitive=
-    # False) does, without its per-call wrapping (a third of a trivial query's cost). Django's
-    # connections are thread-local either way, so each pool thread keeps its own.
-    call = functools.partial(func, *args, **kwargs)
-    context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_executor(), context.run, call)
+    # With the caller's context, as sync_to_async(thread_sensitive=False) would, without its
+    # per-call wrapping. Django's connections are thread-local, so each thread keeps its own.
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    call = functools.partial(func, *args, **kwargs) if args or kwargs else func
+    _threads().put((loop, future, contextvars.copy_context(), call))
+    return await future
+
+
+def db_thread_submit(func: Callable[[], T]) -> concurrent.futures.Future[T]:
+    """`func` on a database thread, from code that is not on a loop."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    _threads().put((None, future, contextvars.copy_context(), func))
+    return future
 
 
 def db_threads_close() -> None:
-    """Closes every pool thread's database connection (at shutdown, or before a test database
-    is dropped) by giving each thread one closing task; the threads stay available."""
+    """Closes every database thread's connection (at shutdown, or before a test database is
+    dropped) by giving each thread one closing call; the threads stay available."""
     if _pool is None:
         return
-    count = _pool._max_workers
+    count = _pool.size
     barrier = threading.Barrier(count)
 
     def close() -> None:
         from django.db import connections
 
         connections.close_all()
-        # Every thread takes exactly one task: none returns until all have closed theirs.
+        # Every thread takes exactly one call: none returns until all have closed theirs.
         barrier.wait(timeout=10)
 
-    for future in [_pool.submit(close) for _ in range(count)]:
+    for future in [db_thread_submit(close) for _ in range(count)]:
         future.result(timeout=15)
 
 
@@ -106,7 +206,9 @@ class Columns:
 
     Names come quoted from the model, and values go through each field's own preparation, so
     what reaches SQLite or PostgreSQL (UUIDs, JSON, datetimes, decimals) is what the ORM would
-    send; only the ORM's per-statement compiling is skipped.
+    send; only the ORM's per-statement compiling is skipped. The connection is looked up
+    once per call and handed to the fields: through `django.db.connection`, every attribute a
+    field reads is a thread-local lookup of its own.
     """
 
     def __init__(self, model: type[Model]) -> None:
@@ -114,10 +216,14 @@ class Columns:
         self._fields: dict[str, Any] = {f.name: f for f in model._meta.concrete_fields}
         self._quoted: dict[str, str] = {}
         self._converters: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+        self._table: str | None = None
 
     @property
     def table(self) -> str:
-        return str(connection.ops.quote_name(self.model._meta.db_table))
+        table = self._table
+        if table is None:
+            table = self._table = str(connection.ops.quote_name(self.model._meta.db_table))
+        return table
 
     def __getitem__(self, name: str) -> str:
         """The quoted column of field `name`."""
@@ -129,24 +235,25 @@ class Columns:
 
     def value(self, name: str, value: Any) -> Any:
         """`value` as a parameter for field `name`'s column."""
-        return self._fields[name].get_db_prep_save(value, connection)
+        return self._fields[name].get_db_prep_save(value, connections[DEFAULT_DB_ALIAS])
 
     def values(self, row: Mapping[str, Any]) -> list[Any]:
-        return [
-            self._fields[name].get_db_prep_save(value, connection) for name, value in row.items()
-        ]
+        current = connections[DEFAULT_DB_ALIAS]
+        fields = self._fields
+        return [fields[name].get_db_prep_save(value, current) for name, value in row.items()]
 
     def loaded(self, name: str, raw: Any) -> Any:
         """A value read by hand-written SQL, as the ORM would return it."""
-        key = (connection.vendor, name)
+        current = connections[DEFAULT_DB_ALIAS]
+        key = (current.vendor, name)
         found = self._converters.get(key)
         if found is None:
             field = self._fields[name]
             column = field.get_col(self.model._meta.db_table)
-            converters = connection.ops.get_db_converters(column)
-            converters += field.get_db_converters(connection)
+            converters = current.ops.get_db_converters(column)
+            converters += field.get_db_converters(current)
             found = self._converters[key] = (column, converters)
         column, converters = found
         for converter in converters:
-            raw = converter(raw, column, connection)
+            raw = converter(raw, column, current)
         return raw

@@ -455,5 +455,9 @@ def process_executor() -> RunExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
+            from a2a_site.gc_tuning import gc_settle_startup
+
+            # The process executes runs from now on: what start-up built stays put.
+            gc_settle_startup()
             _executor = RunExecutor(embedded=settings.EXECUTION_MODE == "embedded")
         return _executor

@@ -127,3 +127,58 @@ def test_a_hanging_provider_fails_the_step_at_its_first_byte_limit(
     ledger = LedgerEntry.objects.filter(run_id=run.pk)
     assert set(ledger.values_list("error_kind", flat=True)) == {"timeout"}
     assert run.cost == (ledger.aggregate(total=Sum("cost"))["total"] or Decimal(0))
+
+
+def _row(run: Run) -> dict[str, object]:
+    return {field.attname: getattr(run, field.attname) for field in Run._meta.concrete_fields}
+
+
+def test_a_launched_run_is_the_row_the_database_holds(personas: Personas, pipeline) -> None:
+    """The launch writes the run's row by hand: what it returns is what the ORM reads back,
+    every column, defaults and database defaults included."""
+    from workflows.services.runs import workflow_latest_version
+
+    run = run_start(
+        workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"}, dispatch=False
+    )
+    stored = Run.objects.get(pk=run.pk)
+    assert _row(run) == _row(stored)
+    assert stored.fork_step_key == "" and stored.fork_edits == []
+    assert stored.version == workflow_latest_version(pipeline)
+    assert stored.created_by == personas.owner and stored.created_at is not None
+    assert not run._state.adding
+
+
+def test_a_launch_saves_through_the_orm_when_something_listens(
+    personas: Personas, pipeline
+) -> None:
+    from django.db.models.signals import post_save
+
+    heard: list[Run] = []
+
+    def listener(sender: type[Run], instance: Run, created: bool, **kwargs: object) -> None:
+        heard.append(instance)
+
+    post_save.connect(listener, sender=Run, weak=False)
+    try:
+        run = run_start(
+            workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"}, dispatch=False
+        )
+    finally:
+        post_save.disconnect(listener, sender=Run)
+    assert heard == [run]
+    assert _row(run) == _row(Run.objects.get(pk=run.pk))
+
+
+def test_the_latest_version_is_read_as_the_orm_reads_it(personas: Personas, pipeline) -> None:
+    from workflows.services.runs import workflow_latest_version
+    from workflows.services.workflows import workflow_publish
+
+    workflow_publish(workflow=pipeline, user=personas.owner)
+    latest = workflow_latest_version(pipeline)
+    expected = pipeline.versions.order_by("-number").first()
+    assert latest is not None and expected is not None and latest.number == 2
+    assert {f.attname: getattr(latest, f.attname) for f in latest._meta.concrete_fields} == {
+        f.attname: getattr(expected, f.attname) for f in expected._meta.concrete_fields
+    }
+    assert latest.workflow is pipeline

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models.expressions import BaseExpression, DatabaseDefault
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from a2a_site.accounts.models import User
 from a2a_site.api.models import ApiToken
+from a2a_site.db import Columns
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import (
@@ -28,9 +32,35 @@ from workflows.services.lease import run_cancel_unattended
 from workflows.services.subruns import subrun_answer_target, subrun_settle
 from workflows.spend_gate import LaunchRefused, launch_refusal
 
+_VERSION = Columns(WorkflowVersion)
+_VERSION_FIELDS = WorkflowVersion._meta.concrete_fields
+_VERSION_ATTNAMES = [field.attname for field in _VERSION_FIELDS]
+
+
+@functools.cache
+def _latest_version_sql() -> str:
+    return (
+        f"SELECT {', '.join(_VERSION[field.name] for field in _VERSION_FIELDS)} "
+        f"FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
+        f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
+    )
+
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
-    return workflow.versions.order_by("-number").first()
+    """The workflow's highest version, read by one statement written by hand: every launch
+    reads it, and the ORM took four times the query's own cost to build it (a fifth of a
+    launch's CPU). The version comes as the ORM would give it, its workflow the one given."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(_latest_version_sql(), [_VERSION.value("workflow", workflow.pk)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        _VERSION.loaded(field.name, raw) for field, raw in zip(_VERSION_FIELDS, row, strict=True)
+    ]
+    version = WorkflowVersion.from_db(DEFAULT_DB_ALIAS, _VERSION_ATTNAMES, values)
+    version.workflow = workflow
+    return version
 
 
 def run_start(
@@ -80,7 +110,7 @@ def run_start(
     # an on_commit callback at once outside a transaction (the row is committed by then) and
     # at the commit of the caller's otherwise, so the run is dispatched after it exists either
     # way. A transaction of its own cost two more round trips per run started.
-    run = Run.objects.create(
+    run = Run(
         workspace_id=workflow.workspace_id,
         workflow=workflow,
         version=version,
@@ -98,10 +128,47 @@ def run_start(
         a2a_context_id=a2a_context_id,
         a2a_message_id=a2a_message_id,
     )
+    _run_insert(run)
     if dispatch:
         run_id = run.pk
         transaction.on_commit(lambda: dispatch_run(run_id, priority=rank))
     return run
+
+
+_RUN = Columns(Run)
+_RUN_FIELDS = [field for field in Run._meta.local_concrete_fields if not field.generated]
+
+
+@functools.cache
+def _run_insert_sql() -> str:
+    columns = ", ".join(_RUN[field.name] for field in _RUN_FIELDS)
+    marks = ", ".join(["%s"] * len(_RUN_FIELDS))
+    return f"INSERT INTO {_RUN.table} ({columns}) VALUES ({marks})"
+
+
+def _run_insert(run: Run) -> None:
+    """Inserts a new run's row as `Run.objects.create` would (each field's default, pre-save
+    and preparation), by one statement written by hand: the ORM took half a launch's CPU to
+    build its forty-column INSERT. The ORM's own save stays for anything that listens to it."""
+    if pre_save.has_listeners(Run) or post_save.has_listeners(Run):
+        run.save(force_insert=True)
+        return
+    run._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+    current = connections[DEFAULT_DB_ALIAS]
+    params = []
+    for field in _RUN_FIELDS:
+        value = field.pre_save(run, True)
+        if isinstance(value, DatabaseDefault):
+            # What the database would fill in (and the ORM read back): the plain default.
+            value = field.db_default
+            if isinstance(value, BaseExpression):
+                raise ImproperlyConfigured(f"Run.{field.name}: a computed db_default")
+            setattr(run, field.attname, value)
+        params.append(field.get_db_prep_save(value, current))
+    with transaction.mark_for_rollback_on_error(DEFAULT_DB_ALIAS), current.cursor() as cursor:
+        cursor.execute(_run_insert_sql(), params)
+    run._state.adding = False
+    run._state.db = DEFAULT_DB_ALIAS
 
 
 def run_cancel(*, run: Run, user: User | None) -> Run:
