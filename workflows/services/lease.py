@@ -272,8 +272,6 @@ class RunKnown:
     facets: dict[str, list[str]] | None = None
 
 
-
-
 def run_finish(
     run_id: Any,
     *,
