@@ -22,10 +22,10 @@ _WorkerFixup: Any = celery_django.DjangoWorkerFixup  # type: ignore[attr-defined
 
 class ConnectionsKeptBetweenTasks(_WorkerFixup):
     """Celery's Django fixup closes every database connection of the worker's thread before and
-    after each task, so each delivered run opened a new PostgreSQL connection (several ms,
-    most of the hop from launch to the engine starting) before it could take its lease. Here
-    they follow Django's own rule at the end of a request instead: kept for CONN_MAX_AGE, closed
-    when unusable (after an error) or obsolete, or left in a transaction."""
+    after each task, so each task (a reaper round, a webhook delivery, ...) opened a new
+    PostgreSQL connection, several ms, before its first statement. Here they follow Django's
+    own rule at the end of a request instead: kept for CONN_MAX_AGE, closed when unusable
+    (after an error) or obsolete, or left in a transaction."""
 
     def _close_database(self) -> None:
         for connection in self._db.connections.all(initialized_only=True):

@@ -203,39 +203,7 @@ class RunExecutor:
                 return existing
         if not self._slots.acquire(blocking=block):
             return None
-        return self._launch(run_id, self.execute(run_id))
-
-    def take(self, run_id: str) -> concurrent.futures.Future[Any] | None:
-        """For a delivery from the broker: waits for a free place, takes the run's lease here,
-        in the delivering thread, then hands the run to the loop; None when there is nothing
-        to do (finished, cancelled, or another worker holds it).
-
-        The delivering thread waits for the message anyway (it is acknowledged when this
-        returns), so the lease costs no hand-off to the loop and back to a database thread
-        first. The lease is taken before the acknowledgement, so a worker that dies at any
-        point leaves either the message to redeliver or a lease for the reaper. The run is
-        read on the loop's database threads: a burst of deliveries waits on one statement
-        each here, not on every read of every run."""
-        run_id = str(run_id)
-        with self._lock:
-            busy = run_id in self._active
-        if busy:
-            # Winding down here: looked at again when that execution ends (see `submit`).
-            return self.submit(run_id)
-        self._slots.acquire()
-        try:
-            acquired = run_lease_acquire(run_id, owner=self.owner)
-        except BaseException:
-            self._slots.release()
-            raise
-        if not acquired:
-            self._slots.release()
-            return None
-        return self._launch(run_id, self.execute(run_id, leased=True))
-
-    def _launch(self, run_id: str, execution: Any) -> concurrent.futures.Future[Any]:
-        """Runs `execution` (holding one of the process's places) on the loop."""
-        future = asyncio.run_coroutine_threadsafe(execution, self.loop)
+        future = asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
         with self._lock:
             self._active[run_id] = future
 
@@ -251,20 +219,6 @@ class RunExecutor:
 
         future.add_done_callback(done)
         return future
-
-    def _lease_and_load(
-        self, run_id: str, store: DatabaseRunStore, leased: bool
-    ) -> tuple[bool, RunSnapshot | Exception | None, bool]:
-        """The lease (unless `leased` already), then (if taken) the run's one read that serves
-        the executor and the engine, and whether any budget may stop it: one hop to the
-        database threads."""
-        if not leased and not run_lease_acquire(run_id, owner=self.owner):
-            return False, None, True
-        try:
-            snapshot = store._load(run_id)
-            return True, snapshot, store.budgeted(run_id)
-        except Exception as error:  # noqa: BLE001 - raised in `execute`, under the lease
-            return True, error, True
 
     def _engine(
         self,
@@ -300,11 +254,22 @@ class RunExecutor:
             remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
-    async def execute(self, run_id: str, *, leased: bool = False) -> str | None:
-        """Executes the run if this process can lease it (`leased`: it holds the lease
-        already); returns the final status or None."""
+    async def execute(self, run_id: str) -> str | None:
+        """Executes the run if this process can lease it; returns the final status or None."""
         store = DatabaseRunStore(owner=self.owner, board=self.controls)
-        acquired, loaded, budgeted = await in_db_thread(self._lease_and_load, run_id, store, leased)
+
+        def lease_and_load() -> tuple[bool, RunSnapshot | Exception | None, bool]:
+            # The lease, then (if taken) the run's one read that serves the executor and the
+            # engine, and whether any budget may stop it: one hop to the database threads.
+            if not run_lease_acquire(run_id, owner=self.owner):
+                return False, None, True
+            try:
+                snapshot = store._load(run_id)
+                return True, snapshot, store.budgeted(run_id)
+            except Exception as error:  # noqa: BLE001 - raised below, under the lease
+                return True, error, True
+
+        acquired, loaded, budgeted = await in_db_thread(lease_and_load)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
