@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -28,13 +31,12 @@ from agents.budgets.enforcement import (
     budgets_for,
     budgets_reserve,
     budgets_settle,
-    workspace_has_budgets,
 )
 from agents.llm.errors import BudgetExceeded
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.models import Budget, CallPayload, LedgerEntry
 from agents.payloads import bounded, call_payload, payload_max_bytes
-from agents.rollups import ledger_finish
+from agents.rollups import ledger_finish, ledger_finish_known
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +56,7 @@ BREAKER_CACHE_SECONDS = 24 * 3600
 # the database took to run them.
 _LEDGER = Columns(LedgerEntry)
 _PAYLOAD = Columns(CallPayload)
+_BUDGET = Columns(Budget)
 
 
 def _ledger_insert(
@@ -63,23 +66,39 @@ def _ledger_insert(
 ) -> bool:
     """Writes the row (and reserves the call in its budgets, in the same transaction: a
     reservation exists exactly when its row does). Returns whether a budget was charged."""
-    columns = ", ".join(_LEDGER[name] for name in row)
-    marks = ", ".join(["%s"] * len(row))
-    insert = (f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", _LEDGER.values(row))
-    # A run's step that starts with this call had its start deferred to this row: both are
-    # written by the same statement batch, before the call.
+    # Calls of the run that finished since its last write are completed first (see
+    # `ledger_finishes_write`), and a step that starts with this call had its start deferred
+    # to this row: all are written by the same statement batch, before the call.
+    finished = ledger_finishes_take(row["run_id"])
     before = statement_due(row["run_id"], step_key)
     try:
-        # Without a budget in the workspace, one indexed SELECT is all it costs: no transaction.
-        budgets = _budget_check(_budgets_over, reservation["scope"]) if reservation else []
-        if not budgets:
+        if finished:
+            ledger_finishes_write_alone(finished)
+        if reservation is None:
             with connection.cursor() as cursor:
-                execute_together(cursor, [before, insert] if before else [insert])
+                execute_together(cursor, [before, _insert(row)] if before else [_insert(row)])
+            return False
+        # Without a budget in the workspace the row is written at once: the insert itself asks
+        # whether the workspace has one, and writes nothing if it does (one statement, no
+        # transaction, and the same answer as asking first).
+        workspace = _LEDGER.value("workspace", row["workspace"])
+        with connection.cursor() as cursor:
+            statements = [before] if before else []
+            execute_together(cursor, [*statements, _insert(row, unless_budgets_in=workspace)])
+            before = None  # written
+            if _inserted(cursor):
+                return False
+        scope = reservation["scope"]
+        assert isinstance(scope, SpendScope)
+        budgets = _budget_check(budgets_for, scope)
+        if not budgets:  # budgets in the workspace, none over this call
+            with connection.cursor() as cursor:
+                cursor.execute(*_insert(row))
             return False
         with transaction.atomic():
-            _budget_check(budgets_reserve, **reservation, budgets=budgets)  # type: ignore[arg-type]
+            _budget_check(budgets_reserve, **reservation, budgets=budgets)
             with connection.cursor() as cursor:
-                execute_together(cursor, [before, insert] if before else [insert])
+                cursor.execute(*_insert(row))
         return True
     except Exception:
         if before is not None:  # rolled back with the row: the step's failure writes it
@@ -87,8 +106,143 @@ def _ledger_insert(
         raise
 
 
-def _budgets_over(scope: SpendScope) -> list[Budget]:
-    return budgets_for(scope) if workspace_has_budgets(scope.workspace_id) else []
+def _insert(row: dict[str, object], *, unless_budgets_in: Any = None) -> tuple[str, list[Any]]:
+    columns = ", ".join(_LEDGER[name] for name in row)
+    marks = ", ".join(["%s"] * len(row))
+    params = _LEDGER.values(row)
+    if unless_budgets_in is None:
+        return f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", params
+    return (
+        f"INSERT INTO {_LEDGER.table} ({columns}) SELECT {marks} WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s)",
+        [*params, unless_budgets_in],
+    )
+
+
+def _inserted(cursor: Any) -> bool:
+    """Whether the last statement executed (of a batch, on PostgreSQL) wrote a row."""
+    while cursor.nextset() if connection.vendor == "postgresql" else False:
+        pass
+    return bool(cursor.rowcount == 1)
+
+
+# A run's call that finished is completed in the run's next write, most often its step's
+# completion a moment later (one hand-off to the database threads for both), instead of a write
+# of its own. Only while a store that writes them holds the run (`ledger_finishes_defer`), and
+# never longer than FINISH_DEFER_S: past that (a step that goes on with a tool, say) the call is
+# completed by itself. Keyed by run id, then call id; added on the event loop, taken on either
+# side (dict operations are atomic under the interpreter lock).
+FINISH_DEFER_S: Final = 0.25
+
+
+@dataclass(slots=True)
+class LedgerFinish:
+    """A finished call's completion, waiting for its run's next write."""
+
+    call_id: str
+    fields: dict[str, Any]  # the completion's columns
+    started: dict[str, Any]  # the row as its start wrote it (what its rollup share needs)
+    owner: tuple[object, object]  # (run id, workspace id): the payload's
+    outcome: LedgerOutcome
+    finished_at: datetime
+
+
+_deferring: set[str] = set()
+_deferred: dict[str, dict[str, LedgerFinish]] = {}
+_flushes: set[asyncio.Future[None]] = set()
+
+
+# What the calls of the runs in `_deferring` are found by in the history (their models,
+# providers, agents and error kinds: `workflows.search.run_facets`), as they start and end here.
+_facets: dict[str, dict[str, set[str]]] = {}
+
+
+def ledger_finishes_defer(run_id: Any, *, deferring: bool = True) -> None:
+    """The caller (a run's store) writes the run's finished calls with its own writes from now
+    on (`ledger_finishes_take`), or, with `deferring=False`, no longer: calls finishing later
+    are written at once."""
+    if deferring:
+        _deferring.add(str(run_id))
+        _facets[str(run_id)] = {
+            "models": set(),
+            "providers": set(),
+            "agents": set(),
+            "errors": set(),
+        }
+    else:
+        _deferring.discard(str(run_id))
+        _facets.pop(str(run_id), None)
+
+
+def ledger_run_facets(run_id: Any) -> dict[str, list[str]] | None:
+    """The facets of the run's calls made since `ledger_finishes_defer` (all its calls, when
+    the run had made none before), as `run_facets` reads them from the ledger."""
+    found = _facets.get(str(run_id))
+    return None if found is None else {name: sorted(values) for name, values in found.items()}
+
+
+def _facets_add(run_id: Any, name: str, value: Any) -> None:
+    found = _facets.get(str(run_id))
+    if found is not None and (value or name == "models"):
+        if name == "providers":
+            with contextlib.suppress(ValueError):
+                value = uuid.UUID(str(value))  # as the ledger's column gives it back
+        found[name].add(str(value))
+
+
+def ledger_finishes_take(run_id: Any) -> list[LedgerFinish]:
+    """The run's finished calls not yet written, now to be (on a database thread)."""
+    if run_id is None:
+        return []
+    taken = _deferred.pop(str(run_id), None)
+    return list(taken.values()) if taken else []
+
+
+def ledger_finishes_write(cursor: Any, finishes: list[LedgerFinish]) -> None:
+    """Completes the calls and adds them to the rollups, inside the caller's transaction
+    (their payloads follow after it commits: `ledger_payloads_keep`)."""
+    for finish in finishes:
+        ledger_finish_known(cursor, finish.call_id, finish.fields, finish.started)
+
+
+def ledger_payloads_keep(finishes: list[LedgerFinish]) -> None:
+    """Keeps the calls' payloads (a payload that cannot be kept loses only itself)."""
+    for finish in finishes:
+        _payload_keep_logged(finish.call_id, finish.owner, finish.outcome, finish.finished_at)
+
+
+def ledger_payload_statement(finish: LedgerFinish) -> tuple[str, list[Any]] | None:
+    """The statement that keeps the call's payload (None: nothing to keep), to send with
+    others; `ledger_payloads_keep` if they fail."""
+    return _payload_statement(finish.call_id, finish.owner, finish.outcome, finish.finished_at)
+
+
+def ledger_finishes_write_alone(finishes: list[LedgerFinish]) -> None:
+    """The calls completed in a transaction of their own, then their payloads."""
+    if finishes:
+        with transaction.atomic(), connection.cursor() as cursor:
+            ledger_finishes_write(cursor, finishes)
+        ledger_payloads_keep(finishes)
+
+
+def _finish_overdue(run_id: str, call_id: str) -> None:
+    """On the loop, FINISH_DEFER_S after the call finished: still unwritten, it goes alone."""
+    waiting = _deferred.get(run_id)
+    finish = waiting.pop(call_id, None) if waiting else None
+    if finish is None:
+        return
+    if waiting is not None and not waiting:
+        _deferred.pop(run_id, None)
+    task = asyncio.ensure_future(in_db_thread(ledger_finishes_write_alone, [finish]))
+    _flushes.add(task)
+    task.add_done_callback(_flush_done)
+
+
+def _flush_done(task: asyncio.Future[None]) -> None:
+    _flushes.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The row stays pending: the reaper closes it as unknown, its cost estimated.
+        logger.warning("A finished call could not be completed: %r", task.exception())
 
 
 def _budget_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -122,9 +276,18 @@ def _payload_keep(
     Built on a database thread, so the redaction of a long prompt never holds the event loop,
     and after the call's answer went back to its caller (see `DatabaseLedger.call_finished`).
     A repeated completion keeps the first payload."""
+    statement = _payload_statement(call_id, owner, outcome, at)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def _payload_statement(
+    call_id: str, owner: tuple[object, object], outcome: LedgerOutcome, at: object
+) -> tuple[str, list[Any]] | None:
     payload = call_payload(outcome)
     if payload is None:
-        return
+        return None
     kept, truncated, size = bounded(payload, payload_max_bytes())
     run_id, workspace_id = owner
     row = {
@@ -139,12 +302,11 @@ def _payload_keep(
     }
     columns = ", ".join(_PAYLOAD[name] for name in row)
     marks = ", ".join(["%s"] * len(row))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
-            f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
-            _PAYLOAD.values(row),
-        )
+    return (
+        f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
+        _PAYLOAD.values(row),
+    )
 
 
 class DatabaseLedger:
@@ -166,6 +328,8 @@ class DatabaseLedger:
         self._runs: dict[str, tuple[object, object]] = {}
         # Payloads being written (held so that they are not collected half-way).
         self._payloads: set[asyncio.Future[None]] = set()
+        # The rows of calls in flight whose completion a run's store may write (as started).
+        self._started: dict[str, dict[str, Any]] = {}
 
     async def call_started(self, entry: LedgerStart) -> None:
         metadata = dict(entry.metadata)
@@ -238,7 +402,12 @@ class DatabaseLedger:
         if charged:
             self._charged.add(entry.call_id)
         if run_id is not None:
+            _facets_add(run_id, "models", entry.model)
+            _facets_add(run_id, "providers", provider_id)
+            _facets_add(run_id, "agents", source.get("agent_id"))
             self._runs[entry.call_id] = (run_id, workspace_id)
+            if not charged and str(run_id) in _deferring:
+                self._started[entry.call_id] = row
 
     async def payloads_written(self) -> None:
         """Waits for the payloads being written (tests, and a process on its way out)."""
@@ -249,25 +418,34 @@ class DatabaseLedger:
         usage = outcome.usage
         first_token = outcome.first_token_ms
         finished_at = timezone.now()
+        fields = {
+            "status": outcome.status,
+            "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "completion_tokens": usage.completion_tokens if usage else 0,
+            "cached_tokens": usage.cached_tokens if usage else 0,
+            "cost": outcome.cost,
+            "cost_estimated": outcome.cost_estimated,
+            "price_source": outcome.price_source,
+            "latency_ms": round(outcome.latency_ms),
+            "first_token_ms": None if first_token is None else round(first_token),
+            "error_kind": outcome.error_kind or "",
+            "http_status": outcome.http_status,
+            "finished_at": finished_at,
+        }
+        held = self._runs.get(call_id)
+        if held is not None:
+            _facets_add(held[0], "errors", fields["error_kind"])
+        started = self._started.pop(call_id, None)
+        if started is not None and str(started["run_id"]) in _deferring:
+            held = self._runs.pop(call_id)
+            run_id = str(held[0])
+            _deferred.setdefault(run_id, {})[call_id] = LedgerFinish(
+                call_id, fields, started, held, outcome, finished_at
+            )
+            asyncio.get_running_loop().call_later(FINISH_DEFER_S, _finish_overdue, run_id, call_id)
+            return
         # The row and its hour's rollup change together (agents/rollups.py).
-        await in_db_thread(
-            ledger_finish,
-            call_id,
-            {
-                "status": outcome.status,
-                "prompt_tokens": usage.prompt_tokens if usage else 0,
-                "completion_tokens": usage.completion_tokens if usage else 0,
-                "cached_tokens": usage.cached_tokens if usage else 0,
-                "cost": outcome.cost,
-                "cost_estimated": outcome.cost_estimated,
-                "price_source": outcome.price_source,
-                "latency_ms": round(outcome.latency_ms),
-                "first_token_ms": None if first_token is None else round(first_token),
-                "error_kind": outcome.error_kind or "",
-                "http_status": outcome.http_status,
-                "finished_at": finished_at,
-            },
-        )
+        await in_db_thread(ledger_finish, call_id, fields)
         owner = self._runs.pop(call_id, None)
         if owner is not None:
             # What the call sent and received is kept off the call's path: redacting and

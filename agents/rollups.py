@@ -157,10 +157,15 @@ def _upsert_sql(table: Columns, time_field: str, rows: int) -> str:
 
 
 def _params(table: Columns, time_field: str, key: Key, sums: Mapping[str, Any]) -> list[Any]:
-    row: dict[str, Any] = dict(zip(_fields(time_field), key, strict=False))
-    for name in SUM_FIELDS:
-        row[name] = sums.get(name, 0)
-    return table.values(row)
+    fields = _fields(time_field)
+    params = [table.value(name, value) for name, value in zip(fields, key, strict=False)]
+    # The sums are whole numbers but the cost, which alone needs its field's preparation
+    # (this runs for every call: preparing some thirty integers cost more than the upsert).
+    params += [
+        table.value(name, sums.get(name, 0)) if name == "cost" else int(sums.get(name, 0))
+        for name in SUM_FIELDS
+    ]
+    return params
 
 
 def day_key(key: Key) -> Key:
@@ -530,3 +535,97 @@ def _day_from_hours(cursor: Any, workspace: Any, start: datetime, end: datetime)
         for row in hourly
     ]
     rollups_add(cursor, facts, hours=False)
+
+
+# A call completed by the process that started it: its row as written at its start is known, so
+# its share is computed here rather than read back, and on PostgreSQL the completion and both
+# upserts are one statement (the upserts insert only if the UPDATE found the row pending).
+
+
+def _upsert_from_sql(table: Columns, time_field: str, source: str) -> str:
+    fields = _fields(time_field)
+    name = table.table
+    columns = ", ".join(table[field] for field in fields)
+    selected = ", ".join(["%s"] * len(fields))
+    conflict = ", ".join(table[field] for field in fields[: 1 + len(KEY_FIELDS)])
+    updates = ", ".join(
+        f"{table[field]} = {name}.{table[field]} + EXCLUDED.{table[field]}" for field in SUM_FIELDS
+    )
+    return (
+        f"INSERT INTO {name} ({columns}) SELECT {selected} FROM {source} "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    )
+
+
+_FINISH_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def ledger_finish_statement(
+    call_id: Any, fields: Mapping[str, Any], started: Mapping[str, Any]
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: one statement that completes the row if it is still pending and adds its
+    share (from `started`, the row as its start wrote it, and `fields`) to its hour and day.
+    Its one result row counts the rows completed (0: not pending any more)."""
+    names = tuple(fields)
+    sql = _FINISH_SQL.get((connection.vendor, names))
+    if sql is None:
+        assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in names)
+        sql = _FINISH_SQL[(connection.vendor, names)] = (
+            f"WITH done AS (UPDATE {_LEDGER.table} SET {assignments} "
+            f"WHERE {_LEDGER['call_id']} = %s AND {_LEDGER['status']} = %s RETURNING 1), "
+            f"hours AS ({_upsert_from_sql(_ROLLUP, 'hour', 'done')}), "
+            f"days AS ({_upsert_from_sql(_DAY, 'day', 'done')}) "
+            f"SELECT COUNT(*) FROM done"
+        )
+    fact = fact_of({**started, **fields})
+    assert fact is not None  # a completion is never pending
+    params = [*_LEDGER.values(fields), _LEDGER.value("call_id", call_id)]
+    params.append(LedgerEntry.Status.PENDING)
+    params += _params(_ROLLUP, "hour", fact.key, fact.sums)
+    params += _params(_DAY, "day", day_key(fact.key), fact.sums)
+    return sql, params
+
+
+def ledger_finish_followed(
+    cursor: Any,
+    call_id: Any,
+    fields: Mapping[str, Any],
+    started: Mapping[str, Any],
+    *,
+    completed: bool,
+) -> None:
+    """After `ledger_finish_statement`: a row that was no longer pending takes the answer
+    anyway (as `ledger_finish` does), and a past day's change renews its days version."""
+    if not completed:
+        with transaction.atomic():  # the caller's, or one of its own
+            _rewrite(cursor, _LEDGER.value("call_id", call_id), fields)
+        return
+    fact = fact_of({**started, **fields})
+    today = hour_of(datetime.now(UTC) + _CLOCK_MARGIN).replace(hour=0)
+    if fact is not None and fact.key[1].replace(hour=0) < today:
+        _days_changed([fact.key[0]])
+
+
+def ledger_finish_known(
+    cursor: Any, call_id: Any, fields: Mapping[str, Any], started: Mapping[str, Any]
+) -> None:
+    """`ledger_finish` for a row whose start is known, inside the caller's transaction: on
+    PostgreSQL one statement, on SQLite the UPDATE and the two upserts."""
+    if connection.vendor == "postgresql":
+        cursor.execute(*ledger_finish_statement(call_id, fields, started))
+        completed = bool(cursor.fetchone()[0])
+        ledger_finish_followed(cursor, call_id, fields, started, completed=completed)
+        return
+    call = _LEDGER.value("call_id", call_id)
+    assignments = ", ".join(f"{_LEDGER[name]} = %s" for name in fields)
+    cursor.execute(
+        f"UPDATE {_LEDGER.table} SET {assignments} WHERE {_LEDGER['call_id']} = %s "
+        f"AND {_LEDGER['status']} = %s",
+        [*_LEDGER.values(fields), call, LedgerEntry.Status.PENDING],
+    )
+    if cursor.rowcount != 1:
+        _rewrite(cursor, call, fields)
+        return
+    fact = fact_of({**started, **fields})
+    if fact is not None:
+        rollups_add(cursor, [(fact.key, fact.sums)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -25,7 +26,6 @@ from django.utils import timezone
 
 from a2a_site.db import in_db_thread
 from a2a_site.tracing import run_span
-from agents.budgets.enforcement import workspace_has_budgets
 from workflows.a2a_client import DjangoRemoteAgentRunner
 from workflows.engine import Engine
 from workflows.engine.contracts import LeaseLost, RunFailed, RunSnapshot, SubrunWaiting
@@ -203,7 +203,39 @@ class RunExecutor:
                 return existing
         if not self._slots.acquire(blocking=block):
             return None
-        future = asyncio.run_coroutine_threadsafe(self.execute(run_id), self.loop)
+        return self._launch(run_id, self.execute(run_id))
+
+    def take(self, run_id: str) -> concurrent.futures.Future[Any] | None:
+        """For a delivery from the broker: waits for a free place, takes the run's lease here,
+        in the delivering thread, then hands the run to the loop; None when there is nothing
+        to do (finished, cancelled, or another worker holds it).
+
+        The delivering thread waits for the message anyway (it is acknowledged when this
+        returns), so the lease costs no hand-off to the loop and back to a database thread
+        first. The lease is taken before the acknowledgement, so a worker that dies at any
+        point leaves either the message to redeliver or a lease for the reaper. The run is
+        read on the loop's database threads: a burst of deliveries waits on one statement
+        each here, not on every read of every run."""
+        run_id = str(run_id)
+        with self._lock:
+            busy = run_id in self._active
+        if busy:
+            # Winding down here: looked at again when that execution ends (see `submit`).
+            return self.submit(run_id)
+        self._slots.acquire()
+        try:
+            acquired = run_lease_acquire(run_id, owner=self.owner)
+        except BaseException:
+            self._slots.release()
+            raise
+        if not acquired:
+            self._slots.release()
+            return None
+        return self._launch(run_id, self.execute(run_id, leased=True))
+
+    def _launch(self, run_id: str, execution: Any) -> concurrent.futures.Future[Any]:
+        """Runs `execution` (holding one of the process's places) on the loop."""
+        future = asyncio.run_coroutine_threadsafe(execution, self.loop)
         with self._lock:
             self._active[run_id] = future
 
@@ -219,6 +251,20 @@ class RunExecutor:
 
         future.add_done_callback(done)
         return future
+
+    def _lease_and_load(
+        self, run_id: str, store: DatabaseRunStore, leased: bool
+    ) -> tuple[bool, RunSnapshot | Exception | None, bool]:
+        """The lease (unless `leased` already), then (if taken) the run's one read that serves
+        the executor and the engine, and whether any budget may stop it: one hop to the
+        database threads."""
+        if not leased and not run_lease_acquire(run_id, owner=self.owner):
+            return False, None, True
+        try:
+            snapshot = store._load(run_id)
+            return True, snapshot, store.budgeted(run_id)
+        except Exception as error:  # noqa: BLE001 - raised in `execute`, under the lease
+            return True, error, True
 
     def _engine(
         self,
@@ -254,22 +300,11 @@ class RunExecutor:
             remote_agents=DjangoRemoteAgentRunner(run_id=run_id, workspace_id=workspace_id),
         )
 
-    async def execute(self, run_id: str) -> str | None:
-        """Executes the run if this process can lease it; returns the final status or None."""
+    async def execute(self, run_id: str, *, leased: bool = False) -> str | None:
+        """Executes the run if this process can lease it (`leased`: it holds the lease
+        already); returns the final status or None."""
         store = DatabaseRunStore(owner=self.owner, board=self.controls)
-
-        def lease_and_load() -> tuple[bool, RunSnapshot | Exception | None, bool]:
-            # The lease, then (if taken) the run's one read that serves the executor and the
-            # engine, and whether any budget may stop it: one hop to the database threads.
-            if not run_lease_acquire(run_id, owner=self.owner):
-                return False, None, True
-            try:
-                snapshot = store._load(run_id)
-                return True, snapshot, workspace_has_budgets(snapshot.workspace_id)
-            except Exception as error:  # noqa: BLE001 - raised below, under the lease
-                return True, error, True
-
-        acquired, loaded, budgeted = await in_db_thread(lease_and_load)
+        acquired, loaded, budgeted = await in_db_thread(self._lease_and_load, run_id, store, leased)
         if not acquired:
             return None  # finished, cancelled, or another worker holds it: nothing to do
         await publish_status(run_id, RunStatus.RUNNING)
@@ -313,6 +348,10 @@ class RunExecutor:
         finally:
             self._leased -= 1
             self.controls.release(run_id)
+            said = store.said(run_id)
+            if known is not None and said is not None:
+                # All the run said and called was seen here: no need to read it back.
+                known = dataclasses.replace(known, messages=said[0], facets=said[1])
             store.release(run_id)
         finished = await in_db_thread(
             run_finish,

@@ -15,6 +15,7 @@ costs a run its live audience for a moment, never a step, a model call or its co
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
@@ -81,6 +82,79 @@ async def _watched(layer: Any, group: str) -> bool:
     return bool(await connection.zcount(*watcher_count_args(layer, group)))
 
 
+# When the message being sent was put in its outbox (the pump sets it for each send).
+_put_at: contextvars.ContextVar[float | None] = contextvars.ContextVar("live_put_at", default=None)
+# How long a count of a group's members may serve later messages put before it was asked.
+ANSWER_TTL_S = 1.0
+
+
+class WatchAnswers:
+    """The counts of a loop's groups, shared by every message they can answer for.
+
+    A count asked at time T answers for every message of the group put before T: its event was
+    stored before the count, so a viewer the count missed joined after it, and replays that
+    event from the database when it subscribes. One count then serves a step's messages and
+    the engine's question whether to stream its model call, instead of one count each; a
+    message put after the last count is asked about anew, so nothing a viewer needs is
+    skipped. A count still on its way is awaited rather than asked again.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.known: dict[str, tuple[bool, float]] = {}
+        self.asking: dict[str, tuple[asyncio.Future[bool], float]] = {}
+        self.asked = 0
+
+    async def watched(self, layer: Any, group: str, put_at: float | None) -> bool:
+        now = self.clock()
+        if put_at is not None:
+            known = self.known.get(group)
+            if known is not None and put_at <= known[1] and now - known[1] < ANSWER_TTL_S:
+                return known[0]
+            asking = self.asking.get(group)
+            if asking is not None and put_at <= asking[1]:
+                await asyncio.wait([asking[0]])
+                if not asking[0].cancelled() and asking[0].exception() is None:
+                    return asking[0].result()
+                # That count failed or was given up on: this message asks its own.
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.asking[group] = (future, now)
+        self.asked += 1
+        try:
+            answer = await _watched(layer, group)
+        except BaseException as error:
+            if isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(error)
+                future.exception()  # retrieved here; whoever waited on it asks anew
+            raise
+        finally:
+            if self.asking.get(group, (None,))[0] is future:
+                del self.asking[group]
+        future.set_result(answer)
+        if len(self.known) > 2000:
+            self.known = {g: k for g, k in self.known.items() if now - k[1] < ANSWER_TTL_S}
+        self.known[group] = (answer, now)
+        return answer
+
+    def forget(self, group: str) -> None:
+        self.known.pop(group, None)
+
+
+_answers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WatchAnswers] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch_answers() -> WatchAnswers:
+    loop = asyncio.get_running_loop()
+    answers = _answers.get(loop)
+    if answers is None:
+        answers = _answers[loop] = WatchAnswers()
+    return answers
+
+
 async def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -100,8 +174,12 @@ async def _group_send(group: str, message: dict[str, Any]) -> None:
         watched = await partial_save(layer, group, *partial)
         if watched and isinstance(getattr(layer, "groups", None), dict):
             watched = await _watched(layer, group)
+    elif isinstance(getattr(layer, "groups", None), dict):
+        watched = await _watched(layer, group)  # in this process: no round trip to save
     else:
-        watched = await _watched(layer, group)
+        watched = await watch_answers().watched(layer, group, _put_at.get())
+    if message.get("type") == "run.status" and message.get("status") in TERMINAL:
+        watch_answers().forget(group)
     if watched:
         await layer.group_send(group, message)
 
@@ -133,6 +211,8 @@ class LiveOutbox:
         self.retry_after_s = retry_after_s
         self.clock = clock
         self.waiting: deque[tuple[str, dict[str, Any]]] = deque()
+        # When each waiting message was put, in the same order (see `WatchAnswers`).
+        self.put_times: deque[float] = deque()
         self.sent = 0
         self.dropped = 0
         self.failures = 0
@@ -149,9 +229,11 @@ class LiveOutbox:
         else:
             if len(self.waiting) >= self.limit:
                 dropped_group, _ = self.waiting.popleft()
+                self.put_times.popleft()
                 self.dropped += 1
                 self._owe_resync(dropped_group)
             self.waiting.append((group, message))
+            self.put_times.append(time.monotonic())
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._pump())
 
@@ -179,8 +261,10 @@ class LiveOutbox:
                 if remaining > 0:
                     await asyncio.sleep(min(remaining, self.retry_after_s))
                     continue
+            put_at: float | None = None
             if waiting:
                 group, message = waiting.popleft()
+                put_at = self.put_times.popleft() if self.put_times else None
             else:
                 if (
                     self.lost_since is not None
@@ -194,6 +278,7 @@ class LiveOutbox:
                     break
                 group, message = self.lost.pop(), {"type": RESYNC}
             self._sending = True
+            marked = _put_at.set(put_at)
             try:
                 await asyncio.wait_for(self.send(group, message), self.send_timeout_s)
             except Exception as error:  # noqa: BLE001 - a live copy must never fail a run
@@ -201,6 +286,7 @@ class LiveOutbox:
                 continue
             finally:
                 self._sending = False
+                _put_at.reset(marked)
             self.sent += 1
             if self.down_until is not None:
                 self.down_until = None
@@ -215,6 +301,7 @@ class LiveOutbox:
         for waiting_group, _ in self.waiting:
             self._owe_resync(waiting_group)
         self.waiting.clear()
+        self.put_times.clear()
         self.dropped += lost
         if self.down_until is None:
             # Once per outage, not once per message: viewers resync from the stored events.
@@ -322,7 +409,9 @@ async def run_watched(run_id: Any) -> bool:
     if outbox.down_until is not None:
         return True
     try:
-        return await asyncio.wait_for(_watched(layer, run_group(run_id)), WATCHING_TIMEOUT_S)
+        # Asked now: it answers for the messages of the run put so far, too.
+        answer = watch_answers().watched(layer, run_group(run_id), None)
+        return await asyncio.wait_for(answer, WATCHING_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - the outbox reports the layer's failures
         return True
 

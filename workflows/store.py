@@ -9,6 +9,7 @@ completed by compare-and-swap on its status, so a duplicate completion stores no
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -27,8 +28,20 @@ from a2a_site.db import (
     statement_due,
     statements_drop,
 )
+from agents.budgets.models import Budget
+from agents.ledger import (
+    LedgerFinish,
+    ledger_finishes_defer,
+    ledger_finishes_take,
+    ledger_finishes_write,
+    ledger_finishes_write_alone,
+    ledger_payload_statement,
+    ledger_payloads_keep,
+    ledger_run_facets,
+)
 from agents.llm.redaction import redact_secrets
 from agents.models import LedgerEntry
+from agents.rollups import ledger_finish_followed, ledger_finish_statement
 from workflows.engine.contracts import (
     Control,
     EventDraft,
@@ -40,6 +53,7 @@ from workflows.engine.contracts import (
 from workflows.engine.engine import variables_apply
 from workflows.live import publish_events
 from workflows.models import Run, RunEvent, RunStatus, Step, WorkflowVersion
+from workflows.run_usage import usage_sums_params, usage_sums_sql
 from workflows.services.lease import run_ancestors_totals_refresh
 
 logger = logging.getLogger(__name__)
@@ -75,35 +89,7 @@ _EVENT = Columns(RunEvent)
 _LEDGER = Columns(LedgerEntry)
 _VERSION = Columns(WorkflowVersion)
 _WORKSPACE = Columns(Workspace)
-
-
-def usage_sums_sql() -> str:
-    """One row (prompt tokens, completion tokens, cost, model calls) of a run's usage: its own
-    ledger rows plus its sub-runs' totals, which include theirs in turn. Ledger rows belong to
-    the run that made the call, so review pages that read the ledger count each call once;
-    a run's totals are what the run cost, its sub-workflows included. Two parameters: the run's
-    id as the ledger keeps it, then as the run table does."""
-    lg, r = _LEDGER, _RUN
-    own = (
-        f"SELECT COALESCE(SUM({lg['prompt_tokens']}), 0) AS p, "
-        f"COALESCE(SUM({lg['completion_tokens']}), 0) AS c, "
-        f"COALESCE(SUM({lg['cost']}), 0) AS m, COUNT(*) AS n "
-        f"FROM {lg.table} WHERE {lg['run_id']} = %s"
-    )
-    kids = (
-        f"SELECT COALESCE(SUM(kid.{r['prompt_tokens']}), 0) AS p, "
-        f"COALESCE(SUM(kid.{r['completion_tokens']}), 0) AS c, "
-        f"COALESCE(SUM(kid.{r['cost']}), 0) AS m, COALESCE(SUM(kid.{r['model_calls']}), 0) AS n "
-        f"FROM {r.table} kid WHERE kid.{r['parent']} = %s"
-    )
-    return (
-        f"SELECT own.p + kids.p, own.c + kids.c, own.m + kids.m, own.n + kids.n "
-        f"FROM ({own}) own, ({kids}) kids"
-    )
-
-
-def usage_sums_params(run_id: Any) -> list[Any]:
-    return [_LEDGER.value("run_id", run_id), _RUN.value("id", run_id)]
+_BUDGET = Columns(Budget)
 
 
 def _completed_fields(record: StepRecord, now: datetime) -> dict[str, Any]:
@@ -137,6 +123,28 @@ def fork_edits_loaded(stored: Any) -> tuple[ForkEdit, ...]:
             before=frozenset(edit.get("before") or ()),
         )
         for edit in stored or ()
+    )
+
+
+_STEP_FIELDS = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
+
+
+def _steps_sql() -> str:
+    """A subquery of the run's steps (`r` in the outer query) as one JSON array of arrays (by
+    _STEP_FIELDS), so that the run, its version and its steps are one statement."""
+    st = _STEP
+    if connection.vendor == "postgresql":
+        aggregate, array = "json_agg", "json_build_array"
+        columns = [f"s.{st[name]}" for name in _STEP_FIELDS]
+    else:  # SQLite keeps JSON as text: json() embeds it as JSON
+        aggregate, array = "json_group_array", "json_array"
+        columns = [
+            f"json(s.{st[name]})" if name in ("output", "variables") else f"s.{st[name]}"
+            for name in _STEP_FIELDS
+        ]
+    return (
+        f"(SELECT {aggregate}({array}({', '.join(columns)})) FROM {st.table} s "
+        f"WHERE s.{st['run']} = r.{_RUN['id']})"
     )
 
 
@@ -240,6 +248,10 @@ class DatabaseRunStore:
         # id, launching user id, priority) as its ledger rows and calls' place in line use them.
         self._stamps: dict[str, int] = {}
         self._dimensions: dict[str, tuple[str, str, int]] = {}
+        # Whether the run's workspace had a budget when the run was loaded.
+        self._budgeted: dict[str, bool] = {}
+        # (seq, text) of the messages of runs executed here from their start (None: resumed).
+        self._said: dict[str, list[tuple[int, str]] | None] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -265,9 +277,9 @@ class DatabaseRunStore:
             "workflow",
             "created_by",
             "priority",
+            "last_seq",
         )
         version_fields = ("graph", "agent_versions")
-        step_fields = ("key", "node_id", "status", "attempt", "output", "branch", "variables")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT "
@@ -275,6 +287,8 @@ class DatabaseRunStore:
                 + ", "
                 + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
                 + f", w.{_WORKSPACE['runtime_stamp']}"
+                + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
+                f"r.{_RUN['workspace']}), {_steps_sql()}"
                 + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
                 f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
                 f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
@@ -283,34 +297,36 @@ class DatabaseRunStore:
             found = cursor.fetchone()
             if found is None:
                 raise Run.DoesNotExist(f"Run {run_id} does not exist.")
-            cursor.execute(
-                "SELECT "
-                + ", ".join(_STEP[name] for name in step_fields)
-                + f" FROM {_STEP.table} WHERE {_STEP['run']} = %s",
-                [run_pk],
-            )
-            step_rows = cursor.fetchall()
+        step_rows = found[-1] or []
+        if isinstance(step_rows, str | bytes):
+            step_rows = json.loads(step_rows)
+        found = found[:-1]
         values = {
             name: _RUN.loaded(name, raw) for name, raw in zip(run_fields, found, strict=False)
         }
         graph, agent_versions = (
             _VERSION.loaded(name, raw)
-            for name, raw in zip(version_fields, found[len(run_fields) : -1], strict=True)
+            for name, raw in zip(version_fields, found[len(run_fields) : -2], strict=True)
         )
-        self._stamps[str(run_id)] = int(found[-1])
+        self._stamps[str(run_id)] = int(found[-2])
+        self._budgeted[str(run_id)] = bool(found[-1])
+        # The run's calls that finish are completed with its next write (agents/ledger.py).
+        ledger_finishes_defer(run_id)
         workflow_id, created_by = values.pop("workflow"), values.pop("created_by")
         self._dimensions[str(run_id)] = (
             str(workflow_id),
             "" if created_by is None else str(created_by),
             int(values.pop("priority")),
         )
+        # A run that said nothing and started no step yet: all it will say and call is seen
+        # here, which spares reading it back at its end (`said`).
+        fresh = values.pop("last_seq") == 0 and not step_rows
+        self._said[str(run_id)] = [] if fresh else None
         run = Run(pk=run_id, workspace_id=values.pop("workspace"), **values)
         completed = {}
         for raw_step in step_rows:
-            step = {
-                name: _STEP.loaded(name, raw)
-                for name, raw in zip(step_fields, raw_step, strict=True)
-            }
+            # JSON columns come as their values already (the rows are one JSON array).
+            step = dict(zip(_STEP_FIELDS, raw_step, strict=True))
             if step["status"] == Step.Status.COMPLETED:
                 completed[step["key"]] = StepRecord(
                     key=step["key"],
@@ -364,6 +380,28 @@ class DatabaseRunStore:
     def runtime_stamp(self, run_id: str) -> int:
         """The run's workspace's runtime stamp when the run was loaded (after `load`)."""
         return self._stamps[str(run_id)]
+
+    def said(self, run_id: str) -> tuple[tuple[str, ...], dict[str, list[str]]] | None:
+        """The run's messages in order and the facets of its calls (as the history's search
+        fields want them), if this store saw all of them; None otherwise. Before `release`."""
+        said = self._said.get(str(run_id))
+        facets = ledger_run_facets(run_id)
+        if said is None or facets is None:
+            return None
+        return tuple(text for _, text in sorted(said)), facets
+
+    def _heard(self, run_id: str, stored: Sequence[Mapping[str, Any]]) -> None:
+        said = self._said.get(str(run_id))
+        if said is None:
+            return
+        for event in stored:
+            data = event["data"]
+            if event["kind"] == "message" and isinstance(data, dict):
+                said.append((event["seq"], str(data.get("text") or "")))
+
+    def budgeted(self, run_id: str) -> bool:
+        """Whether the run's workspace had any budget when the run was loaded (after `load`)."""
+        return self._budgeted[str(run_id)]
 
     def dimensions(self, run_id: str) -> tuple[str, str, int]:
         """(workflow id, launching user id or "", priority) of the run (after `load`)."""
@@ -524,22 +562,47 @@ class DatabaseRunStore:
                 cursor.execute(*due)
 
     def release(self, run_id: str) -> None:
-        """The executor stopped touching the run: starts never written are forgotten."""
+        """The executor stopped touching the run: starts never written are forgotten, and its
+        calls are completed by themselves (those finished meanwhile, by its next write or at
+        most FINISH_DEFER_S later)."""
         statements_drop(run_id)
+        ledger_finishes_defer(run_id, deferring=False)
+        self._said.pop(str(run_id), None)
 
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
         self._start_due(run_id, record.key)  # a step that finished without a model call
+        # The run's calls that finished since its last write (this step's, most often) are
+        # completed with it: one hand-off, and on PostgreSQL one round trip, for both.
+        finished = ledger_finishes_take(run_id)
         reducers = self._reducers.get(str(run_id), {})
         stored = None
-        if connection.vendor == "postgresql" and all(
-            reducers.get(name, "replace") == "replace" for name in record.variables
-        ):
-            stored = self._step_completed_at_once(run_id, record, events)
-            # Not leased, a duplicate, or no row to complete: the step by step path says which.
-        if stored is None:
-            stored = self._step_completed_by_steps(run_id, record, events)
+        replaces = all(reducers.get(name, "replace") == "replace" for name in record.variables)
+        try:
+            if replaces and connection.vendor == "postgresql":
+                stored = self._step_completed_at_once(run_id, record, events, finished)
+                finished = []  # written, whatever the step's own outcome
+                if stored is None:
+                    # Not leased, a duplicate, or no row to complete: the step by step path says.
+                    stored = self._step_completed_by_steps(run_id, record, events)
+            elif replaces and self._sqlite_at_once(record):
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        ledger_finishes_write(cursor, finished)
+                    stored = self._step_completed_in_place(run_id, record, events)
+                    if stored is None:  # the step by step path says why, in the same transaction
+                        stored = self._step_completed_by_steps(run_id, record, events)
+                ledger_payloads_keep(finished)
+            else:
+                stored = self._step_completed_by_steps(run_id, record, events, finished)
+                ledger_payloads_keep(finished)
+        except Exception:
+            try:  # rolled back with the step: not lost for all that
+                ledger_finishes_write_alone(finished)
+            except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+                logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
+            raise
         if stored is not None:
             self._parents_follow(run_id)
         return stored
@@ -555,7 +618,11 @@ class DatabaseRunStore:
             logger.warning("Run %s: its parents' totals were not refreshed.", run_id)
 
     def _step_completed_at_once(
-        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+        self,
+        run_id: str,
+        record: StepRecord,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]] | None:
         """The completion as one PostgreSQL statement, so one round trip: the fence locks the
         run row while this executor holds the lease; the step is completed only if it was not
@@ -614,8 +681,7 @@ class DatabaseRunStore:
             f"FROM saved"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+            row = self._with_finishes(cursor, finished, (sql, params))
         if row is None:
             return None
         last_seq, cancel_requested, prompt, completion, cost = row
@@ -627,11 +693,138 @@ class DatabaseRunStore:
             for index, kind, step_key, data in drafts
         ]
 
-    def _step_completed_by_steps(
+    @staticmethod
+    def _with_finishes(
+        cursor: Any, finished: list[LedgerFinish], statement: tuple[str, list[Any]]
+    ) -> Any:
+        """PostgreSQL: the calls' completions (each adding to the rollups), then `statement`
+        (whose one row, or None, is returned), then the calls' payloads, in one round trip
+        (client-side binding, Django's default: one implicit transaction). The completions come
+        first so the statement's sums of the ledger include them."""
+        if not finished:
+            cursor.execute(*statement)
+            return cursor.fetchone()
+        completions = [ledger_finish_statement(f.call_id, f.fields, f.started) for f in finished]
+        payloads: list[tuple[str, list[Any]]] = []
+        for finish in finished:
+            try:
+                payload = ledger_payload_statement(finish)
+            except Exception:  # noqa: BLE001 - a payload that cannot be kept loses only itself
+                logger.warning("The payload of call %s could not be kept.", finish.call_id)
+                continue
+            if payload is not None:
+                payloads.append(payload)
+        batched = not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        for attempt in (payloads, []) if payloads else ([],):
+            statements = [*completions, statement, *attempt]
+            try:
+                if batched:
+                    cursor.execute(
+                        "; ".join(sql for sql, _ in statements),
+                        [param for _, params in statements for param in params],
+                    )
+                    counts = []
+                    for _ in completions:
+                        counts.append(cursor.fetchone()[0])
+                        cursor.nextset()
+                    row = cursor.fetchone()
+                else:
+                    counts = []
+                    for sql, params in completions:
+                        cursor.execute(sql, params)
+                        counts.append(cursor.fetchone()[0])
+                    cursor.execute(*statement)
+                    row = cursor.fetchone()
+                    for sql, params in attempt:
+                        cursor.execute(sql, params)
+            except Exception:
+                if not attempt:
+                    raise
+                # A payload the database refused: the rest again without the payloads, which
+                # are then kept one by one (a payload that cannot be kept loses only itself).
+                logger.warning("Payloads refused with run %s's step; kept one by one.", finished)
+                continue
+            break
+        for finish, count in zip(finished, counts, strict=True):
+            ledger_finish_followed(
+                cursor, finish.call_id, finish.fields, finish.started, completed=bool(count)
+            )
+        if payloads and not attempt:
+            ledger_payloads_keep(finished)
+        return row
+
+    @staticmethod
+    def _sqlite_at_once(record: StepRecord) -> bool:
+        """Whether SQLite can complete the step in place: RETURNING, and variable names that
+        a JSON path can name as they are."""
+        return connection.vendor == "sqlite" and (
+            connection.features.can_return_columns_from_insert
+            and not any('"' in name or "\\" in name for name in record.variables)
+        )
+
+    def _step_completed_in_place(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
+        """SQLite, in the caller's transaction (which holds the database's write lock): the
+        step completed by compare-and-swap only while this executor holds the lease, then the
+        run's counters, variables (each replacing its value) and totals in one UPDATE that
+        returns the numbers the events take. Three statements; None when the step was not
+        completed here (not leased, a duplicate, or no row), before anything else changed."""
+        run_pk = _RUN.value("id", run_id)
+        now = timezone.now()
+        fields = _completed_fields(record, now)
+        r, st = _RUN, _STEP
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {st.table} SET "
+                + ", ".join(f"{st[name]} = %s" for name in fields)
+                + f" WHERE {st['run']} = %s AND {st['key']} = %s AND {st['status']} <> %s "
+                f"AND EXISTS (SELECT 1 FROM {r.table} WHERE {r['id']} = %s "
+                f"AND {r['lease_owner']} = %s AND {r['status']} = %s)",
+                [
+                    *_STEP.values(fields),
+                    run_pk,
+                    record.key,
+                    Step.Status.COMPLETED,
+                    run_pk,
+                    self.owner,
+                    RunStatus.RUNNING,
+                ],
+            )
+            if cursor.rowcount != 1:
+                return None
+            variables = f"COALESCE({r['variables']}, '{{}}')"
+            params: list[Any] = [len(events)]
+            for name, value in record.variables.items():
+                variables = f"json_set({variables}, %s, json(%s))"
+                params += [f'$."{name}"', _RUN.value("variables", value)]
+            cursor.execute(
+                f"UPDATE {r.table} SET {r['last_seq']} = {r['last_seq']} + %s, "
+                f"{r['steps_completed']} = {r['steps_completed']} + 1, "
+                f"{r['variables']} = {variables}, "
+                f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, "
+                f"{r['model_calls']}) = ({usage_sums_sql()}) WHERE {r['id']} = %s "
+                f"RETURNING {r['last_seq']}, {r['cancel_requested']}, {r['prompt_tokens']}, "
+                f"{r['completion_tokens']}, {r['cost']}",
+                [*params, *usage_sums_params(run_id), run_pk],
+            )
+            last_seq, cancel_requested, prompt, completion, cost = cursor.fetchone()
+            stored = self._insert_events(cursor, run_pk, last_seq - len(events), events, now)
+        totals = (int(prompt), int(completion), _RUN.loaded("cost", cost))
+        self._control_of_row(run_id, cancel_requested, totals)
+        return stored
+
+    def _step_completed_by_steps(
+        self,
+        run_id: str,
+        record: StepRecord,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]] | None:
         run_pk = _RUN.value("id", run_id)
         with transaction.atomic(), connection.cursor() as cursor:
+            # The calls that finished first: the run's totals below sum them.
+            ledger_finishes_write(cursor, finished)
             # The fence: the run row, locked, and only while this executor holds the lease.
             lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
             cursor.execute(
@@ -740,15 +933,40 @@ class DatabaseRunStore:
         stored = await in_db_thread(self._step_completed, run_id, record, events)
         if stored is None:
             return False
+        self._heard(run_id, stored)
         await publish_events(run_id, stored)  # after the commit: viewers never see a rollback
         return True
 
     def _step_failed(
         self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]]:
+        finished = ledger_finishes_take(run_id)
+        try:
+            stored = self._step_failed_with(run_id, key, attempt, error, events, finished)
+        except Exception:
+            try:  # rolled back with the step: not lost for all that
+                ledger_finishes_write_alone(finished)
+            except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+                logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
+            raise
+        ledger_payloads_keep(finished)
+        self._parents_follow(run_id)
+        return stored
+
+    def _step_failed_with(
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        error: str,
+        events: Sequence[EventDraft],
+        finished: list[LedgerFinish],
+    ) -> list[dict[str, Any]]:
         with transaction.atomic():
             run = self._locked_run(run_id)
             self._start_due(run_id, key)
+            with connection.cursor() as cursor:
+                ledger_finishes_write(cursor, finished)  # the run's totals below sum them
             Step.objects.filter(run=run, key=key).exclude(status=Step.Status.COMPLETED).update(
                 status=Step.Status.FAILED,
                 attempt=attempt,
@@ -766,9 +984,7 @@ class DatabaseRunStore:
                     "model_calls",
                 ]
             )
-            stored = [_event_json(row) for row in rows]
-        self._parents_follow(run_id)
-        return stored
+            return [_event_json(row) for row in rows]
 
     async def step_failed(
         self,
@@ -780,6 +996,7 @@ class DatabaseRunStore:
         events: Sequence[EventDraft] = (),
     ) -> None:
         stored = await in_db_thread(self._step_failed, run_id, key, attempt, error, events)
+        self._heard(run_id, stored)
         await publish_events(run_id, stored)
 
     def _emit(self, run_id: str, events: Sequence[EventDraft]) -> list[dict[str, Any]]:
@@ -791,7 +1008,9 @@ class DatabaseRunStore:
 
     async def emit(self, run_id: str, events: Sequence[EventDraft]) -> None:
         if events:
-            await publish_events(run_id, await in_db_thread(self._emit, run_id, events))
+            stored = await in_db_thread(self._emit, run_id, events)
+            self._heard(run_id, stored)
+            await publish_events(run_id, stored)
 
     def _wait_for_human(self, run_id: str, key: str, request: Mapping[str, Any]) -> None:
         with transaction.atomic():

@@ -7,10 +7,11 @@ from celery import shared_task
 
 @shared_task(name="workflows.tasks.run_execute", ignore_result=True)
 def run_execute(run_id: str) -> None:
-    """Hands the run to this worker process's event loop.
+    """Takes the run's lease and hands the run to this worker process's event loop.
 
     Waits while the process already executes its maximum of runs (so prefetch stays honest),
-    then returns: the lease and the reaper, not the broker, make sure the run finishes.
+    then returns, and the message is acknowledged: from then on the lease and the reaper, not
+    the broker, make sure the run finishes.
     """
     from celery.exceptions import Reject
 
@@ -20,7 +21,7 @@ def run_execute(run_id: str) -> None:
     if executor.draining:
         # Over its memory limit and about to restart: another worker takes the run.
         raise Reject("this worker is over its memory limit", requeue=True)
-    executor.submit(run_id, block=True)
+    executor.take(run_id)
 
 
 @shared_task(name="workflows.tasks.runs_reap", ignore_result=True)

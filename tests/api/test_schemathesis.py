@@ -1,5 +1,11 @@
 """Schemathesis against a live daphne: every operation of the served OpenAPI schema, fuzzed with
-valid and invalid requests, answers without a 5xx and as its schema says."""
+valid and invalid requests, answers without a 5xx and as its schema says.
+
+It runs once, in the services pass: daphne serves from PostgreSQL, the database production uses
+(its runs still execute in daphne's own process, so no Celery worker is needed). The embedded pass
+leaves it out through the `services` marker; without PostgreSQL and Redis it skips with the reason,
+and under A2A_REQUIRE_SERVICES=1 that skip is a failure.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from tests.api.conftest import make_token
 from tests.conftest import Personas
 from tests.support.processes import ARTIFACTS, start_daphne
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 CHECKS = [
     "not_a_server_error",

@@ -308,3 +308,144 @@ def test_a_start_whose_ledger_row_failed_is_written_by_the_steps_failure(leased:
     assert not LedgerEntry.objects.filter(run_id=leased.pk).exists()
     step = Step.objects.get(run=leased, key="research")
     assert (step.status, step.error) == ("failed", "ledger down")
+
+
+def _finished_outcome() -> Any:
+    from agents.llm.ledger import LedgerOutcome
+    from agents.llm.types import Usage
+
+    return LedgerOutcome(
+        status="completed",
+        usage=Usage(30, 12, 42),
+        cost=Decimal("0.0005"),
+        cost_estimated=False,
+        latency_ms=12.0,
+        error_kind=None,
+        http_status=200,
+        price_source="configured",
+    )
+
+
+def _call_then(leased: Run, then: Any) -> Any:
+    """Loads the run, starts the research step, makes its call's ledger start and end, then
+    awaits `then(store, run_id, call_id)`."""
+    from agents.ledger import DatabaseLedger
+    from agents.models import Provider
+
+    provider = Provider.objects.filter(workspace_id=leased.workspace_id).first()
+    assert provider is not None
+    store = DatabaseRunStore(owner="worker-a")
+    run_id = str(leased.pk)
+
+    async def go() -> Any:
+        await store.load(run_id)
+        await store.step_started(
+            run_id, key="research", node_id="research", node_type="agent", attempt=1, input=None
+        )
+        ledger = DatabaseLedger()
+        entry = research_call(leased, deployment_id=f"{provider.pk}:demo")
+        await ledger.call_started(entry)
+        await ledger.call_finished(entry.call_id, _finished_outcome())
+        return await then(store, run_id, entry.call_id)
+
+    return asyncio.run(go())
+
+
+def test_a_finished_call_is_completed_with_its_steps_completion(leased: Run) -> None:
+    from agents.models import LedgerRollup
+    from agents.rollups import rollups_check
+
+    async def complete(store: DatabaseRunStore, run_id: str, call_id: str) -> str:
+        pending = await asyncio.to_thread(lambda: LedgerEntry.objects.get(call_id=call_id).status)
+        record = StepRecord("research", "research", "facts", None, {"findings": "facts"})
+        assert await store.step_completed(run_id, record, [EventDraft("message", {}, "research")])
+        return pending
+
+    # Still pending until the step's write, which completes it (and counts it) first.
+    assert _call_then(leased, complete) == "pending"
+
+    row = LedgerEntry.objects.get(run_id=leased.pk)
+    assert (row.status, row.prompt_tokens, row.completion_tokens) == ("completed", 30, 12)
+    assert LedgerRollup.objects.get(workspace_id=leased.workspace_id).calls == 1
+    assert rollups_check() == []
+    leased.refresh_from_db()
+    assert (leased.prompt_tokens, leased.completion_tokens, leased.model_calls) == (30, 12, 1)
+    assert leased.cost == Decimal("0.0005")
+
+
+def test_a_finished_call_whose_step_goes_on_is_completed_by_itself(leased: Run) -> None:
+    from agents.rollups import rollups_check
+
+    async def wait(store: DatabaseRunStore, run_id: str, call_id: str) -> str:
+        # The step goes on (a tool, say): the call is completed without it, soon.
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            status = await asyncio.to_thread(
+                lambda: LedgerEntry.objects.get(call_id=call_id).status
+            )
+            if status != "pending":
+                return status
+            await asyncio.sleep(0.02)  # another thread's write: polled, bounded
+        return "pending"
+
+    assert _call_then(leased, wait) == "completed"
+    assert rollups_check() == []
+
+
+def test_a_finished_call_is_completed_even_when_its_step_lost_the_lease(leased: Run) -> None:
+    from agents.rollups import rollups_check
+
+    async def lose_then_complete(store: DatabaseRunStore, run_id: str, call_id: str) -> None:
+        def take_over() -> None:
+            Run.objects.filter(pk=leased.pk).update(
+                lease_until=timezone.now() - timedelta(seconds=1)
+            )
+            assert run_lease_acquire(leased.pk, owner="worker-b")
+
+        await asyncio.to_thread(take_over)
+        record = StepRecord("research", "research", "stale", None, {"findings": "stale"})
+        with pytest.raises(LeaseLost):
+            await store.step_completed(run_id, record, [])
+
+    _call_then(leased, lose_then_complete)
+
+    assert LedgerEntry.objects.get(run_id=leased.pk).status == "completed"
+    assert Step.objects.get(run=leased, key="research").status == "running"
+    assert rollups_check() == []
+
+
+def test_a_steps_variables_replace_their_values_whole(leased: Run) -> None:
+    store = DatabaseRunStore(owner="worker-a")
+    assert _complete(store, leased, "research", {"notes": {"a": 1, "keep": [1, 2]}, "n": 1})
+
+    replaced = {"notes": {"b": 2}, "n": None, "dotted.name": "x", "quote'd": "y"}
+    assert _complete(store, leased, "analysis", replaced)
+
+    leased.refresh_from_db()
+    assert {name: leased.variables[name] for name in replaced} == replaced
+    assert Step.objects.get(run=leased, key="analysis").variables == replaced
+
+
+def test_a_finished_call_the_reaper_closed_meanwhile_takes_its_answer(leased: Run) -> None:
+    from agents.models import LedgerRollup
+    from agents.rollups import ledger_close_pending, rollups_check
+
+    async def close_then_complete(store: DatabaseRunStore, run_id: str, call_id: str) -> None:
+        closed = await asyncio.to_thread(
+            ledger_close_pending,
+            call_id,
+            {"status": "unknown", "prompt_tokens": 3, "error_kind": "worker_lost"},
+        )
+        assert closed == 1
+        record = StepRecord("research", "research", "facts", None, {"findings": "facts"})
+        assert await store.step_completed(run_id, record, [])
+
+    _call_then(leased, close_then_complete)
+
+    row = LedgerEntry.objects.get(run_id=leased.pk)
+    assert (row.status, row.prompt_tokens, row.error_kind) == ("completed", 30, "")
+    assert LedgerRollup.objects.get(error_kind="", calls=1).prompt_tokens == 30
+    assert LedgerRollup.objects.filter(error_kind="worker_lost", calls=0).exists()
+    assert rollups_check() == []
+    leased.refresh_from_db()
+    assert (leased.prompt_tokens, leased.model_calls) == (30, 1)

@@ -7,6 +7,7 @@ owner it holds, so a process that lost its lease changes nothing.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,11 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db import connection, models, transaction
+from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from a2a_site.db import Columns
+from agents.ledger import ledger_finishes_take, ledger_finishes_write_alone
 from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
@@ -26,14 +29,18 @@ from agents.models import LedgerEntry, Provider
 from agents.prices import model_prices_of
 from agents.rollups import ledger_close_pending
 from workflows.models import Run, RunStatus
-from workflows.search import run_search_fields, run_search_refresh
+from workflows.run_usage import usage_sums_params, usage_sums_sql
+from workflows.search import run_search_fields, run_search_refresh, search_text_of
 from workflows.webhooks.events import (
     run_event_deliveries_create,
     run_event_record,
     run_event_subscribers,
     run_status_event,
+    run_unheard_sql,
 )
-from workflows.webhooks.models import WebhookEvent
+from workflows.webhooks.models import WebhookEvent, WebhookSubscription
+
+logger = logging.getLogger(__name__)
 
 
 def lease_seconds() -> int:
@@ -43,8 +50,16 @@ def lease_seconds() -> int:
 def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     """Takes the run if it is queued, or running under an expired lease (a dead worker's). Its
     first start is a `run.started` webhook event, recorded in the same transaction (a plain
-    write when no subscription listens)."""
+    write when no subscription listens).
+
+    Most workspaces have no webhook subscription: the first UPDATE takes the lease only if none
+    of the run's could listen, in the same statement (one round trip). It takes nothing when one
+    could, or when the run is not to be taken; then the subscriptions are read and the lease is
+    taken as before, with the event in its transaction when one wants it."""
     now = timezone.now()
+    # Nobody listening (the common case): the take alone, which checks that itself.
+    if _lease_take(run_id, owner=owner, now=now, unheard=True):
+        return True
     subscribers = run_event_subscribers(run_id, WebhookEvent.RUN_STARTED)
     if not subscribers:
         return _lease_take(run_id, owner=owner, now=now)
@@ -55,21 +70,47 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     return taken
 
 
-def _lease_take(run_id: Any, *, owner: str, now: datetime) -> bool:
-    taken = Run.objects.filter(
-        Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now),
-        pk=run_id,
-        cancel_requested=False,
-    ).update(
-        status=RunStatus.RUNNING,
-        lease_owner=owner,
-        lease_until=now + timedelta(seconds=lease_seconds()),
-        attempts=F("attempts") + 1,
-        # The first start stays: a resume after a wait or a dead worker continues the same run,
-        # and its elapsed time counts from when it began.
-        started_at=Coalesce("started_at", Value(now)),
+_RUN = Columns(Run)
+_SUBSCRIPTION = Columns(WebhookSubscription)
+
+
+def _lease_take(run_id: Any, *, owner: str, now: datetime, unheard: bool = False) -> bool:
+    """The conditional UPDATE; with `unheard`, only if no enabled webhook subscription of the
+    run's workspace (or of its workflow) exists, whatever events it wants.
+
+    Written by hand (see `a2a_site.db.Columns`): it is every run's first statement, and the
+    ORM took longer to compile it than the database to execute it."""
+    r, s = _RUN, _SUBSCRIPTION
+    sql = (
+        f"UPDATE {r.table} SET {r['status']} = %s, {r['lease_owner']} = %s, "
+        f"{r['lease_until']} = %s, {r['attempts']} = {r['attempts']} + 1, "
+        # The first start stays: a resume after a wait or a dead worker continues the same
+        # run, and its elapsed time counts from when it began.
+        f"{r['started_at']} = COALESCE({r['started_at']}, %s) "
+        f"WHERE {r['id']} = %s AND {r['cancel_requested']} = %s AND ({r['status']} = %s "
+        f"OR ({r['status']} = %s AND {r['lease_until']} < %s))"
     )
-    return taken == 1
+    params = [
+        RunStatus.RUNNING,
+        owner,
+        r.value("lease_until", now + timedelta(seconds=lease_seconds())),
+        r.value("started_at", now),
+        r.value("id", run_id),
+        r.value("cancel_requested", False),
+        RunStatus.QUEUED,
+        RunStatus.RUNNING,
+        r.value("lease_until", now),
+    ]
+    if unheard:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {s.table} WHERE {s['workspace']} = "
+            f"{r.table}.{r['workspace']} AND {s['enabled']} = %s AND ({s['workflow']} IS NULL "
+            f"OR {s['workflow']} = {r.table}.{r['workflow']}))"
+        )
+        params.append(s.value("enabled", True))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
 
 
 def run_lease_renew(run_id: Any, *, owner: str) -> bool:
@@ -221,10 +262,14 @@ def run_cancel_unattended(
 @dataclass(frozen=True)
 class RunKnown:
     """What an executor read of a run as it loaded it: its inputs, and whether it is a sub-run
-    (whose parents' totals follow its own)."""
+    (whose parents' totals follow its own). When the executor saw all the run said and called
+    (it executed it from its start), also its messages and the facets of its calls, which
+    spares reading them back for the history's search fields."""
 
     inputs: Any
     nested: bool
+    messages: tuple[str, ...] | None = None
+    facets: dict[str, list[str]] | None = None
 
 
 def run_finish(
@@ -240,10 +285,19 @@ def run_finish(
     The run's totals are copied from its ledger in the same write, so a step interrupted by a
     cancel or a failure is counted too. `known`: what the executor read of the run when it
     loaded it, which spares reading it again."""
+    # Calls that finished since the run's last write are completed first: its totals sum them.
+    finished = ledger_finishes_take(run_id)
+    try:
+        ledger_finishes_write_alone(finished)
+    except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
+        logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
     reason = redact_secrets(reason)[:5000]
-    fields: dict[str, Any] = {"status": status, "reason": reason, "lease_owner": ""}
-    fields.update(ledger_totals())
-    fields["lease_until"] = None
+    fields: dict[str, Any] = {
+        "status": status,
+        "reason": reason,
+        "lease_owner": "",
+        "lease_until": None,
+    }
     if status == RunStatus.WAITING:
         pass  # the answer re-queues it; output and finish time come later
     else:
@@ -252,24 +306,50 @@ def run_finish(
     searched = known is not None and status != RunStatus.WAITING
     if known is not None and searched:
         # What the run said becomes searchable in the history once it stops: in the same
-        # write, from its stored events (this executor holds the lease: nobody adds any).
-        fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
-    # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status: in one
-    # transaction when a subscription listens, else the write alone.
-    event = run_status_event(status)
-    subscribers = run_event_subscribers(run_id, event)
-    with transaction.atomic() if subscribers else nullcontext():
-        ended = (
-            Run.objects.filter(pk=run_id, lease_owner=owner, status=RunStatus.RUNNING).update(
-                **fields
+        # write, from what the executor saw it say, or else from its stored events (this
+        # executor holds the lease: nobody adds any).
+        if known.messages is not None and known.facets is not None:
+            fields["search_text"] = search_text_of(
+                inputs=known.inputs, output=output, messages=known.messages
             )
-            == 1
-        )
-        if ended and event and subscribers:
-            run_event_deliveries_create(run_id, event, subscribers)
+            fields["facets"] = known.facets
+        else:
+            fields.update(run_search_fields(run_id, inputs=known.inputs, output=output))
+    # Its webhook event (waiting, succeeded, failed, cancelled) commits with the status: the
+    # write alone when no subscription of the workspace could want it (the write checks that
+    # itself), else in one transaction with its deliveries.
+    event = run_status_event(status)
+    ended = bool(event) and _run_end(run_id, owner, fields, unheard=True)
+    if not ended:
+        subscribers = run_event_subscribers(run_id, event)
+        with transaction.atomic() if subscribers else nullcontext():
+            ended = _run_end(run_id, owner, fields)
+            if ended and event and subscribers:
+                run_event_deliveries_create(run_id, event, subscribers)
     if ended:
         if not searched:
             run_search_refresh(run_id)
         if known is None or known.nested:
             run_ancestors_totals_refresh(run_id)
     return ended
+
+
+def _run_end(run_id: Any, owner: str, fields: dict[str, Any], *, unheard: bool = False) -> bool:
+    """The one write that ends (or pauses) the run under this owner's lease, its totals summed
+    from the ledger; written by hand (the ORM's compiling of the sums cost more than the
+    database took to run them). With `unheard`, only if no webhook subscription listens."""
+    r = _RUN
+    totals = f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, {r['model_calls']})"
+    sql = (
+        f"UPDATE {r.table} SET "
+        + ", ".join(f"{r[name]} = %s" for name in fields)
+        + f", {totals} = ({usage_sums_sql()}) "
+        f"WHERE {r['id']} = %s AND {r['lease_owner']} = %s AND {r['status']} = %s"
+    )
+    if unheard:
+        sql += f" AND {run_unheard_sql(r.table, r['workspace'])}"
+    run_pk = r.value("id", run_id)
+    params = [*r.values(fields), *usage_sums_params(run_id), run_pk, owner, RunStatus.RUNNING]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)

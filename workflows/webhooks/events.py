@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from a2a_site.db import Columns
 from workflows.models import Run, RunPriority
 from workflows.webhooks.models import (
     TEST_EVENT,
@@ -132,6 +133,28 @@ def run_event_subscribers(run_id: Any, event: str | None) -> list[WebhookSubscri
         )
         if subscription.wants(event)
     ]
+
+
+_SUBSCRIPTION = Columns(WebhookSubscription)
+
+
+def run_unheard_sql(run_table: str, workspace_column: str) -> str:
+    """A condition for a write that changes a run's status: no enabled subscription of the
+    run's workspace exists, so the event it tells of has nobody to go to. The write (one
+    statement) decides at once; a write it stops goes the way of `run_event_subscribers`.
+    `run_table.workspace_column` names the run's workspace in the statement."""
+    sub = _SUBSCRIPTION
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {sub.table} WHERE {sub.table}.{sub['workspace']} = "
+        f"{run_table}.{workspace_column} AND {sub.table}.{sub['enabled']})"
+    )
+
+
+def run_unheard() -> Any:
+    """`run_unheard_sql` for the ORM, in a filter of runs."""
+    return ~Exists(
+        WebhookSubscription.objects.filter(workspace_id=OuterRef("workspace_id"), enabled=True)
+    )
 
 
 def run_event_deliveries_create(
