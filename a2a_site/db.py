@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import functools
+import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -41,11 +42,14 @@ class _DbThreads:
         # Threads waiting for a call, each promised to one call at most.
         self._idle = 0
         self._lock = threading.Lock()
+        self._drained = False
 
     def put(self, call: tuple[Any, Any, contextvars.Context, Callable[[], Any]]) -> None:
         """Queues `(loop or None, future, context, func)`: the result or the exception goes
         to the asyncio future on its loop, or to the concurrent future when loop is None."""
         with self._lock:
+            if self._drained:
+                raise RuntimeError("cannot take database calls after interpreter shutdown")
             if self._idle:
                 self._idle -= 1
                 starting = None
@@ -64,10 +68,24 @@ class _DbThreads:
     def started(self) -> int:
         return len(self._threads)
 
+    def drain(self) -> None:
+        """Lets the threads finish what is queued, then stop (at the interpreter's exit, as a
+        ThreadPoolExecutor's do: a ledger row being completed is written, not dropped)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+            self._drained = True
+        for _ in threads:
+            self._calls.put(None)
+        for thread in threads:
+            thread.join()
+
     def _serve(self) -> None:
         calls = self._calls
         while True:
-            loop, future, context, func = calls.get()
+            call = calls.get()
+            if call is None:
+                return
+            loop, future, context, func = call
             if loop is None:
                 _run_for_thread(future, context, func)
             elif not future.cancelled():  # a call cancelled before it began is not made
@@ -77,7 +95,7 @@ class _DbThreads:
                     _to_loop(loop, _settle_error, future, error)
                 else:
                     _to_loop(loop, _settle, future, result)
-            del loop, future, context, func  # nothing held while idle
+            del call, loop, future, context, func  # nothing held while idle
             with self._lock:
                 self._idle += 1
 
@@ -113,6 +131,23 @@ def _run_for_thread(
 
 _pool: _DbThreads | None = None
 _pool_lock = threading.Lock()
+
+
+def _drain_at_exit() -> None:
+    if _pool is not None:
+        _pool.drain()
+
+
+def _forget_in_child() -> None:
+    # A forked child (a Celery pool process) has none of its parent's threads.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+# Just before the interpreter joins its threads, as concurrent.futures registers its own.
+threading._register_atexit(_drain_at_exit)  # type: ignore[attr-defined]
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _threads() -> _DbThreads:

@@ -86,3 +86,18 @@ def db_thread_submit_on(threads: _DbThreads, func):  # type: ignore[no-untyped-d
     future: concurrent.futures.Future[object] = concurrent.futures.Future()
     threads.put((None, future, contextvars.copy_context(), func))
     return future
+
+
+def test_at_exit_the_threads_finish_what_is_queued_then_take_nothing_more() -> None:
+    threads = _DbThreads(1)
+    release = threading.Event()
+    first = db_thread_submit_on(threads, lambda: release.wait(10))
+    queued = db_thread_submit_on(threads, lambda: "written")
+    drainer = threading.Thread(target=threads.drain)
+    drainer.start()  # it waits for the busy thread, and what is queued behind it
+    release.set()
+    drainer.join(10)
+    assert not drainer.is_alive()
+    assert first.done() and queued.result(timeout=0) == "written"
+    with pytest.raises(RuntimeError, match="after interpreter shutdown"):
+        db_thread_submit_on(threads, lambda: None)
