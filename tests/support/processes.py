@@ -17,6 +17,8 @@ from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+# Its sitecustomize spares a process the tests started its interpreter teardown once it exited.
+QUICK_EXIT = Path(__file__).resolve().parent / "quick_exit"
 
 
 def free_port() -> int:
@@ -44,6 +46,7 @@ def child_environment(**extra: str) -> dict[str, str]:
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     env["DATABASE_URL"] = test_database_url()
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(QUICK_EXIT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
