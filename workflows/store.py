@@ -32,7 +32,6 @@ from agents.budgets.models import Budget
 from agents.ledger import (
     LedgerFinish,
     ledger_finishes_defer,
-    ledger_finishes_lock,
     ledger_finishes_take,
     ledger_finishes_write,
     ledger_finishes_write_alone,
@@ -575,8 +574,7 @@ class DatabaseRunStore:
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
-        with ledger_finishes_lock(run_id):
-            return self._step_completed_locked(run_id, record, events)
+        return self._step_completed_locked(run_id, record, events)
 
     def _step_completed_locked(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
@@ -959,8 +957,7 @@ class DatabaseRunStore:
     def _step_failed(
         self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]]:
-        with ledger_finishes_lock(run_id):
-            return self._step_failed_locked(run_id, key, attempt, error, events)
+        return self._step_failed_locked(run_id, key, attempt, error, events)
 
     def _step_failed_locked(
         self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
