@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -69,11 +70,11 @@ def _ledger_insert(
     # Calls of the run that finished since its last write are completed first (see
     # `ledger_finishes_write`), and a step that starts with this call had its start deferred
     # to this row: all are written by the same statement batch, before the call.
-    finished = ledger_finishes_take(row["run_id"])
+    if row["run_id"] is not None and str(row["run_id"]) in _deferred:
+        with ledger_finishes_lock(row["run_id"]):
+            ledger_finishes_write_alone(ledger_finishes_take(row["run_id"]))
     before = statement_due(row["run_id"], step_key)
     try:
-        if finished:
-            ledger_finishes_write_alone(finished)
         if reservation is None:
             with connection.cursor() as cursor:
                 execute_together(cursor, [before, _insert(row)] if before else [_insert(row)])
@@ -190,8 +191,35 @@ def _facets_add(run_id: Any, name: str, value: Any) -> None:
         found[name].add(str(value))
 
 
+# Held by whoever takes a run's finished calls until they are written (on a database thread),
+# so a write that sums the run's ledger after taking them never misses one being written by
+# another thread meanwhile. Reentrant: a failed write completes what it took under it again.
+_locks: dict[str, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def ledger_finishes_lock(run_id: Any) -> threading.RLock:
+    """The run's lock for taking and writing its finished calls (`ledger_finishes_take`)."""
+    with _locks_guard:
+        lock = _locks.get(str(run_id))
+        if lock is None:
+            lock = _locks[str(run_id)] = threading.RLock()
+        return lock
+
+
+def ledger_finishes_settle(run_id: Any) -> None:
+    """Writes the run's finished calls not yet written, waiting for any being written by
+    another thread; then forgets the run's lock (the run's last write is next)."""
+    with ledger_finishes_lock(run_id):
+        ledger_finishes_write_alone(ledger_finishes_take(run_id))
+    with _locks_guard:
+        if str(run_id) not in _deferred:
+            _locks.pop(str(run_id), None)
+
+
 def ledger_finishes_take(run_id: Any) -> list[LedgerFinish]:
-    """The run's finished calls not yet written, now to be (on a database thread)."""
+    """The run's finished calls not yet written, now to be (on a database thread, holding
+    `ledger_finishes_lock(run_id)` until they are)."""
     if run_id is None:
         return []
     taken = _deferred.pop(str(run_id), None)
@@ -226,16 +254,23 @@ def ledger_finishes_write_alone(finishes: list[LedgerFinish]) -> None:
 
 
 def _finish_overdue(run_id: str, call_id: str) -> None:
-    """On the loop, FINISH_DEFER_S after the call finished: still unwritten, it goes alone."""
-    waiting = _deferred.get(run_id)
-    finish = waiting.pop(call_id, None) if waiting else None
-    if finish is None:
+    """On the loop, FINISH_DEFER_S after the call finished: still unwritten, it goes alone
+    (taken on the database thread, so the run's next write may still take it first)."""
+    if call_id not in _deferred.get(run_id, {}):
         return
-    if waiting is not None and not waiting:
-        _deferred.pop(run_id, None)
-    task = asyncio.ensure_future(in_db_thread(ledger_finishes_write_alone, [finish]))
+    task = asyncio.ensure_future(in_db_thread(_overdue_write, run_id, call_id))
     _flushes.add(task)
     task.add_done_callback(_flush_done)
+
+
+def _overdue_write(run_id: str, call_id: str) -> None:
+    with ledger_finishes_lock(run_id):
+        waiting = _deferred.get(run_id)
+        finish = waiting.pop(call_id, None) if waiting else None
+        if waiting is not None and not waiting:
+            _deferred.pop(run_id, None)
+        if finish is not None:
+            ledger_finishes_write_alone([finish])
 
 
 def _flush_done(task: asyncio.Future[None]) -> None:

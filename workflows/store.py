@@ -250,6 +250,8 @@ class DatabaseRunStore:
         self._dimensions: dict[str, tuple[str, str, int]] = {}
         # Whether the run's workspace had a budget when the run was loaded.
         self._budgeted: dict[str, bool] = {}
+        # Whether the last `_with_finishes` rewrote a call the reaper had closed.
+        self._rewritten = False
         # (seq, text) of the messages of runs executed here from their start (None: resumed).
         self._said: dict[str, list[tuple[int, str]] | None] = {}
 
@@ -572,6 +574,11 @@ class DatabaseRunStore:
     def _step_completed(
         self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]] | None:
+        return self._step_completed_locked(run_id, record, events)
+
+    def _step_completed_locked(
+        self, run_id: str, record: StepRecord, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]] | None:
         self._start_due(run_id, record.key)  # a step that finished without a model call
         # The run's calls that finished since its last write (this step's, most often) are
         # completed with it: one hand-off, and on PostgreSQL one round trip, for both.
@@ -682,6 +689,16 @@ class DatabaseRunStore:
         )
         with connection.cursor() as cursor:
             row = self._with_finishes(cursor, finished, (sql, params))
+            if row is not None and finished and self._rewritten:
+                # A call the reaper had closed took its answer after the sums: sum again.
+                cursor.execute(
+                    f"UPDATE {r.table} SET ({r['prompt_tokens']}, {r['completion_tokens']}, "
+                    f"{r['cost']}, {r['model_calls']}) = ({usage_sums_sql()}) "
+                    f"WHERE {r['id']} = %s RETURNING {r['prompt_tokens']}, "
+                    f"{r['completion_tokens']}, {r['cost']}",
+                    [*usage_sums_params(run_id), run_pk],
+                )
+                row = (row[0], row[1], *cursor.fetchone())
         if row is None:
             return None
         last_seq, cancel_requested, prompt, completion, cost = row
@@ -693,9 +710,8 @@ class DatabaseRunStore:
             for index, kind, step_key, data in drafts
         ]
 
-    @staticmethod
     def _with_finishes(
-        cursor: Any, finished: list[LedgerFinish], statement: tuple[str, list[Any]]
+        self, cursor: Any, finished: list[LedgerFinish], statement: tuple[str, list[Any]]
     ) -> Any:
         """PostgreSQL: the calls' completions (each adding to the rollups), then `statement`
         (whose one row, or None, is returned), then the calls' payloads, in one round trip
@@ -745,6 +761,7 @@ class DatabaseRunStore:
                 logger.warning("Payloads refused with run %s's step; kept one by one.", finished)
                 continue
             break
+        self._rewritten = not all(counts)
         for finish, count in zip(finished, counts, strict=True):
             ledger_finish_followed(
                 cursor, finish.call_id, finish.fields, finish.started, completed=bool(count)
@@ -938,6 +955,11 @@ class DatabaseRunStore:
         return True
 
     def _step_failed(
+        self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
+    ) -> list[dict[str, Any]]:
+        return self._step_failed_locked(run_id, key, attempt, error, events)
+
+    def _step_failed_locked(
         self, run_id: str, key: str, attempt: int, error: str, events: Sequence[EventDraft]
     ) -> list[dict[str, Any]]:
         finished = ledger_finishes_take(run_id)

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from a2a_site.db import Columns
-from agents.ledger import ledger_finishes_take, ledger_finishes_write_alone
+from agents.ledger import ledger_finishes_settle
 from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
 from agents.llm.types import Deployment, Usage
@@ -286,11 +286,10 @@ def run_finish(
     cancel or a failure is counted too. `known`: what the executor read of the run when it
     loaded it, which spares reading it again."""
     # Calls that finished since the run's last write are completed first: its totals sum them.
-    finished = ledger_finishes_take(run_id)
     try:
-        ledger_finishes_write_alone(finished)
+        ledger_finishes_settle(run_id)
     except Exception:  # noqa: BLE001 - the reaper closes them, their cost estimated
-        logger.warning("Run %s: %d finished calls not completed.", run_id, len(finished))
+        logger.warning("Run %s: finished calls not completed.", run_id)
     reason = redact_secrets(reason)[:5000]
     fields: dict[str, Any] = {
         "status": status,
