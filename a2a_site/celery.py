@@ -31,6 +31,20 @@ class ConnectionsKeptBetweenTasks(_WorkerFixup):
         for connection in self._db.connections.all(initialized_only=True):
             connection.close_if_unusable_or_obsolete()
 
+    def validate_models(self) -> None:
+        """Celery runs every system check as the worker starts (and drops what they report).
+        The URL configuration's check imports every view, and through them the MCP and A2A
+        SDKs, Django's admin pages and the API: about 50 MB that a worker, which serves no URL,
+        would otherwise carry for good. The other checks run as before."""
+        from django.core.checks.registry import registry
+
+        self.django_setup()
+        if os.environ.get("CELERY_SKIP_CHECKS"):
+            return
+        for check in registry.get_checks():
+            if "urls" not in getattr(check, "tags", ()):
+                check(app_configs=None, databases=None)
+
 
 for _fixup in cast(Any, app)._fixups or []:
     if isinstance(_fixup, celery_django.DjangoFixup):

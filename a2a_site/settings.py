@@ -9,6 +9,7 @@ distributed mode: PostgreSQL, Celery workers on Redis and the Redis channel laye
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -25,9 +26,13 @@ DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# daphne's app makes `runserver` serve ASGI, so WebSockets work in development too; it must come
+# first. Only `runserver` needs it: importing it loads Twisted and Autobahn (about 20 MB) into
+# every process that sets Django up, Celery workers included, and the `daphne` command (`make
+# web`) installs its server itself.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
 INSTALLED_APPS = [
-    # daphne first: it makes `runserver` serve ASGI, so WebSockets work in development too.
-    "daphne",
+    *(["daphne"] if RUNSERVER else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

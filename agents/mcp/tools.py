@@ -25,7 +25,6 @@ from typing import Any, Final
 from django.db import IntegrityError
 
 from a2a_site.db import in_db_thread
-from agents.mcp.client import McpFailure, mcp_tool_call
 from agents.mcp.models import McpServer, McpToolCall
 from agents.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
 from agents.tools.registry import ToolRegistry, builtin_registry
@@ -78,6 +77,9 @@ class McpTool:
         return self._spec
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        # The MCP SDK (and its HTTP stack) loads with a run's first MCP call: a worker whose
+        # runs call none does not carry it.
+        from agents.mcp.client import McpFailure, mcp_tool_call
         from agents.mcp.services import mcp_endpoint_for
 
         durable = context.run_id is not None and context.step_id is not None

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from a2a_site.db import in_db_thread
-from agents.remote.card import remote_host
-from agents.remote.services import remote_agent_credential
-from workflows.a2a_client.conversation import Remembered, RemoteConversation
 from workflows.engine.contracts import (
     RemoteAgentError,
     RemoteRequest,
@@ -17,8 +15,13 @@ from workflows.engine.contracts import (
 )
 from workflows.models import RemoteTask
 
+if TYPE_CHECKING:
+    from workflows.a2a_client.conversation import Remembered
+
 
 def remote_task_remembered(run_id: str, step_key: str) -> Remembered | None:
+    from workflows.a2a_client.conversation import Remembered
+
     row = (
         RemoteTask.objects.filter(run_id=run_id, step_key=step_key)
         .values_list("task_id", "context_id")
@@ -50,6 +53,12 @@ class DjangoRemoteAgentRunner:
         on_update: Callable[[RemoteUpdate], Awaitable[None]],
         cancel_remote: Callable[[], bool],
     ) -> RemoteResult:
+        # The a2a SDK and httpx load with a run's first remote agent: a worker whose runs call
+        # none does not carry them.
+        from agents.remote.card import remote_host
+        from agents.remote.services import remote_agent_credential
+        from workflows.a2a_client.conversation import RemoteConversation
+
         credential = origin = ""
         if request.remote_agent_id:
             try:
