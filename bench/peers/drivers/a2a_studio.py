@@ -308,12 +308,17 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
 
     workflow = studio.workflow("W1", 1000)
     watched = psutil.Process(worker.pid) if worker is not None else psutil.Process()
+    cpu_started = watched.cpu_times()
     started = time.perf_counter()
     runs = [studio.launch(workflow, f"load {i}")[0] for i in range(count)]
     launched_s = time.perf_counter() - started
     studio.wait([run.pk for run in runs], watch=watched)
     wall = time.perf_counter() - started
+    cpu_ended = watched.cpu_times()
     rows = _check([run.pk for run in runs])
+    # The worker's (or, embedded, this process's) CPU for the runs, per model call: on one
+    # worker the 200 runs are bound by it.
+    cpu_s = sum(cpu_ended[:2]) - sum(cpu_started[:2])
     # Each run's own time from its dispatch to its end: what the worker made of it, apart from
     # this process launching the runs one after another.
     durations = sorted(
@@ -330,6 +335,7 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
         "run_p50_s": round(durations[len(durations) // 2], 3),
         "run_max_s": round(durations[-1], 3),
         "worker_rss_peak_mb": round(studio.rss_peak / 2**20, 1),
+        "worker_cpu_per_call_ms": round(cpu_s * 1000 / (count * CALLS["W1"]), 3),
         "succeeded": len(rows),
     }
 
