@@ -17,6 +17,13 @@ Rules where a choice had to be made:
   priority waits there, lower-priority calls do not take the capacity it waits for; calls of the
   same priority race for it when it frees (each sleeps exactly until then), so a line adds no
   latency of its own. A waiter's place lapses if it stops polling (its worker died).
+* A deployment with no limits of its own (no rpm, tpm or max parallel) has only its breaker
+  and its 429 cool-down to share. Its calls read them from a copy at most `STATE_TTL_S` old
+  (one read a second per deployment and process) and do not run the script while the breaker
+  is closed and nothing cools down: a breaker opened or a cool-down set by another process
+  holds this one back within that second. A failure is always recorded through the script
+  (and drops the copy), and so is a success while failures are counted, so the breaker still
+  counts consecutive failures across processes.
 * If Redis cannot be reached the caller falls back to its own process's limits (`Resilience`,
   which keeps its bookkeeping all along) for a few seconds, then tries Redis again: a Redis blip
   never fails a step, it only loosens the limits to per-process ones meanwhile.
@@ -50,6 +57,8 @@ PRIORITIES: Final = {"low": 0, "normal": 1, "high": 2}
 # A waiter polls its line at least this often (its place lapses after LINE_TTL_S unpolled).
 LINE_POLL_S: Final = 0.5
 LINE_TTL_S: Final = 10
+# How old the copy of an unlimited deployment's breaker and cool-down may be (module docstring).
+STATE_TTL_S: Final = 1.0
 _CLASS: Final = 10**13  # line scores: priority class, then milliseconds since the epoch
 
 
@@ -266,6 +275,11 @@ class RedisCapacity:
             weakref.WeakKeyDictionary()
         )
         self._down_until = 0.0
+        # Unlimited deployments: key -> (copy taken at, clear to go, breaker failures counted).
+        self._states: dict[str, tuple[float, bool, int]] = {}
+        self._reading: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[bool | None]] = {}
+        # Places taken from the copy (no script): their end runs the script only if needed.
+        self._unscripted: set[str] = set()
 
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -305,6 +319,39 @@ class RedisCapacity:
             except Exception:  # noqa: BLE001 - a listener must not break calls
                 logger.warning("breaker listener failed for deployment %s", key)
 
+    async def free(self, key: str) -> bool | None:
+        """Whether an unlimited deployment's calls may go without the script (the copy, read
+        again once it is STATE_TTL_S old, by one read however many calls ask meanwhile);
+        None when Redis cannot answer."""
+        state = self._states.get(key)
+        if state is not None and time.monotonic() - state[0] < STATE_TTL_S:
+            return state[1]
+        if not self.available:
+            return None
+        loop = asyncio.get_running_loop()
+        reading = self._reading.get((loop, key))
+        if reading is None:
+            reading = self._reading[(loop, key)] = loop.create_task(self._read_state(key))
+            reading.add_done_callback(lambda _: self._reading.pop((loop, key), None))
+        return await asyncio.shield(reading)
+
+    async def _read_state(self, key: str) -> bool | None:
+        now = time.monotonic()
+        prefix = self.key_prefix + key + ":"
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            pipe.hmget(prefix + "brk", "state", "failures")
+            pipe.exists(prefix + "cool")
+            (breaker, failures), cooling = await pipe.execute()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - see the module docstring
+            self._failed(error)
+            return None
+        clear = breaker in (None, b"closed") and not cooling
+        self._states[key] = (now, clear, int(failures or 0))
+        return clear
+
     async def acquire(
         self,
         key: str,
@@ -321,6 +368,13 @@ class RedisCapacity:
         wait; None when Redis cannot answer (the caller keeps to its own process's limits)."""
         if not self.available:
             return None
+        if breaker and not (rpm or tpm or max_parallel):
+            clear = await self.free(key)
+            if clear is None:
+                return None
+            if clear:
+                self._unscripted.add(slot)
+                return 0.0
         try:
             result = await self._client().acquire_script(
                 keys=[self.key_prefix + key + ":"],
@@ -354,6 +408,15 @@ class RedisCapacity:
         extra_tokens: int = 0,
     ) -> None:
         """Gives the call's place back and records its verdict on the deployment."""
+        if slot in self._unscripted:
+            self._unscripted.discard(slot)
+            if outcome != "failed":
+                state = self._states.get(key)
+                # Nothing to give back; a success resets the failures counted, if any.
+                if outcome == "released" or (state is not None and state[1] and not state[2]):
+                    return
+        if outcome == "failed":
+            self._states.pop(key, None)  # read again: this failure may open the breaker
         cool = 0.0
         counts = False
         if error is not None:
@@ -378,6 +441,9 @@ class RedisCapacity:
         except Exception as error_:  # noqa: BLE001 - the place expires by itself
             self._failed(error_)
             return
+        state = self._states.get(key)
+        if outcome == "ok" and state is not None:
+            self._states[key] = (state[0], state[1], 0)  # the script reset the count
         self._notify(key, transition)
 
     async def line_check(

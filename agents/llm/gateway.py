@@ -706,6 +706,7 @@ class _Line:
         self.gateway = gateway
         self.key = "|".join(route.key)
         self.label = route.deployments[0].id if route.deployments else ""
+        self.deployments = route.deployments
         self.waiting = waiting
         self.ticket = uuid.uuid4().hex
         self.joined = False
@@ -720,10 +721,22 @@ class _Line:
                 return shared
         return _local_lines.check(self.key, self.ticket, self.waiting.priority, join)
 
+    async def _free(self) -> bool:
+        """Whether every deployment of the route is unlimited and, by the shared state's copy,
+        clear to go: a waiter of a higher priority then waits for nothing this call would take
+        (see capacity.py), and the line need not be asked."""
+        capacity = self.gateway.capacity
+        if capacity is None:
+            return False
+        for dep in self.deployments:
+            if dep.rpm or dep.tpm or dep.max_parallel or not await capacity.free(dep.id):
+                return False
+        return True
+
     async def behind_higher(self) -> bool:
         """Whether a call of a higher priority waits in this line (then this one must not take
         the capacity it waits for). A high-priority call not yet in line asks nothing."""
-        if not self.joined and self.waiting.priority >= 2:
+        if not self.joined and (self.waiting.priority >= 2 or await self._free()):
             return False
         higher, position = await self._check(self.joined)
         self.position = position or self.position

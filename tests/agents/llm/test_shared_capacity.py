@@ -13,7 +13,7 @@ from django.conf import settings
 
 from agents.fakellm import RunningServer
 from agents.llm import Gateway, LLMError, LLMRequest, Route, RoutePlan
-from agents.llm.capacity import RedisCapacity
+from agents.llm.capacity import STATE_TTL_S, RedisCapacity
 
 from .conftest import HELLO, openai_dep
 
@@ -121,3 +121,39 @@ async def test_an_unreachable_redis_leaves_each_process_to_its_own_limits(
     assert all(answers), "no call failed for Redis"
     assert refused.value.kind == "no_deployment", "the process's own rpm still held"
     assert not capacity.available
+
+
+@pytest.mark.asyncio
+async def test_an_unlimited_deployment_shares_its_breaker_through_a_copy_a_second_old(
+    fake: RunningServer,
+) -> None:
+    # Two processes: each its own RedisCapacity, the same keys in Redis.
+    prefix = f"a2a:test:{uuid.uuid4().hex}:"
+    ours = RedisCapacity(settings.REDIS_URL, key_prefix=prefix, threshold=2, cooldown_s=30)
+    theirs = RedisCapacity(settings.REDIS_URL, key_prefix=prefix, threshold=2, cooldown_s=30)
+    (gateway,) = _gateways(ours, n=1, max_queue_wait_s=0, max_retries=0)
+    (other,) = _gateways(theirs, n=1, max_queue_wait_s=0, max_retries=0)
+    plan = RoutePlan(Route([openai_dep(fake)]))
+    try:
+        # Calls to a deployment without limits take no place in Redis while it is clear.
+        for _ in range(3):
+            assert (await gateway.complete(LLMRequest(HELLO), plan)).text
+        keys = await ours._client().keys(prefix + "*")
+        assert keys == [], "no script ran"
+        # The other process's failures open the shared breaker...
+        fake.set_script({"rules": [{"fault": "500"}]})
+        for _ in range(2):
+            with pytest.raises(LLMError):
+                await other.complete(LLMRequest(HELLO), plan)
+        assert await theirs.breaker_state("dep-a") == "open"
+        # ...which holds this process back once its copy is STATE_TTL_S old.
+        await asyncio.sleep(STATE_TTL_S)
+        with pytest.raises(LLMError) as refused:
+            await gateway.complete(LLMRequest(HELLO), plan)
+        assert refused.value.kind == "no_deployment"
+    finally:
+        for each in (gateway, other):
+            await each.aclose()
+        for capacity in (ours, theirs):
+            await capacity.aclose()
+    assert len(fake.requests) == 5
