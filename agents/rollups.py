@@ -162,7 +162,8 @@ def _upsert_sql(table: Columns, time_field: str, rows: int) -> str:
 
 def _params(table: Columns, time_field: str, key: Key, sums: Mapping[str, Any]) -> list[Any]:
     fields = _fields(time_field)
-    params = [table.value(name, value) for name, value in zip(fields, key, strict=False)]
+    # One look-up of the thread's connection for the whole key, not one per column.
+    params = table.values(dict(zip(fields, key, strict=False)))
     # The sums are whole numbers but the cost, which alone needs its field's preparation
     # (this runs for every call: preparing some thirty integers cost more than the upsert).
     params += [
