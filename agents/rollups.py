@@ -143,7 +143,8 @@ def _fields(time_field: str) -> tuple[str, ...]:
 
 # The text depends only on the table and the number of rows: built once per shape, not per
 # call (joining some eighty quoted names cost more than SQLite took to run the statement).
-@functools.lru_cache(maxsize=64)
+# Few kept: a rebuild's texts of up to 200 rows are some 50 KB each.
+@functools.lru_cache(maxsize=8)
 def _upsert_sql(table: Columns, time_field: str, rows: int) -> str:
     fields = _fields(time_field)
     name = table.table

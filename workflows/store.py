@@ -139,7 +139,7 @@ def _in_place_run_sql(variables: int) -> str:
     )
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=16)
 def _events_insert_sql(count: int) -> str:
     names = ("run", "seq", "step_key", "kind", "data", "created_at")
     row = "(" + ", ".join(["%s"] * len(names)) + ")"
