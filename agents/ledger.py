@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -108,15 +109,22 @@ def _ledger_insert(
 
 
 def _insert(row: dict[str, object], *, unless_budgets_in: Any = None) -> tuple[str, list[Any]]:
-    columns = ", ".join(_LEDGER[name] for name in row)
-    marks = ", ".join(["%s"] * len(row))
     params = _LEDGER.values(row)
     if unless_budgets_in is None:
-        return f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})", params
+        return _insert_sql(tuple(row), False), params
+    return _insert_sql(tuple(row), True), [*params, unless_budgets_in]
+
+
+# Built once per set of columns: the rows of one kind of call always name the same ones.
+@functools.lru_cache(maxsize=16)
+def _insert_sql(names: tuple[str, ...], unless_budgets: bool) -> str:
+    columns = ", ".join(_LEDGER[name] for name in names)
+    marks = ", ".join(["%s"] * len(names))
+    if not unless_budgets:
+        return f"INSERT INTO {_LEDGER.table} ({columns}) VALUES ({marks})"
     return (
         f"INSERT INTO {_LEDGER.table} ({columns}) SELECT {marks} WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s)",
-        [*params, unless_budgets_in],
+        f"(SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s)"
     )
 
 
@@ -335,12 +343,16 @@ def _payload_statement(
         "size_bytes": size,
         "created_at": at,
     }
-    columns = ", ".join(_PAYLOAD[name] for name in row)
-    marks = ", ".join(["%s"] * len(row))
+    return _payload_insert_sql(tuple(row)), _PAYLOAD.values(row)
+
+
+@functools.lru_cache(maxsize=4)
+def _payload_insert_sql(names: tuple[str, ...]) -> str:
+    columns = ", ".join(_PAYLOAD[name] for name in names)
+    marks = ", ".join(["%s"] * len(names))
     return (
         f"INSERT INTO {_PAYLOAD.table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING",
-        _PAYLOAD.values(row),
+        f"ON CONFLICT ({_PAYLOAD['call_id']}) DO NOTHING"
     )
 
 

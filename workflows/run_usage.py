@@ -6,6 +6,7 @@ each call once; a run's totals are what the run cost, its sub-workflows included
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from a2a_site.db import Columns
@@ -16,6 +17,7 @@ _RUN = Columns(Run)
 _LEDGER = Columns(LedgerEntry)
 
 
+@functools.cache
 def usage_sums_sql() -> str:
     """One row (prompt tokens, completion tokens, cost, model calls) of a run's usage: its own
     ledger rows plus its sub-runs' totals, which include theirs in turn. Ledger rows belong to

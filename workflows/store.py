@@ -9,6 +9,7 @@ completed by compare-and-swap on its status, so a duplicate completion stores no
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -102,6 +103,50 @@ def _completed_fields(record: StepRecord, now: datetime) -> dict[str, Any]:
         "finished_at": now,
         "error": "",
     }
+
+
+# The text of the statements written on every step, built once per shape: joining their quoted
+# names anew each time cost a good part of what SQLite took to run them.
+@functools.lru_cache(maxsize=8)
+def _in_place_step_sql(fields: tuple[str, ...]) -> str:
+    """The step completed by compare-and-swap, while this executor holds the run's lease."""
+    r, st = _RUN, _STEP
+    return (
+        f"UPDATE {st.table} SET "
+        + ", ".join(f"{st[name]} = %s" for name in fields)
+        + f" WHERE {st['run']} = %s AND {st['key']} = %s AND {st['status']} <> %s "
+        f"AND EXISTS (SELECT 1 FROM {r.table} WHERE {r['id']} = %s "
+        f"AND {r['lease_owner']} = %s AND {r['status']} = %s)"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _in_place_run_sql(variables: int) -> str:
+    """The run's counters, `variables` variables (each replacing its value: a JSON path and a
+    value each) and totals, returning what the events and the control state need."""
+    r = _RUN
+    merged = f"COALESCE({r['variables']}, '{{}}')"
+    for _ in range(variables):
+        merged = f"json_set({merged}, %s, json(%s))"
+    return (
+        f"UPDATE {r.table} SET {r['last_seq']} = {r['last_seq']} + %s, "
+        f"{r['steps_completed']} = {r['steps_completed']} + 1, "
+        f"{r['variables']} = {merged}, "
+        f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, "
+        f"{r['model_calls']}) = ({usage_sums_sql()}) WHERE {r['id']} = %s "
+        f"RETURNING {r['last_seq']}, {r['cancel_requested']}, {r['prompt_tokens']}, "
+        f"{r['completion_tokens']}, {r['cost']}"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _events_insert_sql(count: int) -> str:
+    names = ("run", "seq", "step_key", "kind", "data", "created_at")
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    return (
+        f"INSERT INTO {_EVENT.table} ({', '.join(_EVENT[name] for name in names)}) "
+        f"VALUES {', '.join([row] * count)}"
+    )
 
 
 def _event_json(event: RunEvent) -> dict[str, Any]:
@@ -790,14 +835,9 @@ class DatabaseRunStore:
         run_pk = _RUN.value("id", run_id)
         now = timezone.now()
         fields = _completed_fields(record, now)
-        r, st = _RUN, _STEP
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {st.table} SET "
-                + ", ".join(f"{st[name]} = %s" for name in fields)
-                + f" WHERE {st['run']} = %s AND {st['key']} = %s AND {st['status']} <> %s "
-                f"AND EXISTS (SELECT 1 FROM {r.table} WHERE {r['id']} = %s "
-                f"AND {r['lease_owner']} = %s AND {r['status']} = %s)",
+                _in_place_step_sql(tuple(fields)),
                 [
                     *_STEP.values(fields),
                     run_pk,
@@ -810,19 +850,11 @@ class DatabaseRunStore:
             )
             if cursor.rowcount != 1:
                 return None
-            variables = f"COALESCE({r['variables']}, '{{}}')"
             params: list[Any] = [len(events)]
             for name, value in record.variables.items():
-                variables = f"json_set({variables}, %s, json(%s))"
                 params += [f'$."{name}"', _RUN.value("variables", value)]
             cursor.execute(
-                f"UPDATE {r.table} SET {r['last_seq']} = {r['last_seq']} + %s, "
-                f"{r['steps_completed']} = {r['steps_completed']} + 1, "
-                f"{r['variables']} = {variables}, "
-                f"({r['prompt_tokens']}, {r['completion_tokens']}, {r['cost']}, "
-                f"{r['model_calls']}) = ({usage_sums_sql()}) WHERE {r['id']} = %s "
-                f"RETURNING {r['last_seq']}, {r['cancel_requested']}, {r['prompt_tokens']}, "
-                f"{r['completion_tokens']}, {r['cost']}",
+                _in_place_run_sql(len(record.variables)),
                 [*params, *usage_sums_params(run_id), run_pk],
             )
             last_seq, cancel_requested, prompt, completion, cost = cursor.fetchone()
@@ -888,7 +920,6 @@ class DatabaseRunStore:
         viewers."""
         if not events:
             return []
-        names = ("run", "seq", "step_key", "kind", "data", "created_at")
         params: list[Any] = []
         stored = []
         at = now.isoformat()
@@ -900,12 +931,7 @@ class DatabaseRunStore:
             stored.append(
                 {"seq": index, "kind": event.kind, "step_key": step_key, "data": data, "at": at}
             )
-        row = "(" + ", ".join(["%s"] * len(names)) + ")"
-        cursor.execute(
-            f"INSERT INTO {_EVENT.table} ({', '.join(_EVENT[name] for name in names)}) "
-            f"VALUES {', '.join([row] * len(events))}",
-            params,
-        )
+        cursor.execute(_events_insert_sql(len(events)), params)
         return stored
 
     def _save_run(
