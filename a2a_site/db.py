@@ -236,6 +236,15 @@ def execute_together(cursor: Any, statements: list[tuple[str, list[Any]]]) -> No
         cursor.execute(sql, params)
 
 
+# A RETURNING expression (PostgreSQL) that lets the transaction of the statement it ends, in
+# autocommit, commit without waiting for its WAL to reach the disk: the change is visible to
+# every other session at once, as with any commit; only a crash of the database server within
+# a fraction of a second (wal_writer_delay) can undo it. WAL is written in order, so the next
+# flushed commit of any session makes it durable too. For writes whose loss in such a crash
+# loses nothing (see its uses); set_config(..., true) lasts until the transaction's end.
+UNFLUSHED_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
+
 class Columns:
     """One model's columns for the few statements written by hand on a hot path.
 

@@ -80,3 +80,31 @@ def test_the_settings_select_it_for_a_redis_broker() -> None:
         assert settings.CELERY_BROKER_TRANSPORT == "a2a_site.broker:Transport"
     else:
         assert not hasattr(settings, "CELERY_BROKER_TRANSPORT")
+
+
+def test_a_channel_keeps_one_client_per_pool(server: PrivateRedis) -> None:
+    connection = Connection(server.url(), transport="a2a_site.broker:Transport")
+    try:
+        with connection.Producer() as producer:
+            for number in range(3):
+                producer.publish(
+                    {"run_id": f"r{number}"},
+                    exchange=QUEUE.exchange,
+                    routing_key="runs",
+                    declare=[QUEUE],
+                )
+            channel = producer.channel
+            kept = channel._kept_client
+            assert kept is not None and kept.connection_pool is channel.pool
+            # After a reconnect the channel has a new pool: a client over the new one.
+            channel._disconnect_pools()
+            producer.publish({"run_id": "r3"}, exchange=QUEUE.exchange, routing_key="runs")
+            assert channel._kept_client is not kept
+            assert channel._kept_client.connection_pool is channel.pool
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        try:
+            assert client.llen("runs") == 4
+        finally:
+            client.close()
+    finally:
+        connection.release()

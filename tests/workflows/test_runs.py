@@ -182,3 +182,52 @@ def test_the_latest_version_is_read_as_the_orm_reads_it(personas: Personas, pipe
         f.attname: getattr(expected, f.attname) for f in expected._meta.concrete_fields
     }
     assert latest.workflow is pipeline
+
+
+def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
+    personas: Personas, pipeline, monkeypatch
+) -> None:
+    """On PostgreSQL the run's row is committed without waiting for the disk, the run is
+    dispatched (a worker can take it at once), and only then does the launch wait for the
+    flush: it returns with the run on disk, as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import workflows.services.runs as runs
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's commits")
+    sent: dict[str, object] = {}
+
+    def dispatch(run_id: object, *, priority: int | None = None) -> bool:
+        assert Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).exists()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+            sent["lsn"] = cursor.fetchone()[0]
+        return True
+
+    monkeypatch.setattr(runs, "dispatch_run", dispatch)
+    with CaptureQueriesContext(connection) as captured:
+        run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"})
+    statements = [query["sql"] for query in captured.captured_queries]
+    insert = next(i for i, sql in enumerate(statements) if sql.startswith("INSERT"))
+    assert "synchronous_commit" in statements[insert]
+    assert "pg_current_wal_insert_lsn" in statements[insert + 2]  # after the dispatch's check
+    assert "pg_logical_emit_message" in statements[-1]  # the flush comes last
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [sent["lsn"]])
+        assert cursor.fetchone()[0], "the launch returned before its run was on disk"
+    assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
+
+
+def test_inside_a_transaction_the_launch_commits_as_the_caller_does(
+    personas: Personas, pipeline
+) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"}, dispatch=False)
+    statements = " ".join(query["sql"] for query in captured.captured_queries)
+    assert "synchronous_commit" not in statements
+    assert "pg_logical_emit_message" not in statements
