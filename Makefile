@@ -13,6 +13,11 @@ DEMO_MODEL_PORT ?= 8911
 # The distributed pass of `make test` talks to these; override them to point elsewhere.
 A2A_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_studio
 A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Both passes run on this many processes (pytest-xdist; 1 runs each pass in one process). The
+# first keeps A2A_TEST_REDIS_URL's Redis database; each other takes its own, in order, from this list.
+TEST_PROCESSES ?= 2
+A2A_TEST_REDIS_WORKER_DBS ?= 7
+XDIST := $(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile)
 
 # `make dev-distributed` runs against these (this machine's PostgreSQL and Redis by default).
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_dev
@@ -49,12 +54,17 @@ test: test-embedded test-services  ## the whole suite: embedded mode, then Postg
 
 test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no services)
 	env -u DATABASE_URL -u REDIS_URL -u A2A_EXECUTION_MODE \
-	  $(VENV)/bin/pytest -m "not services and not browser" $(PYTEST_ARGS)
+	  $(VENV)/bin/pytest -m "not services and not browser" $(XDIST) $(PYTEST_ARGS)
 
+# The fault tests marked `serial` (killed workers, Redis restarts, memory limits) run after the
+# rest, alone: their timings are the machine's, not shared with a second test process.
 test-services: $(VENV)/.dev  ## the whole suite on PostgreSQL and Redis, with workers and the browser
 	A2A_TEST_DATABASE_URL="$(A2A_TEST_DATABASE_URL)" A2A_TEST_REDIS_URL="$(A2A_TEST_REDIS_URL)" bash .ci/prepare
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
-	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+	  A2A_TEST_REDIS_WORKER_DBS="$(A2A_TEST_REDIS_WORKER_DBS)" \
+	  $(VENV)/bin/pytest -m "not serial" $(XDIST) $(PYTEST_ARGS)
+	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
+	  $(VENV)/bin/pytest -m serial $(PYTEST_ARGS) || [ $$? = 5 ]  # 5: PYTEST_ARGS chose none of them
 
 lint: $(VENV)/.dev  ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
