@@ -59,11 +59,7 @@ test: test-embedded test-services  ## the whole suite: embedded mode, then Postg
 
 test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no services)
 	env -u DATABASE_URL -u REDIS_URL -u A2A_EXECUTION_MODE \
-	  $(VENV)/bin/pytest -m "not services and not browser$(if $(XDIST), and not serial)" $(XDIST) $(PYTEST_ARGS)
-ifneq ($(XDIST),)
-	env -u DATABASE_URL -u REDIS_URL -u A2A_EXECUTION_MODE \
-	  $(VENV)/bin/pytest -m "not services and not browser and serial" $(PYTEST_ARGS) || [ $$? = 5 ]
-endif
+	  $(VENV)/bin/pytest -m "not services and not browser" $(XDIST) $(PYTEST_ARGS)
 
 # On several processes, the fault tests marked `serial` (killed workers, Redis restarts, memory
 # limits) run after the rest, alone: their timings are the machine's, not shared with another.

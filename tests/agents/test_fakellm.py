@@ -1346,7 +1346,6 @@ async def test_concurrent_requests(server: RunningServer) -> None:
     assert server.wait_for(inflight=0, timeout=5)
 
 
-@pytest.mark.serial  # its 10 s for Ctrl-C ran out twice beside a second test process
 def test_module_entry_point_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"rules": [{"reply": "from the script"}]}))
