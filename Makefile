@@ -13,6 +13,16 @@ DEMO_MODEL_PORT ?= 8911
 # The distributed pass of `make test` talks to these; override them to point elsewhere.
 A2A_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_studio
 A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The embedded pass runs on this many test processes (pytest-xdist; 1: one process).
+TEST_PROCESSES ?= 2
+XDIST := $(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile)
+# The services pass runs in one process unless told otherwise: one process with the workers and
+# daphne it starts holds up to ~50 PostgreSQL connections, so two need a max_connections well
+# above PostgreSQL's default 100. With more, the first keeps A2A_TEST_REDIS_URL's Redis database
+# and each other takes its own, in order, from A2A_TEST_REDIS_WORKER_DBS.
+SERVICES_TEST_PROCESSES ?= 1
+A2A_TEST_REDIS_WORKER_DBS ?= 7
+SERVICES_XDIST := $(if $(filter-out 0 1,$(SERVICES_TEST_PROCESSES)),-n $(SERVICES_TEST_PROCESSES) --dist loadfile)
 
 # `make dev-distributed` runs against these (this machine's PostgreSQL and Redis by default).
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/a2a_dev
@@ -49,12 +59,22 @@ test: test-embedded test-services  ## the whole suite: embedded mode, then Postg
 
 test-embedded: $(VENV)/.dev  ## the suite on SQLite and the in-memory layer (no services)
 	env -u DATABASE_URL -u REDIS_URL -u A2A_EXECUTION_MODE \
-	  $(VENV)/bin/pytest -m "not services and not browser" $(PYTEST_ARGS)
+	  $(VENV)/bin/pytest -m "not services and not browser" $(XDIST) $(PYTEST_ARGS)
 
+# On several processes, the fault tests marked `serial` (killed workers, Redis restarts, memory
+# limits) run after the rest, alone: their timings are the machine's, not shared with another.
 test-services: $(VENV)/.dev  ## the whole suite on PostgreSQL and Redis, with workers and the browser
 	A2A_TEST_DATABASE_URL="$(A2A_TEST_DATABASE_URL)" A2A_TEST_REDIS_URL="$(A2A_TEST_REDIS_URL)" bash .ci/prepare
+ifeq ($(SERVICES_XDIST),)
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+else
+	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
+	  A2A_TEST_REDIS_WORKER_DBS="$(A2A_TEST_REDIS_WORKER_DBS)" \
+	  $(VENV)/bin/pytest -m "not serial" $(SERVICES_XDIST) $(PYTEST_ARGS)
+	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
+	  $(VENV)/bin/pytest -m serial $(PYTEST_ARGS) || [ $$? = 5 ]  # 5: PYTEST_ARGS chose none of them
+endif
 
 lint: $(VENV)/.dev  ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .

@@ -22,7 +22,7 @@ from django.test import Client
 from a2a_site.accounts.models import Membership, Role, User, Workspace
 from tests.support import canary
 from tests.support.chromium import CHROMIUM
-from tests.support.processes import ARTIFACTS
+from tests.support.processes import ARTIFACTS, ARTIFACTS_ROOT
 
 REQUIRE_SERVICES = os.environ.get("A2A_REQUIRE_SERVICES") == "1"
 
@@ -64,6 +64,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger().addHandler(canary.watch)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        for stale in ARTIFACTS_ROOT.rglob(SIGHTINGS):
+            stale.unlink()
     _flush_retries_deadlocks()
 
 
@@ -98,11 +101,23 @@ def _flush_retries_deadlocks() -> None:
     TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
 
 
+# A pytest-xdist worker leaves what its log handler saw here; the controlling process reads it.
+SIGHTINGS = "canary-sightings.txt"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     sightings = list(canary.watch.sightings)
-    for log in ARTIFACTS.glob("*.log"):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        if sightings:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / SIGHTINGS).write_text("\n".join(sightings))
+        return
+    for path in ARTIFACTS_ROOT.rglob(SIGHTINGS):
+        sightings.extend(path.read_text().splitlines())
+        path.unlink()
+    for log in ARTIFACTS_ROOT.rglob("*.log"):
         if canary.canary_parts(log.read_text(errors="replace")):
-            sightings.append(f"process log {log.name}")
+            sightings.append(f"process log {log.relative_to(ARTIFACTS_ROOT)}")
     if sightings:
         session.config.get_terminal_writer().line(
             "The canary credential leaked: " + "; ".join(sightings), red=True

@@ -4,8 +4,41 @@ import os
 
 from cryptography.fernet import Fernet
 
-from a2a_site.settings import *  # noqa: F403
-from a2a_site.settings import DATABASES, VAR_DIR
+
+def _worker_redis_url() -> None:
+    """Each pytest-xdist worker gets a Redis database of its own, as it gets its own test database.
+
+    The first worker keeps REDIS_URL's; the others take theirs, in order, from
+    A2A_TEST_REDIS_WORKER_DBS (comma-separated numbers). The processes a worker starts inherit the
+    choice through the environment and keep it (they also see the worker's variable).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_URL", "")
+    if not worker or not url or os.environ.get("A2A_TEST_REDIS_WORKER_URL"):
+        return
+    index = int(worker.removeprefix("gw"))
+    if index:
+        from urllib.parse import urlsplit, urlunsplit
+
+        from django.core.exceptions import ImproperlyConfigured
+
+        spare = [db.strip() for db in os.environ.get("A2A_TEST_REDIS_WORKER_DBS", "").split(",")]
+        spare = [db for db in spare if db]
+        if len(spare) < index or not all(db.isdigit() for db in spare):
+            raise ImproperlyConfigured(
+                f"pytest-xdist worker {worker} needs a Redis database of its own: list one "
+                "per worker after the first in A2A_TEST_REDIS_WORKER_DBS (e.g. 7 or 6,7)."
+            )
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(path=f"/{spare[index - 1]}"))
+        os.environ["REDIS_URL"] = url
+    os.environ["A2A_TEST_REDIS_WORKER_URL"] = url
+
+
+_worker_redis_url()
+
+from a2a_site.settings import *  # noqa: E402, F403
+from a2a_site.settings import DATABASES, VAR_DIR  # noqa: E402
 
 # Hashing cost is not what the tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

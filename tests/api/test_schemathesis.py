@@ -77,7 +77,7 @@ def test_every_operation_answers_as_its_schema_says(
         str(report),
     ]
     # Run from the artifacts folder: Schemathesis keeps a cache where it runs.
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(command, capture_output=True, text=True, timeout=580, cwd=ARTIFACTS)
     (ARTIFACTS / "schemathesis.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -24,6 +24,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.services,
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.django_db(transaction=True),
 ]
 

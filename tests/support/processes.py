@@ -16,7 +16,9 @@ from django.db import connection
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
+# Under pytest-xdist each worker keeps its processes' logs in a folder of its own.
+ARTIFACTS_ROOT = ROOT / "test-artifacts"
+ARTIFACTS = ARTIFACTS_ROOT / os.environ.get("PYTEST_XDIST_WORKER", "")
 # Its sitecustomize spares a process the tests started its interpreter teardown once it exited.
 QUICK_EXIT = Path(__file__).resolve().parent / "quick_exit"
 
@@ -53,7 +55,7 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 class ServerProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log_path = ARTIFACTS / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")

@@ -34,7 +34,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         assert self.process is None, "already running"
-        ARTIFACTS.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         log = ARTIFACTS / f"{self.name}.log"
         with log.open("ab") as out:

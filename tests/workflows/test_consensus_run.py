@@ -145,6 +145,7 @@ def test_a_run_without_a_consensus_node_has_no_decision_log(
 
 @pytest.mark.services
 @pytest.mark.slow
+@pytest.mark.serial
 def test_a_worker_killed_mid_consensus_leaves_the_next_one_to_replay_the_log(
     personas: Personas, llm_server: Any, settings: Any
 ) -> None:

@@ -25,7 +25,12 @@ from tests.workflows.test_run_mcp_tools import (  # noqa: F401  (fixtures)
 from workflows.models import Run, RunEvent, RunStatus
 from workflows.services.reaper import runs_reap
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def _worker(llm_server: Any, label: str) -> ServerProcess:

@@ -38,7 +38,12 @@ from tests.support.processes import ServerProcess, child_environment
 from tests.support.waiting import wait_for
 from workflows.models import TERMINAL_STATUSES, Run, RunEvent, RunStatus, Workflow
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.django_db(transaction=True),
+]
 
 RUNS = 40
 

@@ -19,7 +19,12 @@ from workflows.models import RemoteTask, Run, RunStatus
 from workflows.services.reaper import runs_reap
 from workflows.services.runs import run_start
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.django_db(transaction=True),
+]
 
 LEASE = {"A2A_RUN_LEASE_SECONDS": "3", "A2A_RUN_HEARTBEAT_SECONDS": "1"}
 

@@ -19,7 +19,12 @@ from workflows.models import TERMINAL_STATUSES, Run, RunStatus, Worker
 from workflows.services.runs import run_start
 from workflows.services.workflows import workflow_create, workflow_publish
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.django_db(transaction=True),
+]
 
 WINDOW_S = 2
 RPM = 2
