@@ -16,11 +16,13 @@ A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The embedded pass runs on this many test processes (pytest-xdist; 1: one process).
 TEST_PROCESSES ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile)
-# The services pass runs in one process unless told otherwise: one process with the workers and
-# daphne it starts holds up to ~50 PostgreSQL connections, so two need a max_connections well
-# above PostgreSQL's default 100. With more, the first keeps A2A_TEST_REDIS_URL's Redis database
-# and each other takes its own, in order, from A2A_TEST_REDIS_WORKER_DBS.
-SERVICES_TEST_PROCESSES ?= 1
+# The services pass runs on two processes too. One process with the workers and daphne it starts
+# held up to ~50 PostgreSQL connections with 8 database threads each, so on several processes
+# every process of the pass gets SERVICES_DB_THREADS (3) to stay well under PostgreSQL's default
+# max_connections of 100. The first keeps A2A_TEST_REDIS_URL's Redis database and each other
+# takes its own, in order, from A2A_TEST_REDIS_WORKER_DBS.
+SERVICES_TEST_PROCESSES ?= 2
+SERVICES_DB_THREADS ?= 3
 A2A_TEST_REDIS_WORKER_DBS ?= 7
 SERVICES_XDIST := $(if $(filter-out 0 1,$(SERVICES_TEST_PROCESSES)),-n $(SERVICES_TEST_PROCESSES) --dist loadfile)
 
@@ -70,7 +72,7 @@ ifeq ($(SERVICES_XDIST),)
 	  $(VENV)/bin/pytest $(PYTEST_ARGS)
 else
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
-	  A2A_TEST_REDIS_WORKER_DBS="$(A2A_TEST_REDIS_WORKER_DBS)" \
+	  A2A_TEST_REDIS_WORKER_DBS="$(A2A_TEST_REDIS_WORKER_DBS)" A2A_DB_THREADS="$(SERVICES_DB_THREADS)" \
 	  $(VENV)/bin/pytest -m "not serial" $(SERVICES_XDIST) $(PYTEST_ARGS)
 	DATABASE_URL="$(A2A_TEST_DATABASE_URL)" REDIS_URL="$(A2A_TEST_REDIS_URL)" A2A_REQUIRE_SERVICES=1 \
 	  $(VENV)/bin/pytest -m serial $(PYTEST_ARGS) || [ $$? = 5 ]  # 5: PYTEST_ARGS chose none of them
