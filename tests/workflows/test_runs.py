@@ -184,6 +184,7 @@ def test_the_latest_version_is_read_as_the_orm_reads_it(personas: Personas, pipe
     assert latest.workflow is pipeline
 
 
+@pytest.mark.services  # PostgreSQL's commits
 def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
     personas: Personas, pipeline, monkeypatch
 ) -> None:
@@ -195,8 +196,7 @@ def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
 
     import workflows.services.runs as runs
 
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's commits")
+    assert connection.vendor == "postgresql"
     sent: dict[str, object] = {}
 
     def dispatch(run_id: object, *, priority: int | None = None) -> bool:
