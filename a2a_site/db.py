@@ -13,17 +13,20 @@ import concurrent.futures
 import contextlib
 import contextvars
 import functools
+import hashlib
+import logging
 import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.models import Model
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class _DbThreads:
@@ -220,17 +223,22 @@ def statements_drop(run_id: Any) -> None:
         _before_call.pop(key, None)
 
 
+def execute_one(cursor: Any, sql: str, params: list[Any]) -> None:
+    """`cursor.execute(sql, params)`, prepared on PostgreSQL if long (`execute_statements`)."""
+    if _preparing():
+        execute_statements(cursor, [(sql, params)])
+    else:
+        cursor.execute(sql, params)
+
+
 def execute_together(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
     """Executes the statements in order; on PostgreSQL, with client-side binding (Django's
     default), as one round trip, which PostgreSQL runs as one transaction."""
     together = connection.vendor == "postgresql" and not connection.settings_dict.get(
         "OPTIONS", {}
     ).get("server_side_binding")
-    if together and len(statements) > 1:
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
-        )
+    if together:
+        execute_statements(cursor, statements)
         return
     for sql, params in statements:
         cursor.execute(sql, params)
@@ -243,6 +251,120 @@ def execute_together(cursor: Any, statements: list[tuple[str, list[Any]]]) -> No
 # flushed commit of any session makes it durable too. For writes whose loss in such a crash
 # loses nothing (see its uses); set_config(..., true) lasts until the transaction's end.
 UNFLUSHED_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
+
+# PostgreSQL parses and plans a statement sent as text every time: for the engine's long
+# statements (a step's completion with its call's ledger row and two rollups is some 16 KB and
+# 150 parameters) that was most of the server's time per step, and more than the statement's
+# execution. Such a statement is prepared once per connection (PREPARE, its parameters as $n)
+# and then sent as `EXECUTE name(parameters)`, still with client-side binding: several still go
+# in one round trip and one implicit transaction. Not inside a transaction block (a failed
+# PREPARE would abort it), nor with A2A_PG_PREPARED_STATEMENTS off.
+PREPARE_MIN_LENGTH: Final = 400
+_PREPARED_PER_CONNECTION: Final = 64  # beyond: DEALLOCATE ALL, and prepare again as used
+_names: dict[str, str] = {}
+_unpreparable: set[str] = set()  # texts PostgreSQL refused to prepare: sent as they are
+# SQLSTATEs of an EXECUTE whose prepared statement is gone or no longer fits its tables.
+_PREPARED_GONE: Final = frozenset({"26000", "0A000"})
+
+
+def _preparing() -> bool:
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and bool(getattr(settings, "PG_PREPARED_STATEMENTS", True))
+        and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
+
+
+def _session_prepared(cursor: Any) -> set[str]:
+    """The names prepared on this thread's current connection (a new connection, none)."""
+    raw = connection.connection
+    held = getattr(connection, "_a2a_prepared", None)
+    if held is None or held[0] is not raw:
+        held = (raw, set())
+        connection._a2a_prepared = held  # type: ignore[attr-defined]
+    names: set[str] = held[1]
+    if len(names) >= _PREPARED_PER_CONNECTION:
+        cursor.execute("DEALLOCATE ALL")
+        names.clear()
+    return names
+
+
+def _forget_prepared() -> None:
+    held = getattr(connection, "_a2a_prepared", None)
+    if held is not None:
+        held[1].clear()
+
+
+def _prepared(cursor: Any, statements: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
+    """The statements, each long one as an EXECUTE of its prepared form (prepared now if this
+    connection has not yet)."""
+    names = None
+    sent = []
+    for sql, params in statements:
+        if (
+            len(sql) < PREPARE_MIN_LENGTH
+            or not params
+            or sql in _unpreparable
+            or "%%" in sql  # a literal percent sign: left to the plain text
+        ):
+            sent.append((sql, params))
+            continue
+        name = _names.get(sql)
+        if name is None:
+            if len(_names) > 1024:  # shapes come from the code, but keep it bounded
+                _names.clear()
+            digest = hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+            name = _names[sql] = f"a2a_{digest}"
+        if names is None:
+            names = _session_prepared(cursor)
+        if name not in names:
+            pieces = sql.split("%s")
+            if len(pieces) - 1 != len(params):
+                _unpreparable.add(sql)
+                sent.append((sql, params))
+                continue
+            text = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+            try:
+                cursor.execute(f"PREPARE {name} AS {text}")
+            except DatabaseError:
+                logger.warning("A statement could not be prepared; it is sent as text.")
+                _unpreparable.add(sql)
+                sent.append((sql, params))
+                continue
+            names.add(name)
+        sent.append((f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params))
+    return sent
+
+
+def execute_statements(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
+    """Sends the statements as one text, so one round trip: on PostgreSQL one implicit
+    transaction (client-side binding, Django's default), the long ones prepared. Results are
+    read from the cursor in order (`nextset`). Should a prepared statement be gone (a pooler,
+    or a DEALLOCATE by someone else) nothing ran: the statements are sent again as text."""
+    if not _preparing():
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+        return
+    sent = _prepared(cursor, statements)
+    try:
+        cursor.execute(
+            "; ".join(sql for sql, _ in sent),
+            [param for _, params in sent for param in params],
+        )
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) not in _PREPARED_GONE:
+            raise
+        logger.warning("Prepared statements were gone from a connection; prepared again.")
+        _forget_prepared()
+        cursor.execute("DEALLOCATE ALL")
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
 
 
 class Columns:

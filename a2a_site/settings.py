@@ -225,6 +225,12 @@ RATE_WINDOW_SECONDS = env_int("A2A_RATE_WINDOW_SECONDS", 60, minimum=1)
 # the rest over (their leases end) and restarts itself.
 WORKER_MAX_RSS_MB = env_int("A2A_WORKER_MAX_RSS_MB", 0, minimum=0)
 WORKER_DRAIN_SECONDS = env_int("A2A_WORKER_DRAIN_SECONDS", 30, minimum=0)
+# PostgreSQL: the engine's few long statements (a step's completion with its call's ledger row
+# and rollups, a call's ledger row with its step's start) are prepared once per connection and
+# then sent as EXECUTE. Turn off behind a pooler that shares server sessions between clients
+# per transaction (PgBouncer's transaction mode before 1.21), where a prepared statement may not
+# be there at the next transaction.
+PG_PREPARED_STATEMENTS = env_bool("A2A_PG_PREPARED_STATEMENTS", True)
 # Threads (each with its own database connection) that run executors use for their queries.
 DB_THREADS = env_int("A2A_DB_THREADS", 8, minimum=1)
 # In the embedded mode the web server starts its run executor with itself.

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from a2a_site.db import (
     Columns,
+    execute_one,
     execute_together,
     in_db_thread,
     statement_before_call,
@@ -95,7 +96,7 @@ def _ledger_insert(
         budgets = _budget_check(budgets_for, scope)
         if not budgets:  # budgets in the workspace, none over this call
             with connection.cursor() as cursor:
-                cursor.execute(*_insert(row))
+                execute_one(cursor, *_insert(row))
             return False
         with transaction.atomic():
             _budget_check(budgets_reserve, **reservation, budgets=budgets)

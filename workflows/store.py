@@ -24,6 +24,8 @@ from django.utils import timezone
 from a2a_site.accounts.models import Workspace
 from a2a_site.db import (
     Columns,
+    execute_one,
+    execute_statements,
     in_db_thread,
     statement_before_call,
     statement_due,
@@ -763,7 +765,7 @@ class DatabaseRunStore:
         (client-side binding, Django's default: one implicit transaction). The completions come
         first so the statement's sums of the ledger include them."""
         if not finished:
-            cursor.execute(*statement)
+            execute_one(cursor, *statement)
             return cursor.fetchone()
         completions = [ledger_finish_statement(f.call_id, f.fields, f.started) for f in finished]
         payloads: list[tuple[str, list[Any]]] = []
@@ -780,10 +782,7 @@ class DatabaseRunStore:
             statements = [*completions, statement, *attempt]
             try:
                 if batched:
-                    cursor.execute(
-                        "; ".join(sql for sql, _ in statements),
-                        [param for _, params in statements for param in params],
-                    )
+                    execute_statements(cursor, statements)
                     counts = []
                     for _ in completions:
                         counts.append(cursor.fetchone()[0])

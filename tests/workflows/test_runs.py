@@ -195,6 +195,7 @@ def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
     from django.test.utils import CaptureQueriesContext
 
     import workflows.services.runs as runs
+    from a2a_site import db
 
     assert connection.vendor == "postgresql"
     sent: dict[str, object] = {}
@@ -210,8 +211,12 @@ def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
     with CaptureQueriesContext(connection) as captured:
         run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"})
     statements = [query["sql"] for query in captured.captured_queries]
-    insert = next(i for i, sql in enumerate(statements) if sql.startswith("INSERT"))
-    assert "synchronous_commit" in statements[insert]
+    # The INSERT goes as text, or as the EXECUTE of its prepared form (a2a_site.db).
+    insert = next(i for i, sql in enumerate(statements) if sql.startswith(("INSERT", "EXECUTE")))
+    texts = {name: sql for sql, name in db._names.items()}
+    first = statements[insert]
+    text = texts[first.split()[1].split("(")[0]] if first.startswith("EXECUTE") else first
+    assert text.startswith("INSERT") and "synchronous_commit" in text
     assert "pg_current_wal_insert_lsn" in statements[insert + 2]  # after the dispatch's check
     assert "pg_logical_emit_message" in statements[-1]  # the flush comes last
     with connection.cursor() as cursor:

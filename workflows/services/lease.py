@@ -20,7 +20,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from a2a_site.db import UNFLUSHED_COMMIT, Columns
+from a2a_site.db import UNFLUSHED_COMMIT, Columns, execute_one
 from agents.ledger import ledger_finishes_settle
 from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
@@ -118,7 +118,7 @@ def _lease_take(run_id: Any, *, owner: str, now: datetime, unheard: bool = False
     if connection.vendor == "postgresql":
         sql += f" RETURNING {UNFLUSHED_COMMIT}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_one(cursor, sql, params)
         return cursor.rowcount == 1
 
 
@@ -359,5 +359,5 @@ def _run_end(run_id: Any, owner: str, fields: dict[str, Any], *, unheard: bool =
     run_pk = r.value("id", run_id)
     params = [*r.values(fields), *usage_sums_params(run_id), run_pk, owner, RunStatus.RUNNING]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_one(cursor, sql, params)
         return bool(cursor.rowcount == 1)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from a2a_site.accounts.models import User
 from a2a_site.api.models import ApiToken
-from a2a_site.db import UNFLUSHED_COMMIT, Columns
+from a2a_site.db import UNFLUSHED_COMMIT, Columns, execute_one
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import (
@@ -183,7 +183,7 @@ def _run_insert(run: Run) -> bool:
     )
     sql = _run_insert_sql() + (f" RETURNING {UNFLUSHED_COMMIT}" if unflushed else "")
     with transaction.mark_for_rollback_on_error(DEFAULT_DB_ALIAS), current.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_one(cursor, sql, params)
     run._state.adding = False
     run._state.db = DEFAULT_DB_ALIAS
     return unflushed
