@@ -212,7 +212,9 @@ def test_a_launch_sends_the_run_before_its_flush_and_returns_it_durable(
         run = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"})
     statements = [query["sql"] for query in captured.captured_queries]
     # The INSERT goes as text, or as the EXECUTE of its prepared form (a2a_site.db).
-    insert = next(i for i, sql in enumerate(statements) if sql.startswith(("INSERT", "EXECUTE")))
+    inserts = [i for i, sql in enumerate(statements) if sql.startswith(("INSERT", "EXECUTE"))]
+    assert inserts, statements
+    insert = inserts[0]
     texts = {name: sql for sql, name in db._names.items()}
     first = statements[insert]
     text = texts[first.split()[1].split("(")[0]] if first.startswith("EXECUTE") else first
