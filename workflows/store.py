@@ -330,7 +330,8 @@ class DatabaseRunStore:
         )
         version_fields = ("graph", "agent_versions")
         with connection.cursor() as cursor:
-            cursor.execute(
+            execute_one(
+                cursor,
                 "SELECT "
                 + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
                 + ", "
