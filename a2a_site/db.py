@@ -153,12 +153,22 @@ threading._register_atexit(_drain_at_exit)  # type: ignore[attr-defined]
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def _pool_size() -> int:
+    """`A2A_DB_THREADS`; on SQLite one. SQLite lets one connection write at a time: a second
+    thread that wanted to write meanwhile waited in SQLite's busy handler, which sleeps 1, 2,
+    5, 10... ms before trying again, and four parallel branches finishing together waited
+    several of those. One thread takes them in turn, each as soon as the last is done."""
+    if connections[DEFAULT_DB_ALIAS].vendor == "sqlite":
+        return 1
+    return int(settings.DB_THREADS)
+
+
 def _threads() -> _DbThreads:
     global _pool
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = _DbThreads(settings.DB_THREADS)
+                _pool = _DbThreads(_pool_size())
     return _pool
 
 
