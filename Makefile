@@ -16,12 +16,11 @@ A2A_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The embedded pass runs on this many test processes (pytest-xdist; 1: one process).
 TEST_PROCESSES ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile)
-# The services pass runs in one process unless told otherwise. On several (SERVICES_TEST_PROCESSES),
-# every process of the pass gets SERVICES_DB_THREADS (3) database threads; even so two came to 99
-# of PostgreSQL's default 100 connections, and two Prometheus tests saw another
-# process's figures: raise max_connections and look into those before opting in. The first process keeps A2A_TEST_REDIS_URL's
-# Redis database and each other takes its own, in order, from A2A_TEST_REDIS_WORKER_DBS.
-SERVICES_TEST_PROCESSES ?= 1
+# The services pass runs on this many test processes (1: one process). On several, every process
+# of the pass gets SERVICES_DB_THREADS (3) database threads: two held at most 23 of PostgreSQL's
+# default 100 connections together. The first process keeps A2A_TEST_REDIS_URL's Redis database
+# and each other takes its own, in order, from A2A_TEST_REDIS_WORKER_DBS.
+SERVICES_TEST_PROCESSES ?= 2
 SERVICES_DB_THREADS ?= 3
 A2A_TEST_REDIS_WORKER_DBS ?= 7
 SERVICES_XDIST := $(if $(filter-out 0 1,$(SERVICES_TEST_PROCESSES)),-n $(SERVICES_TEST_PROCESSES) --dist loadfile)

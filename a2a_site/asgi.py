@@ -21,6 +21,28 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
+
+
+def _request_thread_connections_close(sender: Any, **kwargs: Any) -> None:
+    """Closes the database connections of the thread that served a request, as it ends.
+
+    Under ASGI, Django runs each request's synchronous code on a thread of its own (its
+    ThreadSensitiveContext), which ends with the request: a connection that thread opened can
+    never be used again, yet CONN_MAX_AGE keeps it open until the garbage collector finds it —
+    dozens of idle PostgreSQL connections per web process between collections. The signal comes
+    on that thread (the response's close). A connection inside a transaction is left alone.
+    """
+    if sender is not ASGIHandler:
+        return
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
+request_finished.connect(_request_thread_connections_close)
 
 from a2a_site.origin import SameOriginValidator  # noqa: E402
 from a2a_site.routing import websocket_urlpatterns  # noqa: E402

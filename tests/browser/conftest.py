@@ -30,8 +30,12 @@ def daphne_server(
 ) -> Iterator[str]:
     with django_db_blocker.unblock():
         server: ServerProcess
+        # The workers the suite starts beat every second (start_celery_worker); the server that
+        # judges them alive or overdue knows it, as every process of a deployment shares it.
         server, url = start_daphne(
-            A2A_DEMO_MODEL_URL=demo_model.url, A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1"
+            A2A_DEMO_MODEL_URL=demo_model.url,
+            A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+            A2A_WORKER_HEARTBEAT_SECONDS="1",
         )
     yield url
     server.stop()
