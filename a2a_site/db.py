@@ -282,6 +282,7 @@ def _preparing() -> bool:
     return (
         connection.vendor == "postgresql"
         and not connection.in_atomic_block
+        and connection.get_autocommit()  # no transaction open that a failed PREPARE would abort
         and bool(getattr(settings, "PG_PREPARED_STATEMENTS", True))
         and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
     )

@@ -120,3 +120,16 @@ def test_a_connection_keeps_a_bounded_number_of_prepared_statements(table, monke
             sql, params = _upsert(f"k{i}", 1)
             db.execute_one(cursor, sql.replace(PAD, f"{PAD} /* shape {i} */"), params)
     assert 1 <= len({n for n in _prepared_names() if n.startswith("a2a_")}) <= 3
+
+
+def test_nothing_is_prepared_while_autocommit_is_off(table) -> None:
+    before = _prepared_names()
+    transaction.set_autocommit(False)
+    try:
+        with connection.cursor() as cursor:
+            db.execute_one(cursor, *_upsert("i", 1))
+            assert cursor.fetchone() == (1,)
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+    assert _prepared_names() == before
