@@ -236,7 +236,7 @@ def statements_drop(run_id: Any) -> None:
 def execute_one(cursor: Any, sql: str, params: list[Any]) -> None:
     """`cursor.execute(sql, params)`, prepared on PostgreSQL if long (`execute_statements`)."""
     if _preparing():
-        execute_statements(cursor, [(sql, params)])
+        _execute_prepared(cursor, [(sql, params)])
     else:
         cursor.execute(sql, params)
 
@@ -274,8 +274,6 @@ PREPARE_MIN_LENGTH: Final = 400
 _PREPARED_PER_CONNECTION: Final = 64  # beyond: DEALLOCATE ALL, and prepare again as used
 _names: dict[str, str] = {}
 _unpreparable: set[str] = set()  # texts PostgreSQL refused to prepare: sent as they are
-# SQLSTATEs of an EXECUTE whose prepared statement is gone or no longer fits its tables.
-_PREPARED_GONE: Final = frozenset({"26000", "0A000"})
 
 
 def _preparing() -> bool:
@@ -339,7 +337,12 @@ def _prepared(cursor: Any, statements: list[tuple[str, list[Any]]]) -> list[tupl
             text = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
             try:
                 cursor.execute(f"PREPARE {name} AS {text}")
-            except DatabaseError:
+            except DatabaseError as error:
+                # Refused for what it says (SQLSTATE class 42): sent as text from now on. Any
+                # other failure (the database gone for a moment) is the caller's, as for the
+                # statement itself, and the next use tries to prepare it again.
+                if not str(getattr(error.__cause__, "sqlstate", "")).startswith("42"):
+                    raise
                 logger.warning("A statement could not be prepared; it is sent as text.")
                 _unpreparable.add(sql)
                 sent.append((sql, params))
@@ -349,33 +352,40 @@ def _prepared(cursor: Any, statements: list[tuple[str, list[Any]]]) -> list[tupl
     return sent
 
 
+def _joined(statements: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+
+
 def execute_statements(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
     """Sends the statements as one text, so one round trip: on PostgreSQL one implicit
     transaction (client-side binding, Django's default), the long ones prepared. Results are
-    read from the cursor in order (`nextset`). Should a prepared statement be gone (a pooler,
-    or a DEALLOCATE by someone else) nothing ran: the statements are sent again as text."""
-    if not _preparing():
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
-        )
-        return
-    sent = _prepared(cursor, statements)
+    read from the cursor in order (`nextset`)."""
+    if _preparing():
+        _execute_prepared(cursor, statements)
+    else:
+        cursor.execute(*_joined(statements))
+
+
+def _execute_prepared(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
+    """Should a prepared statement be gone (a pooler, or a DEALLOCATE by someone else) nothing
+    ran: the statements are sent again as text, and prepared again at their next use."""
     try:
-        cursor.execute(
-            "; ".join(sql for sql, _ in sent),
-            [param for _, params in sent for param in params],
-        )
+        cursor.execute(*_joined(_prepared(cursor, statements)))
     except DatabaseError as error:
-        if getattr(error.__cause__, "sqlstate", None) not in _PREPARED_GONE:
+        if not _prepared_gone(error):
             raise
         logger.warning("Prepared statements were gone from a connection; prepared again.")
         _forget_prepared()
         cursor.execute("DEALLOCATE ALL")
-        cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
-        )
+        cursor.execute(*_joined(statements))
+
+
+def _prepared_gone(error: DatabaseError) -> bool:
+    """The EXECUTE named a statement the connection no longer has, or one whose tables
+    changed under it ("cached plan must not change result type")."""
+    cause = error.__cause__
+    state = getattr(cause, "sqlstate", None)
+    return state == "26000" or (state == "0A000" and "cached plan" in str(cause))
 
 
 class Columns:

@@ -133,3 +133,29 @@ def test_nothing_is_prepared_while_autocommit_is_off(table) -> None:
         transaction.rollback()
         transaction.set_autocommit(True)
     assert _prepared_names() == before
+
+
+def test_a_prepare_cut_off_by_a_lost_connection_is_tried_again_on_the_next(table) -> None:
+    """Only a statement PostgreSQL refuses is sent as text for good: a PREPARE that failed
+    because the connection went away fails the call, and the next connection prepares it."""
+    from django.db import DatabaseError, connections
+
+    sql, params = _upsert("j", 1)
+    sql = sql.replace(PAD, f"{PAD} /* cut off */")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    with pytest.raises(DatabaseError), connection.cursor() as cursor:
+        db.execute_one(cursor, sql, params)
+    assert sql not in db._unpreparable
+    connection.close()
+    with connection.cursor() as cursor:
+        db.execute_one(cursor, sql, params)
+        assert cursor.fetchone() == (1,)
+    assert db._names[sql] in _prepared_names()

@@ -306,7 +306,7 @@ def time_case(studio: Studio, case: dict[str, Any], hops: list[float]) -> dict[s
 LAUNCHERS = 8
 
 
-def launch_concurrently(studio: Studio, workflow: Any, count: int) -> list[Any]:
+def launch_concurrently(workflow: Any, count: int) -> list[Any]:
     """`count` runs launched by LAUNCHERS threads at once, as that many clients would (web or
     API requests): one thread's launches one after another spent as long as the worker took
     to execute them, and the first runs were over before the last began."""
@@ -340,7 +340,7 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
     watched = psutil.Process(worker.pid) if worker is not None else psutil.Process()
     cpu_started = watched.cpu_times()
     started = time.perf_counter()
-    runs = launch_concurrently(studio, workflow, count)
+    runs = launch_concurrently(workflow, count)
     launched_s = time.perf_counter() - started
     studio.wait([run.pk for run in runs], watch=watched)
     wall = time.perf_counter() - started
