@@ -159,3 +159,21 @@ def test_a_prepare_cut_off_by_a_lost_connection_is_tried_again_on_the_next(table
         db.execute_one(cursor, sql, params)
         assert cursor.fetchone() == (1,)
     assert db._names[sql] in _prepared_names()
+
+
+def test_an_execute_with_many_parameters_is_split_once(table) -> None:
+    """The EXECUTE text of a statement with 150 parameters is split around its placeholders
+    once, then found in psycopg's cache (without it, split again at every execution)."""
+    from psycopg import _queries
+
+    columns = ", ".join(f"%s::integer AS c{i}" for i in range(150))
+    sql = f"SELECT {columns} {PAD}"
+    before_names = _prepared_names()
+    with connection.cursor() as cursor:
+        db.execute_one(cursor, sql, list(range(150)))
+        assert cursor.fetchone() == tuple(range(150))
+        before = _queries._query2pg_client.cache_info().hits
+        db.execute_one(cursor, sql, list(range(1, 151)))
+        assert cursor.fetchone() == tuple(range(1, 151))
+        assert _queries._query2pg_client.cache_info().hits == before + 1
+    assert len(_prepared_names() - before_names) == 1  # it went as an EXECUTE
