@@ -69,8 +69,6 @@ def _measure(bench: Any, url: str, runs: int, by_statement: bool) -> dict[str, A
     import django
 
     django.setup()
-    from concurrent.futures import ThreadPoolExecutor
-
     import psutil
     from django.conf import settings
     from django.core.management import call_command
@@ -98,16 +96,17 @@ def _measure(bench: Any, url: str, runs: int, by_statement: bool) -> dict[str, A
 
     utils.CursorWrapper._execute_with_wrappers = counted  # type: ignore[method-assign]
 
-    class CountingPool(ThreadPoolExecutor):
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    class CountingThreads(a2a_site.db._DbThreads):
+        def put(self, call: Any) -> None:
             if counting:
                 counts["hand_offs"] += 1
                 if by_statement:
-                    target = getattr(args[0] if args else fn, "func", fn)
+                    func = call[3]
+                    target = getattr(func, "func", func)
                     seen["hand-off: " + getattr(target, "__qualname__", str(target))] += 1
-            return super().submit(fn, *args, **kwargs)
+            super().put(call)
 
-    a2a_site.db._pool = CountingPool(max_workers=settings.DB_THREADS, thread_name_prefix="a2a-db")
+    a2a_site.db._pool = CountingThreads(a2a_site.db._pool_size())
     workspace, agents = bench._fixtures()
     workflow = bench._workflow(workspace, "W1", agents)
     executor = process_executor()
