@@ -16,8 +16,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from tests.conftest import Personas
-from workflows import live, tasks
+from workflows import live
 from workflows.models import Run, RunStatus
+from workflows.services import dispatch
 from workflows.services.reaper import runs_reap
 from workflows.services.runs import run_answer, run_cancel
 
@@ -25,18 +26,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Broker:
-    """`run_execute.apply_async` as a broker would take it: down, or recording what it is sent
-    and to which queue."""
+    """A run's message as a broker would take it: down, or recording what it is sent and to
+    which queue."""
 
     def __init__(self) -> None:
         self.down = True
         self.sent: list[str] = []
         self.queues: list[str] = []
 
-    def apply_async(self, args: tuple[str], queue: str = "celery", **options: Any) -> None:
+    def send(self, run_id: str, queue: str) -> None:
         if self.down:
             raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        self.sent.append(args[0])
+        self.sent.append(run_id)
         self.queues.append(queue)
 
 
@@ -44,7 +45,7 @@ class Broker:
 def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Broker:
     settings.EXECUTION_MODE = "celery"
     broker = Broker()
-    monkeypatch.setattr(tasks.run_execute, "apply_async", broker.apply_async)
+    monkeypatch.setattr(dispatch, "run_message_send", broker.send)
     return broker
 
 
@@ -157,3 +158,41 @@ def test_the_run_form_offers_the_priority_and_sends_it_to_its_queue(
     run = Run.objects.get()
     assert run.priority == 2 and run.inputs == {"topic": "moths"}
     assert broker.queues == ["a2a-runs-high"]
+
+
+@pytest.mark.services
+def test_a_runs_message_is_the_one_celery_would_send() -> None:
+    """On real Redis: the message sent for a run is Celery's own for `run_execute` (headers,
+    body, properties), the ids aside, in the same queue."""
+    import base64
+
+    import redis
+    from django.conf import settings as django_settings
+
+    from workflows.tasks import run_execute
+
+    prefix = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    key = f"{prefix}a2a-runs-low"
+    client.delete(key)
+    run_execute.apply_async(("run-a",), queue="a2a-runs-low")
+    dispatch.run_message_send("run-a", "a2a-runs-low")
+    raw = [json.loads(item) for item in client.lrange(key, 0, -1)]
+    client.delete(key)
+    assert len(raw) == 2
+    celery, ours = raw[1], raw[0]  # LPUSH: the newest first
+    ids = {"id", "root_id"}
+    assert {k: v for k, v in ours["headers"].items() if k not in ids} == {
+        k: v for k, v in celery["headers"].items() if k not in ids
+    }
+    assert (
+        ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
+    )
+    assert base64.b64decode(ours["body"]) == base64.b64decode(celery["body"])
+    varying = {"correlation_id", "delivery_tag", "reply_to"}  # reply_to: no result is kept
+    assert {k: v for k, v in ours["properties"].items() if k not in varying} == {
+        k: v for k, v in celery["properties"].items() if k not in varying
+    }
+    assert {k: v for k, v in ours.items() if k not in {"headers", "properties", "body"}} == {
+        k: v for k, v in celery.items() if k not in {"headers", "properties", "body"}
+    }
