@@ -108,7 +108,7 @@ def run_message_send(run_id: str, queue: str) -> None:
         run_execute.apply_async((run_id,), queue=queue)
         return
     task_id = str(uuid.uuid4())
-    headers = {
+    headers: dict[str, Any] = {
         "lang": "py",
         "task": run_execute.name,
         "id": task_id,
@@ -129,7 +129,11 @@ def run_message_send(run_id: str, queue: str) -> None:
         "stamped_headers": None,
         "stamps": {},
     }
-    body = ((run_id,), {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None})
+    body: tuple[Any, ...] = (
+        (run_id,),
+        {},
+        {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+    )
     key = (os.getpid(), queue)
     declare = None if key in _declared else [app.amqp.queues[queue]]
     with app.producer_or_acquire() as producer:
