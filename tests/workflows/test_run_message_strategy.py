@@ -1,0 +1,64 @@
+"""A solo-pool worker takes a run's message by its own short path (hand-over, then the ack),
+and leaves every other message to Celery's: one with an ETA here. Real worker, Redis and
+PostgreSQL; both runs finish, and the log says which path each took."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import Personas
+from tests.support.processes import start_celery_worker
+from tests.support.waiting import wait_for
+from workflows.models import Run, RunStatus, Worker
+from workflows.services.runs import run_start
+from workflows.tasks import run_execute
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_runs_message_takes_the_short_path_and_a_delayed_one_celerys(
+    personas: Personas, pipeline: Any, llm_server: Any, settings: Any
+) -> None:
+    settings.EXECUTION_MODE = "celery"
+    name = f"strategy-{uuid.uuid4().hex[:6]}"
+    worker = start_celery_worker(
+        name, A2A_DEMO_MODEL_URL=llm_server.url, A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1"
+    )
+    try:
+        wait_for(
+            lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=name))[
+                1
+            ].exists(),
+            timeout=60,
+            interval=0.1,
+            what="the worker to be ready",
+        )
+        quick = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
+        later = run_start(
+            workflow=pipeline, user=personas.owner, inputs={"topic": "waves"}, dispatch=False
+        )
+        run_execute.apply_async((str(later.pk),), countdown=0.5)
+
+        def both_done() -> bool:
+            worker.assert_running()
+            ended = Run.objects.filter(pk__in=[quick.pk, later.pk], status=RunStatus.SUCCEEDED)
+            return ended.count() == 2
+
+        wait_for(both_done, timeout=60, interval=0.1, what="both runs to succeed")
+        log = worker.log()
+    finally:
+        worker.stop()
+
+    # Each message was received, and logged so, once.
+    received = [line for line in log.splitlines() if "run_execute[" in line and "received" in line]
+    assert len(received) == 2, received
+    # Celery's tracer reports the delayed one's task as succeeded; the run's own message
+    # never went through the tracer.
+    succeeded = [
+        line for line in log.splitlines() if "run_execute[" in line and "succeeded" in line
+    ]
+    assert len(succeeded) == 1, succeeded
+    assert Run.objects.get(pk=quick.pk).attempts == Run.objects.get(pk=later.pk).attempts == 1
