@@ -76,14 +76,17 @@ def _consumer_stop() -> None:
     if worker_hostname is None:
         return
     from a2a_site.celery import app
+    from workflows.services.dispatch import PRIORITY_QUEUES
 
-    try:
-        app.control.cancel_consumer(
-            getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery"),
-            destination=[worker_hostname],
-        )
-    except Exception as error:  # noqa: BLE001 - the rejection in run_execute still holds
-        logger.warning("Memory guard: could not cancel the consumer (%s).", type(error).__name__)
+    # Every queue of runs, not only the default one: a run of high or low priority sent
+    # meanwhile would be taken, refused and put back, over and over until the restart.
+    for queue in sorted(set(PRIORITY_QUEUES.values())):
+        try:
+            app.control.cancel_consumer(queue, destination=[worker_hostname])
+        except Exception as error:  # noqa: BLE001 - the refusal in run_execute still holds
+            logger.warning(
+                "Memory guard: could not stop consuming %s (%s).", queue, type(error).__name__
+            )
 
 
 def _restart_request() -> None:

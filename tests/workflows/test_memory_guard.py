@@ -93,7 +93,20 @@ def test_a_worker_over_its_limit_finishes_its_run_takes_no_new_one_and_restarts(
             what="the guard to trip",
         )
         assert Run.objects.get(pk=first.pk).status == RunStatus.RUNNING  # still executing here
+        # It stops consuming every queue of runs, not only the default one.
+        for queue in ("a2a-runs-high", "celery", "a2a-runs-low"):
+            wait_for(
+                lambda queue=queue: (
+                    worker.assert_running(),
+                    f"Canceling queue {queue}" in _log(worker),
+                )[1],
+                timeout=30,
+                what=f"the worker to stop consuming {queue}",
+            )
         second = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "waves"})
+        urgent = run_start(
+            workflow=pipeline, user=personas.owner, inputs={"topic": "surf"}, priority="high"
+        )
 
         first = _finished(first)
         wait_for(
@@ -103,6 +116,7 @@ def test_a_worker_over_its_limit_finishes_its_run_takes_no_new_one_and_restarts(
         )
         restarted_at = timezone.now()
         second = _finished(second)
+        urgent = _finished(urgent)
     finally:
         worker.stop()
 
@@ -118,6 +132,16 @@ def test_a_worker_over_its_limit_finishes_its_run_takes_no_new_one_and_restarts(
     first_step = Step.objects.filter(run=second).order_by("started_at").first()
     assert first_step is not None and first_step.started_at > first.finished_at
     _once_each(second)
+    # The high-priority run waited too; no message was taken, refused and put back while the
+    # worker drained.
+    assert urgent.status == RunStatus.SUCCEEDED, urgent.reason
+    urgent_step = Step.objects.filter(run=urgent).order_by("started_at").first()
+    assert urgent_step is not None and urgent_step.started_at > first.finished_at
+    taken = [
+        line for line in _log(worker).splitlines() if "run_execute[" in line and "received" in line
+    ]
+    assert len(taken) == 3, taken  # the three runs' messages, once each
+    _once_each(urgent)
 
 
 def test_a_run_still_executing_when_the_drain_time_ends_is_handed_to_another_worker(
