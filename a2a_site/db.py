@@ -241,13 +241,18 @@ def execute_one(cursor: Any, sql: str, params: list[Any]) -> None:
         cursor.execute(sql, params)
 
 
+def together_possible() -> bool:
+    """Whether statements can go as one text, one round trip and one transaction: PostgreSQL
+    with client-side binding (Django's default)."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+
+
 def execute_together(cursor: Any, statements: list[tuple[str, list[Any]]]) -> None:
     """Executes the statements in order; on PostgreSQL, with client-side binding (Django's
     default), as one round trip, which PostgreSQL runs as one transaction."""
-    together = connection.vendor == "postgresql" and not connection.settings_dict.get(
-        "OPTIONS", {}
-    ).get("server_side_binding")
-    if together:
+    if together_possible():
         execute_statements(cursor, statements)
         return
     for sql, params in statements:

@@ -14,8 +14,9 @@ taken in both processes) at each hand-over, so the hop splits into:
     consume     → the task body began (kombu, Celery's strategy and tracer, the Django fixup)
     to_loop     → the run's coroutine began on the executor's loop
     to_db       → the lease take began on a database thread (= started_at)
-    lease       → the lease taken (not in the hop: started_at is read before its UPDATE)
-    load        → the run loaded and back on the loop (not in the hop)
+    lease       → the lease taken and the run read (one round trip on PostgreSQL; not in
+                  the hop: started_at is read before its UPDATE)
+    load        → the run's row made a snapshot (not in the hop)
 
 and the CPU the hop costs: the launching thread's from the INSERT to the publish, and the
 worker consumer thread's from its read to the hand-over to the loop.
@@ -95,17 +96,17 @@ def worker_main(stamps_path: str) -> None:
 
     executor_module.RunExecutor.execute = probed_execute  # type: ignore[method-assign]
 
-    acquire = executor_module.run_lease_acquire
+    acquire = executor_module.run_lease_acquire_reading
 
-    def probed_acquire(run_id: Any, *, owner: str) -> bool:
+    def probed_acquire(run_id: Any, *, owner: str, read: Any) -> Any:
         entry = stamps.setdefault(str(run_id), {})
         entry["db"] = time.time()
         try:
-            return acquire(run_id, owner=owner)
+            return acquire(run_id, owner=owner, read=read)
         finally:
             entry["leased"] = time.time()
 
-    executor_module.run_lease_acquire = probed_acquire
+    executor_module.run_lease_acquire_reading = probed_acquire
 
     from workflows.store import DatabaseRunStore
 

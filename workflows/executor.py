@@ -35,7 +35,7 @@ from workflows.runtime import DjangoAgentRunner, RegistryToolRunner
 from workflows.services.lease import (
     RunKnown,
     run_finish,
-    run_lease_acquire,
+    run_lease_acquire_reading,
     run_lease_renew_all,
     run_leases_release,
 )
@@ -261,10 +261,14 @@ class RunExecutor:
         def lease_and_load() -> tuple[bool, RunSnapshot | Exception | None, bool]:
             # The lease, then (if taken) the run's one read that serves the executor and the
             # engine, and whether any budget may stop it: one hop to the database threads.
-            if not run_lease_acquire(run_id, owner=self.owner):
+            taken, row = run_lease_acquire_reading(
+                run_id, owner=self.owner, read=store.load_statement(run_id)
+            )
+            if not taken:
                 return False, None, True
             try:
-                snapshot = store._load(run_id)
+                # Read with the take on PostgreSQL; read now otherwise.
+                snapshot = store._load(run_id) if row is None else store.loaded(run_id, row)
                 return True, snapshot, store.budgeted(run_id)
             except Exception as error:  # noqa: BLE001 - raised below, under the lease
                 return True, error, True

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -304,49 +304,63 @@ class DatabaseRunStore:
 
     # --- reads ------------------------------------------------------------------------------------
 
-    def _load(self, run_id: str) -> RunSnapshot:
-        # Two statements by hand, the run with its version and the steps: building the models
-        # cost more than reading them.
-        run_pk = _RUN.value("id", run_id)
-        run_fields = (
-            "workspace",
-            "inputs",
-            "variables",
-            "answers",
-            "answered_by",
-            "depth",
-            "deadline",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost",
-            "cancel_requested",
-            "lease_owner",
-            "status",
-            "fork_edits",
-            "workflow",
-            "created_by",
-            "priority",
-            "last_seq",
+    _RUN_FIELDS: Final = (
+        "workspace",
+        "inputs",
+        "variables",
+        "answers",
+        "answered_by",
+        "depth",
+        "deadline",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "cancel_requested",
+        "lease_owner",
+        "status",
+        "fork_edits",
+        "workflow",
+        "created_by",
+        "priority",
+        "last_seq",
+    )
+    _VERSION_FIELDS: Final = ("graph", "agent_versions")
+
+    @staticmethod
+    def load_statement(run_id: str) -> tuple[str, list[Any]]:
+        """The one read of a run that `load` makes (its row, version, workspace's stamp,
+        whether it has a budget, and its steps), for a caller that sends it with another
+        statement in one round trip (the lease: `run_lease_acquire_reading`)."""
+        run_fields = DatabaseRunStore._RUN_FIELDS
+        version_fields = DatabaseRunStore._VERSION_FIELDS
+        return (
+            "SELECT "
+            + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
+            + ", "
+            + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
+            + f", w.{_WORKSPACE['runtime_stamp']}"
+            + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
+            f"r.{_RUN['workspace']}), {_steps_sql()}"
+            + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
+            f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
+            f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
+            [_RUN.value("id", run_id)],
         )
-        version_fields = ("graph", "agent_versions")
+
+    def _load(self, run_id: str) -> RunSnapshot:
+        # One statement by hand, the run with its version and the steps: building the models
+        # cost more than reading them.
         with connection.cursor() as cursor:
-            execute_one(
-                cursor,
-                "SELECT "
-                + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
-                + ", "
-                + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
-                + f", w.{_WORKSPACE['runtime_stamp']}"
-                + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
-                f"r.{_RUN['workspace']}), {_steps_sql()}"
-                + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
-                f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
-                f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
-                [run_pk],
-            )
+            execute_one(cursor, *self.load_statement(run_id))
             found = cursor.fetchone()
-            if found is None:
-                raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+        return self.loaded(run_id, found)
+
+    def loaded(self, run_id: str, found: Any) -> RunSnapshot:
+        """The run as `load_statement` read it (`found`: its one row, or None)."""
+        if found is None:
+            raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+        run_fields = self._RUN_FIELDS
+        version_fields = self._VERSION_FIELDS
         step_rows = found[-1] or []
         if isinstance(step_rows, str | bytes):
             step_rows = json.loads(step_rows)

@@ -7,12 +7,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from a2a_site.db import Columns
 from agents.models import LedgerEntry
 from tests.conftest import Personas
 from workflows.models import Run, RunStatus
-from workflows.services.lease import run_finish, run_lease_acquire, run_lease_renew
+from workflows.services.lease import (
+    run_finish,
+    run_lease_acquire,
+    run_lease_acquire_reading,
+    run_lease_renew,
+)
 from workflows.services.reaper import runs_reap
 from workflows.services.runs import run_start
 
@@ -42,6 +49,42 @@ def test_only_one_worker_acquires_a_run(queued: Run) -> None:
     assert run_lease_acquire(queued.pk, owner="worker-b") is False
     queued.refresh_from_db()
     assert (queued.status, queued.lease_owner, queued.attempts) == ("running", "worker-a", 1)
+
+
+def test_the_lease_and_the_runs_read_come_together_and_only_for_its_taker(queued: Run) -> None:
+    """On PostgreSQL the read sent with the take sees the run as taken (the same round trip
+    and transaction); whoever does not take the lease gets no row. Elsewhere the lease is
+    taken alone and the caller reads."""
+    read = (
+        "SELECT status, lease_owner, attempts FROM workflows_run WHERE id = %s",
+        [Columns(Run).value("id", queued.pk)],
+    )
+    together = connection.vendor == "postgresql"
+    assert run_lease_acquire_reading(queued.pk, owner="worker-a", read=read) == (
+        True,
+        ("running", "worker-a", 1) if together else None,
+    )
+    assert run_lease_acquire_reading(queued.pk, owner="worker-b", read=read) == (False, None)
+    queued.refresh_from_db()
+    assert (queued.status, queued.lease_owner, queued.attempts) == ("running", "worker-a", 1)
+
+
+@pytest.mark.services  # PostgreSQL: only it sends the read with the take
+@pytest.mark.django_db(transaction=True)  # as on an executor's database thread: autocommit
+def test_a_read_that_fails_with_the_take_takes_no_lease(queued: Run) -> None:
+    """Nothing half-written: on PostgreSQL a read that fails in the take's transaction leaves
+    the run queued, for the reaper."""
+    from django.db import DatabaseError
+
+    assert connection.vendor == "postgresql"
+    read = (
+        "SELECT no_such_column FROM workflows_run WHERE id = %s",
+        [Columns(Run).value("id", queued.pk)],
+    )
+    with pytest.raises(DatabaseError):
+        run_lease_acquire_reading(queued.pk, owner="worker-a", read=read)
+    queued.refresh_from_db()
+    assert (queued.status, queued.lease_owner, queued.attempts) == ("queued", "", 0)
 
 
 def test_a_lost_lease_fences_the_old_owner_out(queued: Run) -> None:

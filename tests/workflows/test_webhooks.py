@@ -119,6 +119,29 @@ def test_each_status_change_writes_one_delivery_per_subscription(
     assert len({started.event_id, waiting.event_id, succeeded.event_id}) == 3
 
 
+def test_a_lease_taken_with_the_runs_read_is_a_start_event_too(
+    personas: Personas, workflow: Workflow
+) -> None:
+    """With a subscription listening, the take that would read the run in the same trip
+    takes nothing; the lease is then taken with its run.started event, and the caller reads
+    the run itself."""
+    from a2a_site.db import Columns
+    from workflows.services.lease import run_lease_acquire_reading
+
+    subscription, _ = subscribe(personas, "https://hooks.example.com/all")
+    run = queued(workflow, personas)
+    read = (
+        "SELECT status, lease_owner FROM workflows_run WHERE id = %s",
+        [Columns(Run).value("id", run.pk)],
+    )
+    assert run_lease_acquire_reading(run.pk, owner="worker-1", read=read) == (True, None)
+    assert events_of(subscription) == ["run.started"]
+    run.refresh_from_db()
+    assert (run.status, run.lease_owner) == ("running", "worker-1")
+    assert run_lease_acquire_reading(run.pk, owner="worker-2", read=read) == (False, None)
+    assert events_of(subscription) == ["run.started"]
+
+
 def test_a_status_change_rolled_back_sends_nothing(personas: Personas, workflow: Workflow) -> None:
     subscription, _ = subscribe(personas, "https://hooks.example.com/all")
     run = queued(workflow, personas)

@@ -20,7 +20,13 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from a2a_site.db import UNFLUSHED_COMMIT, Columns, execute_one
+from a2a_site.db import (
+    UNFLUSHED_COMMIT,
+    Columns,
+    execute_one,
+    execute_statements,
+    together_possible,
+)
 from agents.ledger import ledger_finishes_settle
 from agents.llm.pricing import price_call
 from agents.llm.redaction import redact_secrets
@@ -60,6 +66,38 @@ def run_lease_acquire(run_id: Any, *, owner: str) -> bool:
     # Nobody listening (the common case): the take alone, which checks that itself.
     if _lease_take(run_id, owner=owner, now=now, unheard=True):
         return True
+    return _lease_take_wants_subscribers(run_id, owner=owner, now=now)
+
+
+def run_lease_acquire_reading(
+    run_id: Any, *, owner: str, read: tuple[str, list[Any]]
+) -> tuple[bool, Any]:
+    """`run_lease_acquire`, with `read` (a SELECT of one row) in the same round trip when it
+    can: (taken, the row read, or None when it was not read with the take).
+
+    On PostgreSQL, in the common case (no webhook may listen), the read goes in the take's
+    own text and transaction, after the take, so it sees the run as leased; its row is
+    dropped when the lease was not taken, and a read that fails takes no lease either.
+    Elsewhere, or when webhooks may listen, the lease is taken as `run_lease_acquire` takes
+    it and the caller reads the run itself (None)."""
+    if not together_possible():
+        return run_lease_acquire(run_id, owner=owner), None
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        execute_statements(
+            cursor, [_lease_take_statement(run_id, owner=owner, now=now, unheard=True), read]
+        )
+        taken = cursor.rowcount == 1
+        cursor.nextset()
+        row = cursor.fetchone()
+    if taken:
+        return True, row
+    return _lease_take_wants_subscribers(run_id, owner=owner, now=now), None
+
+
+def _lease_take_wants_subscribers(run_id: Any, *, owner: str, now: datetime) -> bool:
+    """After the unheard take took nothing: the take of `run_lease_acquire` when webhooks may
+    listen (True if it took the lease)."""
     subscribers = run_event_subscribers(run_id, WebhookEvent.RUN_STARTED)
     if not subscribers:
         return _lease_take(run_id, owner=owner, now=now)
@@ -75,6 +113,14 @@ _SUBSCRIPTION = Columns(WebhookSubscription)
 
 
 def _lease_take(run_id: Any, *, owner: str, now: datetime, unheard: bool = False) -> bool:
+    with connection.cursor() as cursor:
+        execute_one(cursor, *_lease_take_statement(run_id, owner=owner, now=now, unheard=unheard))
+        return cursor.rowcount == 1
+
+
+def _lease_take_statement(
+    run_id: Any, *, owner: str, now: datetime, unheard: bool = False
+) -> tuple[str, list[Any]]:
     """The conditional UPDATE; with `unheard`, only if no enabled webhook subscription of the
     run's workspace (or of its workflow) exists, whatever events it wants.
 
@@ -117,9 +163,7 @@ def _lease_take(run_id: Any, *, owner: str, now: datetime, unheard: bool = False
         params.append(s.value("enabled", True))
     if connection.vendor == "postgresql":
         sql += f" RETURNING {UNFLUSHED_COMMIT}"
-    with connection.cursor() as cursor:
-        execute_one(cursor, sql, params)
-        return cursor.rowcount == 1
+    return sql, params
 
 
 def run_lease_renew(run_id: Any, *, owner: str) -> bool:
