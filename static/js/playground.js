@@ -190,4 +190,5 @@
       form.requestSubmit();
     }
   });
+  form.dataset.ready = "true"; // Enter sends from now on (tests wait for it)
 })();

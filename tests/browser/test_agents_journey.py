@@ -57,6 +57,7 @@ def test_a_newcomer_connects_the_demo_model_and_chats_with_an_agent(
     assert agent.versions.get().config["tools"] == ["calculator"]
 
     page.get_by_role("link", name="Open playground").click()
+    page.locator("#chat-form[data-ready=true]").wait_for()  # its script is listening
     page.get_by_label("Your message").fill("What do we know about heat pumps in old houses?")
     page.get_by_label("Your message").press("Enter")
     reply = page.locator(".chat-assistant[data-done=true]")

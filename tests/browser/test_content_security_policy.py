@@ -99,6 +99,7 @@ def test_the_main_pages_work_under_the_policy(
 
     # The playground streams an answer.
     visit(page, f"/agents/{agent}/playground/")
+    page.locator("#chat-form[data-ready=true]").wait_for()  # its script is listening
     page.get_by_label("Your message").fill("Heat pumps?")
     page.get_by_label("Your message").press("Enter")
     page.locator(".chat-assistant[data-done=true]").wait_for()

@@ -35,6 +35,7 @@ def test_the_agent_playground_tries_settings_resets_and_switches(
     page.get_by_label("Model").select_option(f"{provider.pk}|demo-large")
     page.get_by_label("Temperature").fill("0.9")
     page.get_by_label("Max tokens").fill("120")
+    page.locator("#chat-form[data-ready=true]").wait_for()  # its script is listening
     page.get_by_label("Your message").fill("Tell me about heat pumps")
     page.get_by_label("Your message").press("Enter")
     reply = page.locator(".chat-assistant[data-done=true]")
@@ -52,6 +53,7 @@ def test_the_agent_playground_tries_settings_resets_and_switches(
     page.get_by_role("button", name="New conversation").click()
     assert page.locator(".chat-msg").count() == 0
     page.get_by_text("A new conversation").wait_for()
+    page.locator("#chat-form[data-ready=true]").wait_for()  # its script is listening
     page.get_by_label("Your message").fill("Hello again")
     page.get_by_label("Your message").press("Enter")
     page.locator(".chat-assistant[data-done=true]").wait_for()
