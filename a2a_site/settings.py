@@ -101,7 +101,8 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder before the first query
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, keeping the placeholders' conversion of each text.
+            "ENGINE": "a2a_site.backends.sqlite3",
             "NAME": str(VAR_DIR / "a2a.sqlite3"),
             # WAL lets the embedded executor write while pages read.
             "OPTIONS": {
