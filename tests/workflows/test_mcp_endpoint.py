@@ -290,3 +290,50 @@ def test_a_client_that_gives_up_cancels_the_run(
         what="the run to be cancelled",
     )
     assert run.reason.startswith("Cancelled")
+
+
+def test_a_client_that_gives_up_while_its_run_starts_still_cancels_it(
+    personas: Personas, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The give-up can come while the run is being started (its start finishes on a database
+    thread anyway): the run is cancelled once it exists, not left running for nobody."""
+    import threading
+    from types import SimpleNamespace
+
+    from mcp_types import CallToolRequestParams
+
+    from a2a_site.api.tokens import token_authenticate
+    from workflows.mcp import server as mcp_server
+
+    settings.EXECUTION_MODE = "celery"  # no worker here: the run stays queued until cancelled
+    _published(personas, "Research tides")
+    token = token_authenticate(make_token(personas.editor, "run"))
+    entered, release = threading.Event(), threading.Event()
+    start = mcp_server.mcp_run_start
+
+    def slow_start(*args: Any) -> Any:
+        entered.set()
+        assert release.wait(timeout=30)
+        return start(*args)
+
+    monkeypatch.setattr(mcp_server, "mcp_run_start", slow_start)
+    ctx = SimpleNamespace(
+        request=SimpleNamespace(scope={mcp_server.TOKEN_KEY: token}),
+        meta=None,
+        request_id=1,
+        session=None,
+    )
+    params = CallToolRequestParams(name="research_tides", arguments={"topic": "x"})
+
+    async def scenario() -> None:
+        call = asyncio.ensure_future(mcp_server._call_tool(ctx, params))  # type: ignore[arg-type]
+        await asyncio.to_thread(entered.wait, 30)
+        call.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    asyncio.run(scenario())
+    run = wait_for(lambda: Run.objects.first(), timeout=30, what="the run to exist")
+    assert run.status == RunStatus.CANCELLED, run.status
+    assert run.reason.startswith("Cancelled")

@@ -118,6 +118,14 @@ def _progress_message(kind: str, data: dict[str, Any], step_key: str = "") -> st
     return None
 
 
+async def _cancel_once_started(starting: asyncio.Future[Any], token: Any) -> None:
+    try:
+        run = await starting
+    except Exception:  # noqa: BLE001 - refused or invalid: no run to stop
+        return
+    await in_db_thread(mcp_run_cancel, token, run.pk)
+
+
 async def _call_tool(
     ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
 ) -> CallToolResult:
@@ -125,8 +133,16 @@ async def _call_tool(
     offered = await in_db_thread(offered_workflow, token, params.name)
     if offered is None:
         raise MCPError(INVALID_PARAMS, f"There is no tool named {params.name!r}.")
+    starting = asyncio.ensure_future(
+        in_db_thread(mcp_run_start, token, offered, dict(params.arguments or {}))
+    )
     try:
-        run = await in_db_thread(mcp_run_start, token, offered, dict(params.arguments or {}))
+        # Shielded: a client that gives up while its run is being started (the start runs on
+        # a database thread to its end anyway) still has that run stopped, once it exists.
+        run = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.shield(_cancel_once_started(starting, token))
+        raise
     except McpRefused as refused:
         return _text(str(refused), error=True)
     except ValidationError as error:
