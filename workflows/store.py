@@ -195,6 +195,25 @@ def _steps_sql() -> str:
     )
 
 
+@functools.cache
+def _load_sql(vendor: str) -> str:
+    """The text of a run's one read (`DatabaseRunStore.load_statement`), built once per
+    database vendor: the same for every run."""
+    fields = DatabaseRunStore._RUN_FIELDS
+    return (
+        "SELECT "
+        + ", ".join(f"r.{_RUN[name]}" for name in fields)
+        + ", "
+        + ", ".join(f"v.{_VERSION[name]}" for name in DatabaseRunStore._VERSION_FIELDS)
+        + f", w.{_WORKSPACE['runtime_stamp']}"
+        + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
+        f"r.{_RUN['workspace']}), {_steps_sql()}"
+        + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
+        f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
+        f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s"
+    )
+
+
 class ControlBoard:
     """The control state of every run one executor holds, read for all of them in one query.
 
@@ -331,21 +350,7 @@ class DatabaseRunStore:
         """The one read of a run that `load` makes (its row, version, workspace's stamp,
         whether it has a budget, and its steps), for a caller that sends it with another
         statement in one round trip (the lease: `run_lease_acquire_reading`)."""
-        run_fields = DatabaseRunStore._RUN_FIELDS
-        version_fields = DatabaseRunStore._VERSION_FIELDS
-        return (
-            "SELECT "
-            + ", ".join(f"r.{_RUN[name]}" for name in run_fields)
-            + ", "
-            + ", ".join(f"v.{_VERSION[name]}" for name in version_fields)
-            + f", w.{_WORKSPACE['runtime_stamp']}"
-            + f", EXISTS (SELECT 1 FROM {_BUDGET.table} b WHERE b.{_BUDGET['workspace']} = "
-            f"r.{_RUN['workspace']}), {_steps_sql()}"
-            + f" FROM {_RUN.table} r JOIN {_VERSION.table} v ON v.{_VERSION['id']} = "
-            f"r.{_RUN['version']} JOIN {_WORKSPACE.table} w ON w.{_WORKSPACE['id']} = "
-            f"r.{_RUN['workspace']} WHERE r.{_RUN['id']} = %s",
-            [_RUN.value("id", run_id)],
-        )
+        return _load_sql(connection.vendor), [_RUN.value("id", run_id)]
 
     def _load(self, run_id: str) -> RunSnapshot:
         # One statement by hand, the run with its version and the steps: building the models
