@@ -12,13 +12,20 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, transaction
 
 from agents.histogram import BUCKET_EDGES_MS, BUCKETS, bucket_of, quantile
 from agents.ledger import DatabaseLedger
 from agents.llm.ledger import LedgerOutcome, LedgerStart
 from agents.llm.types import Usage
-from agents.models import LedgerEntry, LedgerRollup
-from agents.rollups import ledger_close_pending, rollups_check, rollups_rebuild
+from agents.models import LedgerEntry, LedgerRollup, LedgerRollupDay
+from agents.rollups import (
+    LEDGER_FIELDS,
+    ledger_close_pending,
+    ledger_finish_known,
+    rollups_check,
+    rollups_rebuild,
+)
 from tests.agents.factories import make_provider
 from tests.conftest import Personas
 
@@ -143,6 +150,55 @@ def test_an_orphan_closed_by_the_reaper_and_answered_late_counts_once(
     assert (row.error_kind, row.prompt_tokens) == ("", 100)
     assert LedgerRollup.objects.filter(error_kind="worker_lost", calls=0).exists()
     assert rollups_check() == []
+
+
+def test_a_completion_known_from_its_start_adds_what_a_plain_finish_does(
+    personas: Personas,
+) -> None:
+    """The step's path (`ledger_finish_known`: on PostgreSQL one statement sending the call's
+    fact once, its buckets as indexes) leaves the hours and days a plain finish would: the
+    check against the ledger finds no difference, in the first, last and no bucket."""
+    provider = make_provider(
+        personas.workspace,
+        kind="openai_compatible",
+        name="Gateway",
+        base_url="https://llm.example.com/v1",
+    )
+    finished_at = datetime(2026, 11, 3, 14, 26, tzinfo=UTC)
+    cases = [(12, 3), (820, None), (200_000, 150_000), (None, None)]
+    for index, (latency, first_token) in enumerate(cases):
+        call_id = start(personas, provider, agent_id=f"a{index % 2}")
+        started = LedgerEntry.objects.filter(call_id=call_id).values(*LEDGER_FIELDS).get()
+        fields = {
+            "status": "completed" if latency is not None else "failed",
+            "prompt_tokens": 100 + index,
+            "completion_tokens": 20,
+            "cached_tokens": 5,
+            "cost": Decimal("0.0012") * (index + 1),
+            "cost_estimated": index == 1,
+            "price_source": "unknown" if index == 2 else "configured",
+            "latency_ms": latency,
+            "first_token_ms": first_token,
+            "error_kind": "" if latency is not None else "timeout",
+            "http_status": 200,
+            "finished_at": finished_at,
+        }
+        with transaction.atomic(), connection.cursor() as cursor:
+            ledger_finish_known(cursor, call_id, fields, started)
+
+    assert rollups_check() == []
+    hour = {row.agent_id: row for row in LedgerRollup.objects.filter(error_kind="")}
+    assert (hour["a0"].calls, hour["a1"].calls) == (2, 1)
+    assert hour["a0"].latency_b00 == 1
+    assert getattr(hour["a0"], f"latency_b{BUCKETS - 1:02d}") == 1
+    assert getattr(hour["a0"], f"first_token_b{BUCKETS - 1:02d}") == 1
+    assert hour["a1"].first_token_count == 0
+    assert sum(getattr(hour["a1"], f"first_token_b{i:02d}") for i in range(BUCKETS)) == 0
+    day = LedgerRollupDay.objects.get(agent_id="a0", error_kind="")
+    assert day.day == datetime(2026, 11, 3, tzinfo=UTC)
+    assert (day.calls, day.unpriced_calls, day.cost) == (2, 1, Decimal("0.0048"))
+    failed = LedgerRollup.objects.get(error_kind="timeout")
+    assert (failed.latency_count, failed.first_token_count) == (0, 0)
 
 
 def test_check_rollups_finds_a_difference_and_repair_rebuilds(personas: Personas) -> None:
