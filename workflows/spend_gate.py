@@ -66,8 +66,10 @@ def launch_refusal(
     workflow_id: Any,
     user_id: Any,
     agent_versions: dict[str, int],
+    budgeted: bool | None = None,
 ) -> str | None:
-    """Why a run may not start now (a hard budget over it has no headroom), or None."""
+    """Why a run may not start now (a hard budget over it has no headroom), or None.
+    `budgeted`: whether the workspace has any budget, if the caller read it already."""
     from workflows.runtime import agent_versions_load
 
     scope = SpendScope(
@@ -75,7 +77,9 @@ def launch_refusal(
         workflow_id=str(workflow_id),
         user_id=str(user_id) if user_id else None,
     )
-    if not workspace_has_budgets(workspace_id):
+    if budgeted is None:
+        budgeted = workspace_has_budgets(workspace_id)
+    if not budgeted:
         return None
     versions = agent_versions_load(agent_versions, str(workspace_id)) if agent_versions else {}
     provider_ids: Iterable[str] = {

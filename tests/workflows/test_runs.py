@@ -13,7 +13,7 @@ from tests.conftest import Personas
 from tests.workflows.conftest import finished
 from workflows.models import Run, RunEvent, RunStatus, Step
 from workflows.services.lease import run_lease_acquire
-from workflows.services.runs import run_cancel, run_start
+from workflows.services.runs import run_cancel, run_start, workflow_latest_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -238,3 +238,25 @@ def test_inside_a_transaction_the_launch_commits_as_the_caller_does(
     statements = " ".join(query["sql"] for query in captured.captured_queries)
     assert "synchronous_commit" not in statements
     assert "pg_logical_emit_message" not in statements
+
+
+def test_a_launch_reads_its_version_and_the_workspaces_budgets_in_one_statement(
+    personas: Personas, pipeline
+) -> None:
+    """Before its INSERT a launch reads once: the workflow's latest version beside whether
+    its workspace has a budget (`launch_refusal` asks nothing more when it has none)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        run = run_start(
+            workflow=pipeline, user=personas.owner, inputs={"topic": "kelp"}, dispatch=False
+        )
+    statements = [query["sql"] for query in captured.captured_queries]
+    first_write = next(
+        i
+        for i, sql in enumerate(statements)
+        if sql.lstrip().startswith(("INSERT", "EXECUTE", "PREPARE"))
+    )
+    assert len(statements[:first_write]) == 1, statements[:first_write]
+    assert run.version == workflow_latest_version(pipeline)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from a2a_site.accounts.models import User
 from a2a_site.api.models import ApiToken
 from a2a_site.db import UNFLUSHED_COMMIT, Columns, execute_one
+from agents.budgets.models import Budget
 from workflows.graph import InputError, graph_load
 from workflows.live import announce_status
 from workflows.models import (
@@ -33,17 +34,35 @@ from workflows.services.subruns import subrun_answer_target, subrun_settle
 from workflows.spend_gate import LaunchRefused, launch_refusal
 
 _VERSION = Columns(WorkflowVersion)
+_BUDGET = Columns(Budget)
 _VERSION_FIELDS = WorkflowVersion._meta.concrete_fields
 _VERSION_ATTNAMES = [field.attname for field in _VERSION_FIELDS]
 
 
 @functools.cache
-def _latest_version_sql() -> str:
+def _latest_version_sql(budgets: bool = False) -> str:
+    columns = ", ".join(_VERSION[field.name] for field in _VERSION_FIELDS)
+    if not budgets:
+        return (
+            f"SELECT {columns} FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
+            f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
+        )
+    # The version (if any) beside whether the workspace has a budget: one row either way.
     return (
-        f"SELECT {', '.join(_VERSION[field.name] for field in _VERSION_FIELDS)} "
-        f"FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
-        f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
+        f"SELECT v.*, EXISTS (SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s) "
+        f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {columns} FROM {_VERSION.table} "
+        f"WHERE {_VERSION['workflow']} = %s ORDER BY {_VERSION['number']} DESC LIMIT 1) AS v "
+        "ON true"
     )
+
+
+def _version_of(workflow: Workflow, row: Any) -> WorkflowVersion:
+    values = [
+        _VERSION.loaded(field.name, raw) for field, raw in zip(_VERSION_FIELDS, row, strict=True)
+    ]
+    version = WorkflowVersion.from_db(DEFAULT_DB_ALIAS, _VERSION_ATTNAMES, values)
+    version.workflow = workflow
+    return version
 
 
 def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
@@ -53,14 +72,24 @@ def workflow_latest_version(workflow: Workflow) -> WorkflowVersion | None:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(_latest_version_sql(), [_VERSION.value("workflow", workflow.pk)])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [
-        _VERSION.loaded(field.name, raw) for field, raw in zip(_VERSION_FIELDS, row, strict=True)
-    ]
-    version = WorkflowVersion.from_db(DEFAULT_DB_ALIAS, _VERSION_ATTNAMES, values)
-    version.workflow = workflow
-    return version
+    return None if row is None else _version_of(workflow, row)
+
+
+def _launch_reading(workflow: Workflow) -> tuple[WorkflowVersion | None, bool]:
+    """The workflow's highest version and whether its workspace has any budget (which a
+    launch asks next, `launch_refusal`): one round trip, not two."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            _latest_version_sql(budgets=True),
+            [
+                _BUDGET.value("workspace", workflow.workspace_id),
+                _VERSION.value("workflow", workflow.pk),
+            ],
+        )
+        *row, budgeted = cursor.fetchone()
+    if row[0] is None:  # no version: the join found none (an id is never null)
+        return None, bool(budgeted)
+    return _version_of(workflow, row), bool(budgeted)
 
 
 def run_start(
@@ -82,7 +111,9 @@ def run_start(
     `priority`: "low", "normal" or "high"; None takes the workflow's default (a child run
     takes its parent's). `api_token`: the token of a launch over the API or A2A, shown as the
     caller on the run's page."""
-    version = version or workflow_latest_version(workflow)
+    budgeted = None
+    if version is None:
+        version, budgeted = _launch_reading(workflow)
     if version is None:
         raise ValidationError(
             "Publish the workflow before running it: runs use a published version."
@@ -103,6 +134,7 @@ def run_start(
         workflow_id=workflow.pk,
         user_id=user.pk if user else None,
         agent_versions=version.agent_versions or {},
+        budgeted=budgeted,
     )
     if refused:
         raise LaunchRefused(refused)
