@@ -74,15 +74,13 @@ def test_a_value_of_another_type_or_a_field_subclass_goes_through_its_field() ->
         def get_prep_value(self, value: Any) -> Any:
             return None if value is None else str(value).upper()
 
-    class Probe(models.Model):  # noqa: DJ008 - never shown
-        loud = Shouting(max_length=10)
-        count = models.PositiveIntegerField()
-
-        class Meta:
-            app_label = "workflows"
-            managed = False
-
-    table = Columns(Probe)
+    # Fields of no registered model (one declared here would enter the app registry, and a
+    # later migrations check would find it): a table of Step's, given these two instead.
+    loud, count = Shouting(max_length=10), models.PositiveIntegerField()
+    loud.set_attributes_from_name("loud")
+    count.set_attributes_from_name("count")
+    table = Columns(Step)
+    table._fields = {"loud": loud, "count": count}
     assert table.values({"loud": "hi"}) == ["HI"]
     plain = table._plain[connections[DEFAULT_DB_ALIAS].vendor]
     assert plain["loud"] is None and Shouting not in PLAIN_PREPARATION
