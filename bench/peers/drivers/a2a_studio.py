@@ -19,7 +19,9 @@ before the message is sent) to `started_at` (set when a worker acquires the leas
 
 Prints one JSON line like the other drivers, plus "hops_ms", "stream_share" is left to the
 caller (it reads the fake server's log), and, with --capacity N, N concurrent three-step runs on
-the one worker at 1 s latency (ideal 3 s) with the worker's peak RSS.
+the one worker at 1 s latency (ideal 3 s) with the worker's peak RSS, when the last of them was
+leased (`last_leased_s`) and over how long each wave of their calls went out
+(`call_waves_spread_s`: the runs' first calls, second, third).
 """
 
 from __future__ import annotations
@@ -361,6 +363,7 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
     durations = sorted(
         (row["finished_at"] - row["dispatched_at"]).total_seconds() for row in rows.values()
     )
+    waves = _waves(rows, started_wall)
     return {
         "runs": count,
         "failed": 0,
@@ -374,7 +377,30 @@ def capacity(studio: Studio, count: int, worker: subprocess.Popen[bytes] | None)
         "worker_rss_peak_mb": round(studio.rss_peak / 2**20, 1),
         "worker_cpu_per_call_ms": round(cpu_s * 1000 / (count * CALLS["W1"]), 3),
         "succeeded": len(rows),
+        **waves,
     }
+
+
+def _waves(rows: dict[Any, dict[str, Any]], started_wall: float) -> dict[str, Any]:
+    """Where the time over the ideal went, from the runs' and their calls' own timestamps:
+    when the last run was leased, and over how long each wave of calls (every run's first,
+    second and third) was sent. A first wave that is slow to go out keeps its spread through
+    the later ones, and the last run ends that much after the ideal."""
+    from agents.models import LedgerEntry
+
+    starts: dict[str, list[float]] = {}
+    for run_id, started in LedgerEntry.objects.filter(run_id__in=list(rows)).values_list(
+        "run_id", "started_at"
+    ):
+        starts.setdefault(str(run_id), []).append(started.timestamp())
+    waves = [sorted(times)[:3] for times in starts.values() if len(times) >= 3]
+    spreads = (
+        [round(max(run[k] for run in waves) - min(run[k] for run in waves), 3) for k in range(3)]
+        if waves
+        else []
+    )
+    leased = max(row["started_at"].timestamp() for row in rows.values())
+    return {"last_leased_s": round(leased - started_wall, 3), "call_waves_spread_s": spreads}
 
 
 def start_worker() -> subprocess.Popen[bytes]:
