@@ -106,6 +106,10 @@ def test_the_bench_runs_studio_and_the_baseline_and_names_the_peer_it_could_not_
     assert capacity["succeeded"] == 3 and capacity["failed"] == 0
     assert capacity["wall_s"] >= 3.0  # three calls at 1 s each, one after another
     assert capacity["worker_rss_peak_mb"] > 0
+    # Where its time went: the last lease, then each wave of calls (three runs' firsts, ...).
+    assert 0 <= capacity["last_leased_s"] < capacity["wall_s"]
+    assert len(capacity["call_waves_spread_s"]) == 3
+    assert all(0 <= spread < 3.0 for spread in capacity["call_waves_spread_s"])
     assert summary["capacity_busy"] is None  # not asked for
 
     # The table is printed, one row per system that ran.
