@@ -292,14 +292,21 @@ def test_a_client_that_gives_up_cancels_the_run(
     assert run.reason.startswith("Cancelled")
 
 
+@pytest.mark.parametrize("cancel_fails", [False, True])
 def test_a_client_that_gives_up_while_its_run_starts_still_cancels_it(
-    personas: Personas, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+    personas: Personas,
+    transactional_db: None,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cancel_fails: bool,
 ) -> None:
     """The give-up can come while the run is being started (its start finishes on a database
-    thread anyway): the run is cancelled once it exists, not left running for nobody."""
+    thread anyway): the run is cancelled once it exists, not left running for nobody. Should
+    the database refuse that cancel, the call still ends as given up and the run goes on."""
     import threading
     from types import SimpleNamespace
 
+    from django.db import OperationalError
     from mcp_types import CallToolRequestParams
 
     from a2a_site.api.tokens import token_authenticate
@@ -317,6 +324,12 @@ def test_a_client_that_gives_up_while_its_run_starts_still_cancels_it(
         return start(*args)
 
     monkeypatch.setattr(mcp_server, "mcp_run_start", slow_start)
+    if cancel_fails:
+
+        def cancel_refused(*args: Any) -> Any:
+            raise OperationalError("the database is gone for a moment")
+
+        monkeypatch.setattr(mcp_server, "mcp_run_cancel", cancel_refused)
     ctx = SimpleNamespace(
         request=SimpleNamespace(scope={mcp_server.TOKEN_KEY: token}),
         meta=None,
@@ -335,5 +348,8 @@ def test_a_client_that_gives_up_while_its_run_starts_still_cancels_it(
 
     asyncio.run(scenario())
     run = wait_for(lambda: Run.objects.first(), timeout=30, what="the run to exist")
+    if cancel_fails:
+        assert run.status == RunStatus.QUEUED, run.status
+        return
     assert run.status == RunStatus.CANCELLED, run.status
     assert run.reason.startswith("Cancelled")

@@ -118,12 +118,21 @@ def _progress_message(kind: str, data: dict[str, Any], step_key: str = "") -> st
     return None
 
 
+async def _stop_for_client(token: Any, run_id: Any) -> None:
+    """Cancels the run of a client that gave up on its call. Should the database fail to take
+    the cancel, the run goes on (its page shows it) and the give-up still ends the call."""
+    try:
+        await in_db_thread(mcp_run_cancel, token, run_id)
+    except Exception:  # noqa: BLE001 - logged; the client is gone either way
+        logger.warning("MCP: the run %s of a client that gave up could not be cancelled.", run_id)
+
+
 async def _cancel_once_started(starting: asyncio.Future[Any], token: Any) -> None:
     try:
         run = await starting
     except Exception:  # noqa: BLE001 - refused or invalid: no run to stop
         return
-    await in_db_thread(mcp_run_cancel, token, run.pk)
+    await _stop_for_client(token, run.pk)
 
 
 async def _call_tool(
@@ -188,7 +197,7 @@ async def _call_tool(
             await asyncio.sleep(POLL_S)
     except asyncio.CancelledError:
         # The client gave up on the call (it closed the request): the run stops with it.
-        await asyncio.shield(in_db_thread(mcp_run_cancel, token, run_id))
+        await asyncio.shield(_stop_for_client(token, run_id))
         raise
     if state.status == RunStatus.SUCCEEDED:
         return _output_result(state.output)
