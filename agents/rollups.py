@@ -85,6 +85,8 @@ Key = tuple[Any, ...]  # (workspace id, *KEY_FIELDS)
 class Fact:
     key: Key
     sums: Mapping[str, Any]
+    # The latency and first-token buckets counted in `sums` (-1: none).
+    buckets: tuple[int, int] = (-1, -1)
 
 
 def _text(value: Any) -> str:
@@ -125,16 +127,19 @@ def fact_of(row: Mapping[str, Any]) -> Fact | None:
         "estimated_calls": 1 if row["cost_estimated"] else 0,
     }
     latency = row["latency_ms"]
+    latency_bucket = first_token_bucket = -1
     if latency is not None:
+        latency_bucket = bucket_of(latency)
         sums["latency_ms_sum"] = latency
         sums["latency_count"] = 1
-        sums[LATENCY_COLUMNS[bucket_of(latency)]] = 1
+        sums[LATENCY_COLUMNS[latency_bucket]] = 1
     first_token = row["first_token_ms"]
     if first_token is not None:
+        first_token_bucket = bucket_of(first_token)
         sums["first_token_ms_sum"] = first_token
         sums["first_token_count"] = 1
-        sums[FIRST_TOKEN_COLUMNS[bucket_of(first_token)]] = 1
-    return Fact(key, sums)
+        sums[FIRST_TOKEN_COLUMNS[first_token_bucket]] = 1
+    return Fact(key, sums, (latency_bucket, first_token_bucket))
 
 
 def _fields(time_field: str) -> tuple[str, ...]:
@@ -548,49 +553,49 @@ def _day_from_hours(cursor: Any, workspace: Any, start: datetime, end: datetime)
 # upserts are one statement (the upserts insert only if the UPDATE found the row pending).
 
 
-def _fact_sql(source: str) -> str:
-    """A CTE body: one call's rollup key, its sums and its two histogram buckets, as
-    parameters typed by their columns, selected once from `source` (so none when `source`
-    has no row). Both rollups take their rows from it (`_upsert_from_fact_sql`)."""
+# The `fact` CTE's columns: a call's rollup key, its day, its sums, and the index of the
+# latency and first-token buckets it fell in (-1: none).
+_FACT_COLUMNS: Final = (
+    "workspace",
+    *KEY_FIELDS,
+    "day",
+    *ROLLUP_SUM_FIELDS,
+    "latency_bucket",
+    "first_token_bucket",
+)
 
-    def typed_as(model: Any, name: str) -> str:
-        field = model._meta.get_field(name)
+
+def _fact_sql(source: str) -> str:
+    """The `fact` CTE: its columns as parameters typed by the rollups' columns, selected once
+    from `source` (so no row when `source` has none)."""
+
+    def typed(name: str) -> str:
+        if name.endswith("_bucket"):
+            return "%s::integer"
+        model = LedgerRollupDay if name == "day" else LedgerRollup
+        field: Any = model._meta.get_field(name)
         # Text as text: an explicit cast to varchar(n) would cut a longer value short, where
         # the column's own assignment refuses it.
         if field.get_internal_type() in ("CharField", "TextField"):
             return "%s::text"
         return f"%s::{field.db_type(connection)}"
 
-    typed = [typed_as(LedgerRollup, name) for name in ("workspace", *KEY_FIELDS)]
-    typed.append(typed_as(LedgerRollupDay, "day"))
-    typed += [typed_as(LedgerRollup, name) for name in ROLLUP_SUM_FIELDS]
-    typed += ["%s::integer", "%s::integer"]
-    return f"SELECT {', '.join(typed)} FROM {source}"
-
-
-def _fact_columns() -> list[str]:
-    """The fact CTE's column names (`_fact_sql`, in its order)."""
-    count = 1 + len(KEY_FIELDS) + 1 + len(ROLLUP_SUM_FIELDS) + 2
-    return [f"f{index}" for index in range(count)]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(name) for name in _FACT_COLUMNS)
+    return f"fact ({names}) AS (SELECT {', '.join(map(typed, _FACT_COLUMNS))} FROM {source})"
 
 
 def _upsert_from_fact_sql(table: Columns, time_field: str) -> str:
     """The rollup's upsert from the `fact` CTE: its key (the hour, or for the days table the
-    day), its sums, and a 1 in the latency and first-token buckets the call fell in (a
-    bucket of -1: none), 0 in the others, as `_params` would have sent them."""
+    day), its sums, and a 1 in the buckets the call fell in, 0 in the others."""
     fields = _fields(time_field)
     name = table.table
-    names = _fact_columns()
-    keys = 1 + len(KEY_FIELDS)
-    time_column = names[1] if time_field == "hour" else names[keys]
-    sums_at = keys + 1
+    quote = connection.ops.quote_name
     selected = [
-        names[0],
-        time_column,
-        *names[2:keys],
-        *names[sums_at : sums_at + len(ROLLUP_SUM_FIELDS)],
-        *(f"({names[-2]} = {index})::integer" for index in range(BUCKETS)),
-        *(f"({names[-1]} = {index})::integer" for index in range(BUCKETS)),
+        *(quote(field) for field in ("workspace", time_field, *KEY_FIELDS[1:])),
+        *(quote(field) for field in ROLLUP_SUM_FIELDS),
+        *(f"({quote('latency_bucket')} = {index})::integer" for index in range(BUCKETS)),
+        *(f"({quote('first_token_bucket')} = {index})::integer" for index in range(BUCKETS)),
     ]
     columns = ", ".join(table[field] for field in fields)
     conflict = ", ".join(table[field] for field in fields[: 1 + len(KEY_FIELDS)])
@@ -604,7 +609,7 @@ def _upsert_from_fact_sql(table: Columns, time_field: str) -> str:
 
 
 def _fact_params(fact: Fact) -> list[Any]:
-    """`_fact_sql`'s parameters for one call's fact."""
+    """`_fact_sql`'s parameters for the fact of one finished ledger row."""
     key, sums = fact.key, fact.sums
     params = _ROLLUP.values(dict(zip(("workspace", *KEY_FIELDS), key, strict=True)))
     params.append(_DAY.value("day", day_key(key)[1]))
@@ -612,21 +617,8 @@ def _fact_params(fact: Fact) -> list[Any]:
         _ROLLUP.value(name, sums.get(name, 0)) if name == "cost" else int(sums.get(name, 0))
         for name in ROLLUP_SUM_FIELDS
     ]
-    params.append(_bucket_in(sums, LATENCY_COLUMNS))
-    params.append(_bucket_in(sums, FIRST_TOKEN_COLUMNS))
+    params += fact.buckets
     return params
-
-
-def _bucket_in(sums: Mapping[str, Any], columns: tuple[str, ...]) -> int:
-    """The one bucket a single call's fact counts in (`fact_of` puts a 1 there), or -1."""
-    found = -1
-    for index, column in enumerate(columns):
-        count = sums.get(column, 0)
-        if count:
-            if count != 1 or found != -1:
-                raise ValueError("a single call's fact counts once, in one bucket")
-            found = index
-    return found
 
 
 _FINISH_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -650,7 +642,7 @@ def ledger_finish_statement(
         sql = _FINISH_SQL[(connection.vendor, names)] = (
             f"WITH done AS (UPDATE {_LEDGER.table} SET {assignments} "
             f"WHERE {_LEDGER['call_id']} = %s AND {_LEDGER['status']} = %s RETURNING 1), "
-            f"fact ({', '.join(_fact_columns())}) AS ({_fact_sql('done')}), "
+            f"{_fact_sql('done')}, "
             f"hours AS ({_upsert_from_fact_sql(_ROLLUP, 'hour')}), "
             f"days AS ({_upsert_from_fact_sql(_DAY, 'day')}) "
             f"SELECT COUNT(*) FROM done"
