@@ -40,19 +40,20 @@ _VERSION_ATTNAMES = [field.attname for field in _VERSION_FIELDS]
 
 
 @functools.cache
-def _latest_version_sql(budgets: bool = False) -> str:
-    columns = ", ".join(_VERSION[field.name] for field in _VERSION_FIELDS)
-    if not budgets:
-        return (
-            f"SELECT {columns} FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
-            f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
-        )
-    # The version (if any) beside whether the workspace has a budget: one row either way.
+def _latest_version_sql() -> str:
+    return (
+        f"SELECT {', '.join(_VERSION[field.name] for field in _VERSION_FIELDS)} "
+        f"FROM {_VERSION.table} WHERE {_VERSION['workflow']} = %s "
+        f"ORDER BY {_VERSION['number']} DESC LIMIT 1"
+    )
+
+
+@functools.cache
+def _launch_reading_sql() -> str:
+    """The latest version (if any) beside whether the workspace has a budget: one row."""
     return (
         f"SELECT v.*, EXISTS (SELECT 1 FROM {_BUDGET.table} WHERE {_BUDGET['workspace']} = %s) "
-        f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {columns} FROM {_VERSION.table} "
-        f"WHERE {_VERSION['workflow']} = %s ORDER BY {_VERSION['number']} DESC LIMIT 1) AS v "
-        "ON true"
+        f"FROM (SELECT 1) AS one LEFT JOIN ({_latest_version_sql()}) AS v ON true"
     )
 
 
@@ -80,7 +81,7 @@ def _launch_reading(workflow: Workflow) -> tuple[WorkflowVersion | None, bool]:
     launch asks next, `launch_refusal`): one round trip, not two."""
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(
-            _latest_version_sql(budgets=True),
+            _launch_reading_sql(),
             [
                 _BUDGET.value("workspace", workflow.workspace_id),
                 _VERSION.value("workflow", workflow.pk),
