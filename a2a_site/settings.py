@@ -179,13 +179,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A worker takes from its queues in the order they are declared: high-priority runs first.
     "queue_order_strategy": "priority",
 }
-# One queue per run priority (workflows/services/dispatch.py); a worker started without -Q
-# consumes all three, high first. "celery" (normal) is Celery's default queue.
+# One queue per run priority (workflows/services/dispatch.py), taken without acknowledgements
+# (the reaper, not the broker, recovers a run whose message was lost: see PRIORITY_QUEUES
+# there), and Celery's default queue "celery" for every other task, acknowledged late. A worker
+# started without -Q consumes them all in this order: high-priority runs, then other tasks
+# (the reaper among them: a backlog of runs does not hold it up), then normal and low runs.
 CELERY_TASK_QUEUES = {
-    "a2a-runs-high": {"routing_key": "a2a-runs-high"},
+    "a2a-runs-high": {"routing_key": "a2a-runs-high", "no_ack": True},
     "celery": {"routing_key": "celery"},
-    "a2a-runs-low": {"routing_key": "a2a-runs-low"},
+    "a2a-runs": {"routing_key": "a2a-runs", "no_ack": True},
+    "a2a-runs-low": {"routing_key": "a2a-runs-low", "no_ack": True},
 }
+CELERY_TASK_ROUTES = {"workflows.tasks.run_execute": {"queue": "a2a-runs"}}
 if REDIS_URL:
     # kombu's Redis transport with a fix for a worker that died reconnecting after a Redis
     # restart (see a2a_site/broker.py).

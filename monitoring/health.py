@@ -145,6 +145,20 @@ class Queues:
     unacked: int | None = None  # delivered to a worker, not acknowledged yet
 
 
+def celery_queue_names() -> list[str]:
+    """The queues workers consume: the settings' (runs by priority, and Celery's default one
+    for every other task), then any a route names."""
+    names = list(getattr(settings, "CELERY_TASK_QUEUES", None) or {})
+    default = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    if default not in names:
+        names.append(default)
+    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
+        queue = route.get("queue") if isinstance(route, dict) else None
+        if queue and queue not in names:
+            names.append(queue)
+    return names
+
+
 def celery_queues() -> Queues:
     """How many tasks wait in each Celery queue of the broker (Redis lists)."""
     if settings.EXECUTION_MODE != "celery" or not settings.REDIS_URL:
@@ -152,11 +166,7 @@ def celery_queues() -> Queues:
     import redis
 
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-    names = [getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")]
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        queue = route.get("queue") if isinstance(route, dict) else None
-        if queue and queue not in names:
-            names.append(queue)
+    names = celery_queue_names()
     try:
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1

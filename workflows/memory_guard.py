@@ -4,7 +4,7 @@ Checked every run heartbeat on the executor's loop (one `psutil` read). When the
 resident memory is above the limit it
 
 1. stops taking runs: it cancels its queue consumer, and a delivery that still arrives is
-   rejected back to the queue for another worker (`workflows.tasks.run_execute`);
+   sent again for another worker (`workflows.tasks.run_execute`);
 2. lets the runs it executes finish, for up to `A2A_WORKER_DRAIN_SECONDS`;
 3. hands over the ones still executing: a warm shutdown ends their leases
    (`RunExecutor.shutdown`), so the reaper resumes them on another worker at its next round —
@@ -76,11 +76,12 @@ def _consumer_stop() -> None:
     if worker_hostname is None:
         return
     from a2a_site.celery import app
-    from workflows.services.dispatch import PRIORITY_QUEUES
+    from workflows.services.dispatch import EARLIER_RUN_QUEUE, PRIORITY_QUEUES
 
-    # Every queue of runs, not only the default one: a run of high or low priority sent
-    # meanwhile would be taken, refused and put back, over and over until the restart.
-    for queue in sorted(set(PRIORITY_QUEUES.values())):
+    # Every queue of runs, not only the normal one: a run of high or low priority sent
+    # meanwhile would be taken, refused and sent again, over and over until the restart. And
+    # Celery's default queue, where runs' messages went before they had queues of their own.
+    for queue in sorted({*PRIORITY_QUEUES.values(), EARLIER_RUN_QUEUE}):
         try:
             app.control.cancel_consumer(queue, destination=[worker_hostname])
         except Exception as error:  # noqa: BLE001 - the refusal in run_execute still holds

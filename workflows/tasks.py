@@ -12,10 +12,11 @@ logger = logging.getLogger(__name__)
 
 def run_execute_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> Any:
     """How a worker with the solo pool takes a run's message: it hands the run to the process's
-    executor and acknowledges the message, as Celery's own path does with late acks, without
-    the request object, the pool's and the tracer's bookkeeping and the task signals around
-    a call that only hands an id over (most of the consumer's CPU per run, before the run
-    could begin). The lease and the reaper, not the message, make sure the run finishes.
+    executor and acknowledges the message (nothing to do for the run queues, taken without
+    acknowledgements), as Celery's own path does with late acks, without the request object,
+    the pool's and the tracer's bookkeeping and the task signals around a call that only
+    hands an id over (most of the consumer's CPU per run, before the run could begin). The
+    lease and the reaper, not the message, make sure the run finishes.
 
     What still goes Celery's way: any other pool (prefork executes tasks in its children), a
     message with an ETA or an expiry, one whose id was revoked, one of another protocol, and a
@@ -54,14 +55,13 @@ def run_execute_strategy(task: Any, app: Any, consumer: Any, **options: Any) -> 
             context.update(kwargs=headers.get("kwargsrepr"), eta=None)
             strategy_logger.info(LOG_RECEIVED, context, extra={"data": context})
         try:
-            handed = _hand_over(run_id)
+            if not _hand_over(run_id):
+                _send_again(run_id)
         except Exception:
+            # As Celery does for a failed task with late acks: acknowledged. The run is queued
+            # in the database: the reaper sends it again.
             logger.exception("Run message %s could not be handed over", headers.get("id"))
-            handed = True  # as Celery does for a failed task with late acks: acknowledged
-        if handed:
-            ack(strategy_logger, errors)
-        else:
-            reject(strategy_logger, errors, True)
+        ack(strategy_logger, errors)
         return None
 
     return handle
@@ -79,6 +79,15 @@ def _hand_over(run_id: str) -> bool:
     return True
 
 
+def _send_again(run_id: str) -> None:
+    """A message this worker will not take (it is over its memory limit) goes back for another
+    worker, as a new message on its priority's queue: a message read from a run queue without
+    acknowledgements cannot be rejected back to it."""
+    from workflows.services.dispatch import dispatch_run
+
+    dispatch_run(run_id)
+
+
 @shared_task(  # type: ignore[call-overload]  # Strategy: a Task attribute, not in the stubs
     name="workflows.tasks.run_execute",
     ignore_result=True,
@@ -91,11 +100,9 @@ def run_execute(run_id: str) -> None:
     Waits while the process already executes its maximum of runs (so prefetch stays honest),
     then returns: the lease and the reaper, not the broker, make sure the run finishes.
     """
-    from celery.exceptions import Reject
-
     if not _hand_over(run_id):
         # Over its memory limit and about to restart: another worker takes the run.
-        raise Reject("this worker is over its memory limit", requeue=True)
+        _send_again(run_id)
 
 
 @shared_task(name="workflows.tasks.runs_reap", ignore_result=True)

@@ -35,6 +35,7 @@ from a2a_site.process_gauges import process_gauges_read
 from agents.histogram import BUCKET_EDGES_MS, FIRST_TOKEN_COLUMNS, LATENCY_COLUMNS
 from agents.models import LedgerRollupDay, Provider
 from agents.rollups import DAYS_VERSION_PREFIX, rollup_days_version
+from monitoring.health import celery_queue_names
 from monitoring.prometheus.exposition import Counter, Family, Gauge, Histogram, render
 from workflows.models import Run, RunStatus, Step
 
@@ -268,14 +269,15 @@ class StudioCollector:
             "Messages delivered to a worker and not yet acknowledged.",
         )
         prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-        queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+        queues = celery_queue_names()
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
         )
         try:
             pipe = client.pipeline(transaction=False)
-            for suffix in PRIORITY_SUFFIXES:
-                pipe.llen(f"{prefix}{queue}{suffix}")
+            for queue in queues:
+                for suffix in PRIORITY_SUFFIXES:
+                    pipe.llen(f"{prefix}{queue}{suffix}")
             pipe.hlen(f"{prefix}unacked")
             *lengths, waiting_ack = pipe.execute()
         except (redis.RedisError, OSError) as error:
@@ -286,7 +288,9 @@ class StudioCollector:
         finally:
             client.close()
         up.add_metric([], 1)
-        depth.add_metric([queue], sum(lengths))
+        steps = len(PRIORITY_SUFFIXES)
+        for index, queue in enumerate(queues):
+            depth.add_metric([queue], sum(lengths[index * steps : (index + 1) * steps]))
         unacked.add_metric([], waiting_ack)
         yield from (up, depth, unacked)
 

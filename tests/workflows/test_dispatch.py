@@ -126,8 +126,8 @@ def test_each_priority_has_its_queue_and_a_bad_one_is_named(
             body["priority"] = priority
         response = client.post(url, json.dumps(body), content_type="application/json")
         assert response.status_code == 201, response.content
-    # The workflow's default is normal: Celery's default queue.
-    assert broker.queues == ["a2a-runs-high", "a2a-runs-low", "celery"]
+    # The workflow's default is normal: the runs' own queue, not Celery's default one.
+    assert broker.queues == ["a2a-runs-high", "a2a-runs-low", "a2a-runs"]
     assert [run.get_priority_display() for run in Run.objects.order_by("created_at")] == [
         "high",
         "low",

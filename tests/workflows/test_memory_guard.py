@@ -93,8 +93,9 @@ def test_a_worker_over_its_limit_finishes_its_run_takes_no_new_one_and_restarts(
             what="the guard to trip",
         )
         assert Run.objects.get(pk=first.pk).status == RunStatus.RUNNING  # still executing here
-        # It stops consuming every queue of runs, not only the default one.
-        for queue in ("a2a-runs-high", "celery", "a2a-runs-low"):
+        # It stops consuming every queue of runs, not only the normal one, and Celery's
+        # default queue, where runs' messages went before.
+        for queue in ("a2a-runs-high", "a2a-runs", "a2a-runs-low", "celery"):
             wait_for(
                 lambda queue=queue: (
                     worker.assert_running(),

@@ -210,16 +210,40 @@ def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
     personas: Personas, pipeline: Workflow, llm_server: Any
 ) -> None:
     """The worker that died on reconnect held a message it had not acknowledged: with one run
-    per process, the second run's message waits, unacked, while the first run executes."""
+    per process, the second run's message waits, unacked, while the first run executes. Runs'
+    own queues are read without acknowledgements, so that message goes where every other
+    task's does, and where runs' went before: Celery's default queue, acknowledged late."""
+    import redis
+
+    from a2a_site.celery import app
+    from workflows.services.runs import run_start
+    from workflows.tasks import run_execute
+
     llm_server.set_script({"rules": [{"reply": "Slow and sure.", "delay_ms": 1500}]})
     with outage_stack(llm_server.url, name="outage-unacked", A2A_RUNS_PER_PROCESS="1") as stack:
         cookie = browser_cookie(personas.owner)
-        run_ids = [launch(stack, pipeline, cookie, f"topic {n}")[1]["run_id"] for n in range(2)]
+        run_ids = [launch(stack, pipeline, cookie, "topic 0")[1]["run_id"]]
         wait_for(
             lambda: (stack.assert_running(), Run.objects.filter(status="running").count() == 1)[1],
             timeout=30,
-            what="the first run to execute while the second waits in the worker",
+            what="the first run to execute",
         )
+        second = run_start(
+            workflow=pipeline, user=personas.owner, inputs={"topic": "topic 1"}, dispatch=False
+        )
+        run_ids.append(str(second.pk))
+        with app.connection_for_write(stack.redis.url()) as connection:
+            run_execute.apply_async((str(second.pk),), queue="celery", connection=connection)
+        broker = redis.Redis.from_url(stack.redis.url())
+        unacked = f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}unacked"
+        try:
+            wait_for(
+                lambda: broker.hlen(unacked) == 1,
+                timeout=30,
+                what="the second run's message to wait, unacknowledged, in the worker",
+            )
+        finally:
+            broker.close()
         stack.redis.stop()
         # The first run finishes without Redis; the worker then has to ack, and reconnect.
         wait_for(

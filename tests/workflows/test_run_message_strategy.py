@@ -62,3 +62,64 @@ def test_a_runs_message_takes_the_short_path_and_a_delayed_one_celerys(
     ]
     assert len(succeeded) == 1, succeeded
     assert Run.objects.get(pk=quick.pk).attempts == Run.objects.get(pk=later.pk).attempts == 1
+
+
+def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping(
+    personas: Personas, pipeline: Any, llm_server: Any, settings: Any
+) -> None:
+    """Runs' queues are read without acknowledgements (the reaper, not the broker, recovers a
+    lost message): with one run per process, a second run's message read while the first run
+    executes waits in the worker, out of its queue and out of the broker's set of
+    unacknowledged messages, where Celery's late acknowledgement would have kept it. Then both
+    runs finish, each in one attempt."""
+    import redis
+
+    settings.EXECUTION_MODE = "celery"
+    llm_server.set_script({"rules": [{"reply": "Slow and sure.", "delay_ms": 700}]})
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    name = f"no-ack-{uuid.uuid4().hex[:6]}"
+    worker = start_celery_worker(
+        name,
+        A2A_DEMO_MODEL_URL=llm_server.url,
+        A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+        A2A_RUNS_PER_PROCESS="1",
+    )
+    try:
+        wait_for(
+            lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=name))[
+                1
+            ].exists(),
+            timeout=60,
+            interval=0.1,
+            what="the worker to be ready",
+        )
+        first = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
+        wait_for(
+            lambda: (worker.assert_running(), Run.objects.get(pk=first.pk).started_at)[1],
+            timeout=30,
+            interval=0.05,
+            what="the first run to be leased",
+        )
+        second = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "waves"})
+        wait_for(
+            lambda: broker.llen(f"{prefix}a2a-runs") == 0,
+            timeout=30,
+            interval=0.02,
+            what="the worker to read the second run's message",
+        )
+        # Read, and waiting in the worker for the first run's place: not in the broker.
+        assert Run.objects.get(pk=first.pk).status == RunStatus.RUNNING
+        assert Run.objects.get(pk=second.pk).status == RunStatus.QUEUED
+        assert broker.hlen(f"{prefix}unacked") == 0
+
+        def both_done() -> bool:
+            worker.assert_running()
+            ended = Run.objects.filter(pk__in=[first.pk, second.pk], status=RunStatus.SUCCEEDED)
+            return ended.count() == 2
+
+        wait_for(both_done, timeout=60, interval=0.1, what="both runs to succeed")
+    finally:
+        worker.stop()
+        broker.close()
+    assert Run.objects.get(pk=first.pk).attempts == Run.objects.get(pk=second.pk).attempts == 1

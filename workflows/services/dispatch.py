@@ -22,13 +22,23 @@ logger = logging.getLogger(__name__)
 
 
 # One Celery queue per run priority; a worker consumes them all (high first, see the
-# settings' CELERY_TASK_QUEUES and queue_order_strategy). "celery" is Celery's default queue,
-# so normal runs go where they always went.
-PRIORITY_QUEUES = {0: "a2a-runs-low", 1: "celery", 2: "a2a-runs-high"}
+# settings' CELERY_TASK_QUEUES and queue_order_strategy). They hold runs' messages only, and a
+# worker takes them without acknowledgements (no_ack): a run's message is a wake-up for a run
+# the database already holds as queued, handed to the executor the moment it is read, so the
+# broker's bookkeeping of unacknowledged messages (a Redis round trip as each is read, another
+# as it is acknowledged) would only protect the instant between the two. A worker that dies in
+# that instant leaves the run queued, and the reaper sends it again after
+# RUN_QUEUED_REDISPATCH_SECONDS, as it would once a message was lost any other way; Redis's own
+# recovery of unacknowledged messages takes the visibility timeout (an hour). Every other task
+# keeps Celery's "celery" queue and its late acknowledgements.
+PRIORITY_QUEUES = {0: "a2a-runs-low", 1: "a2a-runs", 2: "a2a-runs-high"}
+# Where run messages went before normal runs had a queue of their own: a worker still takes
+# them from there (with acknowledgements), and the memory guard stops consuming it too.
+EARLIER_RUN_QUEUE = "celery"
 
 
 def run_queue(priority: int | None) -> str:
-    return PRIORITY_QUEUES.get(1 if priority is None else int(priority), "celery")
+    return PRIORITY_QUEUES.get(1 if priority is None else int(priority), PRIORITY_QUEUES[1])
 
 
 def _priority_of(run_id: Any) -> int:
