@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from celery.signals import (
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -15,6 +16,27 @@ from celery.signals import (
 from workflows.workers import HeartbeatThread
 
 _heartbeat: HeartbeatThread | None = None
+
+
+@worker_init.connect
+def _run_queues_acknowledged_unless_solo(sender: Any = None, **kwargs: Any) -> None:
+    """The run queues are read without acknowledgements (settings' CELERY_TASK_QUEUES) only by
+    a solo-pool worker, whose consumer hands each run over itself and stops reading while its
+    process is full (`workflows.tasks.run_execute_strategy`). Any other pool takes messages
+    into its pool as prefetch allows, and prefetch counts unacknowledged messages only: read
+    without acknowledgements, every waiting run would be taken by the first such worker. There
+    the run queues keep Celery's late acknowledgements."""
+    from celery.concurrency import get_implementation
+    from celery.concurrency.solo import TaskPool as SoloPool
+
+    if sender is None or get_implementation(sender.pool_cls) is SoloPool:
+        return
+    from workflows.services.dispatch import PRIORITY_QUEUES
+
+    queues = sender.app.amqp.queues
+    for name in PRIORITY_QUEUES.values():
+        if name in queues:
+            queues[name].no_ack = False
 
 
 @worker_ready.connect

@@ -109,7 +109,7 @@ def start_daphne(name: str = "daphne", **env: str) -> tuple[ServerProcess, str]:
     return server, url
 
 
-def start_celery_worker(name: str, **env: str) -> ServerProcess:
+def start_celery_worker(name: str, *, pool: str = "solo", **env: str) -> ServerProcess:
     return ServerProcess(
         f"celery-{name}",
         [
@@ -119,7 +119,7 @@ def start_celery_worker(name: str, **env: str) -> ServerProcess:
             "-A",
             "a2a_site",
             "worker",
-            "--pool=solo",
+            f"--pool={pool}",
             "--concurrency=1",
             "--loglevel=INFO",
             "-n",

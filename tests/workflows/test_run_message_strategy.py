@@ -64,14 +64,21 @@ def test_a_runs_message_takes_the_short_path_and_a_delayed_one_celerys(
     assert Run.objects.get(pk=quick.pk).attempts == Run.objects.get(pk=later.pk).attempts == 1
 
 
-def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping(
-    personas: Personas, pipeline: Any, llm_server: Any, settings: Any
+@pytest.mark.parametrize(("pool", "unacknowledged"), [("solo", 0), ("threads", 1)])
+def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping_by_a_solo_worker(
+    personas: Personas,
+    pipeline: Any,
+    llm_server: Any,
+    settings: Any,
+    pool: str,
+    unacknowledged: int,
 ) -> None:
-    """Runs' queues are read without acknowledgements (the reaper, not the broker, recovers a
-    lost message): with one run per process, a second run's message read while the first run
-    executes waits in the worker, out of its queue and out of the broker's set of
-    unacknowledged messages, where Celery's late acknowledgement would have kept it. Then both
-    runs finish, each in one attempt."""
+    """A solo-pool worker reads runs' queues without acknowledgements (the reaper, not the
+    broker, recovers a lost message): with one run per process, a second run's message read
+    while the first run executes waits in the worker, out of its queue and out of the broker's
+    set of unacknowledged messages. Any other pool keeps Celery's late acknowledgements (its
+    prefetch limit counts only those): there the message waits unacknowledged. Then both runs
+    finish, each in one attempt."""
     import redis
 
     settings.EXECUTION_MODE = "celery"
@@ -83,6 +90,7 @@ def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping(
         name,
         A2A_DEMO_MODEL_URL=llm_server.url,
         A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+        pool=pool,
         A2A_RUNS_PER_PROCESS="1",
     )
     try:
@@ -108,10 +116,10 @@ def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping(
             interval=0.02,
             what="the worker to read the second run's message",
         )
-        # Read, and waiting in the worker for the first run's place: not in the broker.
+        # Read, and waiting in the worker for the first run's place.
         assert Run.objects.get(pk=first.pk).status == RunStatus.RUNNING
         assert Run.objects.get(pk=second.pk).status == RunStatus.QUEUED
-        assert broker.hlen(f"{prefix}unacked") == 0
+        assert broker.hlen(f"{prefix}unacked") == unacknowledged
 
         def both_done() -> bool:
             worker.assert_running()
