@@ -135,6 +135,7 @@ def probe_redis() -> Probe:
 class QueueDepth:
     name: str
     waiting: int | None  # None: not readable now
+    about: str = ""  # what waits in it, for the page ("Normal runs")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,19 @@ class Queues:
     summary: str
     queues: list[QueueDepth] = field(default_factory=list)
     unacked: int | None = None  # delivered to a worker, not acknowledged yet
+
+
+def queue_about(name: str) -> str:
+    """What waits in a queue of ours, in words; "" for one this project does not name."""
+    from workflows.services.dispatch import EARLIER_RUN_QUEUE, PRIORITY_QUEUES
+
+    about = {
+        PRIORITY_QUEUES[2]: "High-priority runs",
+        PRIORITY_QUEUES[1]: "Normal runs",
+        PRIORITY_QUEUES[0]: "Low-priority runs",
+        EARLIER_RUN_QUEUE: "Other tasks (the reaper, deliveries, model pulls)",
+    }
+    return about.get(name, "")
 
 
 def celery_queue_names() -> list[str]:
@@ -183,7 +197,7 @@ def celery_queues() -> Queues:
         return Queues(
             True,
             f"Queue depth not readable: Redis does not answer ({type(error).__name__}).",
-            [QueueDepth(name, None) for name in names],
+            [QueueDepth(name, None, queue_about(name)) for name in names],
         )
     waiting = sum(lengths)
     return Queues(
@@ -191,7 +205,10 @@ def celery_queues() -> Queues:
         "Nothing waits: workers take tasks as they come."
         if not waiting
         else f"{waiting} task(s) wait for a worker.",
-        [QueueDepth(name, int(n)) for name, n in zip(names, lengths, strict=True)],
+        [
+            QueueDepth(name, int(n), queue_about(name))
+            for name, n in zip(names, lengths, strict=True)
+        ],
         int(unacked),
     )
 

@@ -31,9 +31,15 @@ def test_redis_says_what_it_is_used_for_and_the_queue_depth_is_counted(
         assert "run dispatch (Celery broker)" in redis_card and "/s" in redis_card
         queues = content.split('data-testid="queues"')[1].split("</dl>")[0]
         assert f"{before + 1} waiting" in queues
-        # Every queue a worker consumes: the runs' by priority, and Celery's default one.
-        for name in ("a2a-runs-high", "celery", "a2a-runs", "a2a-runs-low"):
-            assert f"<code>{name}</code>" in queues
+        # Every queue a worker consumes, saying what waits in it: the runs' by priority, and
+        # Celery's default one for every other task.
+        for about, name in (
+            ("High-priority runs", "a2a-runs-high"),
+            ("Other tasks", "celery"),
+            ("Normal runs", "a2a-runs"),
+            ("Low-priority runs", "a2a-runs-low"),
+        ):
+            assert f"{about}" in queues and f"<code>{name}</code>" in queues
         database = [c for c in content.split('data-testid="probe"')[1:] if "Database" in c][0]
         assert "PostgreSQL" in database and "allowed" in database
     finally:
