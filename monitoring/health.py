@@ -148,13 +148,15 @@ class Queues:
 
 def queue_about(name: str) -> str:
     """What waits in a queue of ours, in words; "" for one this project does not name."""
-    from workflows.services.dispatch import EARLIER_RUN_QUEUE, PRIORITY_QUEUES
+    from workflows.services.dispatch import PRIORITY_QUEUES
 
     about = {
         PRIORITY_QUEUES[2]: "High-priority runs",
         PRIORITY_QUEUES[1]: "Normal runs",
         PRIORITY_QUEUES[0]: "Low-priority runs",
-        EARLIER_RUN_QUEUE: "Other tasks (the reaper, deliveries, model pulls)",
+        getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery"): (
+            "Other tasks (the reaper, deliveries, model pulls)"
+        ),
     }
     return about.get(name, "")
 
