@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import Personas
 from tests.support.processes import start_celery_worker
 from tests.support.waiting import wait_for
-from workflows.models import Run, RunStatus, Worker
+from workflows.models import Run, RunStatus, Step, Worker
 from workflows.services.runs import run_start
 from workflows.tasks import run_execute
 
@@ -115,6 +115,13 @@ def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping_by_a_
             timeout=30,
             interval=0.02,
             what="the worker to read the second run's message",
+        )
+        # Some time later (the broker's bookkeeping, if any, follows the read within a
+        # moment; the first run has two more steps of 0.7 s to go):
+        wait_for(
+            lambda: Step.objects.filter(run=first, status=Step.Status.COMPLETED).exists(),
+            timeout=30,
+            what="the first run's first step to complete",
         )
         # Read, and waiting in the worker for the first run's place.
         assert Run.objects.get(pk=first.pk).status == RunStatus.RUNNING
