@@ -180,8 +180,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
 }
 # One queue per run priority (workflows/services/dispatch.py), taken without acknowledgements
-# (the reaper, not the broker, recovers a run whose message was lost: see PRIORITY_QUEUES
-# there), and Celery's default queue "celery" for every other task, acknowledged late. A worker
+# by a solo-pool worker (any other pool keeps late acks on them: workflows/signals.py; the
+# reaper, not the broker, recovers a run whose message was lost: see PRIORITY_QUEUES there),
+# and Celery's default queue "celery" for every other task, acknowledged late. A worker
 # started without -Q consumes them all in this order: high-priority runs, then other tasks
 # (the reaper among them: a backlog of runs does not hold it up), then normal and low runs.
 CELERY_TASK_QUEUES = {

@@ -19,6 +19,15 @@ from workflows.tasks import run_execute
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+def _await_ready(worker: Any, name: str) -> None:
+    wait_for(
+        lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=name))[1].exists(),
+        timeout=60,
+        interval=0.1,
+        what="the worker to be ready",
+    )
+
+
 def test_a_runs_message_takes_the_short_path_and_a_delayed_one_celerys(
     personas: Personas, pipeline: Any, llm_server: Any, settings: Any
 ) -> None:
@@ -28,14 +37,7 @@ def test_a_runs_message_takes_the_short_path_and_a_delayed_one_celerys(
         name, A2A_DEMO_MODEL_URL=llm_server.url, A2A_OUTBOUND_ALLOWED_HOSTS="127.0.0.1"
     )
     try:
-        wait_for(
-            lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=name))[
-                1
-            ].exists(),
-            timeout=60,
-            interval=0.1,
-            what="the worker to be ready",
-        )
+        _await_ready(worker, name)
         quick = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
         later = run_start(
             workflow=pipeline, user=personas.owner, inputs={"topic": "waves"}, dispatch=False
@@ -94,14 +96,7 @@ def test_a_run_queues_message_is_taken_without_acknowledgement_bookkeeping_by_a_
         A2A_RUNS_PER_PROCESS="1",
     )
     try:
-        wait_for(
-            lambda: (worker.assert_running(), Worker.objects.filter(name__startswith=name))[
-                1
-            ].exists(),
-            timeout=60,
-            interval=0.1,
-            what="the worker to be ready",
-        )
+        _await_ready(worker, name)
         first = run_start(workflow=pipeline, user=personas.owner, inputs={"topic": "tides"})
         wait_for(
             lambda: (worker.assert_running(), Run.objects.get(pk=first.pk).started_at)[1],

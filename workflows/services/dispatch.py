@@ -23,10 +23,11 @@ logger = logging.getLogger(__name__)
 
 # One Celery queue per run priority; a worker consumes them all (high first, see the
 # settings' CELERY_TASK_QUEUES and queue_order_strategy). They hold runs' messages only, and a
-# worker takes them without acknowledgements (no_ack): a run's message is a wake-up for a run
-# the database already holds as queued, handed to the executor the moment it is read, so the
-# broker's bookkeeping of unacknowledged messages (a Redis round trip as each is read, another
-# as it is acknowledged) would only protect the instant between the two. A worker that dies in
+# solo-pool worker takes them without acknowledgements (no_ack; other pools keep late acks,
+# see workflows/signals.py): a run's message is a wake-up for a run the database already holds
+# as queued, handed to the executor the moment it is read, so the broker's bookkeeping of
+# unacknowledged messages (a Redis round trip as each is read, another as it is acknowledged)
+# would only protect the instant between the two. A worker that dies in
 # that instant leaves the run queued, and the reaper sends it again after
 # RUN_QUEUED_REDISPATCH_SECONDS, as it would once a message was lost any other way; Redis's own
 # recovery of unacknowledged messages takes the visibility timeout (an hour). Every other task
